@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HOST ?= 127.0.0.1
+export PORT ?= 8000
+export DATA_DIR ?= data
+
+.PHONY: run test lint bench bench-scale clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/python -m service.serve
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check service tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check service tests bench
+	$(BIN)/mypy
+
+# HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
+# wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see
+# bench/README-bench.md.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/profanity_bench.py
+	$(BIN)/python bench/submission_bench.py
+
+# Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
+bench-scale: $(VENV)/.installed-test
+	$(BIN)/python bench/scale_bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
