@@ -1,0 +1,40 @@
+"""Comment ids: 26 characters, sortable by creation time, unguessable.
+
+The layout is ULID's (48 bits of milliseconds, 80 random bits, Crockford base32), so the ids'
+byte order is their time order and the indexes can be lexicographic sorted sets with cursors
+that stay valid while comments come and go.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ID_PATTERN = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+_lock = threading.Lock()
+_last = 0
+
+
+def new_id(now_ms: int) -> str:
+    """A fresh id; within one process, ids never go backwards even inside one millisecond."""
+    global _last
+    with _lock:
+        value = (now_ms & ((1 << 48) - 1)) << 80 | secrets.randbits(80)
+        if value <= _last:
+            # Same millisecond (or a clock step back): keep order by counting up from the last
+            # id, as ULID's monotonic mode does; the randomness of the first id still stands.
+            value = _last + 1
+        _last = value
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def is_valid_id(candidate: str) -> bool:
+    return ID_PATTERN.fullmatch(candidate) is not None

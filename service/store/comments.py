@@ -1,0 +1,475 @@
+"""CommentStore: the only code that speaks Redis for comments, policy and articles."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, cast
+
+from redis import Redis
+from redis.exceptions import WatchError
+
+from ..crypto import Cipher
+from ..models import HistoryEntry, StoredComment
+from . import scripts
+from .keys import STATUSES, Keys
+from .tracking import TrackedCache
+
+HOUR_MS = 3_600_000
+
+
+@dataclass
+class Page:
+    """One page of ids (and their documents) from an index, oldest first.
+
+    ``memo`` holds what callers derive from the page (a rendered body, its ETag): a page served
+    from the worker's cache is then rendered once, not per request.
+    """
+
+    items: list[tuple[str, str]]
+    next_cursor: str | None
+    total: int
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Listing:
+    """A page of full comment records (the moderator view), oldest first; ``memo`` as in Page."""
+
+    comments: list[StoredComment]
+    next_cursor: str | None
+    total: int
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    previous: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class SubmissionFacts:
+    """What a submission's policy check needs from Redis, read in one round trip."""
+
+    policy_json: str | None
+    last_approved_ms: int | None
+    last_negative_ms: int | None
+    closed: bool
+    parent_published: bool | None  # None when the submission names no parent
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The duplicate and flood markers a submission must pass, and their limits."""
+
+    duplicate_key: str
+    ip_hash: str
+    email_hash: str
+    duplicate_window_ms: int
+    flood_interval_ms: int
+    hourly_cap: int
+
+
+class Outcome(Enum):
+    STORED = 1
+    ALREADY_STORED = 0
+    DUPLICATE = -1
+    TOO_SOON = -2
+    HOURLY_CAP = -3
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    outcome: Outcome
+    retry_after_ms: int = 0
+
+
+class CommentStore:
+    def __init__(self, redis: Redis, keys: Keys, cipher: Cipher,
+                 cache: TrackedCache | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.cipher = cipher
+        # Without a cache every read goes to Redis (tests, the CLI).
+        self.cache = cache
+        self._anonymise = redis.register_script(scripts.ANONYMISE_COMMENT)
+        self._insert = redis.register_script(scripts.INSERT_COMMENT)
+        self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
+        self._delete = redis.register_script(scripts.DELETE_COMMENT)
+        self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # -- submissions ----------------------------------------------------------------------
+
+    def submission_facts(
+        self, article_id: str, email_hash: str, parent_id: str | None
+    ) -> SubmissionFacts:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(k.policy())
+        pipe.hmget(k.author(email_hash), ["last_approved", "last_negative"])
+        pipe.hget(k.article_settings(article_id), "closed")
+        if parent_id is not None:
+            pipe.zscore(k.article_status_index(article_id, "approved"), parent_id)
+        replies = pipe.execute()
+        policy_json, (approved, negative), closed = replies[0], replies[1], replies[2]
+        return SubmissionFacts(
+            policy_json=policy_json,
+            last_approved_ms=int(approved) if approved else None,
+            last_negative_ms=int(negative) if negative else None,
+            closed=closed == "1",
+            parent_published=None if parent_id is None else replies[3] is not None,
+        )
+
+    def insert(
+        self, comment: StoredComment, public_json: str, entry: HistoryEntry, guards: Guards,
+        now_ms: int,
+    ) -> InsertResult:
+        """Store a new comment with its indexes, unless a duplicate or flood guard refuses."""
+        k = self.keys
+        record = comment.to_record()
+        record["history"] = [entry.as_dict()]
+        hour = now_ms // HOUR_MS
+        stamp = {"approved": "last_approved", "spam": "last_negative"}.get(comment.status, "")
+        indexes = [k.status_index(comment.status),
+                   k.article_status_index(comment.article_id, comment.status)]
+        indexes += [k.reason_status_index(code, comment.status) for code in comment.reason_codes]
+        touched = [k.comment(comment.id), k.article_public(comment.article_id),
+                   k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
+                   k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
+                   k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
+                   k.retention(), *indexes]
+        reply = cast(list[Any], self._insert(
+            keys=touched,
+            args=[comment.id, public_json if comment.status == "approved" else "",
+                  self._encode(record), now_ms, guards.duplicate_window_ms,
+                  guards.flood_interval_ms, guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms,
+                  stamp],
+        ))
+        outcome = Outcome(int(reply[0]))
+        if outcome is Outcome.STORED:
+            self._changed(*touched)
+        return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
+
+    # -- moderation -----------------------------------------------------------------------
+
+    def transition(
+        self,
+        comment: StoredComment,
+        target: str,
+        entry: HistoryEntry,
+        public_json: str,
+        now_ms: int,
+    ) -> TransitionResult | None:
+        """Atomically move a comment to ``target``; None if it no longer exists. Who decided
+        is the history entry's actor."""
+        k = self.keys
+        touched = [k.comment(comment.id), k.article_public(comment.article_id),
+                   k.author(comment.email_hash), k.retention(),
+                   *k.index_groups(comment.article_id, comment.reason_codes)]
+        reply = self._transition(
+            keys=touched,
+            args=[comment.id, target, len(STATUSES), *STATUSES, entry.to_json(), public_json,
+                  _compact(comment.content()), now_ms, "1" if comment.email_hash else ""],
+        )
+        if reply is None:
+            return None
+        previous, changed = cast(list[Any], reply)
+        self._changed(*touched)
+        return TransitionResult(previous=str(previous), changed=bool(int(changed)))
+
+    def delete(self, comment: StoredComment) -> bool:
+        k = self.keys
+        touched = [k.comment(comment.id), k.article_public(comment.article_id),
+                   k.author_comments(comment.email_hash), k.retention(),
+                   *k.index_groups(comment.article_id, comment.reason_codes)]
+        existed = self._delete(keys=touched, args=[comment.id])
+        self._changed(*touched)
+        return bool(existed)
+
+    def anonymise(self, comment: StoredComment, name: str, public_json: str) -> bool:
+        k = self.keys
+        touched = [k.comment(comment.id), k.article_public(comment.article_id),
+                   k.author_comments(comment.email_hash)]
+        done = bool(self._anonymise(keys=touched, args=[comment.id, name, public_json]))
+        self._changed(*touched)
+        return done
+
+    def forget_author(self, email_hash: str) -> None:
+        """Drop the author's trust record (an erasure leaves nothing keyed to them)."""
+        self.redis.delete(self.keys.author(email_hash), self.keys.author_comments(email_hash))
+
+    def comments_of(self, email_hash: str) -> list[StoredComment]:
+        ids = sorted(str(i) for i in self.redis.smembers(self.keys.author_comments(email_hash)))
+        return self._load_many(ids)
+
+    def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[str]:
+        ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0,
+                                       num=batch)
+        return [str(i) for i in cast(list[Any], ids)]
+
+    def forget_purged(self, comment_id: str) -> None:
+        """A retention entry whose comment is already gone."""
+        self.redis.zrem(self.keys.retention(), comment_id)
+
+    def all_comment_ids(self) -> list[str]:
+        """Every comment id, from the status indexes (for maintenance commands)."""
+        ids: set[str] = set()
+        for status in STATUSES:
+            ids.update(str(i) for i in cast(list[Any], self.redis.zrange(
+                self.keys.status_index(status), 0, -1)))
+        return sorted(ids)
+
+    def rewrite_email(self, comment_id: str, expected: str, replacement: str) -> bool:
+        """Swap one stored email ciphertext for another, only if it is still ``expected``."""
+        key = self.keys.comment(comment_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                raw = pipe.get(key)
+                if raw is None:
+                    return False
+                record = json.loads(raw)
+                if record.get("email") != expected:
+                    return False
+                record["email"] = replacement
+                pipe.multi()
+                pipe.set(key, _compact(record))
+                pipe.execute()
+                self._changed(key)
+                return True
+            except WatchError:
+                return False
+
+    def raw_email(self, comment_id: str) -> str | None:
+        """The email exactly as stored (ciphertext), for maintenance and tests."""
+        raw = self.redis.get(self.keys.comment(comment_id))
+        return None if raw is None else str(json.loads(raw).get("email") or "")
+
+    def try_lock(self, name: str, seconds: int) -> bool:
+        return bool(self.redis.set(self.keys.lock(name), "1", nx=True, ex=seconds))
+
+    # -- moderator tokens -----------------------------------------------------------------
+
+    def moderator_token_hashes(self, ip_hash: str) -> tuple[dict[str, str], int]:
+        """Stored token hashes by moderator, and the client's recent failed logins."""
+        moderators, failures_key = self.keys.moderators(), self.keys.auth_failures(ip_hash)
+        name = ("auth", ip_hash)
+        cached: tuple[dict[str, str], int] | None = self.cache.get(name) if self.cache else None
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(moderators)
+        pipe.get(failures_key)
+        hashes, failures = pipe.execute()
+        found = (dict(hashes), int(failures or 0))
+        if self.cache:
+            self.cache.put(name, found, (moderators, failures_key), epoch)
+        return found
+
+    def record_auth_failure(self, ip_hash: str, window_seconds: int) -> tuple[int, int]:
+        """Count a failed login; the new count and seconds until the count resets."""
+        key = self.keys.auth_failures(ip_hash)
+        pipe = self.redis.pipeline(transaction=True)
+        # SET NX starts the window on the first failure; INCR keeps its TTL. (EXPIRE NX would
+        # say the same, but Redis 6.2 lacks it.)
+        pipe.set(key, 0, ex=window_seconds, nx=True)
+        pipe.incr(key)
+        pipe.ttl(key)
+        _, count, ttl = pipe.execute()
+        self._changed(key)
+        return int(count), max(int(ttl), 1)
+
+    def auth_failure_ttl(self, ip_hash: str) -> int:
+        return max(int(self.redis.ttl(self.keys.auth_failures(ip_hash))), 1)
+
+    def save_moderator_token_hash(self, name: str, token_hash: str) -> None:
+        self.redis.hset(self.keys.moderators(), name, token_hash)
+        self._changed(self.keys.moderators())
+
+    def revoke_moderator(self, name: str) -> bool:
+        revoked = bool(self.redis.hdel(self.keys.moderators(), name))
+        self._changed(self.keys.moderators())
+        return revoked
+
+    def moderator_names(self) -> list[str]:
+        return sorted(str(n) for n in self.redis.hkeys(self.keys.moderators()))
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def _encode(self, record: dict[str, Any]) -> str:
+        if record.get("email"):
+            record = {**record, "email": self.cipher.encrypt(record["email"], "email")}
+        return _compact(record)
+
+    def _load_many(self, ids: list[str], attempts: int = 3) -> list[StoredComment]:
+        """Records by id, in order (missing ones dropped): one round trip, and a second for
+        the public documents of published ones (their content lives there). A comment
+        unpublished between the two reads has moved its content back into its record: it is
+        read again rather than taken for deleted."""
+        loaded = self._read_many(ids)
+        moved = [i for i in ids if loaded.get(i) is _MOVED]
+        if moved and attempts > 1:
+            loaded.update({c.id: c for c in self._load_many(moved, attempts - 1)})
+        return [c for i in ids if isinstance(c := loaded.get(i), StoredComment)]
+
+    def _read_many(self, ids: list[str]) -> dict[str, StoredComment | object]:
+        if not ids:
+            return {}
+        raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
+        found = [(i, json.loads(raw)) for i, raw in zip(ids, raws, strict=True) if raw]
+        published = [(i, r["article_id"]) for i, r in found if "content" not in r]
+        docs: dict[str, str] = {}
+        if published:
+            pipe = self.redis.pipeline(transaction=False)
+            for comment_id, article_id in published:
+                pipe.hget(self.keys.article_public(article_id), comment_id)
+            docs = {i: d for (i, _), d in zip(published, pipe.execute(), strict=True) if d}
+        comments: dict[str, StoredComment | object] = {}
+        for comment_id, record in found:
+            if "content" not in record and comment_id not in docs:
+                comments[comment_id] = _MOVED  # unpublished (or deleted) in between
+                continue
+            if record.get("email"):
+                record["email"] = self.cipher.decrypt(record["email"], "email")
+            doc = docs.get(comment_id)
+            comments[comment_id] = StoredComment.from_record(
+                comment_id, record, json.loads(doc) if doc else None)
+        return comments
+
+    def policy_json(self) -> str | None:
+        value = self.redis.get(self.keys.policy())
+        return None if value is None else str(value)
+
+    def save_policy_json(self, document: str) -> None:
+        self.redis.set(self.keys.policy(), document)
+
+    def set_article_open(self, article_id: str, is_open: bool) -> None:
+        key = self.keys.article_settings(article_id)
+        if is_open:
+            self.redis.hdel(key, "closed")
+        else:
+            self.redis.hset(key, "closed", "1")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, comment_id: str) -> StoredComment | None:
+        found = self._load_many([comment_id])
+        return found[0] if found else None
+
+    def cached_public_page(self, article_id: str, limit: int, cursor: str | None) -> Page | None:
+        """The page if this worker has it in memory (no Redis involved)."""
+        if self.cache is None:
+            return None
+        page: Page | None = self.cache.get(("page", article_id, limit, cursor))
+        return page
+
+    def cached_counts(self, article_ids: list[str]) -> dict[str, int] | None:
+        """The counts if this worker has every one of them in memory."""
+        if self.cache is None:
+            return None
+        counts: dict[str, int] = {}
+        for article_id in article_ids:
+            count = self.cache.get(("count", article_id))
+            if count is None:
+                return None
+            counts[article_id] = count
+        return counts
+
+    def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
+        """Published comments as pre-rendered JSON documents: from the worker's cache, else
+        in one round trip."""
+        name = ("page", article_id, limit, cursor)
+        cached = self.cached_public_page(article_id, limit, cursor)
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
+        index, docs = (self.keys.article_status_index(article_id, "approved"),
+                       self.keys.article_public(article_id))
+        reply = cast(list[Any], self._public_page(
+            keys=[index, docs], args=[_lex_start(cursor), limit + 1]))
+        total = int(reply[0])
+        items = list(zip(reply[1::2], reply[2::2], strict=True))
+        page = _page(items, limit, total)
+        if self.cache:
+            self.cache.put(name, page, (index, docs), epoch)
+        return page
+
+    def approved_counts(self, article_ids: list[str]) -> dict[str, int]:
+        """Published comments per article: cached ones from memory, the rest in one trip."""
+        counts: dict[str, int] = {}
+        missing = []
+        for article_id in article_ids:
+            cached = self.cache.get(("count", article_id)) if self.cache else None
+            if cached is None:
+                missing.append(article_id)
+            else:
+                counts[article_id] = cached
+        if missing:
+            epoch = self.cache.begin() if self.cache else None
+            pipe = self.redis.pipeline(transaction=False)
+            for article_id in missing:
+                pipe.zcard(self.keys.article_status_index(article_id, "approved"))
+            for article_id, count in zip(missing, pipe.execute(), strict=True):
+                counts[article_id] = int(count)
+                if self.cache:
+                    self.cache.put(("count", article_id), int(count),
+                                   (self.keys.article_status_index(article_id, "approved"),),
+                                   epoch)
+        return {article_id: counts[article_id] for article_id in article_ids}
+
+    def _changed(self, *keys: str) -> None:
+        """Our own writes: forget what they touched now, not when Redis's message arrives."""
+        if self.cache:
+            self.cache.invalidate(list(keys))
+
+    def list_by_status(
+        self, status: str, limit: int, cursor: str | None, *, article_id: str | None = None,
+        reason: str | None = None,
+    ) -> Listing:
+        """Full records in one status, oldest first: from the worker's cache, else in two
+        round trips (the page's ids, then their hashes)."""
+        if article_id is not None:
+            index = self.keys.article_status_index(article_id, status)
+        elif reason is not None:
+            index = self.keys.reason_status_index(reason, status)
+        else:
+            index = self.keys.status_index(status)
+        name = ("listing", index, limit, cursor)
+        cached: Listing | None = self.cache.get(name) if self.cache else None
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebylex(index, _lex_start(cursor), "+", start=0, num=limit + 1)
+        pipe.zcard(index)
+        ids, total = pipe.execute()
+        page = _page([(i, "") for i in ids], limit, int(total))
+        ids = [comment_id for comment_id, _ in page.items]
+        comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
+        listing = Listing(self._load_many(ids), page.next_cursor, page.total)
+        if self.cache:
+            self.cache.put(name, listing, (index, *comment_keys), epoch)
+        return listing
+
+
+def _lex_start(cursor: str | None) -> str:
+    return "-" if cursor is None else "(" + cursor
+
+
+def _page(items: list[tuple[str, str]], limit: int, total: int) -> Page:
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=items[-1][0] if more and items else None, total=total)
+
+
+_MOVED = object()
+
+
+def _compact(document: Any) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,168 @@
+"""Lua scripts for the multi-key changes that must be atomic.
+
+Every key a script touches arrives in KEYS (so the scripts stay valid on Redis Cluster); no key
+name is built inside Lua. Scripts only use commands Redis 6.2 has.
+
+A comment is one JSON string (see keys.py and models.StoredComment). Lua's cjson rewrites it on
+a change; it writes an empty array as {} and escapes "/", which the Python side reads the same.
+
+Index groups: a comment's indexes come as groups of one key per status (in the order given in
+ARGV); a comment is in exactly the key of its status in each group, and in no other.
+"""
+
+# Insert a new comment with its indexes, once, unless a duplicate or flood marker forbids it.
+# A retried call (same id) changes nothing, which makes the client's retry after a lost reply
+# safe.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] duplicate marker
+# KEYS[5] flood marker (ip)   KEYS[6] flood marker (email)   KEYS[7] hourly counter (ip)
+# KEYS[8] author's comment set   KEYS[9] retention index
+# KEYS[10 ..] the indexes to add the id to (one per group, for the initial status)
+# ARGV[1] id   ARGV[2] public JSON ("" unless published at once)   ARGV[3] the comment's JSON
+# ARGV[4] now (ms)   ARGV[5] duplicate window (ms, 0 = off)   ARGV[6] flood interval (ms, 0 =
+# off)   ARGV[7] hourly cap (0 = off)   ARGV[8] ms until the hour ends
+# ARGV[9] author field to stamp ("" = none)
+# Returns {1} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon, {-3, ms} cap.
+INSERT_COMMENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0}
+end
+local window, interval, cap = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if window > 0 then
+  local ttl = redis.call('PTTL', KEYS[4])
+  if ttl > 0 then return {-1, ttl} end
+end
+if interval > 0 then
+  local wait = math.max(redis.call('PTTL', KEYS[5]), redis.call('PTTL', KEYS[6]))
+  if wait > 0 then return {-2, wait} end
+end
+if cap > 0 then
+  local used = tonumber(redis.call('GET', KEYS[7]) or '0')
+  if used >= cap then return {-3, math.max(redis.call('PTTL', KEYS[7]), 1)} end
+end
+if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
+if interval > 0 then
+  redis.call('SET', KEYS[5], '1', 'PX', interval)
+  redis.call('SET', KEYS[6], '1', 'PX', interval)
+end
+if cap > 0 then
+  if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[8]) end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+for i = 10, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[3], ARGV[9], ARGV[4]) end
+if ARGV[9] == 'last_negative' then redis.call('ZADD', KEYS[9], ARGV[4], ARGV[1]) end
+redis.call('SADD', KEYS[8], ARGV[1])
+return {1}
+"""
+
+# Move a comment to another status: into the target's key of every index group, out of the
+# others; into the article's public hash (its content moving there) or out of it (its content
+# moving back into the comment); stamp the author's record; append to the history. Repeating
+# the current status changes nothing.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
+# KEYS[5 ..] index groups, n keys each
+# ARGV[1] id   ARGV[2] target status   ARGV[3] n   ARGV[4 .. 3+n] the statuses
+# ARGV[4+n] history entry JSON (its "from" is filled in here)   ARGV[5+n] public JSON
+# ARGV[6+n] content JSON (name, comment, website, parent_id, created_at)   ARGV[7+n] now (ms)
+# ARGV[8+n] "1" to stamp the author's record ("" once the comment is anonymised: no author)
+# Returns {previous status, 1 if changed else 0}, or false when the comment does not exist.
+TRANSITION_COMMENT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  return false
+end
+local record = cjson.decode(raw)
+local id, target, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local current = record['status']
+if current == target then
+  return {current, 0}
+end
+for first = 5, #KEYS, n do
+  for i = 0, n - 1 do
+    if ARGV[4 + i] == target then
+      redis.call('ZADD', KEYS[first + i], 0, id)
+    else
+      redis.call('ZREM', KEYS[first + i], id)
+    end
+  end
+end
+if target == 'approved' then
+  redis.call('HSET', KEYS[2], id, ARGV[5 + n])
+  record['content'] = nil
+  if ARGV[8 + n] == '1' then redis.call('HSET', KEYS[3], 'last_approved', ARGV[7 + n]) end
+else
+  if current == 'approved' then
+    record['content'] = cjson.decode(ARGV[6 + n])
+  end
+  redis.call('HDEL', KEYS[2], id)
+  if (target == 'rejected' or target == 'spam') and ARGV[8 + n] == '1' then
+    redis.call('HSET', KEYS[3], 'last_negative', ARGV[7 + n])
+  end
+end
+-- Rejected and spam comments wait in the retention index for their personal data's purge.
+if target == 'rejected' or target == 'spam' then
+  redis.call('ZADD', KEYS[4], ARGV[7 + n], id)
+else
+  redis.call('ZREM', KEYS[4], id)
+end
+record['status'] = target
+local entry = cjson.decode(ARGV[4 + n])
+entry['from'] = current
+table.insert(record['history'], entry)
+redis.call('SET', KEYS[1], cjson.encode(record))
+return {current, 1}
+"""
+
+# Remove a comment and everything that holds its personal data.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author's comment set
+# KEYS[4 ..] every index the comment can be in   ARGV[1] id
+# Returns 1 if the comment existed.
+DELETE_COMMENT = """
+local existed = redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return existed
+"""
+
+# One page of an article's published comments, and their total, in one round trip.
+# KEYS[1] article approved index   KEYS[2] article public hash
+# ARGV[1] lex range start ("-" or "(<cursor id>")   ARGV[2] how many ids to fetch
+# Returns {total, id1, json1, id2, json2, ...}; ids whose JSON is missing are skipped.
+PUBLIC_PAGE = """
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {redis.call('ZCARD', KEYS[1])}
+if #ids == 0 then return out end
+local docs = redis.call('HMGET', KEYS[2], unpack(ids))
+for i = 1, #ids do
+  if docs[i] then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = docs[i]
+  end
+end
+return out
+"""
+
+# Keep a published comment's text readable in its thread but cut every tie to its author.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author's comment set
+# ARGV[1] id   ARGV[2] the name shown instead   ARGV[3] the re-rendered public JSON
+# Returns 1 if the comment existed.
+ANONYMISE_COMMENT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+record['email'] = ''
+record['email_hash'] = ''
+record['anonymised'] = true
+if type(record['content']) == 'table' then
+  record['content']['name'] = ARGV[2]
+  record['content']['website'] = cjson.null
+end
+redis.call('SET', KEYS[1], cjson.encode(record))
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+end
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
