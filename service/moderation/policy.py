@@ -1,0 +1,266 @@
+"""The moderation policy: pure decisions, no I/O.
+
+Everything the rules need to know about the world (the commenter's history, the time) arrives
+as :class:`Facts`, looked up by the caller. :func:`evaluate` runs every rule, keeps every
+reason it finds (a moderator sees all of them, not only the first), and takes the strictest
+action: spam over hold over approve.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from typing import Protocol
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    HOLD = "hold"
+    SPAM = "spam"
+
+
+SEVERITY = {Action.APPROVE: 0, Action.HOLD: 1, Action.SPAM: 2}
+STATUS_FOR = {Action.APPROVE: "approved", Action.HOLD: "pending", Action.SPAM: "spam"}
+
+
+class AutoApprove(StrEnum):
+    TRUSTED = "trusted"  # commenters with a good recent record; everyone else is held
+    ALL = "all"  # post-moderation: whatever no rule holds is published
+    NONE = "none"  # pre-moderation: a human sees every comment first
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    detail: str
+    action: Action
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "detail": self.detail, "action": self.action.value}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reasons: tuple[Reason, ...]
+
+    @property
+    def status(self) -> str:
+        return STATUS_FOR[self.action]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every setting of every rule; an action of None switches that rule off."""
+
+    profanity: Action | None = Action.HOLD
+    links: Action | None = Action.HOLD
+    link_threshold: int = 2  # this many links or more in the comment fire the rule
+    block_terms: tuple[str, ...] = ()
+    block_action: Action = Action.SPAM
+    hold_terms: tuple[str, ...] = ()
+    honeypot: bool = True
+    auto_approve: AutoApprove = AutoApprove.TRUSTED
+    trusted_days: int = 90
+    duplicate_window_seconds: int = 86_400  # 0: duplicates allowed
+    flood_interval_seconds: int = 15  # 0: no minimum interval
+    flood_hourly_cap: int = 30  # 0: no cap per client IP and hour
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str
+    email: str
+    comment: str
+    website: str | None
+    client_ip: str
+    honeypot: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    now_ms: int
+    last_approved_ms: int | None = None  # the email's most recent approval
+    last_negative_ms: int | None = None  # its most recent rejection or spam verdict
+
+
+class ProfanityFinder(Protocol):
+    def matched_terms(self, text: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    policy: Policy
+    profanity: ProfanityFinder
+    facts: Facts
+    reasons: list[Reason] = field(default_factory=list)
+
+
+DAY_MS = 86_400_000
+LINK = re.compile(r"\bhttps?://|\bwww\.", re.IGNORECASE)
+# Zero-width and invisible formatting characters that split a word without showing it.
+INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
+
+
+def normalize(text: str) -> str:
+    """NFKC, case folded, invisible characters removed: how terms and texts are compared."""
+    return unicodedata.normalize("NFKC", text.translate(INVISIBLE)).casefold()
+
+
+def duplicate_fingerprint(comment: str) -> str:
+    """The text as duplicates are compared: normalised, whitespace collapsed."""
+    return " ".join(normalize(comment).split())
+
+
+@lru_cache(maxsize=32)
+def term_pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for a list of terms, matching only whole words (no Scunthorpe problem)."""
+    cleaned = sorted({normalize(t).strip() for t in terms if t.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    alternation = "|".join(re.escape(t) for t in cleaned)
+    return re.compile(r"(?<!\w)(?:" + alternation + r")(?!\w)")
+
+
+def find_terms(terms: tuple[str, ...], fields: dict[str, str]) -> list[tuple[str, str]]:
+    """(field, term) pairs for every list term found in the given fields."""
+    pattern = term_pattern(terms)
+    if pattern is None:
+        return []
+    hits = []
+    for name, value in fields.items():
+        for match in dict.fromkeys(m.group(0) for m in pattern.finditer(normalize(value))):
+            hits.append((name, match))
+    return hits
+
+
+def _describe(hits: Iterable[tuple[str, str]]) -> str:
+    return "; ".join(f"{term!r} in {name}" for name, term in hits)
+
+
+def check_honeypot(sub: Submission, ctx: Context) -> None:
+    if ctx.policy.honeypot and sub.honeypot:
+        ctx.reasons.append(Reason("honeypot", "the hidden form field was filled in",
+                                  Action.SPAM))
+
+
+def check_lists(sub: Submission, ctx: Context) -> None:
+    fields = {"name": sub.name, "email": sub.email, "comment": sub.comment,
+              "website": sub.website or "", "client_ip": sub.client_ip}
+    blocked = find_terms(ctx.policy.block_terms, fields)
+    if blocked:
+        ctx.reasons.append(Reason("blocked_term", _describe(blocked), ctx.policy.block_action))
+    held = find_terms(ctx.policy.hold_terms, fields)
+    if held:
+        ctx.reasons.append(Reason("hold_term", _describe(held), Action.HOLD))
+
+
+def check_profanity(sub: Submission, ctx: Context) -> None:
+    if ctx.policy.profanity is None:
+        return
+    found = ctx.profanity.matched_terms(sub.name) + ctx.profanity.matched_terms(sub.comment)
+    if found:
+        terms = list(dict.fromkeys(found))
+        ctx.reasons.append(Reason("profanity", "matched: " + ", ".join(terms),
+                                  ctx.policy.profanity))
+
+
+def check_links(sub: Submission, ctx: Context) -> None:
+    if ctx.policy.links is None or ctx.policy.link_threshold <= 0:
+        return
+    count = len(LINK.findall(sub.comment))
+    if count >= ctx.policy.link_threshold:
+        ctx.reasons.append(Reason("links", f"{count} links in the comment", ctx.policy.links))
+
+
+def is_trusted(facts: Facts, trusted_days: int) -> bool:
+    """An approval and no rejection or spam verdict within the window."""
+    since = facts.now_ms - trusted_days * DAY_MS
+    approved = facts.last_approved_ms is not None and facts.last_approved_ms >= since
+    negative = facts.last_negative_ms is not None and facts.last_negative_ms >= since
+    return approved and not negative
+
+
+def check_trust(sub: Submission, ctx: Context) -> None:
+    mode = ctx.policy.auto_approve
+    if mode is AutoApprove.NONE:
+        ctx.reasons.append(Reason("pre_moderation", "every comment is reviewed first",
+                                  Action.HOLD))
+    elif mode is AutoApprove.TRUSTED and not is_trusted(ctx.facts, ctx.policy.trusted_days):
+        ctx.reasons.append(Reason(
+            "first_comment",
+            f"no approved comment from this email in the last {ctx.policy.trusted_days} days "
+            "(or a rejected one since)",
+            Action.HOLD,
+        ))
+
+
+RULES = (check_honeypot, check_lists, check_profanity, check_links, check_trust)
+
+
+def evaluate(sub: Submission, facts: Facts, policy: Policy,
+             profanity: ProfanityFinder) -> Verdict:
+    ctx = Context(policy=policy, profanity=profanity, facts=facts)
+    for rule in RULES:
+        rule(sub, ctx)
+    action = max((r.action for r in ctx.reasons), key=SEVERITY.__getitem__,
+                 default=Action.APPROVE)
+    return Verdict(action=action, reasons=tuple(ctx.reasons))
+
+
+def _action(value: str) -> Action | None:
+    return None if value == "off" else Action(value)
+
+
+def policy_from_document(doc: dict[str, object]) -> Policy:
+    """A Policy from its validated JSON document (see schemas.PolicySchema); missing keys
+    keep their defaults."""
+    base = Policy()
+
+    def get(name: str, default: object) -> object:
+        return doc.get(name, default)
+
+    def action_or_off(name: str, default: Action | None) -> Action | None:
+        return _action(str(get(name, default.value if default else "off")))
+
+    return Policy(
+        auto_approve=AutoApprove(str(get("auto_approve", base.auto_approve.value))),
+        trusted_days=int(str(get("trusted_days", base.trusted_days))),
+        profanity=action_or_off("profanity_action", base.profanity),
+        links=action_or_off("link_action", base.links),
+        link_threshold=int(str(get("link_threshold", base.link_threshold))),
+        block_terms=tuple(str(t) for t in _list(get("block_terms", []))),
+        block_action=Action(str(get("block_action", base.block_action.value))),
+        hold_terms=tuple(str(t) for t in _list(get("hold_terms", []))),
+        honeypot=bool(get("honeypot", base.honeypot)),
+        duplicate_window_seconds=int(str(get("duplicate_window_seconds",
+                                             base.duplicate_window_seconds))),
+        flood_interval_seconds=int(str(get("flood_interval_seconds",
+                                           base.flood_interval_seconds))),
+        flood_hourly_cap=int(str(get("flood_hourly_cap", base.flood_hourly_cap))),
+    )
+
+
+def policy_to_document(policy: Policy) -> dict[str, object]:
+    return {
+        "auto_approve": policy.auto_approve.value,
+        "trusted_days": policy.trusted_days,
+        "profanity_action": policy.profanity.value if policy.profanity else "off",
+        "link_action": policy.links.value if policy.links else "off",
+        "link_threshold": policy.link_threshold,
+        "block_terms": list(policy.block_terms),
+        "block_action": policy.block_action.value,
+        "hold_terms": list(policy.hold_terms),
+        "honeypot": policy.honeypot,
+        "duplicate_window_seconds": policy.duplicate_window_seconds,
+        "flood_interval_seconds": policy.flood_interval_seconds,
+        "flood_hourly_cap": policy.flood_hourly_cap,
+    }
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
