@@ -1,0 +1,62 @@
+"""Bearer-token authentication for moderators.
+
+Tokens are never stored: the service keeps SHA-256 hashes (a token is 256 random bits, so a
+plain hash is enough; there is nothing to brute-force). Hashes come from MODERATOR_TOKENS (the
+bootstrap) and from Redis (tokens created with the CLI), and the presented token's hash is
+compared with every one in constant time. A client that keeps presenting bad tokens is
+answered 429 for a while.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+from flask import Request
+
+from ..errors import Problem
+from .context import Services
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bootstrap_hashes(tokens: Mapping[str, str]) -> dict[str, str]:
+    return {name: token_hash(token) for name, token in tokens.items()}
+
+
+def authenticate(request: Request, svc: Services) -> str:
+    """The name of the moderator whose token the request carries, else 401 (or 429)."""
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise Problem(401, "Unauthorized", "A moderator bearer token is required.",
+                      slug="unauthorized", headers=CHALLENGE)
+    config = svc.config
+    ip_hash = svc.hasher.ip(request.remote_addr or "")
+    stored, failures = svc.store.moderator_token_hashes(ip_hash)
+    if failures >= config.auth_failure_limit:
+        _throttled(svc.store.auth_failure_ttl(ip_hash))
+    candidate = token_hash(presented)
+    found = None
+    # Every hash is compared, always: the time taken says nothing about which came close.
+    for name, expected in (*svc.bootstrap_token_hashes.items(), *stored.items()):
+        if hmac.compare_digest(candidate, expected):
+            found = name
+    if found is None:
+        count, ttl = svc.store.record_auth_failure(ip_hash, config.auth_failure_window_seconds)
+        if count >= config.auth_failure_limit:
+            _throttled(ttl)
+        raise Problem(401, "Unauthorized", "The bearer token is not valid.",
+                      slug="unauthorized", headers=CHALLENGE)
+    return found
+
+
+def _throttled(retry_after: int) -> None:
+    raise Problem(429, "Too Many Requests",
+                  "Too many failed moderator logins from this address; wait and retry.",
+                  slug="auth-throttled", headers={"Retry-After": str(retry_after)})

@@ -1,0 +1,149 @@
+"""What embedding sites and article pages call: submit, read published comments, counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import Blueprint, Response, redirect, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..errors import validation_problem
+from ..models import PublicComment
+from ..schemas import CountsArgsSchema, PageArgsSchema
+from ..submissions import submit
+from .context import services
+from .requests import submission_body
+from .responses import json_response
+
+bp = Blueprint("public", __name__, url_prefix="/api/v1")
+
+_page_args = PageArgsSchema()
+_counts_args = CountsArgsSchema()
+# Short enough that a newly approved comment shows within seconds, long enough that a CDN
+# absorbs a front-page burst; ETags make the revalidation cheap.
+PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
+DEFAULT_LIMIT: int = _page_args.fields["limit"].load_default
+
+
+def render_public(comment: PublicComment) -> str:
+    """The JSON document an article page gets for one published comment: what
+    PublicCommentSchema dumps (a test keeps them equal), built directly because every
+    submission and decision renders one."""
+    return json.dumps(
+        {"id": comment.id, "article_id": comment.article_id, "parent_id": comment.parent_id,
+         "name": comment.name, "comment": comment.comment, "website": comment.website,
+         "created_at": comment.created_at},
+        separators=(",", ":"), ensure_ascii=False)
+
+
+@bp.post("/articles/<slug:article_id>/comments")
+def submit_comment(article_id: str) -> BaseResponse:
+    svc = services()
+    client_ip = request.remote_addr or ""
+    ip_hash = svc.hasher.ip(client_ip)  # for the rate limit and the flood guards alike
+    svc.rate_limits.check("submit", ip_hash)
+    data, from_form = submission_body(request)
+    schema = svc.form_submission_schema if from_form else svc.submission_schema
+    fields: dict[str, Any] = schema.load(data)
+    redirect_to = fields.pop("redirect", None)
+    if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
+        raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
+    accepted = submit(svc.store, svc.hasher, svc.profanity, render_public, article_id, fields,
+                      client_ip, ip_hash)
+    if from_form and redirect_to is not None:
+        return redirect(redirect_to, code=303)
+    comment = accepted.comment
+    # Spam is answered exactly like a held comment: a spammer learns nothing.
+    published = comment.status == "approved"
+    # The AcceptedSchema document, built directly (a test checks they agree).
+    body = {"id": comment.id, "article_id": article_id,
+            "status": "approved" if published else "pending", "created_at": comment.created_at}
+    return json_response(body, 201 if published else 202)
+
+
+def _query_args(query: bytes) -> MultiDict[str, str]:
+    # As Flask parses request.args: UTF-8, undecodable bytes replaced, blank values kept.
+    return MultiDict(parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+@lru_cache(maxsize=4096)
+def _parse_page_query(query: bytes) -> tuple[int, str | None]:
+    """A page query parsed once per distinct query string: article pages send the same few
+    queries over and over, and the schema costs more than the cached page it selects."""
+    if not query:
+        return DEFAULT_LIMIT, None
+    args = _page_args.load(_query_args(query))
+    return args["limit"], args["cursor"]
+
+
+@bp.get("/articles/<slug:article_id>/comments")
+def list_comments(article_id: str) -> BaseResponse:
+    svc = services()
+    limit, cursor = _parse_page_query(request.query_string)
+    page = svc.store.cached_public_page(article_id, limit, cursor)
+    if page is None:
+        # Only reads that reach Redis count against the client's limit: the limit protects
+        # the store, and what the worker answers from memory costs it nothing.
+        _count_read()
+        page = svc.store.public_page(article_id, limit, cursor)
+    rendered: tuple[bytes, str] | None = page.memo.get("rendered")
+    if rendered is None:
+        # The documents are stored pre-rendered; only the envelope is built, once per page
+        # version (a cached page keeps its rendering).
+        body = (
+            '{"article_id":' + json.dumps(article_id)
+            + ',"comments":[' + ",".join(doc for _, doc in page.items) + "]"
+            + ',"next_cursor":' + json.dumps(page.next_cursor)
+            + ',"total":' + str(page.total) + "}"
+        ).encode()
+        rendered = (body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
+        page.memo["rendered"] = rendered
+    return _cacheable(*rendered)
+
+
+@lru_cache(maxsize=4096)
+def _parse_counts_query(query: bytes) -> tuple[str, ...]:
+    """Article ids of a counts query, parsed once per distinct query string (pages ask for the
+    same lists over and over)."""
+    ids = _query_args(query).getlist("article_id")
+    args = _counts_args.load({"article_id": ids})
+    return tuple(dict.fromkeys(args["article_id"]))
+
+
+@bp.get("/comment-counts")
+def comment_counts() -> BaseResponse:
+    svc = services()
+    article_ids = list(_parse_counts_query(request.query_string))
+    counts = svc.store.cached_counts(article_ids)
+    if counts is None:
+        _count_read()
+        counts = svc.store.approved_counts(article_ids)
+    body = json.dumps({"counts": counts}, separators=(",", ":")).encode()
+    return _cacheable(body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
+
+
+def _count_read() -> None:
+    """Count a read that reaches Redis against the client's read limit."""
+    svc = services()
+    svc.rate_limits.check("read", svc.hasher.ip(request.remote_addr or ""))
+
+
+def _allowed_origin(url: str, origins: tuple[str, ...]) -> bool:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() in origins
+
+
+def _cacheable(body: bytes, etag: str) -> BaseResponse:
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+        del response.headers["Content-Type"]
+    else:
+        response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
+    return response

@@ -1,0 +1,130 @@
+"""The application factory: wiring only, no routes or Redis commands of its own."""
+
+from __future__ import annotations
+
+import logging
+from re import Pattern
+from typing import Any
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+from redis import Redis
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
+
+from .api import moderation_bp, ops_bp, public_bp
+from .api.auth import bootstrap_hashes
+from .api.context import EXTENSION_KEY, Services
+from .api.ratelimit import RateLimits
+from .api.requests import reject_oversized
+from .chores import start_purger
+from .config import Config, ConfigError
+from .crypto import Cipher
+from .errors import register_error_handlers
+from .hashing import Hasher
+from .logs import install_redaction
+from .moderation.profanity import default_matcher
+from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
+from .store import CommentStore, Keys, make_redis
+from .store.tracking import TrackedCache
+
+log = logging.getLogger(__name__)
+
+
+class SlugConverter(BaseConverter):
+    """Article ids: letters, digits and ``._~-``, up to 200 characters; anything else is 404."""
+
+    regex = ARTICLE_ID_PATTERN.pattern
+
+
+def create_app(config: Config | None = None, redis: Redis | None = None) -> Flask:
+    config = config or Config.from_env()
+    if redis is None:
+        if config.redis_url is None:
+            raise ConfigError("REDIS_URL must be set (make run starts an embedded Redis)")
+        redis = make_redis(config.redis_url, timeout=config.redis_timeout,
+                           retries=config.redis_retries)
+    if config.secret_key is None:
+        raise ConfigError("SECRET_KEY must be set (make run keeps one under DATA_DIR)")
+    if config.encryption_keys is None:
+        raise ConfigError("ENCRYPTION_KEYS must be set (make run keeps one under DATA_DIR)")
+    install_redaction()
+    if not config.moderator_tokens:
+        log.warning("no MODERATOR_TOKENS configured: every moderation request will get 401")
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["slug"] = SlugConverter
+    app.url_map.strict_slashes = False
+
+    json_schema, form_schema = make_submission_schemas(config.email_check_deliverability)
+    keys = Keys(config.key_prefix)
+    cache = TrackedCache(
+        config.resolved_redis_url, keys.tracked_prefixes,
+        connect_timeout=min(config.redis_timeout, 1.0), enabled=config.read_cache,
+    )
+    store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache)
+    app.extensions[EXTENSION_KEY] = Services(
+        config=config,
+        store=store,
+        submission_schema=json_schema,
+        form_submission_schema=form_schema,
+        hasher=Hasher(config.secret_key),
+        profanity=default_matcher(),
+        bootstrap_token_hashes=bootstrap_hashes(config.moderator_tokens),
+        rate_limits=rate_limits(redis, keys, config),
+    )
+    if config.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.trusted_proxies
+        )
+
+    @app.before_request
+    def before_each_request() -> None:
+        # One hook, not two: Flask checks every hook for coroutines on every request.
+        start_purger(store, config.retention_days)
+        reject_oversized(request, config.max_body_bytes)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # Every answer is data, never a page to render: nothing may run or be framed.
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+        )
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    register_error_handlers(app, retry_after=config.unavailable_retry_after)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(moderation_bp)
+    app.register_blueprint(ops_bp)
+    install_cors(app, config)
+    return app
+
+
+def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
+    specs = {"submit": config.rate_limit_submit, "read": config.rate_limit_read}
+    try:
+        return RateLimits(redis, keys.rate_limits(), specs, enabled=config.rate_limits_enabled)
+    except ValueError:
+        raise ConfigError(f"not a rate limit: {specs}") from None
+
+
+def install_cors(app: Flask, config: Config) -> None:
+    """Browsers may call the public routes from the configured sites only; the moderation
+    API answers no cross-origin request unless its own origins are configured."""
+    resources: dict[str | Pattern[str], dict[str, Any]] = {}
+    if config.allowed_origins:
+        public = {"origins": list(config.allowed_origins), "methods": ["GET", "POST"],
+                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600}
+        resources[r"/api/v1/articles/*"] = public
+        resources[r"/api/v1/comment-counts"] = public
+    if config.moderation_allowed_origins:
+        resources[r"/api/v1/moderation/*"] = {
+            "origins": list(config.moderation_allowed_origins),
+            "allow_headers": ["Authorization", "Content-Type"],
+            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600}
+    if resources:
+        CORS(app, resources=resources)

@@ -1,0 +1,211 @@
+"""Every setting the service reads, parsed from the environment in this one place.
+
+Nothing else in the package looks at ``os.environ``; tests build a :class:`Config` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .crypto import KeyRing, KeyRingError
+
+MIN_TOKEN_LENGTH = 24
+
+
+class ConfigError(ValueError):
+    """A setting is present but unusable; the service refuses to start."""
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # None means "start the embedded Redis under data_dir" (make run); the app itself always
+    # receives a concrete URL.
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+    # name -> token. Tokens are secrets: never logged, compared in constant time.
+    moderator_tokens: Mapping[str, str] = field(default_factory=dict)
+    key_prefix: str = "cm"
+    # Socket timeout for every Redis command: a request never waits on Redis longer than this
+    # (plus the bounded retries below) before answering 503.
+    redis_timeout: float = 2.0
+    redis_retries: int = 2
+    # Whole request bodies above this are answered 413 (a 5,000-character comment in 4-byte
+    # UTF-8 is 20 KB, so 64 KiB leaves room for the other fields and form encoding).
+    max_body_bytes: int = 64 * 1024
+    # Origins (scheme://host[:port]) whose pages may receive a form post's 303 redirect.
+    allowed_origins: tuple[str, ...] = ()
+    # DNS deliverability checks for emails cost a lookup per request; off unless asked for.
+    email_check_deliverability: bool = False
+    # Seconds a client is told to wait (Retry-After) when Redis is unavailable.
+    unavailable_retry_after: int = 5
+    workers: int = 4
+    # Threads per worker: requests waiting on Redis (an fsync per write) overlap.
+    threads: int = 4
+    log_level: str = "INFO"
+    # Key for the keyed hashes of emails and client IPs (lookups without storing them raw).
+    # make run keeps one under DATA_DIR when none is given.
+    secret_key: bytes | None = None
+    # How many proxies in front append to X-Forwarded-For; 0 ignores the header entirely, so
+    # a client cannot pick the IP its rate limits are counted under.
+    trusted_proxies: int = 0
+    # Keys that encrypt stored emails; the first encrypts, all decrypt (rotation).
+    encryption_keys: KeyRing | None = None
+    # Personal data of rejected and spam comments is purged this many days after the decision.
+    retention_days: int = 30
+    # Failed moderator logins from one client IP within the window before it gets 429s.
+    auth_failure_limit: int = 10
+    auth_failure_window_seconds: int = 900
+    # Per client IP rate limits ("20/minute;200/hour", the limits library's syntax); ""
+    # switches a limit off.
+    rate_limit_submit: str = "20/minute;200/hour"
+    rate_limit_read: str = "600/minute"
+    rate_limits_enabled: bool = True
+    # Serve article pages, counts and token checks from each worker's memory, kept current by
+    # Redis's invalidation messages (CLIENT TRACKING).
+    read_cache: bool = True
+    # Origins allowed to call the moderation API from a browser; none by default.
+    moderation_allowed_origins: tuple[str, ...] = ()
+
+    @property
+    def resolved_redis_url(self) -> str:
+        if self.redis_url is None:
+            raise ConfigError("REDIS_URL is not set and no embedded Redis was started")
+        return self.redis_url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            host=env.get("HOST", defaults.host),
+            port=_int(env, "PORT", defaults.port, minimum=0),
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=Path(env.get("DATA_DIR") or defaults.data_dir),
+            moderator_tokens=parse_moderator_tokens(env.get("MODERATOR_TOKENS", "")),
+            key_prefix=_key_prefix(env.get("KEY_PREFIX", defaults.key_prefix)),
+            redis_timeout=_float(env, "REDIS_TIMEOUT", defaults.redis_timeout),
+            redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, minimum=0),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024),
+            allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
+            email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
+            unavailable_retry_after=_int(env, "RETRY_AFTER_UNAVAILABLE", 5, minimum=1),
+            workers=_int(env, "WORKERS", defaults.workers, minimum=1),
+            threads=_int(env, "THREADS", defaults.threads, minimum=1),
+            log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
+            secret_key=_secret(env.get("SECRET_KEY", "")),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, minimum=0),
+            encryption_keys=_key_ring(env.get("ENCRYPTION_KEYS", "")),
+            retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days, minimum=1),
+            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", defaults.auth_failure_limit,
+                                    minimum=1),
+            auth_failure_window_seconds=_int(env, "AUTH_FAILURE_WINDOW_SECONDS",
+                                             defaults.auth_failure_window_seconds, minimum=1),
+            rate_limit_submit=env.get("RATE_LIMIT_SUBMIT", defaults.rate_limit_submit).strip(),
+            rate_limit_read=env.get("RATE_LIMIT_READ", defaults.rate_limit_read).strip(),
+            rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
+            moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
+            read_cache=_bool(env, "READ_CACHE", True),
+        )
+
+
+def parse_moderator_tokens(raw: str) -> dict[str, str]:
+    """Parse ``name:token,name2:token2``; a short, duplicate or malformed entry is fatal."""
+    tokens: dict[str, str] = {}
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, sep, token = entry.partition(":")
+        name, token = name.strip(), token.strip()
+        if not sep or not name or not token:
+            raise ConfigError("MODERATOR_TOKENS entries must look like name:token")
+        if len(token) < MIN_TOKEN_LENGTH:
+            # The token itself is never echoed, only whose it is.
+            raise ConfigError(
+                f"MODERATOR_TOKENS: the token of {name!r} is shorter than "
+                f"{MIN_TOKEN_LENGTH} characters"
+            )
+        if name in tokens:
+            raise ConfigError(f"MODERATOR_TOKENS: {name!r} is listed twice")
+        if token in tokens.values():
+            raise ConfigError("MODERATOR_TOKENS: two moderators share one token")
+        tokens[name] = token
+    return tokens
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = []
+    for origin in (part.strip().rstrip("/") for part in raw.split(",")):
+        if not origin:
+            continue
+        if not origin.startswith(("http://", "https://")) or "/" in origin.split("://", 1)[1]:
+            raise ConfigError(
+                f"ALLOWED_ORIGINS entries must be scheme://host[:port], got {origin!r}"
+            )
+        origins.append(origin.lower())
+    return tuple(origins)
+
+
+def _key_ring(raw: str) -> KeyRing | None:
+    if not raw.strip():
+        return None
+    try:
+        return KeyRing.parse(raw)
+    except KeyRingError as error:
+        raise ConfigError(f"ENCRYPTION_KEYS: {error}") from None
+
+
+def _secret(raw: str) -> bytes | None:
+    if not raw:
+        return None
+    if len(raw) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters")
+    return raw.encode()
+
+
+def _key_prefix(raw: str) -> str:
+    # The prefix becomes a Redis Cluster hash tag, so braces would break slot routing.
+    if not raw or any(c in raw for c in "{}: \t\n"):
+        raise ConfigError("KEY_PREFIX must be non-empty without braces, colons or spaces")
+    return raw

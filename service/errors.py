@@ -1,0 +1,107 @@
+"""One error shape for everything: RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from marshmallow import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as BaseResponse
+
+PROBLEM_MIMETYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class Problem(HTTPException):
+    """An HTTP error with a problem type of our own and optional extension members."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        slug: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(description=detail)
+        self.code = status
+        self.title = title
+        self.type = f"/problems/{slug}" if slug else "about:blank"
+        self.extra_headers = headers or {}
+        self.extensions = extensions
+
+
+def validation_problem(errors: dict[str, Any], detail: str | None = None) -> Problem:
+    return Problem(
+        422, "Unprocessable Content",
+        detail or "One or more fields are invalid: " + ", ".join(sorted(errors)) + ".",
+        slug="validation-error", errors=errors,
+    )
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    type_: str = "about:blank",
+    base: BaseResponse | None = None,
+    **extensions: Any,
+) -> BaseResponse:
+    body = {"type": type_, "title": title, "status": status, "detail": detail, **extensions}
+    response: BaseResponse = base if base is not None else Response()
+    response.set_data(json.dumps(body))
+    response.status_code = status
+    response.mimetype = PROBLEM_MIMETYPE
+    return response
+
+
+def register_error_handlers(app: Flask, *, retry_after: int) -> None:
+    @app.errorhandler(Problem)
+    def handle_problem(error: Problem) -> BaseResponse:
+        response = problem_response(
+            error.code or 500, error.title, error.description or "", error.type,
+            **error.extensions,
+        )
+        response.headers.update(error.extra_headers)
+        return response
+
+    @app.errorhandler(ValidationError)
+    def handle_validation(error: ValidationError) -> BaseResponse:
+        messages = error.messages
+        if not isinstance(messages, dict):
+            messages = {"_schema": messages}
+        return handle_problem(validation_problem(messages))
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException) -> BaseResponse:
+        # Starting from the exception's own response keeps its headers (Allow on 405,
+        # WWW-Authenticate on 401, Retry-After on 429/503) instead of silently dropping them.
+        base = error.get_response()
+        return problem_response(
+            error.code or 500, error.name, error.description or error.name, base=base
+        )
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def handle_redis_down(error: Exception) -> BaseResponse:
+        log.warning("redis unavailable: %s", type(error).__name__)
+        response = problem_response(
+            503, "Service Unavailable",
+            "The comment store is temporarily unavailable. Retry later.",
+            "/problems/store-unavailable",
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> BaseResponse:
+        if isinstance(error, HTTPException):
+            return handle_http(error)
+        log.exception("unhandled error")
+        return handle_http(InternalServerError())

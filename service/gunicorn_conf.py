@@ -1,0 +1,26 @@
+"""gunicorn settings, read from the same Config as the app."""
+
+from __future__ import annotations
+
+from service.config import Config
+
+_config = Config.from_env()
+
+bind = f"{_config.host}:{_config.port}"
+workers = _config.workers
+# gthread: each worker serves several connections at once while one waits on Redis.
+worker_class = "gthread"
+threads = _config.threads
+# Requests are bounded by REDIS_TIMEOUT; anything near this is a stuck worker, not slow work.
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# Load the app in the master, so config errors stop the service before any worker forks and
+# large read-only tables (the profanity matcher) are shared copy-on-write.
+preload_app = True
+accesslog = "-"
+# No query strings in the access log: nothing personal travels in them today, and a log line
+# must never be where that changes by accident.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+errorlog = "-"
+loglevel = _config.log_level.lower()

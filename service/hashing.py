@@ -1,0 +1,31 @@
+"""Keyed hashes (HMAC-SHA256) of personal identifiers, for lookups that must not store them.
+
+Keyed, so that the hash of a known address cannot be computed by anyone without the secret; and
+never shown to anyone: not even moderators need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+class Hasher:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the hashing secret must be at least 16 bytes")
+        self._secret = secret
+
+    def _digest(self, purpose: str, value: str) -> str:
+        message = f"{purpose}\x00{value}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def email(self, email: str) -> str:
+        # The same mailbox whatever the case the commenter typed it in.
+        return self._digest("email", email.casefold())
+
+    def ip(self, client_ip: str) -> str:
+        return self._digest("ip", client_ip)
+
+    def duplicate(self, email: str, article_id: str, fingerprint: str) -> str:
+        return self._digest("dup", f"{email.casefold()}\x00{article_id}\x00{fingerprint}")

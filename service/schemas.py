@@ -1,0 +1,330 @@
+"""Every wire format, one schema per direction.
+
+Loading schemas validate what clients send; dumping schemas decide what each audience sees.
+The public dumping schema is declared over :class:`~service.models.PublicComment`, which has no
+email attribute; only the moderator schema names ``email``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from .ids import ID_PATTERN
+from .models import StoredComment
+
+ARTICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+# C0 and C1 controls other than tab and newline have no place in a name or a comment; a NUL
+# or an escape sequence is either a mistake or an attack on whoever displays the text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: object) -> object:
+    """Normalise to NFC, unify line endings and trim; non-strings pass on to the type check."""
+    if not isinstance(value, str):
+        return value
+    return unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+
+
+# Embedding, override and isolate controls reorder how text displays ("Trojan Source"): a
+# name could show as someone else's, a comment hide what it says. The plain marks LRM/RLM
+# that right-to-left writing needs stay allowed.
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# "Zalgo" text: combining marks stacked far beyond any script's needs, drawn over other lines.
+_COMBINING_RUN = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+    "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{9,}"
+)
+
+
+def no_control_characters(value: str) -> None:
+    if _CONTROL.search(value):
+        raise ValidationError("Must not contain control characters.")
+    if _BIDI_CONTROL.search(value):
+        raise ValidationError("Must not contain bidirectional override characters.")
+    if _COMBINING_RUN.search(value):
+        raise ValidationError("Too many combining marks on one character.")
+
+
+def blank_to_none(value: object) -> object:
+    # An HTML form sends an untouched optional field as an empty string.
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value.strip() if isinstance(value, str) else value
+
+
+class EmailAddress(fields.String):
+    """An email checked and normalised by email-validator (marshmallow's own is a loose regex)."""
+
+    default_error_messages = {"invalid_email": "Not a valid email address: {reason}"}
+
+    def __init__(self, *, check_deliverability: bool = False, **kwargs: Any) -> None:
+        self.check_deliverability = check_deliverability
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            info = validate_email(text, check_deliverability=self.check_deliverability)
+        except EmailNotValidError as error:
+            # The reason names the problem, never echoes the address back.
+            raise self.make_error("invalid_email", reason=str(error).split(" (")[0]) from None
+        return info.normalized
+
+
+def _whole(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    # validate.Regexp only anchors at the start (re.match): "bad id" would pass as "bad".
+    return re.compile(r"\A(?:" + pattern.pattern + r")\Z")
+
+
+_article_id = validate.Regexp(_whole(ARTICLE_ID_PATTERN), error="Not a valid article id.")
+_comment_id = validate.Regexp(_whole(ID_PATTERN), error="Not a valid comment id.")
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false, nothing else: marshmallow's own also takes "yes", "on" and 1."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class WholeNumber(fields.Integer):
+    """An integer as JSON Schema means it: 90 and 90.0, not "90", 90.5 or true."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._deserialize(int(value), attr, data, **kwargs)
+
+
+class ObjectSchema(Schema):
+    """A request body that must be a JSON object; unknown members are errors."""
+
+    class Meta:
+        unknown = RAISE
+
+    @pre_load
+    def _require_mapping(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValidationError("The body must be a JSON object.", field_name="_schema")
+        return data
+
+
+class SubmissionSchema(ObjectSchema):
+    """A new comment as JSON. Unknown fields are an error: a client must not set status or id."""
+
+    name = fields.String(
+        required=True, pre_load=clean_text,
+        validate=[validate.Length(min=1, max=100), no_control_characters],
+    )
+    email = fields.String(required=True)  # replaced per app by EmailAddress (see make_schemas)
+    comment = fields.String(
+        required=True, pre_load=clean_text,
+        validate=[validate.Length(min=1, max=5000), no_control_characters],
+    )
+    website = fields.Url(
+        load_default=None, allow_none=True, schemes={"http", "https"}, pre_load=blank_to_none,
+        validate=validate.Length(max=500),
+    )
+    parent_id = fields.String(
+        load_default=None, allow_none=True, pre_load=blank_to_none,
+        validate=_comment_id,
+    )
+    # The honeypot: a field a page hides from people, so only a bot fills it in. Accepted (a
+    # 422 would tell the bot what tripped it), handed to the policy, never stored.
+    fax = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class FormSubmissionSchema(SubmissionSchema):
+    """The same comment from a plain HTML form, which also carries buttons and a redirect."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    redirect = fields.Url(
+        load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+        pre_load=blank_to_none, validate=validate.Length(max=2000),
+    )
+
+
+class DecisionSchema(ObjectSchema):
+    note = fields.String(
+        load_default="", pre_load=clean_text,
+        validate=[validate.Length(max=1000), no_control_characters],
+    )
+
+
+class PageArgsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # cache-busting and tracking parameters are harmless
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200), strict=False)
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Regexp(_whole(ID_PATTERN), error="Not a valid cursor."),
+    )
+
+
+class QueueArgsSchema(PageArgsSchema):
+    article_id = fields.String(load_default=None, validate=_article_id)
+    reason = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"\A[a-z_]{1,40}\Z", error="Not a reason code."),
+    )
+
+    @validates_schema
+    def _one_filter(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("article_id") and data.get("reason"):
+            raise ValidationError("Filter by article_id or by reason, not both.",
+                                  field_name="reason")
+
+
+class CountsArgsSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    article_id = fields.List(
+        fields.String(validate=_article_id),
+        required=True, validate=validate.Length(min=1, max=100),
+    )
+
+
+class PublicCommentSchema(Schema):
+    id = fields.String()
+    article_id = fields.String()
+    parent_id = fields.String(allow_none=True)
+    name = fields.String()
+    comment = fields.String()
+    website = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+class AcceptedSchema(Schema):
+    """The answer to a submission: enough to find the comment again, never the email."""
+
+    id = fields.String()
+    article_id = fields.String()
+    status = fields.String()
+    created_at = fields.String()
+
+
+class HistoryEntrySchema(Schema):
+    at = fields.String()
+    actor = fields.String()
+    from_ = fields.String(data_key="from", allow_none=True)
+    to = fields.String()
+    note = fields.String()
+
+
+class ReasonSchema(Schema):
+    code = fields.String()
+    detail = fields.String()
+    action = fields.String()
+
+
+class ModeratorCommentSchema(Schema):
+    id = fields.String()
+    article_id = fields.String()
+    parent_id = fields.String(allow_none=True)
+    name = fields.String()
+    email = fields.String()
+    comment = fields.String()
+    website = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = fields.String()
+    updated_at = fields.String()
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+
+
+def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]:
+    """The JSON and form submission schemas with this deployment's email checking."""
+    email = EmailAddress(
+        required=True, check_deliverability=check_deliverability,
+        pre_load=clean_text, validate=validate.Length(max=254),
+    )
+    json_schema = SubmissionSchema.from_dict(
+        {"email": email}, name="Submission"
+    )
+    form_schema = FormSubmissionSchema.from_dict(
+        {"email": email}, name="FormSubmission"
+    )
+    return json_schema(), form_schema()
+
+
+_term = fields.String(pre_load=clean_text,
+                      validate=[validate.Length(min=1, max=100), no_control_characters])
+
+
+class PolicySchema(ObjectSchema):
+    """The moderation policy document (GET and PUT /moderation/policy). A PUT replaces the
+    whole policy; settings it leaves out take their defaults."""
+
+    auto_approve = fields.String(validate=validate.OneOf(["trusted", "all", "none"]))
+    trusted_days = WholeNumber(validate=validate.Range(min=1, max=3650))
+    profanity_action = fields.String(validate=validate.OneOf(["hold", "spam", "off"]))
+    link_action = fields.String(validate=validate.OneOf(["hold", "spam", "off"]))
+    link_threshold = WholeNumber(validate=validate.Range(min=1, max=1000))
+    block_terms = fields.List(_term, validate=validate.Length(max=1000))
+    block_action = fields.String(validate=validate.OneOf(["hold", "spam"]))
+    hold_terms = fields.List(_term, validate=validate.Length(max=1000))
+    honeypot = JsonBoolean()
+    duplicate_window_seconds = WholeNumber(
+        validate=validate.Range(min=0, max=30 * 86400))
+    flood_interval_seconds = WholeNumber(validate=validate.Range(min=0, max=3600))
+    flood_hourly_cap = WholeNumber(validate=validate.Range(min=0, max=100_000))
+
+
+class ArticleSettingsSchema(ObjectSchema):
+    open = JsonBoolean(required=True)
+
+
+class StatusListArgsSchema(QueueArgsSchema):
+    status = fields.String(
+        required=True, validate=validate.OneOf(["pending", "approved", "rejected", "spam"]))
+
+
+class ExportRequestSchema(ObjectSchema):
+    email = EmailAddress(required=True, pre_load=clean_text, validate=validate.Length(max=254))
+
+
+class EraseRequestSchema(ExportRequestSchema):
+    # delete: every comment goes. anonymise: published comments stay, with no name, email or
+    # website, so the threads they belong to still read; the others go.
+    mode = fields.String(required=True, validate=validate.OneOf(["delete", "anonymise"]))
+
+
+def moderator_view(comment: StoredComment) -> dict[str, Any]:
+    """What ModeratorCommentSchema dumps, built directly: a moderator page holds 50 comments,
+    and the schema takes ~0.9 ms to dump them where this takes a fifth of that. A test keeps the
+    two equal."""
+    return {
+        "id": comment.id, "article_id": comment.article_id, "parent_id": comment.parent_id,
+        "name": comment.name, "email": comment.email, "comment": comment.comment,
+        "website": comment.website, "status": comment.status, "created_at": comment.created_at,
+        "updated_at": comment.updated_at, "decided_by": comment.decided_by,
+        "decided_at": comment.decided_at, "note": comment.note,
+        "reasons": [dict(r) for r in comment.reasons],
+        "history": [{"at": h.at, "actor": h.actor, "from": h.from_, "to": h.to, "note": h.note}
+                    for h in comment.history],
+    }

@@ -1,0 +1,70 @@
+"""``make run``: the embedded Redis (unless REDIS_URL is set), then gunicorn, then cleanup.
+
+Redis is started here, once, before gunicorn forks its workers; the workers only receive its
+URL. When gunicorn exits (Ctrl-C, SIGTERM), Redis is stopped after it, so every acknowledged
+comment is on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from types import FrameType
+
+from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
+from .config import Config, ConfigError
+from .embedded import EmbeddedRedis, die_with_parent
+
+
+def main() -> int:
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    embedded: EmbeddedRedis | None = None
+    if config.redis_url is None:
+        embedded = EmbeddedRedis(config.data_dir)
+        env["REDIS_URL"] = embedded.start()
+        # The CLI (tokens, reencrypt, purge) finds the running embedded Redis through this.
+        (config.data_dir / REDIS_URL_FILE).write_text(embedded.url + "\n")
+        print(f"embedded Redis {embedded.url} (data in {embedded.data_dir})", flush=True)
+    base = f"http://{config.host}:{config.port}"
+    for note in fill_defaults(config, env, create=True):
+        print(note, flush=True)
+    if not config.moderator_tokens:
+        token_path = config.data_dir / TOKEN_FILE
+        print(f"  moderate with: curl -H \"Authorization: Bearer $(cat {token_path})\" "
+              f"{base}/api/v1/moderation/queue", flush=True)
+    print(f"serving on {base}  (contract: {base}/openapi.yaml)", flush=True)
+
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+         "service.wsgi:app"],
+        env=env,
+        # If this launcher is killed outright, gunicorn still stops (and frees the port).
+        preexec_fn=die_with_parent,
+    )
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        gunicorn.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        return gunicorn.wait()
+    finally:
+        if gunicorn.poll() is None:
+            gunicorn.terminate()
+            gunicorn.wait()
+        if embedded is not None:
+            embedded.stop()
+            (config.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
