@@ -1,0 +1,160 @@
+"""Shared fixtures: a real Redis (embedded by default, REDIS_URL when set), the app, clients.
+
+Every response the suite receives outside a moderator's successful view, and every log record,
+is scanned for email addresses after each test: a leak fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from service.api.context import EXTENSION_KEY
+from service.app import create_app
+from service.config import Config
+from service.crypto import KeyRing
+from service.embedded import EmbeddedRedis
+from service.store import make_redis
+
+EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+MODERATOR_TOKEN = "test-moderator-token-0123456789abcdef"
+OTHER_TOKEN = "second-moderator-token-abcdef0123456789"
+AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[Redis]:
+    client = make_redis(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def config(redis_url: str) -> Config:
+    return Config(
+        redis_url=redis_url,
+        moderator_tokens={"alice": MODERATOR_TOKEN, "bob": OTHER_TOKEN},
+        allowed_origins=("https://news.example.org",),
+        max_body_bytes=64 * 1024,
+        secret_key=b"test-secret-key-0123456789abcdef",
+        encryption_keys=KeyRing.parse(KeyRing.generate_entry("test1")),
+        rate_limits_enabled=False,
+    )
+
+
+# Most tests submit many comments quickly from one address; the flood and duplicate rules
+# have tests of their own (test_api_policy.py), which set the policy they need.
+RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0,
+                  "duplicate_window_seconds": 0}
+
+
+@pytest.fixture
+def app(config: Config, redis_client: Redis) -> Iterator[Flask]:
+    app = create_app(config)
+    response = app.test_client().put("/api/v1/moderation/policy", json=RELAXED_POLICY,
+                                     headers=AUTH)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    yield app
+    close_app(app)
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's cache listener thread (each app has one)."""
+    cache = app.extensions[EXTENSION_KEY].store.cache
+    if cache is not None:
+        cache.close()
+
+
+class Exposure:
+    """Everything a non-moderator (or anyone, on error) was shown during one test."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def record(self, label: str, text: str) -> None:
+        self.texts.append(f"{label}\n{text}")
+
+    def leaks(self) -> list[str]:
+        return [t[:300] for t in self.texts if EMAIL_PATTERN.search(t)]
+
+
+_exposure = Exposure()
+
+
+class RecordingClient(FlaskClient):
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        path = response.request.path
+        moderator_view = path.startswith("/api/v1/moderation") and response.status_code < 400
+        # The contract is a static document whose examples show made-up addresses.
+        if not moderator_view and path != "/openapi.yaml":
+            headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
+            _exposure.record(f"{response.status_code} {path}",
+                             headers + "\n" + response.get_data(as_text=True))
+        return response
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    app.test_client_class = RecordingClient
+    return app.test_client()
+
+
+class _LogCapture(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += " " + repr(record.exc_info[1])
+        _exposure.record(f"log {record.name}", text)
+
+
+@pytest.fixture(autouse=True)
+def no_email_exposed() -> Iterator[Exposure]:
+    handler = _LogCapture(level=logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    _exposure.texts.clear()
+    yield _exposure
+    root.removeHandler(handler)
+    root.setLevel(previous_level)
+    leaks = _exposure.leaks()
+    assert not leaks, f"email address exposed publicly or in logs: {leaks}"
+
+
+def submit(client: FlaskClient, article: str = "a1", **fields: Any) -> Any:
+    body = {"name": "Ann", "email": "ann@example.com", "comment": "A thoughtful remark."}
+    body.update(fields)
+    return client.post(f"/api/v1/articles/{article}/comments", json=body)
+
+
+def approve(client: FlaskClient, comment_id: str, **body: Any) -> Any:
+    return client.post(f"/api/v1/moderation/comments/{comment_id}/approve", json=body,
+                       headers=AUTH)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]

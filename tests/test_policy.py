@@ -1,0 +1,158 @@
+"""Each rule of the pure policy, with no Redis and no HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.moderation.policy import (
+    DAY_MS,
+    Action,
+    AutoApprove,
+    Facts,
+    Policy,
+    Submission,
+    Verdict,
+    duplicate_fingerprint,
+    evaluate,
+    normalize,
+    policy_from_document,
+    policy_to_document,
+)
+from service.moderation.profanity import default_matcher
+
+NOW = 1_800_000_000_000
+TRUSTED = Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS)
+NEWCOMER = Facts(now_ms=NOW)
+
+
+def judge(comment: str = "A fair point, well made.", *, facts: Facts = TRUSTED,
+          policy: Policy | None = None, **fields: str | None) -> Verdict:
+    values: dict[str, str | None] = {"name": "Ann", "email": "ann@example.com",
+                                     "website": None, "client_ip": "198.51.100.7"}
+    values.update(fields)
+    submission = Submission(comment=comment, name=str(values["name"]),
+                            email=str(values["email"]), website=values["website"],
+                            client_ip=str(values["client_ip"]), honeypot=values.get("honeypot"))
+    return evaluate(submission, facts, policy or Policy(), default_matcher())
+
+
+def codes(verdict: Verdict) -> list[str]:
+    return [r.code for r in verdict.reasons]
+
+
+def test_a_clean_comment_from_a_trusted_commenter_is_approved() -> None:
+    verdict = judge()
+    assert verdict.action is Action.APPROVE and verdict.reasons == ()
+    assert verdict.status == "approved"
+
+
+def test_first_time_commenters_are_held() -> None:
+    verdict = judge(facts=NEWCOMER)
+    assert verdict.action is Action.HOLD and codes(verdict) == ["first_comment"]
+
+
+@pytest.mark.parametrize(
+    ("facts", "trusted"),
+    [
+        (Facts(now_ms=NOW, last_approved_ms=NOW - 89 * DAY_MS), True),
+        (Facts(now_ms=NOW, last_approved_ms=NOW - 91 * DAY_MS), False),
+        (Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 5 * DAY_MS),
+         False),
+        (Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 95 * DAY_MS),
+         True),
+    ],
+)
+def test_trust_window(facts: Facts, trusted: bool) -> None:
+    assert (judge(facts=facts).action is Action.APPROVE) is trusted
+
+
+def test_auto_approve_modes() -> None:
+    assert judge(facts=NEWCOMER, policy=Policy(auto_approve=AutoApprove.ALL)).action is (
+        Action.APPROVE)
+    none = judge(policy=Policy(auto_approve=AutoApprove.NONE))
+    assert none.action is Action.HOLD and codes(none) == ["pre_moderation"]
+
+
+def test_honeypot_is_spam() -> None:
+    verdict = judge(honeypot="http://cheap.example")
+    assert verdict.action is Action.SPAM and codes(verdict) == ["honeypot"]
+    assert judge(honeypot="x", policy=Policy(honeypot=False)).action is Action.APPROVE
+
+
+@pytest.mark.parametrize("text", ["What a load of shit.", "SHIT happens", "sh1t!", "bull-shit"])
+def test_profanity_holds_and_names_the_terms(text: str) -> None:
+    verdict = judge(text)
+    assert verdict.action is Action.HOLD and codes(verdict) == ["profanity"]
+    assert "matched:" in verdict.reasons[0].detail
+    assert verdict.reasons[0].detail.split("matched: ")[1]
+
+
+@pytest.mark.parametrize("text", ["A classic assessment of Scunthorpe.", "Cocktail hour"])
+def test_profanity_has_no_scunthorpe_problem(text: str) -> None:
+    assert judge(text).action is Action.APPROVE
+
+
+def test_profanity_action_is_configurable() -> None:
+    assert judge("shit", policy=Policy(profanity=Action.SPAM)).action is Action.SPAM
+    assert judge("shit", policy=Policy(profanity=None)).action is Action.APPROVE
+
+
+def test_links_hold_at_the_threshold_and_ignore_the_website_field() -> None:
+    one = judge("See https://a.example for more", website="https://ann.example")
+    assert one.action is Action.APPROVE
+    two = judge("See https://a.example and www.b.example")
+    assert two.action is Action.HOLD and two.reasons[0].detail == "2 links in the comment"
+    assert judge("https://a.example", policy=Policy(link_threshold=1)).action is Action.HOLD
+    assert judge("http://a.example http://b.example", policy=Policy(links=None)).action is (
+        Action.APPROVE)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"comment": "Play at CASINO now"}, "comment"),
+        ({"comment": "Play at ｃａｓｉｎｏ now"}, "comment"),  # fullwidth: NFKC
+        ({"comment": "Play at cas\u200bino now"}, "comment"),  # zero-width split
+        ({"name": "Casino Shop"}, "name"),
+        ({"email": "seller@casino.example"}, "email"),
+        ({"website": "https://casino.example/play"}, "website"),
+    ],
+)
+def test_block_list_matches_every_field_after_normalisation(fields: dict[str, str],
+                                                            where: str) -> None:
+    comment = fields.pop("comment", "Nice.")
+    verdict = judge(comment, policy=Policy(block_terms=("casino",)), **fields)
+    assert verdict.action is Action.SPAM and codes(verdict) == ["blocked_term"]
+    assert f"in {where}" in verdict.reasons[0].detail
+
+
+def test_block_list_matches_client_ip_and_respects_word_boundaries() -> None:
+    policy = Policy(block_terms=("198.51.100.7", "ass"))
+    assert codes(judge(policy=policy)) == ["blocked_term"]
+    clean = judge("A classic assessment, class.", policy=policy, client_ip="203.0.113.1")
+    assert clean.action is Action.APPROVE
+
+
+def test_hold_list_holds_and_spam_outranks_hold() -> None:
+    policy = Policy(hold_terms=("crypto",), block_terms=("casino",))
+    assert judge("crypto tips", policy=policy).action is Action.HOLD
+    both = judge("crypto casino", policy=policy, facts=NEWCOMER)
+    assert both.action is Action.SPAM
+    assert codes(both) == ["blocked_term", "hold_term", "first_comment"]
+
+
+def test_block_action_can_hold_instead() -> None:
+    policy = Policy(block_terms=("casino",), block_action=Action.HOLD)
+    assert judge("casino", policy=policy).action is Action.HOLD
+
+
+def test_normalisation_and_fingerprint() -> None:
+    assert normalize("ＳＨＯＵＴ\u200b") == "shout"
+    assert duplicate_fingerprint("  Hello \n\n WORLD ") == duplicate_fingerprint("hello world")
+
+
+def test_policy_document_round_trip() -> None:
+    policy = Policy(profanity=None, links=Action.SPAM, block_terms=("a", "b"),
+                    auto_approve=AutoApprove.NONE, flood_hourly_cap=0)
+    assert policy_from_document(policy_to_document(policy)) == policy
+    assert policy_from_document({}) == Policy()

@@ -1,0 +1,212 @@
+"""Schemathesis over every operation of openapi.yaml, against the app in-process (WSGI).
+
+Each operation is its own test with a fresh Redis (the ``app`` fixture flushes it) seeded
+with the comment and the email the spec's examples name, so the id- and email-taking
+operations reach their 200 paths. Generation is derandomized: every run sends the same cases.
+Every default check runs (``call_and_validate`` with no ``checks``); a failure means the
+contract or the code is wrong, never the check.
+
+What the test adapts, each for a rule OpenAPI cannot state and the contract states in words:
+valid cases get an allowed redirect origin, an existing parent comment, one list filter at a
+time (``meet_unstated_constraints``), and no undeclared query parameters (``filter_query``).
+The last test prints "schemathesis: N cases over M operations, F failures".
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+from redis import Redis
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+import service.submissions
+from service.app import create_app
+from service.config import Config
+from tests.conftest import AUTH, approve
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
+# The id, article and email the spec's schema examples use; seeded before each operation.
+SEEDED_ID = "01J0Z8Q5D2V7XW3M9K4T6R1ABC"
+SEEDED_ARTICLE = "2024-05-first-post"
+SEEDED_EMAIL = "reader@example.org"
+ALLOWED_ORIGIN = "https://news.example.org"  # conftest's config.allowed_origins
+URL = re.compile(r"\s*https?://", re.IGNORECASE)
+COMMENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+MAX_EXAMPLES = 40
+# Every run generates at least this many cases (1411 with schemathesis 4.32: the examples and
+# coverage phases add to the fuzzed ones); a drop means operations were silently skipped.
+MIN_CASES = 1000
+
+schema = schemathesis.openapi.from_path(SPEC_PATH)
+# What the run did, per operation: cases sent, cases that failed a check, statuses answered.
+cases: Counter[str] = Counter()
+failures: Counter[str] = Counter()
+statuses: defaultdict[str, set[int]] = defaultdict(set)
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    """conftest's config, with the moderator-login throttle out of reach.
+
+    The ignored_auth check probes every moderation case with bad and missing tokens; from one
+    client address that soon trips the throttle, whose 429 the check (rightly) does not take
+    for a refusal of the credentials. The throttle is tested in tests/test_privacy.py, and
+    its answer is checked against the contract in test_answers_..._conform below.
+    """
+    return replace(config, auth_failure_limit=1_000_000)
+
+
+@pytest.fixture
+def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The app with the comments the spec's examples name, and one of each kind of record.
+
+    - published, under the example id, article and email (``CommentId``, ``ArticleId``,
+      ``SubmittedEmail`` examples), so id- and email-taking operations reach their 200s;
+    - published, then anonymised by an erasure request: a record without email or website;
+    - pending, with the policy's reasons.
+    """
+    client = app.test_client()
+
+    def post(email: str, **extra: str) -> str:
+        response = client.post(f"/api/v1/articles/{SEEDED_ARTICLE}/comments", json={
+            "name": "Ann", "email": email, "comment": "A thoughtful remark.", **extra})
+        assert response.status_code == 202, response.get_data(as_text=True)
+        comment_id: str = response.get_json()["id"]
+        return comment_id
+
+    monkeypatch.setattr(service.submissions, "new_id", lambda _ms: SEEDED_ID)
+    assert post(SEEDED_EMAIL) == SEEDED_ID
+    monkeypatch.undo()
+    assert approve(client, SEEDED_ID).status_code == 200
+    assert approve(client, post("gone@example.org", website="https://gone.example.org/")
+                   ).status_code == 200
+    erased = client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
+                         json={"email": "gone@example.org", "mode": "anonymise"})
+    assert erased.get_json() == {"deleted": 0, "anonymised": 1}
+    post("waiting@example.org", comment="See https://a.example and https://b.example")
+    return app
+
+
+def positive(case: Any, location: ParameterLocation) -> bool:
+    return case.meta is None or not case.meta.is_negative_at(location)
+
+
+def meet_unstated_constraints(case: Any) -> None:
+    """Adjust schema-valid cases for the rules OpenAPI cannot state (they are in its prose).
+
+    Only components generated as valid are touched, so negative cases stay as generated:
+
+    - which origins may receive a form's 303 (``redirect``) is deployment configuration
+      (ALLOWED_ORIGINS): a valid URL is pointed at the test config's allowed origin;
+    - ``parent_id`` must name a published comment of the same article: a valid id becomes the
+      seeded published comment, and the article the seeded one's;
+    - ``article_id`` and ``reason`` filter the moderation lists one at a time: when both were
+      generated, ``reason`` is dropped.
+    """
+    body = case.body
+    if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
+        redirect = body.get("redirect")
+        if isinstance(redirect, str) and URL.match(redirect):
+            body["redirect"] = f"{ALLOWED_ORIGIN}/comments?sent=1"
+        parent = body.get("parent_id")
+        if (isinstance(parent, str) and COMMENT_ID.search(parent)
+                and positive(case, ParameterLocation.PATH)):
+            body["parent_id"] = SEEDED_ID
+            case.path_parameters["article_id"] = SEEDED_ARTICLE
+    query = case.query
+    if (isinstance(query, dict) and positive(case, ParameterLocation.QUERY)
+            and query.get("article_id") is not None and query.get("reason") is not None):
+        del query["reason"]
+
+
+@schema.hook
+def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
+    """Send no undeclared query parameters.
+
+    The service ignores them by design (cache busters, tracking tags; the contract says so),
+    but OpenAPI cannot declare "any other parameter" and schemathesis counts one as invalid
+    data that must be refused.
+    """
+    declared = {parameter.name for parameter in context.operation.query}
+    return not query or set(query) <= declared
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_api_conforms_to_the_contract(case: Any, seeded_app: Flask) -> None:
+    label = case.operation.label
+    cases[label] += 1
+    # The checks that send requests of their own (ignored_auth...) use the schema's transport.
+    case.operation.schema.app = seeded_app
+    meet_unstated_constraints(case)
+    try:
+        response = case.call_and_validate(app=seeded_app, headers=AUTH)
+    except BaseException:  # schemathesis' FailureGroup is a BaseExceptionGroup
+        failures[label] += 1
+        raise
+    if case.method.upper() == case.operation.method.upper():
+        statuses[label].add(response.status_code)
+
+
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
+               response_headers_conformance, response_schema_conformance]
+
+
+def test_answers_the_generator_cannot_reach_conform(
+    config: Config, redis_client: Redis
+) -> None:
+    """The login throttle's 429 (switched off above) and the 413 for a body over the limit."""
+    app = create_app(replace(config, auth_failure_limit=3))
+    bad = {"Authorization": "Bearer not-a-moderator-token-at-all"}
+    queue = schema["/api/v1/moderation/queue"]["GET"]
+    for _ in range(3):
+        queue.Case().call(app=app, headers=bad)
+    throttled = queue.Case().call_and_validate(app=app, headers=AUTH, checks=CONFORMANCE)
+    assert throttled.status_code == 429
+    export = schema["/api/v1/moderation/data-requests/export"]["POST"].Case(
+        body={"email": SEEDED_EMAIL}, media_type="application/json")
+    assert export.call_and_validate(app=app, headers=AUTH,
+                                    checks=CONFORMANCE).status_code == 429
+    submit = schema["/api/v1/articles/{article_id}/comments"]["POST"].Case(
+        path_parameters={"article_id": SEEDED_ARTICLE}, media_type="application/json",
+        body={"name": "Ann", "email": SEEDED_EMAIL, "comment": "x" * config.max_body_bytes})
+    assert submit.call_and_validate(app=app, checks=CONFORMANCE).status_code == 413
+
+
+def test_policy_takes_integral_numbers(app: Flask) -> None:
+    # 90.0 is an integer by JSON Schema's rules (found by this suite, once a 422).
+    response = app.test_client().put("/api/v1/moderation/policy", headers=AUTH,
+                                     json={"trusted_days": 90.0})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["trusted_days"] == 90
+
+
+def test_every_operation_was_exercised(capsys: pytest.CaptureFixture[str]) -> None:
+    """Runs after the operations' tests: every operation had cases, and reached a 2xx."""
+    if not cases:
+        pytest.skip("the schemathesis tests did not run in this session")
+    operations = {result.ok().label for result in schema.get_all_operations()}
+    total, failed = sum(cases.values()), sum(failures.values())
+    with capsys.disabled():
+        print(f"\nschemathesis: {total} cases over {len(cases)} operations, {failed} failures")
+    assert set(cases) == operations
+    assert total >= MIN_CASES
+    never_succeeded = sorted(op for op in operations
+                             if not any(200 <= code < 300 for code in statuses[op]))
+    assert not never_succeeded, f"operations that never answered 2xx: {never_succeeded}"

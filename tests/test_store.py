@@ -1,0 +1,121 @@
+"""The store against a real Redis: atomic state changes and index consistency."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from redis import Redis
+
+from service.api.public import render_public
+from service.clock import iso_from_ms, now_ms
+from service.crypto import Cipher, KeyRing
+from service.ids import new_id
+from service.models import HistoryEntry, StoredComment
+from service.store import STATUSES, CommentStore, Guards, Keys, Outcome
+
+CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
+NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="e", duplicate_window_ms=0,
+                   flood_interval_ms=0, hourly_cap=0)
+
+
+def insert(store: CommentStore, comment: StoredComment) -> Outcome:
+    entry = HistoryEntry(at=comment.created_at, actor="policy", to=comment.status)
+    return store.insert(comment, render_public(comment.public()), entry, NO_GUARDS,
+                        now_ms()).outcome
+
+
+def make_comment(article: str = "art") -> StoredComment:
+    at = iso_from_ms(now_ms())
+    return StoredComment(id=new_id(now_ms()), article_id=article, name="N",
+                         email="n@example.com", comment="text", status="pending",
+                         created_at=at, updated_at=at, email_hash="author-hash")
+
+
+def index_membership(redis: Redis, keys: Keys, comment: StoredComment) -> dict[str, bool]:
+    found = {}
+    for status in STATUSES:
+        in_global = redis.zscore(keys.status_index(status), comment.id) is not None
+        in_article = redis.zscore(
+            keys.article_status_index(comment.article_id, status), comment.id) is not None
+        assert in_global == in_article, status
+        found[status] = in_global
+    return found
+
+
+def test_insert_is_idempotent_for_a_retried_id(redis_client: Redis) -> None:
+    store = CommentStore(redis_client, Keys("t"), CIPHER)
+    comment = make_comment()
+    assert insert(store, comment) is Outcome.STORED
+    assert insert(store, comment) is Outcome.ALREADY_STORED
+    stored = store.get(comment.id)
+    assert stored is not None and len(stored.history) == 1
+    assert redis_client.zcard(Keys("t").status_index("pending")) == 1
+
+
+def test_concurrent_decisions_end_in_one_consistent_state(redis_url: str,
+                                                          redis_client: Redis) -> None:
+    keys = Keys("t")
+    store = CommentStore(redis_client, keys, CIPHER)
+    comments = [make_comment() for _ in range(30)]
+    for comment in comments:
+        insert(store, comment)
+
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def moderator(n: int) -> None:
+        # Each thread has its own connection, as separate gunicorn workers would.
+        own = CommentStore(Redis.from_url(redis_url, decode_responses=True, protocol=2), keys,
+                           CIPHER)
+        target = "approved" if n % 2 else "rejected"
+        try:
+            barrier.wait()
+            for _ in range(3):
+                for comment in comments:
+                    entry = HistoryEntry(at=iso_from_ms(now_ms()), actor=f"m{n}", to=target)
+                    own.transition(comment, target, entry,
+                                   render_public(comment.public()), now_ms())
+        except BaseException as error:  # surfaced below; a thread cannot fail the test itself
+            errors.append(error)
+        finally:
+            own.redis.close()
+
+    threads = [threading.Thread(target=moderator, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+    outcomes: Counter[str] = Counter()
+    public = redis_client.hgetall(keys.article_public("art"))
+    for comment in comments:
+        stored = store.get(comment.id)
+        assert stored is not None
+        membership = index_membership(redis_client, keys, comment)
+        # Exactly one index, and it is the one the comment's status names.
+        assert [s for s, present in membership.items() if present] == [stored.status]
+        assert (comment.id in public) == (stored.status == "approved")
+        # The history is a chain: each change starts where the previous one ended.
+        chain = [(h.from_, h.to) for h in stored.history]
+        for (_, before), (after, _) in zip(chain, chain[1:], strict=False):
+            assert before == after
+        assert chain[-1][1] == stored.status
+        outcomes[stored.status] += 1
+    assert sum(outcomes.values()) == len(comments)
+    approved_total = redis_client.zcard(keys.article_status_index("art", "approved"))
+    assert approved_total == outcomes["approved"] == len(public)
+
+
+def test_delete_clears_every_index(redis_client: Redis) -> None:
+    keys = Keys("t")
+    store = CommentStore(redis_client, keys, CIPHER)
+    comment = make_comment()
+    insert(store, comment)
+    store.transition(comment, "approved", HistoryEntry(at="t", actor="m", to="approved"),
+                     render_public(comment.public()), now_ms())
+    assert store.delete(comment) is True
+    assert store.delete(comment) is False
+    # Only the author's trust record stays: a keyed hash and two timestamps, no personal data.
+    assert list(redis_client.scan_iter("*")) == [keys.author(comment.email_hash)]
