@@ -1,0 +1,1 @@
+"""Benchmarks; a package so gunicorn can load ``bench.ceiling_app:app``."""

@@ -1,0 +1,843 @@
+"""HTTP benchmark of the real service against a bare-Flask ceiling, in one run (``make bench``).
+
+Starts the service exactly as ``make run`` does (``python -m service.serve``: gunicorn with
+``service/gunicorn_conf.py``, the embedded Redis unless ``REDIS_URL`` is set) on a free port
+with a temporary ``DATA_DIR``, and next to it ``bench/ceiling_app.py`` (one ``jsonify`` route)
+under the identical gunicorn configuration. It seeds data over HTTP, then drives both with
+``wrk`` (keep-alive) and reports each scenario's req/s, p50, p99, errors and its ratio to the
+ceiling's req/s. Ratios are what to compare; absolute numbers on a shared 2-core machine are
+noise. Every measurement is the best of ``--runs`` runs: with keep-alive, wrk's connections
+can all land on one gthread worker, which then serves them on its 4 threads while the other
+workers idle; a new run redistributes them.
+
+    python bench/http_bench.py [--duration 5] [--connections 16] [--runs 3]
+                               [--scenarios read,counts] [--workers 4] [--env KEY=VALUE]...
+                               [--json bench/results/latest.json] [--strict]
+    python bench/http_bench.py --worker-sweep      # ceiling and `read` for WORKERS 2, 4, 8
+
+Exit status: 0 after a measurement, even one that misses its targets (unless ``--strict``:
+then 3); 2 when wrk is missing or the options are wrong; 1 when something broke (a server did
+not start, seeding failed, wrk failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
+DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
+DEFAULT_SWEEP_JSON = ROOT / "bench" / "results" / "worker-sweep.json"
+WRK_INSTALL = "apt-get install -y wrk   (Debian/Ubuntu; run `apt-get update` first if needed)"
+
+TOKEN = "bench-moderator-token-0123456789abcdef"
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
+AUTH_HEADER = f"Authorization: Bearer {TOKEN}"
+# Set by the harness for both servers; --env may not override them.
+HARNESS_ENV = ("HOST", "PORT", "DATA_DIR", "WORKERS", "MODERATOR_TOKENS", "SECRET_KEY",
+               "KEY_PREFIX")
+SWEEP_WORKERS = (2, 4, 8)
+# Defaults for both servers that --env may override. wrk sends everything from one client IP,
+# so the per-IP rate limits (counted in Redis) are set far above what a run can reach: the
+# checks still run wherever production runs them, but never answer 429.
+BENCH_ENV = {"RATE_LIMIT_SUBMIT": "100000000/minute", "RATE_LIMIT_READ": "100000000/minute"}
+
+READ_ARTICLE = "bench-read"
+COUNT_ARTICLES = tuple(f"bench-count-{i:02d}" for i in range(20))
+QUEUE_ARTICLE = "bench-queue"
+SUBMIT_ARTICLE = "bench-submit"
+READ_COMMENTS = 50
+PENDING_COMMENTS = 120
+READ_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments?limit=50"
+COUNTS_PATH = "/api/v1/comment-counts?" + "&".join(f"article_id={a}" for a in COUNT_ARTICLES)
+QUEUE_PATH = "/api/v1/moderation/queue?limit=50"
+SUBMIT_PATH = f"/api/v1/articles/{SUBMIT_ARTICLE}/comments"
+MIXED_POST_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments"
+CEILING_PATH = "/ceiling"
+
+# The moderation policy stays on (profanity, links, honeypot, trust); only the limits that a
+# single-IP load generator trips at once are off.
+BENCH_POLICY: dict[str, Any] = {"auto_approve": "trusted", "flood_interval_seconds": 0,
+                                "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
+PUBLISH_POLICY: dict[str, Any] = {**BENCH_POLICY, "auto_approve": "all"}
+
+WORDS = ("the council said that budget plans for the new library would be reviewed next week "
+         "while residents asked whether parking and bus routes near the station could change "
+         "soon given the long delays many of them reported after the meeting on tuesday").split()
+
+
+class BenchError(RuntimeError):
+    """Something broke: the measurement is not valid (exit status 1)."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP: unwind through every ``finally`` like Ctrl-C does."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scenarios and results
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    target: float | None  # minimum ratio to the ceiling's req/s; None for the ceiling itself
+    path: str
+    mode: str = "get"  # http_scenarios.lua mode: get, submit, mixed
+    headers: tuple[str, ...] = ()
+    post_path: str = ""
+
+
+CEILING = Scenario("ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH)
+SCENARIOS = (
+    Scenario("read", "GET 50 approved comments of one article", 0.8, READ_PATH),
+    Scenario("submit", "POST a distinct comment (201/202)", 0.5, SUBMIT_PATH, mode="submit",
+             post_path=SUBMIT_PATH),
+    Scenario("counts", "GET comment counts of 20 articles", 0.8, COUNTS_PATH),
+    Scenario("queue", "GET moderation queue page of 50 (Bearer)", 0.6, QUEUE_PATH,
+             headers=(AUTH_HEADER,)),
+    Scenario("mixed", "90% read + 10% submit", 0.7, READ_PATH, mode="mixed",
+             post_path=MIXED_POST_PATH),
+)
+SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    requests: int
+    duration_s: float
+    req_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    bytes_per_response: int  # headers included: a sudden change means a different answer
+    status_errors: int  # responses >= 400 (wrk's "Non-2xx or 3xx responses")
+    socket_errors: int  # connect + read + write + timeout
+
+    @property
+    def errors(self) -> int:
+        return self.status_errors + self.socket_errors
+
+
+@dataclass
+class Measurement:
+    scenario: Scenario
+    runs: list[WrkRun] = field(default_factory=list)
+
+    @property
+    def best(self) -> WrkRun:
+        return max(self.runs, key=lambda run: run.req_s)
+
+    @property
+    def errors(self) -> int:
+        """Errors of every run, not only the best one: an error is never hidden by a rerun."""
+        return sum(run.errors for run in self.runs)
+
+    def ratio(self, ceiling: Measurement) -> float:
+        return self.best.req_s / ceiling.best.req_s if ceiling.best.req_s else 0.0
+
+    def passed(self, ceiling: Measurement) -> bool:
+        target = self.scenario.target
+        return self.errors == 0 and (target is None or self.ratio(ceiling) >= target)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A child process in its own process group, so it can be stopped with everything it
+    started, and so a Ctrl-C in the terminal reaches only us (we then stop it in order)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
+                 ready_path: str) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.ready_path = ready_path
+        self.port = int(env["PORT"])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited with {self.process.returncode} while "
+                                 f"starting:\n{self.log_tail()}")
+            try:
+                status, _ = http_request(self.port, "GET", self.ready_path, timeout=1.0)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"{self.name} was not ready within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            # The leader handles SIGTERM gracefully: service.serve forwards it to gunicorn and
+            # stops the embedded Redis after it; a gunicorn master stops its workers.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"  {self.name} did not stop in {timeout:.0f}s: killing its process group",
+                      file=sys.stderr)
+                _kill_group(process.pid)
+                process.wait()
+        # Whatever is left of the group (nothing, normally) goes too.
+        _kill_group(process.pid)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def http_request(port: int, method: str, path: str, body: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None,
+                 timeout: float = 10.0) -> tuple[int, Any]:
+    """One request on a fresh connection; returns the status and the decoded JSON (or None)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        return _exchange(connection, method, path, body, headers)
+    finally:
+        connection.close()
+
+
+def _exchange(connection: http.client.HTTPConnection, method: str, path: str,
+              body: dict[str, Any] | None, headers: dict[str, str] | None) -> tuple[int, Any]:
+    all_headers = {"Accept": "application/json", **(headers or {})}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode()
+        all_headers["Content-Type"] = "application/json"
+    connection.request(method, path, body=payload, headers=all_headers)
+    response = connection.getresponse()
+    raw = response.read()
+    try:
+        decoded: Any = json.loads(raw) if raw else None
+    except ValueError:
+        decoded = raw.decode(errors="replace")
+    return response.status, decoded
+
+
+class Client:
+    """Keep-alive JSON client for seeding (one connection, reopened if the server closed it)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10.0)
+
+    def __call__(self, method: str, path: str, body: dict[str, Any] | None = None,
+                 auth: bool = False) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {TOKEN}"} if auth else None
+        try:
+            return _exchange(self.connection, method, path, body, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10.0)
+            return _exchange(self.connection, method, path, body, headers)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything that decides what is measured; recorded in the JSON."""
+
+    workers: int
+    connections: int
+    wrk_threads: int
+    duration: int
+    runs: int
+    extra_env: dict[str, str]
+    redis_url: str | None  # None: embedded Redis
+
+    @property
+    def redis_mode(self) -> str:
+        return "embedded" if self.redis_url is None else "url"
+
+    @property
+    def bench_env(self) -> dict[str, str]:
+        """The environment the harness adds for both servers (besides its own HARNESS_ENV)."""
+        return {**BENCH_ENV, **self.extra_env}
+
+
+class Stack:
+    """The service and the ceiling, started side by side; stopped by ``close`` in any case."""
+
+    def __init__(self, setup: Setup, workdir: Path) -> None:
+        self.setup = setup
+        self.workdir = workdir
+        self.key_prefix = "bench" + secrets.token_hex(4)
+        base = {k: v for k, v in os.environ.items() if k not in HARNESS_ENV}
+        base.pop("REDIS_URL", None)
+        base.update(BENCH_ENV)
+        base.update(setup.extra_env)
+        if setup.redis_url is not None:
+            base["REDIS_URL"] = setup.redis_url
+        base.update({"HOST": "127.0.0.1", "WORKERS": str(setup.workers),
+                     "MODERATOR_TOKENS": f"bench:{TOKEN}", "SECRET_KEY": SECRET_KEY})
+        if setup.redis_url is not None:
+            base["KEY_PREFIX"] = self.key_prefix  # never touches anyone else's keys
+        self.base_env = base
+        service_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "data")}
+        ceiling_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "ceiling")}
+        python = sys.executable
+        self.service = Server("service", [python, "-m", "service.serve"], service_env,
+                              workdir / "service.log", "/readyz")
+        self.ceiling = Server(
+            "ceiling",
+            [python, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
+             "bench.ceiling_app:app"],
+            ceiling_env, workdir / "ceiling.log", CEILING_PATH,
+        )
+
+    def start(self) -> None:
+        self.service.start()
+        self.ceiling.start()
+
+    def close(self) -> None:
+        try:
+            self.ceiling.stop()
+        finally:
+            self.service.stop()
+            if self.setup.redis_url is not None:
+                drop_keys(self.setup.redis_url, self.key_prefix)
+
+    def gunicorn_settings(self) -> dict[str, Any]:
+        """What gunicorn reads from service/gunicorn_conf.py with this environment."""
+        snippet = ("import json, service.gunicorn_conf as c; print(json.dumps({k: getattr(c, k, "
+                   "None) for k in ('workers', 'worker_class', 'threads', 'keepalive', "
+                   "'timeout', 'preload_app', 'worker_connections', 'backlog')}))")
+        env = {**self.base_env, "PORT": "0"}
+        done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"cannot read service.gunicorn_conf:\n{done.stderr}")
+        settings: dict[str, Any] = json.loads(done.stdout)
+        return settings
+
+
+def drop_keys(redis_url: str, prefix: str) -> None:
+    """Remove this run's keys from a shared Redis (the embedded one is thrown away)."""
+    try:
+        from redis import Redis
+
+        client = Redis.from_url(redis_url, socket_timeout=5.0)
+        try:
+            batch: list[Any] = []
+            # The comment keys and the rate-limit counters: all are {prefix}:...
+            for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    client.delete(*batch)
+                    batch.clear()
+            if batch:
+                client.delete(*batch)
+        finally:
+            client.close()
+    except Exception as error:  # cleanup must not hide the measurement
+        print(f"warning: could not remove keys *{prefix}* from REDIS_URL: {error}",
+              file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding
+
+
+def comment_text(n: int, length: int = 300) -> str:
+    """~``length`` characters of plain prose (no links, no profanity), distinct per ``n``."""
+    words: list[str] = []
+    step = 1 + n % 5
+    i = (n * 7) % len(WORDS)
+    tail = f" (seed {n})"
+    while sum(len(w) + 1 for w in words) < length - len(tail):
+        words.append(WORDS[i])
+        i = (i + step) % len(WORDS)
+    return " ".join(words) + tail
+
+
+def expect(status: int, wanted: tuple[int, ...], what: str, body: Any) -> None:
+    if status not in wanted:
+        raise BenchError(f"{what}: expected {wanted}, got {status}: {str(body)[:500]}")
+
+
+def post_comment(client: Client, article: str, n: int, tag: str, wanted: int) -> None:
+    body = {"name": f"Seed reader {n}", "email": f"seed-{tag}-{n}@example.com",
+            "comment": comment_text(n)}
+    status, answer = client("POST", f"/api/v1/articles/{article}/comments", body)
+    expect(status, (wanted,), f"seeding a comment on {article}", answer)
+
+
+def seed(port: int, *, full: bool) -> dict[str, int]:
+    """Seeds over HTTP, serially on one keep-alive connection (a couple of seconds)."""
+    client = Client(port)
+    started = time.monotonic()
+    try:
+        status, answer = client("PUT", "/api/v1/moderation/policy", PUBLISH_POLICY, auth=True)
+        expect(status, (200,), "PUT policy (publish at once)", answer)
+        n = 0
+        for _ in range(READ_COMMENTS):
+            n += 1
+            post_comment(client, READ_ARTICLE, n, "read", 201)
+        approved_counts: dict[str, int] = {}
+        if full:
+            for index, article in enumerate(COUNT_ARTICLES):
+                approved_counts[article] = index % 5 + 1
+                for _ in range(index % 5 + 1):
+                    n += 1
+                    post_comment(client, article, n, "count", 201)
+            # Held: first-time commenters (fresh emails) under auto_approve "trusted".
+            status, answer = client("PUT", "/api/v1/moderation/policy", BENCH_POLICY, auth=True)
+            expect(status, (200,), "PUT policy (trusted)", answer)
+            for _ in range(PENDING_COMMENTS):
+                n += 1
+                post_comment(client, QUEUE_ARTICLE, n, "pending", 202)
+        status, answer = client("PUT", "/api/v1/moderation/policy", BENCH_POLICY, auth=True)
+        expect(status, (200,), "PUT policy (bench)", answer)
+
+        # Check that each scenario's URL answers what the scenario claims to measure.
+        status, page = client("GET", READ_PATH)
+        expect(status, (200,), "GET " + READ_PATH, page)
+        if page["total"] != READ_COMMENTS or len(page["comments"]) != READ_COMMENTS:
+            raise BenchError(f"the read article holds {page['total']} comments, not 50")
+        if full:
+            status, counts = client("GET", COUNTS_PATH)
+            expect(status, (200,), "GET comment-counts", counts)
+            if counts["counts"] != approved_counts:
+                raise BenchError(f"unexpected counts: {counts}")
+            status, queue = client("GET", QUEUE_PATH, auth=True)
+            expect(status, (200,), "GET " + QUEUE_PATH, queue)
+            if len(queue["comments"]) != 50 or queue["total"] < PENDING_COMMENTS:
+                raise BenchError(f"the queue holds {queue['total']} comments")
+        print(f"  seeded {n} comments over HTTP in {time.monotonic() - started:.1f}s",
+              flush=True)
+        return {"approved_read": READ_COMMENTS,
+                "approved_counts": sum(approved_counts.values()),
+                "pending": PENDING_COMMENTS if full else 0}
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------------------------
+# wrk
+
+
+RESULT_LINE = re.compile(r"^HTTP_BENCH_RESULT (\{.*\})$", re.MULTILINE)
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout + done.stderr).splitlines()[0].strip() if done.stdout + done.stderr \
+        else "unknown"
+
+
+def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
+            duration: int | None = None) -> WrkRun:
+    seconds = duration if duration is not None else setup.duration
+    argv = ["wrk", f"-t{setup.wrk_threads}", f"-c{setup.connections}", f"-d{seconds}s",
+            "--timeout", "2s", "--latency", "-s", str(LUA_SCRIPT)]
+    for header in scenario.headers:
+        argv += ["-H", header]
+    argv.append(server.base + scenario.path)
+    env = {**os.environ, "HTTP_BENCH_MODE": scenario.mode, "HTTP_BENCH_NONCE": nonce,
+           "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
+                          timeout=seconds + 60)
+    match = RESULT_LINE.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        raise BenchError(f"wrk failed ({done.returncode}) on {scenario.name}:\n"
+                         f"{done.stdout}\n{done.stderr}")
+    raw: dict[str, Any] = json.loads(match.group(1))
+    duration_s = raw["duration_us"] / 1e6
+    return WrkRun(
+        requests=raw["requests"], duration_s=round(duration_s, 3),
+        req_s=round(raw["requests"] / duration_s, 1) if duration_s else 0.0,
+        p50_ms=raw["p50_us"] / 1000, p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000, max_ms=raw["max_us"] / 1000,
+        bytes_per_response=raw["bytes"] // raw["requests"] if raw["requests"] else 0,
+        status_errors=raw["status"],
+        socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+    )
+
+
+def measure(stack: Stack, scenarios: Sequence[Scenario], setup: Setup,
+            label: str = "") -> dict[str, Measurement]:
+    """``setup.runs`` rounds; each round runs the ceiling and then every scenario once, so
+    slow phases of a noisy machine hit all of them alike. Best run per scenario."""
+    nonce_base = secrets.token_hex(3)
+    # A short warm-up of both servers (imports, first connections to Redis, caches).
+    run_wrk(stack.ceiling, CEILING, setup, nonce_base + "w", duration=1)
+    run_wrk(stack.service, SCENARIOS[0], setup, nonce_base + "w", duration=1)
+    results = {s.name: Measurement(s) for s in (CEILING, *scenarios)}
+    for round_no in range(1, setup.runs + 1):
+        for scenario in (CEILING, *scenarios):
+            server = stack.ceiling if scenario is CEILING else stack.service
+            run = run_wrk(server, scenario, setup, f"{nonce_base}r{round_no}")
+            results[scenario.name].runs.append(run)
+            print(f"  {label}{scenario.name:<8} run {round_no}/{setup.runs}: "
+                  f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
+                  f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
+                  f"errors {run.errors}", flush=True)
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+ACCESS_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ')
+
+
+def scan_log(path: Path) -> dict[str, Any]:
+    """Error statuses, tracebacks and worker timeouts found in a server's log."""
+    statuses: Counter[str] = Counter()
+    tracebacks = timeouts = error_lines = 0
+    try:
+        with path.open(errors="replace") as log:
+            for line in log:
+                match = ACCESS_LINE.search(line)
+                if match is not None:
+                    if int(match.group(3)) >= 400:
+                        statuses[f"{match.group(1)} {match.group(3)}"] += 1
+                    continue
+                tracebacks += line.startswith("Traceback")
+                timeouts += "WORKER TIMEOUT" in line
+                error_lines += "[ERROR]" in line or "[CRITICAL]" in line
+    except OSError:
+        pass
+    return {"error_statuses": dict(statuses), "tracebacks": tracebacks,
+            "worker_timeouts": timeouts, "error_lines": error_lines}
+
+
+def print_table(ceiling: Measurement, measured: Sequence[Measurement]) -> None:
+    header = (f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+              f"{'ratio':>6} {'target':>7}  result")
+    print(header)
+    print("-" * len(header))
+    for m in (ceiling, *measured):
+        best = m.best
+        target = "-" if m.scenario.target is None else f">={m.scenario.target:.1f}"
+        if m.scenario.target is None:
+            verdict = "ok" if m.errors == 0 else "FAIL (errors)"
+        elif m.passed(ceiling):
+            verdict = "PASS"
+        else:
+            why = []
+            if m.scenario.target is not None and m.ratio(ceiling) < m.scenario.target:
+                why.append("ratio")
+            if m.errors:
+                why.append("errors")
+            verdict = f"FAIL ({', '.join(why)})"
+        print(f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
+              f"{m.errors:>7} {m.ratio(ceiling):>6.2f} {target:>7}  {verdict}")
+
+
+def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
+    best = m.best
+    return {
+        "title": m.scenario.title, "path": m.scenario.path, "mode": m.scenario.mode,
+        "req_s": best.req_s, "p50_ms": best.p50_ms, "p99_ms": best.p99_ms,
+        "errors": m.errors, "ratio": round(m.ratio(ceiling), 4), "target": m.scenario.target,
+        "passed": m.passed(ceiling), "runs": [asdict(run) for run in m.runs],
+    }
+
+
+def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
+    try:
+        previous: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    print(f"\nChange since the previous run ({previous.get('timestamp', '?')}, {path}):")
+    for key in ("nproc", "workers", "redis_mode", "connections", "duration_s"):
+        before, now = previous.get(key), current.get(key)
+        if before != now:
+            print(f"  note: {key} differs ({before} -> {now}); ratios may not be comparable")
+    old_scenarios: dict[str, Any] = previous.get("scenarios", {})
+    old_ceiling = previous.get("ceiling", {}).get("req_s")
+    if old_ceiling:
+        print(f"  {'ceiling':<8} req/s {old_ceiling:>8.0f} -> {current['ceiling']['req_s']:>8.0f}")
+    for name, now_doc in current["scenarios"].items():
+        old = old_scenarios.get(name)
+        if not old or "ratio" not in old:
+            print(f"  {name:<8} (not in the previous run)")
+            continue
+        delta = now_doc["ratio"] - old["ratio"]
+        print(f"  {name:<8} ratio {old['ratio']:.2f} -> {now_doc['ratio']:.2f} ({delta:+.2f})"
+              f"   req/s {old['req_s']:.0f} -> {now_doc['req_s']:.0f}"
+              f"   errors {old.get('errors', '?')} -> {now_doc['errors']}")
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def machine_info() -> dict[str, Any]:
+    return {"nproc": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+            "python": sys.version.split()[0], "wrk": wrk_version()}
+
+
+# --------------------------------------------------------------------------------------------
+# Modes
+
+
+@contextmanager
+def running_stack(setup: Setup) -> Iterator[Stack]:
+    with ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-")))
+        stack = Stack(setup, workdir)
+        cleanup.callback(stack.close)
+        print(f"starting service and ceiling (WORKERS={setup.workers}, Redis "
+              f"{setup.redis_mode}) ...", flush=True)
+        stack.start()
+        yield stack
+
+
+def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
+    started = time.monotonic()
+    names = args.scenarios
+    scenarios = [s for s in SCENARIOS if s.name in names]
+    info = machine_info()
+    with running_stack(setup) as stack:
+        gunicorn = stack.gunicorn_settings()
+        print(f"  gunicorn: {gunicorn}", flush=True)
+        print(f"  environment added: {setup.bench_env}", flush=True)
+        seeded = seed(stack.service.port, full=True)
+        results = measure(stack, scenarios, setup)
+        service_log = scan_log(stack.service.log_path)
+        ceiling_log = scan_log(stack.ceiling.log_path)
+    elapsed = time.monotonic() - started
+
+    ceiling = results["ceiling"]
+    measured = [results[s.name] for s in scenarios]
+    print(f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
+          f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
+          f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
+          f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
+          f"{info['load_avg_at_start'][0]}\n")
+    print_table(ceiling, measured)
+    print("\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
+          "errors over all runs")
+    if any(service_log.values()):
+        print(f"service log: {service_log}")
+
+    document: dict[str, Any] = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "workers": setup.workers,
+        "gunicorn": gunicorn,
+        "redis_mode": setup.redis_mode,
+        "redis_url": redact_url(setup.redis_url) if setup.redis_url else None,
+        "bench_env": setup.bench_env,
+        "connections": setup.connections, "wrk_threads": setup.wrk_threads,
+        "duration_s": setup.duration, "runs": setup.runs,
+        "seeded": seeded,
+        "ceiling": measurement_json(ceiling, ceiling),
+        "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
+        "all_passed": all(m.passed(ceiling) for m in (ceiling, *measured)),
+        "service_log": service_log, "ceiling_log": ceiling_log,
+        "elapsed_s": round(elapsed, 1),
+    }
+    out = Path(args.json) if args.json else DEFAULT_JSON
+    compare_with_previous(out, document)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwrote {out} (run took {elapsed:.0f}s)")
+    if args.strict and not document["all_passed"]:
+        print("--strict: a target or the zero-error rule was missed", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
+    started = time.monotonic()
+    read = SCENARIOS[0]
+    info = machine_info()
+    print(f"environment added: {setup.bench_env}", flush=True)
+    rows: list[dict[str, Any]] = []
+    for workers in SWEEP_WORKERS:
+        config = replace(setup, workers=workers)
+        with running_stack(config) as stack:
+            gunicorn = stack.gunicorn_settings()
+            seed(stack.service.port, full=False)
+            results = measure(stack, [read], config, label=f"W={workers} ")
+            log = scan_log(stack.service.log_path)
+        ceiling, measured = results["ceiling"], results["read"]
+        rows.append({"workers": workers, "threads": gunicorn.get("threads"),
+                     "worker_class": gunicorn.get("worker_class"),
+                     "ceiling": measurement_json(ceiling, ceiling),
+                     "read": measurement_json(measured, ceiling), "service_log": log})
+    elapsed = time.monotonic() - started
+
+    print(f"\nWorker sweep: best of {setup.runs} runs of {setup.duration}s, wrk "
+          f"-t{setup.wrk_threads} -c{setup.connections}; nproc {info['nproc']}, load average "
+          f"at start {info['load_avg_at_start'][0]}; Redis {setup.redis_mode}\n")
+    header = (f"{'WORKERS':>7} {'threads':>7} {'ceiling req/s':>13} {'read req/s':>10} "
+              f"{'read p99 ms':>11} {'read/ceiling':>12} {'errors':>6}")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['workers']:>7} {row['threads']:>7} {row['ceiling']['req_s']:>13.0f} "
+              f"{row['read']['req_s']:>10.0f} {row['read']['p99_ms']:>11.1f} "
+              f"{row['read']['ratio']:>12.2f} "
+              f"{row['ceiling']['errors'] + row['read']['errors']:>6}")
+    best = max(rows, key=lambda row: row["read"]["req_s"])
+    close = [row["workers"] for row in rows
+             if row["read"]["req_s"] >= 0.9 * best["read"]["req_s"]]
+    print(f"\nhighest read req/s at WORKERS={best['workers']}; within 10% of it (this machine's "
+          f"noise): WORKERS in {close}")
+    document = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), **info,
+                "redis_mode": setup.redis_mode, "bench_env": setup.bench_env,
+                "connections": setup.connections,
+                "wrk_threads": setup.wrk_threads, "duration_s": setup.duration,
+                "runs": setup.runs, "rows": rows, "elapsed_s": round(elapsed, 1)}
+    out = Path(args.json) if args.json else DEFAULT_SWEEP_JSON
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out} (sweep took {elapsed:.0f}s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="wrk benchmark of the service against a bare-Flask ceiling (same gunicorn "
+                    "config); reports each scenario's ratio to the ceiling.")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="wrk keep-alive connections (16 = 4 workers x 4 threads)")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs per scenario; the best is reported (3)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIO_NAMES),
+                        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="WORKERS for both the service and the ceiling "
+                             "(default: $WORKERS or 4)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for both servers (repeatable), e.g. rate limits")
+    parser.add_argument("--json", default=None,
+                        help=f"results file (default {DEFAULT_JSON.relative_to(ROOT)}; "
+                             f"{DEFAULT_SWEEP_JSON.relative_to(ROOT)} with --worker-sweep)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 3 when a target or the zero-error rule is missed")
+    parser.add_argument("--worker-sweep", action="store_true",
+                        help=f"only the ceiling and `read`, for WORKERS in {SWEEP_WORKERS}")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(SCENARIO_NAMES))
+    if unknown or not names:
+        parser.error(f"unknown scenarios {unknown}; choose from {','.join(SCENARIO_NAMES)}")
+    args.scenarios = names
+    for name in ("duration", "connections", "wrk_threads", "runs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.wrk_threads > args.connections:
+        parser.error("--wrk-threads may not exceed --connections")
+    extra: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--env expects KEY=VALUE, got {item!r}")
+        if key in HARNESS_ENV:
+            parser.error(f"--env {key}: set by the harness"
+                         + (" (use --workers)" if key == "WORKERS" else ""))
+        extra[key] = value
+    args.extra_env = extra
+    if args.workers is None:
+        try:
+            args.workers = int(os.environ.get("WORKERS") or 4)
+        except ValueError:
+            parser.error("$WORKERS must be an integer")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed; this benchmark needs it (no weaker fallback).\n"
+              f"Install it with:\n    {WRK_INSTALL}", file=sys.stderr)
+        return 2
+    redis_url = args.extra_env.pop("REDIS_URL", None) or os.environ.get("REDIS_URL") or None
+    setup = Setup(workers=args.workers, connections=args.connections,
+                  wrk_threads=args.wrk_threads, duration=args.duration, runs=args.runs,
+                  extra_env=args.extra_env, redis_url=redis_url)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupted)
+    try:
+        return run_sweep(args, setup) if args.worker_sweep else run_benchmark(args, setup)
+    except BenchError as error:
+        print(f"\nbenchmark broke: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print("\ninterrupted; the service and the ceiling were stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

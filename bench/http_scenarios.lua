@@ -1,0 +1,96 @@
+-- wrk script for bench/http_bench.py. Configured by environment variables, because wrk decides
+-- whether requests are static (pre-built once, the fast path) from the script's top level,
+-- before init() sees any argument:
+--
+--   HTTP_BENCH_MODE       get (default): wrk's own static request for the URL given to wrk
+--                         submit: every request is a POST of a distinct comment
+--                         mixed:  9 requests in 10 are a GET of the URL, 1 in 10 a submission
+--   HTTP_BENCH_POST_PATH  where submissions go (submit, mixed)
+--   HTTP_BENCH_NONCE      makes texts and emails distinct across runs of the same scenario
+--
+-- Whatever the mode, done() prints one line "HTTP_BENCH_RESULT {json}" with exact counts and
+-- latency percentiles (microseconds), which the harness parses instead of wrk's text summary.
+
+local mode = os.getenv("HTTP_BENCH_MODE") or "get"
+local post_path = os.getenv("HTTP_BENCH_POST_PATH") or "/api/v1/articles/bench-submit/comments"
+local nonce = os.getenv("HTTP_BENCH_NONCE") or "0"
+
+local WORDS = {
+  "the", "council", "said", "that", "budget", "plans", "for", "new", "library", "would",
+  "be", "reviewed", "next", "week", "while", "residents", "asked", "whether", "parking",
+  "and", "bus", "routes", "near", "station", "could", "change", "soon", "given", "long",
+  "delays", "many", "of", "them", "reported", "after", "meeting", "on", "tuesday", "evening",
+  "about", "schools", "roads", "park", "summer", "market", "river", "bridge", "repairs",
+}
+local NWORDS = #WORDS
+
+-- setup() runs in the main Lua state once per wrk thread: hand each thread its number.
+local threads_made = 0
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("tid", threads_made)
+end
+
+local counter = 0
+local post_headers = nil
+local read_request = nil
+
+-- ~300 characters of plain prose (no links, no profanity), different for every request: the
+-- word sequence depends on the counter, and the reference at the end makes it unique.
+local function comment_text(n)
+  local parts = {}
+  local length = 0
+  local i = (n * 7 + (tid or 0) * 13) % NWORDS
+  local step = 1 + n % 5
+  while length < 270 do
+    local word = WORDS[i + 1]
+    parts[#parts + 1] = word
+    length = length + #word + 1
+    i = (i + step) % NWORDS
+  end
+  return table.concat(parts, " ") .. " (ref " .. nonce .. "-" .. (tid or 0) .. "-" .. n .. ")"
+end
+
+local function submission()
+  counter = counter + 1
+  local id = nonce .. "t" .. (tid or 0) .. "n" .. counter
+  local body = '{"name":"Bench reader ' .. id .. '","email":"reader-' .. id
+    .. '@example.com","comment":"' .. comment_text(counter) .. '"}'
+  return wrk.format("POST", post_path, post_headers, body)
+end
+
+function init(args)
+  post_headers = {
+    ["Host"] = wrk.headers["Host"],
+    ["Content-Type"] = "application/json",
+    ["Accept"] = "application/json",
+  }
+  read_request = wrk.format("GET", wrk.path)
+end
+
+if mode == "submit" then
+  function request()
+    return submission()
+  end
+elseif mode == "mixed" then
+  local calls = 0
+  function request()
+    calls = calls + 1
+    if calls % 10 == 0 then
+      return submission()
+    end
+    return read_request
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'HTTP_BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,'
+      .. '"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,'
+      .. '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
