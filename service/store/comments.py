@@ -373,13 +373,9 @@ class CommentStore:
         """The counts if this worker has every one of them in memory."""
         if self.cache is None:
             return None
-        counts: dict[str, int] = {}
-        for article_id in article_ids:
-            count = self.cache.get(("count", article_id))
-            if count is None:
-                return None
-            counts[article_id] = count
-        return counts
+        found = self.cache.get_many([("count", article_id) for article_id in article_ids])
+        counts = {a: int(c) for a, c in zip(article_ids, found, strict=True) if c is not None}
+        return counts if len(counts) == len(article_ids) else None
 
     def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
         """Published comments as pre-rendered JSON documents: from the worker's cache, else
@@ -404,8 +400,9 @@ class CommentStore:
         """Published comments per article: cached ones from memory, the rest in one trip."""
         counts: dict[str, int] = {}
         missing = []
-        for article_id in article_ids:
-            cached = self.cache.get(("count", article_id)) if self.cache else None
+        cached_counts = (self.cache.get_many([("count", a) for a in article_ids]) if self.cache
+                         else [None] * len(article_ids))
+        for article_id, cached in zip(article_ids, cached_counts, strict=True):
             if cached is None:
                 missing.append(article_id)
             else:

@@ -11,6 +11,11 @@ is 6.2. Both connections use RESP2 and redis-py's pure-Python parser (hiredis 3.
 8.1 has been seen to hang on SUBSCRIBE replies).
 
 Correctness rules:
+- Read-your-writes across workers: before serving from memory, a worker looks whether an
+  invalidation is waiting on its socket (or being handled by the listener); if so it reads from
+  Redis instead. Redis queues a BCAST invalidation before the writer's reply, and loopback
+  delivers it at once, so a write acknowledged to anyone is never answered stale afterwards
+  (a token revoked by the CLI stops working on the next request, not a moment later).
 - A value read from Redis is stored only if no invalidation arrived while it was being read
   (an epoch counter); a later invalidation evicts it anyway.
 - While the invalidation connection is down, nothing is served from or stored in the cache,
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Hashable
@@ -54,6 +60,10 @@ class TrackedCache:
         self._healthy = False
         self._pid: int | None = None
         self._stop = threading.Event()
+        # The subscriber's socket descriptor while listening, and whether the listener is in
+        # the middle of reading and applying messages (see _settled).
+        self._subscriber_fd: int | None = None
+        self._draining = False
 
     # -- use ------------------------------------------------------------------------------
 
@@ -66,9 +76,34 @@ class TrackedCache:
             return self._epoch if self._healthy else None
 
     def get(self, name: Hashable) -> Any | None:
-        if not self.enabled or self._pid != os.getpid() or not self._healthy:
+        if not self._usable():
             return None
         return self._values.get(name)
+
+    def get_many(self, names: list[Hashable]) -> list[Any | None]:
+        """Several values with one freshness check (None for each one not cached)."""
+        if not self._usable():
+            return [None] * len(names)
+        return [self._values.get(name) for name in names]
+
+    def _usable(self) -> bool:
+        return (self.enabled and self._pid == os.getpid() and self._healthy
+                and self._settled())
+
+    def _settled(self) -> bool:
+        """No invalidation is waiting to be applied (so memory is as fresh as Redis)."""
+        fd = self._subscriber_fd
+        if fd is None:
+            return False
+        poller = select.poll()  # a fresh one: poll objects refuse concurrent use
+        poller.register(fd, select.POLLIN)
+        try:
+            waiting = bool(poller.poll(0))
+        except OSError:
+            return False
+        # Checked after the socket: a message the listener took off the socket before our
+        # poll is still being applied while this flag is up.
+        return not waiting and not self._draining
 
     def put(self, name: Hashable, value: Any, depends_on: tuple[str, ...],
             epoch: int | None) -> None:
@@ -153,18 +188,37 @@ class TrackedCache:
             prefix_args += ["PREFIX", prefix]
         _command(control, "CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST",
                  *prefix_args)
+        self._subscriber_fd = subscriber._sock.fileno()
         self._set_health(True)
         last_beat = time.monotonic()
-        while not self._stop.is_set():
-            if subscriber.can_read(timeout=HEARTBEAT_SECONDS):
+        # Wait with our own poll, not redis-py's can_read: that one already pulls bytes off the
+        # socket, and bytes off the socket but not yet applied must be covered by _draining.
+        waiter = select.poll()
+        waiter.register(self._subscriber_fd, select.POLLIN)
+        try:
+            while not self._stop.is_set():
+                if waiter.poll(HEARTBEAT_SECONDS * 1000):
+                    self._drain(subscriber)
+                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    # Tracking lives as long as the control connection: make sure it still does.
+                    _command(control, "PING")
+                    last_beat = time.monotonic()
+        finally:
+            self._subscriber_fd = None
+
+    def _drain(self, subscriber: Any) -> None:
+        """Apply every waiting message, including any the parser has buffered."""
+        self._draining = True
+        try:
+            while True:
                 message = subscriber.read_response()
                 if isinstance(message, list) and len(message) == 3 and message[0] == "message":
                     payload = message[2]
                     self.invalidate(list(payload) if isinstance(payload, list) else None)
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                # Tracking lives as long as the control connection: make sure it still does.
-                _command(control, "PING")
-                last_beat = time.monotonic()
+                if not subscriber.can_read(timeout=0):
+                    return
+        finally:
+            self._draining = False
 
 
 def _command(connection: Any, *args: Any) -> Any:
