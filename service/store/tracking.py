@@ -11,11 +11,14 @@ is 6.2. Both connections use RESP2 and redis-py's pure-Python parser (hiredis 3.
 8.1 has been seen to hang on SUBSCRIBE replies).
 
 Correctness rules:
-- Read-your-writes across workers: before serving from memory, a worker looks whether an
-  invalidation is waiting on its socket (or being handled by the listener); if so it reads from
-  Redis instead. Redis queues a BCAST invalidation before the writer's reply, and loopback
-  delivers it at once, so a write acknowledged to anyone is never answered stale afterwards
-  (a token revoked by the CLI stops working on the next request, not a moment later).
+- Read-your-writes across workers: before serving from memory, a request looks (one
+  non-blocking poll) whether an invalidation is waiting on the subscriber's socket or being
+  applied by the listener, and if so applies it itself (or waits the moment the listener
+  needs) under the same lock. Redis queues a BCAST invalidation before the writer's reply, and
+  loopback delivers it at once, so a write acknowledged to anyone is never answered stale
+  afterwards (a token revoked by the CLI stops working on the next request). Applying rather
+  than bypassing keeps the cache useful under a stream of writes, whose messages would
+  otherwise keep sending reads to Redis while the listener waits for the GIL.
 - A value read from Redis is stored only if no invalidation arrived while it was being read
   (an epoch counter); a later invalidation evicts it anyway.
 - While the invalidation connection is down, nothing is served from or stored in the cache,
@@ -60,10 +63,11 @@ class TrackedCache:
         self._healthy = False
         self._pid: int | None = None
         self._stop = threading.Event()
-        # The subscriber's socket descriptor while listening, and whether the listener is in
-        # the middle of reading and applying messages (see _settled).
+        # The subscriber connection while listening, and the lock held by whoever (listener
+        # or request) reads and applies its messages (see _settled).
+        self._subscriber: Any = None
         self._subscriber_fd: int | None = None
-        self._draining = False
+        self._drain_lock = threading.Lock()
 
     # -- use ------------------------------------------------------------------------------
 
@@ -91,9 +95,10 @@ class TrackedCache:
                 and self._settled())
 
     def _settled(self) -> bool:
-        """No invalidation is waiting to be applied (so memory is as fresh as Redis)."""
-        fd = self._subscriber_fd
-        if fd is None:
+        """Apply any invalidation already delivered, so memory is as fresh as Redis; False
+        when that cannot be done (then the caller reads from Redis)."""
+        subscriber, fd = self._subscriber, self._subscriber_fd
+        if subscriber is None or fd is None:
             return False
         poller = select.poll()  # a fresh one: poll objects refuse concurrent use
         poller.register(fd, select.POLLIN)
@@ -101,9 +106,14 @@ class TrackedCache:
             waiting = bool(poller.poll(0))
         except OSError:
             return False
-        # Checked after the socket: a message the listener took off the socket before our
-        # poll is still being applied while this flag is up.
-        return not waiting and not self._draining
+        # The lock is looked at after the socket: a message the listener took off the socket
+        # before our poll is still being applied while it holds the lock.
+        if waiting or self._drain_lock.locked():
+            try:
+                self._drain(subscriber)
+            except (RedisError, OSError):
+                return False  # the listener sees the same failure and reconnects
+        return self._healthy
 
     def put(self, name: Hashable, value: Any, depends_on: tuple[str, ...],
             epoch: int | None) -> None:
@@ -188,11 +198,11 @@ class TrackedCache:
             prefix_args += ["PREFIX", prefix]
         _command(control, "CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST",
                  *prefix_args)
-        self._subscriber_fd = subscriber._sock.fileno()
+        self._subscriber, self._subscriber_fd = subscriber, subscriber._sock.fileno()
         self._set_health(True)
         last_beat = time.monotonic()
         # Wait with our own poll, not redis-py's can_read: that one already pulls bytes off the
-        # socket, and bytes off the socket but not yet applied must be covered by _draining.
+        # socket, and bytes off the socket but not yet applied must be covered by the lock.
         waiter = select.poll()
         waiter.register(self._subscriber_fd, select.POLLIN)
         try:
@@ -204,21 +214,16 @@ class TrackedCache:
                     _command(control, "PING")
                     last_beat = time.monotonic()
         finally:
-            self._subscriber_fd = None
+            self._subscriber, self._subscriber_fd = None, None
 
     def _drain(self, subscriber: Any) -> None:
         """Apply every waiting message, including any the parser has buffered."""
-        self._draining = True
-        try:
-            while True:
+        with self._drain_lock:
+            while subscriber.can_read(timeout=0):
                 message = subscriber.read_response()
                 if isinstance(message, list) and len(message) == 3 and message[0] == "message":
                     payload = message[2]
                     self.invalidate(list(payload) if isinstance(payload, list) else None)
-                if not subscriber.can_read(timeout=0):
-                    return
-        finally:
-            self._draining = False
 
 
 def _command(connection: Any, *args: Any) -> Any:
