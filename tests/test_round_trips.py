@@ -74,6 +74,21 @@ def test_public_read_is_one_round_trip_then_none(client: FlaskClient, redis_clie
     assert until_cached(redis_client, lambda: client.get(path)) == Counter()
 
 
+def test_a_held_submission_leaves_the_articles_cached_page_alone(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    fill(client, "busy", 3)
+    path = "/api/v1/articles/busy/comments?limit=50"
+    assert until_cached(redis_client, lambda: client.get(path)) == Counter()
+    held = submit(client, article="busy", comment="waits for a moderator",
+                  email="new@example.com")
+    assert held.status_code == 202
+    # Nothing published changed, so the page still costs nothing; an approval does change it.
+    assert commands_during(redis_client, lambda: client.get(path)) == Counter()
+    approve(client, held.get_json()["id"])
+    assert commands_during(redis_client, lambda: client.get(path))["evalsha"] == 1
+
+
 @pytest.mark.parametrize("existing", [0, 300])
 def test_counts_are_one_pipeline_then_none(client: FlaskClient, redis_client: Redis,
                                            existing: int) -> None:

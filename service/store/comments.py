@@ -152,7 +152,12 @@ class CommentStore:
         ))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.STORED:
-            self._changed(*touched)
+            # Only what the script wrote: evicting the article's page for a held comment
+            # would make this worker rebuild an unchanged page after every submission.
+            written = [k.comment(comment.id), k.author_comments(comment.email_hash), *indexes]
+            if comment.status == "approved":
+                written.append(k.article_public(comment.article_id))
+            self._changed(*written)
         return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
 
     # -- moderation -----------------------------------------------------------------------
