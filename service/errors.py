@@ -45,6 +45,11 @@ def validation_problem(errors: dict[str, Any], detail: str | None = None) -> Pro
     )
 
 
+def rate_limited_problem(description: str, retry_after_seconds: int) -> Problem:
+    return Problem(429, "Too Many Requests", f"Rate limit exceeded: {description}. Retry later.",
+                   slug="rate-limited", headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
 def problem_response(
     status: int,
     title: str,

@@ -1,33 +1,36 @@
-"""A submission's way in: facts from Redis, the pure policy's verdict, one atomic insert.
+"""A submission's way in: the pure policy's verdicts, then one atomic insert.
 
-Two Redis round trips, whatever the data size: one pipeline for the facts (policy, the
-author's record, the article's state, the parent), one script for the guarded insert.
+One Redis round trip, whatever the data size: the policy and the article's state come from
+the worker's cache (Redis invalidates them when they change; a miss costs one pipeline), and a
+single script counts the client's rate limits, checks the parent, the duplicate and flood
+guards, reads the author's standing, and stores the comment as the policy judged it for that
+standing.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from .clock import iso_from_ms, now_ms
-from .errors import Problem, validation_problem
+from .errors import Problem, rate_limited_problem, validation_problem
 from .hashing import Hasher
 from .ids import new_id
 from .models import HistoryEntry, PublicComment, StoredComment
 from .moderation.policy import (
-    Facts,
     Policy,
     ProfanityFinder,
     Submission,
     Verdict,
     duplicate_fingerprint,
-    evaluate,
+    evaluate_standings,
     policy_from_document,
+    trusted_since,
 )
-from .store import CommentStore, Guards, Outcome
+from .store import Candidate, CommentStore, Guards, Outcome, WindowCounter
 
 
 @dataclass(frozen=True)
@@ -51,44 +54,48 @@ def submit(
     fields: dict[str, Any],
     client_ip: str,
     ip_hash: str,
+    limits: tuple[WindowCounter, ...] = (),
 ) -> Accepted:
-    email: str = fields["email"]
-    email_hash = hasher.email(email)
-    facts = store.submission_facts(article_id, email_hash, fields["parent_id"])
-    if facts.closed:
+    """Judge and store one submission; ``limits`` are the client's rate-limit counters, counted
+    by the insert itself. Raises a Problem for every refusal."""
+    settings = store.submission_settings(article_id)
+    if settings.closed:
         raise Problem(403, "Forbidden", "Comments on this article are closed.",
                       slug="comments-closed")
-    if facts.parent_published is False:
-        raise validation_problem({"parent_id": ["Not a published comment of this article."]})
-
-    policy = load_policy(facts.policy_json)
+    policy = load_policy(settings.policy_json)
     created = now_ms()
-    verdict = evaluate(
-        Submission(name=fields["name"], email=email, comment=fields["comment"],
+    verdicts = evaluate_standings(
+        Submission(name=fields["name"], email=fields["email"], comment=fields["comment"],
                    website=fields["website"], client_ip=client_ip, honeypot=fields["fax"]),
-        Facts(now_ms=created, last_approved_ms=facts.last_approved_ms,
-              last_negative_ms=facts.last_negative_ms),
-        policy, profanity,
+        created, policy, profanity,
     )
-    at = iso_from_ms(created)
-    comment = StoredComment(
-        id=new_id(created), article_id=article_id, name=fields["name"], email=email,
+    base = StoredComment(
+        id=new_id(created), article_id=article_id, name=fields["name"], email=fields["email"],
         comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
-        status=verdict.status, created_at=at, updated_at=at, email_hash=email_hash,
-        reasons=tuple(r.as_dict() for r in verdict.reasons),
+        status="pending", created_at=iso_from_ms(created), updated_at=iso_from_ms(created),
+        email_hash=hasher.email(fields["email"]),
     )
-    entry = HistoryEntry(at=at, actor="policy", to=comment.status,
-                         note=", ".join(r.code for r in verdict.reasons))
-    public_doc: PublicComment = comment.public()
+    public_json = render_public(base.public())
+    judged = [verdicts.untrusted] if verdicts.trusted is None else [verdicts.untrusted,
+                                                                    verdicts.trusted]
     guards = Guards(
-        duplicate_key=hasher.duplicate(email, article_id, duplicate_fingerprint(comment.comment)),
-        ip_hash=ip_hash, email_hash=email_hash,
+        duplicate_key=hasher.duplicate(base.email, article_id,
+                                       duplicate_fingerprint(base.comment)),
+        ip_hash=ip_hash, email_hash=base.email_hash,
         duplicate_window_ms=policy.duplicate_window_seconds * 1000,
         flood_interval_ms=policy.flood_interval_seconds * 1000,
         hourly_cap=policy.flood_hourly_cap,
     )
-    result = store.insert(comment, render_public(public_doc), entry, guards, created)
-    retry_after = str(max(1, -(-result.retry_after_ms // 1000)))
+    result = store.insert_submission(
+        [_candidate(base, verdict, public_json) for verdict in judged], guards, created,
+        trusted_since_ms=None if verdicts.trusted is None else trusted_since(created, policy),
+        limits=limits,
+    )
+    retry_after = max(1, -(-result.retry_after_ms // 1000))
+    if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
+        raise rate_limited_problem(result.limit.description, retry_after)
+    if result.outcome is Outcome.PARENT_NOT_PUBLISHED:
+        raise validation_problem({"parent_id": ["Not a published comment of this article."]})
     if result.outcome is Outcome.DUPLICATE:
         raise Problem(409, "Conflict", "The same comment was already submitted to this article.",
                       slug="duplicate-comment")
@@ -97,5 +104,16 @@ def submit(
                   if result.outcome is Outcome.TOO_SOON
                   else "Too many comments from this address in the last hour.")
         raise Problem(429, "Too Many Requests", detail, slug="comment-flood",
-                      headers={"Retry-After": retry_after})
-    return Accepted(comment=comment, verdict=verdict)
+                      headers={"Retry-After": str(retry_after)})
+    verdict = judged[result.chosen]
+    return Accepted(comment=replace(base, status=verdict.status,
+                                    reasons=tuple(r.as_dict() for r in verdict.reasons)),
+                    verdict=verdict)
+
+
+def _candidate(base: StoredComment, verdict: Verdict, public_json: str) -> Candidate:
+    comment = replace(base, status=verdict.status,
+                      reasons=tuple(r.as_dict() for r in verdict.reasons))
+    entry = HistoryEntry(at=base.created_at, actor="policy", to=comment.status,
+                         note=", ".join(r.code for r in verdict.reasons))
+    return Candidate(comment, entry, public_json)

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 
+from service.api.context import EXTENSION_KEY
 from service.app import create_app
+from service.clock import now_ms
 from service.config import Config
+from service.moderation.policy import DAY_MS
+from service.store import Keys
 from tests.conftest import AUTH, RELAXED_POLICY, approve, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -48,6 +53,28 @@ def test_trusted_commenter_is_published_at_once(client: FlaskClient) -> None:
                         headers=AUTH).get_json()
     assert stored["reasons"] == []
     assert stored["history"][0]["actor"] == "policy" and stored["history"][0]["to"] == "approved"
+
+
+@pytest.mark.parametrize(("approved_days_ago", "negative_days_ago", "expected"), [
+    (89, None, 201), (91, None, 202), (10, 5, 202), (10, 20, 202), (10, 95, 201),
+    (None, None, 202),
+])
+def test_standing_is_read_from_the_record_at_write_time(
+    client: FlaskClient, redis_client: Redis, approved_days_ago: int | None,
+    negative_days_ago: int | None, expected: int,
+) -> None:
+    """The insert script decides trust from the stored record, as policy.is_trusted does:
+    an approval within trusted_days (90) and no rejection or spam within them either."""
+    svc = client.application.extensions[EXTENSION_KEY]
+    author = Keys("cm").author(svc.hasher.email("dana@example.com"))
+    now = now_ms()
+    for field, days in (("last_approved", approved_days_ago),
+                        ("last_negative", negative_days_ago)):
+        if days is not None:
+            redis_client.hset(author, field, now - days * DAY_MS)
+    answer = submit(client, email="Dana@Example.com", comment="Judged by my record.")
+    assert answer.status_code == expected
+    assert answer.get_json()["status"] == ("approved" if expected == 201 else "pending")
 
 
 def test_held_comment_carries_its_reasons_and_the_queue_filters_by_them(

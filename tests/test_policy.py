@@ -14,9 +14,11 @@ from service.moderation.policy import (
     Verdict,
     duplicate_fingerprint,
     evaluate,
+    evaluate_standings,
     normalize,
     policy_from_document,
     policy_to_document,
+    trusted_since,
 )
 from service.moderation.profanity import default_matcher
 
@@ -156,3 +158,31 @@ def test_policy_document_round_trip() -> None:
                     auto_approve=AutoApprove.NONE, flood_hourly_cap=0)
     assert policy_from_document(policy_to_document(policy)) == policy
     assert policy_from_document({}) == Policy()
+
+
+@pytest.mark.parametrize("mode", list(AutoApprove))
+@pytest.mark.parametrize(("comment", "fields"), [
+    ("A fair point, well made.", {}),
+    ("What a load of shit.", {}),
+    ("See http://a.example and www.b.example for more.", {}),
+    ("Buy now", {"honeypot": "filled"}),
+    ("A fair point", {"name": "casino bot"}),
+])
+def test_the_verdict_for_each_standing_is_what_evaluate_gives(
+    mode: AutoApprove, comment: str, fields: dict[str, str]
+) -> None:
+    """The insert picks one of these by the stored record; each must be exactly the verdict
+    evaluate() gives with the matching facts."""
+    policy = Policy(auto_approve=mode, block_terms=("casino",))
+    submission = Submission(comment=comment, name=fields.get("name", "Ann"),
+                            email="ann@example.com", website=None, client_ip="198.51.100.7",
+                            honeypot=fields.get("honeypot"))
+    verdicts = evaluate_standings(submission, NOW, policy, default_matcher())
+    assert verdicts.untrusted == evaluate(submission, NEWCOMER, policy, default_matcher())
+    if mode is AutoApprove.TRUSTED:
+        assert verdicts.trusted == evaluate(submission, TRUSTED, policy, default_matcher())
+        assert trusted_since(NOW, policy) == NOW - policy.trusted_days * DAY_MS
+    else:
+        # Standing changes nothing, so the store need not read it.
+        assert verdicts.trusted is None
+        assert evaluate(submission, TRUSTED, policy, default_matcher()) == verdicts.untrusted

@@ -3,9 +3,10 @@ commandstats) around the request; never a timing.
 
 commandstats counts every command Redis executes, including those a script runs inside one
 EVALSHA; the client's round trips follow from what it sends: a read miss is one EVALSHA (one
-round trip); a submission is one pipeline (GET policy, HMGET author, HGET article state, and
-ZSCORE of a parent) and one EVALSHA (two round trips); a moderator page is two pipelines. None
-of it may grow with the amount of data.
+round trip); a submission is one EVALSHA (rate limits, parent check, guards, the author's
+standing and the insert, all inside), plus one pipeline for the policy and the article's state
+when they are not in the worker's cache; a moderator page is two pipelines. None of it may
+grow with the amount of data.
 """
 
 from __future__ import annotations
@@ -13,18 +14,25 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.conftest import AUTH, approve, submit
+from service.app import create_app
+from service.config import Config
+from tests.conftest import AUTH, approve, close_app, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 # Connection set-up (a new pooled connection, the cache listener's), the listener's heartbeat
 # and our own measuring are not the request's cost. Redis 7 names subcommands "client|id".
 NOT_THE_REQUEST = ("cmdstat_info", "cmdstat_ping", "cmdstat_client", "cmdstat_subscribe",
                    "cmdstat_select", "cmdstat_hello")
+
+
+# What Redis runs inside the submission's script besides rate-limit counting.
+INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore")
 
 
 def commands_during(redis: Redis, action: Callable[[], object]) -> Counter[str]:
@@ -102,21 +110,65 @@ def test_counts_are_one_pipeline_then_none(client: FlaskClient, redis_client: Re
 
 
 @pytest.mark.parametrize("existing", [0, 300])
-def test_submission_is_two_round_trips_whatever_the_data(client: FlaskClient,
-                                                         redis_client: Redis,
-                                                         existing: int) -> None:
+def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
+                                                        redis_client: Redis,
+                                                        existing: int) -> None:
     parent = fill(client, "big", existing) if existing else fill(client, "big", 1)
-    plain = commands_during(redis_client, lambda: submit(
-        client, article="big", comment="fresh words", email="new@example.com"))
-    # Sent: the facts pipeline (get, hmget, hget) and one evalsha. Inside the script: the
-    # existence check, the comment itself, the author's comment set and three index entries
-    # (global, article, the first_comment reason).
-    inside_script = {"exists": 1, "set": 1, "sadd": 1, "zadd": 3}
-    assert plain == Counter({"get": 1, "hmget": 1, "hget": 1, "evalsha": 1, **inside_script})
-    reply = commands_during(redis_client, lambda: submit(
-        client, article="big", comment="a reply", email="other@example.com", parent_id=parent))
-    assert reply == Counter({"get": 1, "hmget": 1, "hget": 1, "zscore": 1, "evalsha": 1,
-                             **inside_script})
+
+    def settled(**fields: object) -> Counter[str]:
+        warm_settings_cache(client, redis_client, "big")
+        return commands_during(redis_client, lambda: submit(client, article="big", **fields))
+
+    # Sent: one evalsha. Inside the script: the existence check, the author's standing
+    # (hmget), the comment itself, the author's comment set and three index entries (global,
+    # article, the first_comment reason).
+    inside_script = {"exists": 1, "hmget": 1, "set": 1, "sadd": 1, "zadd": 3}
+    assert settled(comment="fresh words", email="new@example.com") == Counter(
+        {"evalsha": 1, **inside_script})
+    # A reply adds the parent's check (zscore), inside the same script.
+    assert settled(comment="a reply", email="other@example.com", parent_id=parent) == Counter(
+        {"evalsha": 1, "zscore": 1, **inside_script})
+
+
+def warm_settings_cache(client: FlaskClient, redis: Redis, article: str) -> None:
+    """Once the cache listener is up, a submission leaves the policy and the article's state
+    in the worker's cache."""
+    until_cached(redis, lambda: client.get(f"/api/v1/articles/{article}/comments"))
+    submit(client, article=article, comment="warms the cache", email="warm@example.com")
+
+
+def test_submission_rate_limits_are_counted_inside_the_same_round_trip(
+    config: Config, client: FlaskClient, redis_client: Redis
+) -> None:
+    # (``client``: its app has stored the relaxed test policy, so no flood guard runs.)
+    app = create_app(replace(config, rate_limits_enabled=True,
+                             rate_limit_submit="20/minute;200/hour"))
+    try:
+        limited = app.test_client()
+        warm_settings_cache(limited, redis_client, "a1")
+        cost = commands_during(redis_client, lambda: submit(limited, comment="counted",
+                                                            email="c@example.com"))
+    finally:
+        close_app(app)
+    # Two windows counted (incr each), and still one evalsha.
+    assert cost["evalsha"] == 1 and cost["incr"] == 2
+    assert set(cost) <= {"evalsha", "incr", "expire", *INSIDE_SUBMISSION}
+
+
+def test_without_the_worker_cache_a_submission_is_two_round_trips(
+    config: Config, client: FlaskClient, redis_client: Redis
+) -> None:
+    # (``client``: its app has stored the relaxed test policy, so no flood guard runs.)
+    app = create_app(replace(config, read_cache=False))
+    try:
+        uncached = app.test_client()
+        cost = commands_during(redis_client, lambda: submit(uncached, comment="uncached",
+                                                            email="u@example.com"))
+    finally:
+        close_app(app)
+    # The settings pipeline (get policy, hget the article's state), then the one evalsha.
+    assert cost == Counter({"get": 1, "hget": 1, "evalsha": 1,
+                            **{c: 1 for c in ("exists", "hmget", "set", "sadd")}, "zadd": 3})
 
 
 @pytest.mark.parametrize("pending", [5, 300])

@@ -183,3 +183,16 @@ def test_unknown_methods_answer_405_with_allow(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert response.mimetype == "application/problem+json"
     assert "GET" in response.headers["Allow"]
+
+
+def test_submission_counters_are_kept_as_the_limits_library_keeps_them(
+    limited: FlaskClient,
+) -> None:
+    """The insert script counts submissions itself; `limits` must read the same windows."""
+    for i in range(2):
+        assert submit(limited, comment=f"counted {i}").status_code == 202
+    svc = limited.application.extensions[EXTENSION_KEY]
+    item = svc.rate_limits.items["submit"][0]
+    stats = svc.rate_limits.limiter.get_window_stats(item, "submit", svc.hasher.ip("127.0.0.1"))
+    assert stats.remaining == 1
+    assert 0 < stats.reset_time - time.time() <= 60

@@ -46,15 +46,15 @@ def submit_comment(article_id: str) -> BaseResponse:
     svc = services()
     client_ip = request.remote_addr or ""
     ip_hash = svc.hasher.ip(client_ip)  # for the rate limit and the flood guards alike
-    svc.rate_limits.check("submit", ip_hash)
     data, from_form = submission_body(request)
     schema = svc.form_submission_schema if from_form else svc.submission_schema
     fields: dict[str, Any] = schema.load(data)
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
+    # The submission's rate limits are counted by the insert, in its one round trip.
     accepted = submit(svc.store, svc.hasher, svc.profanity, render_public, article_id, fields,
-                      client_ip, ip_hash)
+                      client_ip, ip_hash, svc.rate_limits.counters("submit", ip_hash))
     if from_form and redirect_to is not None:
         return redirect(redirect_to, code=303)
     comment = accepted.comment

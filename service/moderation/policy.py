@@ -178,7 +178,8 @@ def check_links(sub: Submission, ctx: Context) -> None:
 
 
 def is_trusted(facts: Facts, trusted_days: int) -> bool:
-    """An approval and no rejection or spam verdict within the window."""
+    """An approval and no rejection or spam verdict within the window. (The insert script
+    applies the same test to the stored record: store/scripts.py, INSERT_COMMENT.)"""
     since = facts.now_ms - trusted_days * DAY_MS
     approved = facts.last_approved_ms is not None and facts.last_approved_ms >= since
     negative = facts.last_negative_ms is not None and facts.last_negative_ms >= since
@@ -207,9 +208,44 @@ def evaluate(sub: Submission, facts: Facts, policy: Policy,
     ctx = Context(policy=policy, profanity=profanity, facts=facts)
     for rule in RULES:
         rule(sub, ctx)
-    action = max((r.action for r in ctx.reasons), key=SEVERITY.__getitem__,
+    return _verdict(ctx.reasons)
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The verdict for an author without standing and, when the policy trusts known
+    commenters, for a trusted one: the caller learns the author's standing only when it
+    writes (in the same atomic step), so it carries both."""
+
+    untrusted: Verdict
+    trusted: Verdict | None  # None: standing does not change the verdict
+
+
+def evaluate_standings(sub: Submission, now_ms: int, policy: Policy,
+                       profanity: ProfanityFinder) -> Verdicts:
+    """What :func:`evaluate` answers for each standing, with the content rules run once."""
+    content = Context(policy=policy, profanity=profanity, facts=Facts(now_ms=now_ms))
+    for rule in RULES:
+        if rule is not check_trust:
+            rule(sub, content)
+    untrusted = Context(policy=policy, profanity=profanity, facts=content.facts,
+                        reasons=list(content.reasons))
+    check_trust(sub, untrusted)
+    trusted = None
+    if policy.auto_approve is AutoApprove.TRUSTED:
+        trusted = _verdict(content.reasons)  # a trusted author adds no reason
+    return Verdicts(untrusted=_verdict(untrusted.reasons), trusted=trusted)
+
+
+def trusted_since(now_ms: int, policy: Policy) -> int:
+    """The earliest approval that still counts for trust (see :func:`is_trusted`)."""
+    return now_ms - policy.trusted_days * DAY_MS
+
+
+def _verdict(reasons: list[Reason]) -> Verdict:
+    action = max((r.action for r in reasons), key=SEVERITY.__getitem__,
                  default=Action.APPROVE)
-    return Verdict(action=action, reasons=tuple(ctx.reasons))
+    return Verdict(action=action, reasons=tuple(reasons))
 
 
 def _action(value: str) -> Action | None:

@@ -1,17 +1,19 @@
 from .client import make_redis
 from .comments import (
+    Candidate,
     CommentStore,
     Guards,
     InsertResult,
     Listing,
     Outcome,
     Page,
-    SubmissionFacts,
+    SubmissionSettings,
     TransitionResult,
+    WindowCounter,
 )
 from .keys import STATUSES, Keys
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "SubmissionFacts", "TransitionResult", "make_redis",
+    "SubmissionSettings", "TransitionResult", "WindowCounter", "Candidate", "make_redis",
 ]

@@ -17,6 +17,8 @@ from .keys import STATUSES, Keys
 from .tracking import TrackedCache
 
 HOUR_MS = 3_600_000
+# The author's record field a new comment stamps, by its initial status.
+_AUTHOR_STAMP = {"approved": "last_approved", "spam": "last_negative"}
 
 
 @dataclass
@@ -50,14 +52,32 @@ class TransitionResult:
 
 
 @dataclass(frozen=True)
-class SubmissionFacts:
-    """What a submission's policy check needs from Redis, read in one round trip."""
+class SubmissionSettings:
+    """What a submission needs to know before the policy runs: the policy itself and whether
+    the article takes comments."""
 
     policy_json: str | None
-    last_approved_ms: int | None
-    last_negative_ms: int | None
     closed: bool
-    parent_published: bool | None  # None when the submission names no parent
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A new comment as the policy judged it for one standing of its author."""
+
+    comment: StoredComment
+    entry: HistoryEntry
+    public_json: str
+
+
+@dataclass(frozen=True)
+class WindowCounter:
+    """A fixed-window rate limit counted inside the insert: at most ``amount`` attempts per
+    ``window_seconds`` under ``key``; ``description`` names it in a refusal."""
+
+    key: str
+    amount: int
+    window_seconds: int
+    description: str
 
 
 @dataclass(frozen=True)
@@ -78,12 +98,16 @@ class Outcome(Enum):
     DUPLICATE = -1
     TOO_SOON = -2
     HOURLY_CAP = -3
+    RATE_LIMITED = -4
+    PARENT_NOT_PUBLISHED = -5
 
 
 @dataclass(frozen=True)
 class InsertResult:
     outcome: Outcome
     retry_after_ms: int = 0
+    chosen: int = 0  # which candidate was stored
+    limit: WindowCounter | None = None  # the exhausted one, when RATE_LIMITED
 
 
 class CommentStore:
@@ -105,60 +129,96 @@ class CommentStore:
 
     # -- submissions ----------------------------------------------------------------------
 
-    def submission_facts(
-        self, article_id: str, email_hash: str, parent_id: str | None
-    ) -> SubmissionFacts:
+    def submission_settings(self, article_id: str) -> SubmissionSettings:
+        """The policy and the article's state: from the worker's cache (they change rarely,
+        and Redis tells every worker when they do), else in one round trip."""
         k = self.keys
+        name = ("settings", article_id)
+        cached: SubmissionSettings | None = self.cache.get(name) if self.cache else None
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(k.policy())
-        pipe.hmget(k.author(email_hash), ["last_approved", "last_negative"])
         pipe.hget(k.article_settings(article_id), "closed")
-        if parent_id is not None:
-            pipe.zscore(k.article_status_index(article_id, "approved"), parent_id)
-        replies = pipe.execute()
-        policy_json, (approved, negative), closed = replies[0], replies[1], replies[2]
-        return SubmissionFacts(
-            policy_json=policy_json,
-            last_approved_ms=int(approved) if approved else None,
-            last_negative_ms=int(negative) if negative else None,
-            closed=closed == "1",
-            parent_published=None if parent_id is None else replies[3] is not None,
-        )
+        policy_json, closed = pipe.execute()
+        settings = SubmissionSettings(policy_json=policy_json, closed=closed == "1")
+        if self.cache:
+            self.cache.put(name, settings, (k.policy(), k.article_settings(article_id)), epoch)
+        return settings
 
     def insert(
         self, comment: StoredComment, public_json: str, entry: HistoryEntry, guards: Guards,
         now_ms: int,
     ) -> InsertResult:
-        """Store a new comment with its indexes, unless a duplicate or flood guard refuses."""
+        """Store one comment (no standing to consult), unless a guard refuses."""
+        return self.insert_submission([Candidate(comment, entry, public_json)], guards, now_ms)
+
+    def insert_submission(
+        self, candidates: list[Candidate], guards: Guards, now_ms: int, *,
+        trusted_since_ms: int | None = None, limits: tuple[WindowCounter, ...] = (),
+    ) -> InsertResult:
+        """Store a new comment with its indexes in one round trip, unless a rate limit, a
+        duplicate or flood guard, or an unpublished parent refuses it.
+
+        ``candidates`` are the comment as the policy judged it for an author without standing
+        and, when ``trusted_since_ms`` is given, for a trusted one (same id and content); the
+        script reads the author's record and stores the variant that applies.
+        """
+        if len(candidates) != (1 if trusted_since_ms is None else 2):
+            raise ValueError("one candidate, or two with trusted_since_ms")
         k = self.keys
-        record = comment.to_record()
-        record["history"] = [entry.as_dict()]
+        first = candidates[0].comment
         hour = now_ms // HOUR_MS
-        stamp = {"approved": "last_approved", "spam": "last_negative"}.get(comment.status, "")
-        indexes = [k.status_index(comment.status),
-                   k.article_status_index(comment.article_id, comment.status)]
-        indexes += [k.reason_status_index(code, comment.status) for code in comment.reason_codes]
-        touched = [k.comment(comment.id), k.article_public(comment.article_id),
-                   k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
-                   k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
-                   k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
-                   k.retention(), *indexes]
-        reply = cast(list[Any], self._insert(
-            keys=touched,
-            args=[comment.id, public_json if comment.status == "approved" else "",
-                  self._encode(record), now_ms, guards.duplicate_window_ms,
-                  guards.flood_interval_ms, guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms,
-                  stamp],
-        ))
+        keys = [k.comment(first.id), k.article_public(first.article_id),
+                k.author(first.email_hash), k.duplicate(guards.duplicate_key),
+                k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
+                k.hourly(guards.ip_hash, hour), k.author_comments(first.email_hash),
+                k.retention(), k.article_status_index(first.article_id, "approved"),
+                *(counter.key for counter in limits)]
+        args: list[str | int] = [
+            first.id, now_ms, guards.duplicate_window_ms, guards.flood_interval_ms,
+            guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms, first.parent_id or "",
+            "" if trusted_since_ms is None else trusted_since_ms, len(limits)]
+        for counter in limits:
+            args += [counter.amount, counter.window_seconds]
+        # The email is encrypted once: every variant carries the same ciphertext.
+        sealed = self.cipher.encrypt(first.email, "email") if first.email else ""
+        variant_indexes = []
+        for candidate in candidates:
+            comment = candidate.comment
+            indexes = self._initial_indexes(comment)
+            variant_indexes.append(indexes)
+            record = comment.to_record()
+            record["history"] = [candidate.entry.as_dict()]
+            if sealed:
+                record["email"] = sealed
+            keys += indexes
+            args += [len(indexes), _compact(record),
+                     candidate.public_json if comment.status == "approved" else "",
+                     _AUTHOR_STAMP.get(comment.status, "")]
+        reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.STORED:
+            variant = int(reply[1]) - 1
+            chosen = candidates[variant].comment
             # Only what the script wrote: evicting the article's page for a held comment
             # would make this worker rebuild an unchanged page after every submission.
-            written = [k.comment(comment.id), k.author_comments(comment.email_hash), *indexes]
-            if comment.status == "approved":
-                written.append(k.article_public(comment.article_id))
+            written = [k.comment(chosen.id), k.author_comments(chosen.email_hash),
+                       *variant_indexes[variant]]
+            if chosen.status == "approved":
+                written.append(k.article_public(chosen.article_id))
             self._changed(*written)
+            return InsertResult(outcome, chosen=variant)
+        if outcome is Outcome.RATE_LIMITED:
+            return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
         return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
+
+    def _initial_indexes(self, comment: StoredComment) -> list[str]:
+        k = self.keys
+        return [k.status_index(comment.status),
+                k.article_status_index(comment.article_id, comment.status),
+                *(k.reason_status_index(code, comment.status) for code in comment.reason_codes)]
 
     # -- moderation -----------------------------------------------------------------------
 

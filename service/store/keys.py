@@ -110,10 +110,11 @@ class Keys:
     @property
     def tracked_prefixes(self) -> tuple[str, ...]:
         """What workers cache and Redis invalidates: public pages and counts, moderator
-        listings (indexes and comments), token hashes, failed-login counters."""
+        listings (indexes and comments), token hashes, failed-login counters, and what a
+        submission reads first (the policy, articles' settings)."""
         return (f"{self.tag}:idx:", f"{self.tag}:public:", f"{self.tag}:status:",
                 f"{self.tag}:reason:", f"{self.tag}:comment:", self.moderators(),
-                f"{self.tag}:authfail:")
+                f"{self.tag}:authfail:", self.policy(), f"{self.tag}:article:")
 
     def index_groups(self, article_id: str, reason_codes: tuple[str, ...]) -> list[str]:
         """Every index a comment can be in, as groups of one key per status (STATUSES order):

@@ -10,23 +10,46 @@ Index groups: a comment's indexes come as groups of one key per status (in the o
 ARGV); a comment is in exactly the key of its status in each group, and in no other.
 """
 
-# Insert a new comment with its indexes, once, unless a duplicate or flood marker forbids it.
-# A retried call (same id) changes nothing, which makes the client's retry after a lost reply
-# safe.
+# Insert a new comment with its indexes, once, unless a limit, a guard or its parent forbids
+# it; the whole of a submission's Redis work in one round trip. A retried call (same id)
+# changes nothing, which makes the client's retry after a lost reply safe.
+#
+# The author's standing is read here, not before: the caller sends one variant of the comment
+# per standing (untrusted, then trusted, when the policy trusts known commenters) and the
+# script stores the one that applies, as the policy's is_trusted defines it.
+#
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] duplicate marker
 # KEYS[5] flood marker (ip)   KEYS[6] flood marker (email)   KEYS[7] hourly counter (ip)
-# KEYS[8] author's comment set   KEYS[9] retention index
-# KEYS[10 ..] the indexes to add the id to (one per group, for the initial status)
-# ARGV[1] id   ARGV[2] public JSON ("" unless published at once)   ARGV[3] the comment's JSON
-# ARGV[4] now (ms)   ARGV[5] duplicate window (ms, 0 = off)   ARGV[6] flood interval (ms, 0 =
-# off)   ARGV[7] hourly cap (0 = off)   ARGV[8] ms until the hour ends
-# ARGV[9] author field to stamp ("" = none)
-# Returns {1} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon, {-3, ms} cap.
+# KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
+# KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
+# then each variant's indexes (one per group, for its status)
+# ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
+# interval (ms, 0 = off)   ARGV[5] hourly cap (0 = off)   ARGV[6] ms until the hour ends
+# ARGV[7] parent id ("" = none)   ARGV[8] trusted since (ms; "" = one variant, no standing)
+# ARGV[9] L   ARGV[10 .. 9+2L] each counter's limit and window (s)
+# then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
+# once), author field to stamp ("" = none)
+# Returns {1, variant} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon,
+# {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent not published.
 INSERT_COMMENT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
 end
-local window, interval, cap = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local id, now = ARGV[1], ARGV[2]
+local window, interval, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- Rate limits count every attempt that gets this far, refused or not (as `limits` does).
+local limits = tonumber(ARGV[9])
+for i = 1, limits do
+  local key = KEYS[10 + i]
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[9 + 2 * i]) end
+  if count > tonumber(ARGV[8 + 2 * i]) then
+    return {-4, math.max(redis.call('PTTL', key), 1), i}
+  end
+end
+if ARGV[7] ~= '' and not redis.call('ZSCORE', KEYS[10], ARGV[7]) then
+  return {-5}
+end
 if window > 0 then
   local ttl = redis.call('PTTL', KEYS[4])
   if ttl > 0 then return {-1, ttl} end
@@ -39,21 +62,37 @@ if cap > 0 then
   local used = tonumber(redis.call('GET', KEYS[7]) or '0')
   if used >= cap then return {-3, math.max(redis.call('PTTL', KEYS[7]), 1)} end
 end
+local variant = 1
+if ARGV[8] ~= '' then
+  local since = tonumber(ARGV[8])
+  local stamps = redis.call('HMGET', KEYS[3], 'last_approved', 'last_negative')
+  local approved = stamps[1] and tonumber(stamps[1]) >= since
+  local negative = stamps[2] and tonumber(stamps[2]) >= since
+  if approved and not negative then variant = 2 end
+end
+-- Find the chosen variant's arguments and its first index key.
+local arg, key = 10 + 2 * limits, 11 + limits
+for _ = 2, variant do
+  key = key + tonumber(ARGV[arg])
+  arg = arg + 4
+end
+local indexes, record, public, stamp = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
+  ARGV[arg + 3]
 if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 if interval > 0 then
   redis.call('SET', KEYS[5], '1', 'PX', interval)
   redis.call('SET', KEYS[6], '1', 'PX', interval)
 end
 if cap > 0 then
-  if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[8]) end
+  if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[6]) end
 end
-redis.call('SET', KEYS[1], ARGV[3])
-for i = 10, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[1]) end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[3], ARGV[9], ARGV[4]) end
-if ARGV[9] == 'last_negative' then redis.call('ZADD', KEYS[9], ARGV[4], ARGV[1]) end
-redis.call('SADD', KEYS[8], ARGV[1])
-return {1}
+redis.call('SET', KEYS[1], record)
+for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
+if public ~= '' then redis.call('HSET', KEYS[2], id, public) end
+if stamp ~= '' then redis.call('HSET', KEYS[3], stamp, now) end
+if stamp == 'last_negative' then redis.call('ZADD', KEYS[9], now, id) end
+redis.call('SADD', KEYS[8], id)
+return {1, variant}
 """
 
 # Move a comment to another status: into the target's key of every index group, out of the
