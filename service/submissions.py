@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -30,13 +30,20 @@ from .moderation.policy import (
     policy_from_document,
     trusted_since,
 )
-from .store import Candidate, CommentStore, Guards, Outcome, WindowCounter
+from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
 
 
 @dataclass(frozen=True)
 class Accepted:
+    """A stored submission: ``comment`` as submitted (its status and reasons are the
+    verdict's), and the verdict that applied."""
+
     comment: StoredComment
     verdict: Verdict
+
+    @property
+    def status(self) -> str:
+        return self.verdict.status
 
 
 @lru_cache(maxsize=8)
@@ -69,10 +76,11 @@ def submit(
                    website=fields["website"], client_ip=client_ip, honeypot=fields["fax"]),
         created, policy, profanity,
     )
+    at = iso_from_ms(created)
     base = StoredComment(
         id=new_id(created), article_id=article_id, name=fields["name"], email=fields["email"],
         comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
-        status="pending", created_at=iso_from_ms(created), updated_at=iso_from_ms(created),
+        status="pending", created_at=at, updated_at=at,
         email_hash=hasher.email(fields["email"]),
     )
     public_json = render_public(base.public())
@@ -87,7 +95,8 @@ def submit(
         hourly_cap=policy.flood_hourly_cap,
     )
     result = store.insert_submission(
-        [_candidate(base, verdict, public_json) for verdict in judged], guards, created,
+        base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
+        guards, created,
         trusted_since_ms=None if verdicts.trusted is None else trusted_since(created, policy),
         limits=limits,
     )
@@ -105,15 +114,12 @@ def submit(
                   else "Too many comments from this address in the last hour.")
         raise Problem(429, "Too Many Requests", detail, slug="comment-flood",
                       headers={"Retry-After": str(retry_after)})
-    verdict = judged[result.chosen]
-    return Accepted(comment=replace(base, status=verdict.status,
-                                    reasons=tuple(r.as_dict() for r in verdict.reasons)),
-                    verdict=verdict)
+    return Accepted(comment=base, verdict=judged[result.chosen])
 
 
-def _candidate(base: StoredComment, verdict: Verdict, public_json: str) -> Candidate:
-    comment = replace(base, status=verdict.status,
-                      reasons=tuple(r.as_dict() for r in verdict.reasons))
-    entry = HistoryEntry(at=base.created_at, actor="policy", to=comment.status,
-                         note=", ".join(r.code for r in verdict.reasons))
-    return Candidate(comment, entry, public_json)
+def _judgement(verdict: Verdict, at: str) -> Judgement:
+    return Judgement(
+        status=verdict.status, reasons=tuple(r.as_dict() for r in verdict.reasons),
+        entry=HistoryEntry(at=at, actor="policy", to=verdict.status,
+                           note=", ".join(r.code for r in verdict.reasons)),
+    )

@@ -117,8 +117,11 @@ def test_moderation_cors_only_when_configured(config: Config) -> None:
 def test_security_headers_on_every_response(client: FlaskClient, method: str,
                                             path: str) -> None:
     response = client.open(path, method=method)
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    # Each exactly once (they are appended, so a second copy would be a bug).
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert response.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    [policy] = response.headers.getlist("Content-Security-Policy")
+    assert "default-src 'none'" in policy
     assert "Server" not in response.headers or "/" not in response.headers["Server"]
 
 

@@ -59,7 +59,7 @@ def submit_comment(article_id: str) -> BaseResponse:
         return redirect(redirect_to, code=303)
     comment = accepted.comment
     # Spam is answered exactly like a held comment: a spammer learns nothing.
-    published = comment.status == "approved"
+    published = accepted.status == "approved"
     # The AcceptedSchema document, built directly (a test checks they agree).
     body = {"id": comment.id, "article_id": article_id,
             "status": "approved" if published else "pending", "created_at": comment.created_at}

@@ -1,9 +1,9 @@
 from .client import make_redis
 from .comments import (
-    Candidate,
     CommentStore,
     Guards,
     InsertResult,
+    Judgement,
     Listing,
     Outcome,
     Page,
@@ -15,5 +15,5 @@ from .keys import STATUSES, Keys
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "SubmissionSettings", "TransitionResult", "WindowCounter", "Candidate", "make_redis",
+    "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement", "make_redis",
 ]

@@ -23,7 +23,7 @@ _AUTHOR_STAMP = {"approved": "last_approved", "spam": "last_negative"}
 
 @dataclass
 class Page:
-    """One page of ids (and their documents) from an index, oldest first.
+    """One page of ids (and their documents) from an index, oldest comment.
 
     ``memo`` holds what callers derive from the page (a rendered body, its ETag): a page served
     from the worker's cache is then rendered once, not per request.
@@ -61,12 +61,16 @@ class SubmissionSettings:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A new comment as the policy judged it for one standing of its author."""
+class Judgement:
+    """How the policy judged a new comment for one standing of its author."""
 
-    comment: StoredComment
+    status: str
+    reasons: tuple[dict[str, str], ...]
     entry: HistoryEntry
-    public_json: str
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(r["code"] for r in self.reasons))
 
 
 @dataclass(frozen=True)
@@ -151,74 +155,78 @@ class CommentStore:
         self, comment: StoredComment, public_json: str, entry: HistoryEntry, guards: Guards,
         now_ms: int,
     ) -> InsertResult:
-        """Store one comment (no standing to consult), unless a guard refuses."""
-        return self.insert_submission([Candidate(comment, entry, public_json)], guards, now_ms)
+        """Store one comment as it is (no standing to consult), unless a guard refuses."""
+        return self.insert_submission(comment, public_json,
+                                      [Judgement(comment.status, comment.reasons, entry)],
+                                      guards, now_ms)
 
     def insert_submission(
-        self, candidates: list[Candidate], guards: Guards, now_ms: int, *,
-        trusted_since_ms: int | None = None, limits: tuple[WindowCounter, ...] = (),
+        self, comment: StoredComment, public_json: str, judgements: list[Judgement],
+        guards: Guards, now_ms: int, *, trusted_since_ms: int | None = None,
+        limits: tuple[WindowCounter, ...] = (),
     ) -> InsertResult:
         """Store a new comment with its indexes in one round trip, unless a rate limit, a
         duplicate or flood guard, or an unpublished parent refuses it.
 
-        ``candidates`` are the comment as the policy judged it for an author without standing
-        and, when ``trusted_since_ms`` is given, for a trusted one (same id and content); the
-        script reads the author's record and stores the variant that applies.
+        ``judgements`` are the policy's for an author without standing and, when
+        ``trusted_since_ms`` is given, for a trusted one; the script reads the author's record
+        and stores the comment as judged for the standing that applies (``chosen``). The
+        comment's own status and reasons are ignored.
         """
-        if len(candidates) != (1 if trusted_since_ms is None else 2):
-            raise ValueError("one candidate, or two with trusted_since_ms")
+        if len(judgements) != (1 if trusted_since_ms is None else 2):
+            raise ValueError("one judgement, or two with trusted_since_ms")
         k = self.keys
-        first = candidates[0].comment
         hour = now_ms // HOUR_MS
-        keys = [k.comment(first.id), k.article_public(first.article_id),
-                k.author(first.email_hash), k.duplicate(guards.duplicate_key),
+        keys = [k.comment(comment.id), k.article_public(comment.article_id),
+                k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
                 k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
-                k.hourly(guards.ip_hash, hour), k.author_comments(first.email_hash),
-                k.retention(), k.article_status_index(first.article_id, "approved"),
+                k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
+                k.retention(), k.article_status_index(comment.article_id, "approved"),
                 *(counter.key for counter in limits)]
         args: list[str | int] = [
-            first.id, now_ms, guards.duplicate_window_ms, guards.flood_interval_ms,
-            guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms, first.parent_id or "",
+            comment.id, now_ms, guards.duplicate_window_ms, guards.flood_interval_ms,
+            guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms, comment.parent_id or "",
             "" if trusted_since_ms is None else trusted_since_ms, len(limits)]
         for counter in limits:
             args += [counter.amount, counter.window_seconds]
-        # The email is encrypted once: every variant carries the same ciphertext.
-        sealed = self.cipher.encrypt(first.email, "email") if first.email else ""
+        # One record to vary, with the email encrypted once: every variant carries the same
+        # ciphertext.
+        base = comment.to_record()
+        if base["email"]:
+            base["email"] = self.cipher.encrypt(base["email"], "email")
+        content = base.pop("content", None) or comment.content()
         variant_indexes = []
-        for candidate in candidates:
-            comment = candidate.comment
-            indexes = self._initial_indexes(comment)
+        for judgement in judgements:
+            indexes = self._initial_indexes(comment.article_id, judgement)
             variant_indexes.append(indexes)
-            record = comment.to_record()
-            record["history"] = [candidate.entry.as_dict()]
-            if sealed:
-                record["email"] = sealed
+            record = {**base, "status": judgement.status, "reasons": list(judgement.reasons),
+                      "history": [judgement.entry.as_dict()]}
+            if judgement.status != "approved":
+                record["content"] = content
             keys += indexes
             args += [len(indexes), _compact(record),
-                     candidate.public_json if comment.status == "approved" else "",
-                     _AUTHOR_STAMP.get(comment.status, "")]
+                     public_json if judgement.status == "approved" else "",
+                     _AUTHOR_STAMP.get(judgement.status, "")]
         reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.STORED:
             variant = int(reply[1]) - 1
-            chosen = candidates[variant].comment
             # Only what the script wrote: evicting the article's page for a held comment
             # would make this worker rebuild an unchanged page after every submission.
-            written = [k.comment(chosen.id), k.author_comments(chosen.email_hash),
+            written = [k.comment(comment.id), k.author_comments(comment.email_hash),
                        *variant_indexes[variant]]
-            if chosen.status == "approved":
-                written.append(k.article_public(chosen.article_id))
+            if judgements[variant].status == "approved":
+                written.append(k.article_public(comment.article_id))
             self._changed(*written)
             return InsertResult(outcome, chosen=variant)
         if outcome is Outcome.RATE_LIMITED:
             return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
         return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
 
-    def _initial_indexes(self, comment: StoredComment) -> list[str]:
-        k = self.keys
-        return [k.status_index(comment.status),
-                k.article_status_index(comment.article_id, comment.status),
-                *(k.reason_status_index(code, comment.status) for code in comment.reason_codes)]
+    def _initial_indexes(self, article_id: str, judgement: Judgement) -> list[str]:
+        k, status = self.keys, judgement.status
+        return [k.status_index(status), k.article_status_index(article_id, status),
+                *(k.reason_status_index(code, status) for code in judgement.reason_codes)]
 
     # -- moderation -----------------------------------------------------------------------
 
