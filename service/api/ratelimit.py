@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import cast
 
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage
@@ -49,8 +50,7 @@ class RateLimits:
         fixed windows as ``limits`` keeps; none when limits are off."""
         if not self.enabled:
             return ()
-        storage = self.limiter.storage
-        assert isinstance(storage, RedisStorage)
+        storage = cast(RedisStorage, self.limiter.storage)  # built as one in __init__
         return tuple(
             WindowCounter(key=storage.prefixed_key(item.key_for(scope, client)),
                           amount=item.amount, window_seconds=item.get_expiry(),

@@ -23,7 +23,7 @@ _AUTHOR_STAMP = {"approved": "last_approved", "spam": "last_negative"}
 
 @dataclass
 class Page:
-    """One page of ids (and their documents) from an index, oldest comment.
+    """One page of ids (and their documents) from an index, oldest first.
 
     ``memo`` holds what callers derive from the page (a rendered body, its ETag): a page served
     from the worker's cache is then rendered once, not per request.
@@ -110,7 +110,7 @@ class Outcome(Enum):
 class InsertResult:
     outcome: Outcome
     retry_after_ms: int = 0
-    chosen: int = 0  # which candidate was stored
+    chosen: int = 0  # which of the judgements was stored
     limit: WindowCounter | None = None  # the exhausted one, when RATE_LIMITED
 
 
@@ -374,11 +374,6 @@ class CommentStore:
         return sorted(str(n) for n in self.redis.hkeys(self.keys.moderators()))
 
     # -- encoding -------------------------------------------------------------------------
-
-    def _encode(self, record: dict[str, Any]) -> str:
-        if record.get("email"):
-            record = {**record, "email": self.cipher.encrypt(record["email"], "email")}
-        return _compact(record)
 
     def _load_many(self, ids: list[str], attempts: int = 3) -> list[StoredComment]:
         """Records by id, in order (missing ones dropped): one round trip, and a second for
