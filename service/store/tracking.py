@@ -7,8 +7,16 @@ changed key. So an article page can be served from memory, without a round trip,
 show a new comment within the moment it takes a message to cross a local socket.
 
 Why not redis-py's own client cache: it refuses servers older than 7.4, and the embedded Redis
-is 6.2. Both connections use RESP2 and redis-py's pure-Python parser (hiredis 3.5 with redis-py
-8.1 has been seen to hang on SUBSCRIBE replies).
+is 6.2. Both connections use RESP2. redis-py opens them (URL, auth, TLS, unix socket) and
+sends the handful of set-up commands; the invalidation messages are then read straight off the
+subscriber's socket with hiredis's own reader, not through redis-py's parser: hiredis 3.5 with
+redis-py 8.1 has been seen to hang on SUBSCRIBE replies, and the pure-Python parser cost more
+than the rest of a message's handling (every submission sends each worker one).
+
+Messages are applied in batches: the listener thread, once woken, gives requests a moment to
+apply them on their way (see below) before it drains what is left, so under a stream of writes
+a worker pays one thread wake-up per batch, not per message, and the cache is as fresh either
+way.
 
 Correctness rules:
 - Read-your-writes across workers: before serving from memory, a request looks (one
@@ -33,13 +41,17 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Hashable
 from typing import Any
 
+import hiredis
 from redis import ConnectionPool
 from redis._parsers import _RESP2Parser
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -47,6 +59,10 @@ CHANNEL = "__redis__:invalidate"
 MAX_ENTRIES = 20_000
 # How long the listener waits for a message before checking the control connection is alive.
 HEARTBEAT_SECONDS = 2.0
+# How long the listener lets waiting messages gather (requests apply them sooner whenever they
+# look at the cache): it bounds how long an idle worker holds evicted values in memory.
+BATCH_SECONDS = 0.02
+READ_SIZE = 65536
 
 
 class TrackedCache:
@@ -63,11 +79,13 @@ class TrackedCache:
         self._healthy = False
         self._pid: int | None = None
         self._stop = threading.Event()
-        # The subscriber connection while listening, and the lock held by whoever (listener
-        # or request) reads and applies its messages (see _settled).
-        self._subscriber: Any = None
+        # The subscriber's socket while listening, the reader its bytes go through, and the
+        # lock held by whoever (listener or request) reads and applies them (see _settled).
+        self._subscriber: socket.socket | None = None
         self._subscriber_fd: int | None = None
+        self._reader = hiredis.Reader(encoding="utf-8")
         self._drain_lock = threading.Lock()
+        self._pollers = threading.local()  # poll objects refuse concurrent use: one a thread
 
     # -- use ------------------------------------------------------------------------------
 
@@ -100,10 +118,8 @@ class TrackedCache:
         subscriber, fd = self._subscriber, self._subscriber_fd
         if subscriber is None or fd is None:
             return False
-        poller = select.poll()  # a fresh one: poll objects refuse concurrent use
-        poller.register(fd, select.POLLIN)
         try:
-            waiting = bool(poller.poll(0))
+            waiting = bool(self._poller(fd).poll(0))
         except OSError:
             return False
         # The lock is looked at after the socket: a message the listener took off the socket
@@ -114,6 +130,15 @@ class TrackedCache:
             except (RedisError, OSError):
                 return False  # the listener sees the same failure and reconnects
         return self._healthy
+
+    def _poller(self, fd: int) -> Any:
+        """This thread's poll object, watching the current subscriber socket."""
+        local = self._pollers
+        if getattr(local, "fd", None) != fd:
+            local.poller = select.poll()
+            local.poller.register(fd, select.POLLIN)
+            local.fd = fd
+        return local.poller
 
     def put(self, name: Hashable, value: Any, depends_on: tuple[str, ...],
             epoch: int | None) -> None:
@@ -196,19 +221,24 @@ class TrackedCache:
         prefix_args: list[str] = []
         for prefix in self.prefixes:
             prefix_args += ["PREFIX", prefix]
+        # From here on the subscriber's socket is read directly. Nothing can follow the
+        # SUBSCRIBE reply before tracking is on, so redis-py's parser holds no unread bytes.
+        sock: socket.socket = subscriber._sock
+        sock.setblocking(False)
+        self._reader = hiredis.Reader(encoding="utf-8")
         _command(control, "CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST",
                  *prefix_args)
-        self._subscriber, self._subscriber_fd = subscriber, subscriber._sock.fileno()
+        self._subscriber, self._subscriber_fd = sock, sock.fileno()
         self._set_health(True)
         last_beat = time.monotonic()
-        # Wait with our own poll, not redis-py's can_read: that one already pulls bytes off the
-        # socket, and bytes off the socket but not yet applied must be covered by the lock.
+        # Wait with our own poll: bytes are taken off the socket only under the drain lock.
         waiter = select.poll()
         waiter.register(self._subscriber_fd, select.POLLIN)
         try:
             while not self._stop.is_set():
                 if waiter.poll(HEARTBEAT_SECONDS * 1000):
-                    self._drain(subscriber)
+                    self._stop.wait(BATCH_SECONDS)
+                    self._drain(sock)
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     # Tracking lives as long as the control connection: make sure it still does.
                     _command(control, "PING")
@@ -216,14 +246,31 @@ class TrackedCache:
         finally:
             self._subscriber, self._subscriber_fd = None, None
 
-    def _drain(self, subscriber: Any) -> None:
-        """Apply every waiting message, including any the parser has buffered."""
+    def _drain(self, sock: socket.socket) -> None:
+        """Apply every message waiting on the socket, all in one eviction."""
+        changed: list[str] = []
+        everything = False
         with self._drain_lock:
-            while subscriber.can_read(timeout=0):
-                message = subscriber.read_response()
+            reader = self._reader
+            while True:
+                try:
+                    data = sock.recv(READ_SIZE)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if not data:
+                    raise RedisConnectionError("the invalidation connection was closed")
+                reader.feed(data)
+            while (message := reader.gets()) is not False:
                 if isinstance(message, list) and len(message) == 3 and message[0] == "message":
                     payload = message[2]
-                    self.invalidate(list(payload) if isinstance(payload, list) else None)
+                    if isinstance(payload, list):
+                        changed += payload
+                    else:
+                        everything = True  # FLUSHDB/FLUSHALL: no key list
+            if everything:
+                self.invalidate(None)
+            elif changed:
+                self.invalidate(changed)
 
 
 def _command(connection: Any, *args: Any) -> Any:
