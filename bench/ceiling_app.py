@@ -1,21 +1,74 @@
-"""The ceiling for ``bench/http_bench.py``: the least a Flask app can do per request.
+"""The ceiling and the write floor for ``bench/http_bench.py``: bare Flask, two routes.
 
-One route returning a small JSON document through ``jsonify``. The harness runs it under the
-service's own gunicorn configuration (``-c python:service.gunicorn_conf``, same ``WORKERS``),
-so the ratio of a scenario's req/s to this app's req/s is the share of the ceiling that the
-service keeps; the ceiling itself is what Flask + gunicorn + wrk reach on this machine.
+``GET /ceiling`` (also ``/``) is the least a Flask app can do per request: a small JSON
+document through ``jsonify``, nothing else. The harness runs this app under the service's own
+gunicorn configuration (``-c python:service.gunicorn_conf``, same ``WORKERS``), so the ratio of
+a scenario's req/s to this route's req/s is the share of the ceiling that the service keeps;
+the ceiling itself is what Flask + gunicorn + wrk reach on this machine.
+
+``POST /write-floor`` is the least a write can cost: it reads the request body and stores it
+with ONE Redis command (``SET {<FLOOR_KEY_PREFIX>}:floor:<16 hex> <body> PX 600000``), then
+answers ``{"status": "pending"}`` with 202. No parsing, validation, policy or index. The harness
+points ``FLOOR_REDIS_URL`` at the Redis the service uses (the embedded one is append-only with
+``appendfsync always``: every SET waits for an fsync), so its req/s is the most any submission
+can reach here. The client is made like the service's (``service/store/client.py``), lazily in
+each worker on the first write: importing the app needs no Redis, and ``/ceiling`` never
+touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
 
     python -m gunicorn -c python:service.gunicorn_conf bench.ceiling_app:app
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+import os
+import secrets
+import threading
+
+from flask import Flask, Response, jsonify, request
+from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+FLOOR_TTL_MS = 10 * 60 * 1000  # floor keys expire: nothing accumulates in a shared Redis
 
 app = Flask(__name__)
+
+_client: Redis | None = None
+_client_lock = threading.Lock()
 
 
 @app.get("/")
 @app.get("/ceiling")
 def ceiling() -> Response:
     return jsonify({"status": "ok", "comments": []})
+
+
+def _floor_client(url: str) -> Redis:
+    """One client (and connection pool) per worker process, made on the first write; gunicorn
+    preloads the app in the master, so nothing made at import time may hold a connection."""
+    global _client
+    client = _client
+    if client is None:
+        with _client_lock:
+            if _client is None:
+                # As service/store/client.py makes it: RESP2, explicit timeouts, two retries.
+                _client = Redis.from_url(
+                    url, protocol=2, decode_responses=True, socket_timeout=2.0,
+                    socket_connect_timeout=1.0, health_check_interval=0,
+                    retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
+                    max_connections=64,
+                )
+            client = _client
+    return client
+
+
+@app.post("/write-floor")
+def write_floor() -> tuple[Response, int]:
+    url = os.environ.get("FLOOR_REDIS_URL")
+    if not url:
+        return jsonify({"status": "unavailable", "error": "FLOOR_REDIS_URL is not set"}), 503
+    body = request.get_data()
+    prefix = os.environ.get("FLOOR_KEY_PREFIX") or "bench"
+    key = "{" + prefix + "}:floor:" + secrets.token_hex(8)
+    _floor_client(url).set(key, body, px=FLOOR_TTL_MS)
+    return jsonify(status="pending"), 202

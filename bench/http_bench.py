@@ -10,6 +10,12 @@ noise. Every measurement is the best of ``--runs`` runs: with keep-alive, wrk's 
 can all land on one gthread worker, which then serves them on its 4 threads while the other
 workers idle; a new run redistributes them.
 
+When ``submit`` or ``mixed`` is selected, each round also measures the **write floor** right
+after the ceiling: the ceiling app's ``POST /write-floor`` (bare Flask storing each submission
+body with one Redis ``SET`` in the Redis the service uses, so with the same persistence, e.g.
+``appendfsync always``). It is a reference like the ceiling, with no target: no submission can
+keep a higher ratio than the floor's on this machine.
+
     python bench/http_bench.py [--duration 5] [--connections 16] [--runs 3]
                                [--scenarios read,counts] [--workers 4] [--env KEY=VALUE]...
                                [--json bench/results/latest.json] [--strict]
@@ -75,6 +81,11 @@ QUEUE_PATH = "/api/v1/moderation/queue?limit=50"
 SUBMIT_PATH = f"/api/v1/articles/{SUBMIT_ARTICLE}/comments"
 MIXED_POST_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments"
 CEILING_PATH = "/ceiling"
+FLOOR_PATH = "/write-floor"
+# service.serve writes the embedded Redis's URL to this file in DATA_DIR before gunicorn starts
+# (service/bootstrap.py REDIS_URL_FILE): the socket may be DATA_DIR/redis.sock or, when that
+# path is too long for a unix socket, a temporary path only the service knows.
+EMBEDDED_URL_FILE = "redis-url"
 
 # The moderation policy stays on (profanity, links, honeypot, trust); only the limits that a
 # single-IP load generator trips at once are off.
@@ -103,14 +114,22 @@ class Interrupted(Exception):
 class Scenario:
     name: str
     title: str
-    target: float | None  # minimum ratio to the ceiling's req/s; None for the ceiling itself
+    target: float | None  # minimum ratio to the ceiling's req/s; None for the references
     path: str
     mode: str = "get"  # http_scenarios.lua mode: get, submit, mixed
     headers: tuple[str, ...] = ()
     post_path: str = ""
+    server: str = "service"  # which server wrk drives: "service" or "ceiling" (the references)
 
 
-CEILING = Scenario("ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH)
+CEILING = Scenario("ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH,
+                   server="ceiling")
+# The write floor: the bare app storing each (distinct, ~400-byte) submission body with one
+# Redis SET in the service's Redis. A reference like the ceiling, not a target.
+FLOOR = Scenario("floor", "bare Flask + one SET of the body in the service's Redis", None,
+                 FLOOR_PATH, mode="submit", post_path=FLOOR_PATH, server="ceiling")
+# The floor is measured whenever a scenario that writes is selected.
+FLOOR_WITH = ("submit", "mixed")
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.8, READ_PATH),
     Scenario("submit", "POST a distinct comment (201/202)", 0.5, SUBMIT_PATH, mode="submit",
@@ -320,6 +339,7 @@ class Stack:
         self.setup = setup
         self.workdir = workdir
         self.key_prefix = "bench" + secrets.token_hex(4)
+        self.floor_redis_url = ""  # known once the service runs (start)
         base = {k: v for k, v in os.environ.items() if k not in HARNESS_ENV}
         base.pop("REDIS_URL", None)
         base.update(BENCH_ENV)
@@ -344,8 +364,64 @@ class Stack:
         )
 
     def start(self) -> None:
+        # The service first: the ceiling's write floor needs the Redis the service uses, and
+        # the embedded one exists only once the service runs.
         self.service.start()
+        self.floor_redis_url = self.service_redis_url()
+        self.ceiling.env.update({"FLOOR_REDIS_URL": self.floor_redis_url,
+                                 "FLOOR_KEY_PREFIX": self.floor_key_prefix})
         self.ceiling.start()
+
+    @property
+    def floor_key_prefix(self) -> str:
+        # Not the service's own prefix: its workers track "{<KEY_PREFIX>}:" (CLIENT TRACKING
+        # BCAST), and floor writes under it would send each of them an invalidation message
+        # per SET, charging the floor for the service. Still contains key_prefix, so
+        # drop_keys removes the floor's keys from a shared Redis as well.
+        return f"{self.key_prefix}-floor"
+
+    def service_redis_url(self) -> str:
+        """The Redis the running service uses: REDIS_URL, or the embedded server's socket."""
+        if self.setup.redis_url is not None:
+            return self.setup.redis_url
+        url_file = Path(self.service.env["DATA_DIR"]) / EMBEDDED_URL_FILE
+        try:
+            url = url_file.read_text().strip()
+        except OSError as error:
+            raise BenchError(f"cannot find the embedded Redis's URL ({error}):\n"
+                             f"{self.service.log_tail()}") from error
+        if not url.startswith("unix://") or not Path(url[len("unix://"):]).exists():
+            raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no "
+                             "socket")
+        return url
+
+    def floor_redis_info(self) -> dict[str, Any]:
+        """The persistence settings the write floor runs against (they decide its figure)."""
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        info: dict[str, Any] = {"url": redact_url(self.floor_redis_url)}
+        client = Redis.from_url(self.floor_redis_url, socket_timeout=5.0,
+                                decode_responses=True)
+        try:
+            server = client.info("server")
+            persistence = client.info("persistence")
+            info["redis_version"] = server.get("redis_version")
+            info["aof_enabled"] = bool(persistence.get("aof_enabled"))
+            try:  # CONFIG may be disabled on a managed Redis
+                info["appendfsync"] = client.config_get("appendfsync").get("appendfsync")
+            except RedisError:
+                info["appendfsync"] = None
+        except RedisError as error:
+            raise BenchError(f"the write floor's Redis does not answer: {error}") from error
+        finally:
+            client.close()
+        return info
+
+    def check_floor(self) -> None:
+        status, answer = http_request(self.ceiling.port, "POST", FLOOR_PATH,
+                                      body={"comment": "floor check"})
+        expect(status, (202,), "POST " + FLOOR_PATH + " on the ceiling app", answer)
 
     def close(self) -> None:
         try:
@@ -513,17 +589,20 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
 
 
 def measure(stack: Stack, scenarios: Sequence[Scenario], setup: Setup,
-            label: str = "") -> dict[str, Measurement]:
-    """``setup.runs`` rounds; each round runs the ceiling and then every scenario once, so
-    slow phases of a noisy machine hit all of them alike. Best run per scenario."""
+            label: str = "", floor: bool = False) -> dict[str, Measurement]:
+    """``setup.runs`` rounds; each round runs the ceiling (and the write floor, with
+    ``floor``) and then every scenario once, so slow phases of a noisy machine hit all of
+    them alike. Best run per scenario."""
     nonce_base = secrets.token_hex(3)
+    references = (CEILING, FLOOR) if floor else (CEILING,)
     # A short warm-up of both servers (imports, first connections to Redis, caches).
-    run_wrk(stack.ceiling, CEILING, setup, nonce_base + "w", duration=1)
+    for reference in references:
+        run_wrk(stack.ceiling, reference, setup, nonce_base + "w", duration=1)
     run_wrk(stack.service, SCENARIOS[0], setup, nonce_base + "w", duration=1)
-    results = {s.name: Measurement(s) for s in (CEILING, *scenarios)}
+    results = {s.name: Measurement(s) for s in (*references, *scenarios)}
     for round_no in range(1, setup.runs + 1):
-        for scenario in (CEILING, *scenarios):
-            server = stack.ceiling if scenario is CEILING else stack.service
+        for scenario in (*references, *scenarios):
+            server = stack.ceiling if scenario.server == "ceiling" else stack.service
             run = run_wrk(server, scenario, setup, f"{nonce_base}r{round_no}")
             results[scenario.name].runs.append(run)
             print(f"  {label}{scenario.name:<8} run {round_no}/{setup.runs}: "
@@ -561,12 +640,14 @@ def scan_log(path: Path) -> dict[str, Any]:
             "worker_timeouts": timeouts, "error_lines": error_lines}
 
 
-def print_table(ceiling: Measurement, measured: Sequence[Measurement]) -> None:
+def print_table(ceiling: Measurement, measured: Sequence[Measurement],
+                floor: Measurement | None = None) -> None:
     header = (f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
               f"{'ratio':>6} {'target':>7}  result")
     print(header)
     print("-" * len(header))
-    for m in (ceiling, *measured):
+    references = (ceiling,) if floor is None else (ceiling, floor)
+    for m in (*references, *measured):
         best = m.best
         target = "-" if m.scenario.target is None else f">={m.scenario.target:.1f}"
         if m.scenario.target is None:
@@ -608,6 +689,14 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
     old_ceiling = previous.get("ceiling", {}).get("req_s")
     if old_ceiling:
         print(f"  {'ceiling':<8} req/s {old_ceiling:>8.0f} -> {current['ceiling']['req_s']:>8.0f}")
+    old_floor, now_floor = previous.get("floor"), current.get("floor")
+    if now_floor and old_floor and "ratio" in old_floor:
+        print(f"  {'floor':<8} ratio {old_floor['ratio']:.2f} -> {now_floor['ratio']:.2f} "
+              f"({now_floor['ratio'] - old_floor['ratio']:+.2f})   req/s "
+              f"{old_floor['req_s']:.0f} -> {now_floor['req_s']:.0f}   errors "
+              f"{old_floor.get('errors', '?')} -> {now_floor['errors']}")
+    elif now_floor:
+        print(f"  {'floor':<8} (not in the previous run)")
     for name, now_doc in current["scenarios"].items():
         old = old_scenarios.get(name)
         if not old or "ratio" not in old:
@@ -653,29 +742,48 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     started = time.monotonic()
     names = args.scenarios
     scenarios = [s for s in SCENARIOS if s.name in names]
+    with_floor = any(name in FLOOR_WITH for name in names)
     info = machine_info()
+    floor_redis: dict[str, Any] | None = None
     with running_stack(setup) as stack:
         gunicorn = stack.gunicorn_settings()
         print(f"  gunicorn: {gunicorn}", flush=True)
         print(f"  environment added: {setup.bench_env}", flush=True)
+        if with_floor:
+            floor_redis = stack.floor_redis_info()
+            stack.check_floor()
+            print(f"  write floor: one SET per request in {floor_redis['url']} (Redis "
+                  f"{floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
+                  f"appendfsync {floor_redis['appendfsync']})", flush=True)
         seeded = seed(stack.service.port, full=True)
-        results = measure(stack, scenarios, setup)
+        results = measure(stack, scenarios, setup, floor=with_floor)
         service_log = scan_log(stack.service.log_path)
         ceiling_log = scan_log(stack.ceiling.log_path)
     elapsed = time.monotonic() - started
 
     ceiling = results["ceiling"]
+    floor = results.get("floor")
     measured = [results[s.name] for s in scenarios]
     print(f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
           f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
           f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
           f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
           f"{info['load_avg_at_start'][0]}\n")
-    print_table(ceiling, measured)
+    print_table(ceiling, measured, floor)
     print("\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
           "errors over all runs")
+    if floor is not None and floor_redis is not None:
+        fsync = (f"appendfsync {floor_redis.get('appendfsync')}"
+                 if floor_redis.get("aof_enabled") else "no AOF")
+        print(f"floor = bare Flask + one SET of the body in the service's Redis ({fsync}): no "
+              "submission can reach a higher ratio on this machine")
+        if "submit" in results and floor.best.req_s:
+            print(f"submit keeps {results['submit'].best.req_s / floor.best.req_s:.2f} of the "
+                  "write floor's req/s")
     if any(service_log.values()):
         print(f"service log: {service_log}")
+    if any(ceiling_log.values()):
+        print(f"ceiling log: {ceiling_log}")
 
     document: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -689,8 +797,12 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "duration_s": setup.duration, "runs": setup.runs,
         "seeded": seeded,
         "ceiling": measurement_json(ceiling, ceiling),
+        # A reference (no target; only its errors count), None when not measured.
+        "floor": None if floor is None else {**measurement_json(floor, ceiling),
+                                             "redis": floor_redis},
         "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
-        "all_passed": all(m.passed(ceiling) for m in (ceiling, *measured)),
+        "all_passed": all(m.passed(ceiling)
+                          for m in (ceiling, *([] if floor is None else [floor]), *measured)),
         "service_log": service_log, "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
     }
@@ -769,7 +881,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3,
                         help="runs per scenario; the best is reported (3)")
     parser.add_argument("--scenarios", default=",".join(SCENARIO_NAMES),
-                        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)}")
+                        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)} (the "
+                             f"write floor is measured with {' or '.join(FLOOR_WITH)})")
     parser.add_argument("--workers", type=int, default=None,
                         help="WORKERS for both the service and the ceiling "
                              "(default: $WORKERS or 4)")
