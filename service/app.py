@@ -60,11 +60,16 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
 
     json_schema, form_schema = make_submission_schemas(config.email_check_deliverability)
     keys = Keys(config.key_prefix)
-    cache = TrackedCache(
-        config.resolved_redis_url, keys.tracked_prefixes,
-        connect_timeout=min(config.redis_timeout, 1.0), enabled=config.read_cache,
+    connect_timeout = min(config.redis_timeout, 1.0)
+    cache = TrackedCache(config.resolved_redis_url, keys.public_tracked_prefixes,
+                         connect_timeout=connect_timeout, enabled=config.read_cache)
+    moderation_cache = TrackedCache(
+        config.resolved_redis_url, keys.moderation_tracked_prefixes,
+        connect_timeout=connect_timeout, enabled=config.read_cache,
+        idle_seconds=config.moderation_cache_idle_seconds,
     )
-    store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache)
+    store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache,
+                         moderation_cache=moderation_cache)
     app.extensions[EXTENSION_KEY] = Services(
         config=config,
         store=store,

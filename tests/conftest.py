@@ -80,10 +80,11 @@ def app(config: Config, redis_client: Redis) -> Iterator[Flask]:
 
 
 def close_app(app: Flask) -> None:
-    """Stop the app's cache listener thread (each app has one)."""
-    cache = app.extensions[EXTENSION_KEY].store.cache
-    if cache is not None:
-        cache.close()
+    """Stop the app's cache listener threads (public and moderation)."""
+    store = app.extensions[EXTENSION_KEY].store
+    for cache in (store.cache, store.moderation_cache):
+        if cache is not None:
+            cache.close()
 
 
 class Exposure:

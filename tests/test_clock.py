@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.clock import iso_from_ms, now_ms
+from service.clock import iso_from_ms
 
 
 def reference(ms: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -12,9 +13,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.auth import token_hash
+from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from service.store import Keys
+from service.store.tracking import TrackedCache
 from tests.conftest import AUTH, approve, close_app, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -42,11 +45,12 @@ def second_worker(config: Config) -> Iterator[FlaskClient]:
     close_app(app)
 
 
-def wait_until_cached(client: FlaskClient, redis: Redis, path: str) -> None:
+def wait_until_cached(client: FlaskClient, redis: Redis, path: str,
+                      headers: dict[str, str] | None = None) -> None:
     def served_from_memory() -> bool:
-        client.get(path)
+        assert client.get(path, headers=headers).status_code == 200
         before = redis_calls(redis)
-        client.get(path)
+        client.get(path, headers=headers)
         return redis_calls(redis) == before
     assert eventually(served_from_memory), f"{path} never came from the cache"
 
@@ -137,3 +141,64 @@ def test_lost_invalidation_connection_means_no_cache_until_it_is_back(
     redis_client.hset(keys.article_public("a1"), comment_id, json.dumps({"id": comment_id}))
     assert eventually(lambda: client.get(path).get_json()["total"] == 1)
     wait_until_cached(client, redis_client, path)  # and caching resumes
+
+
+def caches(client: FlaskClient) -> tuple[TrackedCache, TrackedCache]:
+    store = client.application.extensions[EXTENSION_KEY].store
+    return store.cache, store.moderation_cache
+
+
+def test_held_submissions_send_no_worker_a_message_until_moderators_read(
+    client: FlaskClient, second_worker: FlaskClient, redis_client: Redis
+) -> None:
+    """Public caches track only keys a held comment does not write; the moderators' listings,
+    which every submission changes, are tracked only in a worker that serves them."""
+    public, moderation = caches(second_worker)
+    path = "/api/v1/articles/a1/comments"
+    wait_until_cached(second_worker, redis_client, path)
+    before = public.messages_applied
+    for n in range(5):
+        assert submit(client, comment=f"held {n}", email=f"h{n}@example.com").status_code == 202
+    second_worker.get(path)  # a cached read applies whatever arrived
+    assert public.messages_applied == before
+    assert not moderation.listening  # no moderator request reached this worker
+
+    # The count is real: a change a page depends on does arrive as a message.
+    approve(client, submit(client, comment="to publish").get_json()["id"])
+    assert second_worker.get(path).get_json()["total"] == 1
+    assert public.messages_applied > before
+
+
+def test_moderation_cache_follows_submissions_then_stops_when_idle(
+    config: Config, client: FlaskClient, redis_client: Redis
+) -> None:
+    app = create_app(replace(config, moderation_cache_idle_seconds=0.5))
+    try:
+        worker = app.test_client()
+        _, moderation = caches(worker)
+        queue = "/api/v1/moderation/queue"
+        wait_until_cached(worker, redis_client, queue, AUTH)
+        assert moderation.listening
+        # Another worker's submission shows at once in this worker's cached queue.
+        held = submit(client, comment="for the queue").get_json()["id"]
+        assert [c["id"] for c in worker.get(queue, headers=AUTH).get_json()["comments"]] == [held]
+        # Unused, it stops tracking: nothing cached, nothing to be told.
+        assert eventually(lambda: not moderation.listening)
+        assert moderation.get(("listing",)) is None
+        # A change while it was off is seen, and caching resumes on use.
+        later = submit(client, comment="while idle", email="i@example.com").get_json()["id"]
+        ids = [c["id"] for c in worker.get(queue, headers=AUTH).get_json()["comments"]]
+        assert ids == [held, later]
+        wait_until_cached(worker, redis_client, queue, AUTH)
+        assert moderation.listening
+    finally:
+        close_app(app)
+
+
+def test_a_value_must_depend_only_on_tracked_keys(redis_url: str) -> None:
+    cache = TrackedCache(redis_url, ("{cm}:public:",))
+    try:
+        with pytest.raises(ValueError, match="tracked prefix"):
+            cache.put("page", "value", ("{cm}:public:a1", "{cm}:status:pending"), 0)
+    finally:
+        cache.close()

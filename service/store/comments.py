@@ -116,12 +116,16 @@ class InsertResult:
 
 class CommentStore:
     def __init__(self, redis: Redis, keys: Keys, cipher: Cipher,
-                 cache: TrackedCache | None = None) -> None:
+                 cache: TrackedCache | None = None, *,
+                 moderation_cache: TrackedCache | None = None) -> None:
         self.redis = redis
         self.keys = keys
         self.cipher = cipher
-        # Without a cache every read goes to Redis (tests, the CLI).
+        # Without caches every read goes to Redis (tests, the CLI). ``cache`` holds what
+        # public reads, submissions and token checks use; ``moderation_cache`` the moderator
+        # listings, whose keys every submission changes (see Keys.*_tracked_prefixes).
         self.cache = cache
+        self.moderation_cache = moderation_cache
         self._anonymise = redis.register_script(scripts.ANONYMISE_COMMENT)
         self._insert = redis.register_script(scripts.INSERT_COMMENT)
         self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
@@ -490,8 +494,9 @@ class CommentStore:
 
     def _changed(self, *keys: str) -> None:
         """Our own writes: forget what they touched now, not when Redis's message arrives."""
-        if self.cache:
-            self.cache.invalidate(list(keys))
+        for cache in (self.cache, self.moderation_cache):
+            if cache:
+                cache.invalidate(list(keys))
 
     def list_by_status(
         self, status: str, limit: int, cursor: str | None, *, article_id: str | None = None,
@@ -506,10 +511,11 @@ class CommentStore:
         else:
             index = self.keys.status_index(status)
         name = ("listing", index, limit, cursor)
-        cached: Listing | None = self.cache.get(name) if self.cache else None
+        cache = self.moderation_cache
+        cached: Listing | None = cache.get(name) if cache else None
         if cached is not None:
             return cached
-        epoch = self.cache.begin() if self.cache else None
+        epoch = cache.begin() if cache else None
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrangebylex(index, _lex_start(cursor), "+", start=0, num=limit + 1)
         pipe.zcard(index)
@@ -518,8 +524,8 @@ class CommentStore:
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
         listing = Listing(self._load_many(ids), page.next_cursor, page.total)
-        if self.cache:
-            self.cache.put(name, listing, (index, *comment_keys), epoch)
+        if cache:
+            cache.put(name, listing, (index, *comment_keys), epoch)
         return listing
 
 

@@ -106,15 +106,21 @@ class Keys:
         return f"{self.tag}:hourly:{ip_hash}:{hour}"
 
     @property
-    def tracked_prefixes(self) -> tuple[str, ...]:
-        """What Redis reports changes of to the workers' caches (CLIENT TRACKING BCAST): the
-        whole key space of this prefix, as one prefix. Redis sends one invalidation message
-        per tracked prefix (per client, per event-loop turn), not per key: with one prefix a
-        submission costs each worker one message, where a prefix per cached kind cost four
-        (comment, status, article and reason indexes), which under a stream of submissions
-        took ~8% of a submission's time in every worker (py-spy). The extra keys reported
-        (markers, counters) cost a dictionary lookup each."""
-        return (f"{self.tag}:",)
+    def public_tracked_prefixes(self) -> tuple[str, ...]:
+        """What the workers' always-on cache depends on (CLIENT TRACKING BCAST): article pages
+        and counts, the policy and article settings, moderator tokens and failed logins.
+        A held submission writes none of these keys, so it sends no worker any message; an
+        approval sends each one message per prefix it touches (public hash, approved index)."""
+        return (f"{self.tag}:public:", f"{self.tag}:idx:approved:", f"{self.tag}:article:",
+                f"{self.tag}:policy", f"{self.tag}:moderators", f"{self.tag}:authfail:")
+
+    @property
+    def moderation_tracked_prefixes(self) -> tuple[str, ...]:
+        """What cached moderator listings depend on: the status indexes and the comments.
+        Every submission changes them, so a worker tracks them only while it serves
+        moderators (see TrackedCache's idle_seconds)."""
+        return (f"{self.tag}:status:", f"{self.tag}:idx:", f"{self.tag}:reason:",
+                f"{self.tag}:comment:")
 
     def index_groups(self, article_id: str, reason_codes: tuple[str, ...]) -> list[str]:
         """Every index a comment can be in, as groups of one key per status (STATUSES order):

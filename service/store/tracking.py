@@ -34,6 +34,12 @@ Correctness rules:
   stale forever.
 - Each process starts its own listener on first use (gunicorn forks after the app is built,
   and threads do not survive a fork).
+- A value is only ever stored with keys under the tracked prefixes (``put`` refuses others):
+  a key Redis does not report on would leave the value stale forever.
+- A cache with ``idle_seconds`` stops listening (tracking off, memory dropped) once nobody
+  has used it for that long, and starts again on the next use: the moderators' listings
+  depend on keys every submission changes, and a worker that serves no moderator should not
+  be woken by each one.
 """
 
 from __future__ import annotations
@@ -67,11 +73,16 @@ READ_SIZE = 65536
 
 class TrackedCache:
     def __init__(self, redis_url: str, prefixes: tuple[str, ...], *,
-                 connect_timeout: float = 1.0, enabled: bool = True) -> None:
+                 connect_timeout: float = 1.0, enabled: bool = True,
+                 idle_seconds: float | None = None) -> None:
         self.redis_url = redis_url
         self.prefixes = prefixes
         self.connect_timeout = connect_timeout
         self.enabled = enabled
+        self.idle_seconds = idle_seconds
+        self._last_used = time.monotonic()
+        self._listening = False  # a listener thread of this process is running
+        self.messages_applied = 0  # invalidation messages applied so far (for tests)
         self._lock = threading.Lock()
         self._values: dict[Hashable, Any] = {}
         self._dependents: dict[str, set[Hashable]] = {}
@@ -93,6 +104,7 @@ class TrackedCache:
         """An epoch to pass to :meth:`put`, or None when the cache cannot be trusted now."""
         if not self.enabled:
             return None
+        self._last_used = time.monotonic()
         self._ensure_listener()
         with self._lock:
             return self._epoch if self._healthy else None
@@ -108,9 +120,15 @@ class TrackedCache:
             return [None] * len(names)
         return [self._values.get(name) for name in names]
 
+    @property
+    def listening(self) -> bool:
+        return self._listening and self._pid == os.getpid()
+
     def _usable(self) -> bool:
-        return (self.enabled and self._pid == os.getpid() and self._healthy
-                and self._settled())
+        if not self.enabled:
+            return False
+        self._last_used = time.monotonic()
+        return self._pid == os.getpid() and self._healthy and self._settled()
 
     def _settled(self) -> bool:
         """Apply any invalidation already delivered, so memory is as fresh as Redis; False
@@ -144,6 +162,10 @@ class TrackedCache:
             epoch: int | None) -> None:
         if epoch is None:
             return
+        untracked = [key for key in depends_on if not key.startswith(self.prefixes)]
+        if untracked:
+            raise ValueError(f"not under a tracked prefix, would never be invalidated: "
+                             f"{untracked}")
         with self._lock:
             if epoch != self._epoch or not self._healthy:
                 return  # something changed while this value was read
@@ -181,36 +203,50 @@ class TrackedCache:
 
     def _ensure_listener(self) -> None:
         pid = os.getpid()
-        if self._pid == pid:
-            return
+        if self._pid == pid and (self._listening or self._stop.is_set()):
+            return  # listening, or closed for good
         with self._lock:
-            if self._pid == pid:
+            if self._pid == pid and (self._listening or self._stop.is_set()):
                 return
+            if self._pid != pid:  # a forked child: the parent's thread did not come along
+                self._stop = threading.Event()
             self._pid = pid
+            self._listening = True
             self._healthy = False
             self._clear()
-            self._stop = threading.Event()
         threading.Thread(target=self._run, name="redis-invalidations", daemon=True).start()
 
     def _run(self) -> None:
         backoff = 0.05
-        while not self._stop.is_set():
-            pool = ConnectionPool.from_url(
-                self.redis_url, protocol=2, decode_responses=True, parser_class=_RESP2Parser,
-                socket_connect_timeout=self.connect_timeout, socket_timeout=self.connect_timeout,
-            )
-            try:
-                self._listen(pool)
-            except (RedisError, OSError) as error:
-                log.info("cache invalidations interrupted (%s); serving from Redis",
-                         type(error).__name__)
-            finally:
-                self._set_health(False)
-                pool.disconnect()
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, 2.0)
+        try:
+            while not self._stop.is_set():
+                pool = ConnectionPool.from_url(
+                    self.redis_url, protocol=2, decode_responses=True,
+                    parser_class=_RESP2Parser, socket_connect_timeout=self.connect_timeout,
+                    socket_timeout=self.connect_timeout,
+                )
+                try:
+                    if self._listen(pool) == "idle":
+                        return
+                except (RedisError, OSError) as error:
+                    log.info("cache invalidations interrupted (%s); serving from Redis",
+                             type(error).__name__)
+                finally:
+                    self._set_health(False)
+                    pool.disconnect()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+        finally:
+            with self._lock:
+                self._listening = False
 
-    def _listen(self, pool: ConnectionPool) -> None:
+    def _idle(self) -> bool:
+        return (self.idle_seconds is not None
+                and time.monotonic() - self._last_used > self.idle_seconds)
+
+    def _listen(self, pool: ConnectionPool) -> str:
+        """Listen until stopped ("stopped") or unused for idle_seconds ("idle"); a lost
+        connection raises."""
         # Raw connections (typed Any: redis-py leaves send_command untyped).
         subscriber: Any = pool.make_connection()
         control: Any = pool.make_connection()
@@ -235,14 +271,25 @@ class TrackedCache:
         waiter = select.poll()
         waiter.register(self._subscriber_fd, select.POLLIN)
         try:
+            heartbeat_ms = HEARTBEAT_SECONDS * 1000
+            if self.idle_seconds is not None:
+                heartbeat_ms = min(heartbeat_ms, self.idle_seconds * 1000)
             while not self._stop.is_set():
-                if waiter.poll(HEARTBEAT_SECONDS * 1000):
+                if waiter.poll(heartbeat_ms):
                     self._stop.wait(BATCH_SECONDS)
                     self._drain(sock)
+                if self._idle():
+                    with self._lock:  # no put lands between this check and the clear
+                        if self._idle():
+                            self._healthy = False
+                            self._epoch += 1
+                            self._clear()
+                            return "idle"
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                     # Tracking lives as long as the control connection: make sure it still does.
                     _command(control, "PING")
                     last_beat = time.monotonic()
+            return "stopped"
         finally:
             self._subscriber, self._subscriber_fd = None, None
 
@@ -262,6 +309,7 @@ class TrackedCache:
                 reader.feed(data)
             while (message := reader.gets()) is not False:
                 if isinstance(message, list) and len(message) == 3 and message[0] == "message":
+                    self.messages_applied += 1
                     payload = message[2]
                     if isinstance(payload, list):
                         changed += payload
