@@ -11,7 +11,7 @@ with ONE Redis command (``SET {<FLOOR_KEY_PREFIX>}:floor:<16 hex> <body> PX 6000
 answers ``{"status": "pending"}`` with 202. No parsing, validation, policy or index. The harness
 points ``FLOOR_REDIS_URL`` at the Redis the service uses (the embedded one is append-only with
 ``appendfsync always``: every SET waits for an fsync), so its req/s is the most any submission
-can reach here. The client is made like the service's (``service/store/client.py``), lazily in
+can reach here. The client is the service's own (``service/store/client.py``), made lazily in
 each worker on the first write: importing the app needs no Redis, and ``/ceiling`` never
 touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
 
@@ -26,8 +26,8 @@ import threading
 
 from flask import Flask, Response, jsonify, request
 from redis import Redis
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
+
+from service.store.client import make_redis
 
 FLOOR_TTL_MS = 10 * 60 * 1000  # floor keys expire: nothing accumulates in a shared Redis
 
@@ -51,13 +51,7 @@ def _floor_client(url: str) -> Redis:
     if client is None:
         with _client_lock:
             if _client is None:
-                # As service/store/client.py makes it: RESP2, explicit timeouts, two retries.
-                _client = Redis.from_url(
-                    url, protocol=2, decode_responses=True, socket_timeout=2.0,
-                    socket_connect_timeout=1.0, health_check_interval=0,
-                    retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
-                    max_connections=64,
-                )
+                _client = make_redis(url)  # the service's own client settings
             client = _client
     return client
 

@@ -374,10 +374,10 @@ class Stack:
 
     @property
     def floor_key_prefix(self) -> str:
-        # Not the service's own prefix: its workers track "{<KEY_PREFIX>}:" (CLIENT TRACKING
-        # BCAST), and floor writes under it would send each of them an invalidation message
-        # per SET, charging the floor for the service. Still contains key_prefix, so
-        # drop_keys removes the floor's keys from a shared Redis as well.
+        # A hash tag of its own, outside the service's key space: a floor write can never land
+        # under a prefix the service's workers track (CLIENT TRACKING BCAST) and charge the
+        # floor for their invalidations. Still contains key_prefix, so drop_keys removes the
+        # floor's keys from a shared Redis as well.
         return f"{self.key_prefix}-floor"
 
     def service_redis_url(self) -> str:

@@ -104,7 +104,8 @@ class TrackedCache:
         """An epoch to pass to :meth:`put`, or None when the cache cannot be trusted now."""
         if not self.enabled:
             return None
-        self._last_used = time.monotonic()
+        if self.idle_seconds is not None:
+            self._last_used = time.monotonic()
         self._ensure_listener()
         with self._lock:
             return self._epoch if self._healthy else None
@@ -127,7 +128,8 @@ class TrackedCache:
     def _usable(self) -> bool:
         if not self.enabled:
             return False
-        self._last_used = time.monotonic()
+        if self.idle_seconds is not None:  # only a cache that can go idle needs the time
+            self._last_used = time.monotonic()
         return self._pid == os.getpid() and self._healthy and self._settled()
 
     def _settled(self) -> bool:
