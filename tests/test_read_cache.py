@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from service.api import public
 from service.api.auth import token_hash
 from service.api.context import EXTENSION_KEY
 from service.app import create_app
@@ -83,6 +84,23 @@ def test_counts_come_from_memory_and_follow_changes(
     assert second_worker.get(path).get_json() == {"counts": {"a1": 0, "a2": 0}}
     approve(client, submit(client, article="a2").get_json()["id"])
     assert second_worker.get(path).get_json() == {"counts": {"a1": 0, "a2": 1}}
+
+
+def test_a_counts_answer_is_rendered_once_and_keeps_its_etag(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    path = "/api/v1/comment-counts?article_id=c1&article_id=c2"
+    wait_until_cached(client, redis_client, path)
+    rendered = public._counts_document.cache_info()
+    first, again = client.get(path), client.get(path)
+    after = public._counts_document.cache_info()
+    assert after.misses == rendered.misses and after.hits == rendered.hits + 2
+    assert first.get_data() == again.get_data() and first.headers["ETag"] == again.headers["ETag"]
+    # A new answer is a new document with a new ETag, not the remembered one.
+    approve(client, submit(client, article="c1").get_json()["id"])
+    changed = client.get(path)
+    assert changed.get_json() == {"counts": {"c1": 1, "c2": 0}}
+    assert changed.headers["ETag"] != first.headers["ETag"]
 
 
 def test_own_writes_are_seen_at_once(client: FlaskClient, redis_client: Redis) -> None:

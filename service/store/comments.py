@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, cast
@@ -441,13 +442,12 @@ class CommentStore:
         page: Page | None = self.cache.get(("page", article_id, limit, cursor))
         return page
 
-    def cached_counts(self, article_ids: list[str]) -> dict[str, int] | None:
-        """The counts if this worker has every one of them in memory."""
+    def cached_counts(self, article_ids: Sequence[str]) -> tuple[int, ...] | None:
+        """The counts, in the order asked, if this worker has every one of them in memory."""
         if self.cache is None:
             return None
         found = self.cache.get_many([("count", article_id) for article_id in article_ids])
-        counts = {a: int(c) for a, c in zip(article_ids, found, strict=True) if c is not None}
-        return counts if len(counts) == len(article_ids) else None
+        return None if None in found else cast(tuple[int, ...], tuple(found))
 
     def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
         """Published comments as pre-rendered JSON documents: from the worker's cache, else
