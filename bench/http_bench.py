@@ -155,10 +155,12 @@ class WrkRun:
     bytes_per_response: int  # headers included: a sudden change means a different answer
     status_errors: int  # responses >= 400 (wrk's "Non-2xx or 3xx responses")
     socket_errors: int  # connect + read + write + timeout
-    # CPU the whole machine spent per request during the run (wrk, servers, Redis and anything
-    # else), and the share of CPU time left idle; None where /proc/stat is not readable.
+    # What the whole machine (wrk, servers, Redis, the kernel) spent per request during the
+    # run: CPU time and context switches; and the share of CPU left idle. None where
+    # /proc/stat is not readable.
     cpu_us_per_request: float | None = None
     idle_share: float | None = None
+    switches_per_request: float | None = None
 
     @property
     def errors(self) -> int:
@@ -563,31 +565,60 @@ def wrk_version() -> str:
         else "unknown"
 
 
-def parse_cpu_line(line: str) -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs from /proc/stat's first ("cpu ...") line. Idle
-    and iowait count as not busy; guest time is already inside user and nice."""
-    fields = [int(value) for value in line.split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    busy = user + nice + system + irq + softirq + steal
-    return busy, busy + idle + iowait
+@dataclass(frozen=True)
+class MachineSample:
+    """Cumulative counters of the whole machine, from /proc/stat."""
+
+    busy_ticks: int  # clock ticks all CPUs spent working
+    total_ticks: int  # busy + idle + iowait
+    switches: int  # context switches since boot
 
 
-def cpu_ticks() -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class MachineCost:
+    cpu_us_per_request: float
+    idle_share: float
+    switches_per_request: float
+
+
+def parse_proc_stat(text: str) -> MachineSample:
+    """The "cpu" (all CPUs) and "ctxt" lines of /proc/stat. Idle and iowait count as not
+    busy; guest time is already inside user and nice."""
+    busy = total = switches = -1
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if name == "cpu":
+            fields = [int(value) for value in rest.split()]
+            user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+            busy = user + nice + system + irq + softirq + steal
+            total = busy + idle + iowait
+        elif name == "ctxt":
+            switches = int(rest)
+    if busy < 0 or switches < 0:
+        raise ValueError("no cpu or ctxt line")
+    return MachineSample(busy, total, switches)
+
+
+def machine_sample() -> MachineSample | None:
     try:
         with open("/proc/stat") as stat:
-            return parse_cpu_line(stat.readline())
+            return parse_proc_stat(stat.read())
     except (OSError, ValueError):
         return None
 
 
-def cpu_cost(before: tuple[int, int] | None, after: tuple[int, int] | None,
-             requests: int) -> tuple[float | None, float | None]:
-    """Machine CPU microseconds per request and the idle share between two cpu_ticks()."""
-    if before is None or after is None or requests <= 0 or after[1] <= before[1]:
-        return None, None
-    busy, total = after[0] - before[0], after[1] - before[1]
-    per_request = busy / os.sysconf("SC_CLK_TCK") / requests * 1e6
-    return round(per_request, 1), round(1 - busy / total, 3)
+def machine_cost(before: MachineSample | None, after: MachineSample | None,
+                 requests: int) -> MachineCost | None:
+    """What the machine spent per request between two samples, and the CPU it left idle."""
+    if before is None or after is None or requests <= 0 or after.total_ticks <= before.total_ticks:
+        return None
+    busy = after.busy_ticks - before.busy_ticks
+    total = after.total_ticks - before.total_ticks
+    return MachineCost(
+        cpu_us_per_request=round(busy / os.sysconf("SC_CLK_TCK") / requests * 1e6, 1),
+        idle_share=round(1 - busy / total, 3),
+        switches_per_request=round((after.switches - before.switches) / requests, 2),
+    )
 
 
 def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
@@ -600,17 +631,17 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
     argv.append(server.base + scenario.path)
     env = {**os.environ, "HTTP_BENCH_MODE": scenario.mode, "HTTP_BENCH_NONCE": nonce,
            "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path}
-    ticks_before = cpu_ticks()
+    sample_before = machine_sample()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
                           timeout=seconds + 60)
-    ticks_after = cpu_ticks()
+    sample_after = machine_sample()
     match = RESULT_LINE.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise BenchError(f"wrk failed ({done.returncode}) on {scenario.name}:\n"
                          f"{done.stdout}\n{done.stderr}")
     raw: dict[str, Any] = json.loads(match.group(1))
     duration_s = raw["duration_us"] / 1e6
-    cpu_us, idle = cpu_cost(ticks_before, ticks_after, raw["requests"])
+    cost = machine_cost(sample_before, sample_after, raw["requests"])
     return WrkRun(
         requests=raw["requests"], duration_s=round(duration_s, 3),
         req_s=round(raw["requests"] / duration_s, 1) if duration_s else 0.0,
@@ -619,7 +650,9 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
         bytes_per_response=raw["bytes"] // raw["requests"] if raw["requests"] else 0,
         status_errors=raw["status"],
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
-        cpu_us_per_request=cpu_us, idle_share=idle,
+        cpu_us_per_request=None if cost is None else cost.cpu_us_per_request,
+        idle_share=None if cost is None else cost.idle_share,
+        switches_per_request=None if cost is None else cost.switches_per_request,
     )
 
 
@@ -676,9 +709,11 @@ def scan_log(path: Path) -> dict[str, Any]:
 
 
 def _cpu_text(run: WrkRun) -> str:
-    if run.cpu_us_per_request is None or run.idle_share is None:
+    if run.cpu_us_per_request is None or run.idle_share is None \
+            or run.switches_per_request is None:
         return ""
-    return f"  cpu {run.cpu_us_per_request:6.0f} us/req  idle {run.idle_share:4.0%}"
+    return (f"  cpu {run.cpu_us_per_request:6.0f} us/req  {run.switches_per_request:5.1f} cs/req  "
+            f"idle {run.idle_share:4.0%}")
 
 
 def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
@@ -690,7 +725,7 @@ def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
 def print_table(ceiling: Measurement, measured: Sequence[Measurement],
                 floor: Measurement | None = None) -> None:
     header = (f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-              f"{'cpu us':>7} {'cost':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result")
+              f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result")
     print(header)
     print("-" * len(header))
     references = (ceiling,) if floor is None else (ceiling, floor)
@@ -711,8 +746,10 @@ def print_table(ceiling: Measurement, measured: Sequence[Measurement],
         cost = cpu_cost_ratio(m, ceiling)
         cpu = "-" if best.cpu_us_per_request is None else f"{best.cpu_us_per_request:.0f}"
         idle = "-" if best.idle_share is None else f"{best.idle_share:.0%}"
+        switches = "-" if best.switches_per_request is None else f"{best.switches_per_request:.1f}"
         print(f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
-              f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {idle:>5} "
+              f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {switches:>5} "
+              f"{idle:>5} "
               f"{m.ratio(ceiling):>6.2f} {target:>7}  {verdict}")
 
 
@@ -723,6 +760,7 @@ def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
         "req_s": best.req_s, "p50_ms": best.p50_ms, "p99_ms": best.p99_ms,
         "errors": m.errors, "ratio": round(m.ratio(ceiling), 4), "target": m.scenario.target,
         "cpu_us_per_request": best.cpu_us_per_request, "idle_share": best.idle_share,
+        "switches_per_request": best.switches_per_request,
         "cpu_cost_vs_ceiling": None if (cost := cpu_cost_ratio(m, ceiling)) is None
         else round(cost, 3),
         "passed": m.passed(ceiling), "runs": [asdict(run) for run in m.runs],
@@ -826,9 +864,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     print_table(ceiling, measured, floor)
     print("\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
           "errors over all runs")
-    print("cpu us = machine CPU per request in the best run (wrk, servers, Redis); cost = that "
-          "over the ceiling's; idle = CPU left unused.\nWith idle near 0 a scenario keeps about "
-          "1/cost of the ceiling: a target ratio r needs cost <= 1/r.")
+    print("cpu us = machine CPU per request in the best run (wrk, servers, Redis, kernel); cost "
+          "= that over the ceiling's; cs = context switches per request; idle = CPU left "
+          "unused.\nWith idle near 0 a scenario keeps about 1/cost of the ceiling: a target "
+          "ratio r needs cost <= 1/r.")
     if floor is not None and floor_redis is not None:
         fsync = (f"appendfsync {floor_redis.get('appendfsync')}"
                  if floor_redis.get("aof_enabled") else "no AOF")
