@@ -6,6 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
+from service.api import moderation
 from tests.conftest import AUTH, OTHER_TOKEN, approve, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -60,6 +61,25 @@ def test_queue_pages_with_cursor(client: FlaskClient) -> None:
             break
         cursor = f"&cursor={page['next_cursor']}"
     assert seen == ids
+
+
+def test_listing_arguments_are_parsed_once_per_query_and_still_validated(
+    client: FlaskClient,
+) -> None:
+    path = "/api/v1/moderation/comments?status=pending&limit=7"
+    assert client.get(path, headers=AUTH).status_code == 200
+    before = moderation._status_query.cache_info()
+    assert client.get(path, headers=AUTH).status_code == 200
+    after = moderation._status_query.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    # What is shared between requests cannot be changed by one of them.
+    with pytest.raises(TypeError):
+        moderation._status_query(b"status=pending&limit=7")["limit"] = 1  # type: ignore[index]
+    # A bad query is refused every time, never remembered as valid.
+    for _ in range(2):
+        bad = client.get("/api/v1/moderation/queue?limit=0&reason=BAD!", headers=AUTH)
+        assert bad.status_code == 422
+        assert set(bad.get_json()["errors"]) == {"limit", "reason"}
 
 
 def test_approve_publishes_and_records_who_and_when(client: FlaskClient) -> None:

@@ -4,6 +4,9 @@ and closing articles."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, g, request
@@ -26,7 +29,7 @@ from ..submissions import load_policy
 from .auth import authenticate
 from .context import services
 from .public import render_public
-from .requests import json_body
+from .requests import json_body, query_args
 from .responses import json_response
 
 bp = Blueprint("moderation", __name__, url_prefix="/api/v1/moderation")
@@ -56,13 +59,25 @@ def never_cache(response: Response) -> Response:
 
 @bp.get("/queue")
 def queue() -> Response:
-    return _listing("pending", _queue_args.load(request.args))
+    return _listing("pending", _queue_query(request.query_string))
 
 
 @bp.get("/comments")
 def list_comments() -> Response:
-    args = _list_args.load(request.args)
+    args = _status_query(request.query_string)
     return _listing(args["status"], args)
+
+
+# A moderator's client polls the same few listings over and over: their arguments are parsed
+# (and validated) once per distinct query string. Shared between requests, so read-only.
+@lru_cache(maxsize=1024)
+def _queue_query(query: bytes) -> Mapping[str, Any]:
+    return MappingProxyType(_queue_args.load(query_args(query)))
+
+
+@lru_cache(maxsize=1024)
+def _status_query(query: bytes) -> Mapping[str, Any]:
+    return MappingProxyType(_list_args.load(query_args(query)))
 
 
 @bp.get("/comments/<comment_id>")
@@ -115,7 +130,7 @@ def put_article(article_id: str) -> Response:
     return json_response({"article_id": article_id, "open": is_open})
 
 
-def _listing(status: str, args: dict[str, Any]) -> Response:
+def _listing(status: str, args: Mapping[str, Any]) -> Response:
     listing = services().store.list_by_status(
         status, args["limit"], args["cursor"], article_id=args["article_id"],
         reason=args["reason"],

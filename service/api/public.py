@@ -6,10 +6,9 @@ import hashlib
 import json
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, request
-from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..errors import validation_problem
@@ -17,7 +16,7 @@ from ..models import PublicComment
 from ..schemas import CountsArgsSchema, PageArgsSchema
 from ..submissions import submit
 from .context import services
-from .requests import submission_body
+from .requests import query_args, submission_body
 from .responses import json_response
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
@@ -66,18 +65,13 @@ def submit_comment(article_id: str) -> BaseResponse:
     return json_response(body, 201 if published else 202)
 
 
-def _query_args(query: bytes) -> MultiDict[str, str]:
-    # As Flask parses request.args: UTF-8, undecodable bytes replaced, blank values kept.
-    return MultiDict(parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True))
-
-
 @lru_cache(maxsize=4096)
 def _parse_page_query(query: bytes) -> tuple[int, str | None]:
     """A page query parsed once per distinct query string: article pages send the same few
     queries over and over, and the schema costs more than the cached page it selects."""
     if not query:
         return DEFAULT_LIMIT, None
-    args = _page_args.load(_query_args(query))
+    args = _page_args.load(query_args(query))
     return args["limit"], args["cursor"]
 
 
@@ -110,7 +104,7 @@ def list_comments(article_id: str) -> BaseResponse:
 def _parse_counts_query(query: bytes) -> tuple[str, ...]:
     """Article ids of a counts query, parsed once per distinct query string (pages ask for the
     same lists over and over)."""
-    ids = _query_args(query).getlist("article_id")
+    ids = query_args(query).getlist("article_id")
     args = _counts_args.load({"article_id": ids})
     return tuple(dict.fromkeys(args["article_id"]))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -79,3 +81,10 @@ def submission_body(request: Request) -> tuple[Any, bool]:
     raise UnsupportedMediaType(
         "Send the comment as application/json or application/x-www-form-urlencoded."
     )
+
+
+def query_args(query: bytes) -> MultiDict[str, str]:
+    """A raw query string parsed like Flask's request.args (UTF-8, blank values kept), for
+    views that memoise their parsed arguments by it. Undecodable bytes become U+FFFD where
+    werkzeug keeps them percent-encoded; no such value passes any query schema's pattern."""
+    return MultiDict(parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True))
