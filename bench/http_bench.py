@@ -14,7 +14,9 @@ When ``submit`` or ``mixed`` is selected, each round also measures the **write f
 after the ceiling: the ceiling app's ``POST /write-floor`` (bare Flask storing each submission
 body with one Redis ``SET`` in the Redis the service uses, so with the same persistence, e.g.
 ``appendfsync always``). It is a reference like the ceiling, with no target: no submission can
-keep a higher ratio than the floor's on this machine.
+keep a higher ratio than the floor's on this machine. With ``mixed`` it also measures the
+**mixed floor**: the same 90/10 mix on the bare app (ceiling GETs, write-floor POSTs), the most
+a mixed load with durable writes can keep here.
 
     python bench/http_bench.py [--duration 5] [--connections 16] [--runs 3]
                                [--scenarios read,counts] [--workers 4] [--env KEY=VALUE]...
@@ -128,8 +130,13 @@ CEILING = Scenario("ceiling", "bare Flask jsonify, same gunicorn config", None, 
 # Redis SET in the service's Redis. A reference like the ceiling, not a target.
 FLOOR = Scenario("floor", "bare Flask + one SET of the body in the service's Redis", None,
                  FLOOR_PATH, mode="submit", post_path=FLOOR_PATH, server="ceiling")
-# The floor is measured whenever a scenario that writes is selected.
+# The mixed floor: the mixed load's shape on the bare app, 9 in 10 requests the ceiling's GET
+# and 1 in 10 a write-floor POST. The most a 90/10 mix can keep here with durable writes.
+MIXED_FLOOR = Scenario("mixfloor", "90% ceiling GET + 10% write-floor POST", None, CEILING_PATH,
+                       mode="mixed", post_path=FLOOR_PATH, server="ceiling")
+# The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed.
 FLOOR_WITH = ("submit", "mixed")
+MIXED_FLOOR_WITH = ("mixed",)
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.8, READ_PATH),
     Scenario("submit", "POST a distinct comment (201/202)", 0.5, SUBMIT_PATH, mode="submit",
@@ -657,12 +664,12 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
 
 
 def measure(stack: Stack, scenarios: Sequence[Scenario], setup: Setup,
-            label: str = "", floor: bool = False) -> dict[str, Measurement]:
-    """``setup.runs`` rounds; each round runs the ceiling (and the write floor, with
-    ``floor``) and then every scenario once, so slow phases of a noisy machine hit all of
-    them alike. Best run per scenario."""
+            label: str = "", floors: Sequence[Scenario] = ()) -> dict[str, Measurement]:
+    """``setup.runs`` rounds; each round runs the ceiling (and the ``floors``) and then every
+    scenario once, so slow phases of a noisy machine hit all of them alike. Best run per
+    scenario."""
     nonce_base = secrets.token_hex(3)
-    references = (CEILING, FLOOR) if floor else (CEILING,)
+    references = (CEILING, *floors)
     # A short warm-up of both servers (imports, first connections to Redis, caches).
     for reference in references:
         run_wrk(stack.ceiling, reference, setup, nonce_base + "w", duration=1)
@@ -723,13 +730,12 @@ def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
 
 
 def print_table(ceiling: Measurement, measured: Sequence[Measurement],
-                floor: Measurement | None = None) -> None:
+                floors: Sequence[Measurement] = ()) -> None:
     header = (f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
               f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result")
     print(header)
     print("-" * len(header))
-    references = (ceiling,) if floor is None else (ceiling, floor)
-    for m in (*references, *measured):
+    for m in (ceiling, *floors, *measured):
         best = m.best
         target = "-" if m.scenario.target is None else f">={m.scenario.target:.1f}"
         if m.scenario.target is None:
@@ -781,14 +787,15 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
     old_ceiling = previous.get("ceiling", {}).get("req_s")
     if old_ceiling:
         print(f"  {'ceiling':<8} req/s {old_ceiling:>8.0f} -> {current['ceiling']['req_s']:>8.0f}")
-    old_floor, now_floor = previous.get("floor"), current.get("floor")
-    if now_floor and old_floor and "ratio" in old_floor:
-        print(f"  {'floor':<8} ratio {old_floor['ratio']:.2f} -> {now_floor['ratio']:.2f} "
-              f"({now_floor['ratio'] - old_floor['ratio']:+.2f})   req/s "
-              f"{old_floor['req_s']:.0f} -> {now_floor['req_s']:.0f}   errors "
-              f"{old_floor.get('errors', '?')} -> {now_floor['errors']}")
-    elif now_floor:
-        print(f"  {'floor':<8} (not in the previous run)")
+    for key, label in (("floor", "floor"), ("mixed_floor", "mixfloor")):
+        old_floor, now_floor = previous.get(key), current.get(key)
+        if now_floor and old_floor and "ratio" in old_floor:
+            print(f"  {label:<8} ratio {old_floor['ratio']:.2f} -> {now_floor['ratio']:.2f} "
+                  f"({now_floor['ratio'] - old_floor['ratio']:+.2f})   req/s "
+                  f"{old_floor['req_s']:.0f} -> {now_floor['req_s']:.0f}   errors "
+                  f"{old_floor.get('errors', '?')} -> {now_floor['errors']}")
+        elif now_floor:
+            print(f"  {label:<8} (not in the previous run)")
     for name, now_doc in current["scenarios"].items():
         old = old_scenarios.get(name)
         if not old or "ratio" not in old:
@@ -835,6 +842,9 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     names = args.scenarios
     scenarios = [s for s in SCENARIOS if s.name in names]
     with_floor = any(name in FLOOR_WITH for name in names)
+    floor_scenarios = [FLOOR] if with_floor else []
+    if any(name in MIXED_FLOOR_WITH for name in names):
+        floor_scenarios.append(MIXED_FLOOR)
     info = machine_info()
     floor_redis: dict[str, Any] | None = None
     with running_stack(setup) as stack:
@@ -848,20 +858,22 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
                   f"{floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
                   f"appendfsync {floor_redis['appendfsync']})", flush=True)
         seeded = seed(stack.service.port, full=True)
-        results = measure(stack, scenarios, setup, floor=with_floor)
+        results = measure(stack, scenarios, setup, floors=floor_scenarios)
         service_log = scan_log(stack.service.log_path)
         ceiling_log = scan_log(stack.ceiling.log_path)
     elapsed = time.monotonic() - started
 
     ceiling = results["ceiling"]
     floor = results.get("floor")
+    mixed_floor = results.get(MIXED_FLOOR.name)
+    floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
     print(f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
           f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
           f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
           f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
           f"{info['load_avg_at_start'][0]}\n")
-    print_table(ceiling, measured, floor)
+    print_table(ceiling, measured, floors)
     print("\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
           "errors over all runs")
     print("cpu us = machine CPU per request in the best run (wrk, servers, Redis, kernel); cost "
@@ -876,6 +888,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         if "submit" in results and floor.best.req_s:
             print(f"submit keeps {results['submit'].best.req_s / floor.best.req_s:.2f} of the "
                   "write floor's req/s")
+    if mixed_floor is not None and "mixed" in results and mixed_floor.best.req_s:
+        print("mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10): "
+              "no mix of durable writes can do better; mixed keeps "
+              f"{results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s")
     if any(service_log.values()):
         print(f"service log: {service_log}")
     if any(ceiling_log.values()):
@@ -896,9 +912,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         # A reference (no target; only its errors count), None when not measured.
         "floor": None if floor is None else {**measurement_json(floor, ceiling),
                                              "redis": floor_redis},
+        "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
         "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
         "all_passed": all(m.passed(ceiling)
-                          for m in (ceiling, *([] if floor is None else [floor]), *measured)),
+                          for m in (ceiling, *floors, *measured)),
         "service_log": service_log, "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
     }
