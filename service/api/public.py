@@ -121,10 +121,11 @@ def comment_counts() -> BaseResponse:
     return _cacheable(*_counts_document(article_ids, counts))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _counts_document(article_ids: tuple[str, ...], counts: tuple[int, ...]) -> tuple[bytes, str]:
     """The counts body and its ETag, rendered once per distinct answer: pages send the same
-    lists over and over, and counts change far less often than they are read."""
+    lists over and over, and counts change far less often than they are read. (At most
+    1,024 answers of up to 100 ids: a few MB per worker, whatever clients send.)"""
     body = json.dumps({"counts": dict(zip(article_ids, counts, strict=True))},
                       separators=(",", ":")).encode()
     return body, hashlib.sha1(body, usedforsecurity=False).hexdigest()
