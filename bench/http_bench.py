@@ -162,12 +162,9 @@ class WrkRun:
     bytes_per_response: int  # headers included: a sudden change means a different answer
     status_errors: int  # responses >= 400 (wrk's "Non-2xx or 3xx responses")
     socket_errors: int  # connect + read + write + timeout
-    # What the whole machine (wrk, servers, Redis, the kernel) spent per request during the
-    # run: CPU time and context switches; and the share of CPU left idle. None where
-    # /proc/stat is not readable.
-    cpu_us_per_request: float | None = None
-    idle_share: float | None = None
-    switches_per_request: float | None = None
+    # What the whole machine spent per request during the run; None where /proc/stat is not
+    # readable.
+    machine: MachineCost | None = None
 
     @property
     def errors(self) -> int:
@@ -583,6 +580,9 @@ class MachineSample:
 
 @dataclass(frozen=True)
 class MachineCost:
+    """Per request, over one wrk run: CPU time of everything on the machine (wrk, servers,
+    Redis, the kernel), context switches; and the share of CPU left idle."""
+
     cpu_us_per_request: float
     idle_share: float
     switches_per_request: float
@@ -648,7 +648,6 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
                          f"{done.stdout}\n{done.stderr}")
     raw: dict[str, Any] = json.loads(match.group(1))
     duration_s = raw["duration_us"] / 1e6
-    cost = machine_cost(sample_before, sample_after, raw["requests"])
     return WrkRun(
         requests=raw["requests"], duration_s=round(duration_s, 3),
         req_s=round(raw["requests"] / duration_s, 1) if duration_s else 0.0,
@@ -657,9 +656,7 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
         bytes_per_response=raw["bytes"] // raw["requests"] if raw["requests"] else 0,
         status_errors=raw["status"],
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
-        cpu_us_per_request=None if cost is None else cost.cpu_us_per_request,
-        idle_share=None if cost is None else cost.idle_share,
-        switches_per_request=None if cost is None else cost.switches_per_request,
+        machine=machine_cost(sample_before, sample_after, raw["requests"]),
     )
 
 
@@ -716,17 +713,19 @@ def scan_log(path: Path) -> dict[str, Any]:
 
 
 def _cpu_text(run: WrkRun) -> str:
-    if run.cpu_us_per_request is None or run.idle_share is None \
-            or run.switches_per_request is None:
+    cost = run.machine
+    if cost is None:
         return ""
-    return (f"  cpu {run.cpu_us_per_request:6.0f} us/req  {run.switches_per_request:5.1f} cs/req  "
-            f"idle {run.idle_share:4.0%}")
+    return (f"  cpu {cost.cpu_us_per_request:6.0f} us/req  {cost.switches_per_request:5.1f} "
+            f"cs/req  idle {cost.idle_share:4.0%}")
 
 
 def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
     """The best run's machine CPU per request over the ceiling's best run's."""
-    mine, base = m.best.cpu_us_per_request, ceiling.best.cpu_us_per_request
-    return None if mine is None or not base else mine / base
+    mine, base = m.best.machine, ceiling.best.machine
+    if mine is None or base is None or not base.cpu_us_per_request:
+        return None
+    return mine.cpu_us_per_request / base.cpu_us_per_request
 
 
 def print_table(ceiling: Measurement, measured: Sequence[Measurement],
@@ -749,14 +748,13 @@ def print_table(ceiling: Measurement, measured: Sequence[Measurement],
             if m.errors:
                 why.append("errors")
             verdict = f"FAIL ({', '.join(why)})"
-        cost = cpu_cost_ratio(m, ceiling)
-        cpu = "-" if best.cpu_us_per_request is None else f"{best.cpu_us_per_request:.0f}"
-        idle = "-" if best.idle_share is None else f"{best.idle_share:.0%}"
-        switches = "-" if best.switches_per_request is None else f"{best.switches_per_request:.1f}"
+        cost, machine = cpu_cost_ratio(m, ceiling), best.machine
+        cpu, switches, idle = ("-", "-", "-") if machine is None else (
+            f"{machine.cpu_us_per_request:.0f}", f"{machine.switches_per_request:.1f}",
+            f"{machine.idle_share:.0%}")
         print(f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
               f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {switches:>5} "
-              f"{idle:>5} "
-              f"{m.ratio(ceiling):>6.2f} {target:>7}  {verdict}")
+              f"{idle:>5} {m.ratio(ceiling):>6.2f} {target:>7}  {verdict}")
 
 
 def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
@@ -765,8 +763,7 @@ def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
         "title": m.scenario.title, "path": m.scenario.path, "mode": m.scenario.mode,
         "req_s": best.req_s, "p50_ms": best.p50_ms, "p99_ms": best.p99_ms,
         "errors": m.errors, "ratio": round(m.ratio(ceiling), 4), "target": m.scenario.target,
-        "cpu_us_per_request": best.cpu_us_per_request, "idle_share": best.idle_share,
-        "switches_per_request": best.switches_per_request,
+        "machine": None if best.machine is None else asdict(best.machine),
         "cpu_cost_vs_ceiling": None if (cost := cpu_cost_ratio(m, ceiling)) is None
         else round(cost, 3),
         "passed": m.passed(ceiling), "runs": [asdict(run) for run in m.runs],
