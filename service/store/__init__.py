@@ -1,17 +1,12 @@
+"""The store: the only code that speaks Redis for the comment domain (see facade.py)."""
+
 from .client import make_redis
-from .comments import (
-    CommentStore,
-    Guards,
-    InsertResult,
-    Judgement,
-    Listing,
-    Outcome,
-    Page,
-    SubmissionSettings,
-    TransitionResult,
-    WindowCounter,
-)
+from .decisions import TransitionResult
+from .facade import CommentStore
+from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
+from .reads import Listing, Page
+from .settings import SubmissionSettings
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",

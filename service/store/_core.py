@@ -1,0 +1,42 @@
+"""What every room of the store shares: the client, the key schema, the cipher, the caches and
+the registered scripts. Only the store's rooms use it; callers use :class:`CommentStore`."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from ..crypto import Cipher
+from . import scripts
+from .keys import Keys
+from .tracking import TrackedCache
+
+
+class StoreCore:
+    def __init__(self, redis: Redis, keys: Keys, cipher: Cipher,
+                 cache: TrackedCache | None = None, *,
+                 moderation_cache: TrackedCache | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.cipher = cipher
+        # Without caches every read goes to Redis (tests, the CLI). ``cache`` holds what
+        # public reads, submissions and token checks use; ``moderation_cache`` the moderator
+        # listings, whose keys every submission changes (see Keys.*_tracked_prefixes).
+        self.cache = cache
+        self.moderation_cache = moderation_cache
+        self._anonymise = redis.register_script(scripts.ANONYMISE_COMMENT)
+        self._insert = redis.register_script(scripts.INSERT_COMMENT)
+        self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
+        self._delete = redis.register_script(scripts.DELETE_COMMENT)
+        self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def _changed(self, *keys: str) -> None:
+        """Our own writes: forget what they touched now, not when Redis's message arrives."""
+        for cache in (self.cache, self.moderation_cache):
+            if cache:
+                cache.invalidate(list(keys))
+
+    def try_lock(self, name: str, seconds: int) -> bool:
+        return bool(self.redis.set(self.keys.lock(name), "1", nx=True, ex=seconds))

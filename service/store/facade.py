@@ -1,0 +1,20 @@
+"""CommentStore: the one object callers use, assembled from the store's rooms.
+
+Each room is a module of its own concern (inserts, decisions, reads, personal data,
+moderators, settings) over a shared core (client, key schema, cipher, caches, scripts); the
+record codec sits beneath the rooms that read records.
+"""
+
+from __future__ import annotations
+
+from .decisions import Decisions
+from .inserts import Inserts
+from .moderators import Moderators
+from .personal import PersonalData
+from .reads import Reads
+from .settings import Settings
+
+
+class CommentStore(Inserts, Decisions, Reads, PersonalData, Moderators, Settings):
+    """The only code that speaks Redis for comments, policy, articles and moderators (the rate
+    limiter's counters excepted: see service/api/ratelimit.py)."""

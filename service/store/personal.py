@@ -1,0 +1,74 @@
+"""Personal data: one author's comments, anonymising and forgetting them, retention, and the
+stored email ciphertexts (key rotation)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from redis.exceptions import WatchError
+
+from ..models import StoredComment
+from .keys import STATUSES
+from .records import RecordLoader, compact
+
+
+class PersonalData(RecordLoader):
+    def anonymise(self, comment: StoredComment, name: str, public_json: str) -> bool:
+        k = self.keys
+        touched = [k.comment(comment.id), k.article_public(comment.article_id),
+                   k.author_comments(comment.email_hash)]
+        done = bool(self._anonymise(keys=touched, args=[comment.id, name, public_json]))
+        self._changed(*touched)
+        return done
+
+    def forget_author(self, email_hash: str) -> None:
+        """Drop the author's trust record (an erasure leaves nothing keyed to them)."""
+        self.redis.delete(self.keys.author(email_hash), self.keys.author_comments(email_hash))
+
+    def comments_of(self, email_hash: str) -> list[StoredComment]:
+        ids = sorted(str(i) for i in self.redis.smembers(self.keys.author_comments(email_hash)))
+        return self._load_many(ids)
+
+    def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[str]:
+        ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0,
+                                       num=batch)
+        return [str(i) for i in cast(list[Any], ids)]
+
+    def forget_purged(self, comment_id: str) -> None:
+        """A retention entry whose comment is already gone."""
+        self.redis.zrem(self.keys.retention(), comment_id)
+
+    def all_comment_ids(self) -> list[str]:
+        """Every comment id, from the status indexes (for maintenance commands)."""
+        ids: set[str] = set()
+        for status in STATUSES:
+            ids.update(str(i) for i in cast(list[Any], self.redis.zrange(
+                self.keys.status_index(status), 0, -1)))
+        return sorted(ids)
+
+    def rewrite_email(self, comment_id: str, expected: str, replacement: str) -> bool:
+        """Swap one stored email ciphertext for another, only if it is still ``expected``."""
+        key = self.keys.comment(comment_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                raw = pipe.get(key)
+                if raw is None:
+                    return False
+                record = json.loads(raw)
+                if record.get("email") != expected:
+                    return False
+                record["email"] = replacement
+                pipe.multi()
+                pipe.set(key, compact(record))
+                pipe.execute()
+                self._changed(key)
+                return True
+            except WatchError:
+                return False
+
+    def raw_email(self, comment_id: str) -> str | None:
+        """The email exactly as stored (ciphertext), for maintenance and tests."""
+        raw = self.redis.get(self.keys.comment(comment_id))
+        return None if raw is None else str(json.loads(raw).get("email") or "")

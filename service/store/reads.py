@@ -1,0 +1,136 @@
+"""What readers and moderators list: article pages and counts (from the workers' cache when
+they can), moderator listings by status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from ..models import StoredComment
+from .records import RecordLoader
+
+
+@dataclass
+class Page:
+    """One page of ids (and their documents) from an index, oldest first.
+
+    ``memo`` holds what callers derive from the page (a rendered body, its ETag): a page served
+    from the worker's cache is then rendered once, not per request.
+    """
+
+    items: list[tuple[str, str]]
+    next_cursor: str | None
+    total: int
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+
+@dataclass
+class Listing:
+    """A page of full comment records (the moderator view), oldest first; ``memo`` as in Page."""
+
+    comments: list[StoredComment]
+    next_cursor: str | None
+    total: int
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+
+class Reads(RecordLoader):
+    def cached_public_page(self, article_id: str, limit: int, cursor: str | None) -> Page | None:
+        """The page if this worker has it in memory (no Redis involved)."""
+        if self.cache is None:
+            return None
+        page: Page | None = self.cache.get(("page", article_id, limit, cursor))
+        return page
+
+    def cached_counts(self, article_ids: Sequence[str]) -> tuple[int, ...] | None:
+        """The counts, in the order asked, if this worker has every one of them in memory."""
+        if self.cache is None:
+            return None
+        found = self.cache.get_many([("count", article_id) for article_id in article_ids])
+        return None if None in found else cast(tuple[int, ...], tuple(found))
+
+    def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
+        """Published comments as pre-rendered JSON documents: from the worker's cache, else
+        in one round trip."""
+        name = ("page", article_id, limit, cursor)
+        cached = self.cached_public_page(article_id, limit, cursor)
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
+        index, docs = (self.keys.article_status_index(article_id, "approved"),
+                       self.keys.article_public(article_id))
+        reply = cast(list[Any], self._public_page(
+            keys=[index, docs], args=[_lex_start(cursor), limit + 1]))
+        total = int(reply[0])
+        items = list(zip(reply[1::2], reply[2::2], strict=True))
+        page = _page(items, limit, total)
+        if self.cache:
+            self.cache.put(name, page, (index, docs), epoch)
+        return page
+
+    def approved_counts(self, article_ids: list[str]) -> dict[str, int]:
+        """Published comments per article: cached ones from memory, the rest in one trip."""
+        counts: dict[str, int] = {}
+        missing = []
+        cached_counts = (self.cache.get_many([("count", a) for a in article_ids]) if self.cache
+                         else [None] * len(article_ids))
+        for article_id, cached in zip(article_ids, cached_counts, strict=True):
+            if cached is None:
+                missing.append(article_id)
+            else:
+                counts[article_id] = cached
+        if missing:
+            epoch = self.cache.begin() if self.cache else None
+            pipe = self.redis.pipeline(transaction=False)
+            for article_id in missing:
+                pipe.zcard(self.keys.article_status_index(article_id, "approved"))
+            for article_id, count in zip(missing, pipe.execute(), strict=True):
+                counts[article_id] = int(count)
+                if self.cache:
+                    self.cache.put(("count", article_id), int(count),
+                                   (self.keys.article_status_index(article_id, "approved"),),
+                                   epoch)
+        return {article_id: counts[article_id] for article_id in article_ids}
+
+    def list_by_status(
+        self, status: str, limit: int, cursor: str | None, *, article_id: str | None = None,
+        reason: str | None = None,
+    ) -> Listing:
+        """Full records in one status, oldest first: from the worker's cache, else in two
+        round trips (the page's ids, then their hashes)."""
+        if article_id is not None:
+            index = self.keys.article_status_index(article_id, status)
+        elif reason is not None:
+            index = self.keys.reason_status_index(reason, status)
+        else:
+            index = self.keys.status_index(status)
+        name = ("listing", index, limit, cursor)
+        cache = self.moderation_cache
+        cached: Listing | None = cache.get(name) if cache else None
+        if cached is not None:
+            return cached
+        epoch = cache.begin() if cache else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebylex(index, _lex_start(cursor), "+", start=0, num=limit + 1)
+        pipe.zcard(index)
+        ids, total = pipe.execute()
+        page = _page([(i, "") for i in ids], limit, int(total))
+        ids = [comment_id for comment_id, _ in page.items]
+        comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
+        listing = Listing(self._load_many(ids), page.next_cursor, page.total)
+        if cache:
+            cache.put(name, listing, (index, *comment_keys), epoch)
+        return listing
+
+
+def _lex_start(cursor: str | None) -> str:
+    return "-" if cursor is None else "(" + cursor
+
+
+def _page(items: list[tuple[str, str]], limit: int, total: int) -> Page:
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=items[-1][0] if more and items else None, total=total)

@@ -1,0 +1,51 @@
+"""The moderation policy and each article's settings (closed or open)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._core import StoreCore
+
+
+@dataclass(frozen=True)
+class SubmissionSettings:
+    """What a submission needs to know before the policy runs: the policy itself and whether
+    the article takes comments."""
+
+    policy_json: str | None
+    closed: bool
+
+
+
+class Settings(StoreCore):
+    def submission_settings(self, article_id: str) -> SubmissionSettings:
+        """The policy and the article's state: from the worker's cache (they change rarely,
+        and Redis tells every worker when they do), else in one round trip."""
+        k = self.keys
+        name = ("settings", article_id)
+        cached: SubmissionSettings | None = self.cache.get(name) if self.cache else None
+        if cached is not None:
+            return cached
+        epoch = self.cache.begin() if self.cache else None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(k.policy())
+        pipe.hget(k.article_settings(article_id), "closed")
+        policy_json, closed = pipe.execute()
+        settings = SubmissionSettings(policy_json=policy_json, closed=closed == "1")
+        if self.cache:
+            self.cache.put(name, settings, (k.policy(), k.article_settings(article_id)), epoch)
+        return settings
+
+    def policy_json(self) -> str | None:
+        value = self.redis.get(self.keys.policy())
+        return None if value is None else str(value)
+
+    def save_policy_json(self, document: str) -> None:
+        self.redis.set(self.keys.policy(), document)
+
+    def set_article_open(self, article_id: str, is_open: bool) -> None:
+        key = self.keys.article_settings(article_id)
+        if is_open:
+            self.redis.hdel(key, "closed")
+        else:
+            self.redis.hset(key, "closed", "1")
