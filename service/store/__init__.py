@@ -1,5 +1,6 @@
 """The store: the only code that speaks Redis for the comment domain (see facade.py)."""
 
+from .check import CheckReport, StoreCheck, check_store, history_problems
 from .client import make_redis
 from .decisions import TransitionResult
 from .facade import CommentStore
@@ -11,4 +12,5 @@ from .settings import SubmissionSettings
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
     "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement", "make_redis",
+    "CheckReport", "StoreCheck", "check_store", "history_problems",
 ]

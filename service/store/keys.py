@@ -37,9 +37,49 @@ Key                                      type    holds
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 
 STATUSES = ("pending", "approved", "rejected", "spam")
+
+
+@dataclass(frozen=True)
+class KeyShape:
+    """One kind of key of the schema, for the consistency check (store/check.py) to recognise
+    every key it scans: which :class:`Keys` method builds it, what its variable parts are."""
+
+    kind: str  # the name of the Keys method that builds it
+    parts: tuple[str, ...]  # its arguments, in order: the parts of the name that vary
+    redis_type: str  # what TYPE answers for it
+    expires: bool  # it always carries a TTL (a marker, a counter, a lease)
+
+
+# Every key of the table above. A key under the prefix that none of these builds is an orphan.
+SHAPES: tuple[KeyShape, ...] = (
+    KeyShape("comment", ("comment_id",), "string", False),
+    KeyShape("status_index", ("status",), "zset", False),
+    KeyShape("article_status_index", ("article_id", "status"), "zset", False),
+    KeyShape("reason_status_index", ("code", "status"), "zset", False),
+    KeyShape("article_public", ("article_id",), "hash", False),
+    KeyShape("article_settings", ("article_id",), "hash", False),
+    KeyShape("author", ("email_hash",), "hash", False),
+    KeyShape("author_comments", ("email_hash",), "set", False),
+    KeyShape("retention", (), "zset", False),
+    KeyShape("moderators", (), "hash", False),
+    KeyShape("auth_failures", ("ip_hash",), "string", True),
+    KeyShape("lock", ("name",), "string", True),
+    KeyShape("rate_limit_counter", ("counter",), "string", True),
+    KeyShape("policy", (), "string", False),
+    KeyShape("duplicate", ("fingerprint",), "string", True),
+    KeyShape("flood_ip", ("ip_hash",), "string", True),
+    KeyShape("flood_email", ("email_hash",), "string", True),
+    KeyShape("hourly", ("ip_hash", "hour"), "string", True),
+)
+# What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
+# rate-limit counter's name, which the `limits` library spells.
+_PART = "[^:]+"
+_TAIL_PARTS = {"counter": ".+"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,11 @@ class Keys:
         """Prefix of the rate-limit counters (the ``limits`` library names the rest)."""
         return f"{self.tag}:limits"
 
+    def rate_limit_counter(self, counter: str) -> str:
+        """One counter, as ``limits`` names it under :meth:`rate_limits` (for recognising
+        them; the library builds them itself)."""
+        return f"{self.rate_limits()}:{counter}"
+
     def policy(self) -> str:
         return f"{self.tag}:policy"
 
@@ -121,6 +166,32 @@ class Keys:
         moderators (see TrackedCache's idle_seconds)."""
         return (f"{self.tag}:status:", f"{self.tag}:idx:", f"{self.tag}:reason:",
                 f"{self.tag}:comment:")
+
+    def scan_pattern(self) -> str:
+        """A SCAN MATCH pattern for every key of the prefix (glob characters escaped)."""
+        return re.sub(r"([*?\[\]\\])", r"\\\1", self.tag) + ":*"
+
+    def classify(self, key: str) -> tuple[KeyShape, dict[str, str]] | None:
+        """The shape of a key of the prefix and its variable parts; None for an orphan."""
+        for shape, pattern in self._patterns:
+            match = pattern.fullmatch(key)
+            if match:
+                return shape, match.groupdict()
+        return None
+
+    @cached_property
+    def _patterns(self) -> tuple[tuple[KeyShape, re.Pattern[str]], ...]:
+        # Each builder run on placeholders, so the patterns follow the builders by
+        # construction rather than restating them.
+        found = []
+        for shape in SHAPES:
+            marks = {part: f"\0{part}\0" for part in shape.parts}
+            pattern = re.escape(getattr(self, shape.kind)(*marks.values()))
+            for part, mark in marks.items():
+                group = f"(?P<{part}>{_TAIL_PARTS.get(part, _PART)})"
+                pattern = pattern.replace(re.escape(mark), group, 1)
+            found.append((shape, re.compile(pattern)))
+        return tuple(found)
 
     def index_groups(self, article_id: str, reason_codes: tuple[str, ...]) -> list[str]:
         """Every index a comment can be in, as groups of one key per status (STATUSES order):
