@@ -1,9 +1,14 @@
 """The moderation policy: pure decisions, no I/O.
 
-Everything the rules need to know about the world (the commenter's history, the time) arrives
-as :class:`Facts`, looked up by the caller. :func:`evaluate` runs every rule, keeps every
-reason it finds (a moderator sees all of them, not only the first), and takes the strictest
-action: spam over hold over approve.
+The content rules judge a submission by itself. The one rule that needs the commenter's
+history, trust, is not given it in production: the history is read where the comment is
+written, so :func:`evaluate_standings` judges the submission once for each standing (untrusted,
+trusted) and the store's insert script picks the verdict that applies from the author's record,
+in the same atomic step as the write. :func:`is_trusted` is that rule's definition, the oracle
+the script is held to (tests/test_trust_property.py); :func:`evaluate` judges one standing from
+given :class:`Facts`. Each evaluation runs every rule, keeps every reason it finds (a moderator
+sees all of them, not only the first), and takes the strictest action: spam over hold over
+approve.
 """
 
 from __future__ import annotations
@@ -178,8 +183,13 @@ def check_links(sub: Submission, ctx: Context) -> None:
 
 
 def is_trusted(facts: Facts, trusted_days: int) -> bool:
-    """An approval and no rejection or spam verdict within the window. (The insert script
-    applies the same test to the stored record: store/scripts.py, INSERT_COMMENT.)"""
+    """An approval and no rejection or spam verdict within the last ``trusted_days`` (a stamp
+    exactly ``trusted_days`` old still counts).
+
+    The oracle of the trusted-commenter rule. Production decides trust in the insert script
+    (store/scripts.py, INSERT_COMMENT) from the author's record at write time; a property test
+    (tests/test_trust_property.py) holds the script to this function on a real Redis. Change
+    the rule here and there together."""
     since = facts.now_ms - trusted_days * DAY_MS
     approved = facts.last_approved_ms is not None and facts.last_approved_ms >= since
     negative = facts.last_negative_ms is not None and facts.last_negative_ms >= since

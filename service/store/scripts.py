@@ -16,7 +16,9 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 #
 # The author's standing is read here, not before: the caller sends one variant of the comment
 # per standing (untrusted, then trusted, when the policy trusts known commenters) and the
-# script stores the one that applies, as the policy's is_trusted defines it.
+# script stores the one that applies. The rule is policy.is_trusted, its oracle: an approval
+# at or after "trusted since" and no rejection or spam at or after it. A property test
+# (tests/test_trust_property.py) holds this Lua to that function; change both together.
 #
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] duplicate marker
 # KEYS[5] flood marker (ip)   KEYS[6] flood marker (email)   KEYS[7] hourly counter (ip)
