@@ -14,7 +14,9 @@ It finds every way the keys of one prefix disagree with each other:
 Key names come from :class:`Keys` only. Memory stays bounded: keys arrive by SCAN and members
 by ZSCAN / HSCAN / SSCAN, a batch at a time, and nothing holds the whole store. On a live
 store each batch's verdict is read in one MULTI, so a comment the service changes between two
-reads is read again rather than reported as damage. Records are read as JSON and only the
+reads is read again rather than reported as damage (one that keeps changing is counted as
+left out). SCAN may return a key twice while the keyspace grows under it, which can count a
+comment twice; on a quiet store the counts are exact. Records are read as JSON and only the
 fields the check needs are looked at: fields it does not know are ignored.
 """
 
