@@ -26,6 +26,8 @@ import requests
 from flask import Flask
 from redis import Redis
 
+from devtools.processes import client_connections, is_running, wait_until
+from devtools.rediskeys import delete_prefix
 from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
@@ -37,12 +39,8 @@ from tests.servicehelpers import (
     RELAXED_POLICY,
     RedisServer,
     Service,
-    client_connections,
-    delete_prefix,
     history_problems,
-    is_running,
     store_problems,
-    wait_until,
 )
 
 # Tight Redis settings, so "never a hang" has a small, checkable bound.
