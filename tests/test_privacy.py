@@ -25,20 +25,20 @@ def every_stored_value(redis: Redis) -> str:
     """Every key and every value in the database, as one searchable text."""
     parts: list[str] = []
     for key in redis.scan_iter("*"):
-        parts.append(key)
+        parts.append(str(key))  # the suite's clients decode replies: str(text) is the text
         kind = redis.type(key)
         if kind == "string":
             parts.append(str(redis.get(key)))
         elif kind == "hash":
-            parts.extend(f"{k}={v}" for k, v in redis.hgetall(key).items())
+            parts.extend(f"{k!s}={v!s}" for k, v in redis.hgetall(key).items())
         elif kind == "list":
-            parts.extend(redis.lrange(key, 0, -1))
+            parts.extend(map(str, redis.lrange(key, 0, -1)))
         elif kind == "set":
-            parts.extend(redis.smembers(key))
+            parts.extend(map(str, redis.smembers(key)))
         elif kind == "zset":
-            parts.extend(redis.zrange(key, 0, -1))
+            parts.extend(map(str, redis.zrange(key, 0, -1)))
         else:
-            raise AssertionError(f"unexpected type {kind} of {key}")
+            raise AssertionError(f"unexpected type {kind!s} of {key!s}")
     return "\n".join(parts)
 
 
