@@ -289,7 +289,8 @@ def test_hung_redis_answers_503_within_the_configured_bound(tmp_path: Path,
 
     The service is declared ready on /healthz, so no worker holds a Redis connection yet when
     Redis hangs: each request opens one, as after a worker (re)starts. (A pooled connection
-    idle for 30 s, the health-check interval, takes a similar detour: 3 timeouts, not 2.)"""
+    sends no health-check PING first: service/store/client.py sets health_check_interval=0,
+    because that PING's own retries stretched the wait.)"""
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     try:

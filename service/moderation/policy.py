@@ -1,9 +1,16 @@
 """The moderation policy: pure decisions, no I/O.
 
-Everything the rules need to know about the world (the commenter's history, the time) arrives
-as :class:`Facts`, looked up by the caller. :func:`evaluate` runs every rule, keeps every
-reason it finds (a moderator sees all of them, not only the first), and takes the strictest
-action: spam over hold over approve.
+The content rules (honeypot, block and hold lists, profanity, links) read only the submission;
+the trust rule also needs the commenter's standing (last approval, last negative verdict). The
+store reads that standing only inside the insert itself (one round trip per submission), so
+:func:`evaluate_standings` answers up front for both standings, running the content rules once,
+and the insert keeps the verdict that applies. :func:`evaluate` judges one known standing
+(:class:`Facts`). Every reason found is kept (a moderator sees all of them, not only the
+first), and the strictest action wins: spam over hold over approve.
+
+The duplicate and flood settings are part of :class:`Policy` too, but the insert enforces them
+(service/submissions.py passes them on as the store's guards): they depend on what Redis holds
+at that moment.
 """
 
 from __future__ import annotations
