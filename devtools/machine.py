@@ -57,8 +57,9 @@ def machine_sample() -> MachineSample | None:
         return None
 
 
-def machine_cost(before: MachineSample | None, after: MachineSample | None,
-                 requests: int) -> MachineCost | None:
+def machine_cost(
+    before: MachineSample | None, after: MachineSample | None, requests: int
+) -> MachineCost | None:
     """What the machine spent per request between two samples, and the CPU it left idle."""
     if before is None or after is None or requests <= 0 or after.total_ticks <= before.total_ticks:
         return None

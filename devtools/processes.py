@@ -80,8 +80,15 @@ class GroupProcess:
     in order (SIGTERM first: ``service.serve`` forwards it to gunicorn, then stops its Redis).
     """
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path,
-                 *, cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        cwd: Path = ROOT,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
@@ -99,15 +106,21 @@ class GroupProcess:
         """Start the child (appending to its log: a restart keeps the earlier output)."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def check_alive(self) -> None:
         """Raise, with the log's end, if the child has exited."""
         if self.process is not None and self.process.poll() is not None:
-            raise ProcessError(f"{self.name} exited with {self.process.returncode}:\n"
-                               + self.log_tail())
+            raise ProcessError(
+                f"{self.name} exited with {self.process.returncode}:\n" + self.log_tail()
+            )
 
     def wait_ready(self, port: int, path: str, timeout: float) -> None:
         """Wait for a 200 on ``path``; on failure kill the group and raise with the log."""
@@ -123,8 +136,9 @@ class GroupProcess:
             self.kill()
             raise
         self.kill()
-        raise ProcessError(f"{self.name} was not ready on {path} within {timeout:.0f}s:\n"
-                           + self.log_tail())
+        raise ProcessError(
+            f"{self.name} was not ready on {path} within {timeout:.0f}s:\n" + self.log_tail()
+        )
 
     def terminate(self, timeout: float) -> int | None:
         """SIGTERM the child and wait; its exit status, or None when it had to be killed.

@@ -18,7 +18,7 @@ def delete_prefix(redis: Redis, prefix: str) -> int:
     pattern = glob_escape(Keys(prefix).tag) + ":*"
     batch = list(redis.scan_iter(match=pattern, count=1000))
     for start in range(0, len(batch), 500):
-        redis.delete(*batch[start:start + 500])
+        redis.delete(*batch[start : start + 500])
     return len(batch)
 
 

@@ -23,23 +23,32 @@ def keys_under(redis: Redis, prefix: str) -> set[str]:
 
 
 def test_delete_prefix_removes_the_comment_keys_and_the_rate_limit_counters(
-        config: Config, redis_client: Redis) -> None:
+    config: Config, redis_client: Redis
+) -> None:
     mine, other = "dp1", "dp10"  # "dp1*" would also match the other's keys
-    apps = [create_app(replace(config, key_prefix=prefix, rate_limits_enabled=True))
-            for prefix in (mine, other)]
+    apps = [
+        create_app(replace(config, key_prefix=prefix, rate_limits_enabled=True))
+        for prefix in (mine, other)
+    ]
     try:
         for app in apps:
             client = app.test_client()
-            assert client.put("/api/v1/moderation/policy", json=RELAXED_POLICY,
-                              headers={"Authorization": "Bearer "
-                                       + config.moderator_tokens["alice"]}).status_code == 200
+            assert (
+                client.put(
+                    "/api/v1/moderation/policy",
+                    json=RELAXED_POLICY,
+                    headers={"Authorization": "Bearer " + config.moderator_tokens["alice"]},
+                ).status_code
+                == 200
+            )
             assert submit(client).status_code == 202
             assert client.get("/api/v1/articles/a1/comments").status_code == 200
     finally:
         for app in apps:
             close_app(app)
-    counters = {k for k in keys_under(redis_client, mine)
-                if k.startswith(Keys(mine).rate_limits() + ":")}
+    counters = {
+        k for k in keys_under(redis_client, mine) if k.startswith(Keys(mine).rate_limits() + ":")
+    }
     assert counters, "the rate-limited requests left no counters to clean up"
     before = keys_under(redis_client, mine)
     assert len(before) > len(counters)  # comment keys too
@@ -60,9 +69,13 @@ def test_glob_escape_matches_only_the_text_itself(redis_client: Redis, text: str
 
 def test_a_group_process_is_ready_stopped_and_reports_an_early_exit(tmp_path: Path) -> None:
     port = free_port()
-    server = GroupProcess("http.server", [sys.executable, "-m", "http.server", str(port),
-                                          "--bind", "127.0.0.1"], {}, tmp_path / "server.log",
-                          cwd=tmp_path)
+    server = GroupProcess(
+        "http.server",
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        {},
+        tmp_path / "server.log",
+        cwd=tmp_path,
+    )
     server.start()
     try:
         server.wait_ready(port, "/", timeout=20)
@@ -72,8 +85,12 @@ def test_a_group_process_is_ready_stopped_and_reports_an_early_exit(tmp_path: Pa
     assert code is not None and code != 0  # stopped by SIGTERM, not killed
     assert http_status(port, "/", timeout=0.5) is None
 
-    failing = GroupProcess("exits", [sys.executable, "-c", "print('bye'); raise SystemExit(3)"],
-                           {}, tmp_path / "exits.log")
+    failing = GroupProcess(
+        "exits",
+        [sys.executable, "-c", "print('bye'); raise SystemExit(3)"],
+        {},
+        tmp_path / "exits.log",
+    )
     failing.start()
     with pytest.raises(ProcessError, match="exited with 3") as error:
         failing.wait_ready(port, "/", timeout=20)
