@@ -18,6 +18,8 @@ import requests
 from devtools.processes import ROOT, GroupProcess, free_port
 from tests.conftest import EMAIL_PATTERN
 
+pytestmark = pytest.mark.slow  # the service as `make run` starts it, twice
+
 
 class Service:
     """``python -m service.serve`` with only the environment the test gives it."""

@@ -43,6 +43,8 @@ from tests.servicehelpers import (
     store_problems,
 )
 
+pytestmark = pytest.mark.slow  # real processes, real signals, bounded waits: seconds each
+
 # Tight Redis settings, so "never a hang" has a small, checkable bound.
 REDIS_TIMEOUT = 0.5
 REDIS_RETRIES = 1

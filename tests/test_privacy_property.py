@@ -37,6 +37,8 @@ from service.hashing import Hasher
 from service.schemas import clean_text
 from tests.conftest import AUTH, RELAXED_POLICY
 
+pytestmark = pytest.mark.slow  # 200 examples of whole submission-and-read rounds
+
 SPEC_TEXT = (Path(__file__).resolve().parents[1] / "openapi.yaml").read_text().lower()
 ORIGIN = "https://news.example.org"  # conftest's config.allowed_origins
 MAX_EXAMPLES = 200

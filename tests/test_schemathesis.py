@@ -44,6 +44,8 @@ from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, approve, close_app
 
+pytestmark = pytest.mark.slow  # over 1,400 generated cases
+
 SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 # The id, article and email the spec's schema examples use; seeded before each operation.
 SEEDED_ID = "01J0Z8Q5D2V7XW3M9K4T6R1ABC"
