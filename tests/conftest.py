@@ -117,7 +117,7 @@ LISTENER_GRACE_SECONDS = 6.0
 _listeners: dict[threading.Thread, tuple[str, float]] = {}
 
 
-def _running_listeners() -> set[threading.Thread]:
+def running_listeners() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name == LISTENER_THREAD and t.is_alive()}
 
 
@@ -134,10 +134,10 @@ def _leaked_listeners(now: float) -> list[str]:
 def no_cache_listener_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """Checked without waiting: a listener is judged once the grace period has passed, at the
     end of a later test (or of the session)."""
-    before = _running_listeners()
+    before = running_listeners()
     yield
     now = time.monotonic()
-    for thread in _running_listeners() - before:
+    for thread in running_listeners() - before:
         _listeners.setdefault(thread, (request.node.nodeid, now))
     leaked = _leaked_listeners(now)
     assert not leaked, (f"cache listener threads still running {LISTENER_GRACE_SECONDS:.0f} s "

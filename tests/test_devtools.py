@@ -9,12 +9,18 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from devtools.processes import GroupProcess, ProcessError, free_port, http_status
+from devtools.processes import GroupProcess, ProcessError, free_port, http_status, wait_until
 from devtools.rediskeys import delete_prefix, glob_escape
 from service.app import create_app
 from service.config import Config
 from service.store import Keys
-from tests.conftest import RELAXED_POLICY, close_app, submit
+from tests.conftest import (
+    LISTENER_GRACE_SECONDS,
+    RELAXED_POLICY,
+    close_app,
+    running_listeners,
+    submit,
+)
 
 
 def keys_under(redis: Redis, prefix: str) -> set[str]:
@@ -103,3 +109,15 @@ def test_delete_prefix_takes_a_prefix_with_glob_characters_literally(redis_clien
     redis_client.set(Keys("tx").comment("1"), 1)
     assert delete_prefix(redis_client, "t*") == 1
     assert redis_client.keys("*") == [Keys("tx").comment("1")]
+
+
+def test_the_leak_check_sees_a_cache_listener(config: Config) -> None:
+    """conftest's check finds listener threads by name: if the name changed, it would see
+    nothing and pass for ever. An app in use runs one under that name; close_app ends it."""
+    app = create_app(config)
+    try:
+        assert app.test_client().get("/api/v1/articles/a1/comments").status_code == 200
+        assert wait_until(lambda: bool(running_listeners()), 5)
+    finally:
+        close_app(app)
+    assert wait_until(lambda: not running_listeners(), LISTENER_GRACE_SECONDS)
