@@ -1,4 +1,5 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# `make check` is the quick loop while working: the same lint steps, the tests not marked slow.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ export HOST ?= 127.0.0.1
 export PORT ?= 8000
 export DATA_DIR ?= data
 
-.PHONY: run test lint bench bench-scale clean
+.PHONY: run test check lint bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,13 +25,19 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python -m service.serve
 
-test: $(VENV)/.installed-test
-	$(BIN)/ruff check service tests bench
-	$(BIN)/mypy
+# Everything: lint, then the whole suite (slow tests too).
+test: lint
 	$(BIN)/python -m pytest
 
+# Lint, then the tests not marked slow (no real processes, no fuzzing): a minute or two.
+check: lint
+	$(BIN)/python -m pytest -m "not slow"
+
+# Lint steps shared by test and check (paths and settings in pyproject.toml).
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff check service tests bench devtools
+	$(BIN)/ruff format --check service tests bench devtools
+	$(BIN)/codespell
 	$(BIN)/mypy
 
 # HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs

@@ -38,7 +38,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,12 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
+from devtools.processes import ROOT, GroupProcess, ProcessError, free_port  # noqa: E402
+from devtools.rediskeys import delete_prefix  # noqa: E402
+
 LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_SWEEP_JSON = ROOT / "bench" / "results" / "worker-sweep.json"
@@ -197,78 +201,29 @@ class Measurement:
 # Processes
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """A child process in its own process group, so it can be stopped with everything it
-    started, and so a Ctrl-C in the terminal reaches only us (we then stop it in order)."""
+class Server(GroupProcess):
+    """A server in its own process group (devtools/processes.py), ready once ``ready_path``
+    answers 200; ``stop`` never raises, so it can run in every ``finally``."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
                  ready_path: str) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
+        super().__init__(name, argv, env, log_path)
         self.ready_path = ready_path
         self.port = int(env["PORT"])
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(f"{self.name} exited with {self.process.returncode} while "
-                                 f"starting:\n{self.log_tail()}")
-            try:
-                status, _ = http_request(self.port, "GET", self.ready_path, timeout=1.0)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"{self.name} was not ready within {timeout:.0f}s:\n{self.log_tail()}")
+        super().start()
+        self.wait_ready(self.port, self.ready_path, timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            # The leader handles SIGTERM gracefully: service.serve forwards it to gunicorn and
-            # stops the embedded Redis after it; a gunicorn master stops its workers.
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                print(f"  {self.name} did not stop in {timeout:.0f}s: killing its process group",
-                      file=sys.stderr)
-                _kill_group(process.pid)
-                process.wait()
-        # Whatever is left of the group (nothing, normally) goes too.
-        _kill_group(process.pid)
+        running = self.process is not None and self.process.poll() is None
+        if self.terminate(timeout) is None and running:
+            print(f"  {self.name} did not stop in {timeout:.0f}s: killed its process group",
+                  file=sys.stderr)
 
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    def log_text(self, lines: int = 40) -> str:
+        return "\n".join(self.log_tail().splitlines()[-lines:])
 
 
 def http_request(port: int, method: str, path: str, body: dict[str, Any] | None = None,
@@ -386,8 +341,7 @@ class Stack:
     def floor_key_prefix(self) -> str:
         # A hash tag of its own, outside the service's key space: a floor write can never land
         # under a prefix the service's workers track (CLIENT TRACKING BCAST) and charge the
-        # floor for their invalidations. Still contains key_prefix, so drop_keys removes the
-        # floor's keys from a shared Redis as well.
+        # floor for their invalidations. close() removes its keys from a shared Redis too.
         return f"{self.key_prefix}-floor"
 
     def service_redis_url(self) -> str:
@@ -399,7 +353,7 @@ class Stack:
             url = url_file.read_text().strip()
         except OSError as error:
             raise BenchError(f"cannot find the embedded Redis's URL ({error}):\n"
-                             f"{self.service.log_tail()}") from error
+                             f"{self.service.log_text()}") from error
         if not url.startswith("unix://") or not Path(url[len("unix://"):]).exists():
             raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no "
                              "socket")
@@ -439,7 +393,7 @@ class Stack:
         finally:
             self.service.stop()
             if self.setup.redis_url is not None:
-                drop_keys(self.setup.redis_url, self.key_prefix)
+                drop_keys(self.setup.redis_url, (self.key_prefix, self.floor_key_prefix))
 
     def gunicorn_settings(self) -> dict[str, Any]:
         """What gunicorn reads from service/gunicorn_conf.py with this environment."""
@@ -455,26 +409,19 @@ class Stack:
         return settings
 
 
-def drop_keys(redis_url: str, prefix: str) -> None:
+def drop_keys(redis_url: str, prefixes: Sequence[str]) -> None:
     """Remove this run's keys from a shared Redis (the embedded one is thrown away)."""
     try:
         from redis import Redis
 
         client = Redis.from_url(redis_url, socket_timeout=5.0)
         try:
-            batch: list[Any] = []
-            # The comment keys and the rate-limit counters: all are {prefix}:...
-            for key in client.scan_iter(match=f"*{prefix}*", count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    client.delete(*batch)
-                    batch.clear()
-            if batch:
-                client.delete(*batch)
+            for prefix in prefixes:
+                delete_prefix(client, prefix)
         finally:
             client.close()
     except Exception as error:  # cleanup must not hide the measurement
-        print(f"warning: could not remove keys *{prefix}* from REDIS_URL: {error}",
+        print(f"warning: could not remove the keys of {list(prefixes)} from REDIS_URL: {error}",
               file=sys.stderr)
 
 
@@ -567,65 +514,6 @@ def wrk_version() -> str:
     done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     return (done.stdout + done.stderr).splitlines()[0].strip() if done.stdout + done.stderr \
         else "unknown"
-
-
-@dataclass(frozen=True)
-class MachineSample:
-    """Cumulative counters of the whole machine, from /proc/stat."""
-
-    busy_ticks: int  # clock ticks all CPUs spent working
-    total_ticks: int  # busy + idle + iowait
-    switches: int  # context switches since boot
-
-
-@dataclass(frozen=True)
-class MachineCost:
-    """Per request, over one wrk run: CPU time of everything on the machine (wrk, servers,
-    Redis, the kernel), context switches; and the share of CPU left idle."""
-
-    cpu_us_per_request: float
-    idle_share: float
-    switches_per_request: float
-
-
-def parse_proc_stat(text: str) -> MachineSample:
-    """The "cpu" (all CPUs) and "ctxt" lines of /proc/stat. Idle and iowait count as not
-    busy; guest time is already inside user and nice."""
-    busy = total = switches = -1
-    for line in text.splitlines():
-        name, _, rest = line.partition(" ")
-        if name == "cpu":
-            fields = [int(value) for value in rest.split()]
-            user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-            busy = user + nice + system + irq + softirq + steal
-            total = busy + idle + iowait
-        elif name == "ctxt":
-            switches = int(rest)
-    if busy < 0 or switches < 0:
-        raise ValueError("no cpu or ctxt line")
-    return MachineSample(busy, total, switches)
-
-
-def machine_sample() -> MachineSample | None:
-    try:
-        with open("/proc/stat") as stat:
-            return parse_proc_stat(stat.read())
-    except (OSError, ValueError):
-        return None
-
-
-def machine_cost(before: MachineSample | None, after: MachineSample | None,
-                 requests: int) -> MachineCost | None:
-    """What the machine spent per request between two samples, and the CPU it left idle."""
-    if before is None or after is None or requests <= 0 or after.total_ticks <= before.total_ticks:
-        return None
-    busy = after.busy_ticks - before.busy_ticks
-    total = after.total_ticks - before.total_ticks
-    return MachineCost(
-        cpu_us_per_request=round(busy / os.sysconf("SC_CLK_TCK") / requests * 1e6, 1),
-        idle_share=round(1 - busy / total, 3),
-        switches_per_request=round((after.switches - before.switches) / requests, 2),
-    )
 
 
 def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
@@ -1054,7 +942,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signum, _raise_interrupted)
     try:
         return run_sweep(args, setup) if args.worker_sweep else run_benchmark(args, setup)
-    except BenchError as error:
+    except (BenchError, ProcessError) as error:
         print(f"\nbenchmark broke: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Interrupted):

@@ -7,7 +7,6 @@ REDIS_URL, no keys) the commands find the running embedded Redis and the keys un
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -15,15 +14,15 @@ from collections.abc import Sequence
 from .api.auth import token_hash
 from .bootstrap import KEYS_FILE, fill_defaults
 from .chores import purge_expired
-from .config import MIN_TOKEN_LENGTH, Config, ConfigError
+from .config import MIN_TOKEN_LENGTH, Config, ConfigError, environment
 from .crypto import Cipher, KeyRing
 from .store import CommentStore, Keys, StoreCheck, make_redis
 
 
-def load_config() -> Config:
-    config = Config.from_env()
-    env = dict(os.environ)
-    fill_defaults(config, env, create=False)
+def load_config(configured: Config) -> Config:
+    """``configured`` (from the environment alone) completed with what DATA_DIR keeps."""
+    env = environment()
+    fill_defaults(configured, env, create=False)
     return Config.from_env(env)
 
 
@@ -60,9 +59,12 @@ def tokens_revoke(store: CommentStore, name: str) -> int:
     return 1
 
 
-def keys_rotate(config: Config) -> int:
-    """Put a new key in front of the file-kept key ring (for `make run`'s defaults)."""
-    if os.environ.get("ENCRYPTION_KEYS"):
+def keys_rotate(config: Config, *, keys_configured: bool) -> int:
+    """Put a new key in front of the file-kept key ring (for `make run`'s defaults).
+
+    ``keys_configured``: ENCRYPTION_KEYS is set, so the key ring is not the file's to change.
+    """
+    if keys_configured:
         print("ENCRYPTION_KEYS is set: put this new key first in it, restart, then run "
               "`comments-service reencrypt`:")
         print(KeyRing.generate_entry())
@@ -122,9 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        config = load_config()
+        configured = Config.from_env()
+        config = load_config(configured)
         if args.command == "keys":
-            return keys_rotate(config)
+            return keys_rotate(config, keys_configured=configured.encryption_keys is not None)
         store = open_store(config)
         if args.command == "tokens":
             if args.action == "create":

@@ -1,6 +1,9 @@
 """Every setting the service reads, parsed from the environment in this one place.
 
-Nothing else in the package looks at ``os.environ``; tests build a :class:`Config` directly.
+Nothing else in the package looks at ``os.environ``: the service, the launcher (serve.py) and
+the CLI get their settings as a :class:`Config`, and the launcher and the CLI get the raw
+environment they pass on or complete from :func:`environment`. Tests build a :class:`Config`
+directly.
 """
 
 from __future__ import annotations
@@ -116,6 +119,13 @@ class Config:
             moderation_cache_idle_seconds=_float(env, "MODERATION_CACHE_IDLE_SECONDS",
                                                  defaults.moderation_cache_idle_seconds),
         )
+
+
+def environment() -> dict[str, str]:
+    """A copy of the process's environment: what the launcher hands to gunicorn (with the
+    embedded Redis's URL and DATA_DIR's secrets added), and what the CLI completes the same way
+    before parsing it with :meth:`Config.from_env`."""
+    return dict(os.environ)
 
 
 def parse_moderator_tokens(raw: str) -> dict[str, str]:

@@ -7,14 +7,13 @@ comment is on disk.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from types import FrameType
 
 from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
-from .config import Config, ConfigError
+from .config import Config, ConfigError, environment
 from .embedded import EmbeddedRedis, die_with_parent
 
 
@@ -25,7 +24,7 @@ def main() -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = environment()
     embedded: EmbeddedRedis | None = None
     if config.redis_url is None:
         embedded = EmbeddedRedis(config.data_dir)

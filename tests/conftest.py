@@ -1,7 +1,9 @@
 """Shared fixtures: a real Redis (embedded by default, REDIS_URL when set), the app, clients.
 
 Every response the suite receives outside a moderator's successful view, and every log record,
-is scanned for email addresses after each test: a leak fails the test that caused it.
+is scanned for email addresses after each test: a leak fails the test that caused it. Every app
+a test builds must be closed (``close_app``, or ``make_app`` which closes its apps): a cache
+listener thread still running long after its test is reported, naming that test.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +89,69 @@ def close_app(app: Flask) -> None:
     for cache in (store.cache, store.moderation_cache):
         if cache is not None:
             cache.close()
+
+
+MakeApp = Callable[[Config], Flask]
+
+
+@pytest.fixture
+def make_app() -> Iterator[MakeApp]:
+    """``create_app`` for a test that needs apps of other configs; all closed after the test."""
+    apps: list[Flask] = []
+
+    def make(config: Config) -> Flask:
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        close_app(app)
+
+
+# The name of a cache's listener thread (service/store/tracking.py). A closed cache's listener
+# ends within its heartbeat (2 s); one still running well after its test ended was never closed.
+LISTENER_THREAD = "redis-invalidations"
+LISTENER_GRACE_SECONDS = 6.0
+# Listener threads that were running when their test ended: the test's id, and when it ended.
+_listeners: dict[threading.Thread, tuple[str, float]] = {}
+
+
+def running_listeners() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == LISTENER_THREAD and t.is_alive()}
+
+
+def _leaked_listeners(now: float) -> list[str]:
+    """The tests whose listeners still run past the grace period (forgotten once reported)."""
+    for thread in [t for t in _listeners if not t.is_alive()]:
+        del _listeners[thread]
+    leaked = [thread for thread, (_, ended) in _listeners.items()
+              if now - ended > LISTENER_GRACE_SECONDS]
+    return sorted({_listeners.pop(thread)[0] for thread in leaked})
+
+
+@pytest.fixture(autouse=True)
+def no_cache_listener_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Checked without waiting: a listener is judged once the grace period has passed, at the
+    end of a later test (or of the session)."""
+    before = running_listeners()
+    yield
+    now = time.monotonic()
+    for thread in running_listeners() - before:
+        _listeners.setdefault(thread, (request.node.nodeid, now))
+    leaked = _leaked_listeners(now)
+    assert not leaked, (f"cache listener threads still running {LISTENER_GRACE_SECONDS:.0f} s "
+                        f"after these tests ended (an app without close_app?): {leaked}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_cache_listener_left_at_the_end() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + LISTENER_GRACE_SECONDS
+    while any(t.is_alive() for t in _listeners) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leaked = _leaked_listeners(float("inf"))
+    assert not leaked, f"cache listener threads never stopped (no close_app?): {leaked}"
 
 
 class Exposure:

@@ -1,5 +1,8 @@
 """Real processes for fault tests.
 
+The process harness itself (free ports, process groups, bounded waits, ``/proc``) is
+``devtools/processes.py``, shared with the benchmarks; this module runs the service on it.
+
 - :class:`Service`: the service started as ``make run`` starts it (``python -m service.serve``),
   in its own process group, with the process tree under it (gunicorn master, workers, the
   embedded redis-server) readable from ``/proc``.
@@ -17,21 +20,25 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 from redis import Redis
 
+from devtools.processes import (
+    GroupProcess,
+    children,
+    cmdline,
+    free_port,
+    is_running,
+    send_signal,
+    wait_until,
+)
 from service.embedded import redis_server_binary
-from service.store.keys import Keys
 
-ROOT = Path(__file__).resolve().parents[1]
 MODERATOR_TOKEN = "fault-test-moderator-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 # Settings a test decides for itself; everything else in the environment is passed through.
@@ -43,79 +50,6 @@ RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0,
                   "duplicate_window_seconds": 0}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-# -- the process tree ---------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue  # the task or the process went away meanwhile
-    return sorted(set(found))
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def is_running(pid: int) -> bool:
-    """True while the process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def client_connections(pid: int, port: int) -> int:
-    """Established TCP connections to local ``port`` that process ``pid`` holds open."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").glob("*"):
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].rsplit(":", 1)[1], 16)
-        if local_port == port and fields[3] == "01" and fields[9] in inodes:
-            count += 1
-    return count
-
-
-def _signal(pid: int | None, signum: int) -> None:
-    if pid is None:
-        return
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
 # -- our own Redis --------------------------------------------------------------------------
 
 
@@ -125,30 +59,28 @@ class RedisServer:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.group = GroupProcess(
+            "redis-server",
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(data_dir), "--appendonly", "yes",
+             "--appendfilename", "appendonly.aof", "--appendfsync", "always", "--save", "",
+             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")],
+            os.environ, data_dir / "redis-server.out", cwd=data_dir)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> None:
-        self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir), "--appendonly", "yes",
-             "--appendfilename", "appendonly.aof", "--appendfsync", "always", "--save", "",
-             "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.group.start()
         if not wait_until(self.answers, timeout):
             self.kill()
             raise AssertionError("redis-server did not start:\n" + self.log_text())
 
     def answers(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"redis-server exited ({self.process.returncode}):\n"
+        if self.group.process is not None and self.group.process.poll() is not None:
+            raise AssertionError(f"redis-server exited ({self.group.process.returncode}):\n"
                                  + self.log_text())
         client = Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
@@ -160,27 +92,20 @@ class RedisServer:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM (Redis writes and fsyncs its AOF), then wait for the exit."""
-        process = self.process
-        assert process is not None
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout)
-        self.process = None
+        code = self.group.terminate(timeout)
+        assert code is not None, "redis-server did not stop on SIGTERM:\n" + self.log_text()
         return code
 
     def freeze(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
+        send_signal(self.group.pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        send_signal(self.group.pid, signal.SIGCONT)
 
     def kill(self) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGCONT)
-            process.kill()
-            process.wait(10)
+        if self.group.process is not None:
+            send_signal(self.group.pid, signal.SIGCONT)  # a frozen process dies only thawed
+        self.group.kill()
 
     def log_text(self) -> str:
         path = self.data_dir / "redis.log"
@@ -213,10 +138,11 @@ class Service:
             redis_url = os.environ.get("REDIS_URL") or None
         if redis_url:
             self.env["REDIS_URL"] = redis_url
-        self.process: subprocess.Popen[bytes] | None = None
         self.embedded_redis_pid: int | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / f"service-{self.port}.log"
+        self.group = GroupProcess("service", [sys.executable, "-m", "service.serve"], self.env,
+                                  self.log)
 
     @property
     def embedded(self) -> bool:
@@ -226,26 +152,8 @@ class Service:
         return self.base + path
 
     def start(self, timeout: float = 30.0, ready_path: str = "/readyz") -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "service.serve"], cwd=ROOT, env=self.env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # one process group: serve, gunicorn, its workers
-            )
-
-        def ready() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"service exited ({self.process.returncode}):\n"
-                                     + self.log_text())
-            try:
-                return requests.get(self.url(ready_path), timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        if not wait_until(ready, timeout, 0.1):
-            self.kill()
-            raise AssertionError("service did not become ready:\n" + self.log_text())
+        self.group.start()  # one process group: serve, gunicorn, its workers
+        self.group.wait_ready(self.port, ready_path, timeout)
         # Ready means one worker answers; the others may still be booting.
         count = int(self.env["WORKERS"])
         if not wait_until(lambda: len(self.workers()) == count, timeout):
@@ -257,38 +165,25 @@ class Service:
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, as a process manager stops it: gunicorn drains, then Redis stops."""
-        process = self.process
-        assert process is not None
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        code = self.group.terminate(timeout)
+        if code is None:
             self.kill()
-            raise AssertionError("service did not stop on SIGTERM:\n"
-                                 + self.log_text()) from None
-        self.process = None
+            raise AssertionError("service did not stop on SIGTERM:\n" + self.log_text())
         return code
 
     def kill(self) -> None:
         """Everything this service started is gone afterwards, whatever state it was in."""
-        process, self.process = self.process, None
-        if process is not None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(10)
+        self.group.kill()
         # The embedded redis-server has a session of its own (it outlives a Ctrl-C until
         # serve stops it); it also gets SIGTERM when serve dies, but make sure.
         if self.embedded_redis_pid is not None and is_running(self.embedded_redis_pid):
-            _signal(self.embedded_redis_pid, signal.SIGKILL)
+            send_signal(self.embedded_redis_pid, signal.SIGKILL)
             wait_until(lambda: not is_running(self.embedded_redis_pid or 0), 10)
 
     # The tree: serve -> gunicorn master -> workers; serve -> redis-server (embedded mode).
 
     def gunicorn_master(self) -> int:
-        assert self.process is not None
-        masters = [p for p in children(self.process.pid) if "gunicorn" in cmdline(p)]
+        masters = [p for p in children(self.group.pid) if "gunicorn" in cmdline(p)]
         assert len(masters) == 1, masters
         return masters[0]
 
@@ -296,8 +191,7 @@ class Service:
         return [p for p in children(self.gunicorn_master()) if is_running(p)]
 
     def redis_server_pid(self) -> int:
-        assert self.process is not None
-        found = [p for p in children(self.process.pid) if "redis-server" in cmdline(p)]
+        found = [p for p in children(self.group.pid) if "redis-server" in cmdline(p)]
         assert len(found) == 1, found
         return found[0]
 
@@ -308,7 +202,7 @@ class Service:
         return (self.data_dir / "redis-url").read_text().strip()
 
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:] if self.log.exists() else ""
+        return self.group.log_tail()
 
     # HTTP shorthands (moderator calls carry the token).
 
@@ -334,9 +228,3 @@ class Service:
         return document
 
 
-def delete_prefix(redis: Redis, prefix: str) -> None:
-    """Remove a test's keys from a shared Redis (its comment keys and its limiter's)."""
-    for pattern in (Keys(prefix).tag + ":*", prefix + "-limits*"):
-        batch = list(redis.scan_iter(match=pattern, count=1000))
-        for start in range(0, len(batch), 500):
-            redis.delete(*batch[start:start + 500])

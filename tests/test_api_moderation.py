@@ -194,4 +194,4 @@ def test_fast_moderator_view_equals_the_schema(client: FlaskClient) -> None:
             stored = services().store.get(some_id)
             assert stored is not None
             assert moderator_view(stored) == ModeratorCommentSchema().dump(stored)
-    assert len(stored.history) == 1 and stored.reasons
+    assert stored is not None and len(stored.history) == 1 and stored.reasons

@@ -11,12 +11,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.context import EXTENSION_KEY
-from service.app import create_app
 from service.clock import now_ms
 from service.config import Config
 from service.moderation.policy import DAY_MS
 from service.store import Keys
-from tests.conftest import AUTH, RELAXED_POLICY, approve, submit
+from tests.conftest import AUTH, RELAXED_POLICY, MakeApp, approve, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -189,7 +188,7 @@ def test_hourly_cap_per_ip(client: FlaskClient) -> None:
 
 
 def test_forwarded_for_counts_only_with_trusted_proxies(
-    config: Config, client: FlaskClient
+    config: Config, client: FlaskClient, make_app: MakeApp
 ) -> None:
     set_policy(client, flood_interval_seconds=15)
     spoofed = {"X-Forwarded-For": "192.0.2.99"}
@@ -201,7 +200,7 @@ def test_forwarded_for_counts_only_with_trusted_proxies(
     assert client.post("/api/v1/articles/a1/comments", json=body2,
                        headers={"X-Forwarded-For": "192.0.2.100"}).status_code == 429
 
-    behind_proxy: Flask = create_app(replace(config, trusted_proxies=1))
+    behind_proxy: Flask = make_app(replace(config, trusted_proxies=1))
     proxied = behind_proxy.test_client()
     body3 = {**body, "email": "c@example.com", "comment": "three"}
     assert proxied.post("/api/v1/articles/a1/comments", json=body3,
@@ -225,9 +224,9 @@ def test_closed_article_refuses_submissions_but_still_reads(client: FlaskClient)
 
 
 def test_policy_get_put_validates_and_takes_effect_in_other_workers(
-    client: FlaskClient, config: Config
+    client: FlaskClient, config: Config, make_app: MakeApp
 ) -> None:
-    other_worker = create_app(config).test_client()  # a second app: its own process state
+    other_worker = make_app(config).test_client()  # a second app: its own process state
     current = client.get("/api/v1/moderation/policy", headers=AUTH).get_json()
     assert current["auto_approve"] == "trusted" and current["link_threshold"] == 2
     assert client.put("/api/v1/moderation/policy", json={"link_threshold": 0},

@@ -8,60 +8,39 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from devtools.processes import ROOT, GroupProcess, free_port
 from tests.conftest import EMAIL_PATTERN
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = pytest.mark.slow  # the service as `make run` starts it, twice
 
 
 class Service:
+    """``python -m service.serve`` with only the environment the test gives it."""
+
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port),
                     "DATA_DIR": str(data_dir), "WORKERS": "2"}
-        self.process: subprocess.Popen[str] | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / f"service-{self.port}.log"
+        self.group = GroupProcess("service", [sys.executable, "-m", "service.serve"],
+                                  self.env, self.log)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.serve"], cwd=ROOT, env=self.env,
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT, text=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if requests.get(self.base + "/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("service did not become ready:\n" + self.log.read_text())
+        self.group.start()
+        self.group.wait_ready(self.port, "/readyz", timeout=30)
 
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        self.process = None
-        return code
+    def stop(self) -> int | None:
+        """SIGTERM and the exit status; None (after killing it all) when it did not stop."""
+        return self.group.terminate(timeout=30)
 
 
 @pytest.fixture

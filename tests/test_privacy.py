@@ -10,14 +10,13 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service import cli
-from service.app import create_app
 from service.chores import purge_expired
 from service.clock import now_ms
 from service.config import Config
 from service.crypto import Cipher, DecryptionError, KeyRing
 from service.moderation.policy import DAY_MS
 from service.store import CommentStore, Keys
-from tests.conftest import AUTH, approve, submit
+from tests.conftest import AUTH, MakeApp, approve, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -26,20 +25,20 @@ def every_stored_value(redis: Redis) -> str:
     """Every key and every value in the database, as one searchable text."""
     parts: list[str] = []
     for key in redis.scan_iter("*"):
-        parts.append(key)
+        parts.append(str(key))  # the suite's clients decode replies: str(text) is the text
         kind = redis.type(key)
         if kind == "string":
             parts.append(str(redis.get(key)))
         elif kind == "hash":
-            parts.extend(f"{k}={v}" for k, v in redis.hgetall(key).items())
+            parts.extend(f"{k!s}={v!s}" for k, v in redis.hgetall(key).items())
         elif kind == "list":
-            parts.extend(redis.lrange(key, 0, -1))
+            parts.extend(map(str, redis.lrange(key, 0, -1)))
         elif kind == "set":
-            parts.extend(redis.smembers(key))
+            parts.extend(map(str, redis.smembers(key)))
         elif kind == "zset":
-            parts.extend(redis.zrange(key, 0, -1))
+            parts.extend(map(str, redis.zrange(key, 0, -1)))
         else:
-            raise AssertionError(f"unexpected type {kind} of {key}")
+            raise AssertionError(f"unexpected type {kind!s} of {key!s}")
     return "\n".join(parts)
 
 
@@ -64,14 +63,14 @@ def test_no_plaintext_email_or_ip_anywhere_in_redis(client: FlaskClient,
 
 def test_key_rotation_old_keys_decrypt_and_reencrypt_moves_everything(
     config: Config, client: FlaskClient, redis_client: Redis, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], make_app: MakeApp,
 ) -> None:
     ids = [submit(client, email=f"r{i}@example.com", comment=f"c{i}").get_json()["id"]
            for i in range(3)]
     assert config.encryption_keys is not None
     new_entry = KeyRing.generate_entry("test2")
     rotated = KeyRing(KeyRing.parse(new_entry).keys + config.encryption_keys.keys)
-    rotated_app = create_app(replace(config, encryption_keys=rotated)).test_client()
+    rotated_app = make_app(replace(config, encryption_keys=rotated)).test_client()
     # A new key encrypts, the old one still decrypts.
     for i, comment_id in enumerate(ids):
         view = rotated_app.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH)
@@ -89,7 +88,7 @@ def test_key_rotation_old_keys_decrypt_and_reencrypt_moves_everything(
     for comment_id in [*ids, newer]:
         assert store.raw_email(comment_id).startswith("enc1:test2:")  # type: ignore[union-attr]
     # The old key can now be dropped.
-    only_new = create_app(replace(config, encryption_keys=KeyRing.parse(new_entry)))
+    only_new = make_app(replace(config, encryption_keys=KeyRing.parse(new_entry)))
     view = only_new.test_client().get(f"/api/v1/moderation/comments/{ids[2]}", headers=AUTH)
     assert view.get_json()["email"] == "r2@example.com"
 

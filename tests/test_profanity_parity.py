@@ -215,6 +215,7 @@ def test_reference_is_the_pypi_artifact(reference: Profanity, entries: list[str]
     assert reference.MAX_NUMBER_COMBINATIONS == 5
 
 
+@pytest.mark.slow  # 12,000+ comparisons with the reference, over a minute on a busy machine
 def test_parity_fixed_corpus(
     reference: Profanity,
     matcher: ProfanityMatcher,
@@ -253,6 +254,7 @@ def _atoms(entries: list[str], mapping: dict[str, tuple[str, ...]]) -> list[str]
     return sample + [_leet(w, mapping, rng) for w in sample[:75]] + PROSE + list(NON_ASCII)
 
 
+@pytest.mark.slow
 def test_parity_property(
     reference: Profanity,
     matcher: ProfanityMatcher,

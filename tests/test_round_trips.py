@@ -69,7 +69,7 @@ def fill(client: FlaskClient, article: str, n: int) -> str:
     return last
 
 
-@pytest.mark.parametrize("existing", [1, 300])
+@pytest.mark.parametrize("existing", [1, pytest.param(300, marks=pytest.mark.slow)])
 def test_public_read_is_one_round_trip_then_none(client: FlaskClient, redis_client: Redis,
                                                  existing: int) -> None:
     fill(client, "big", existing)
@@ -97,7 +97,7 @@ def test_a_held_submission_leaves_the_articles_cached_page_alone(
     assert commands_during(redis_client, lambda: client.get(path))["evalsha"] == 1
 
 
-@pytest.mark.parametrize("existing", [0, 300])
+@pytest.mark.parametrize("existing", [0, pytest.param(300, marks=pytest.mark.slow)])
 def test_counts_are_one_pipeline_then_none(client: FlaskClient, redis_client: Redis,
                                            existing: int) -> None:
     fill(client, "big", existing)
@@ -109,7 +109,7 @@ def test_counts_are_one_pipeline_then_none(client: FlaskClient, redis_client: Re
                         lambda: client.get(f"/api/v1/comment-counts?{ids}")) == Counter()
 
 
-@pytest.mark.parametrize("existing", [0, 300])
+@pytest.mark.parametrize("existing", [0, pytest.param(300, marks=pytest.mark.slow)])
 def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
                                                         redis_client: Redis,
                                                         existing: int) -> None:
@@ -171,7 +171,7 @@ def test_without_the_worker_cache_a_submission_is_two_round_trips(
                             **{c: 1 for c in ("exists", "hmget", "set", "sadd")}, "zadd": 3})
 
 
-@pytest.mark.parametrize("pending", [5, 300])
+@pytest.mark.parametrize("pending", [5, pytest.param(300, marks=pytest.mark.slow)])
 def test_moderator_queue_page_is_two_round_trips_then_none(
     client: FlaskClient, redis_client: Redis, pending: int
 ) -> None:

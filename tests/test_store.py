@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import pytest
 from redis import Redis
 
 from service.api.public import render_public
@@ -53,6 +54,7 @@ def test_insert_is_idempotent_for_a_retried_id(redis_client: Redis) -> None:
     assert redis_client.zcard(Keys("t").status_index("pending")) == 1
 
 
+@pytest.mark.slow
 def test_concurrent_decisions_end_in_one_consistent_state(redis_url: str,
                                                           redis_client: Redis) -> None:
     keys = Keys("t")

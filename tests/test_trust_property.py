@@ -63,8 +63,8 @@ def test_the_insert_script_chooses_the_variant_is_trusted_names(
               if offset is not None}
     serial = next(_serial)
     email_hash = f"author{serial}"
-    if stamps:
-        redis_client.hset(KEYS.author(email_hash), mapping=stamps)
+    for stamp, value in stamps.items():
+        redis_client.hset(KEYS.author(email_hash), stamp, value)
     at = iso_from_ms(now)
     comment = StoredComment(id=f"c{serial:024d}", article_id="trust", name="N",
                             email="n@example.com", comment="text", status="pending",

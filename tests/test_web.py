@@ -12,16 +12,15 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.context import EXTENSION_KEY
-from service.app import create_app
 from service.config import Config
-from tests.conftest import AUTH, RELAXED_POLICY, RecordingClient, submit
+from tests.conftest import AUTH, RELAXED_POLICY, MakeApp, RecordingClient, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
 
 @pytest.fixture
-def limited(config: Config) -> FlaskClient:
-    app: Flask = create_app(replace(config, rate_limits_enabled=True,
+def limited(config: Config, make_app: MakeApp) -> FlaskClient:
+    app: Flask = make_app(replace(config, rate_limits_enabled=True,
                                     rate_limit_submit="3/minute", rate_limit_read="5/minute"))
     app.test_client_class = RecordingClient
     client = app.test_client()
@@ -43,9 +42,9 @@ def test_submissions_are_rate_limited_per_ip_with_retry_after(limited: FlaskClie
     assert other.status_code == 202
 
 
-def test_reads_that_reach_redis_are_rate_limited(config: Config) -> None:
+def test_reads_that_reach_redis_are_rate_limited(config: Config, make_app: MakeApp) -> None:
     # Without the worker cache every read reaches Redis, and every read counts.
-    app = create_app(replace(config, rate_limits_enabled=True, rate_limit_read="5/minute",
+    app = make_app(replace(config, rate_limits_enabled=True, rate_limit_read="5/minute",
                              read_cache=False))
     uncached = app.test_client()
     codes = [uncached.get("/api/v1/articles/a1/comments").status_code for _ in range(6)]
@@ -99,8 +98,8 @@ def test_cors_answers_only_configured_origins(client: FlaskClient) -> None:
     assert "Access-Control-Allow-Origin" not in moderation.headers
 
 
-def test_moderation_cors_only_when_configured(config: Config) -> None:
-    app = create_app(replace(config, moderation_allowed_origins=("https://admin.example.org",)))
+def test_moderation_cors_only_when_configured(config: Config, make_app: MakeApp) -> None:
+    app = make_app(replace(config, moderation_allowed_origins=("https://admin.example.org",)))
     response = app.test_client().options("/api/v1/moderation/queue", headers={
         "Origin": "https://admin.example.org", "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "Authorization"})

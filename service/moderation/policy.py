@@ -9,6 +9,10 @@ the script is held to (tests/test_trust_property.py); :func:`evaluate` judges on
 given :class:`Facts`. Each evaluation runs every rule, keeps every reason it finds (a moderator
 sees all of them, not only the first), and takes the strictest action: spam over hold over
 approve.
+
+The duplicate and flood settings are part of :class:`Policy` too, but the insert enforces them
+(service/submissions.py passes them on as the store's guards): they depend on what Redis holds
+at that moment.
 """
 
 from __future__ import annotations

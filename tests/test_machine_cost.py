@@ -1,5 +1,5 @@
-"""The HTTP benchmark's machine accounting: what its "cpu us", "cost", "cs" and "idle" columns
-rest on."""
+"""The machine accounting (devtools/machine.py): what the HTTP benchmark's "cpu us", "cost",
+"cs" and "idle" columns rest on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench.http_bench import MachineSample, machine_cost, machine_sample, parse_proc_stat
+from devtools.machine import MachineSample, machine_cost, machine_sample, parse_proc_stat
 
 PROC_STAT = """cpu  100 5 40 800 20 3 2 10 7 0
 cpu0 50 2 20 400 10 1 1 5 3 0
