@@ -26,7 +26,7 @@ from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, make_redis
-from .store.tracking import TrackedCache
+from .tracked_cache import TrackedCache
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from redis import Redis
 
 from ..crypto import Cipher
+from ..tracked_cache import TrackedCache
 from . import scripts
 from .keys import Keys
-from .tracking import TrackedCache
 
 
 class StoreCore:
