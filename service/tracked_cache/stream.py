@@ -4,8 +4,8 @@ messages read off the subscriber's socket.
 A *control* connection turns ``CLIENT TRACKING ON REDIRECT <subscriber> BCAST PREFIX ...`` on
 and keeps it on (tracking lives as long as that connection); the *subscriber* connection is
 subscribed to ``__redis__:invalidate``, where Redis sends the keys that changed under the
-prefixes. Both speak RESP2 (the embedded Redis is 6.2; RESP3 push messages would need 6.0+
-and redis-py's own client cache refuses servers older than 7.4).
+prefixes. Both speak RESP2, as the rest of the service does (redis-py's own client cache,
+which would do all this over RESP3, refuses servers older than 7.4; the embedded one is 6.2).
 
 redis-py opens both connections (URL, auth, TLS, unix socket) and sends the few set-up
 commands. From then on the subscriber's socket is read directly, non-blocking, through
