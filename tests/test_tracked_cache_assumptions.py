@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import select
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -78,8 +79,14 @@ def test_2_a_raw_connection_sends_reads_and_closes_one_command_at_a_time(
     assert connection.read_response() == "still in step", broken(
         2, "read_response() did not return the reply of the command just sent")
     connection.disconnect()
-    open_ids = {int(c["id"]) for c in redis_client.client_list()}
-    assert client_id not in open_ids, broken(2, "disconnect() left the connection open")
+
+    def still_open() -> bool:
+        return client_id in {int(c["id"]) for c in redis_client.client_list()}
+    # The server sees the close a moment after disconnect() returns.
+    deadline = time.monotonic() + 3.0
+    while still_open() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not still_open(), broken(2, "disconnect() left the connection open")
 
 
 def test_3_the_private_socket_is_the_one_replies_arrive_on(redis_url: str) -> None:
@@ -124,8 +131,12 @@ def test_5_an_invalidation_message_has_the_shape_the_stream_reads(
         return message
 
     redis_client.set(prefix + "page", "v")
-    assert next_message() == ["message", CHANNEL, [prefix + "page"]], broken(
-        5, "a write's invalidation is not ['message', '__redis__:invalidate', [key]]")
+    message = next_message()
+    while message == ["message", CHANNEL, None]:  # a flush by another client of the server
+        message = next_message()
+    assert message == ["message", CHANNEL, [prefix + "page"]], broken(
+        5, f"a write's invalidation is {message!r}, not ['message', '__redis__:invalidate', "
+           f"[key]]")
     redis_client.flushdb()
     assert next_message() == ["message", CHANNEL, None], broken(
         5, "a FLUSHDB's invalidation is not ['message', '__redis__:invalidate', None]")
@@ -139,19 +150,24 @@ def test_5_the_stream_reports_changed_keys_and_flushes(
     redis_client.set("not-tracked:" + prefix, "3")
     changed: list[Any] = []
     while len(changed) < 2 and readable(stream.sock):
-        changed += stream.read_waiting()
+        # None: a flush, here only another client's (the server may be shared)
+        changed += [keys for keys in stream.read_waiting() if keys is not None]
     assert changed == [[prefix + "a"], [prefix + "b"]], broken(5, f"read {changed}")
     redis_client.flushdb()
-    assert readable(stream.sock) and stream.read_waiting() == [None], broken(
+    assert readable(stream.sock) and None in stream.read_waiting(), broken(
         5, "a FLUSHDB did not read as None (everything changed)")
 
 
 def test_6_nonblocking_reads_signal_nothing_waiting_and_a_closed_connection(
     stream: InvalidationStream, redis_client: Redis
 ) -> None:
+    assert stream.sock.gettimeout() == 0.0, broken(3, "the subscriber's socket is blocking")
+    # Returning at all means recv raised BlockingIOError on an empty socket (else it would
+    # block the request that looks); only another client's flush can be waiting.
+    assert all(keys is None for keys in stream.read_waiting()), broken(
+        6, "an idle stream read a change")
     with pytest.raises(BlockingIOError):
-        stream.sock.recv(1)  # nothing waiting: must not block the requests that look
-    assert stream.read_waiting() == [], broken(6, "an idle stream read something")
+        stream.sock.recv(1)
     redis_client.client_kill_filter(_id=str(stream.subscriber_id))
     assert readable(stream.sock), broken(6, "a closed subscriber never became readable")
     with pytest.raises(RedisConnectionError):
