@@ -25,8 +25,8 @@ from .hashing import Hasher
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
-from .store import CommentStore, Keys, make_redis
-from .store.tracking import TrackedCache
+from .store import CommentStore, Keys, RateLimitCounters, make_redis
+from .tracked_cache import TrackedCache
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ SECURITY_HEADERS = (
 def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
     specs = {"submit": config.rate_limit_submit, "read": config.rate_limit_read}
     try:
-        return RateLimits(redis, keys.rate_limits(), specs, enabled=config.rate_limits_enabled)
+        return RateLimits(RateLimitCounters(redis, keys), specs,
+                          enabled=config.rate_limits_enabled)
     except ValueError:
         raise ConfigError(f"not a rate limit: {specs}") from None
 

@@ -109,7 +109,7 @@ def make_app() -> Iterator[MakeApp]:
         close_app(app)
 
 
-# The name of a cache's listener thread (service/store/tracking.py). A closed cache's listener
+# The name of a cache's listener thread (service/tracked_cache/cache.py). A closed cache's listener
 # ends within its heartbeat (2 s); one still running well after its test ended was never closed.
 LISTENER_THREAD = "redis-invalidations"
 LISTENER_GRACE_SECONDS = 6.0

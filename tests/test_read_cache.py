@@ -18,7 +18,7 @@ from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from service.store import Keys
-from service.store.tracking import TrackedCache
+from service.tracked_cache import TrackedCache
 from tests.conftest import AUTH, approve, close_app, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")

@@ -195,6 +195,7 @@ def test_submission_counters_are_kept_as_the_limits_library_keeps_them(
         assert submit(limited, comment=f"counted {i}").status_code == 202
     svc = limited.application.extensions[EXTENSION_KEY]
     item = svc.rate_limits.items["submit"][0]
-    stats = svc.rate_limits.limiter.get_window_stats(item, "submit", svc.hasher.ip("127.0.0.1"))
+    stats = svc.rate_limits.store.limiter.get_window_stats(item, "submit",
+                                                           svc.hasher.ip("127.0.0.1"))
     assert stats.remaining == 1
     assert 0 < stats.reset_time - time.time() <= 60

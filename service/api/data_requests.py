@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from ..models import PublicComment
+from ..data_rights import erase_author
 from ..schemas import EraseRequestSchema, ExportRequestSchema, ModeratorCommentSchema
 from .context import services
 from .moderation import bp
@@ -12,7 +12,6 @@ from .public import render_public
 from .requests import json_body
 from .responses import json_response
 
-ANONYMOUS = "Anonymous"
 _export = ExportRequestSchema()
 _erase = EraseRequestSchema()
 _comment_view = ModeratorCommentSchema()
@@ -30,16 +29,7 @@ def export_comments() -> Response:
 def erase_comments() -> Response:
     svc = services()
     args = _erase.load(json_body(request))
-    email_hash = svc.hasher.email(args["email"])
-    deleted = anonymised = 0
-    for comment in svc.store.comments_of(email_hash):
-        if args["mode"] == "anonymise" and comment.status == "approved":
-            public = PublicComment(id=comment.id, article_id=comment.article_id,
-                                   parent_id=comment.parent_id, name=ANONYMOUS,
-                                   comment=comment.comment, website=None,
-                                   created_at=comment.created_at)
-            anonymised += svc.store.anonymise(comment, ANONYMOUS, render_public(public))
-        else:
-            deleted += svc.store.delete(comment)
-    svc.store.forget_author(email_hash)
-    return json_response({"deleted": deleted, "anonymised": anonymised})
+    erased = erase_author(svc.store, svc.hasher.email(args["email"]),
+                          anonymise_published=args["mode"] == "anonymise",
+                          render_public=render_public)
+    return json_response({"deleted": erased.deleted, "anonymised": erased.anonymised})

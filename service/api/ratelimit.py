@@ -7,69 +7,47 @@ ceiling (0.76 → 0.33, bench/http_bench.py); called directly, a limit costs one
 trip where it applies and nothing where it does not. It also lets the counters be keyed by the
 client IP's keyed hash: flask-limiter puts the raw address into its Redis keys.
 
-Submissions go one step further: their limits are counted by the insert script itself, in the
-same fixed windows under the same keys (:meth:`RateLimits.counters`), so a submission pays one
-round trip in all instead of one more per limit.
+This is the HTTP side: which limits apply to which scope, and the answer once one is
+exhausted. The counters themselves are the store's (service/store/ratelimits.py), which also
+hands a submission's limits to the insert script, so a submission pays one round trip in all.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from typing import cast
 
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisStorage
-from limits.strategies import FixedWindowRateLimiter
-from redis import Redis
-from redis.exceptions import RedisError
 
 from ..errors import rate_limited_problem
-from ..store import WindowCounter
-
-log = logging.getLogger(__name__)
+from ..store import RateLimitCounters, WindowCounter
 
 
 class RateLimits:
-    def __init__(self, redis: Redis, key_prefix: str, specs: dict[str, str], *,
+    def __init__(self, store: RateLimitCounters, specs: dict[str, str], *,
                  enabled: bool = True) -> None:
         """``specs`` maps a scope (e.g. "submit") to limits like "20/minute;200/hour"; an empty
         spec leaves that scope unlimited. A spec that does not parse is a ValueError."""
         self.enabled = enabled
         self.items: dict[str, list[RateLimitItem]] = {
             scope: parse_many(spec) if spec else [] for scope, spec in specs.items()}
-        # The app's own connection pool: its timeouts and retries apply here too.
-        storage = RedisStorage("redis://", connection_pool=redis.connection_pool,
-                               key_prefix=key_prefix)
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.store = store
 
     def counters(self, scope: str, client: str) -> tuple[WindowCounter, ...]:
         """The limits of ``scope`` as counters for a store script to count where it writes
-        (the submission's insert), saving the round trip :meth:`check` costs. Same keys and
-        fixed windows as ``limits`` keeps; none when limits are off."""
+        (the submission's insert), saving the round trip :meth:`check` costs; none when
+        limits are off."""
         if not self.enabled:
             return ()
-        storage = cast(RedisStorage, self.limiter.storage)  # built as one in __init__
-        return tuple(
-            WindowCounter(key=storage.prefixed_key(item.key_for(scope, client)),
-                          amount=item.amount, window_seconds=item.get_expiry(),
-                          description=str(item))
-            for item in self.items.get(scope, ()))
+        return self.store.window_counters(self.items.get(scope, ()), scope, client)
 
     def check(self, scope: str, client: str) -> None:
         """Count one request of ``client`` (a keyed hash, never a raw IP) against every limit
-        of ``scope``; 429 with Retry-After once one is exhausted."""
+        of ``scope``; 429 with Retry-After once one is exhausted. Not counted (Redis away)
+        is not exhausted: see RateLimitCounters.first_exhausted."""
         if not self.enabled:
             return
-        for item in self.items.get(scope, ()):
-            try:
-                allowed = self.limiter.hit(item, scope, client)
-            except RedisError as error:
-                # Fail open: with Redis away the route itself answers 503, and a limiter that
-                # cannot count must not be what refuses the request.
-                log.warning("rate limit not counted: %s", type(error).__name__)
-                return
-            if not allowed:
-                reset_at = self.limiter.get_window_stats(item, scope, client).reset_time
-                raise rate_limited_problem(str(item), math.ceil(reset_at - time.time()))
+        exhausted = self.store.first_exhausted(self.items.get(scope, ()), scope, client)
+        if exhausted is not None:
+            item, reset_at = exhausted
+            raise rate_limited_problem(str(item), math.ceil(reset_at - time.time()))

@@ -6,9 +6,9 @@ from __future__ import annotations
 from redis import Redis
 
 from ..crypto import Cipher
+from ..tracked_cache import TrackedCache
 from . import scripts
 from .keys import Keys
-from .tracking import TrackedCache
 
 
 class StoreCore:
@@ -28,6 +28,7 @@ class StoreCore:
         self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
         self._delete = redis.register_script(scripts.DELETE_COMMENT)
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
+        self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -17,4 +17,4 @@ from .settings import Settings
 
 class CommentStore(Inserts, Decisions, Reads, PersonalData, Moderators, Settings):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
-    limiter's counters excepted: see service/api/ratelimit.py)."""
+    limiter's counters are the store's too, beside it: see ratelimits.py)."""

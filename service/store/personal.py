@@ -22,13 +22,27 @@ class PersonalData(RecordLoader):
         self._changed(*touched)
         return done
 
-    def forget_author(self, email_hash: str) -> None:
-        """Drop the author's trust record (an erasure leaves nothing keyed to them)."""
-        self.redis.delete(self.keys.author(email_hash), self.keys.author_comments(email_hash))
+    def forget_author(self, email_hash: str, seen_ids: list[str]) -> list[str]:
+        """Drop the author's trust record and comment set, unless a comment is still listed
+        there (one stored since ``seen_ids``, the ids last read from it, were erased): then
+        nothing is dropped and the ids still listed come back, to be erased in turn. One
+        atomic step (FORGET_AUTHOR), so an erasure leaves no comment of theirs unlisted."""
+        k = self.keys
+        listed = self._forget_author(
+            keys=[k.author(email_hash), k.author_comments(email_hash),
+                  *(k.comment(i) for i in seen_ids)],
+            args=seen_ids)
+        return sorted(str(i) for i in cast(list[Any], listed))
+
+    def author_comment_ids(self, email_hash: str) -> list[str]:
+        return sorted(str(i) for i in self.redis.smembers(self.keys.author_comments(email_hash)))
+
+    def comments(self, ids: list[str]) -> list[StoredComment]:
+        """The comments of these ids that exist, in order."""
+        return self._load_many(ids)
 
     def comments_of(self, email_hash: str) -> list[StoredComment]:
-        ids = sorted(str(i) for i in self.redis.smembers(self.keys.author_comments(email_hash)))
-        return self._load_many(ids)
+        return self._load_many(self.author_comment_ids(email_hash))
 
     def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[str]:
         ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0,

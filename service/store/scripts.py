@@ -207,3 +207,21 @@ end
 redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
+
+# Finish an erasure: forget the author (trust record and comment set) only once no comment of
+# theirs is listed. A submission stored while the erasure ran has joined the set since the
+# caller read it; forgetting the set then would leave that comment unlisted, found by no later
+# export or erasure. So the check and the forgetting are one step, and what is still listed
+# goes back to the caller to erase. Ids the caller saw listed whose comment no longer exists
+# are dropped from the set first (nothing else would ever remove them).
+# KEYS[1] author hash   KEYS[2] author's comment set   KEYS[3 ..] the comments of ARGV's ids
+# ARGV the ids the caller saw listed
+# Returns the ids still listed (none: the author is forgotten).
+FORGET_AUTHOR = """
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[2 + i]) == 0 then redis.call('SREM', KEYS[2], ARGV[i]) end
+end
+local listed = redis.call('SMEMBERS', KEYS[2])
+if #listed == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+return listed
+"""

@@ -7,11 +7,8 @@ changed key. So an article page can be served from memory, without a round trip,
 show a new comment within the moment it takes a message to cross a local socket.
 
 Why not redis-py's own client cache: it refuses servers older than 7.4, and the embedded Redis
-is 6.2. Both connections use RESP2. redis-py opens them (URL, auth, TLS, unix socket) and
-sends the handful of set-up commands; the invalidation messages are then read straight off the
-subscriber's socket with hiredis's own reader, not through redis-py's parser: hiredis 3.5 with
-redis-py 8.1 has been seen to hang on SUBSCRIBE replies, and the pure-Python parser cost more
-than the rest of a message's handling (every submission sends each worker one).
+is 6.2. The two connections, and the redis-py and hiredis internals they rely on, are in
+stream.py (its "What this relies on").
 
 Messages are applied in batches: the listener thread, once woken, gives requests a moment to
 apply them on their way (see below) before it drains what is left, so under a stream of writes
@@ -47,28 +44,22 @@ from __future__ import annotations
 import logging
 import os
 import select
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Hashable
 from typing import Any
 
-import hiredis
-from redis import ConnectionPool
-from redis._parsers import _RESP2Parser
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from .stream import InvalidationStream
+
 log = logging.getLogger(__name__)
-CHANNEL = "__redis__:invalidate"
 MAX_ENTRIES = 20_000
 # How long the listener waits for a message before checking the control connection is alive.
 HEARTBEAT_SECONDS = 2.0
 # How long the listener lets waiting messages gather (requests apply them sooner whenever they
 # look at the cache): it bounds how long an idle worker holds evicted values in memory.
 BATCH_SECONDS = 0.02
-READ_SIZE = 65536
 
 
 class TrackedCache:
@@ -90,11 +81,9 @@ class TrackedCache:
         self._healthy = False
         self._pid: int | None = None
         self._stop = threading.Event()
-        # The subscriber's socket while listening, the reader its bytes go through, and the
-        # lock held by whoever (listener or request) reads and applies them (see _settled).
-        self._subscriber: socket.socket | None = None
-        self._subscriber_fd: int | None = None
-        self._reader = hiredis.Reader(encoding="utf-8")
+        # The invalidation stream while listening, and the lock held by whoever (listener or
+        # request) reads and applies its messages (see _settled).
+        self._stream: InvalidationStream | None = None
         self._drain_lock = threading.Lock()
         self._pollers = threading.local()  # poll objects refuse concurrent use: one a thread
 
@@ -135,18 +124,18 @@ class TrackedCache:
     def _settled(self) -> bool:
         """Apply any invalidation already delivered, so memory is as fresh as Redis; False
         when that cannot be done (then the caller reads from Redis)."""
-        subscriber, fd = self._subscriber, self._subscriber_fd
-        if subscriber is None or fd is None:
+        stream = self._stream
+        if stream is None:
             return False
         try:
-            waiting = bool(self._poller(fd).poll(0))
+            waiting = bool(self._poller(stream.fileno).poll(0))
         except OSError:
             return False
         # The lock is looked at after the socket: a message the listener took off the socket
         # before our poll is still being applied while it holds the lock.
         if waiting or self._drain_lock.locked():
             try:
-                self._drain(subscriber)
+                self._drain(stream)
             except (RedisError, OSError):
                 return False  # the listener sees the same failure and reconnects
         return self._healthy
@@ -222,20 +211,14 @@ class TrackedCache:
         backoff = 0.05
         try:
             while not self._stop.is_set():
-                pool = ConnectionPool.from_url(
-                    self.redis_url, protocol=2, decode_responses=True,
-                    parser_class=_RESP2Parser, socket_connect_timeout=self.connect_timeout,
-                    socket_timeout=self.connect_timeout,
-                )
                 try:
-                    if self._listen(pool) == "idle":
+                    if self._listen() == "idle":
                         return
                 except (RedisError, OSError) as error:
                     log.info("cache invalidations interrupted (%s); serving from Redis",
                              type(error).__name__)
                 finally:
                     self._set_health(False)
-                    pool.disconnect()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
         finally:
@@ -246,32 +229,17 @@ class TrackedCache:
         return (self.idle_seconds is not None
                 and time.monotonic() - self._last_used > self.idle_seconds)
 
-    def _listen(self, pool: ConnectionPool) -> str:
+    def _listen(self) -> str:
         """Listen until stopped ("stopped") or unused for idle_seconds ("idle"); a lost
         connection raises."""
-        # Raw connections (typed Any: redis-py leaves send_command untyped).
-        subscriber: Any = pool.make_connection()
-        control: Any = pool.make_connection()
-        subscriber.connect()
-        control.connect()
-        subscriber_id = _command(subscriber, "CLIENT", "ID")
-        _command(subscriber, "SUBSCRIBE", CHANNEL)
-        prefix_args: list[str] = []
-        for prefix in self.prefixes:
-            prefix_args += ["PREFIX", prefix]
-        # From here on the subscriber's socket is read directly. Nothing can follow the
-        # SUBSCRIBE reply before tracking is on, so redis-py's parser holds no unread bytes.
-        sock: socket.socket = subscriber._sock
-        sock.setblocking(False)
-        self._reader = hiredis.Reader(encoding="utf-8")
-        _command(control, "CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST",
-                 *prefix_args)
-        self._subscriber, self._subscriber_fd = sock, sock.fileno()
+        stream = InvalidationStream(self.redis_url, self.prefixes,
+                                    connect_timeout=self.connect_timeout)
+        self._stream = stream
         self._set_health(True)
         last_beat = time.monotonic()
         # Wait with our own poll: bytes are taken off the socket only under the drain lock.
         waiter = select.poll()
-        waiter.register(self._subscriber_fd, select.POLLIN)
+        waiter.register(stream.fileno, select.POLLIN)
         try:
             heartbeat_ms = HEARTBEAT_SECONDS * 1000
             if self.idle_seconds is not None:
@@ -279,7 +247,7 @@ class TrackedCache:
             while not self._stop.is_set():
                 if waiter.poll(heartbeat_ms):
                     self._stop.wait(BATCH_SECONDS)
-                    self._drain(sock)
+                    self._drain(stream)
                 if self._idle():
                     with self._lock:  # no put lands between this check and the clear
                         if self._idle():
@@ -288,41 +256,26 @@ class TrackedCache:
                             self._clear()
                             return "idle"
                 if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    # Tracking lives as long as the control connection: make sure it still does.
-                    _command(control, "PING")
+                    stream.ping()
                     last_beat = time.monotonic()
             return "stopped"
         finally:
-            self._subscriber, self._subscriber_fd = None, None
+            self._stream = None
+            with self._drain_lock:  # not under a request that is reading it
+                stream.close()  # its connections are not a pool's: nobody else closes them
 
-    def _drain(self, sock: socket.socket) -> None:
-        """Apply every message waiting on the socket, all in one eviction."""
+    def _drain(self, stream: InvalidationStream) -> None:
+        """Apply every message waiting on the stream, all in one eviction."""
         changed: list[str] = []
         everything = False
         with self._drain_lock:
-            reader = self._reader
-            while True:
-                try:
-                    data = sock.recv(READ_SIZE)
-                except (BlockingIOError, ssl.SSLWantReadError):
-                    break
-                if not data:
-                    raise RedisConnectionError("the invalidation connection was closed")
-                reader.feed(data)
-            while (message := reader.gets()) is not False:
-                if isinstance(message, list) and len(message) == 3 and message[0] == "message":
-                    self.messages_applied += 1
-                    payload = message[2]
-                    if isinstance(payload, list):
-                        changed += payload
-                    else:
-                        everything = True  # FLUSHDB/FLUSHALL: no key list
+            for keys in stream.read_waiting():
+                self.messages_applied += 1
+                if keys is None:
+                    everything = True  # FLUSHDB/FLUSHALL: no key list
+                else:
+                    changed += keys
             if everything:
                 self.invalidate(None)
             elif changed:
                 self.invalidate(changed)
-
-
-def _command(connection: Any, *args: Any) -> Any:
-    connection.send_command(*args)
-    return connection.read_response()
