@@ -252,9 +252,8 @@ def test_lone_surrogate_escapes_are_400_not_500(client: FlaskClient, field: str)
 
 
 def test_direct_renderings_equal_their_schemas(client: FlaskClient) -> None:
-    from service.api.public import render_public
+    from service.documents import AcceptedSchema, PublicCommentSchema, render_public
     from service.models import PublicComment
-    from service.schemas import AcceptedSchema, PublicCommentSchema
 
     sample = PublicComment(id="01JZZZZZZZZZZZZZZZZZZZZZZZ", article_id="a1", parent_id=None,
                            name="Zoë \u05e9", comment='quote " and / slash', website=None,

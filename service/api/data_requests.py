@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from ..documents import render_export, render_public
 from ..models import PublicComment
-from ..schemas import EraseRequestSchema, ExportRequestSchema, ModeratorCommentSchema
+from ..schemas import EraseRequestSchema, ExportRequestSchema
 from .context import services
 from .moderation import bp
-from .public import render_public
 from .requests import json_body
 from .responses import json_response
 
 ANONYMOUS = "Anonymous"
 _export = ExportRequestSchema()
 _erase = EraseRequestSchema()
-_comment_view = ModeratorCommentSchema()
 
 
 @bp.post("/data-requests/export")
@@ -23,7 +22,7 @@ def export_comments() -> Response:
     svc = services()
     email: str = _export.load(json_body(request))["email"]
     comments = svc.store.comments_of(svc.hasher.email(email))
-    return json_response({"email": email, "comments": _comment_view.dump(comments, many=True)})
+    return json_response(render_export(email, comments))
 
 
 @bp.post("/data-requests/erase")

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from flask import Blueprint, Response, g, request
 
 from ..clock import iso_from_ms, now_ms
+from ..documents import moderator_view, render_moderator_page, render_public
 from ..errors import Problem
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
@@ -19,22 +20,18 @@ from ..moderation.policy import policy_to_document
 from ..schemas import (
     ArticleSettingsSchema,
     DecisionSchema,
-    ModeratorCommentSchema,
     PolicySchema,
     QueueArgsSchema,
     StatusListArgsSchema,
-    moderator_view,
 )
 from ..submissions import load_policy
 from .auth import authenticate
 from .context import services
-from .public import render_public
 from .requests import json_body, query_args
 from .responses import json_response
 
 bp = Blueprint("moderation", __name__, url_prefix="/api/v1/moderation")
 
-_comment_view = ModeratorCommentSchema()
 _queue_args = QueueArgsSchema()
 _list_args = StatusListArgsSchema()
 _decision = DecisionSchema()
@@ -82,7 +79,7 @@ def _status_query(query: bytes) -> Mapping[str, Any]:
 
 @bp.get("/comments/<comment_id>")
 def get_comment(comment_id: str) -> Response:
-    return json_response(_comment_view.dump(_load(comment_id)))
+    return json_response(moderator_view(_load(comment_id)))
 
 
 @bp.post("/comments/<comment_id>/<any(approve, reject, spam):decision>")
@@ -98,7 +95,7 @@ def decide(comment_id: str, decision: str) -> Response:
                                   now_ms=moment)
     if result is None:  # deleted between the read and the decision
         _not_found()
-    return json_response(_comment_view.dump(_load(comment_id)))
+    return json_response(moderator_view(_load(comment_id)))
 
 
 @bp.delete("/comments/<comment_id>")
@@ -137,9 +134,7 @@ def _listing(status: str, args: Mapping[str, Any]) -> Response:
     )
     body: bytes | None = listing.memo.get("body")
     if body is None:  # rendered once per version of the page (see Listing.memo)
-        body = json.dumps({"comments": [moderator_view(c) for c in listing.comments],
-                           "next_cursor": listing.next_cursor, "total": listing.total},
-                          separators=(",", ":"), ensure_ascii=False).encode()
+        body = render_moderator_page(listing.comments, listing.next_cursor, listing.total)
         listing.memo["body"] = body
     return Response(body, mimetype="application/json")
 
