@@ -27,6 +27,7 @@ from .moderation.profanity import default_matcher
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, make_redis
 from .store.tracking import TrackedCache
+from .submissions import Submissions
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,18 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     )
     store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache,
                          moderation_cache=moderation_cache)
+    hasher = Hasher(config.secret_key)
+    profanity = default_matcher()
     app.extensions[EXTENSION_KEY] = Services(
         config=config,
         store=store,
         submission_schema=json_schema,
         form_submission_schema=form_schema,
-        hasher=Hasher(config.secret_key),
-        profanity=default_matcher(),
+        hasher=hasher,
+        profanity=profanity,
         bootstrap_token_hashes=bootstrap_hashes(config.moderator_tokens),
         rate_limits=rate_limits(redis, keys, config),
+        submissions=Submissions(store, hasher, profanity),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

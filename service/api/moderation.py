@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, request
 
 from ..clock import iso_from_ms, now_ms
 from ..documents import moderator_view, render_moderator_page, render_public
-from ..errors import Problem
+from ..domain_errors import CommentNotFound
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
@@ -148,4 +148,4 @@ def _load(comment_id: str) -> StoredComment:
 
 
 def _not_found() -> NoReturn:
-    raise Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
+    raise CommentNotFound()

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..documents import render_accepted, render_counts, render_public, render_public_page
+from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
 from ..schemas import CountsArgsSchema, PageArgsSchema
 from ..states import Status
-from ..submissions import submit
+from ..submissions import SubmissionRequest
 from .context import services
 from .requests import query_args, submission_body
 from .responses import json_response
@@ -40,9 +40,12 @@ def submit_comment(article_id: str) -> BaseResponse:
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
-    # The submission's rate limits are counted by the insert, in its one round trip.
-    accepted = submit(svc.store, svc.hasher, svc.profanity, render_public, article_id, fields,
-                      client_ip, ip_hash, svc.rate_limits.counters("submit", ip_hash))
+    accepted = svc.submissions.submit(SubmissionRequest(
+        article_id=article_id, name=fields["name"], email=fields["email"],
+        comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
+        honeypot=fields["fax"], client_ip=client_ip, ip_hash=ip_hash,
+        # Counted by the insert, in its one round trip.
+        limits=svc.rate_limits.counters("submit", ip_hash)))
     if from_form and redirect_to is not None:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED

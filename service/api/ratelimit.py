@@ -25,7 +25,7 @@ from limits.strategies import FixedWindowRateLimiter
 from redis import Redis
 from redis.exceptions import RedisError
 
-from ..errors import rate_limited_problem
+from ..domain_errors import RateLimited
 from ..store import WindowCounter
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class RateLimits:
 
     def check(self, scope: str, client: str) -> None:
         """Count one request of ``client`` (a keyed hash, never a raw IP) against every limit
-        of ``scope``; 429 with Retry-After once one is exhausted."""
+        of ``scope``; :class:`RateLimited` once one is exhausted."""
         if not self.enabled:
             return
         for item in self.items.get(scope, ()):
@@ -72,4 +72,4 @@ class RateLimits:
                 return
             if not allowed:
                 reset_at = self.limiter.get_window_stats(item, scope, client).reset_time
-                raise rate_limited_problem(str(item), math.ceil(reset_at - time.time()))
+                raise RateLimited(str(item), math.ceil(reset_at - time.time()))
