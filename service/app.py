@@ -12,7 +12,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from .api import moderation_bp, ops_bp, public_bp
+from .api import data_requests_bp, moderation_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -105,6 +105,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     register_error_handlers(app, retry_after=config.unavailable_retry_after)
     app.register_blueprint(public_bp)
     app.register_blueprint(moderation_bp)
+    app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
     install_cors(app, config)
     return app

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Blueprint, Response, request
 
 from ..documents import render_export, render_public
 from ..models import PublicComment
 from ..schemas import EraseRequestSchema, ExportRequestSchema
+from ..states import Status
+from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
-from .moderation import bp
 from .requests import json_body
 from .responses import json_response
+
+# Its own blueprint, behind the same guard as the rest of the moderation API.
+bp = moderators_only(Blueprint("data_requests", __name__, url_prefix=MODERATION_PREFIX))
 
 ANONYMOUS = "Anonymous"
 _export = ExportRequestSchema()
@@ -32,7 +36,7 @@ def erase_comments() -> Response:
     email_hash = svc.hasher.email(args["email"])
     deleted = anonymised = 0
     for comment in svc.store.comments_of(email_hash):
-        if args["mode"] == "anonymise" and comment.status == "approved":
+        if args["mode"] == "anonymise" and comment.status == Status.APPROVED:
             public = PublicComment(id=comment.id, article_id=comment.article_id,
                                    parent_id=comment.parent_id, name=ANONYMOUS,
                                    comment=comment.comment, website=None,

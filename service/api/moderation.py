@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, Response, g, request
 
+from .. import states
 from ..clock import iso_from_ms, now_ms
 from ..documents import moderator_view, render_moderator_page, render_public
 from ..domain_errors import CommentNotFound
@@ -25,33 +26,20 @@ from ..schemas import (
     StatusListArgsSchema,
 )
 from ..submissions import load_policy
-from .auth import authenticate
+from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
 from .requests import json_body, query_args
 from .responses import json_response
 
-bp = Blueprint("moderation", __name__, url_prefix="/api/v1/moderation")
+bp = moderators_only(Blueprint("moderation", __name__, url_prefix=MODERATION_PREFIX))
 
 _queue_args = QueueArgsSchema()
 _list_args = StatusListArgsSchema()
 _decision = DecisionSchema()
 _policy = PolicySchema()
 _article_settings = ArticleSettingsSchema()
-DECISIONS = {"approve": "approved", "reject": "rejected", "spam": "spam"}
-
-
-@bp.before_request
-def require_moderator() -> None:
-    if request.method == "OPTIONS":
-        return  # a CORS preflight carries no credentials by design
-    g.moderator = authenticate(request, services())
-
-
-@bp.after_request
-def never_cache(response: Response) -> Response:
-    # Moderator views hold personal data: no shared cache may keep them.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+# The decision verbs and the status each leads to are the states' (approve -> approved...).
+DECISIONS = states.DECISIONS
 
 
 @bp.get("/queue")
@@ -82,13 +70,13 @@ def get_comment(comment_id: str) -> Response:
     return json_response(moderator_view(_load(comment_id)))
 
 
-@bp.post("/comments/<comment_id>/<any(approve, reject, spam):decision>")
+@bp.post(f"/comments/<comment_id>/<any({', '.join(DECISIONS)}):decision>")
 def decide(comment_id: str, decision: str) -> Response:
     svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
     comment = _load(comment_id)
     moment = now_ms()
-    target = DECISIONS[decision]
+    target = DECISIONS[decision].value
     entry = HistoryEntry(at=iso_from_ms(moment), actor=f"moderator:{g.moderator}", to=target,
                          note=note)
     result = svc.store.transition(comment, target, entry, render_public(comment.public()),
