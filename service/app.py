@@ -131,15 +131,33 @@ def install_cors(app: Flask, config: Config) -> None:
     """Browsers may call the public routes from the configured sites only; the moderation
     API answers no cross-origin request unless its own origins are configured."""
     resources: dict[str | Pattern[str], dict[str, Any]] = {}
+    varying: list[str] = []
     if config.allowed_origins:
         public = {"origins": list(config.allowed_origins), "methods": ["GET", "POST"],
-                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600}
+                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600,
+                  "vary_header": False}
         resources[r"/api/v1/articles/*"] = public
         resources[r"/api/v1/comment-counts"] = public
+        varying += ["/api/v1/articles/", "/api/v1/comment-counts"]
     if config.moderation_allowed_origins:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
             "allow_headers": ["Authorization", "Content-Type"],
-            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600}
-    if resources:
-        CORS(app, resources=resources)
+            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600,
+            "vary_header": False}
+        varying.append("/api/v1/moderation/")
+    if not resources:
+        return
+    prefixes = tuple(varying)
+
+    @app.after_request
+    def vary_by_origin(response: Response) -> Response:
+        # These answers carry Access-Control-Allow-Origin for allowed origins only, and the
+        # public ones are cacheable: every answer says it varies by Origin, whoever asked
+        # (flask-cors says so only when it sends the header, and not with a single origin),
+        # so a shared cache never serves one origin's variant to another.
+        if request.path.startswith(prefixes):
+            response.vary.add("Origin")
+        return response
+
+    CORS(app, resources=resources)
