@@ -204,6 +204,15 @@ class CountsArgsSchema(Schema):
     )
 
 
+class CountsRequestSchema(ObjectSchema):
+    """The POST form of a counts query, for lists too long for a URL."""
+
+    article_id = fields.List(
+        fields.String(validate=_article_id),
+        required=True, validate=validate.Length(min=1, max=100),
+    )
+
+
 def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]:
     """The JSON and form submission schemas with this deployment's email checking."""
     email = EmailAddress(

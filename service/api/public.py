@@ -12,17 +12,18 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
-from ..schemas import CountsArgsSchema, PageArgsSchema
+from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
 from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
-from .requests import query_args, submission_body
+from .requests import json_body, query_args, submission_body
 from .responses import json_response
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
+_counts_request = CountsRequestSchema()
 # Short enough that a newly approved comment shows within seconds, long enough that a CDN
 # absorbs a front-page burst; ETags make the revalidation cheap.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
@@ -94,14 +95,27 @@ def _parse_counts_query(query: bytes) -> tuple[str, ...]:
 
 @bp.get("/comment-counts")
 def comment_counts() -> BaseResponse:
-    svc = services()
     article_ids = _parse_counts_query(request.query_string)
+    return _cacheable(*_counts_document(article_ids, _counts_of(article_ids)))
+
+
+@bp.post("/comment-counts")
+def comment_counts_in_batch() -> BaseResponse:
+    """The same counts for a list too long for a URL (see gunicorn_conf.limit_request_line)."""
+    ids = _counts_request.load(json_body(request))["article_id"]
+    article_ids = tuple(dict.fromkeys(ids))
+    body, _ = _counts_document(article_ids, _counts_of(article_ids))
+    return Response(body, mimetype="application/json")
+
+
+def _counts_of(article_ids: tuple[str, ...]) -> tuple[int, ...]:
+    svc = services()
     counts = svc.store.cached_counts(article_ids)
     if counts is None:
         _count_read()
         found = svc.store.approved_counts(list(article_ids))
         counts = tuple(found[article_id] for article_id in article_ids)
-    return _cacheable(*_counts_document(article_ids, counts))
+    return counts
 
 
 @lru_cache(maxsize=1024)
