@@ -29,11 +29,11 @@ from flask.testing import FlaskClient  # noqa: E402
 
 from bench.redis_for_bench import bench_redis  # noqa: E402
 from service.api.context import EXTENSION_KEY  # noqa: E402
-from service.api.public import render_public  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.clock import iso_from_ms, now_ms  # noqa: E402
 from service.config import Config  # noqa: E402
 from service.crypto import KeyRing  # noqa: E402
+from service.documents import render_public  # noqa: E402
 from service.hashing import Hasher  # noqa: E402
 from service.ids import new_id  # noqa: E402
 from service.models import HistoryEntry, StoredComment  # noqa: E402

@@ -12,7 +12,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from .api import moderation_bp, ops_bp, public_bp
+from .api import data_requests_bp, moderation_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -26,6 +26,7 @@ from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
+from .submissions import Submissions
 from .tracked_cache import TrackedCache
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,18 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     )
     store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache,
                          moderation_cache=moderation_cache)
+    hasher = Hasher(config.secret_key)
+    profanity = default_matcher()
     app.extensions[EXTENSION_KEY] = Services(
         config=config,
         store=store,
         submission_schema=json_schema,
         form_submission_schema=form_schema,
-        hasher=Hasher(config.secret_key),
-        profanity=default_matcher(),
+        hasher=hasher,
+        profanity=profanity,
         bootstrap_token_hashes=bootstrap_hashes(config.moderator_tokens),
         rate_limits=rate_limits(redis, keys, config),
+        submissions=Submissions(store, hasher, profanity),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -101,6 +105,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     register_error_handlers(app, retry_after=config.unavailable_retry_after)
     app.register_blueprint(public_bp)
     app.register_blueprint(moderation_bp)
+    app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
     install_cors(app, config)
     return app
@@ -127,15 +132,33 @@ def install_cors(app: Flask, config: Config) -> None:
     """Browsers may call the public routes from the configured sites only; the moderation
     API answers no cross-origin request unless its own origins are configured."""
     resources: dict[str | Pattern[str], dict[str, Any]] = {}
+    varying: list[str] = []
     if config.allowed_origins:
         public = {"origins": list(config.allowed_origins), "methods": ["GET", "POST"],
-                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600}
+                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600,
+                  "vary_header": False}
         resources[r"/api/v1/articles/*"] = public
         resources[r"/api/v1/comment-counts"] = public
+        varying += ["/api/v1/articles/", "/api/v1/comment-counts"]
     if config.moderation_allowed_origins:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
             "allow_headers": ["Authorization", "Content-Type"],
-            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600}
-    if resources:
-        CORS(app, resources=resources)
+            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600,
+            "vary_header": False}
+        varying.append("/api/v1/moderation/")
+    if not resources:
+        return
+    prefixes = tuple(varying)
+
+    @app.after_request
+    def vary_by_origin(response: Response) -> Response:
+        # These answers carry Access-Control-Allow-Origin for allowed origins only, and the
+        # public ones are cacheable: every answer says it varies by Origin, whoever asked
+        # (flask-cors says so only when it sends the header, and not with a single origin),
+        # so a shared cache never serves one origin's variant to another.
+        if request.path.startswith(prefixes):
+            response.vary.add("Origin")
+        return response
+
+    CORS(app, resources=resources)

@@ -13,10 +13,9 @@ differently: no answer may tell that an email was erased.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .models import PublicComment
+from .documents import render_public
 from .states import Status
 from .store import CommentStore
 
@@ -34,8 +33,7 @@ class Erasure:
     anonymised: int
 
 
-def erase_author(store: CommentStore, email_hash: str, *, anonymise_published: bool,
-                 render_public: Callable[[PublicComment], str]) -> Erasure:
+def erase_author(store: CommentStore, email_hash: str, *, anonymise_published: bool) -> Erasure:
     """Delete every comment of the author, or with ``anonymise_published`` keep the published
     ones' text under :data:`ANONYMOUS` with no tie to them; then forget the author."""
     deleted = anonymised = 0

@@ -12,6 +12,17 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
+from .domain_errors import (
+    ArticleClosed,
+    CommentFlood,
+    CommentNotFound,
+    Conflict,
+    DomainError,
+    DuplicateComment,
+    ParentNotPublished,
+    RateLimited,
+)
+
 PROBLEM_MIMETYPE = "application/problem+json"
 log = logging.getLogger(__name__)
 
@@ -45,9 +56,31 @@ def validation_problem(errors: dict[str, Any], detail: str | None = None) -> Pro
     )
 
 
-def rate_limited_problem(description: str, retry_after_seconds: int) -> Problem:
-    return Problem(429, "Too Many Requests", f"Rate limit exceeded: {description}. Retry later.",
-                   slug="rate-limited", headers={"Retry-After": str(max(1, retry_after_seconds))})
+def domain_problem(error: DomainError) -> Problem:
+    """The one mapping of the domain's refusals to HTTP."""
+    if isinstance(error, ArticleClosed):
+        return Problem(403, "Forbidden", "Comments on this article are closed.",
+                       slug="comments-closed")
+    if isinstance(error, ParentNotPublished):
+        return validation_problem({"parent_id": ["Not a published comment of this article."]})
+    if isinstance(error, DuplicateComment):
+        return Problem(409, "Conflict", "The same comment was already submitted to this article.",
+                       slug="duplicate-comment")
+    if isinstance(error, CommentFlood):
+        detail = ("Too many comments from this address in the last hour." if error.hourly
+                  else "Comments are coming too fast; wait before posting again.")
+        return Problem(429, "Too Many Requests", detail, slug="comment-flood",
+                       headers={"Retry-After": str(error.retry_after_seconds)})
+    if isinstance(error, RateLimited):
+        return Problem(429, "Too Many Requests",
+                       f"Rate limit exceeded: {error.description}. Retry later.",
+                       slug="rate-limited",
+                       headers={"Retry-After": str(max(1, error.retry_after_seconds))})
+    if isinstance(error, CommentNotFound):
+        return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
+    if isinstance(error, Conflict):
+        return Problem(409, "Conflict", error.detail)
+    raise TypeError(f"no problem is defined for {type(error).__name__}")
 
 
 def problem_response(
@@ -75,6 +108,10 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
         )
         response.headers.update(error.extra_headers)
         return response
+
+    @app.errorhandler(DomainError)
+    def handle_domain(error: DomainError) -> BaseResponse:
+        return handle_problem(domain_problem(error))
 
     @app.errorhandler(ValidationError)
     def handle_validation(error: ValidationError) -> BaseResponse:

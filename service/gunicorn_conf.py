@@ -8,11 +8,19 @@ _config = Config.from_env()
 
 bind = f"{_config.host}:{_config.port}"
 workers = _config.workers
-# gthread: each worker serves several connections at once while one waits on Redis.
-worker_class = "gthread"
+# gthread: each worker serves several connections at once while one waits on Redis. This
+# subclass answers gunicorn's own errors (400, 414, 431) as problem+json, like the app.
+worker_class = "service.gunicorn_worker.ProblemThreadWorker"
 threads = _config.threads
 # Requests are bounded by REDIS_TIMEOUT; anything near this is a stuck worker, not slow work.
 timeout = 30
+# What one request's head may hold; openapi.yaml states the same limits. The request line may
+# be 8,190 bytes, gunicorn's maximum (4,094 by default) and within the 8 KB that proxies and
+# CDNs commonly allow for a URL: a counts GET of 100 article ids of up to 69 characters fits
+# (100 of 40 take 5,235 bytes), longer lists go by POST. Headers: gunicorn's own defaults.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 graceful_timeout = 10
 keepalive = 5
 # Load the app in the master, so config errors stop the service before any worker forks and

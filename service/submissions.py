@@ -10,16 +10,21 @@ standing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from .clock import iso_from_ms, now_ms
-from .errors import Problem, rate_limited_problem, validation_problem
+from .documents import render_public
+from .domain_errors import (
+    ArticleClosed,
+    CommentFlood,
+    DuplicateComment,
+    ParentNotPublished,
+    RateLimited,
+)
 from .hashing import Hasher
 from .ids import new_id
-from .models import HistoryEntry, PublicComment, StoredComment
+from .models import HistoryEntry, StoredComment
 from .moderation.policy import (
     Policy,
     ProfanityFinder,
@@ -30,6 +35,7 @@ from .moderation.policy import (
     policy_from_document,
     trusted_since,
 )
+from .states import Status
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
 
 
@@ -52,69 +58,81 @@ def load_policy(document: str | None) -> Policy:
     return Policy() if document is None else policy_from_document(json.loads(document))
 
 
-def submit(
-    store: CommentStore,
-    hasher: Hasher,
-    profanity: ProfanityFinder,
-    render_public: Callable[[PublicComment], str],
-    article_id: str,
-    fields: dict[str, Any],
-    client_ip: str,
-    ip_hash: str,
-    limits: tuple[WindowCounter, ...] = (),
-) -> Accepted:
-    """Judge and store one submission; ``limits`` are the client's rate-limit counters, counted
-    by the insert itself. Raises a Problem for every refusal."""
-    settings = store.submission_settings(article_id)
-    if settings.closed:
-        raise Problem(403, "Forbidden", "Comments on this article are closed.",
-                      slug="comments-closed")
-    policy = load_policy(settings.policy_json)
-    created = now_ms()
-    verdicts = evaluate_standings(
-        Submission(name=fields["name"], email=fields["email"], comment=fields["comment"],
-                   website=fields["website"], client_ip=client_ip, honeypot=fields["fax"]),
-        created, policy, profanity,
-    )
-    at = iso_from_ms(created)
-    base = StoredComment(
-        id=new_id(created), article_id=article_id, name=fields["name"], email=fields["email"],
-        comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
-        status="pending", created_at=at, updated_at=at,
-        email_hash=hasher.email(fields["email"]),
-    )
-    public_json = render_public(base.public())
-    judged = [verdicts.untrusted] if verdicts.trusted is None else [verdicts.untrusted,
-                                                                    verdicts.trusted]
-    guards = Guards(
-        duplicate_key=hasher.duplicate(base.email, article_id,
-                                       duplicate_fingerprint(base.comment)),
-        ip_hash=ip_hash, email_hash=base.email_hash,
-        duplicate_window_ms=policy.duplicate_window_seconds * 1000,
-        flood_interval_ms=policy.flood_interval_seconds * 1000,
-        hourly_cap=policy.flood_hourly_cap,
-    )
-    result = store.insert_submission(
-        base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
-        guards, created,
-        trusted_since_ms=None if verdicts.trusted is None else trusted_since(created, policy),
-        limits=limits,
-    )
-    retry_after = max(1, -(-result.retry_after_ms // 1000))
-    if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
-        raise rate_limited_problem(result.limit.description, retry_after)
-    if result.outcome is Outcome.PARENT_NOT_PUBLISHED:
-        raise validation_problem({"parent_id": ["Not a published comment of this article."]})
-    if result.outcome is Outcome.DUPLICATE:
-        raise Problem(409, "Conflict", "The same comment was already submitted to this article.",
-                      slug="duplicate-comment")
-    if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
-        detail = ("Comments are coming too fast; wait before posting again."
-                  if result.outcome is Outcome.TOO_SOON
-                  else "Too many comments from this address in the last hour.")
-        raise Problem(429, "Too Many Requests", detail, slug="comment-flood",
-                      headers={"Retry-After": str(retry_after)})
-    return Accepted(comment=base, verdict=judged[result.chosen])
+@dataclass(frozen=True)
+class SubmissionRequest:
+    """One submission as the domain takes it: the validated fields, where it came from, and
+    the client's rate-limit counters (counted by the insert itself, in its round trip)."""
+
+    article_id: str
+    name: str
+    email: str
+    comment: str
+    website: str | None
+    parent_id: str | None
+    honeypot: str | None
+    client_ip: str
+    ip_hash: str
+    limits: tuple[WindowCounter, ...] = ()
+
+
+class Submissions:
+    """The way in for new comments, built once per app over its store and settings."""
+
+    def __init__(self, store: CommentStore, hasher: Hasher, profanity: ProfanityFinder) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.profanity = profanity
+
+    def submit(self, request: SubmissionRequest) -> Accepted:
+        """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
+        exception; nothing is stored then."""
+        store, hasher, article_id = self.store, self.hasher, request.article_id
+        settings = store.submission_settings(article_id)
+        if settings.closed:
+            raise ArticleClosed()
+        policy = load_policy(settings.policy_json)
+        created = now_ms()
+        verdicts = evaluate_standings(
+            Submission(name=request.name, email=request.email, comment=request.comment,
+                       website=request.website, client_ip=request.client_ip,
+                       honeypot=request.honeypot),
+            created, policy, self.profanity,
+        )
+        at = iso_from_ms(created)
+        base = StoredComment(
+            id=new_id(created), article_id=article_id, name=request.name, email=request.email,
+            comment=request.comment, website=request.website, parent_id=request.parent_id,
+            status=Status.PENDING.value, created_at=at, updated_at=at,
+            email_hash=hasher.email(request.email),
+        )
+        public_json = render_public(base.public())
+        judged = [verdicts.untrusted] if verdicts.trusted is None else [verdicts.untrusted,
+                                                                        verdicts.trusted]
+        guards = Guards(
+            duplicate_key=hasher.duplicate(base.email, article_id,
+                                           duplicate_fingerprint(base.comment)),
+            ip_hash=request.ip_hash, email_hash=base.email_hash,
+            duplicate_window_ms=policy.duplicate_window_seconds * 1000,
+            flood_interval_ms=policy.flood_interval_seconds * 1000,
+            hourly_cap=policy.flood_hourly_cap,
+        )
+        result = store.insert_submission(
+            base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
+            guards, created,
+            trusted_since_ms=(None if verdicts.trusted is None
+                              else trusted_since(created, policy)),
+            limits=request.limits,
+        )
+        retry_after = max(1, -(-result.retry_after_ms // 1000))
+        if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
+            raise RateLimited(result.limit.description, retry_after)
+        if result.outcome is Outcome.PARENT_NOT_PUBLISHED:
+            raise ParentNotPublished()
+        if result.outcome is Outcome.DUPLICATE:
+            raise DuplicateComment()
+        if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
+            raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
+        return Accepted(comment=base, verdict=judged[result.chosen])
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

@@ -182,7 +182,7 @@ def test_booleans_must_be_json_booleans(client: FlaskClient, value: object) -> N
 
 def test_fast_moderator_view_equals_the_schema(client: FlaskClient) -> None:
     from service.api.context import services
-    from service.schemas import ModeratorCommentSchema, moderator_view
+    from service.documents import ModeratorCommentSchema, moderator_view
 
     comment_id = submit(client, website="https://ann.example", comment="shit, two links "
                         "http://a.example http://b.example").get_json()["id"]

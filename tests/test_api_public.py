@@ -210,6 +210,32 @@ def test_comment_counts(client: FlaskClient) -> None:
     assert response.get_json() == {"counts": {"a": 3, "b": 1, "zero": 0}}
 
 
+def test_comment_counts_by_post_answer_as_the_get(client: FlaskClient) -> None:
+    approve(client, submit(client, article="a").get_json()["id"])
+    ids = ["zero", "a", "zero", "b" * 200]
+    got = client.get("/api/v1/comment-counts", query_string=[("article_id", i) for i in ids])
+    posted = client.post("/api/v1/comment-counts", json={"article_id": ids})
+    assert posted.status_code == 200 and posted.mimetype == "application/json"
+    assert posted.data == got.data
+    assert list(posted.get_json()["counts"]) == ["zero", "a", "b" * 200]
+    assert "ETag" not in posted.headers and "Cache-Control" not in posted.headers
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"article_id": []}, 422), ({"article_id": ["a"] * 101}, 422),
+    ({"article_id": ["bad id"]}, 422), ({"article_id": ["a"], "more": 1}, 422),
+    ({"article_id": "a"}, 422), (["a"], 422), ("not json", 415),
+])
+def test_comment_counts_by_post_validates(client: FlaskClient, body: object,
+                                          status: int) -> None:
+    if isinstance(body, str):
+        response = client.post("/api/v1/comment-counts", data=body, content_type="text/plain")
+    else:
+        response = client.post("/api/v1/comment-counts", json=body)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+
+
 @pytest.mark.parametrize("query", ["", "?article_id=bad%20id"])
 def test_comment_counts_needs_valid_article_ids(client: FlaskClient, query: str) -> None:
     response = client.get(f"/api/v1/comment-counts{query}")
@@ -252,9 +278,8 @@ def test_lone_surrogate_escapes_are_400_not_500(client: FlaskClient, field: str)
 
 
 def test_direct_renderings_equal_their_schemas(client: FlaskClient) -> None:
-    from service.api.public import render_public
+    from service.documents import AcceptedSchema, PublicCommentSchema, render_public
     from service.models import PublicComment
-    from service.schemas import AcceptedSchema, PublicCommentSchema
 
     sample = PublicComment(id="01JZZZZZZZZZZZZZZZZZZZZZZZ", article_id="a1", parent_id=None,
                            name="Zoë \u05e9", comment='quote " and / slash', website=None,

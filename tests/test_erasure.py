@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.context import EXTENSION_KEY
-from service.api.public import render_public
 from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.data_rights import erase_author
+from service.documents import render_public
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
 from service.store import CommentStore, Guards, Keys, Outcome
@@ -64,8 +64,7 @@ def test_a_comment_stored_after_the_erasure_read_the_set_is_erased_too(
     store = SubmissionDuringErasure(redis_client, keys, CIPHER)
     first = store_comment(store)
     redis_client.hset(keys.author("author-hash"), "last_approved", 1)
-    erased = erase_author(store, "author-hash", anonymise_published=False,
-                          render_public=render_public)
+    erased = erase_author(store, "author-hash", anonymise_published=False)
     assert store.late is not None
     assert erased.deleted == 2 and erased.anonymised == 0
     assert store.get(first.id) is None and store.get(store.late.id) is None

@@ -78,6 +78,7 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
         ("POST", f"/api/v1/articles/{article}/comments", {"data": body}),
         ("GET", f"/api/v1/articles/{article}/comments", {}),
         ("GET", f"/api/v1/comment-counts?article_id={article}", {}),
+        ("POST", "/api/v1/comment-counts", {"json": {"article_id": [article]}}),
         ("GET", f"{moderation}/queue", {}),
         ("GET", f"{moderation}/comments?status=approved", {}),
         ("GET", comment, {}),

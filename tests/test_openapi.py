@@ -302,7 +302,7 @@ def test_every_moderation_operation_documents_the_login_throttle(spec: dict[str,
 def test_rate_limited_public_routes_document_their_429(spec: dict[str, Any]) -> None:
     for path, method in [("/api/v1/articles/{article_id}/comments", "post"),
                          ("/api/v1/articles/{article_id}/comments", "get"),
-                         ("/api/v1/comment-counts", "get")]:
+                         ("/api/v1/comment-counts", "get"), ("/api/v1/comment-counts", "post")]:
         response = resolve(spec, spec["paths"][path][method]["responses"]["429"])
         assert response["headers"]["Retry-After"]["$ref"] == "#/components/headers/RetryAfter"
 
@@ -401,3 +401,39 @@ def test_input_patterns_match_the_code(spec: dict[str, Any], field: str) -> None
         for value in values:
             assert code_accepts(field, value) is expected, (field, value)
             assert spec_accepts(spec, node, value) is expected, (field, value)
+
+
+def test_a_submission_links_to_every_operation_on_its_comment(spec: dict[str, Any]) -> None:
+    by_id = {operation["operationId"]: (method, path)
+             for method, path, operation in operations(spec)}
+    on_a_comment = {op for op, (_, path) in by_id.items() if "{comment_id}" in path}
+    assert len(on_a_comment) == 5
+    submit = spec["paths"]["/api/v1/articles/{article_id}/comments"]["post"]
+    for status in ("201", "202"):
+        links = {name: resolve(spec, link)
+                 for name, link in submit["responses"][status]["links"].items()}
+        assert {link["operationId"] for link in links.values()} == on_a_comment, status
+        for link in links.values():
+            assert link["parameters"] == {"comment_id": "$response.body#/id"}
+    accepted = spec["components"]["schemas"]["SubmissionAccepted"]
+    assert "id" in accepted["required"]
+
+
+def test_the_counts_get_promise_matches_the_server_limit(spec: dict[str, Any]) -> None:
+    import service.gunicorn_conf as conf
+
+    counts = spec["paths"]["/api/v1/comment-counts"]
+    promised: int = counts["get"]["x-fits-100-ids-of-length"]
+
+    def request_line(length: int) -> int:  # the longest: trailing slash, 100 ids
+        query = "&".join(f"article_id={'a' * length}" for _ in range(100))
+        return len(f"GET /api/v1/comment-counts/?{query} HTTP/1.1")
+
+    assert request_line(promised) <= conf.limit_request_line < request_line(promised + 1)
+    assert conf.limit_request_line == 8190 and f"{conf.limit_request_line:,}" in (
+        counts["get"]["description"])
+    assert conf.worker_class == "service.gunicorn_worker.ProblemThreadWorker"
+    body = counts["post"]["requestBody"]["content"]["application/json"]["schema"]
+    query = resolve(spec, body)["properties"]["article_id"]
+    assert (query["minItems"], query["maxItems"]) == (1, 100)
+    assert query["items"] == {"$ref": "#/components/schemas/ArticleId"}

@@ -322,7 +322,7 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
         public.open("GET", path)
     for method, rule in read.wrong_methods:
         answer = public.open(method, rule.format(a=articles[0]))
-        if (method, rule) != ("POST", _public_rules[0]):
+        if (method, rule) not in {("POST", _public_rules[0]), ("POST", _public_rules[1])}:
             assert answer.status_code == 405
     public.open("OPTIONS", f"/api/v1/articles/{articles[0]}/comments",
                 headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})

@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 from redis import Redis
 
-from service.api.public import render_public
 from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
+from service.documents import render_public
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
 from service.store import STATUSES, CommentStore, Guards, Keys, Outcome, check_store

@@ -7,8 +7,8 @@ import time
 from limits import parse_many
 from redis import Redis
 
-from service.store import Keys, RateLimitCounters, make_redis
 from devtools.processes import free_port
+from service.store import Keys, RateLimitCounters, make_redis
 
 
 def test_the_first_exhausted_limit_comes_back_with_its_reset(redis_client: Redis) -> None:

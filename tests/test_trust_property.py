@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from redis import Redis
 
-from service.api.public import render_public
 from service.clock import iso_from_ms
 from service.crypto import Cipher, KeyRing
+from service.documents import render_public
 from service.models import HistoryEntry, StoredComment
 from service.moderation.policy import DAY_MS, Facts, Policy, is_trusted, trusted_since
 from service.store import CommentStore, Guards, Judgement, Keys, Outcome

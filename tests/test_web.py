@@ -107,6 +107,37 @@ def test_moderation_cors_only_when_configured(config: Config, make_app: MakeApp)
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
 
 
+@pytest.mark.parametrize("origin", [None, "https://news.example.org", "https://evil.example.com"])
+@pytest.mark.parametrize("path", ["/api/v1/articles/a1/comments",
+                                  "/api/v1/comment-counts?article_id=a1"])
+def test_cors_answers_vary_by_origin_for_everyone(
+    client: FlaskClient, origin: str | None, path: str
+) -> None:
+    # The answers are publicly cacheable and carry Access-Control-Allow-Origin for allowed
+    # origins only: a shared cache must key them by Origin, whoever asked first.
+    headers = {"Origin": origin} if origin else {}
+    fresh = client.get(path, headers=headers)
+    assert fresh.status_code == 200 and "public" in fresh.headers["Cache-Control"]
+    revalidated = client.get(path, headers={**headers, "If-None-Match": fresh.headers["ETag"]})
+    assert revalidated.status_code == 304
+    refused = client.get(path + ("&" if "?" in path else "?") + "limit=0&article_id=-bad-%21",
+                         headers=headers)
+    assert refused.status_code == 422
+    for response in (fresh, revalidated, refused):
+        assert response.headers.getlist("Vary") == ["Origin"], response.status_code
+    submitted = submit(client, article="a1") if origin is None else None
+    if submitted is not None:
+        assert submitted.headers.getlist("Vary") == ["Origin"]
+
+
+def test_no_vary_without_cors(config: Config, make_app: MakeApp) -> None:
+    app = make_app(replace(config, allowed_origins=()))
+    response = app.test_client().get("/api/v1/articles/a1/comments",
+                                     headers={"Origin": "https://news.example.org"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Vary" not in response.headers
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("GET", "/healthz"), ("GET", "/api/v1/articles/a1/comments"), ("GET", "/nowhere"),

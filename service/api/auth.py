@@ -13,12 +13,35 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from flask import Request
+from flask import Blueprint, Request, Response, g, request
 
 from ..errors import Problem
-from .context import Services
+from .context import Services, services
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
+# Every moderation blueprint lives under this prefix, behind :func:`moderators_only`.
+MODERATION_PREFIX = "/api/v1/moderation"
+
+
+def moderators_only(bp: Blueprint) -> Blueprint:
+    """Guard every route of ``bp`` as a moderation route: a moderator's bearer token is
+    required (its name lands in ``g.moderator``) and no answer may be stored by any cache.
+    Each moderation blueprint applies this one guard to itself."""
+    bp.before_request(_require_moderator)
+    bp.after_request(_never_cache)
+    return bp
+
+
+def _require_moderator() -> None:
+    if request.method == "OPTIONS":
+        return  # a CORS preflight carries no credentials by design
+    g.moderator = authenticate(request, services())
+
+
+def _never_cache(response: Response) -> Response:
+    # Moderator views hold personal data: no shared cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def token_hash(token: str) -> str:

@@ -11,6 +11,7 @@ from ..config import Config
 from ..hashing import Hasher
 from ..moderation.policy import ProfanityFinder
 from ..store import CommentStore
+from ..submissions import Submissions
 from .ratelimit import RateLimits
 
 EXTENSION_KEY = "comment_service"
@@ -26,6 +27,7 @@ class Services:
     profanity: ProfanityFinder
     bootstrap_token_hashes: dict[str, str]
     rate_limits: RateLimits
+    submissions: Submissions
 
 
 def services() -> Services:

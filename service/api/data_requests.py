@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Blueprint, Response, request
 
 from ..data_rights import erase_author
-from ..schemas import EraseRequestSchema, ExportRequestSchema, ModeratorCommentSchema
+from ..documents import render_export
+from ..schemas import EraseRequestSchema, ExportRequestSchema
+from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
-from .moderation import bp
-from .public import render_public
 from .requests import json_body
 from .responses import json_response
 
+# Its own blueprint, behind the same guard as the rest of the moderation API.
+bp = moderators_only(Blueprint("data_requests", __name__, url_prefix=MODERATION_PREFIX))
+
 _export = ExportRequestSchema()
 _erase = EraseRequestSchema()
-_comment_view = ModeratorCommentSchema()
 
 
 @bp.post("/data-requests/export")
@@ -22,7 +24,7 @@ def export_comments() -> Response:
     svc = services()
     email: str = _export.load(json_body(request))["email"]
     comments = svc.store.comments_of(svc.hasher.email(email))
-    return json_response({"email": email, "comments": _comment_view.dump(comments, many=True)})
+    return json_response(render_export(email, comments))
 
 
 @bp.post("/data-requests/erase")
@@ -30,6 +32,5 @@ def erase_comments() -> Response:
     svc = services()
     args = _erase.load(json_body(request))
     erased = erase_author(svc.store, svc.hasher.email(args["email"]),
-                          anonymise_published=args["mode"] == "anonymise",
-                          render_public=render_public)
+                          anonymise_published=args["mode"] == "anonymise")
     return json_response({"deleted": erased.deleted, "anonymised": erased.anonymised})

@@ -11,50 +11,35 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, Response, g, request
 
+from .. import states
 from ..clock import iso_from_ms, now_ms
-from ..errors import Problem
+from ..documents import moderator_view, render_moderator_page, render_public
+from ..domain_errors import CommentNotFound
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
 from ..schemas import (
     ArticleSettingsSchema,
     DecisionSchema,
-    ModeratorCommentSchema,
     PolicySchema,
     QueueArgsSchema,
     StatusListArgsSchema,
-    moderator_view,
 )
 from ..submissions import load_policy
-from .auth import authenticate
+from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
-from .public import render_public
 from .requests import json_body, query_args
 from .responses import json_response
 
-bp = Blueprint("moderation", __name__, url_prefix="/api/v1/moderation")
+bp = moderators_only(Blueprint("moderation", __name__, url_prefix=MODERATION_PREFIX))
 
-_comment_view = ModeratorCommentSchema()
 _queue_args = QueueArgsSchema()
 _list_args = StatusListArgsSchema()
 _decision = DecisionSchema()
 _policy = PolicySchema()
 _article_settings = ArticleSettingsSchema()
-DECISIONS = {"approve": "approved", "reject": "rejected", "spam": "spam"}
-
-
-@bp.before_request
-def require_moderator() -> None:
-    if request.method == "OPTIONS":
-        return  # a CORS preflight carries no credentials by design
-    g.moderator = authenticate(request, services())
-
-
-@bp.after_request
-def never_cache(response: Response) -> Response:
-    # Moderator views hold personal data: no shared cache may keep them.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+# The decision verbs and the status each leads to are the states' (approve -> approved...).
+DECISIONS = states.DECISIONS
 
 
 @bp.get("/queue")
@@ -82,23 +67,23 @@ def _status_query(query: bytes) -> Mapping[str, Any]:
 
 @bp.get("/comments/<comment_id>")
 def get_comment(comment_id: str) -> Response:
-    return json_response(_comment_view.dump(_load(comment_id)))
+    return json_response(moderator_view(_load(comment_id)))
 
 
-@bp.post("/comments/<comment_id>/<any(approve, reject, spam):decision>")
+@bp.post(f"/comments/<comment_id>/<any({', '.join(DECISIONS)}):decision>")
 def decide(comment_id: str, decision: str) -> Response:
     svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
     comment = _load(comment_id)
     moment = now_ms()
-    target = DECISIONS[decision]
+    target = DECISIONS[decision].value
     entry = HistoryEntry(at=iso_from_ms(moment), actor=f"moderator:{g.moderator}", to=target,
                          note=note)
     result = svc.store.transition(comment, target, entry, render_public(comment.public()),
                                   now_ms=moment)
     if result is None:  # deleted between the read and the decision
         _not_found()
-    return json_response(_comment_view.dump(_load(comment_id)))
+    return json_response(moderator_view(_load(comment_id)))
 
 
 @bp.delete("/comments/<comment_id>")
@@ -137,9 +122,7 @@ def _listing(status: str, args: Mapping[str, Any]) -> Response:
     )
     body: bytes | None = listing.memo.get("body")
     if body is None:  # rendered once per version of the page (see Listing.memo)
-        body = json.dumps({"comments": [moderator_view(c) for c in listing.comments],
-                           "next_cursor": listing.next_cursor, "total": listing.total},
-                          separators=(",", ":"), ensure_ascii=False).encode()
+        body = render_moderator_page(listing.comments, listing.next_cursor, listing.total)
         listing.memo["body"] = body
     return Response(body, mimetype="application/json")
 
@@ -153,4 +136,4 @@ def _load(comment_id: str) -> StoredComment:
 
 
 def _not_found() -> NoReturn:
-    raise Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
+    raise CommentNotFound()

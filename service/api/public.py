@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,33 +10,24 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
-from ..models import PublicComment
-from ..schemas import CountsArgsSchema, PageArgsSchema
-from ..submissions import submit
+from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
+from ..states import Status
+from ..submissions import SubmissionRequest
 from .context import services
-from .requests import query_args, submission_body
+from .requests import json_body, query_args, submission_body
 from .responses import json_response
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
+_counts_request = CountsRequestSchema()
 # Short enough that a newly approved comment shows within seconds, long enough that a CDN
 # absorbs a front-page burst; ETags make the revalidation cheap.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
 DEFAULT_LIMIT: int = _page_args.fields["limit"].load_default
-
-
-def render_public(comment: PublicComment) -> str:
-    """The JSON document an article page gets for one published comment: what
-    PublicCommentSchema dumps (a test keeps them equal), built directly because every
-    submission and decision renders one."""
-    return json.dumps(
-        {"id": comment.id, "article_id": comment.article_id, "parent_id": comment.parent_id,
-         "name": comment.name, "comment": comment.comment, "website": comment.website,
-         "created_at": comment.created_at},
-        separators=(",", ":"), ensure_ascii=False)
 
 
 @bp.post("/articles/<slug:article_id>/comments")
@@ -51,18 +41,16 @@ def submit_comment(article_id: str) -> BaseResponse:
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
-    # The submission's rate limits are counted by the insert, in its one round trip.
-    accepted = submit(svc.store, svc.hasher, svc.profanity, render_public, article_id, fields,
-                      client_ip, ip_hash, svc.rate_limits.counters("submit", ip_hash))
+    accepted = svc.submissions.submit(SubmissionRequest(
+        article_id=article_id, name=fields["name"], email=fields["email"],
+        comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
+        honeypot=fields["fax"], client_ip=client_ip, ip_hash=ip_hash,
+        # Counted by the insert, in its one round trip.
+        limits=svc.rate_limits.counters("submit", ip_hash)))
     if from_form and redirect_to is not None:
         return redirect(redirect_to, code=303)
-    comment = accepted.comment
-    # Spam is answered exactly like a held comment: a spammer learns nothing.
-    published = accepted.status == "approved"
-    # The AcceptedSchema document, built directly (a test checks they agree).
-    body = {"id": comment.id, "article_id": article_id,
-            "status": "approved" if published else "pending", "created_at": comment.created_at}
-    return json_response(body, 201 if published else 202)
+    published = accepted.status == Status.APPROVED
+    return json_response(render_accepted(accepted.comment, published), 201 if published else 202)
 
 
 @lru_cache(maxsize=4096)
@@ -89,12 +77,8 @@ def list_comments(article_id: str) -> BaseResponse:
     if rendered is None:
         # The documents are stored pre-rendered; only the envelope is built, once per page
         # version (a cached page keeps its rendering).
-        body = (
-            '{"article_id":' + json.dumps(article_id)
-            + ',"comments":[' + ",".join(doc for _, doc in page.items) + "]"
-            + ',"next_cursor":' + json.dumps(page.next_cursor)
-            + ',"total":' + str(page.total) + "}"
-        ).encode()
+        body = render_public_page(article_id, (doc for _, doc in page.items),
+                                  page.next_cursor, page.total)
         rendered = (body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
         page.memo["rendered"] = rendered
     return _cacheable(*rendered)
@@ -111,14 +95,27 @@ def _parse_counts_query(query: bytes) -> tuple[str, ...]:
 
 @bp.get("/comment-counts")
 def comment_counts() -> BaseResponse:
-    svc = services()
     article_ids = _parse_counts_query(request.query_string)
+    return _cacheable(*_counts_document(article_ids, _counts_of(article_ids)))
+
+
+@bp.post("/comment-counts")
+def comment_counts_in_batch() -> BaseResponse:
+    """The same counts for a list too long for a URL (see gunicorn_conf.limit_request_line)."""
+    ids = _counts_request.load(json_body(request))["article_id"]
+    article_ids = tuple(dict.fromkeys(ids))
+    body, _ = _counts_document(article_ids, _counts_of(article_ids))
+    return Response(body, mimetype="application/json")
+
+
+def _counts_of(article_ids: tuple[str, ...]) -> tuple[int, ...]:
+    svc = services()
     counts = svc.store.cached_counts(article_ids)
     if counts is None:
         _count_read()
         found = svc.store.approved_counts(list(article_ids))
         counts = tuple(found[article_id] for article_id in article_ids)
-    return _cacheable(*_counts_document(article_ids, counts))
+    return counts
 
 
 @lru_cache(maxsize=1024)
@@ -126,8 +123,7 @@ def _counts_document(article_ids: tuple[str, ...], counts: tuple[int, ...]) -> t
     """The counts body and its ETag, rendered once per distinct answer: pages send the same
     lists over and over, and counts change far less often than they are read. (At most
     1,024 answers of up to 100 ids: a few MB per worker, whatever clients send.)"""
-    body = json.dumps({"counts": dict(zip(article_ids, counts, strict=True))},
-                      separators=(",", ":")).encode()
+    body = render_counts(article_ids, counts)
     return body, hashlib.sha1(body, usedforsecurity=False).hexdigest()
 
 

@@ -19,7 +19,7 @@ import time
 
 from limits import RateLimitItem, parse_many
 
-from ..errors import rate_limited_problem
+from ..domain_errors import RateLimited
 from ..store import RateLimitCounters, WindowCounter
 
 
@@ -43,11 +43,11 @@ class RateLimits:
 
     def check(self, scope: str, client: str) -> None:
         """Count one request of ``client`` (a keyed hash, never a raw IP) against every limit
-        of ``scope``; 429 with Retry-After once one is exhausted. Not counted (Redis away)
+        of ``scope``; :class:`RateLimited` once one is exhausted. Not counted (Redis away)
         is not exhausted: see RateLimitCounters.first_exhausted."""
         if not self.enabled:
             return
         exhausted = self.store.first_exhausted(self.items.get(scope, ()), scope, client)
         if exhausted is not None:
             item, reset_at = exhausted
-            raise rate_limited_problem(str(item), math.ceil(reset_at - time.time()))
+            raise RateLimited(str(item), math.ceil(reset_at - time.time()))

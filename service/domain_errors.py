@@ -1,0 +1,56 @@
+"""The refusals the domain decides, as plain exceptions: no statuses, no HTTP.
+
+Each is mapped to its problem+json answer in one place, :mod:`service.errors`; what a refusal
+carries here is what that answer needs (a wait, the limit that was hit), nothing more.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the domain refuses, for a reason the client can act on."""
+
+
+class ArticleClosed(DomainError):
+    """A moderator closed the article for comments."""
+
+
+class ParentNotPublished(DomainError):
+    """The reply's parent is not a published comment of the same article."""
+
+
+class DuplicateComment(DomainError):
+    """The same text from the same address to the same article, within the duplicate window."""
+
+
+class CommentFlood(DomainError):
+    """The policy's flood guard: comments too close together (``hourly`` False), or more than
+    the hourly cap from one address (``hourly`` True)."""
+
+    def __init__(self, retry_after_seconds: int, *, hourly: bool) -> None:
+        super().__init__(retry_after_seconds, hourly)
+        self.retry_after_seconds = retry_after_seconds
+        self.hourly = hourly
+
+
+class RateLimited(DomainError):
+    """The client used up one of its rate limits; ``description`` names it ("20 per 1
+    minute")."""
+
+    def __init__(self, description: str, retry_after_seconds: int) -> None:
+        super().__init__(description, retry_after_seconds)
+        self.description = description
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CommentNotFound(DomainError):
+    """No comment has this id (unknown, deleted meanwhile, or not an id at all)."""
+
+
+class Conflict(DomainError):
+    """The comment changed under the request in a way that makes it impossible to apply;
+    ``detail`` says how. (For the store's decisions: nothing raises it yet.)"""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
