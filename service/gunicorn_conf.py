@@ -21,6 +21,9 @@ preload_app = True
 accesslog = "-"
 # No query strings in the access log: nothing personal travels in them today, and a log line
 # must never be where that changes by accident.
+# h is the keyed hash of the client address, never the address; the path is redacted of emails
+# (service/gunicorn_logging.py), which also gives every other logger a redacted handler.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+logger_class = "service.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = _config.log_level.lower()
