@@ -43,6 +43,9 @@ class Config:
     email_check_deliverability: bool = False
     # Seconds a client is told to wait (Retry-After) when Redis is unavailable.
     unavailable_retry_after: int = 5
+    # Seconds a client has to send a whole request (headers and body) before it is answered
+    # 408; also bounds each read and write of a request being served (buffering_worker.py).
+    request_read_timeout: float = 10.0
     workers: int = 4
     # Threads per worker: requests waiting on Redis (an fsync per write) overlap.
     threads: int = 4
@@ -97,6 +100,8 @@ class Config:
             allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
             email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
             unavailable_retry_after=_int(env, "RETRY_AFTER_UNAVAILABLE", 5, minimum=1),
+            request_read_timeout=_float(env, "REQUEST_READ_TIMEOUT",
+                                        defaults.request_read_timeout),
             workers=_int(env, "WORKERS", defaults.workers, minimum=1),
             threads=_int(env, "THREADS", defaults.threads, minimum=1),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),

@@ -8,8 +8,9 @@ _config = Config.from_env()
 
 bind = f"{_config.host}:{_config.port}"
 workers = _config.workers
-# gthread: each worker serves several connections at once while one waits on Redis.
-worker_class = "gthread"
+# gthread: each worker serves several connections at once while one waits on Redis; requests
+# are read whole in its event loop before a thread takes them (slow clients hold no thread).
+worker_class = "service.buffering_worker.BufferingThreadWorker"
 threads = _config.threads
 # Requests are bounded by REDIS_TIMEOUT; anything near this is a stuck worker, not slow work.
 timeout = 30
@@ -27,3 +28,4 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 logger_class = "service.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = _config.log_level.lower()
+
