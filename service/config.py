@@ -5,6 +5,7 @@ Nothing else in the package looks at ``os.environ``; tests build a :class:`Confi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +83,26 @@ class Config:
         if self.redis_url is None:
             raise ConfigError("REDIS_URL is not set and no embedded Redis was started")
         return self.redis_url
+
+    def exposure_warning(self) -> str | None:
+        """Why clients may choose the address they are counted under, if this setup lets them.
+
+        With TRUSTED_PROXIES, X-Forwarded-For is believed from whoever connects; that is right
+        only if nobody but the proxy can connect, which a loopback HOST makes sure of.
+        """
+        if not self.trusted_proxies:
+            return None
+        try:
+            loopback = ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            loopback = self.host == "localhost"
+        if loopback:
+            return None
+        return (f"TRUSTED_PROXIES={self.trusted_proxies} with HOST={self.host}: anyone who can "
+                f"connect to port {self.port} directly picks the client address that rate "
+                f"limits, login throttling and flood checks count under (X-Forwarded-For). "
+                f"Make sure only your proxy can reach it, or bind HOST=127.0.0.1 "
+                f"(README, Deployment).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

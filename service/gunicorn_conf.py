@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.config import Config
 
 _config = Config.from_env()
@@ -29,3 +31,9 @@ logger_class = "service.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = _config.log_level.lower()
 
+
+def on_starting(server: Any) -> None:
+    # Warned, not refused: behind a proxy on another host, a public HOST is the setup.
+    warning = _config.exposure_warning()
+    if warning:
+        server.log.warning(warning)
