@@ -28,11 +28,13 @@ POLLS = 10
 READ_TIMEOUT = 2
 
 
-def slow_request(port: int, declared: int = 1000) -> socket.socket:
+def slow_request(port: int, declared: int = 1000, *, whole_head: bool = True) -> socket.socket:
+    """Headers and one byte of the body (or the headers but their last line), then nothing."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
-                 b"Content-Type: application/json\r\n"
-                 + f"Content-Length: {declared}\r\n\r\n".encode() + b"{")
+    head = (b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n"
+            + f"Content-Length: {declared}\r\n".encode())
+    sock.sendall(head + b"\r\n{" if whole_head else head)
     return sock
 
 
@@ -47,10 +49,13 @@ def service(tmp_path: Path) -> Iterator[Service]:
         running.kill()
 
 
-@pytest.mark.parametrize("declared", [1000, 10_000_000], ids=["within-limit", "oversized"])
-def test_slow_bodies_leave_healthz_answering_within_a_second(service: Service,
-                                                             declared: int) -> None:
-    held = [slow_request(service.port, declared) for _ in range(SLOW_CONNECTIONS)]
+@pytest.mark.parametrize(("declared", "whole_head"), [
+    (1000, True), (10_000_000, True), (1000, False),
+], ids=["body-within-limit", "body-oversized", "headers"])
+def test_slow_clients_leave_healthz_answering_within_a_second(
+        service: Service, declared: int, whole_head: bool) -> None:
+    held = [slow_request(service.port, declared, whole_head=whole_head)
+            for _ in range(SLOW_CONNECTIONS)]
     try:
         time.sleep(0.3)  # let every worker take its share of them
         slowest = 0.0
@@ -67,8 +72,8 @@ def test_slow_bodies_leave_healthz_answering_within_a_second(service: Service,
                 failures.append(f"{status} after {elapsed:.2f} s")
             time.sleep(0.1)
         assert not failures, failures
-        print(f"\n[{SLOW_CONNECTIONS} slow bodies of {declared} bytes] slowest of {POLLS} "
-              f"/healthz: {slowest:.3f} s")
+        print(f"\n[{SLOW_CONNECTIONS} slow clients, {declared} bytes declared, whole head: "
+              f"{whole_head}] slowest of {POLLS} /healthz: {slowest:.3f} s")
     finally:
         for sock in held:
             sock.close()
