@@ -22,14 +22,14 @@ from urllib.parse import unquote
 # Anything around an ``@`` (or its percent-encoding), up to the characters that end a word, a
 # path segment or a query field: an address need not look like a valid one to be personal.
 _WORD = r"[^\s@<>()\[\]\"',;:/?#&=]"
-EMAIL_LIKE = re.compile(rf"{_WORD}+(?:@|%40){_WORD}+", re.IGNORECASE)
+EMAIL_LIKE = re.compile(rf"{_WORD}+(?:@|%40){_WORD}+")
 REDACTED = "[email redacted]"
 ROOT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 ROOT_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 
 def redact(text: str) -> str:
-    if "@" not in text and "%40" not in text.upper():
+    if "@" not in text and "%40" not in text:
         return text
     return EMAIL_LIKE.sub(REDACTED, text)
 
@@ -44,9 +44,8 @@ def redact_record(record: logging.LogRecord) -> None:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a malformed call is logging's to report, at emit time
         return
-    cleaned = redact(message)
-    if cleaned != message:
-        record.msg, record.args = cleaned, ()
+    # Kept formatted: the handler then does not format the message a second time.
+    record.msg, record.args = redact(message), ()
     if record.exc_info:
         # Rendered and redacted now, and the exception itself dropped: formatters print
         # exc_text, and no handler can reach the exception's own (unredacted) text.
