@@ -1,6 +1,9 @@
 # The service image used by docker-compose.yml: gunicorn serving service.wsgi:app.
 FROM python:3.12-slim
 
+# HOST=0.0.0.0 serves the image on its own (then TRUSTED_PROXIES stays 0: no proxy, so no
+# X-Forwarded-For is believed). docker-compose.yml sets HOST=127.0.0.1 and TRUSTED_PROXIES=1:
+# there nginx, sharing the container's network, is the only way in (README, Deployment).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HOST=0.0.0.0 PORT=8000 DATA_DIR=/data
 WORKDIR /app

@@ -8,6 +8,7 @@ directly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class Config:
     email_check_deliverability: bool = False
     # Seconds a client is told to wait (Retry-After) when Redis is unavailable.
     unavailable_retry_after: int = 5
+    # Seconds a client has to send a whole request (headers and body) before it is answered
+    # 408; also bounds each read and write of a request being served (buffering_worker.py).
+    request_read_timeout: float = 10.0
     workers: int = 4
     # Threads per worker: requests waiting on Redis (an fsync per write) overlap.
     threads: int = 4
@@ -83,6 +87,26 @@ class Config:
             raise ConfigError("REDIS_URL is not set and no embedded Redis was started")
         return self.redis_url
 
+    def exposure_warning(self) -> str | None:
+        """Why clients may choose the address they are counted under, if this setup lets them.
+
+        With TRUSTED_PROXIES, X-Forwarded-For is believed from whoever connects; that is right
+        only if nobody but the proxy can connect, which a loopback HOST makes sure of.
+        """
+        if not self.trusted_proxies:
+            return None
+        try:
+            loopback = ipaddress.ip_address(self.host.strip("[]")).is_loopback
+        except ValueError:
+            loopback = self.host == "localhost"
+        if loopback:
+            return None
+        return (f"TRUSTED_PROXIES={self.trusted_proxies} with HOST={self.host}: anyone who can "
+                f"connect to port {self.port} directly picks the client address that rate "
+                f"limits, login throttling and flood checks count under (X-Forwarded-For). "
+                f"Make sure only your proxy can reach it, or bind HOST=127.0.0.1 "
+                f"(README, Deployment).")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         env = os.environ if environ is None else environ
@@ -100,6 +124,8 @@ class Config:
             allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
             email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
             unavailable_retry_after=_int(env, "RETRY_AFTER_UNAVAILABLE", 5, minimum=1),
+            request_read_timeout=_float(env, "REQUEST_READ_TIMEOUT",
+                                        defaults.request_read_timeout),
             workers=_int(env, "WORKERS", defaults.workers, minimum=1),
             threads=_int(env, "THREADS", defaults.threads, minimum=1),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),

@@ -9,9 +9,11 @@ daemonizes the server and can leave it running behind (see its issues #50 and #9
 from __future__ import annotations
 
 import ctypes
+import logging
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 # A unix socket path must fit in sockaddr_un (108 bytes on Linux, including the NUL).
 _MAX_SOCKET_PATH = 100
 _PR_SET_PDEATHSIG = 1
+log = logging.getLogger(__name__)
 
 
 def redis_server_binary() -> str:
@@ -121,3 +124,62 @@ class EmbeddedRedis:
         self.stop()
 
 
+
+
+class RedisSupervisor:
+    """Starts the embedded Redis again whenever it dies, with exponential back-off.
+
+    The same socket path and data directory, so the workers' clients reconnect by themselves
+    (they retry on connection errors) and the append-only file brings back every acknowledged
+    write. The delay doubles after each restart, up to ``max_delay``, and falls back to
+    ``first_delay`` once a server has stayed up for ``stable_after`` seconds: a crash loop
+    (a full disk, a damaged AOF) is retried slowly and logged each time, not spun on.
+
+    The thread that starts a server must outlive it (redis-server gets SIGTERM when its
+    parent thread exits, see ``die_with_parent``), so ``stop`` is called only when the server
+    is to stop too; the launcher then stops it explicitly.
+    """
+
+    def __init__(self, redis: EmbeddedRedis, *, first_delay: float = 0.5,
+                 max_delay: float = 30.0, stable_after: float = 60.0,
+                 poll_interval: float = 0.2) -> None:
+        self.redis = redis
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.stable_after = stable_after
+        self.poll_interval = poll_interval
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redis-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        delay = self.first_delay
+        up_since = time.monotonic()
+        while not self._stopping.wait(self.poll_interval):
+            process = self.redis.process  # None after a start that failed
+            if process is not None and process.poll() is None:
+                if time.monotonic() - up_since >= self.stable_after:
+                    delay = self.first_delay
+                continue
+            status = "not running" if process is None else f"exit status {process.returncode}"
+            log.error("embedded Redis is down (%s); restarting it in %.1f s", status, delay)
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, self.max_delay)
+            try:
+                self.redis.start()
+            except (OSError, RuntimeError) as error:
+                log.error("embedded Redis did not restart: %s", error)
+                continue
+            self.restarts += 1
+            up_since = time.monotonic()
+            assert self.redis.process is not None
+            log.warning("embedded Redis restarted (pid %d, restart %d)",
+                        self.redis.process.pid, self.restarts)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from service.config import Config
 
 _config = Config.from_env()
 
 bind = f"{_config.host}:{_config.port}"
 workers = _config.workers
-# gthread: each worker serves several connections at once while one waits on Redis. This
-# subclass answers gunicorn's own errors (400, 414, 431) as problem+json, like the app.
-worker_class = "service.gunicorn_worker.ProblemThreadWorker"
+# gthread: each worker serves several connections at once while one waits on Redis; requests
+# are read whole in its event loop before a thread takes them (slow clients hold no thread),
+# and gunicorn's own errors (400, 414, 431) are answered as problem+json, like the app's.
+worker_class = "service.buffering_worker.BufferingThreadWorker"
 threads = _config.threads
 # Requests are bounded by REDIS_TIMEOUT; anything near this is a stuck worker, not slow work.
 timeout = 30
@@ -29,6 +32,16 @@ preload_app = True
 accesslog = "-"
 # No query strings in the access log: nothing personal travels in them today, and a log line
 # must never be where that changes by accident.
+# h is the keyed hash of the client address, never the address; the path is redacted of emails
+# (service/gunicorn_logging.py), which also gives every other logger a redacted handler.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+logger_class = "service.gunicorn_logging.ServiceLogger"
 errorlog = "-"
 loglevel = _config.log_level.lower()
+
+
+def on_starting(server: Any) -> None:
+    # Warned, not refused: behind a proxy on another host, a public HOST is the setup.
+    warning = _config.exposure_warning()
+    if warning:
+        server.log.warning(warning)

@@ -45,9 +45,15 @@ class _StatusRecorder:
 
 def problem_answer(status: int, reason: str, limits: dict[str, int]) -> bytes:
     """The whole HTTP answer for one of gunicorn's own errors."""
-    body = json.dumps({"type": "about:blank", "title": reason, "status": status,
-                       "detail": _detail(status, limits)}).encode()
-    head = [f"HTTP/1.1 {status} {reason}", "Connection: close",
+    return problem_http(status, reason, _detail(status, limits))
+
+
+def problem_http(status: int, title: str, detail: str) -> bytes:
+    """A whole HTTP answer carrying one problem document, for the workers that answer before
+    (or instead of) the app: the same document and headers the app's errors have."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "detail": detail}).encode()
+    head = [f"HTTP/1.1 {status} {title}", "Connection: close",
             f"Content-Type: {PROBLEM_MIMETYPE}", f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in SECURITY_HEADERS)]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body

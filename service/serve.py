@@ -1,8 +1,9 @@
 """``make run``: the embedded Redis (unless REDIS_URL is set), then gunicorn, then cleanup.
 
 Redis is started here, once, before gunicorn forks its workers; the workers only receive its
-URL. When gunicorn exits (Ctrl-C, SIGTERM), Redis is stopped after it, so every acknowledged
-comment is on disk.
+URL. If it dies, a supervisor thread starts it again on the same socket and data (AOF), with
+back-off; the workers reconnect by themselves. When gunicorn exits (Ctrl-C, SIGTERM), Redis is
+stopped after it, so every acknowledged comment is on disk.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from types import FrameType
 
 from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
 from .config import Config, ConfigError, environment
-from .embedded import EmbeddedRedis, die_with_parent
+from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
+from .logs import install_redaction
 
 
 def main() -> int:
@@ -23,12 +25,16 @@ def main() -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    install_redaction(config.log_level)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     env = environment()
     embedded: EmbeddedRedis | None = None
+    supervisor: RedisSupervisor | None = None
     if config.redis_url is None:
         embedded = EmbeddedRedis(config.data_dir)
         env["REDIS_URL"] = embedded.start()
+        supervisor = RedisSupervisor(embedded)
+        supervisor.start()
         # The CLI (tokens, reencrypt, purge) finds the running embedded Redis through this.
         (config.data_dir / REDIS_URL_FILE).write_text(embedded.url + "\n")
         print(f"embedded Redis {embedded.url} (data in {embedded.data_dir})", flush=True)
@@ -60,6 +66,8 @@ def main() -> int:
         if gunicorn.poll() is None:
             gunicorn.terminate()
             gunicorn.wait()
+        if supervisor is not None:
+            supervisor.stop()
         if embedded is not None:
             embedded.stop()
             (config.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)

@@ -432,7 +432,7 @@ def test_the_counts_get_promise_matches_the_server_limit(spec: dict[str, Any]) -
     assert request_line(promised) <= conf.limit_request_line < request_line(promised + 1)
     assert conf.limit_request_line == 8190 and f"{conf.limit_request_line:,}" in (
         counts["get"]["description"])
-    assert conf.worker_class == "service.gunicorn_worker.ProblemThreadWorker"
+    assert conf.worker_class == "service.buffering_worker.BufferingThreadWorker"
     body = counts["post"]["requestBody"]["content"]["application/json"]["schema"]
     query = resolve(spec, body)["properties"]["article_id"]
     assert (query["minItems"], query["maxItems"]) == (1, 100)
