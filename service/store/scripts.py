@@ -26,9 +26,10 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
 # interval (ms, 0 = off)   ARGV[5] hourly cap (0 = off)   ARGV[6] ms until the hour ends
 # ARGV[7] parent id ("" = none)   ARGV[8] trusted since (ms; "" = one variant, no standing)
-# ARGV[9] L   ARGV[10 .. 9+2L] each counter's limit and window (s)
+# ARGV[9], ARGV[10] the author's fields the standing reads: its approvals, its rejections
+# ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
-# once), author field to stamp ("" = none)
+# once), author field to stamp ("" = none), "1" if it waits for the retention purge
 # Returns {1, variant} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon,
 # {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent not published.
 INSERT_COMMENT = """
@@ -38,12 +39,12 @@ end
 local id, now = ARGV[1], ARGV[2]
 local window, interval, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 -- Rate limits count every attempt that gets this far, refused or not (as `limits` does).
-local limits = tonumber(ARGV[9])
+local limits = tonumber(ARGV[11])
 for i = 1, limits do
   local key = KEYS[10 + i]
   local count = redis.call('INCR', key)
-  if count == 1 then redis.call('EXPIRE', key, ARGV[9 + 2 * i]) end
-  if count > tonumber(ARGV[8 + 2 * i]) then
+  if count == 1 then redis.call('EXPIRE', key, ARGV[11 + 2 * i]) end
+  if count > tonumber(ARGV[10 + 2 * i]) then
     return {-4, math.max(redis.call('PTTL', key), 1), i}
   end
 end
@@ -65,19 +66,19 @@ end
 local variant = 1
 if ARGV[8] ~= '' then
   local since = tonumber(ARGV[8])
-  local stamps = redis.call('HMGET', KEYS[3], 'last_approved', 'last_negative')
+  local stamps = redis.call('HMGET', KEYS[3], ARGV[9], ARGV[10])
   local approved = stamps[1] and tonumber(stamps[1]) >= since
   local negative = stamps[2] and tonumber(stamps[2]) >= since
   if approved and not negative then variant = 2 end
 end
 -- Find the chosen variant's arguments and its first index key.
-local arg, key = 10 + 2 * limits, 11 + limits
+local arg, key = 12 + 2 * limits, 11 + limits
 for _ = 2, variant do
   key = key + tonumber(ARGV[arg])
-  arg = arg + 4
+  arg = arg + 5
 end
-local indexes, record, public, stamp = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
-  ARGV[arg + 3]
+local indexes, record, public, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1],
+  ARGV[arg + 2], ARGV[arg + 3], ARGV[arg + 4]
 if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 if interval > 0 then
   redis.call('SET', KEYS[5], '1', 'PX', interval)
@@ -90,7 +91,7 @@ redis.call('SET', KEYS[1], record)
 for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
 if public ~= '' then redis.call('HSET', KEYS[2], id, public) end
 if stamp ~= '' then redis.call('HSET', KEYS[3], stamp, now) end
-if stamp == 'last_negative' then redis.call('ZADD', KEYS[9], now, id) end
+if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
 return {1, variant}
 """
