@@ -1,7 +1,7 @@
 """The store: the only code that speaks Redis for the comment domain (see facade.py)."""
 
 from .client import make_redis
-from .decisions import TransitionResult
+from .decisions import ContentChanged
 from .facade import CommentStore
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
@@ -10,5 +10,5 @@ from .settings import SubmissionSettings
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement", "make_redis",
+    "ContentChanged", "SubmissionSettings", "WindowCounter", "Judgement", "make_redis",
 ]

@@ -28,6 +28,7 @@ class StoreCore:
         self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
         self._delete = redis.register_script(scripts.DELETE_COMMENT)
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
+        self._read_comments = redis.register_script(scripts.READ_COMMENTS)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -101,7 +101,8 @@ class Reads(RecordLoader):
         reason: str | None = None,
     ) -> Listing:
         """Full records in one status, oldest first: from the worker's cache, else in two
-        round trips (the page's ids, then their hashes)."""
+        round trips (the page's ids, then the comments; three for published comments across
+        articles, see RecordLoader._load_many)."""
         if article_id is not None:
             index = self.keys.article_status_index(article_id, status)
         elif reason is not None:
@@ -121,7 +122,8 @@ class Reads(RecordLoader):
         page = _page([(i, "") for i in ids], limit, int(total))
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
-        listing = Listing(self._load_many(ids), page.next_cursor, page.total)
+        listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor,
+                          page.total)
         if cache:
             cache.put(name, listing, (index, *comment_keys), epoch)
         return listing

@@ -100,58 +100,112 @@ return {1, variant}
 # others; into the article's public hash (its content moving there) or out of it (its content
 # moving back into the comment); stamp the author's record; append to the history. Repeating
 # the current status changes nothing.
+#
+# What each status implies arrives in ARGV (from service/states.py); so does the public JSON
+# a publication stores, rendered by the caller (the one owner of that format) from the comment
+# as it read it, with the content it rendered it from. It is stored only if that content is
+# still the stored one: a comment erased or anonymised since the read refuses it, and the
+# caller reads again. Everything else comes from what is stored at the moment of the change:
+# the content an unpublished comment gets back is its public document's, and the author's
+# record is stamped only while the stored comment still has an author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
 # KEYS[5 ..] index groups, n keys each
-# ARGV[1] id   ARGV[2] target status   ARGV[3] n   ARGV[4 .. 3+n] the statuses
-# ARGV[4+n] history entry JSON (its "from" is filled in here)   ARGV[5+n] public JSON
-# ARGV[6+n] content JSON (name, comment, website, parent_id, created_at)   ARGV[7+n] now (ms)
-# ARGV[8+n] "1" to stamp the author's record ("" once the comment is anonymised: no author)
-# Returns {previous status, 1 if changed else 0}, or false when the comment does not exist.
+# ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
+# "from" is filled in here)   ARGV[5] public JSON   ARGV[6] the content JSON it was rendered
+# from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
+# it waits for the retention purge, the author's field it stamps ("" = none)
+# Returns false when the comment does not exist, {0} when the content to publish is no longer
+# the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
+# false}: the comment as this call left it.
 TRANSITION_COMMENT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   return false
 end
+local id, target, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[7])
 local record = cjson.decode(raw)
-local id, target, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local current = record['status']
 if current == target then
-  return {current, 0}
+  return {1, raw, redis.call('HGET', KEYS[2], id)}
+end
+local rules = {}
+for i = 0, n - 1 do
+  local at = 8 + 4 * i
+  rules[ARGV[at]] = {public = ARGV[at + 1] == '1', purge = ARGV[at + 2] == '1',
+                     stamp = ARGV[at + 3]}
+end
+local from, to = rules[current], rules[target]
+if to.public and not from.public then
+  -- Absent, null and '' all mean "none" to the reader (models.StoredComment.from_record).
+  local function value(v)
+    if v == nil or v == cjson.null then return '' end
+    return v
+  end
+  local stored, rendered = record['content'], cjson.decode(ARGV[6])
+  for field, v in pairs(stored) do
+    if value(v) ~= value(rendered[field]) then return {0} end
+  end
+  for field, v in pairs(rendered) do
+    if value(v) ~= value(stored[field]) then return {0} end
+  end
 end
 for first = 5, #KEYS, n do
   for i = 0, n - 1 do
-    if ARGV[4 + i] == target then
+    if ARGV[8 + 4 * i] == target then
       redis.call('ZADD', KEYS[first + i], 0, id)
     else
       redis.call('ZREM', KEYS[first + i], id)
     end
   end
 end
-if target == 'approved' then
-  redis.call('HSET', KEYS[2], id, ARGV[5 + n])
+local public = false
+if to.public and from.public then
+  public = redis.call('HGET', KEYS[2], id)
+elseif to.public then
+  public = ARGV[5]
+  redis.call('HSET', KEYS[2], id, public)
   record['content'] = nil
-  if ARGV[8 + n] == '1' then redis.call('HSET', KEYS[3], 'last_approved', ARGV[7 + n]) end
-else
-  if current == 'approved' then
-    record['content'] = cjson.decode(ARGV[6 + n])
+elseif from.public then
+  local doc = redis.call('HGET', KEYS[2], id)
+  if not doc then
+    return redis.error_reply('comment ' .. id .. ' is published without a public document')
   end
+  doc = cjson.decode(doc)
+  record['content'] = {name = doc['name'], comment = doc['comment'], website = doc['website'],
+                       parent_id = doc['parent_id'], created_at = doc['created_at']}
   redis.call('HDEL', KEYS[2], id)
-  if (target == 'rejected' or target == 'spam') and ARGV[8 + n] == '1' then
-    redis.call('HSET', KEYS[3], 'last_negative', ARGV[7 + n])
-  end
 end
--- Rejected and spam comments wait in the retention index for their personal data's purge.
-if target == 'rejected' or target == 'spam' then
-  redis.call('ZADD', KEYS[4], ARGV[7 + n], id)
+if to.stamp ~= '' and (record['email_hash'] or '') ~= '' then
+  redis.call('HSET', KEYS[3], to.stamp, now)
+end
+if to.purge then
+  redis.call('ZADD', KEYS[4], now, id)
 else
   redis.call('ZREM', KEYS[4], id)
 end
 record['status'] = target
-local entry = cjson.decode(ARGV[4 + n])
+local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
-redis.call('SET', KEYS[1], cjson.encode(record))
-return {current, 1}
+raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+return {2, raw, public}
+"""
+
+# Comments as stored, each with its public document, in one atomic step: a comment's record
+# and its published content are always of the same version (a reader never sees one comment
+# half approved, or half erased).
+# KEYS[1 .. n] comments   KEYS[n+1 .. 2n] each one's article public hash   ARGV[1 .. n] ids
+# Returns {record JSON or false, public JSON or false} per comment, in order.
+READ_COMMENTS = """
+local n = #ARGV
+local out = {}
+for i = 1, n do
+  local raw = redis.call('GET', KEYS[i])
+  out[2 * i - 1] = raw
+  out[2 * i] = raw and redis.call('HGET', KEYS[n + i], ARGV[i])
+end
+return out
 """
 
 # Remove a comment and everything that holds its personal data.
