@@ -75,15 +75,6 @@ class InsertResult:
 
 
 class Inserts(StoreCore):
-    def insert(
-        self, comment: StoredComment, public_json: str, entry: HistoryEntry, guards: Guards,
-        now_ms: int,
-    ) -> InsertResult:
-        """Store one comment as it is (no standing to consult), unless a guard refuses."""
-        return self.insert_submission(comment, public_json,
-                                      [Judgement(comment.status, comment.reasons, entry)],
-                                      guards, now_ms)
-
     def insert_submission(
         self, comment: StoredComment, public_json: str, judgements: list[Judgement],
         guards: Guards, now_ms: int, *, trusted_since_ms: int | None = None,
