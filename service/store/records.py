@@ -31,6 +31,7 @@ class RecordLoader(StoreCore):
         raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
         found: dict[str, StoredComment] = {}
         published: list[tuple[str, str]] = []
+        parsed: dict[str, Any] = {}  # raw -> record, so an unchanged one is parsed once
         for comment_id, raw in zip(ids, raws, strict=True):
             if not raw:
                 continue
@@ -39,10 +40,12 @@ class RecordLoader(StoreCore):
                 found[comment_id] = self._decode(comment_id, record, None)
             else:
                 published.append((comment_id, self.keys.article_public(record["article_id"])))
-        found.update((c.id, c) for c in self._read_with_documents(published))
+                parsed[raw] = record
+        found.update((c.id, c) for c in self._read_with_documents(published, parsed))
         return [c for i in ids if (c := found.get(i)) is not None]
 
-    def _read_with_documents(self, wanted: list[tuple[str, str]]) -> list[StoredComment]:
+    def _read_with_documents(self, wanted: list[tuple[str, str]],
+                             parsed: dict[str, Any] | None = None) -> list[StoredComment]:
         """Comments (id, their article's public hash) with their documents, atomically."""
         if not wanted:
             return []
@@ -50,7 +53,8 @@ class RecordLoader(StoreCore):
         reply = cast(list[Any], self._read_comments(
             keys=[*(self.keys.comment(i) for i in ids), *(public for _, public in wanted)],
             args=ids))
-        return [self._decode(comment_id, json.loads(raw), doc)
+        known = parsed or {}
+        return [self._decode(comment_id, known.pop(raw, None) or json.loads(raw), doc)
                 for comment_id, raw, doc in zip(ids, reply[::2], reply[1::2], strict=True)
                 if raw]
 
