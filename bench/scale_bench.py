@@ -37,7 +37,7 @@ from service.documents import render_public  # noqa: E402
 from service.hashing import Hasher  # noqa: E402
 from service.ids import new_id  # noqa: E402
 from service.models import HistoryEntry, StoredComment  # noqa: E402
-from service.store import CommentStore, Guards, make_redis  # noqa: E402
+from service.store import CommentStore, Guards, Judgement, make_redis  # noqa: E402
 
 TOKEN = "scale-moderator-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,8 +62,9 @@ def seed(store: CommentStore, hasher: Hasher, article: str, n: int, status: str)
             reasons=() if status == "approved" else (
                 {"code": "first_comment", "detail": "no approved comment", "action": "hold"},),
         )
-        store.insert(comment, render_public(comment.public()),
-                     HistoryEntry(at=at, actor="policy", to=status), NO_GUARDS, moment)
+        entry = HistoryEntry(at=at, actor="policy", to=status)
+        store.insert_submission(comment, render_public(comment.public()),
+                                [Judgement(status, comment.reasons, entry)], NO_GUARDS, moment)
 
 
 def rate(client: FlaskClient, path: str, headers: dict[str, str], seconds: float) -> float:

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from .clock import now_ms
 from .moderation.policy import DAY_MS
+from .states import PURGEABLE
 from .store import CommentStore
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def purge_expired(store: CommentStore, retention_days: int, *, at_ms: int | None
             return purged
         for comment_id in due:
             comment = store.get(comment_id)
-            if comment is None or comment.status not in ("rejected", "spam"):
+            if comment is None or comment.status not in PURGEABLE:
                 store.forget_purged(comment_id)
                 continue
             if store.delete(comment):

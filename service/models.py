@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .states import rule
+
 
 @dataclass(frozen=True)
 class PublicComment:
@@ -102,7 +104,7 @@ class StoredComment:
             "email_hash": self.email_hash, "reasons": list(self.reasons),
             "history": [h.as_dict() for h in self.history],
         }
-        if self.status != "approved":
+        if not rule(self.status).public:
             record["content"] = self.content()
         return record
 

@@ -22,7 +22,7 @@ from service.data_rights import erase_author
 from service.documents import render_public
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
-from service.store import CommentStore, Guards, Keys, Outcome
+from service.store import CommentStore, Guards, Judgement, Keys, Outcome
 from tests.conftest import AUTH, submit
 
 TRIES = 100
@@ -38,8 +38,9 @@ def store_comment(store: CommentStore, email_hash: str = "author-hash") -> Store
                             email="n@example.com", comment="text", status="pending",
                             created_at=at, updated_at=at, email_hash=email_hash)
     entry = HistoryEntry(at=at, actor="policy", to=comment.status)
-    outcome = store.insert(comment, render_public(comment.public()), entry, NO_GUARDS,
-                           now_ms()).outcome
+    judgement = Judgement(comment.status, comment.reasons, entry)
+    outcome = store.insert_submission(comment, render_public(comment.public()), [judgement],
+                                      NO_GUARDS, now_ms()).outcome
     assert outcome is Outcome.STORED
     return comment
 

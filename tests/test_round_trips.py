@@ -186,3 +186,42 @@ def test_moderator_queue_page_is_two_round_trips_then_none(
     # Two round trips: the page's ids and the total (a pipeline), then the comments (MGET).
     assert commands_during(redis_client, queue_page) == Counter(
         {"zrangebylex": 1, "zcard": 1, "mget": 1})
+
+
+def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client: Redis) -> None:
+    held = [submit(client, comment=f"to decide {i}", email=f"d{i}@example.com").get_json()["id"]
+            for i in range(2)]
+    # Once a listing costs nothing, the moderator's token check is in the worker's cache too;
+    # a first approval and rejection have loaded the scripts (a first call is refused NOSCRIPT).
+    for decision in ("approve", "reject"):
+        client.post(f"/api/v1/moderation/comments/{held[1]}/{decision}", json={}, headers=AUTH)
+    until_cached(redis_client, lambda: client.get("/api/v1/moderation/queue", headers=AUTH))
+
+    # The comment (one MGET), then the transition script, whose reply is the comment as the
+    # decision left it: the answer needs no second read.
+    approval = commands_during(redis_client, lambda: approve(client, held[0]))
+    assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 0), approval
+    # A published comment's content is in its public document: the read is then the records
+    # (MGET) and the script that reads the published ones with their documents.
+    rejection = commands_during(redis_client, lambda: client.post(
+        f"/api/v1/moderation/comments/{held[0]}/reject", json={}, headers=AUTH))
+    assert rejection["mget"] == 1 and rejection["evalsha"] == 2
+
+
+@pytest.mark.parametrize("by_article", [False, True])
+def test_a_listing_of_published_comments_reads_each_in_one_step(
+    client: FlaskClient, redis_client: Redis, by_article: bool
+) -> None:
+    fill(client, "a1", 5)
+    path = "/api/v1/moderation/comments?status=approved" + ("&article_id=a1" if by_article
+                                                            else "")
+    until_cached(redis_client, lambda: client.get(path, headers=AUTH))
+    approve(client, submit(client, comment="one more", email="late@example.com")
+            .get_json()["id"])
+    cost = commands_during(redis_client, lambda: client.get(path, headers=AUTH))
+    # The page's ids and total (a pipeline); then, by article, one script reads every comment
+    # with its public document (6 GETs and HGETs inside it). Across articles the records come
+    # first (MGET) to learn each one's article, then the same script.
+    inside = {"get": 6, "hget": 6}
+    expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, **inside}
+    assert cost == Counter(expected if by_article else {**expected, "mget": 1})

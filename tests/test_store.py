@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from redis import Redis
@@ -13,7 +14,18 @@ from service.crypto import Cipher, KeyRing
 from service.documents import render_public
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
-from service.store import STATUSES, CommentStore, Guards, Keys, Outcome, check_store
+from service.states import STATE_RULES, STATUS_VALUES
+from service.store import (
+    STATUSES,
+    CommentStore,
+    ContentChanged,
+    Guards,
+    Judgement,
+    Keys,
+    Outcome,
+    check_store,
+    scripts,
+)
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
 NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="e", duplicate_window_ms=0,
@@ -22,8 +34,9 @@ NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="e", duplicate_win
 
 def insert(store: CommentStore, comment: StoredComment) -> Outcome:
     entry = HistoryEntry(at=comment.created_at, actor="policy", to=comment.status)
-    return store.insert(comment, render_public(comment.public()), entry, NO_GUARDS,
-                        now_ms()).outcome
+    judgement = Judgement(comment.status, comment.reasons, entry)
+    return store.insert_submission(comment, render_public(comment.public()), [judgement],
+                                   NO_GUARDS, now_ms()).outcome
 
 
 def make_comment(article: str = "art") -> StoredComment:
@@ -34,7 +47,7 @@ def make_comment(article: str = "art") -> StoredComment:
 
 
 def index_membership(redis: Redis, keys: Keys, comment: StoredComment) -> dict[str, bool]:
-    found = {}
+    found: dict[str, bool] = {}
     for status in STATUSES:
         in_global = redis.zscore(keys.status_index(status), comment.id) is not None
         in_article = redis.zscore(
@@ -123,3 +136,69 @@ def test_delete_clears_every_index(redis_client: Redis) -> None:
     assert store.delete(comment) is False
     # Only the author's trust record stays: a keyed hash and two timestamps, no personal data.
     assert list(redis_client.scan_iter("*")) == [keys.author(comment.email_hash)]
+
+
+def decide(store: CommentStore, comment: StoredComment, target: str) -> StoredComment | None:
+    entry = HistoryEntry(at=iso_from_ms(now_ms()), actor="moderator:m", to=target)
+    return store.transition(comment, target, entry, render_public(comment.public()), now_ms())
+
+
+def anonymised(store: CommentStore, comment: StoredComment) -> None:
+    """What an erase in "anonymise" mode does to one comment and its author."""
+    public = replace(comment.public(), name="Anonymous", website=None)
+    assert store.anonymise(comment, "Anonymous", render_public(public))
+    assert store.forget_author(comment.email_hash, [comment.id]) == []
+
+
+def test_a_publication_of_content_changed_since_the_read_is_refused(
+    redis_client: Redis,
+) -> None:
+    keys = Keys("t")
+    store = CommentStore(redis_client, keys, CIPHER)
+    comment = replace(make_comment(), website="https://n.example.org")
+    insert(store, comment)
+    seen = store.get(comment.id)
+    assert seen is not None
+    anonymised(store, seen)
+    with pytest.raises(ContentChanged):
+        decide(store, seen, "approved")
+    # Nothing moved: not published, no trust record re-created for the erased author.
+    assert redis_client.hlen(keys.article_public("art")) == 0
+    assert not redis_client.exists(keys.author(comment.email_hash))
+    now = store.get(comment.id)
+    assert now is not None and (now.status, now.name, now.website) == (
+        "pending", "Anonymous", None)
+    # Read again, it is published as it now is.
+    published = decide(store, now, "approved")
+    assert published is not None and (published.status, published.name) == (
+        "approved", "Anonymous")
+    assert not redis_client.exists(keys.author(comment.email_hash))
+
+
+def test_an_unpublished_comment_gets_back_its_stored_document_not_the_callers_read(
+    redis_client: Redis,
+) -> None:
+    keys = Keys("t")
+    store = CommentStore(redis_client, keys, CIPHER)
+    comment = replace(make_comment(), website="https://n.example.org")
+    insert(store, comment)
+    decide(store, comment, "approved")
+    seen = store.get(comment.id)
+    assert seen is not None and seen.website == "https://n.example.org"
+    anonymised(store, seen)
+    rejected = decide(store, seen, "rejected")  # from the read before the erase
+    for found in (store.get(comment.id), rejected):  # as stored, and as the reply says
+        assert found is not None
+        assert (found.status, found.name, found.website, found.email) == (
+            "rejected", "Anonymous", None, "")
+    assert not redis_client.exists(keys.author(comment.email_hash))
+
+
+def test_the_scripts_take_what_each_status_implies_from_the_state_rules() -> None:
+    lua = {name: text for name, text in vars(scripts).items()
+           if name.isupper() and isinstance(text, str)}
+    assert "TRANSITION_COMMENT" in lua and "INSERT_COMMENT" in lua
+    words = {*STATUS_VALUES, *(r.author_stamp for r in STATE_RULES.values() if r.author_stamp)}
+    spelled = {(name, word) for name, text in lua.items() for word in words
+               if f"'{word}'" in text or f'"{word}"' in text}
+    assert not spelled

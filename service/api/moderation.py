@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, request
 from .. import states
 from ..clock import iso_from_ms, now_ms
 from ..documents import moderator_view, render_moderator_page, render_public
-from ..domain_errors import CommentNotFound
+from ..domain_errors import CommentNotFound, Conflict
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
@@ -25,6 +25,7 @@ from ..schemas import (
     QueueArgsSchema,
     StatusListArgsSchema,
 )
+from ..store import ContentChanged
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
@@ -40,6 +41,7 @@ _policy = PolicySchema()
 _article_settings = ArticleSettingsSchema()
 # The decision verbs and the status each leads to are the states' (approve -> approved...).
 DECISIONS = states.DECISIONS
+DECISION_ATTEMPTS = 2
 
 
 @bp.get("/queue")
@@ -74,16 +76,25 @@ def get_comment(comment_id: str) -> Response:
 def decide(comment_id: str, decision: str) -> Response:
     svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
-    comment = _load(comment_id)
-    moment = now_ms()
     target = DECISIONS[decision].value
-    entry = HistoryEntry(at=iso_from_ms(moment), actor=f"moderator:{g.moderator}", to=target,
-                         note=note)
-    result = svc.store.transition(comment, target, entry, render_public(comment.public()),
-                                  now_ms=moment)
-    if result is None:  # deleted between the read and the decision
-        _not_found()
-    return json_response(moderator_view(_load(comment_id)))
+    # An approval publishes the comment as read here; the store refuses that if its content
+    # changed since (an erase landed in between), and it is read again. Content changes once
+    # at most (anonymised), so a read after a refusal is current: a refusal on the last
+    # attempt would be a bug, answered 409 rather than hidden.
+    for _ in range(DECISION_ATTEMPTS):
+        comment = _load(comment_id)
+        moment = now_ms()
+        entry = HistoryEntry(at=iso_from_ms(moment), actor=f"moderator:{g.moderator}",
+                             to=target, note=note)
+        try:
+            decided = svc.store.transition(comment, target, entry,
+                                           render_public(comment.public()), now_ms=moment)
+        except ContentChanged:
+            continue
+        if decided is None:  # deleted between the read and the decision
+            _not_found()
+        return json_response(moderator_view(decided))
+    raise Conflict("The comment changed while it was being decided; read it and decide again.")
 
 
 @bp.delete("/comments/<comment_id>")

@@ -25,6 +25,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Protocol
 
+from ..states import Status
+
 
 class Action(StrEnum):
     APPROVE = "approve"
@@ -33,7 +35,8 @@ class Action(StrEnum):
 
 
 SEVERITY = {Action.APPROVE: 0, Action.HOLD: 1, Action.SPAM: 2}
-STATUS_FOR = {Action.APPROVE: "approved", Action.HOLD: "pending", Action.SPAM: "spam"}
+STATUS_FOR = {Action.APPROVE: Status.APPROVED, Action.HOLD: Status.PENDING,
+              Action.SPAM: Status.SPAM}
 
 
 class AutoApprove(StrEnum):

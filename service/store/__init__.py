@@ -4,7 +4,7 @@ articles, moderators (facade.py) and the rate-limit counters (ratelimits.py). Th
 
 from .check import CheckReport, StoreCheck, check_store, history_problems
 from .client import make_redis
-from .decisions import TransitionResult
+from .decisions import ContentChanged
 from .facade import CommentStore
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
@@ -14,6 +14,6 @@ from .settings import SubmissionSettings
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "RateLimitCounters", "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement",
+    "RateLimitCounters", "SubmissionSettings", "ContentChanged", "WindowCounter", "Judgement",
     "make_redis", "CheckReport", "StoreCheck", "check_store", "history_problems",
 ]

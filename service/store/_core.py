@@ -29,6 +29,7 @@ class StoreCore:
         self._delete = redis.register_script(scripts.DELETE_COMMENT)
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
         self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
+        self._read_comments = redis.register_script(scripts.READ_COMMENTS)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

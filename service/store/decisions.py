@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from typing import Any, cast
 
 from ..models import HistoryEntry, StoredComment
-from ._core import StoreCore
-from .keys import STATUSES
-from .records import compact
+from ..states import STATE_RULES, STATUSES, Status
+from .records import RecordLoader, compact
+
+# What each status implies, as the transition script takes it (in the index groups' order).
+_RULE_ARGS: tuple[str, ...] = tuple(
+    arg for status in STATUSES
+    for arg in (status.value, "1" if STATE_RULES[status].public else "",
+                "1" if STATE_RULES[status].awaits_purge else "",
+                STATE_RULES[status].author_stamp or ""))
 
 
-@dataclass(frozen=True)
-class TransitionResult:
-    previous: str
-    changed: bool
+class ContentChanged(Exception):
+    """A publication rendered from content that is no longer the stored one (the comment was
+    erased or anonymised since it was read): read it again and publish what is there now."""
 
 
-
-class Decisions(StoreCore):
+class Decisions(RecordLoader):
     def transition(
         self,
         comment: StoredComment,
@@ -26,23 +30,29 @@ class Decisions(StoreCore):
         entry: HistoryEntry,
         public_json: str,
         now_ms: int,
-    ) -> TransitionResult | None:
-        """Atomically move a comment to ``target``; None if it no longer exists. Who decided
-        is the history entry's actor."""
+    ) -> StoredComment | None:
+        """Atomically move a comment to ``target`` and return it as the move left it; None if
+        it no longer exists. ``public_json``, rendered from ``comment``, is published only if
+        that is still the stored content, else :class:`ContentChanged`. Who decided is the
+        history entry's actor."""
         k = self.keys
         touched = [k.comment(comment.id), k.article_public(comment.article_id),
                    k.author(comment.email_hash), k.retention(),
                    *k.index_groups(comment.article_id, comment.reason_codes)]
         reply = self._transition(
             keys=touched,
-            args=[comment.id, target, len(STATUSES), *STATUSES, entry.to_json(), public_json,
-                  compact(comment.content()), now_ms, "1" if comment.email_hash else ""],
+            args=[comment.id, Status(target), now_ms, entry.to_json(), public_json,
+                  compact(comment.content()), len(STATUSES), *_RULE_ARGS],
         )
         if reply is None:
             return None
-        previous, changed = cast(list[Any], reply)
-        self._changed(*touched)
-        return TransitionResult(previous=str(previous), changed=bool(int(changed)))
+        outcome, *stored = cast(list[Any], reply)
+        if int(outcome) == 0:
+            raise ContentChanged(comment.id)
+        if int(outcome) == 2:
+            self._changed(*touched)
+        raw, doc = stored
+        return self._decode(comment.id, json.loads(raw), doc)
 
     def delete(self, comment: StoredComment) -> bool:
         k = self.keys

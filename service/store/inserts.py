@@ -8,12 +8,15 @@ from enum import Enum
 from typing import Any, cast
 
 from ..models import HistoryEntry, StoredComment
+from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
 from .records import compact
 
 HOUR_MS = 3_600_000
-# The author's record field a new comment stamps, by its initial status.
-_AUTHOR_STAMP = {"approved": "last_approved", "spam": "last_negative"}
+# The author's fields the trusted-commenter rule reads (policy.is_trusted): the last approval,
+# the last rejection or spam verdict.
+_STANDING_STAMPS = (STATE_RULES[Status.APPROVED].author_stamp or "",
+                    STATE_RULES[Status.REJECTED].author_stamp or "")
 
 
 @dataclass(frozen=True)
@@ -72,15 +75,6 @@ class InsertResult:
 
 
 class Inserts(StoreCore):
-    def insert(
-        self, comment: StoredComment, public_json: str, entry: HistoryEntry, guards: Guards,
-        now_ms: int,
-    ) -> InsertResult:
-        """Store one comment as it is (no standing to consult), unless a guard refuses."""
-        return self.insert_submission(comment, public_json,
-                                      [Judgement(comment.status, comment.reasons, entry)],
-                                      guards, now_ms)
-
     def insert_submission(
         self, comment: StoredComment, public_json: str, judgements: list[Judgement],
         guards: Guards, now_ms: int, *, trusted_since_ms: int | None = None,
@@ -102,12 +96,13 @@ class Inserts(StoreCore):
                 k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
                 k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
                 k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
-                k.retention(), k.article_status_index(comment.article_id, "approved"),
+                k.retention(), k.article_status_index(comment.article_id, Status.APPROVED),
                 *(counter.key for counter in limits)]
         args: list[str | int] = [
             comment.id, now_ms, guards.duplicate_window_ms, guards.flood_interval_ms,
             guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms, comment.parent_id or "",
-            "" if trusted_since_ms is None else trusted_since_ms, len(limits)]
+            "" if trusted_since_ms is None else trusted_since_ms, *_STANDING_STAMPS,
+            len(limits)]
         for counter in limits:
             args += [counter.amount, counter.window_seconds]
         # One record to vary, with the email encrypted once: every variant carries the same
@@ -120,14 +115,14 @@ class Inserts(StoreCore):
         for judgement in judgements:
             indexes = self._initial_indexes(comment.article_id, judgement)
             variant_indexes.append(indexes)
+            implies = rule(judgement.status)
             record = {**base, "status": judgement.status, "reasons": list(judgement.reasons),
                       "history": [judgement.entry.as_dict()]}
-            if judgement.status != "approved":
+            if not implies.public:
                 record["content"] = content
             keys += indexes
-            args += [len(indexes), compact(record),
-                     public_json if judgement.status == "approved" else "",
-                     _AUTHOR_STAMP.get(judgement.status, "")]
+            args += [len(indexes), compact(record), public_json if implies.public else "",
+                     implies.author_stamp or "", "1" if implies.awaits_purge else ""]
         reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.STORED:
@@ -136,7 +131,7 @@ class Inserts(StoreCore):
             # would make this worker rebuild an unchanged page after every submission.
             written = [k.comment(comment.id), k.author_comments(comment.email_hash),
                        *variant_indexes[variant]]
-            if judgements[variant].status == "approved":
+            if rule(judgements[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
             return InsertResult(outcome, chosen=variant)

@@ -41,7 +41,9 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-STATUSES = ("pending", "approved", "rejected", "spam")
+# Re-exported: the index groups' order, which callers and scripts share.
+from ..states import STATUSES as STATUSES
+from ..states import Status
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ class Keys:
         and counts, the policy and article settings, moderator tokens and failed logins.
         A held submission writes none of these keys, so it sends no worker any message; an
         approval sends each one message per prefix it touches (public hash, approved index)."""
-        return (f"{self.tag}:public:", f"{self.tag}:idx:approved:", f"{self.tag}:article:",
+        return (f"{self.tag}:public:", f"{self.tag}:idx:{Status.APPROVED}:",
+                f"{self.tag}:article:",
                 f"{self.tag}:policy", f"{self.tag}:moderators", f"{self.tag}:authfail:")
 
     @property

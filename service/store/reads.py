@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ..models import StoredComment
+from ..states import Status
 from .records import RecordLoader
 
 
@@ -60,7 +61,7 @@ class Reads(RecordLoader):
         if cached is not None:
             return cached
         epoch = self.cache.begin() if self.cache else None
-        index, docs = (self.keys.article_status_index(article_id, "approved"),
+        index, docs = (self.keys.article_status_index(article_id, Status.APPROVED),
                        self.keys.article_public(article_id))
         reply = cast(list[Any], self._public_page(
             keys=[index, docs], args=[_lex_start(cursor), limit + 1]))
@@ -86,12 +87,12 @@ class Reads(RecordLoader):
             epoch = self.cache.begin() if self.cache else None
             pipe = self.redis.pipeline(transaction=False)
             for article_id in missing:
-                pipe.zcard(self.keys.article_status_index(article_id, "approved"))
+                pipe.zcard(self.keys.article_status_index(article_id, Status.APPROVED))
             for article_id, count in zip(missing, pipe.execute(), strict=True):
                 counts[article_id] = int(count)
                 if self.cache:
                     self.cache.put(("count", article_id), int(count),
-                                   (self.keys.article_status_index(article_id, "approved"),),
+                                   (self.keys.article_status_index(article_id, Status.APPROVED),),
                                    epoch)
         return {article_id: counts[article_id] for article_id in article_ids}
 
@@ -100,7 +101,8 @@ class Reads(RecordLoader):
         reason: str | None = None,
     ) -> Listing:
         """Full records in one status, oldest first: from the worker's cache, else in two
-        round trips (the page's ids, then their hashes)."""
+        round trips (the page's ids, then the comments; three for published comments across
+        articles, see RecordLoader._load_many)."""
         if article_id is not None:
             index = self.keys.article_status_index(article_id, status)
         elif reason is not None:
@@ -120,7 +122,8 @@ class Reads(RecordLoader):
         page = _page([(i, "") for i in ids], limit, int(total))
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
-        listing = Listing(self._load_many(ids), page.next_cursor, page.total)
+        listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor,
+                          page.total)
         if cache:
             cache.put(name, listing, (index, *comment_keys), epoch)
         return listing

@@ -9,49 +9,60 @@ from typing import Any, cast
 from ..models import StoredComment
 from ._core import StoreCore
 
-# A record read as published whose public document was gone by the time it was read.
-_MOVED = object()
-
 
 def compact(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 class RecordLoader(StoreCore):
-    def _load_many(self, ids: list[str], attempts: int = 3) -> list[StoredComment]:
-        """Records by id, in order (missing ones dropped): one round trip, and a second for
-        the public documents of published ones (their content lives there). A comment
-        unpublished between the two reads has moved its content back into its record: it is
-        read again rather than taken for deleted."""
-        loaded = self._read_many(ids)
-        moved = [i for i in ids if loaded.get(i) is _MOVED]
-        if moved and attempts > 1:
-            loaded.update({c.id: c for c in self._load_many(moved, attempts - 1)})
-        return [c for i in ids if isinstance(c := loaded.get(i), StoredComment)]
+    def _load_many(self, ids: list[str], *, article_id: str | None = None) -> list[StoredComment]:
+        """Records by id, in order (missing ones dropped), each read in one atomic step with
+        its public document (a published comment's content lives there).
 
-    def _read_many(self, ids: list[str]) -> dict[str, StoredComment | object]:
+        Given the article the comments belong to, that is one round trip. Otherwise the
+        records come first (one MGET: an unpublished one is whole in its record), then the
+        published ones again with their documents (one script call), where the article is
+        known."""
         if not ids:
-            return {}
+            return []
+        if article_id is not None:
+            public = self.keys.article_public(article_id)
+            return self._read_with_documents([(i, public) for i in ids])
         raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
-        found = [(i, json.loads(raw)) for i, raw in zip(ids, raws, strict=True) if raw]
-        published = [(i, r["article_id"]) for i, r in found if "content" not in r]
-        docs: dict[str, str] = {}
-        if published:
-            pipe = self.redis.pipeline(transaction=False)
-            for comment_id, article_id in published:
-                pipe.hget(self.keys.article_public(article_id), comment_id)
-            docs = {i: d for (i, _), d in zip(published, pipe.execute(), strict=True) if d}
-        comments: dict[str, StoredComment | object] = {}
-        for comment_id, record in found:
-            if "content" not in record and comment_id not in docs:
-                comments[comment_id] = _MOVED  # unpublished (or deleted) in between
+        found: dict[str, StoredComment] = {}
+        published: list[tuple[str, str]] = []
+        parsed: dict[str, Any] = {}  # raw -> record, so an unchanged one is parsed once
+        for comment_id, raw in zip(ids, raws, strict=True):
+            if not raw:
                 continue
-            if record.get("email"):
-                record["email"] = self.cipher.decrypt(record["email"], "email")
-            doc = docs.get(comment_id)
-            comments[comment_id] = StoredComment.from_record(
-                comment_id, record, json.loads(doc) if doc else None)
-        return comments
+            record = json.loads(raw)
+            if "content" in record:
+                found[comment_id] = self._decode(comment_id, record, None)
+            else:
+                published.append((comment_id, self.keys.article_public(record["article_id"])))
+                parsed[raw] = record
+        found.update((c.id, c) for c in self._read_with_documents(published, parsed))
+        return [c for i in ids if (c := found.get(i)) is not None]
+
+    def _read_with_documents(self, wanted: list[tuple[str, str]],
+                             parsed: dict[str, Any] | None = None) -> list[StoredComment]:
+        """Comments (id, their article's public hash) with their documents, atomically."""
+        if not wanted:
+            return []
+        ids = [comment_id for comment_id, _ in wanted]
+        reply = cast(list[Any], self._read_comments(
+            keys=[*(self.keys.comment(i) for i in ids), *(public for _, public in wanted)],
+            args=ids))
+        known = parsed or {}
+        return [self._decode(comment_id, known.pop(raw, None) or json.loads(raw), doc)
+                for comment_id, raw, doc in zip(ids, reply[::2], reply[1::2], strict=True)
+                if raw]
+
+    def _decode(self, comment_id: str, record: dict[str, Any], doc: str | None
+                ) -> StoredComment:
+        if record.get("email"):
+            record["email"] = self.cipher.decrypt(record["email"], "email")
+        return StoredComment.from_record(comment_id, record, json.loads(doc) if doc else None)
 
     def get(self, comment_id: str) -> StoredComment | None:
         found = self._load_many([comment_id])

@@ -28,9 +28,10 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
 # interval (ms, 0 = off)   ARGV[5] hourly cap (0 = off)   ARGV[6] ms until the hour ends
 # ARGV[7] parent id ("" = none)   ARGV[8] trusted since (ms; "" = one variant, no standing)
-# ARGV[9] L   ARGV[10 .. 9+2L] each counter's limit and window (s)
+# ARGV[9], ARGV[10] the author's fields the standing reads: its approvals, its rejections
+# ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
-# once), author field to stamp ("" = none)
+# once), author field to stamp ("" = none), "1" if it waits for the retention purge
 # Returns {1, variant} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon,
 # {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent not published.
 INSERT_COMMENT = """
@@ -40,12 +41,12 @@ end
 local id, now = ARGV[1], ARGV[2]
 local window, interval, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 -- Rate limits count every attempt that gets this far, refused or not (as `limits` does).
-local limits = tonumber(ARGV[9])
+local limits = tonumber(ARGV[11])
 for i = 1, limits do
   local key = KEYS[10 + i]
   local count = redis.call('INCR', key)
-  if count == 1 then redis.call('EXPIRE', key, ARGV[9 + 2 * i]) end
-  if count > tonumber(ARGV[8 + 2 * i]) then
+  if count == 1 then redis.call('EXPIRE', key, ARGV[11 + 2 * i]) end
+  if count > tonumber(ARGV[10 + 2 * i]) then
     return {-4, math.max(redis.call('PTTL', key), 1), i}
   end
 end
@@ -67,19 +68,19 @@ end
 local variant = 1
 if ARGV[8] ~= '' then
   local since = tonumber(ARGV[8])
-  local stamps = redis.call('HMGET', KEYS[3], 'last_approved', 'last_negative')
+  local stamps = redis.call('HMGET', KEYS[3], ARGV[9], ARGV[10])
   local approved = stamps[1] and tonumber(stamps[1]) >= since
   local negative = stamps[2] and tonumber(stamps[2]) >= since
   if approved and not negative then variant = 2 end
 end
 -- Find the chosen variant's arguments and its first index key.
-local arg, key = 10 + 2 * limits, 11 + limits
+local arg, key = 12 + 2 * limits, 11 + limits
 for _ = 2, variant do
   key = key + tonumber(ARGV[arg])
-  arg = arg + 4
+  arg = arg + 5
 end
-local indexes, record, public, stamp = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
-  ARGV[arg + 3]
+local indexes, record, public, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1],
+  ARGV[arg + 2], ARGV[arg + 3], ARGV[arg + 4]
 if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 if interval > 0 then
   redis.call('SET', KEYS[5], '1', 'PX', interval)
@@ -92,7 +93,7 @@ redis.call('SET', KEYS[1], record)
 for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
 if public ~= '' then redis.call('HSET', KEYS[2], id, public) end
 if stamp ~= '' then redis.call('HSET', KEYS[3], stamp, now) end
-if stamp == 'last_negative' then redis.call('ZADD', KEYS[9], now, id) end
+if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
 return {1, variant}
 """
@@ -101,58 +102,112 @@ return {1, variant}
 # others; into the article's public hash (its content moving there) or out of it (its content
 # moving back into the comment); stamp the author's record; append to the history. Repeating
 # the current status changes nothing.
+#
+# What each status implies arrives in ARGV (from service/states.py); so does the public JSON
+# a publication stores, rendered by the caller (the one owner of that format) from the comment
+# as it read it, with the content it rendered it from. It is stored only if that content is
+# still the stored one: a comment erased or anonymised since the read refuses it, and the
+# caller reads again. Everything else comes from what is stored at the moment of the change:
+# the content an unpublished comment gets back is its public document's, and the author's
+# record is stamped only while the stored comment still has an author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
 # KEYS[5 ..] index groups, n keys each
-# ARGV[1] id   ARGV[2] target status   ARGV[3] n   ARGV[4 .. 3+n] the statuses
-# ARGV[4+n] history entry JSON (its "from" is filled in here)   ARGV[5+n] public JSON
-# ARGV[6+n] content JSON (name, comment, website, parent_id, created_at)   ARGV[7+n] now (ms)
-# ARGV[8+n] "1" to stamp the author's record ("" once the comment is anonymised: no author)
-# Returns {previous status, 1 if changed else 0}, or false when the comment does not exist.
+# ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
+# "from" is filled in here)   ARGV[5] public JSON   ARGV[6] the content JSON it was rendered
+# from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
+# it waits for the retention purge, the author's field it stamps ("" = none)
+# Returns false when the comment does not exist, {0} when the content to publish is no longer
+# the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
+# false}: the comment as this call left it.
 TRANSITION_COMMENT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   return false
 end
+local id, target, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[7])
 local record = cjson.decode(raw)
-local id, target, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local current = record['status']
 if current == target then
-  return {current, 0}
+  return {1, raw, redis.call('HGET', KEYS[2], id)}
+end
+local rules = {}
+for i = 0, n - 1 do
+  local at = 8 + 4 * i
+  rules[ARGV[at]] = {public = ARGV[at + 1] == '1', purge = ARGV[at + 2] == '1',
+                     stamp = ARGV[at + 3]}
+end
+local from, to = rules[current], rules[target]
+if to.public and not from.public then
+  -- Absent, null and '' all mean "none" to the reader (models.StoredComment.from_record).
+  local function value(v)
+    if v == nil or v == cjson.null then return '' end
+    return v
+  end
+  local stored, rendered = record['content'], cjson.decode(ARGV[6])
+  for field, v in pairs(stored) do
+    if value(v) ~= value(rendered[field]) then return {0} end
+  end
+  for field, v in pairs(rendered) do
+    if value(v) ~= value(stored[field]) then return {0} end
+  end
 end
 for first = 5, #KEYS, n do
   for i = 0, n - 1 do
-    if ARGV[4 + i] == target then
+    if ARGV[8 + 4 * i] == target then
       redis.call('ZADD', KEYS[first + i], 0, id)
     else
       redis.call('ZREM', KEYS[first + i], id)
     end
   end
 end
-if target == 'approved' then
-  redis.call('HSET', KEYS[2], id, ARGV[5 + n])
+local public = false
+if to.public and from.public then
+  public = redis.call('HGET', KEYS[2], id)
+elseif to.public then
+  public = ARGV[5]
+  redis.call('HSET', KEYS[2], id, public)
   record['content'] = nil
-  if ARGV[8 + n] == '1' then redis.call('HSET', KEYS[3], 'last_approved', ARGV[7 + n]) end
-else
-  if current == 'approved' then
-    record['content'] = cjson.decode(ARGV[6 + n])
+elseif from.public then
+  local doc = redis.call('HGET', KEYS[2], id)
+  if not doc then
+    return redis.error_reply('comment ' .. id .. ' is published without a public document')
   end
+  doc = cjson.decode(doc)
+  record['content'] = {name = doc['name'], comment = doc['comment'], website = doc['website'],
+                       parent_id = doc['parent_id'], created_at = doc['created_at']}
   redis.call('HDEL', KEYS[2], id)
-  if (target == 'rejected' or target == 'spam') and ARGV[8 + n] == '1' then
-    redis.call('HSET', KEYS[3], 'last_negative', ARGV[7 + n])
-  end
 end
--- Rejected and spam comments wait in the retention index for their personal data's purge.
-if target == 'rejected' or target == 'spam' then
-  redis.call('ZADD', KEYS[4], ARGV[7 + n], id)
+if to.stamp ~= '' and (record['email_hash'] or '') ~= '' then
+  redis.call('HSET', KEYS[3], to.stamp, now)
+end
+if to.purge then
+  redis.call('ZADD', KEYS[4], now, id)
 else
   redis.call('ZREM', KEYS[4], id)
 end
 record['status'] = target
-local entry = cjson.decode(ARGV[4 + n])
+local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
-redis.call('SET', KEYS[1], cjson.encode(record))
-return {current, 1}
+raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+return {2, raw, public}
+"""
+
+# Comments as stored, each with its public document, in one atomic step: a comment's record
+# and its published content are always of the same version (a reader never sees one comment
+# half approved, or half erased).
+# KEYS[1 .. n] comments   KEYS[n+1 .. 2n] each one's article public hash   ARGV[1 .. n] ids
+# Returns {record JSON or false, public JSON or false} per comment, in order.
+READ_COMMENTS = """
+local n = #ARGV
+local out = {}
+for i = 1, n do
+  local raw = redis.call('GET', KEYS[i])
+  out[2 * i - 1] = raw
+  out[2 * i] = raw and redis.call('HGET', KEYS[n + i], ARGV[i])
+end
+return out
 """
 
 # Remove a comment and everything that holds its personal data.
