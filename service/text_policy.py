@@ -149,7 +149,8 @@ def _plain(text: str) -> bool:
 
 def _shows_something(text: str) -> bool:
     # Short-circuits on the first visible character: the first one, for nearly every text.
-    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
+    return any(unicodedata.category(c)[0] in "LNPS" or "\U0001f000" <= c <= "\U0001faff"
+               for c in text)
 
 
 # -- web addresses ------------------------------------------------------------------------

@@ -320,11 +320,15 @@ TEXT_SAMPLES = {
 FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
     "website": {
         True: ["https://example.org", " http://a.bc/path?q=1#top ", "HTTPS://EXAMPLE.ORG",
+               "https://a.org:65535/", "https://a.org:1/", "https://a.org/%22%3C%3E",
                "http://localhost:8000/", "http://127.0.0.1/", "http://[::1]/x",
                "https://user:pw@example.org/", "https://ex-ample.co.uk.", "", "  "],
         False: ["ftp://example.org", "https://0.a", "example.org", "https://exa mple.org",
                 "http://", "https://-a.org", "https://a.org/ x", "javascript:alert(1)",
-                "https://intranet/", "https://" + "a" * 60 + ".org/" + "p" * 440],
+                "https://intranet/", "https://" + "a" * 60 + ".org/" + "p" * 440,
+                "https://a.org/\x00", 'https://a.org/"><script>', "https://a.org/a\\b",
+                "https://a.org:99999999999999/", "https://a.org:65536/", "https://a.org:0/",
+                "https://a.org/it's", "https://a.org/\u200b", "https://a.org/`x`"],
     },
     "redirect": {
         True: ["https://news.example.org/a?b=c", "http://intranet/x", " https://h/ ", ""],
@@ -337,6 +341,22 @@ FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
         False: ["a@b", "a@b.test", "a@B.LOCAL", "a@localhost", "a..b@c.org", ".a@c.org",
                 "a@b.c1", "not an email", "a@-b.org", "a@ab--cd.org", '"q"@x.org',
                 "a@[127.0.0.1]", "a@b.co" + " x", "a" * 243 + "@example.org"],
+    },
+    # The invisible-character policy of service/text_policy.py (names and comments only;
+    # the pattern leaves out the rule that a text must show something, stated in words).
+    "name": {
+        True: [*TEXT_SAMPLES[True], "\u2028Ann", "👨\u200d👩\u200d👧", "👩🏽\u200d💻", "❤️",
+               "می\u200cخواهم", "क्\u200dष", "ന്\u200c", "1️⃣", "王\U000e0100",
+               "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"],
+        False: [*TEXT_SAMPLES[False], "An\u200dn", "Ann\ufeff", "A\U000e0041nn", "a\u2028b",
+                "Ann\ue000", "An\u200bn", "Ann\ufe0f", "A\u00adnn", "\u3164", "\u2800",
+                "\U0001f3f4\U000e0067", "Ann\U000e0100", "a\u200cb"],
+    },
+    "comment": {
+        True: [*TEXT_SAMPLES[True], "a\u2028b", "soft\u00adhyphen", "👨\u200d👩\u200d👧",
+               "می\u200cخواهم", "\u2800"],
+        False: [*TEXT_SAMPLES[False], "An\u200dn", "Ann\ufeff", "A\U000e0041nn",
+                "Ann\ue000", "An\u200bn", "Ann\ufe0f", "\u00adx", "\u3164", "a\u200cb"],
     },
     "parent_id": {
         True: [ID, f" {ID}\n", "", " "],

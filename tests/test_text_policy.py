@@ -247,7 +247,8 @@ def reference_allows(text: str, *, comment: bool) -> bool:
     blanks = "\u115f\u1160\u3164\uffa0" + ("" if comment else "\u2800")
     if any(c in blanks for c in text):
         return False
-    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
+    return any(unicodedata.category(c)[0] in "LNPS" or 0x1F000 <= ord(c) <= 0x1FAFF
+               for c in text)
 
 
 # Text built from what the policy is about: letters of the joining scripts and of Latin,
