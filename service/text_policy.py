@@ -60,35 +60,39 @@ _MONGOLIAN_LETTERS = "\u1820-\u18aa"
 _CJK_IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _MATH_SYMBOLS = "\u2200-\u22ff\u2a00-\u2aff"
 
-# Printable characters (str.isprintable is True for them) that change the one before.
+# Printable characters (str.isprintable is True for them) that change the one before, and
+# printable "letters" that draw nothing.
 _SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef\u180b-\u180d\u180f"
-_SELECTOR = re.compile(f"[{_SELECTORS}]")
-_BLANK_LETTERS_IN_NAMES = re.compile("[\u115f\u1160\u3164\uffa0\u2800]")
-_BLANK_LETTERS_IN_COMMENTS = re.compile("[\u115f\u1160\u3164\uffa0]")
+_FILLERS = "\u115f\u1160\u3164\uffa0"
+_SUSPECTS_IN_NAMES = re.compile(f"[{_SELECTORS}{_FILLERS}\u2800]")
+_SUSPECTS_IN_COMMENTS = re.compile(f"[{_SELECTORS}{_FILLERS}]")
 
 # Each character that may stand only in a given context, with that context. A match is
-# removed before the rest is checked; lookarounds see the text as sent.
+# removed before the rest is checked. Every alternative starts with the character it allows
+# (its context follows as a lookbehind that includes it), so that the regex engine skips
+# quickly to the few places that hold one.
 _CONTEXTS = [
     # Whitespace text needs (the trimming already happened) and the direction marks.
     "[\t\n\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\u200e\u200f\u061c]",
     # An emoji ZWJ sequence.
-    f"(?<=[{_PICTOGRAPHIC}])\u200d(?=[{_PICTOGRAPHIC}])",
-    f"(?<=[{_PICTOGRAPHIC}][{_EMOJI_MODIFIERS}])\u200d(?=[{_PICTOGRAPHIC}])",
+    f"\u200d(?<=[{_PICTOGRAPHIC}]\u200d)(?=[{_PICTOGRAPHIC}])",
+    f"\u200d(?<=[{_PICTOGRAPHIC}][{_EMOJI_MODIFIERS}]\u200d)(?=[{_PICTOGRAPHIC}])",
     # Joiners inside words of the scripts that need them.
-    f"(?<=[{_JOINING_SCRIPTS}])[\u200c\u200d](?=[{_JOINING_SCRIPTS}])",
-    f"(?<=[{_VIRAMAS}])[\u200c\u200d]",
+    f"[\u200c\u200d](?<=[{_JOINING_SCRIPTS}][\u200c\u200d])(?=[{_JOINING_SCRIPTS}])",
+    f"[\u200c\u200d](?<=[{_VIRAMAS}][\u200c\u200d])",
     # Variation selectors after a base that has variants.
-    f"(?<=[{_PICTOGRAPHIC}#*0-9])[\ufe0e\ufe0f]",
-    f"(?<=[^\\W\\x00-\\x7f]|[{_MATH_SYMBOLS}])[\ufe00-\ufe0d]",
-    f"(?<=[{_CJK_IDEOGRAPHS}])[\U000e0100-\U000e01ef]",
-    f"(?<=[{_MONGOLIAN_LETTERS}])[\u180b-\u180f]",
-    # An emoji tag sequence (the tags, not the flag, which is printable).
-    "(?<=\U0001f3f4)[\U000e0020-\U000e007e]{1,32}\U000e007f",
+    f"[\ufe0e\ufe0f](?<=[{_PICTOGRAPHIC}#*0-9][\ufe0e\ufe0f])",
+    "[\ufe00-\ufe0d](?<=[^\\W\\x00-\\x7f][\ufe00-\ufe0d])",
+    f"[\ufe00-\ufe0d](?<=[{_MATH_SYMBOLS}][\ufe00-\ufe0d])",
+    f"[\U000e0100-\U000e01ef](?<=[{_CJK_IDEOGRAPHS}][\U000e0100-\U000e01ef])",
+    f"[\u180b-\u180f](?<=[{_MONGOLIAN_LETTERS}][\u180b-\u180f])",
+    # An emoji tag sequence, flag included (the flag is printable: removing it changes nothing).
+    "\U0001f3f4[\U000e0020-\U000e007e]{1,32}\U000e007f",
     # Emoji newer than this Python's Unicode database.
     "[\U0001f000-\U0001faff]",
 ]
 _ALLOWED_IN_NAMES = re.compile("|".join(_CONTEXTS))
-_ALLOWED_IN_COMMENTS = re.compile("|".join([*_CONTEXTS, "(?<=\\w)\u00ad(?=\\w)"]))
+_ALLOWED_IN_COMMENTS = re.compile("|".join([*_CONTEXTS, "\u00ad(?<=\\w\u00ad)(?=\\w)"]))
 _LINE_SEPARATORS = re.compile("[\u2028\u2029]")
 
 
@@ -102,36 +106,37 @@ def unify_line_separators(text: str) -> str:
 
 def name_problem(text: str) -> str | None:
     """Why ``text`` cannot be a name, or None."""
-    problem = _character_problem(text, _ALLOWED_IN_NAMES)
-    if problem is None and _BLANK_LETTERS_IN_NAMES.search(text):
-        problem = "Must not contain blank filler characters."
-    if problem is None and not _shows_something(text):
-        problem = "Must contain a visible letter, digit, punctuation mark or symbol."
-    return problem
+    return _character_problem(text, _ALLOWED_IN_NAMES, _SUSPECTS_IN_NAMES) or _blank(text)
 
 
 def comment_problem(text: str) -> str | None:
     """Why ``text`` cannot be a comment, or None."""
-    problem = _character_problem(text, _ALLOWED_IN_COMMENTS)
-    if problem is None and _BLANK_LETTERS_IN_COMMENTS.search(text):
-        problem = "Must not contain blank filler characters."
-    if problem is None and not _shows_something(text):
-        problem = "Must contain a visible letter, digit, punctuation mark or symbol."
-    return problem
+    return _character_problem(text, _ALLOWED_IN_COMMENTS, _SUSPECTS_IN_COMMENTS) or _blank(text)
 
 
-def _character_problem(text: str, allowed: re.Pattern[str]) -> str | None:
-    # The fast path: no line breaks, tabs or other non-printable characters, no selector.
-    # Most text is one of these or two after dropping its line breaks.
-    if _plain(text) or _plain(text.replace("\n", "")):
+def _character_problem(text: str, allowed: re.Pattern[str],
+                       suspects: re.Pattern[str]) -> str | None:
+    # The fast paths, in C: ASCII text (a flag CPython keeps, no scan) needs only its controls
+    # found, which isprintable does; other text one isprintable and one regex scan for the
+    # printable suspects, after dropping its line breaks.
+    if text.isascii():
+        if text.isprintable() or text.replace("\n", "").replace("\t", "").isprintable():
+            return None
+    elif _clean(text.replace("\n", ""), suspects):
         return None
     rest = allowed.sub("", text)
-    if _plain(rest):
+    if _clean(rest, suspects):
         return None
-    character = next(c for c in rest if not c.isprintable() or _SELECTOR.match(c))
+    character = next(c for c in rest if not c.isprintable() or suspects.match(c))
+    if character in _FILLERS or character == "\u2800":
+        return "Must not contain blank filler characters."
     return (f"Must not contain U+{ord(character):04X} ({_describe(character)}) here: "
             "invisible, format, private-use and unassigned characters are allowed only where "
             "the writing needs them.")
+
+
+def _clean(text: str, suspects: re.Pattern[str]) -> bool:
+    return text.isprintable() and suspects.search(text) is None
 
 
 def _describe(character: str) -> str:
@@ -143,14 +148,12 @@ def _describe(character: str) -> str:
     return unicodedata.name(character, "an unassigned code point")
 
 
-def _plain(text: str) -> bool:
-    return text.isprintable() and _SELECTOR.search(text) is None
-
-
-def _shows_something(text: str) -> bool:
+def _blank(text: str) -> str | None:
     # Short-circuits on the first visible character: the first one, for nearly every text.
-    return any(unicodedata.category(c)[0] in "LNPS" or "\U0001f000" <= c <= "\U0001faff"
-               for c in text)
+    if any(unicodedata.category(c)[0] in "LNPS" or "\U0001f000" <= c <= "\U0001faff"
+           for c in text):
+        return None
+    return "Must contain a visible letter, digit, punctuation mark or symbol."
 
 
 # -- web addresses ------------------------------------------------------------------------
