@@ -22,10 +22,11 @@ it stands:
 - tag characters U+E0020-U+E007F only inside an emoji tag sequence: U+1F3F4, tags, then
   U+E007F (the flags of England, Scotland and Wales);
 - U+00AD SOFT HYPHEN inside a word of a comment (pasted text carries it), never in a name;
-- unassigned code points of U+1F000-U+1FAFF only, where each year's new emoji are added
-  (this Python's Unicode database may not know them yet).
+- unassigned code points (Cn), except the noncharacters (U+FDD0-U+FDEF and the last two of
+  every plane), which never will be assigned: this Python's Unicode tables cannot tell the
+  others from characters of a newer Unicode version (each year's new emoji, ideographs...).
 
-Everything else of Cf, Co, Cs and Cn is refused, U+FEFF (a byte order mark) always, and
+Everything else of Cf, Co and Cs is refused, U+FEFF (a byte order mark) always, and
 U+2028/U+2029 in a name (a comment has them turned into "\\n" before it is checked, see
 :func:`unify_line_separators`). A name must also show something: at least one letter,
 digit, punctuation mark or symbol, and none of the blank "letters" U+115F, U+1160, U+3164,
@@ -88,7 +89,7 @@ _CONTEXTS = [
     f"[\u180b-\u180f](?<=[{_MONGOLIAN_LETTERS}][\u180b-\u180f])",
     # An emoji tag sequence, flag included (the flag is printable: removing it changes nothing).
     "\U0001f3f4[\U000e0020-\U000e007e]{1,32}\U000e007f",
-    # Emoji newer than this Python's Unicode database.
+    # Emoji: printable, and removed here so that the rest is scanned faster.
     "[\U0001f000-\U0001faff]",
 ]
 _ALLOWED_IN_NAMES = re.compile("|".join(_CONTEXTS))
@@ -127,7 +128,10 @@ def _character_problem(text: str, allowed: re.Pattern[str],
     rest = allowed.sub("", text)
     if _clean(rest, suspects):
         return None
-    character = next(c for c in rest if not c.isprintable() or suspects.match(c))
+    character = next((c for c in rest if (not c.isprintable() and not _newer(c))
+                      or suspects.match(c)), None)
+    if character is None:
+        return None
     if character in _FILLERS or character == "\u2800":
         return "Must not contain blank filler characters."
     return (f"Must not contain U+{ord(character):04X} ({_describe(character)}) here: "
@@ -137,6 +141,15 @@ def _character_problem(text: str, allowed: re.Pattern[str],
 
 def _clean(text: str, suspects: re.Pattern[str]) -> bool:
     return text.isprintable() and suspects.search(text) is None
+
+
+def _newer(character: str) -> bool:
+    """An unassigned code point that may be assigned (a noncharacter never is): this Python's
+    Unicode tables cannot tell it from a character of a newer Unicode version, such as a new
+    emoji or ideograph, so it is not refused."""
+    code = ord(character)
+    return (unicodedata.category(character) == "Cn" and not 0xFDD0 <= code <= 0xFDEF
+            and code & 0xFFFE != 0xFFFE)
 
 
 def _describe(character: str) -> str:
@@ -150,8 +163,7 @@ def _describe(character: str) -> str:
 
 def _blank(text: str) -> str | None:
     # Short-circuits on the first visible character: the first one, for nearly every text.
-    if any(unicodedata.category(c)[0] in "LNPS" or "\U0001f000" <= c <= "\U0001faff"
-           for c in text):
+    if any(unicodedata.category(c)[0] in "LNPS" or _newer(c) for c in text):
         return None
     return "Must contain a visible letter, digit, punctuation mark or symbol."
 
