@@ -190,7 +190,8 @@ def web_url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port  # a ValueError when it is not a number from 0 to 65535
     except ValueError:
-        return "Not a valid URL: the port must be a number from 1 to 65535."
+        # Also an IPv6 literal that is no address ("[bb90b8a8725::1]").
+        return "Not a valid URL: the host or the port (a number from 1 to 65535) does not parse."
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return "Must be an http or https URL with a host."
     if port == 0:

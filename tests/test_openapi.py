@@ -321,6 +321,7 @@ FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
     "website": {
         True: ["https://example.org", " http://a.bc/path?q=1#top ", "HTTPS://EXAMPLE.ORG",
                "https://a.org:65535/", "https://a.org:1/", "https://a.org/%22%3C%3E",
+               "http://[::]/", "http://[1:2:3:4:5:6:7:8]:8080/", "http://[fe80::1:2]/",
                "http://localhost:8000/", "http://127.0.0.1/", "http://[::1]/x",
                "https://user:pw@example.org/", "https://ex-ample.co.uk.", "", "  "],
         False: ["ftp://example.org", "https://0.a", "example.org", "https://exa mple.org",
@@ -328,7 +329,8 @@ FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
                 "https://intranet/", "https://" + "a" * 60 + ".org/" + "p" * 440,
                 "https://a.org/\x00", 'https://a.org/"><script>', "https://a.org/a\\b",
                 "https://a.org:99999999999999/", "https://a.org:65536/", "https://a.org:0/",
-                "https://a.org/it's", "https://a.org/\u200b", "https://a.org/`x`"],
+                "https://a.org/it's", "https://a.org/\u200b", "https://a.org/`x`",
+                "http://[bb90B8a8725:Ff:90af1A8b]/", "http://[1::2::3]/", "http://[::1:]/"],
     },
     "redirect": {
         True: ["https://news.example.org/a?b=c", "http://intranet/x", " https://h/ ", ""],
