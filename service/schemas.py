@@ -23,6 +23,12 @@ from marshmallow import (
 
 from .ids import ID_PATTERN
 from .states import STATUS_VALUES
+from .text_policy import (
+    comment_problem,
+    name_problem,
+    unify_line_separators,
+    web_url_problem,
+)
 
 ARTICLE_ID_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
 # C0 and C1 controls other than tab and newline have no place in a name or a comment; a NUL
@@ -55,6 +61,34 @@ def no_control_characters(value: str) -> None:
         raise ValidationError("Must not contain bidirectional override characters.")
     if _COMBINING_RUN.search(value):
         raise ValidationError("Too many combining marks on one character.")
+
+
+def clean_comment(value: object) -> object:
+    """clean_text, with U+2028/U+2029 read as the line breaks they are (text_policy)."""
+    if isinstance(value, str):
+        value = unify_line_separators(value)
+    return clean_text(value)
+
+
+def name_characters(value: str) -> None:
+    """The invisible-character policy for names (service/text_policy.py)."""
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def comment_characters(value: str) -> None:
+    """The invisible-character policy for comments (service/text_policy.py)."""
+    problem = comment_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
+
+
+def web_url(value: str) -> None:
+    """What marshmallow's URL check lets through: a port out of range, quotes, controls."""
+    problem = web_url_problem(value)
+    if problem is not None:
+        raise ValidationError(problem)
 
 
 def blank_to_none(value: object) -> object:
@@ -101,6 +135,18 @@ class JsonBoolean(fields.Boolean):
         return value
 
 
+class QueryInteger(fields.Integer):
+    """A whole number in a query string: ASCII digits only. int() also reads "٣" (an
+    Arabic-Indic digit), "３" (fullwidth), "+3" and " 3" as 3: one number, many spellings."""
+
+    _DIGITS = re.compile(r"[0-9]{1,9}")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not self._DIGITS.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class WholeNumber(fields.Integer):
     """An integer as JSON Schema means it: 90 and 90.0, not "90", 90.5 or true."""
 
@@ -130,16 +176,16 @@ class SubmissionSchema(ObjectSchema):
 
     name = fields.String(
         required=True, pre_load=clean_text,
-        validate=[validate.Length(min=1, max=100), no_control_characters],
+        validate=[validate.Length(min=1, max=100), no_control_characters, name_characters],
     )
     email = fields.String(required=True)  # replaced per app by EmailAddress (see make_schemas)
     comment = fields.String(
-        required=True, pre_load=clean_text,
-        validate=[validate.Length(min=1, max=5000), no_control_characters],
+        required=True, pre_load=clean_comment,
+        validate=[validate.Length(min=1, max=5000), no_control_characters, comment_characters],
     )
     website = fields.Url(
         load_default=None, allow_none=True, schemes={"http", "https"}, pre_load=blank_to_none,
-        validate=validate.Length(max=500),
+        validate=[validate.Length(max=500), web_url],
     )
     parent_id = fields.String(
         load_default=None, allow_none=True, pre_load=blank_to_none,
@@ -158,7 +204,7 @@ class FormSubmissionSchema(SubmissionSchema):
 
     redirect = fields.Url(
         load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
-        pre_load=blank_to_none, validate=validate.Length(max=2000),
+        pre_load=blank_to_none, validate=[validate.Length(max=2000), web_url],
     )
 
 
@@ -173,7 +219,7 @@ class PageArgsSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # cache-busting and tracking parameters are harmless
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200), strict=False)
+    limit = QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(
         load_default=None,
         validate=validate.Regexp(_whole(ID_PATTERN), error="Not a valid cursor."),

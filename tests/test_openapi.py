@@ -320,11 +320,17 @@ TEXT_SAMPLES = {
 FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
     "website": {
         True: ["https://example.org", " http://a.bc/path?q=1#top ", "HTTPS://EXAMPLE.ORG",
+               "https://a.org:65535/", "https://a.org:1/", "https://a.org/%22%3C%3E",
+               "http://[::]/", "http://[1:2:3:4:5:6:7:8]:8080/", "http://[fe80::1:2]/",
                "http://localhost:8000/", "http://127.0.0.1/", "http://[::1]/x",
                "https://user:pw@example.org/", "https://ex-ample.co.uk.", "", "  "],
         False: ["ftp://example.org", "https://0.a", "example.org", "https://exa mple.org",
                 "http://", "https://-a.org", "https://a.org/ x", "javascript:alert(1)",
-                "https://intranet/", "https://" + "a" * 60 + ".org/" + "p" * 440],
+                "https://intranet/", "https://" + "a" * 60 + ".org/" + "p" * 440,
+                "https://a.org/\x00", 'https://a.org/"><script>', "https://a.org/a\\b",
+                "https://a.org:99999999999999/", "https://a.org:65536/", "https://a.org:0/",
+                "https://a.org/it's", "https://a.org/\u200b", "https://a.org/`x`",
+                "http://[bb90B8a8725:Ff:90af1A8b]/", "http://[1::2::3]/", "http://[::1:]/"],
     },
     "redirect": {
         True: ["https://news.example.org/a?b=c", "http://intranet/x", " https://h/ ", ""],
@@ -337,6 +343,19 @@ FIELD_SAMPLES: dict[str, dict[bool, list[str]]] = {
         False: ["a@b", "a@b.test", "a@B.LOCAL", "a@localhost", "a..b@c.org", ".a@c.org",
                 "a@b.c1", "not an email", "a@-b.org", "a@ab--cd.org", '"q"@x.org',
                 "a@[127.0.0.1]", "a@b.co" + " x", "a" * 243 + "@example.org"],
+    },
+    # The invisible-character policy of service/text_policy.py (names and comments only).
+    "name": {
+        True: [*TEXT_SAMPLES[True], "\u2028Ann", "\u200fAnn\u200e", "王小明", "😀👍🏿",
+               "Ann\U000e0fff", "\U0001fb00"],
+        False: [*TEXT_SAMPLES[False], "An\u200dn", "Ann\ufeff", "A\U000e0041nn", "a\u2028b",
+                "Ann\ue000", "An\u200bn", "Ann\ufe0f", "A\u00adnn", "\u3164", "\u2800",
+                "a\u200cb", "Ann\U000f0000", "Ann\U0010fffd", "Ann\U0001ffff", "Ann\ufdd0"],
+    },
+    "comment": {
+        True: [*TEXT_SAMPLES[True], "a\u2028b", "\u2800"],
+        False: [*TEXT_SAMPLES[False], "An\u200dn", "Ann\ufeff", "A\U000e0041nn",
+                "Ann\ue000", "An\u200bn", "Ann\ufe0f", "\u00adx", "\u3164", "a\u200cb"],
     },
     "parent_id": {
         True: [ID, f" {ID}\n", "", " "],
@@ -437,3 +456,25 @@ def test_the_counts_get_promise_matches_the_server_limit(spec: dict[str, Any]) -
     query = resolve(spec, body)["properties"]["article_id"]
     assert (query["minItems"], query["maxItems"]) == (1, 100)
     assert query["items"] == {"$ref": "#/components/schemas/ArticleId"}
+
+
+# Where the text patterns are simpler than the service, as CommenterName's description says:
+# they refuse every joiner, selector and tag character (the service allows them in emoji
+# sequences and the scripts that need them), and they do not refuse a text that shows
+# nothing (only marks or direction marks), which the service refuses.
+PATTERN_STRICTER = ["👨\u200d👩\u200d👧", "👩🏽\u200d💻", "❤️", "می\u200cخواهم", "क्\u200dष",
+                    "ന്\u200c", "1️⃣", "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063"
+                    "\U000e0074\U000e007f"]
+PATTERN_LOOSER = ["\u200e", "\u0301", "\u200f\u0302"]
+
+
+@pytest.mark.parametrize("field", ["name", "comment"])
+def test_text_patterns_differ_from_the_code_only_where_the_contract_says(
+        spec: dict[str, Any], field: str) -> None:
+    node = spec_node(spec, field)
+    for value in PATTERN_STRICTER:
+        assert code_accepts(field, value) and not spec_accepts(spec, node, value), value
+    for value in PATTERN_LOOSER:
+        assert not code_accepts(field, value) and spec_accepts(spec, node, value), value
+    assert code_accepts("comment", "soft\u00adhyphen")
+    assert not spec_accepts(spec, spec_node(spec, "comment"), "soft\u00adhyphen")

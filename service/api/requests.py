@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from flask import Request
@@ -18,16 +19,65 @@ DRAIN_LIMIT = 1024 * 1024
 
 
 def reject_oversized(request: Request, limit: int) -> None:
+    """413 for a body over ``limit`` bytes, however it is framed.
+
+    A Content-Length says so up front. A chunked body has none: werkzeug would read it
+    through a stream capped at the limit and stop there silently, so a form over the limit was
+    parsed cut short (and stored) and JSON over it failed as invalid. Such a body is read here,
+    at most limit + 1 bytes, and handed on whole from memory; one byte more than the limit is
+    413 before anything parses it."""
+    environ = request.environ
     length = request.content_length
-    if length is not None and length > limit:
-        stream = request.environ.get("wsgi.input")
-        remaining = min(length, DRAIN_LIMIT)
-        while stream is not None and remaining > 0:
-            chunk = stream.read(min(65536, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
+    if length is not None:
+        if length > limit:
+            _drain(environ.get("wsgi.input"), min(length, DRAIN_LIMIT))
+            raise RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+        return
+    # The WSGI keys, not request.headers: this runs on every request, the read path included.
+    if "HTTP_TRANSFER_ENCODING" not in environ:
+        return  # no length and no framing: HTTP says there is no body
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    body = _read_at_most(stream, limit + 1)
+    if len(body) > limit:
+        _drain(stream, DRAIN_LIMIT - len(body))
         raise RequestEntityTooLarge(f"The request body is larger than {limit} bytes.")
+    environ["wsgi.input"] = io.BytesIO(body)
+    # The body now ends where the stream does, which is what this key promises werkzeug (it
+    # reads a stream without Content-Length only when the server sets it, as gunicorn does).
+    environ["wsgi.input_terminated"] = True
+
+
+def _read_at_most(stream: IO[bytes], size: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        try:
+            chunk = stream.read(min(65536, remaining))
+        except Exception:
+            # The server's de-chunking failed (gunicorn raises its own parse errors for a bad
+            # chunk size or terminator, or IOError when the client goes away): the client
+            # sent no readable body, which is its error, not the service's.
+            raise BadRequest("The chunked request body is malformed or incomplete.") from None
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _drain(stream: IO[bytes] | None, budget: int) -> None:
+    """Read and drop up to ``budget`` bytes, so that an ordinary client sees the 413 rather
+    than a reset connection, at a bounded cost."""
+    while stream is not None and budget > 0:
+        try:
+            chunk = stream.read(min(65536, budget))
+        except Exception:
+            return  # the 413 stands whatever the rest of the body looks like
+        if not chunk:
+            return
+        budget -= len(chunk)
 
 
 def is_json(request: Request) -> bool:
