@@ -272,8 +272,19 @@ def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]
     return json_schema(), form_schema()
 
 
+# A term GET /policy showed as "hash:..." (an email or IP address term, stored hashed: see
+# service/policy_terms.py) may be sent back as it is, but only as such a hash.
+_hashed_term = re.compile(r"\Ahash:[0-9a-f]{32}\Z")
+
+
+def _well_formed_hash(term: str) -> None:
+    if term.startswith("hash:") and not _hashed_term.match(term):
+        raise ValidationError("A hash: term must be one that GET /moderation/policy showed.")
+
+
 _term = fields.String(pre_load=clean_text,
-                      validate=[validate.Length(min=1, max=100), no_control_characters])
+                      validate=[validate.Length(min=1, max=100), no_control_characters,
+                                _well_formed_hash])
 
 
 class PolicySchema(ObjectSchema):

@@ -30,6 +30,7 @@ from .moderation.policy import (
     policy_from_document,
     trusted_since,
 )
+from .policy_terms import submission_term_hashes
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
 
 
@@ -71,9 +72,12 @@ def submit(
                       slug="comments-closed")
     policy = load_policy(settings.policy_json)
     created = now_ms()
+    email_term_hash, ip_term_hash = submission_term_hashes(policy, hasher, fields["email"],
+                                                          client_ip)
     verdicts = evaluate_standings(
         Submission(name=fields["name"], email=fields["email"], comment=fields["comment"],
-                   website=fields["website"], client_ip=client_ip, honeypot=fields["fax"]),
+                   website=fields["website"], client_ip=client_ip, honeypot=fields["fax"],
+                   email_term_hash=email_term_hash, ip_term_hash=ip_term_hash),
         created, policy, profanity,
     )
     at = iso_from_ms(created)
