@@ -37,3 +37,7 @@ class Hasher:
 
     def ip_term(self, client_ip: str) -> str:
         return self._digest("term-ip", client_ip)
+
+    def commenter_secret(self, secret: str) -> str:
+        """A commenter key's secret as its record keeps it (service/commenter_keys.py)."""
+        return self._digest("commenter-key", secret)

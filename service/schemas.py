@@ -150,6 +150,10 @@ class SubmissionSchema(ObjectSchema):
     # The honeypot: a field a page hides from people, so only a bot fills it in. Accepted (a
     # 422 would tell the bot what tripped it), handed to the policy, never stored.
     fax = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    # The commenter key the last accepted answer handed out (service/commenter_keys.py); one
+    # that is not well-formed is ignored like an unknown one.
+    commenter_key = fields.String(load_default=None, allow_none=True, pre_load=blank_to_none,
+                                  validate=validate.Length(max=200))
 
 
 class FormSubmissionSchema(SubmissionSchema):
@@ -223,6 +227,8 @@ class AcceptedSchema(Schema):
     article_id = fields.String()
     status = fields.String()
     created_at = fields.String()
+    # Shown once: the key to send with the next submission (service/commenter_keys.py).
+    commenter_key = fields.String()
 
 
 class HistoryEntrySchema(Schema):

@@ -2,9 +2,9 @@
 
 One Redis round trip, whatever the data size: the policy and the article's state come from
 the worker's cache (Redis invalidates them when they change; a miss costs one pipeline), and a
-single script counts the client's rate limits, checks the parent, the duplicate and flood
-guards, reads the author's standing, and stores the comment as the policy judged it for that
-standing.
+single script counts the client's rate limits, checks the parent and the flood guards,
+drops a duplicate, reads the standing of the commenter key presented (service/commenter_keys.py),
+and stores the comment as the policy judged it for that standing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from . import commenter_keys
 from .clock import iso_from_ms, now_ms
 from .errors import Problem, rate_limited_problem, validation_problem
 from .hashing import Hasher
@@ -41,6 +42,7 @@ class Accepted:
 
     comment: StoredComment
     verdict: Verdict
+    commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
 
     @property
     def status(self) -> str:
@@ -63,9 +65,11 @@ def submit(
     client_ip: str,
     ip_hash: str,
     limits: tuple[WindowCounter, ...] = (),
+    hand_out_key: bool = True,
 ) -> Accepted:
     """Judge and store one submission; ``limits`` are the client's rate-limit counters, counted
-    by the insert itself. Raises a Problem for every refusal."""
+    by the insert itself; ``hand_out_key`` is False when the answer cannot carry a commenter
+    key. Raises a Problem for every refusal."""
     settings = store.submission_settings(article_id)
     if settings.closed:
         raise Problem(403, "Forbidden", "Comments on this article are closed.",
@@ -98,27 +102,29 @@ def submit(
         flood_interval_ms=policy.flood_interval_seconds * 1000,
         hourly_cap=policy.flood_hourly_cap,
     )
+    key = commenter_keys.exchange(hasher, fields.get("commenter_key"), base.email_hash, policy,
+                                  hand_out=hand_out_key)
     result = store.insert_submission(
         base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
         guards, created,
         trusted_since_ms=None if verdicts.trusted is None else trusted_since(created, policy),
-        limits=limits,
+        limits=limits, key=key.exchange,
     )
     retry_after = max(1, -(-result.retry_after_ms // 1000))
     if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
         raise rate_limited_problem(result.limit.description, retry_after)
     if result.outcome is Outcome.PARENT_NOT_PUBLISHED:
         raise validation_problem({"parent_id": ["Not a published comment of this article."]})
-    if result.outcome is Outcome.DUPLICATE:
-        raise Problem(409, "Conflict", "The same comment was already submitted to this article.",
-                      slug="duplicate-comment")
     if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
         detail = ("Comments are coming too fast; wait before posting again."
                   if result.outcome is Outcome.TOO_SOON
                   else "Too many comments from this address in the last hour.")
         raise Problem(429, "Too Many Requests", detail, slug="comment-flood",
                       headers={"Retry-After": str(retry_after)})
-    return Accepted(comment=base, verdict=judged[result.chosen])
+    # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
+    # comment: whether an email has commented is no one's to learn here.
+    return Accepted(comment=base, verdict=judged[result.chosen],
+                    commenter_key=key.handed_out(result.key_rotated))
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

@@ -42,4 +42,5 @@ def erase_comments() -> Response:
         else:
             deleted += svc.store.delete(comment)
     svc.store.forget_author(email_hash)
+    svc.store.revoke_commenters(email_hash)  # the commenter keys bound to it stop working
     return json_response({"deleted": deleted, "anonymised": anonymised})

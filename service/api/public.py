@@ -51,18 +51,24 @@ def submit_comment(article_id: str) -> BaseResponse:
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
-    # The submission's rate limits are counted by the insert, in its one round trip.
+    # The submission's rate limits are counted by the insert, in its one round trip. A
+    # redirect cannot carry a commenter key back, so none is used or handed out.
+    follows_redirect = from_form and redirect_to is not None
     accepted = submit(svc.store, svc.hasher, svc.profanity, render_public, article_id, fields,
-                      client_ip, ip_hash, svc.rate_limits.counters("submit", ip_hash))
-    if from_form and redirect_to is not None:
+                      client_ip, ip_hash, svc.rate_limits.counters("submit", ip_hash),
+                      hand_out_key=not follows_redirect)
+    if follows_redirect:
         return redirect(redirect_to, code=303)
     comment = accepted.comment
     # Spam is answered exactly like a held comment: a spammer learns nothing.
     published = accepted.status == "approved"
     # The AcceptedSchema document, built directly (a test checks they agree).
     body = {"id": comment.id, "article_id": article_id,
-            "status": "approved" if published else "pending", "created_at": comment.created_at}
-    return json_response(body, 201 if published else 202)
+            "status": "approved" if published else "pending", "created_at": comment.created_at,
+            "commenter_key": accepted.commenter_key}
+    response = json_response(body, 201 if published else 202)
+    response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
+    return response
 
 
 @lru_cache(maxsize=4096)

@@ -1,6 +1,7 @@
 """The store: the only code that speaks Redis for the comment domain (see facade.py)."""
 
 from .client import make_redis
+from .commenters import KeyExchange
 from .decisions import TransitionResult
 from .facade import CommentStore
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
@@ -10,5 +11,6 @@ from .settings import SubmissionSettings
 
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement", "make_redis",
+    "SubmissionSettings", "TransitionResult", "WindowCounter", "Judgement", "KeyExchange",
+    "make_redis",
 ]

@@ -33,10 +33,13 @@ class Decisions(StoreCore):
         touched = [k.comment(comment.id), k.article_public(comment.article_id),
                    k.author(comment.email_hash), k.retention(),
                    *k.index_groups(comment.article_id, comment.reason_codes)]
+        # The commenter key that sent it earns or loses trust by the decision.
+        commenter = [k.commenter(comment.commenter_id)] if comment.commenter_id else []
         reply = self._transition(
-            keys=touched,
+            keys=touched + commenter,
             args=[comment.id, target, len(STATUSES), *STATUSES, entry.to_json(), public_json,
-                  compact(comment.content()), now_ms, "1" if comment.email_hash else ""],
+                  compact(comment.content()), now_ms, "1" if comment.email_hash else "",
+                  len(commenter)],
         )
         if reply is None:
             return None
