@@ -7,6 +7,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
+from service.api.context import EXTENSION_KEY
 from service.store import Keys
 from tests.conftest import AUTH, Browser, approve, submit
 from tests.test_privacy import every_stored_value
@@ -121,3 +122,20 @@ def test_a_form_without_redirect_gets_its_key_and_a_redirecting_one_uses_none(
     queue = client.get("/api/v1/moderation/queue", headers=AUTH).get_json()
     assert [c["comment"] for c in queue["comments"]] == ["Redirected."]
     assert submit(client, comment="Afterwards.", commenter_key=key).status_code == 201
+
+
+def test_the_emails_set_of_keys_outlives_every_key_so_an_erasure_finds_them(
+    client: FlaskClient, redis_client: Redis,
+) -> None:
+    """A decision long after the submission extends the key's life; the set an erasure reads
+    must be extended with it."""
+    ann = Browser(client, "late.decision@example.com")
+    first = ann.submit(comment="Reviewed much later.").get_json()["id"]
+    index = Keys("cm").author_commenters(
+        client.application.extensions[EXTENSION_KEY].hasher.email("late.decision@example.com"))
+    redis_client.pexpire(index, 1000)  # as if the submission were long ago
+    approve(client, first)
+    assert redis_client.pttl(index) >= redis_client.pttl(record_of(ann.key)) - 1000
+    client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
+                json={"email": "late.decision@example.com", "mode": "delete"})
+    assert not redis_client.exists(record_of(ann.key))

@@ -32,7 +32,8 @@ NOT_THE_REQUEST = ("cmdstat_info", "cmdstat_ping", "cmdstat_client", "cmdstat_su
 
 
 # What Redis runs inside the submission's script besides rate-limit counting.
-INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire")
+INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire",
+                     "pttl")
 
 
 def commands_during(redis: Redis, action: Callable[[], object]) -> Counter[str]:
@@ -122,8 +123,9 @@ def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
     # Sent: one evalsha. Inside the script: the existence check, the comment itself, the
     # author's comment set and three index entries (global, article, the first_comment
     # reason); a newcomer's commenter key: its record (hset), the email's set of records
-    # (sadd), a TTL on each.
-    inside_script = {"exists": 1, "set": 1, "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2}
+    # (sadd), a TTL on each (the set's checked first: pttl).
+    inside_script = {"exists": 1, "set": 1, "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2,
+                     "pttl": 1}
     assert settled(comment="fresh words", email="new@example.com") == Counter(
         {"evalsha": 1, **inside_script})
     # A reply adds the parent's check (zscore), inside the same script.
@@ -175,7 +177,7 @@ def test_without_the_worker_cache_a_submission_is_two_round_trips(
         close_app(app)
     # The settings pipeline (get policy, hget the article's state), then the one evalsha.
     assert cost == Counter({"get": 1, "hget": 1, "evalsha": 1, "exists": 1, "set": 1,
-                            "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2})
+                            "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2, "pttl": 1})
 
 
 @pytest.mark.parametrize("pending", [5, 300])

@@ -34,7 +34,8 @@ class Decisions(StoreCore):
                    k.author(comment.email_hash), k.retention(),
                    *k.index_groups(comment.article_id, comment.reason_codes)]
         # The commenter key that sent it earns or loses trust by the decision.
-        commenter = [k.commenter(comment.commenter_id)] if comment.commenter_id else []
+        commenter = ([k.commenter(comment.commenter_id), k.author_commenters(comment.email_hash)]
+                     if comment.commenter_id and comment.email_hash else [])
         reply = self._transition(
             keys=touched + commenter,
             args=[comment.id, target, len(STATUSES), *STATUSES, entry.to_json(), public_json,

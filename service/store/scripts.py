@@ -123,7 +123,6 @@ elseif fresh ~= '' then
   commenter = KEYS[#KEYS - 1]
   redis.call('HSET', commenter, 'email', email, 'secret', fresh, 'ttl', ttl)
   redis.call('SADD', KEYS[#KEYS], ARGV[ck + 3])
-  redis.call('PEXPIRE', KEYS[#KEYS], ttl)
   if ARGV[ck + 6] == '1' then
     local patched = cjson.decode(record)
     patched['commenter'] = ARGV[ck + 3]
@@ -132,14 +131,17 @@ elseif fresh ~= '' then
 else
   commenter = nil
 end
+if commenter then
+  redis.call('PEXPIRE', commenter, ttl)
+  -- The email's set of records outlives each of them, so an erasure finds them all.
+  if redis.call('PTTL', KEYS[#KEYS]) < tonumber(ttl) then
+    redis.call('PEXPIRE', KEYS[#KEYS], ttl)
+  end
+end
 if duplicate then
-  if commenter then redis.call('PEXPIRE', commenter, ttl) end
   return {2, variant, holder and 1 or 0}
 end
-if commenter then
-  if stamp ~= '' then redis.call('HSET', commenter, stamp, now) end
-  redis.call('PEXPIRE', commenter, ttl)
-end
+if commenter and stamp ~= '' then redis.call('HSET', commenter, stamp, now) end
 if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 redis.call('SET', KEYS[1], record)
 for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
@@ -155,13 +157,14 @@ return {1, variant, holder and 1 or 0}
 # moving back into the comment); stamp the author's record; append to the history. Repeating
 # the current status changes nothing.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
-# KEYS[5 ..] index groups, n keys each; then the commenter record when ARGV[9+n] is 1
+# KEYS[5 ..] index groups, n keys each; then the commenter keys when ARGV[9+n] is 2
 # ARGV[1] id   ARGV[2] target status   ARGV[3] n   ARGV[4 .. 3+n] the statuses
 # ARGV[4+n] history entry JSON (its "from" is filled in here)   ARGV[5+n] public JSON
 # ARGV[6+n] content JSON (name, comment, website, parent_id, created_at)   ARGV[7+n] now (ms)
 # ARGV[8+n] "1" to stamp the author's record ("" once the comment is anonymised: no author)
-# ARGV[9+n] 1 when the last key is the record of the commenter key that sent the comment (it
-# earns trust by an approval and loses it by a rejection or spam), else 0
+# ARGV[9+n] 2 when the last two keys are the record of the commenter key that sent the comment
+# (it earns trust by an approval and loses it by a rejection or spam) and the author's set of
+# commenter records, else 0
 # Returns {previous status, 1 if changed else 0}, or false when the comment does not exist.
 TRANSITION_COMMENT = """
 local raw = redis.call('GET', KEYS[1])
@@ -196,14 +199,18 @@ else
     redis.call('HSET', KEYS[3], 'last_negative', ARGV[7 + n])
   end
 end
--- The commenter key's record, while it lives (an expired or revoked one stays gone).
-if ARGV[9 + n] == '1' and redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+-- The commenter key's record, while it lives (an expired or revoked one stays gone); the
+-- email's set of records outlives it, so an erasure finds it.
+local commenter, commenters = KEYS[#KEYS - 1], KEYS[#KEYS]
+if ARGV[9 + n] == '2' and redis.call('EXISTS', commenter) == 1 then
   local field = nil
   if target == 'approved' then field = 'last_approved' end
   if target == 'rejected' or target == 'spam' then field = 'last_negative' end
   if field then
-    redis.call('HSET', KEYS[#KEYS], field, ARGV[7 + n])
-    redis.call('PEXPIRE', KEYS[#KEYS], redis.call('HGET', KEYS[#KEYS], 'ttl'))
+    local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
+    redis.call('HSET', commenter, field, ARGV[7 + n])
+    redis.call('PEXPIRE', commenter, ttl)
+    if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
   end
 end
 -- Rejected and spam comments wait in the retention index for their personal data's purge.
