@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from redis import Redis
 
 from tests.conftest import AUTH, RELAXED_POLICY, approve
+from tests.test_privacy import every_stored_value
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -104,3 +106,19 @@ def test_an_email_alone_never_publishes_at_once(client: FlaskClient) -> None:
     assert forged.status_code == 202 and forged.get_json()["status"] == "pending"
     page = client.get("/api/v1/articles/a1/comments").get_json()
     assert [c["comment"] for c in page["comments"]] == ["My first comment here."]
+
+
+def test_after_these_flows_no_plaintext_email_or_ip_is_stored(client: FlaskClient,
+                                                              redis_client: Redis) -> None:
+    set_policy(client, duplicate_window_seconds=86400, flood_interval_seconds=15)
+    first = post(client, VICTIM_IP, VICTIM, "Stored once.")
+    approve(client, first.get_json()["id"])
+    key = first.get_json()["commenter_key"]
+    post(client, ATTACKER_IP, VICTIM, "Stored once.")  # a duplicate, dropped
+    post(client, ATTACKER_IP, VICTIM, "Flooding.")  # the attacker's own flood
+    post(client, OTHER_IP, VICTIM, "With the key.", commenter_key=key)
+    dump = every_stored_value(redis_client).lower()
+    assert VICTIM not in dump and "victim.person" not in dump
+    for ip in (VICTIM_IP, ATTACKER_IP, OTHER_IP):
+        assert ip not in dump
+    assert key.split(".")[1] not in every_stored_value(redis_client)
