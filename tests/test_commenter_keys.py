@@ -139,3 +139,18 @@ def test_the_emails_set_of_keys_outlives_every_key_so_an_erasure_finds_them(
     client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
                 json={"email": "late.decision@example.com", "mode": "delete"})
     assert not redis_client.exists(record_of(ann.key))
+
+
+def test_a_dropped_duplicate_answers_and_rotates_like_a_stored_comment(
+    client: FlaskClient,
+) -> None:
+    client.put("/api/v1/moderation/policy", headers=AUTH,
+               json={"duplicate_window_seconds": 86400, "flood_interval_seconds": 0})
+    ann = trusted(client)
+    assert ann.submit(comment="Said twice.").status_code == 201
+    again = ann.submit(comment="Said twice.")
+    assert again.status_code == 201 and again.get_json()["status"] == "approved"
+    assert ann.submit(comment="And the rotated key still works.").status_code == 201
+    page = client.get("/api/v1/articles/a1/comments").get_json()
+    assert [c["comment"] for c in page["comments"]] == [
+        "My first comment here.", "Said twice.", "And the rotated key still works."]
