@@ -87,8 +87,9 @@ class Submission:
 @dataclass(frozen=True)
 class Facts:
     now_ms: int
-    last_approved_ms: int | None = None  # the email's most recent approval
-    last_negative_ms: int | None = None  # its most recent rejection or spam verdict
+    # The submission's commenter key's (never the email's: see service/commenter_keys.py)
+    last_approved_ms: int | None = None  # most recent approval
+    last_negative_ms: int | None = None  # most recent rejection or spam verdict
 
 
 class ProfanityFinder(Protocol):
@@ -226,8 +227,8 @@ def check_trust(sub: Submission, ctx: Context) -> None:
     elif mode is AutoApprove.TRUSTED and not is_trusted(ctx.facts, ctx.policy.trusted_days):
         ctx.reasons.append(Reason(
             "first_comment",
-            f"no approved comment from this email in the last {ctx.policy.trusted_days} days "
-            "(or a rejected one since)",
+            "no approved comment sent with this commenter key in the last "
+            f"{ctx.policy.trusted_days} days (or a rejected one since)",
             Action.HOLD,
         ))
 
