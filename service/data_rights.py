@@ -35,7 +35,9 @@ class Erasure:
 
 def erase_author(store: CommentStore, email_hash: str, *, anonymise_published: bool) -> Erasure:
     """Delete every comment of the author, or with ``anonymise_published`` keep the published
-    ones' text under :data:`ANONYMOUS` with no tie to them; then forget the author."""
+    ones' text under :data:`ANONYMOUS` with no tie to them; then forget the author. Their
+    commenter keys stop working first, so no submission racing the erasure is trusted."""
+    store.revoke_commenters(email_hash)
     deleted = anonymised = 0
     ids = store.author_comment_ids(email_hash)
     for _ in range(MAX_ROUNDS):

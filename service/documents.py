@@ -71,14 +71,17 @@ class AcceptedSchema(Schema):
     article_id = fields.String()
     status = fields.String(validate=validate.OneOf([Status.APPROVED, Status.PENDING]))
     created_at = fields.String()
+    # The commenter's key for their next submission (service/commenter_keys.py), or null.
+    commenter_key = fields.String(allow_none=True)
 
 
-def render_accepted(comment: StoredComment, published: bool) -> dict[str, Any]:
+def render_accepted(comment: StoredComment, published: bool,
+                    commenter_key: str | None) -> dict[str, Any]:
     """What AcceptedSchema dumps. An unpublished comment answers ``pending`` whatever its
     verdict: spam is answered exactly like a held comment, so a spammer learns nothing."""
     return {"id": comment.id, "article_id": comment.article_id,
             "status": Status.APPROVED.value if published else Status.PENDING.value,
-            "created_at": comment.created_at}
+            "created_at": comment.created_at, "commenter_key": commenter_key}
 
 
 # -- moderators: one full record, a page of them, data requests ----------------------------

@@ -19,10 +19,6 @@ class ParentNotPublished(DomainError):
     """The reply's parent is not a published comment of the same article."""
 
 
-class DuplicateComment(DomainError):
-    """The same text from the same address to the same article, within the duplicate window."""
-
-
 class CommentFlood(DomainError):
     """The policy's flood guard: comments too close together (``hourly`` False), or more than
     the hourly cap from one address (``hourly`` True)."""

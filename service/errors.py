@@ -18,7 +18,6 @@ from .domain_errors import (
     CommentNotFound,
     Conflict,
     DomainError,
-    DuplicateComment,
     ParentNotPublished,
     RateLimited,
 )
@@ -63,9 +62,6 @@ def domain_problem(error: DomainError) -> Problem:
                        slug="comments-closed")
     if isinstance(error, ParentNotPublished):
         return validation_problem({"parent_id": ["Not a published comment of this article."]})
-    if isinstance(error, DuplicateComment):
-        return Problem(409, "Conflict", "The same comment was already submitted to this article.",
-                       slug="duplicate-comment")
     if isinstance(error, CommentFlood):
         detail = ("Too many comments from this address in the last hour." if error.hourly
                   else "Comments are coming too fast; wait before posting again.")

@@ -29,3 +29,15 @@ class Hasher:
 
     def duplicate(self, email: str, article_id: str, fingerprint: str) -> str:
         return self._digest("dup", f"{email.casefold()}\x00{article_id}\x00{fingerprint}")
+
+    def email_term(self, email: str) -> str:
+        """An email as a policy list term stores it: apart from ``email`` (a list term must
+        not be a key to the author's records)."""
+        return self._digest("term-email", email.casefold())
+
+    def ip_term(self, client_ip: str) -> str:
+        return self._digest("term-ip", client_ip)
+
+    def commenter_secret(self, secret: str) -> str:
+        """A commenter key's secret as its record keeps it (service/commenter_keys.py)."""
+        return self._digest("commenter-key", secret)

@@ -78,6 +78,9 @@ class StoredComment:
     note: str | None = None
     # Keyed hash of the email: finds the author's record without storing the address twice.
     email_hash: str = ""
+    # The commenter key's record that sent it (service/commenter_keys.py): a decision credits
+    # or debits that key. Shown to no one.
+    commenter_id: str = ""
     # What the policy found, each {code, detail, action}; shown to moderators only.
     reasons: tuple[dict[str, str], ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
@@ -129,5 +132,6 @@ class StoredComment:
             decided_at=decision.at if decision else None,
             note=(decision.note or None) if decision else None,
             email_hash=record.get("email_hash") or "",
+            commenter_id=record.get("commenter") or "",
             reasons=tuple(record.get("reasons") or ()), history=history,
         )

@@ -194,6 +194,10 @@ class SubmissionSchema(ObjectSchema):
     # The honeypot: a field a page hides from people, so only a bot fills it in. Accepted (a
     # 422 would tell the bot what tripped it), handed to the policy, never stored.
     fax = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    # The commenter key the last accepted answer handed out (service/commenter_keys.py); one
+    # that is not well-formed is ignored like an unknown one.
+    commenter_key = fields.String(load_default=None, allow_none=True, pre_load=blank_to_none,
+                                  validate=validate.Length(max=200))
 
 
 class FormSubmissionSchema(SubmissionSchema):
@@ -274,8 +278,19 @@ def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]
     return json_schema(), form_schema()
 
 
+# A term GET /policy showed as "hash:..." (an email or IP address term, stored hashed: see
+# service/policy_terms.py) may be sent back as it is, but only as such a hash.
+_hashed_term = re.compile(r"\Ahash:[0-9a-f]{32}\Z")
+
+
+def _well_formed_hash(term: str) -> None:
+    if term.startswith("hash:") and not _hashed_term.match(term):
+        raise ValidationError("A hash: term must be one that GET /moderation/policy showed.")
+
+
 _term = fields.String(pre_load=clean_text,
-                      validate=[validate.Length(min=1, max=100), no_control_characters])
+                      validate=[validate.Length(min=1, max=100), no_control_characters,
+                                _well_formed_hash])
 
 
 class PolicySchema(ObjectSchema):

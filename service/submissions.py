@@ -2,9 +2,9 @@
 
 One Redis round trip, whatever the data size: the policy and the article's state come from
 the worker's cache (Redis invalidates them when they change; a miss costs one pipeline), and a
-single script counts the client's rate limits, checks the parent, the duplicate and flood
-guards, reads the author's standing, and stores the comment as the policy judged it for that
-standing.
+single script counts the client's rate limits, checks the parent and the flood guards,
+drops a duplicate, reads the standing of the commenter key presented (service/commenter_keys.py),
+and stores the comment as the policy judged it for that standing.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+from . import commenter_keys
 from .clock import iso_from_ms, now_ms
 from .documents import render_public
 from .domain_errors import (
     ArticleClosed,
     CommentFlood,
-    DuplicateComment,
     ParentNotPublished,
     RateLimited,
 )
@@ -35,6 +35,7 @@ from .moderation.policy import (
     policy_from_document,
     trusted_since,
 )
+from .policy_terms import submission_term_hashes
 from .states import Status
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
 
@@ -46,6 +47,7 @@ class Accepted:
 
     comment: StoredComment
     verdict: Verdict
+    commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
 
     @property
     def status(self) -> str:
@@ -73,6 +75,10 @@ class SubmissionRequest:
     client_ip: str
     ip_hash: str
     limits: tuple[WindowCounter, ...] = ()
+    # The commenter key the client presented, if any (see service/commenter_keys.py), and
+    # whether its answer can carry a new one (a form that redirects cannot).
+    commenter_key: str | None = None
+    hand_out_key: bool = True
 
 
 class Submissions:
@@ -92,10 +98,13 @@ class Submissions:
             raise ArticleClosed()
         policy = load_policy(settings.policy_json)
         created = now_ms()
+        email_term_hash, ip_term_hash = submission_term_hashes(policy, hasher, request.email,
+                                                              request.client_ip)
         verdicts = evaluate_standings(
             Submission(name=request.name, email=request.email, comment=request.comment,
                        website=request.website, client_ip=request.client_ip,
-                       honeypot=request.honeypot),
+                       honeypot=request.honeypot, email_term_hash=email_term_hash,
+                       ip_term_hash=ip_term_hash),
             created, policy, self.profanity,
         )
         at = iso_from_ms(created)
@@ -116,23 +125,26 @@ class Submissions:
             flood_interval_ms=policy.flood_interval_seconds * 1000,
             hourly_cap=policy.flood_hourly_cap,
         )
+        key = commenter_keys.exchange(hasher, request.commenter_key, base.email_hash, policy,
+                                      hand_out=request.hand_out_key)
         result = store.insert_submission(
             base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
             guards, created,
             trusted_since_ms=(None if verdicts.trusted is None
                               else trusted_since(created, policy)),
-            limits=request.limits,
+            limits=request.limits, key=key.exchange,
         )
         retry_after = max(1, -(-result.retry_after_ms // 1000))
         if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
             raise RateLimited(result.limit.description, retry_after)
         if result.outcome is Outcome.PARENT_NOT_PUBLISHED:
             raise ParentNotPublished()
-        if result.outcome is Outcome.DUPLICATE:
-            raise DuplicateComment()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
-        return Accepted(comment=base, verdict=judged[result.chosen])
+        # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
+        # comment: whether an email has commented is no one's to learn here.
+        return Accepted(comment=base, verdict=judged[result.chosen],
+                        commenter_key=key.handed_out(result.key_rotated))
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

@@ -218,6 +218,25 @@ def submit(client: FlaskClient, article: str = "a1", **fields: Any) -> Any:
     return client.post(f"/api/v1/articles/{article}/comments", json=body)
 
 
+class Browser:
+    """A commenter's browser with the widget: it keeps the commenter key each accepted answer
+    hands out and sends it back with the next submission (service/commenter_keys.py)."""
+
+    def __init__(self, client: FlaskClient, email: str = "ann@example.com") -> None:
+        self.client = client
+        self.email = email
+        self.key: str | None = None
+
+    def submit(self, article: str = "a1", **fields: Any) -> Any:
+        fields.setdefault("email", self.email)
+        if self.key is not None:
+            fields.setdefault("commenter_key", self.key)
+        response = submit(self.client, article, **fields)
+        if response.status_code in (201, 202):
+            self.key = response.get_json()["commenter_key"]
+        return response
+
+
 def approve(client: FlaskClient, comment_id: str, **body: Any) -> Any:
     return client.post(f"/api/v1/moderation/comments/{comment_id}/approve", json=body,
                        headers=AUTH)

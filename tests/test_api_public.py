@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import AUTH, approve, submit
+from tests.conftest import AUTH, Browser, approve, submit
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -17,7 +17,7 @@ def test_submission_is_accepted_pending_without_the_email(client: FlaskClient) -
     response = submit(client, email="  Ann.Lee@EXAMPLE.com ")
     assert response.status_code == 202
     body = response.get_json()
-    assert set(body) == {"id", "article_id", "status", "created_at"}
+    assert set(body) == {"id", "article_id", "status", "created_at", "commenter_key"}
     assert body["status"] == "pending" and body["article_id"] == "a1"
     # Held, so not yet on the article page; the moderator sees the normalised address.
     assert client.get("/api/v1/articles/a1/comments").get_json()["comments"] == []
@@ -136,12 +136,13 @@ def test_article_ids_outside_the_slug_alphabet_are_4xx(client: FlaskClient, arti
 
 
 def test_reply_needs_an_approved_parent_of_the_same_article(client: FlaskClient) -> None:
-    parent = submit(client).get_json()["id"]
-    assert "parent_id" in submit(client, parent_id=parent).get_json()["errors"]  # still pending
+    ann = Browser(client)
+    parent = ann.submit().get_json()["id"]
+    assert "parent_id" in ann.submit(parent_id=parent).get_json()["errors"]  # still pending
     approve(client, parent)
-    assert submit(client, article="other", parent_id=parent).status_code == 422
-    reply = submit(client, parent_id=parent, comment="I agree")
-    # Ann now has an approved comment, so the trusted-commenter rule publishes her reply.
+    assert ann.submit(article="other", parent_id=parent).status_code == 422
+    reply = ann.submit(parent_id=parent, comment="I agree")
+    # Ann's key now has an approved comment: the trusted-commenter rule publishes her reply.
     assert reply.status_code == 201 and reply.get_json()["status"] == "approved"
     comments = client.get("/api/v1/articles/a1/comments").get_json()["comments"]
     assert [c["parent_id"] for c in comments] == [None, parent]

@@ -110,24 +110,44 @@ def test_links_hold_at_the_threshold_and_ignore_the_website_field() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "where"),
+    ("fields", "detail"),
     [
-        ({"comment": "Play at CASINO now"}, "comment"),
-        ({"comment": "Play at ｃａｓｉｎｏ now"}, "comment"),  # fullwidth: NFKC
-        ({"comment": "Play at cas\u200bino now"}, "comment"),  # zero-width split
-        ({"name": "Casino Shop"}, "name"),
-        ({"email": "seller@casino.example"}, "email"),
-        ({"website": "https://casino.example/play"}, "website"),
+        ({"comment": "Play at CASINO now"}, "'casino' in comment"),
+        ({"comment": "Play at ｃａｓｉｎｏ now"}, "'casino' in comment"),  # fullwidth: NFKC
+        ({"comment": "Play at cas\u200bino now"}, "'casino' in comment"),  # zero-width split
+        ({"name": "Casino Shop"}, "'casino' in name"),
+        # About the email or the client address, a reason names the rule, not the value.
+        ({"email": "seller@casino.example"}, "the email matches a term of the block list"),
+        ({"website": "https://casino.example/play"}, "'casino' in website"),
     ],
 )
 def test_block_list_matches_every_field_after_normalisation(fields: dict[str, str],
-                                                            where: str) -> None:
+                                                            detail: str) -> None:
     comment = fields.pop("comment", "Nice.")
     verdict = judge(comment, policy=Policy(block_terms=("casino",)),
                     name=fields.get("name", "Ann"), email=fields.get("email", "ann@example.com"),
                     website=fields.get("website"))
     assert verdict.action is Action.SPAM and codes(verdict) == ["blocked_term"]
-    assert f"in {where}" in verdict.reasons[0].detail
+    assert verdict.reasons[0].detail == detail
+
+
+def test_hashed_terms_match_the_hashes_the_caller_computed_exactly() -> None:
+    policy = Policy(block_terms=("hash:" + "e" * 32,), hold_terms=("hash:" + "1" * 32,))
+
+    def judged(email_hash: str | None, ip_hash: str | None) -> Verdict:
+        submission = Submission(name="Ann", email="ann@example.com", comment="Hello.",
+                                website=None, client_ip="198.51.100.7",
+                                email_term_hash=email_hash, ip_term_hash=ip_hash)
+        return evaluate(submission, TRUSTED, policy, default_matcher())
+
+    blocked = judged("e" * 32, None)
+    assert blocked.action is Action.SPAM
+    assert blocked.reasons[0].detail == "the email is on the block list"
+    held = judged("f" * 32, "1" * 32)
+    assert held.action is Action.HOLD
+    assert [r.detail for r in held.reasons] == ["the client address is on the hold list"]
+    assert judged("f" * 32, "2" * 32).action is Action.APPROVE
+    assert judged(None, None).action is Action.APPROVE  # "hash:..." is no word term
 
 
 def test_block_list_matches_client_ip_and_respects_word_boundaries() -> None:

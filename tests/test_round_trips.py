@@ -32,7 +32,8 @@ NOT_THE_REQUEST = ("cmdstat_info", "cmdstat_ping", "cmdstat_client", "cmdstat_su
 
 
 # What Redis runs inside the submission's script besides rate-limit counting.
-INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore")
+INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire",
+                     "pttl")
 
 
 def commands_during(redis: Redis, action: Callable[[], object]) -> Counter[str]:
@@ -119,15 +120,23 @@ def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
         warm_settings_cache(client, redis_client, "big")
         return commands_during(redis_client, lambda: submit(client, article="big", **fields))
 
-    # Sent: one evalsha. Inside the script: the existence check, the author's standing
-    # (hmget), the comment itself, the author's comment set and three index entries (global,
-    # article, the first_comment reason).
-    inside_script = {"exists": 1, "hmget": 1, "set": 1, "sadd": 1, "zadd": 3}
+    # Sent: one evalsha. Inside the script: the existence check, the comment itself, the
+    # author's comment set and three index entries (global, article, the first_comment
+    # reason); a newcomer's commenter key: its record (hset), the email's set of records
+    # (sadd), a TTL on each (the set's checked first: pttl).
+    inside_script = {"exists": 1, "set": 1, "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2,
+                     "pttl": 1}
     assert settled(comment="fresh words", email="new@example.com") == Counter(
         {"evalsha": 1, **inside_script})
     # A reply adds the parent's check (zscore), inside the same script.
     assert settled(comment="a reply", email="other@example.com", parent_id=parent) == Counter(
         {"evalsha": 1, "zscore": 1, **inside_script})
+    # A returning commenter's key is read (hmget) and rotated in the same script.
+    key = submit(client, article="big", comment="keyed", email="k@example.com").get_json()[
+        "commenter_key"]
+    with_key = settled(comment="keyed again", email="k@example.com", commenter_key=key)
+    assert with_key["evalsha"] == 1 and with_key["hmget"] == 1
+    assert set(with_key) <= {"evalsha", *INSIDE_SUBMISSION}
 
 
 def warm_settings_cache(client: FlaskClient, redis: Redis, article: str) -> None:
@@ -167,8 +176,8 @@ def test_without_the_worker_cache_a_submission_is_two_round_trips(
     finally:
         close_app(app)
     # The settings pipeline (get policy, hget the article's state), then the one evalsha.
-    assert cost == Counter({"get": 1, "hget": 1, "evalsha": 1,
-                            **{c: 1 for c in ("exists", "hmget", "set", "sadd")}, "zadd": 3})
+    assert cost == Counter({"get": 1, "hget": 1, "evalsha": 1, "exists": 1, "set": 1,
+                            "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2, "pttl": 1})
 
 
 @pytest.mark.parametrize("pending", [5, pytest.param(300, marks=pytest.mark.slow)])
@@ -198,9 +207,10 @@ def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client
     until_cached(redis_client, lambda: client.get("/api/v1/moderation/queue", headers=AUTH))
 
     # The comment (one MGET), then the transition script, whose reply is the comment as the
-    # decision left it: the answer needs no second read.
+    # decision left it: the answer needs no second read. (The one HGET is the script's own:
+    # the TTL of the commenter key's record it stamps.)
     approval = commands_during(redis_client, lambda: approve(client, held[0]))
-    assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 0), approval
+    assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 1), approval
     # A published comment's content is in its public document: the read is then the records
     # (MGET) and the script that reads the published ones with their documents.
     rejection = commands_during(redis_client, lambda: client.post(

@@ -1,12 +1,13 @@
 """Property: the insert script decides trust exactly as :func:`policy.is_trusted`, the oracle.
 
-Trust is decided in production by INSERT_COMMENT (store/scripts.py), from the author's record
-as it is at write time; the pure Python rule is the definition the script is held to. Each
-example gives an author's record a ``last_approved`` and a ``last_negative`` stamp (each absent,
-or just before, at or just after the ``trusted_since`` boundary, or anywhere around it), runs the
-real script on a real Redis through ``CommentStore.insert_submission`` with the two judgements a
-submission carries (held as untrusted, published as trusted), and compares the variant the
-script stored with what ``is_trusted`` answers for the same stamps.
+Trust is decided in production by INSERT_COMMENT (store/scripts.py), from the record of the
+commenter key the submission presents, as it is at write time; the pure Python rule is the
+definition the script is held to. Each example gives a commenter record (bound to the
+submission's email, its key presented) a ``last_approved`` and a ``last_negative`` stamp (each
+absent, or just before, at or just after the ``trusted_since`` boundary, or anywhere around it),
+runs the real script on a real Redis through ``CommentStore.insert_submission`` with the two
+judgements a submission carries (held as untrusted, published as trusted), and compares the
+variant the script stored with what ``is_trusted`` answers for the same stamps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from service.crypto import Cipher, KeyRing
 from service.documents import render_public
 from service.models import HistoryEntry, StoredComment
 from service.moderation.policy import DAY_MS, Facts, Policy, is_trusted, trusted_since
-from service.store import CommentStore, Guards, Judgement, Keys, Outcome
+from service.store import CommentStore, Guards, Judgement, KeyExchange, Keys, Outcome
 
 KEYS = Keys("trust")
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("t1")))
@@ -63,8 +64,14 @@ def test_the_insert_script_chooses_the_variant_is_trusted_names(
               if offset is not None}
     serial = next(_serial)
     email_hash = f"author{serial}"
+    commenter_id = f"{serial:024x}"
+    redis_client.hset(KEYS.commenter(commenter_id), "email", email_hash)
+    redis_client.hset(KEYS.commenter(commenter_id), "secret", "presented-secret-hash")
     for stamp, value in stamps.items():
-        redis_client.hset(KEYS.author(email_hash), stamp, value)
+        redis_client.hset(KEYS.commenter(commenter_id), stamp, value)
+    key = KeyExchange(email_hash=email_hash, presented_id=commenter_id,
+                      presented_secret="presented-secret-hash", fresh_id=f"{serial + 1:024x}",
+                      fresh_secret="fresh-secret-hash", ttl_ms=DAY_MS, grace_ms=0)
     at = iso_from_ms(now)
     comment = StoredComment(id=f"c{serial:024d}", article_id="trust", name="N",
                             email="n@example.com", comment="text", status="pending",
@@ -75,7 +82,7 @@ def test_the_insert_script_chooses_the_variant_is_trusted_names(
     result = store.insert_submission(
         comment, render_public(comment.public()),
         [judgement("pending", at, ("first_comment",)), judgement("approved", at, ())],
-        guards, now, trusted_since_ms=since)
+        guards, now, trusted_since_ms=since, key=key)
 
     expected = is_trusted(Facts(now_ms=now, last_approved_ms=stamps.get("last_approved"),
                                 last_negative_ms=stamps.get("last_negative")), trusted_days)

@@ -18,6 +18,7 @@ from ..domain_errors import CommentNotFound, Conflict
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
+from ..policy_terms import hash_identifier_terms
 from ..schemas import (
     ArticleSettingsSchema,
     DecisionSchema,
@@ -112,7 +113,8 @@ def get_policy() -> Response:
 
 @bp.put("/policy")
 def put_policy() -> Response:
-    document = _policy.load(json_body(request))
+    # Email and IP terms are kept only as keyed hashes (see policy_terms).
+    document = hash_identifier_terms(_policy.load(json_body(request)), services().hasher)
     # Store the complete document, defaults filled in, so every worker reads the same policy.
     complete = policy_to_document(load_policy(json.dumps(document, sort_keys=True)))
     services().store.save_policy_json(json.dumps(complete, sort_keys=True))

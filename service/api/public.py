@@ -41,16 +41,22 @@ def submit_comment(article_id: str) -> BaseResponse:
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
+    # A redirect cannot carry a commenter key back, so none is used or handed out.
+    follows_redirect = from_form and redirect_to is not None
     accepted = svc.submissions.submit(SubmissionRequest(
         article_id=article_id, name=fields["name"], email=fields["email"],
         comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
         honeypot=fields["fax"], client_ip=client_ip, ip_hash=ip_hash,
         # Counted by the insert, in its one round trip.
-        limits=svc.rate_limits.counters("submit", ip_hash)))
-    if from_form and redirect_to is not None:
+        limits=svc.rate_limits.counters("submit", ip_hash),
+        commenter_key=fields.get("commenter_key"), hand_out_key=not follows_redirect))
+    if follows_redirect:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
-    return json_response(render_accepted(accepted.comment, published), 201 if published else 202)
+    response = json_response(render_accepted(accepted.comment, published, accepted.commenter_key),
+                             201 if published else 202)
+    response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
+    return response
 
 
 @lru_cache(maxsize=4096)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -91,13 +90,18 @@ class Submission:
     website: str | None
     client_ip: str
     honeypot: str | None = None
+    # The email's and the client address's keyed hashes as list terms store them (see
+    # HASHED_TERM); the caller computes them, this module never sees the secret.
+    email_term_hash: str | None = None
+    ip_term_hash: str | None = None
 
 
 @dataclass(frozen=True)
 class Facts:
     now_ms: int
-    last_approved_ms: int | None = None  # the email's most recent approval
-    last_negative_ms: int | None = None  # its most recent rejection or spam verdict
+    # The submission's commenter key's (never the email's: see service/commenter_keys.py)
+    last_approved_ms: int | None = None  # most recent approval
+    last_negative_ms: int | None = None  # most recent rejection or spam verdict
 
 
 class ProfanityFinder(Protocol):
@@ -150,8 +154,39 @@ def find_terms(terms: tuple[str, ...], fields: dict[str, str]) -> list[tuple[str
     return hits
 
 
-def _describe(hits: Iterable[tuple[str, str]]) -> str:
-    return "; ".join(f"{term!r} in {name}" for name, term in hits)
+# A list term that is an email or an IP address is stored as this prefix and the keyed hash
+# of the address (service/policy_terms.py), and matches that field exactly: the policy
+# document, and every reason it gives, then hold no one's address in plaintext.
+HASHED_TERM = "hash:"
+
+
+@lru_cache(maxsize=32)
+def split_terms(terms: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A list's word terms, and the hashes of its address terms (without the prefix)."""
+    words = tuple(t for t in terms if not t.startswith(HASHED_TERM))
+    hashes = frozenset(t.removeprefix(HASHED_TERM) for t in terms if t.startswith(HASHED_TERM))
+    return words, hashes
+
+
+# What a reason says when a list matched a field that identifies the commenter: the rule,
+# never the value (nor the term, which may be most of it).
+_IDENTIFIER_FIELDS = {"email": "the email", "client_ip": "the client address"}
+
+
+def list_hits(terms: tuple[str, ...], sub: Submission, list_name: str) -> list[str]:
+    """What one list found in a submission, each hit described for a moderator."""
+    words, hashes = split_terms(terms)
+    text = {"name": sub.name, "comment": sub.comment, "website": sub.website or ""}
+    hits = [f"{term!r} in {name}" for name, term in find_terms(words, text)]
+    identifiers = {"email": (sub.email, sub.email_term_hash),
+                   "client_ip": (sub.client_ip, sub.ip_term_hash)}
+    for name, (value, hashed) in identifiers.items():
+        subject = _IDENTIFIER_FIELDS[name]
+        if hashed is not None and hashed in hashes:
+            hits.append(f"{subject} is on the {list_name} list")
+        elif find_terms(words, {name: value}):
+            hits.append(f"{subject} matches a term of the {list_name} list")
+    return hits
 
 
 def check_honeypot(sub: Submission, ctx: Context) -> None:
@@ -161,14 +196,12 @@ def check_honeypot(sub: Submission, ctx: Context) -> None:
 
 
 def check_lists(sub: Submission, ctx: Context) -> None:
-    fields = {"name": sub.name, "email": sub.email, "comment": sub.comment,
-              "website": sub.website or "", "client_ip": sub.client_ip}
-    blocked = find_terms(ctx.policy.block_terms, fields)
+    blocked = list_hits(ctx.policy.block_terms, sub, "block")
     if blocked:
-        ctx.reasons.append(Reason("blocked_term", _describe(blocked), ctx.policy.block_action))
-    held = find_terms(ctx.policy.hold_terms, fields)
+        ctx.reasons.append(Reason("blocked_term", "; ".join(blocked), ctx.policy.block_action))
+    held = list_hits(ctx.policy.hold_terms, sub, "hold")
     if held:
-        ctx.reasons.append(Reason("hold_term", _describe(held), Action.HOLD))
+        ctx.reasons.append(Reason("hold_term", "; ".join(held), Action.HOLD))
 
 
 def check_profanity(sub: Submission, ctx: Context) -> None:
@@ -211,8 +244,8 @@ def check_trust(sub: Submission, ctx: Context) -> None:
     elif mode is AutoApprove.TRUSTED and not is_trusted(ctx.facts, ctx.policy.trusted_days):
         ctx.reasons.append(Reason(
             "first_comment",
-            f"no approved comment from this email in the last {ctx.policy.trusted_days} days "
-            "(or a rejected one since)",
+            "no approved comment sent with this commenter key in the last "
+            f"{ctx.policy.trusted_days} days (or a rejected one since)",
             Action.HOLD,
         ))
 

@@ -4,6 +4,7 @@ articles, moderators (facade.py) and the rate-limit counters (ratelimits.py). Th
 
 from .check import CheckReport, StoreCheck, check_store, history_problems
 from .client import make_redis
+from .commenters import KeyExchange
 from .decisions import ContentChanged
 from .facade import CommentStore
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
@@ -15,5 +16,5 @@ from .settings import SubmissionSettings
 __all__ = [
     "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
     "RateLimitCounters", "SubmissionSettings", "ContentChanged", "WindowCounter", "Judgement",
-    "make_redis", "CheckReport", "StoreCheck", "check_store", "history_problems",
+    "KeyExchange", "make_redis", "CheckReport", "StoreCheck", "check_store", "history_problems",
 ]

@@ -39,10 +39,14 @@ class Decisions(RecordLoader):
         touched = [k.comment(comment.id), k.article_public(comment.article_id),
                    k.author(comment.email_hash), k.retention(),
                    *k.index_groups(comment.article_id, comment.reason_codes)]
+        # The commenter key that sent it earns or loses trust by the decision.
+        commenter = ([k.commenter(comment.commenter_id), k.author_commenters(comment.email_hash)]
+                     if comment.commenter_id and comment.email_hash else [])
         reply = self._transition(
-            keys=touched,
+            keys=touched + commenter,
             args=[comment.id, Status(target), now_ms, entry.to_json(), public_json,
-                  compact(comment.content()), len(STATUSES), *_RULE_ARGS],
+                  compact(comment.content()), len(STATUSES), *_RULE_ARGS,
+                  len(commenter)],
         )
         if reply is None:
             return None

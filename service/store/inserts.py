@@ -10,6 +10,7 @@ from typing import Any, cast
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
+from .commenters import KeyExchange
 from .records import compact
 
 HOUR_MS = 3_600_000
@@ -57,8 +58,11 @@ class Guards:
 
 class Outcome(Enum):
     STORED = 1
+    # A duplicate of a recent comment (same email, article and text, whoever sent it): not
+    # stored again, and answered as if it had been (telling the sender otherwise would tell
+    # them that the email had commented).
+    DROPPED_DUPLICATE = 2
     ALREADY_STORED = 0
-    DUPLICATE = -1
     TOO_SOON = -2
     HOURLY_CAP = -3
     RATE_LIMITED = -4
@@ -71,6 +75,8 @@ class InsertResult:
     retry_after_ms: int = 0
     chosen: int = 0  # which of the judgements was stored
     limit: WindowCounter | None = None  # the exhausted one, when RATE_LIMITED
+    # Whether the presented commenter key was valid and rotated (else a new record was made).
+    key_rotated: bool = False
 
 
 
@@ -78,23 +84,25 @@ class Inserts(StoreCore):
     def insert_submission(
         self, comment: StoredComment, public_json: str, judgements: list[Judgement],
         guards: Guards, now_ms: int, *, trusted_since_ms: int | None = None,
-        limits: tuple[WindowCounter, ...] = (),
+        limits: tuple[WindowCounter, ...] = (), key: KeyExchange | None = None,
     ) -> InsertResult:
         """Store a new comment with its indexes in one round trip, unless a rate limit, a
         duplicate or flood guard, or an unpublished parent refuses it.
 
         ``judgements`` are the policy's for an author without standing and, when
-        ``trusted_since_ms`` is given, for a trusted one; the script reads the author's record
-        and stores the comment as judged for the standing that applies (``chosen``). The
-        comment's own status and reasons are ignored.
+        ``trusted_since_ms`` is given, for a trusted one; the script reads the record of the
+        commenter key the submission presented (``key``) and stores the comment as judged for
+        the standing that applies (``chosen``). The comment's own status and reasons are
+        ignored.
         """
         if len(judgements) != (1 if trusted_since_ms is None else 2):
             raise ValueError("one judgement, or two with trusted_since_ms")
         k = self.keys
+        key = key or KeyExchange.none(guards.email_hash)
         hour = now_ms // HOUR_MS
         keys = [k.comment(comment.id), k.article_public(comment.article_id),
                 k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
-                k.flood_ip(guards.ip_hash), k.flood_email(guards.email_hash),
+                k.flood_ip(guards.ip_hash), k.commenter(key.presented_id or key.fresh_id),
                 k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
                 k.retention(), k.article_status_index(comment.article_id, Status.APPROVED),
                 *(counter.key for counter in limits)]
@@ -110,6 +118,8 @@ class Inserts(StoreCore):
         base = comment.to_record()
         if base["email"]:
             base["email"] = self.cipher.encrypt(base["email"], "email")
+        if key.recorded_id:
+            base["commenter"] = key.recorded_id
         content = base.pop("content", None) or comment.content()
         variant_indexes = []
         for judgement in judgements:
@@ -123,8 +133,14 @@ class Inserts(StoreCore):
             keys += indexes
             args += [len(indexes), compact(record), public_json if implies.public else "",
                      implies.author_stamp or "", "1" if implies.awaits_purge else ""]
+        keys += [k.commenter(key.fresh_id), k.author_commenters(key.email_hash)]
+        args += [key.email_hash, key.presented_secret, key.fresh_secret, key.fresh_id,
+                 key.ttl_ms, key.grace_ms, "1" if key.presented_id else ""]
         reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
+        if outcome is Outcome.DROPPED_DUPLICATE:
+            return InsertResult(outcome, chosen=int(reply[1]) - 1,
+                                key_rotated=bool(int(reply[2])))
         if outcome is Outcome.STORED:
             variant = int(reply[1]) - 1
             # Only what the script wrote: evicting the article's page for a held comment
@@ -134,7 +150,7 @@ class Inserts(StoreCore):
             if rule(judgements[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
-            return InsertResult(outcome, chosen=variant)
+            return InsertResult(outcome, chosen=variant, key_rotated=bool(int(reply[2])))
         if outcome is Outcome.RATE_LIMITED:
             return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
         return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)

@@ -21,8 +21,17 @@ Key                                      type    holds
 {p}:public:<article>                     hash    id -> public JSON of each approved comment
                                                  (the only copy of a published one's content)
 {p}:article:<article>:settings           hash    closed=1 while comments are closed
-{p}:author:<email-hash>                  hash    last_approved / last_negative (ms): trust
+{p}:author:<email-hash>                  hash    last_approved / last_negative (ms); grants
+                                                 no trust (a commenter key does)
 {p}:author:<email-hash>:comments         set     ids of the author's comments (data requests)
+{p}:author:<email-hash>:commenters       set     ids of the commenter records bound to the email
+                                                 (so an erasure revokes them; TTL: trusted_days)
+{p}:commenter:<commenter-id>             hash    one commenter key (service/commenter_keys.py):
+                                                 email (its keyed hash), secret and previous
+                                                 (keyed hashes of the current secret and of the
+                                                 one it replaced), previous_until (ms),
+                                                 last_approved / last_negative (ms): trust;
+                                                 ttl (ms). TTL: trusted_days from its last use
 {p}:retention                            zset    rejected/spam ids, score = decision time (ms)
 {p}:moderators                           hash    moderator name -> SHA-256 of their token
 {p}:authfail:<ip-hash>                   string  failed moderator logins from one client IP
@@ -31,7 +40,6 @@ Key                                      type    holds
 {p}:policy                               string  the moderation policy as JSON
 {p}:dup:<fingerprint>                    string  marker of a recent comment (TTL: the window)
 {p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
-{p}:flood:email:<email-hash>             string  likewise per email
 {p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
 """
 
@@ -67,6 +75,8 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("article_settings", ("article_id",), "hash", False),
     KeyShape("author", ("email_hash",), "hash", False),
     KeyShape("author_comments", ("email_hash",), "set", False),
+    KeyShape("author_commenters", ("email_hash",), "set", True),
+    KeyShape("commenter", ("commenter_id",), "hash", True),
     KeyShape("retention", (), "zset", False),
     KeyShape("moderators", (), "hash", False),
     KeyShape("auth_failures", ("ip_hash",), "string", True),
@@ -75,7 +85,6 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("policy", (), "string", False),
     KeyShape("duplicate", ("fingerprint",), "string", True),
     KeyShape("flood_ip", ("ip_hash",), "string", True),
-    KeyShape("flood_email", ("email_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
@@ -116,6 +125,12 @@ class Keys:
     def author_comments(self, email_hash: str) -> str:
         return f"{self.tag}:author:{email_hash}:comments"
 
+    def author_commenters(self, email_hash: str) -> str:
+        return f"{self.tag}:author:{email_hash}:commenters"
+
+    def commenter(self, commenter_id: str) -> str:
+        return f"{self.tag}:commenter:{commenter_id}"
+
     def retention(self) -> str:
         return f"{self.tag}:retention"
 
@@ -145,9 +160,6 @@ class Keys:
 
     def flood_ip(self, ip_hash: str) -> str:
         return f"{self.tag}:flood:ip:{ip_hash}"
-
-    def flood_email(self, email_hash: str) -> str:
-        return f"{self.tag}:flood:email:{email_hash}"
 
     def hourly(self, ip_hash: str, hour: int) -> str:
         return f"{self.tag}:hourly:{ip_hash}:{hour}"

@@ -14,17 +14,26 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # it; the whole of a submission's Redis work in one round trip. A retried call (same id)
 # changes nothing, which makes the client's retry after a lost reply safe.
 #
+# What the client learns depends only on what it sent itself (issue 11): its own rate limits,
+# flood interval and hourly cap (per client IP) are checked first; then a duplicate (the same
+# text from the same email to the same article, whoever sent it) is answered like any accepted
+# comment and dropped, with the same client-side effects (flood marker, hourly count, key).
+#
 # The author's standing is read here, not before: the caller sends one variant of the comment
 # per standing (untrusted, then trusted, when the policy trusts known commenters) and the
-# script stores the one that applies. The rule is policy.is_trusted, its oracle: an approval
-# at or after "trusted since" and no rejection or spam at or after it. A property test
+# script stores the one that applies, from the record of the commenter key the submission
+# presented (never from the email: see service/commenter_keys.py). A valid key is rotated;
+# otherwise a new record is created. The rule is policy.is_trusted, its oracle: an approval at
+# or after "trusted since" and no rejection or spam at or after it. A property test
 # (tests/test_trust_property.py) holds this Lua to that function; change both together.
 #
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] duplicate marker
-# KEYS[5] flood marker (ip)   KEYS[6] flood marker (email)   KEYS[7] hourly counter (ip)
+# KEYS[5] flood marker (ip)   KEYS[6] presented key's commenter record (or the new one's)
+# KEYS[7] hourly counter (ip)
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
+# last two: the new commenter record, the author's set of commenter records
 # ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
 # interval (ms, 0 = off)   ARGV[5] hourly cap (0 = off)   ARGV[6] ms until the hour ends
 # ARGV[7] parent id ("" = none)   ARGV[8] trusted since (ms; "" = one variant, no standing)
@@ -32,8 +41,13 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge
-# Returns {1, variant} stored, {0} already stored, {-1, ms} duplicate, {-2, ms} too soon,
-# {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent not published.
+# last seven: email hash, presented secret hash ("" = none), new secret hash ("" = hand out
+# none), new commenter id, record TTL (ms), grace of a replaced secret (ms), "1" if the
+# comment's JSON records the presented commenter id (else the new one)
+# Returns {1, variant, rotated} stored, {2, variant, rotated} a duplicate dropped (rotated: 1
+# when the presented key was valid and rotated, 0 when a new record was created), {0} already
+# stored, {-2, ms} too soon, {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent
+# not published.
 INSERT_COMMENT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -53,24 +67,36 @@ end
 if ARGV[7] ~= '' and not redis.call('ZSCORE', KEYS[10], ARGV[7]) then
   return {-5}
 end
-if window > 0 then
-  local ttl = redis.call('PTTL', KEYS[4])
-  if ttl > 0 then return {-1, ttl} end
-end
 if interval > 0 then
-  local wait = math.max(redis.call('PTTL', KEYS[5]), redis.call('PTTL', KEYS[6]))
+  local wait = redis.call('PTTL', KEYS[5])
   if wait > 0 then return {-2, wait} end
 end
 if cap > 0 then
   local used = tonumber(redis.call('GET', KEYS[7]) or '0')
   if used >= cap then return {-3, math.max(redis.call('PTTL', KEYS[7]), 1)} end
 end
+local duplicate = window > 0 and redis.call('PTTL', KEYS[4]) > 0
+-- The presented commenter key: valid when its secret is the record's current one (or the one
+-- that secret replaced, within the grace) and the record is bound to this email. A replaced
+-- secret used after its grace was copied by someone: the record is revoked.
+local ck = #ARGV - 6
+local email, presented, fresh = ARGV[ck], ARGV[ck + 1], ARGV[ck + 2]
+local holder, replayed = nil, false
+if presented ~= '' then
+  local r = redis.call('HMGET', KEYS[6], 'email', 'secret', 'previous', 'previous_until',
+    ARGV[9], ARGV[10])
+  local in_grace = r[3] == presented and r[4] and tonumber(r[4]) > tonumber(now)
+  if r[2] == presented or in_grace then
+    if r[1] == email then holder = r end
+  elseif r[3] == presented then
+    replayed = true
+  end
+end
 local variant = 1
-if ARGV[8] ~= '' then
+if ARGV[8] ~= '' and holder then
   local since = tonumber(ARGV[8])
-  local stamps = redis.call('HMGET', KEYS[3], ARGV[9], ARGV[10])
-  local approved = stamps[1] and tonumber(stamps[1]) >= since
-  local negative = stamps[2] and tonumber(stamps[2]) >= since
+  local approved = holder[5] and tonumber(holder[5]) >= since
+  local negative = holder[6] and tonumber(holder[6]) >= since
   if approved and not negative then variant = 2 end
 end
 -- Find the chosen variant's arguments and its first index key.
@@ -81,21 +107,52 @@ for _ = 2, variant do
 end
 local indexes, record, public, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1],
   ARGV[arg + 2], ARGV[arg + 3], ARGV[arg + 4]
-if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
-if interval > 0 then
-  redis.call('SET', KEYS[5], '1', 'PX', interval)
-  redis.call('SET', KEYS[6], '1', 'PX', interval)
-end
+if interval > 0 then redis.call('SET', KEYS[5], '1', 'PX', interval) end
 if cap > 0 then
   if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[6]) end
 end
+-- The commenter key the answer hands out: the presented one's record rotated to the new
+-- secret, or a new record.
+local commenter, ttl = KEYS[6], ARGV[ck + 4]
+if holder then
+  if holder[2] == presented then
+    redis.call('HSET', commenter, 'secret', fresh, 'previous', presented, 'previous_until',
+      tonumber(now) + tonumber(ARGV[ck + 5]), 'ttl', ttl)
+  else
+    redis.call('HSET', commenter, 'secret', fresh, 'ttl', ttl)
+  end
+elseif fresh ~= '' then
+  if replayed then redis.call('DEL', KEYS[6]) end
+  commenter = KEYS[#KEYS - 1]
+  redis.call('HSET', commenter, 'email', email, 'secret', fresh, 'ttl', ttl)
+  redis.call('SADD', KEYS[#KEYS], ARGV[ck + 3])
+  if ARGV[ck + 6] == '1' then
+    local patched = cjson.decode(record)
+    patched['commenter'] = ARGV[ck + 3]
+    record = cjson.encode(patched)
+  end
+else
+  commenter = nil
+end
+if commenter then
+  redis.call('PEXPIRE', commenter, ttl)
+  -- The email's set of records outlives each of them, so an erasure finds them all.
+  if redis.call('PTTL', KEYS[#KEYS]) < tonumber(ttl) then
+    redis.call('PEXPIRE', KEYS[#KEYS], ttl)
+  end
+end
+if duplicate then
+  return {2, variant, holder and 1 or 0}
+end
+if commenter and stamp ~= '' then redis.call('HSET', commenter, stamp, now) end
+if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 redis.call('SET', KEYS[1], record)
 for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
 if public ~= '' then redis.call('HSET', KEYS[2], id, public) end
 if stamp ~= '' then redis.call('HSET', KEYS[3], stamp, now) end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
-return {1, variant}
+return {1, variant, holder and 1 or 0}
 """
 
 # Move a comment to another status: into the target's key of every index group, out of the
@@ -111,11 +168,14 @@ return {1, variant}
 # the content an unpublished comment gets back is its public document's, and the author's
 # record is stamped only while the stored comment still has an author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
-# KEYS[5 ..] index groups, n keys each
+# KEYS[5 ..] index groups, n keys each; then, when the last ARGV is 2, the record of the
+# commenter key that sent the comment (it earns trust by an approval and loses it by a rejection
+# or spam) and the author's set of commenter records
 # ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
 # "from" is filled in here)   ARGV[5] public JSON   ARGV[6] the content JSON it was rendered
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
+# ARGV[8+4n] 2 when the commenter keys were given, else 0
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
 # false}: the comment as this call left it.
@@ -151,7 +211,7 @@ if to.public and not from.public then
     if value(v) ~= value(stored[field]) then return {0} end
   end
 end
-for first = 5, #KEYS, n do
+for first = 5, #KEYS - tonumber(ARGV[8 + 4 * n]), n do
   for i = 0, n - 1 do
     if ARGV[8 + 4 * i] == target then
       redis.call('ZADD', KEYS[first + i], 0, id)
@@ -179,6 +239,17 @@ elseif from.public then
 end
 if to.stamp ~= '' and (record['email_hash'] or '') ~= '' then
   redis.call('HSET', KEYS[3], to.stamp, now)
+end
+-- The commenter key's record, while it lives (an expired or revoked one stays gone) and while
+-- the stored comment is still tied to it (anonymising cuts the tie); the email's set of
+-- records outlives it, so an erasure finds it.
+local commenter, commenters = KEYS[#KEYS - 1], KEYS[#KEYS]
+if ARGV[8 + 4 * n] == '2' and to.stamp ~= '' and (record['commenter'] or '') ~= ''
+    and redis.call('EXISTS', commenter) == 1 then
+  local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
+  redis.call('HSET', commenter, to.stamp, now)
+  redis.call('PEXPIRE', commenter, ttl)
+  if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
 end
 if to.purge then
   redis.call('ZADD', KEYS[4], now, id)
@@ -250,6 +321,7 @@ if not raw then return 0 end
 local record = cjson.decode(raw)
 record['email'] = ''
 record['email_hash'] = ''
+record['commenter'] = nil
 record['anonymised'] = true
 if type(record['content']) == 'table' then
   record['content']['name'] = ARGV[2]
