@@ -67,8 +67,15 @@ TOKEN = "bench-moderator-token-0123456789abcdef"
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
 AUTH_HEADER = f"Authorization: Bearer {TOKEN}"
 # Set by the harness for both servers; --env may not override them.
-HARNESS_ENV = ("HOST", "PORT", "DATA_DIR", "WORKERS", "MODERATOR_TOKENS", "SECRET_KEY",
-               "KEY_PREFIX")
+HARNESS_ENV = (
+    "HOST",
+    "PORT",
+    "DATA_DIR",
+    "WORKERS",
+    "MODERATOR_TOKENS",
+    "SECRET_KEY",
+    "KEY_PREFIX",
+)
 SWEEP_WORKERS = (2, 4, 8)
 # Defaults for both servers that --env may override. wrk sends everything from one client IP,
 # so the per-IP rate limits (counted in Redis) are set far above what a run can reach: the
@@ -95,13 +102,19 @@ EMBEDDED_URL_FILE = "redis-url"
 
 # The moderation policy stays on (profanity, links, honeypot, trust); only the limits that a
 # single-IP load generator trips at once are off.
-BENCH_POLICY: dict[str, Any] = {"auto_approve": "trusted", "flood_interval_seconds": 0,
-                                "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
+BENCH_POLICY: dict[str, Any] = {
+    "auto_approve": "trusted",
+    "flood_interval_seconds": 0,
+    "flood_hourly_cap": 0,
+    "duplicate_window_seconds": 0,
+}
 PUBLISH_POLICY: dict[str, Any] = {**BENCH_POLICY, "auto_approve": "all"}
 
-WORDS = ("the council said that budget plans for the new library would be reviewed next week "
-         "while residents asked whether parking and bus routes near the station could change "
-         "soon given the long delays many of them reported after the meeting on tuesday").split()
+WORDS = (
+    "the council said that budget plans for the new library would be reviewed next week "
+    "while residents asked whether parking and bus routes near the station could change "
+    "soon given the long delays many of them reported after the meeting on tuesday"
+).split()
 
 
 class BenchError(RuntimeError):
@@ -128,28 +141,51 @@ class Scenario:
     server: str = "service"  # which server wrk drives: "service" or "ceiling" (the references)
 
 
-CEILING = Scenario("ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH,
-                   server="ceiling")
+CEILING = Scenario(
+    "ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH, server="ceiling"
+)
 # The write floor: the bare app storing each (distinct, ~400-byte) submission body with one
 # Redis SET in the service's Redis. A reference like the ceiling, not a target.
-FLOOR = Scenario("floor", "bare Flask + one SET of the body in the service's Redis", None,
-                 FLOOR_PATH, mode="submit", post_path=FLOOR_PATH, server="ceiling")
+FLOOR = Scenario(
+    "floor",
+    "bare Flask + one SET of the body in the service's Redis",
+    None,
+    FLOOR_PATH,
+    mode="submit",
+    post_path=FLOOR_PATH,
+    server="ceiling",
+)
 # The mixed floor: the mixed load's shape on the bare app, 9 in 10 requests the ceiling's GET
 # and 1 in 10 a write-floor POST. The most a 90/10 mix can keep here with durable writes.
-MIXED_FLOOR = Scenario("mixfloor", "90% ceiling GET + 10% write-floor POST", None, CEILING_PATH,
-                       mode="mixed", post_path=FLOOR_PATH, server="ceiling")
+MIXED_FLOOR = Scenario(
+    "mixfloor",
+    "90% ceiling GET + 10% write-floor POST",
+    None,
+    CEILING_PATH,
+    mode="mixed",
+    post_path=FLOOR_PATH,
+    server="ceiling",
+)
 # The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed.
 FLOOR_WITH = ("submit", "mixed")
 MIXED_FLOOR_WITH = ("mixed",)
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.8, READ_PATH),
-    Scenario("submit", "POST a distinct comment (201/202)", 0.5, SUBMIT_PATH, mode="submit",
-             post_path=SUBMIT_PATH),
+    Scenario(
+        "submit",
+        "POST a distinct comment (201/202)",
+        0.5,
+        SUBMIT_PATH,
+        mode="submit",
+        post_path=SUBMIT_PATH,
+    ),
     Scenario("counts", "GET comment counts of 20 articles", 0.8, COUNTS_PATH),
-    Scenario("queue", "GET moderation queue page of 50 (Bearer)", 0.6, QUEUE_PATH,
-             headers=(AUTH_HEADER,)),
-    Scenario("mixed", "90% read + 10% submit", 0.7, READ_PATH, mode="mixed",
-             post_path=MIXED_POST_PATH),
+    Scenario(
+        "queue", "GET moderation queue page of 50 (Bearer)", 0.6, QUEUE_PATH, headers=(AUTH_HEADER,)
+    ),
+    Scenario(
+        "mixed", "90% read + 10% submit", 0.7, READ_PATH, mode="mixed", post_path=MIXED_POST_PATH
+    ),
 )
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
@@ -205,8 +241,9 @@ class Server(GroupProcess):
     """A server in its own process group (devtools/processes.py), ready once ``ready_path``
     answers 200; ``stop`` never raises, so it can run in every ``finally``."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 ready_path: str) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, ready_path: str
+    ) -> None:
         super().__init__(name, argv, env, log_path)
         self.ready_path = ready_path
         self.port = int(env["PORT"])
@@ -219,16 +256,23 @@ class Server(GroupProcess):
     def stop(self, timeout: float = 30.0) -> None:
         running = self.process is not None and self.process.poll() is None
         if self.terminate(timeout) is None and running:
-            print(f"  {self.name} did not stop in {timeout:.0f}s: killed its process group",
-                  file=sys.stderr)
+            print(
+                f"  {self.name} did not stop in {timeout:.0f}s: killed its process group",
+                file=sys.stderr,
+            )
 
     def log_text(self, lines: int = 40) -> str:
         return "\n".join(self.log_tail().splitlines()[-lines:])
 
 
-def http_request(port: int, method: str, path: str, body: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None,
-                 timeout: float = 10.0) -> tuple[int, Any]:
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
     """One request on a fresh connection; returns the status and the decoded JSON (or None)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -237,8 +281,13 @@ def http_request(port: int, method: str, path: str, body: dict[str, Any] | None 
         connection.close()
 
 
-def _exchange(connection: http.client.HTTPConnection, method: str, path: str,
-              body: dict[str, Any] | None, headers: dict[str, str] | None) -> tuple[int, Any]:
+def _exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str] | None,
+) -> tuple[int, Any]:
     all_headers = {"Accept": "application/json", **(headers or {})}
     payload = None
     if body is not None:
@@ -261,8 +310,9 @@ class Client:
         self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10.0)
 
-    def __call__(self, method: str, path: str, body: dict[str, Any] | None = None,
-                 auth: bool = False) -> tuple[int, Any]:
+    def __call__(
+        self, method: str, path: str, body: dict[str, Any] | None = None, auth: bool = False
+    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {TOKEN}"} if auth else None
         try:
             return _exchange(self.connection, method, path, body, headers)
@@ -311,21 +361,40 @@ class Stack:
         base.update(setup.extra_env)
         if setup.redis_url is not None:
             base["REDIS_URL"] = setup.redis_url
-        base.update({"HOST": "127.0.0.1", "WORKERS": str(setup.workers),
-                     "MODERATOR_TOKENS": f"bench:{TOKEN}", "SECRET_KEY": SECRET_KEY})
+        base.update(
+            {
+                "HOST": "127.0.0.1",
+                "WORKERS": str(setup.workers),
+                "MODERATOR_TOKENS": f"bench:{TOKEN}",
+                "SECRET_KEY": SECRET_KEY,
+            }
+        )
         if setup.redis_url is not None:
             base["KEY_PREFIX"] = self.key_prefix  # never touches anyone else's keys
         self.base_env = base
         service_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "data")}
         ceiling_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "ceiling")}
         python = sys.executable
-        self.service = Server("service", [python, "-m", "service.serve"], service_env,
-                              workdir / "service.log", "/readyz")
+        self.service = Server(
+            "service",
+            [python, "-m", "service.serve"],
+            service_env,
+            workdir / "service.log",
+            "/readyz",
+        )
         self.ceiling = Server(
             "ceiling",
-            [python, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-             "bench.ceiling_app:app"],
-            ceiling_env, workdir / "ceiling.log", CEILING_PATH,
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:service.gunicorn_conf",
+                "bench.ceiling_app:app",
+            ],
+            ceiling_env,
+            workdir / "ceiling.log",
+            CEILING_PATH,
         )
 
     def start(self) -> None:
@@ -333,8 +402,9 @@ class Stack:
         # the embedded one exists only once the service runs.
         self.service.start()
         self.floor_redis_url = self.service_redis_url()
-        self.ceiling.env.update({"FLOOR_REDIS_URL": self.floor_redis_url,
-                                 "FLOOR_KEY_PREFIX": self.floor_key_prefix})
+        self.ceiling.env.update(
+            {"FLOOR_REDIS_URL": self.floor_redis_url, "FLOOR_KEY_PREFIX": self.floor_key_prefix}
+        )
         self.ceiling.start()
 
     @property
@@ -352,11 +422,11 @@ class Stack:
         try:
             url = url_file.read_text().strip()
         except OSError as error:
-            raise BenchError(f"cannot find the embedded Redis's URL ({error}):\n"
-                             f"{self.service.log_text()}") from error
-        if not url.startswith("unix://") or not Path(url[len("unix://"):]).exists():
-            raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no "
-                             "socket")
+            raise BenchError(
+                f"cannot find the embedded Redis's URL ({error}):\n{self.service.log_text()}"
+            ) from error
+        if not url.startswith("unix://") or not Path(url[len("unix://") :]).exists():
+            raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no socket")
         return url
 
     def floor_redis_info(self) -> dict[str, Any]:
@@ -365,8 +435,7 @@ class Stack:
         from redis.exceptions import RedisError
 
         info: dict[str, Any] = {"url": redact_url(self.floor_redis_url)}
-        client = Redis.from_url(self.floor_redis_url, socket_timeout=5.0,
-                                decode_responses=True)
+        client = Redis.from_url(self.floor_redis_url, socket_timeout=5.0, decode_responses=True)
         try:
             server = client.info("server")
             persistence = client.info("persistence")
@@ -383,8 +452,9 @@ class Stack:
         return info
 
     def check_floor(self) -> None:
-        status, answer = http_request(self.ceiling.port, "POST", FLOOR_PATH,
-                                      body={"comment": "floor check"})
+        status, answer = http_request(
+            self.ceiling.port, "POST", FLOOR_PATH, body={"comment": "floor check"}
+        )
         expect(status, (202,), "POST " + FLOOR_PATH + " on the ceiling app", answer)
 
     def close(self) -> None:
@@ -397,12 +467,20 @@ class Stack:
 
     def gunicorn_settings(self) -> dict[str, Any]:
         """What gunicorn reads from service/gunicorn_conf.py with this environment."""
-        snippet = ("import json, service.gunicorn_conf as c; print(json.dumps({k: getattr(c, k, "
-                   "None) for k in ('workers', 'worker_class', 'threads', 'keepalive', "
-                   "'timeout', 'preload_app', 'worker_connections', 'backlog')}))")
+        snippet = (
+            "import json, service.gunicorn_conf as c; print(json.dumps({k: getattr(c, k, "
+            "None) for k in ('workers', 'worker_class', 'threads', 'keepalive', "
+            "'timeout', 'preload_app', 'worker_connections', 'backlog')}))"
+        )
         env = {**self.base_env, "PORT": "0"}
-        done = subprocess.run([sys.executable, "-c", snippet], cwd=ROOT, env=env,
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise BenchError(f"cannot read service.gunicorn_conf:\n{done.stderr}")
         settings: dict[str, Any] = json.loads(done.stdout)
@@ -421,8 +499,10 @@ def drop_keys(redis_url: str, prefixes: Sequence[str]) -> None:
         finally:
             client.close()
     except Exception as error:  # cleanup must not hide the measurement
-        print(f"warning: could not remove the keys of {list(prefixes)} from REDIS_URL: {error}",
-              file=sys.stderr)
+        print(
+            f"warning: could not remove the keys of {list(prefixes)} from REDIS_URL: {error}",
+            file=sys.stderr,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,8 +527,11 @@ def expect(status: int, wanted: tuple[int, ...], what: str, body: Any) -> None:
 
 
 def post_comment(client: Client, article: str, n: int, tag: str, wanted: int) -> None:
-    body = {"name": f"Seed reader {n}", "email": f"seed-{tag}-{n}@example.com",
-            "comment": comment_text(n)}
+    body = {
+        "name": f"Seed reader {n}",
+        "email": f"seed-{tag}-{n}@example.com",
+        "comment": comment_text(n),
+    }
     status, answer = client("POST", f"/api/v1/articles/{article}/comments", body)
     expect(status, (wanted,), f"seeding a comment on {article}", answer)
 
@@ -494,11 +577,12 @@ def seed(port: int, *, full: bool) -> dict[str, int]:
             expect(status, (200,), "GET " + QUEUE_PATH, queue)
             if len(queue["comments"]) != 50 or queue["total"] < PENDING_COMMENTS:
                 raise BenchError(f"the queue holds {queue['total']} comments")
-        print(f"  seeded {n} comments over HTTP in {time.monotonic() - started:.1f}s",
-              flush=True)
-        return {"approved_read": READ_COMMENTS,
-                "approved_counts": sum(approved_counts.values()),
-                "pending": PENDING_COMMENTS if full else 0}
+        print(f"  seeded {n} comments over HTTP in {time.monotonic() - started:.1f}s", flush=True)
+        return {
+            "approved_read": READ_COMMENTS,
+            "approved_counts": sum(approved_counts.values()),
+            "pending": PENDING_COMMENTS if full else 0,
+        }
     finally:
         client.close()
 
@@ -512,35 +596,57 @@ RESULT_LINE = re.compile(r"^HTTP_BENCH_RESULT (\{.*\})$", re.MULTILINE)
 
 def wrk_version() -> str:
     done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    return (done.stdout + done.stderr).splitlines()[0].strip() if done.stdout + done.stderr \
+    return (
+        (done.stdout + done.stderr).splitlines()[0].strip()
+        if done.stdout + done.stderr
         else "unknown"
+    )
 
 
-def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
-            duration: int | None = None) -> WrkRun:
+def run_wrk(
+    server: Server, scenario: Scenario, setup: Setup, nonce: str, duration: int | None = None
+) -> WrkRun:
     seconds = duration if duration is not None else setup.duration
-    argv = ["wrk", f"-t{setup.wrk_threads}", f"-c{setup.connections}", f"-d{seconds}s",
-            "--timeout", "2s", "--latency", "-s", str(LUA_SCRIPT)]
+    argv = [
+        "wrk",
+        f"-t{setup.wrk_threads}",
+        f"-c{setup.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "2s",
+        "--latency",
+        "-s",
+        str(LUA_SCRIPT),
+    ]
     for header in scenario.headers:
         argv += ["-H", header]
     argv.append(server.base + scenario.path)
-    env = {**os.environ, "HTTP_BENCH_MODE": scenario.mode, "HTTP_BENCH_NONCE": nonce,
-           "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path}
+    env = {
+        **os.environ,
+        "HTTP_BENCH_MODE": scenario.mode,
+        "HTTP_BENCH_NONCE": nonce,
+        "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path,
+    }
     sample_before = machine_sample()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
-                          timeout=seconds + 60)
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
+    )
     sample_after = machine_sample()
     match = RESULT_LINE.search(done.stdout)
     if done.returncode != 0 or match is None:
-        raise BenchError(f"wrk failed ({done.returncode}) on {scenario.name}:\n"
-                         f"{done.stdout}\n{done.stderr}")
+        raise BenchError(
+            f"wrk failed ({done.returncode}) on {scenario.name}:\n{done.stdout}\n{done.stderr}"
+        )
     raw: dict[str, Any] = json.loads(match.group(1))
     duration_s = raw["duration_us"] / 1e6
     return WrkRun(
-        requests=raw["requests"], duration_s=round(duration_s, 3),
+        requests=raw["requests"],
+        duration_s=round(duration_s, 3),
         req_s=round(raw["requests"] / duration_s, 1) if duration_s else 0.0,
-        p50_ms=raw["p50_us"] / 1000, p90_ms=raw["p90_us"] / 1000,
-        p99_ms=raw["p99_us"] / 1000, max_ms=raw["max_us"] / 1000,
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
         bytes_per_response=raw["bytes"] // raw["requests"] if raw["requests"] else 0,
         status_errors=raw["status"],
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
@@ -548,8 +654,13 @@ def run_wrk(server: Server, scenario: Scenario, setup: Setup, nonce: str,
     )
 
 
-def measure(stack: Stack, scenarios: Sequence[Scenario], setup: Setup,
-            label: str = "", floors: Sequence[Scenario] = ()) -> dict[str, Measurement]:
+def measure(
+    stack: Stack,
+    scenarios: Sequence[Scenario],
+    setup: Setup,
+    label: str = "",
+    floors: Sequence[Scenario] = (),
+) -> dict[str, Measurement]:
     """``setup.runs`` rounds; each round runs the ceiling (and the ``floors``) and then every
     scenario once, so slow phases of a noisy machine hit all of them alike. Best run per
     scenario."""
@@ -565,10 +676,13 @@ def measure(stack: Stack, scenarios: Sequence[Scenario], setup: Setup,
             server = stack.ceiling if scenario.server == "ceiling" else stack.service
             run = run_wrk(server, scenario, setup, f"{nonce_base}r{round_no}")
             results[scenario.name].runs.append(run)
-            print(f"  {label}{scenario.name:<8} run {round_no}/{setup.runs}: "
-                  f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
-                  f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
-                  f"errors {run.errors}{_cpu_text(run)}", flush=True)
+            print(
+                f"  {label}{scenario.name:<8} run {round_no}/{setup.runs}: "
+                f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
+                f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
+                f"errors {run.errors}{_cpu_text(run)}",
+                flush=True,
+            )
     return results
 
 
@@ -596,16 +710,22 @@ def scan_log(path: Path) -> dict[str, Any]:
                 error_lines += "[ERROR]" in line or "[CRITICAL]" in line
     except OSError:
         pass
-    return {"error_statuses": dict(statuses), "tracebacks": tracebacks,
-            "worker_timeouts": timeouts, "error_lines": error_lines}
+    return {
+        "error_statuses": dict(statuses),
+        "tracebacks": tracebacks,
+        "worker_timeouts": timeouts,
+        "error_lines": error_lines,
+    }
 
 
 def _cpu_text(run: WrkRun) -> str:
     cost = run.machine
     if cost is None:
         return ""
-    return (f"  cpu {cost.cpu_us_per_request:6.0f} us/req  {cost.switches_per_request:5.1f} "
-            f"cs/req  idle {cost.idle_share:4.0%}")
+    return (
+        f"  cpu {cost.cpu_us_per_request:6.0f} us/req  {cost.switches_per_request:5.1f} "
+        f"cs/req  idle {cost.idle_share:4.0%}"
+    )
 
 
 def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
@@ -616,10 +736,13 @@ def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
     return mine.cpu_us_per_request / base.cpu_us_per_request
 
 
-def print_table(ceiling: Measurement, measured: Sequence[Measurement],
-                floors: Sequence[Measurement] = ()) -> None:
-    header = (f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-              f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result")
+def print_table(
+    ceiling: Measurement, measured: Sequence[Measurement], floors: Sequence[Measurement] = ()
+) -> None:
+    header = (
+        f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result"
+    )
     print(header)
     print("-" * len(header))
     for m in (ceiling, *floors, *measured):
@@ -637,24 +760,40 @@ def print_table(ceiling: Measurement, measured: Sequence[Measurement],
                 why.append("errors")
             verdict = f"FAIL ({', '.join(why)})"
         cost, machine = cpu_cost_ratio(m, ceiling), best.machine
-        cpu, switches, idle = ("-", "-", "-") if machine is None else (
-            f"{machine.cpu_us_per_request:.0f}", f"{machine.switches_per_request:.1f}",
-            f"{machine.idle_share:.0%}")
-        print(f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
-              f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {switches:>5} "
-              f"{idle:>5} {m.ratio(ceiling):>6.2f} {target:>7}  {verdict}")
+        cpu, switches, idle = (
+            ("-", "-", "-")
+            if machine is None
+            else (
+                f"{machine.cpu_us_per_request:.0f}",
+                f"{machine.switches_per_request:.1f}",
+                f"{machine.idle_share:.0%}",
+            )
+        )
+        print(
+            f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
+            f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {switches:>5} "
+            f"{idle:>5} {m.ratio(ceiling):>6.2f} {target:>7}  {verdict}"
+        )
 
 
 def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
     best = m.best
     return {
-        "title": m.scenario.title, "path": m.scenario.path, "mode": m.scenario.mode,
-        "req_s": best.req_s, "p50_ms": best.p50_ms, "p99_ms": best.p99_ms,
-        "errors": m.errors, "ratio": round(m.ratio(ceiling), 4), "target": m.scenario.target,
+        "title": m.scenario.title,
+        "path": m.scenario.path,
+        "mode": m.scenario.mode,
+        "req_s": best.req_s,
+        "p50_ms": best.p50_ms,
+        "p99_ms": best.p99_ms,
+        "errors": m.errors,
+        "ratio": round(m.ratio(ceiling), 4),
+        "target": m.scenario.target,
         "machine": None if best.machine is None else asdict(best.machine),
-        "cpu_cost_vs_ceiling": None if (cost := cpu_cost_ratio(m, ceiling)) is None
+        "cpu_cost_vs_ceiling": None
+        if (cost := cpu_cost_ratio(m, ceiling)) is None
         else round(cost, 3),
-        "passed": m.passed(ceiling), "runs": [asdict(run) for run in m.runs],
+        "passed": m.passed(ceiling),
+        "runs": [asdict(run) for run in m.runs],
     }
 
 
@@ -675,10 +814,12 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
     for key, label in (("floor", "floor"), ("mixed_floor", "mixfloor")):
         old_floor, now_floor = previous.get(key), current.get(key)
         if now_floor and old_floor and "ratio" in old_floor:
-            print(f"  {label:<8} ratio {old_floor['ratio']:.2f} -> {now_floor['ratio']:.2f} "
-                  f"({now_floor['ratio'] - old_floor['ratio']:+.2f})   req/s "
-                  f"{old_floor['req_s']:.0f} -> {now_floor['req_s']:.0f}   errors "
-                  f"{old_floor.get('errors', '?')} -> {now_floor['errors']}")
+            print(
+                f"  {label:<8} ratio {old_floor['ratio']:.2f} -> {now_floor['ratio']:.2f} "
+                f"({now_floor['ratio'] - old_floor['ratio']:+.2f})   req/s "
+                f"{old_floor['req_s']:.0f} -> {now_floor['req_s']:.0f}   errors "
+                f"{old_floor.get('errors', '?')} -> {now_floor['errors']}"
+            )
         elif now_floor:
             print(f"  {label:<8} (not in the previous run)")
     for name, now_doc in current["scenarios"].items():
@@ -687,9 +828,11 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
             print(f"  {name:<8} (not in the previous run)")
             continue
         delta = now_doc["ratio"] - old["ratio"]
-        print(f"  {name:<8} ratio {old['ratio']:.2f} -> {now_doc['ratio']:.2f} ({delta:+.2f})"
-              f"   req/s {old['req_s']:.0f} -> {now_doc['req_s']:.0f}"
-              f"   errors {old.get('errors', '?')} -> {now_doc['errors']}")
+        print(
+            f"  {name:<8} ratio {old['ratio']:.2f} -> {now_doc['ratio']:.2f} ({delta:+.2f})"
+            f"   req/s {old['req_s']:.0f} -> {now_doc['req_s']:.0f}"
+            f"   errors {old.get('errors', '?')} -> {now_doc['errors']}"
+        )
 
 
 def redact_url(url: str) -> str:
@@ -702,8 +845,12 @@ def redact_url(url: str) -> str:
 
 
 def machine_info() -> dict[str, Any]:
-    return {"nproc": os.cpu_count(), "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-            "python": sys.version.split()[0], "wrk": wrk_version()}
+    return {
+        "nproc": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "wrk": wrk_version(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,8 +863,10 @@ def running_stack(setup: Setup) -> Iterator[Stack]:
         workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-")))
         stack = Stack(setup, workdir)
         cleanup.callback(stack.close)
-        print(f"starting service and ceiling (WORKERS={setup.workers}, Redis "
-              f"{setup.redis_mode}) ...", flush=True)
+        print(
+            f"starting service and ceiling (WORKERS={setup.workers}, Redis {setup.redis_mode}) ...",
+            flush=True,
+        )
         stack.start()
         yield stack
 
@@ -739,9 +888,12 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         if with_floor:
             floor_redis = stack.floor_redis_info()
             stack.check_floor()
-            print(f"  write floor: one SET per request in {floor_redis['url']} (Redis "
-                  f"{floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
-                  f"appendfsync {floor_redis['appendfsync']})", flush=True)
+            print(
+                f"  write floor: one SET per request in {floor_redis['url']} (Redis "
+                f"{floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
+                f"appendfsync {floor_redis['appendfsync']})",
+                flush=True,
+            )
         seeded = seed(stack.service.port, full=True)
         results = measure(stack, scenarios, setup, floors=floor_scenarios)
         service_log = scan_log(stack.service.log_path)
@@ -753,30 +905,45 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     mixed_floor = results.get(MIXED_FLOOR.name)
     floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
-    print(f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
-          f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
-          f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
-          f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
-          f"{info['load_avg_at_start'][0]}\n")
+    print(
+        f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
+        f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
+        f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
+        f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
+        f"{info['load_avg_at_start'][0]}\n"
+    )
     print_table(ceiling, measured, floors)
-    print("\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
-          "errors over all runs")
-    print("cpu us = machine CPU per request in the best run (wrk, servers, Redis, kernel); cost "
-          "= that over the ceiling's; cs = context switches per request; idle = CPU left "
-          "unused.\nWith idle near 0 a scenario keeps about 1/cost of the ceiling: a target "
-          "ratio r needs cost <= 1/r.")
+    print(
+        "\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
+        "errors over all runs"
+    )
+    print(
+        "cpu us = machine CPU per request in the best run (wrk, servers, Redis, kernel); cost "
+        "= that over the ceiling's; cs = context switches per request; idle = CPU left "
+        "unused.\nWith idle near 0 a scenario keeps about 1/cost of the ceiling: a target "
+        "ratio r needs cost <= 1/r."
+    )
     if floor is not None and floor_redis is not None:
-        fsync = (f"appendfsync {floor_redis.get('appendfsync')}"
-                 if floor_redis.get("aof_enabled") else "no AOF")
-        print(f"floor = bare Flask + one SET of the body in the service's Redis ({fsync}): no "
-              "submission can reach a higher ratio on this machine")
+        fsync = (
+            f"appendfsync {floor_redis.get('appendfsync')}"
+            if floor_redis.get("aof_enabled")
+            else "no AOF"
+        )
+        print(
+            f"floor = bare Flask + one SET of the body in the service's Redis ({fsync}): no "
+            "submission can reach a higher ratio on this machine"
+        )
         if "submit" in results and floor.best.req_s:
-            print(f"submit keeps {results['submit'].best.req_s / floor.best.req_s:.2f} of the "
-                  "write floor's req/s")
+            print(
+                f"submit keeps {results['submit'].best.req_s / floor.best.req_s:.2f} of the "
+                "write floor's req/s"
+            )
     if mixed_floor is not None and "mixed" in results and mixed_floor.best.req_s:
-        print("mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10): "
-              "no mix of durable writes can do better; mixed keeps "
-              f"{results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s")
+        print(
+            "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10): "
+            "no mix of durable writes can do better; mixed keeps "
+            f"{results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
+        )
     if any(service_log.values()):
         print(f"service log: {service_log}")
     if any(ceiling_log.values()):
@@ -790,18 +957,21 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "redis_mode": setup.redis_mode,
         "redis_url": redact_url(setup.redis_url) if setup.redis_url else None,
         "bench_env": setup.bench_env,
-        "connections": setup.connections, "wrk_threads": setup.wrk_threads,
-        "duration_s": setup.duration, "runs": setup.runs,
+        "connections": setup.connections,
+        "wrk_threads": setup.wrk_threads,
+        "duration_s": setup.duration,
+        "runs": setup.runs,
         "seeded": seeded,
         "ceiling": measurement_json(ceiling, ceiling),
         # A reference (no target; only its errors count), None when not measured.
-        "floor": None if floor is None else {**measurement_json(floor, ceiling),
-                                             "redis": floor_redis},
+        "floor": None
+        if floor is None
+        else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
         "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
-        "all_passed": all(m.passed(ceiling)
-                          for m in (ceiling, *floors, *measured)),
-        "service_log": service_log, "ceiling_log": ceiling_log,
+        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured)),
+        "service_log": service_log,
+        "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
     }
     out = Path(args.json) if args.json else DEFAULT_JSON
@@ -829,34 +999,54 @@ def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
             results = measure(stack, [read], config, label=f"W={workers} ")
             log = scan_log(stack.service.log_path)
         ceiling, measured = results["ceiling"], results["read"]
-        rows.append({"workers": workers, "threads": gunicorn.get("threads"),
-                     "worker_class": gunicorn.get("worker_class"),
-                     "ceiling": measurement_json(ceiling, ceiling),
-                     "read": measurement_json(measured, ceiling), "service_log": log})
+        rows.append(
+            {
+                "workers": workers,
+                "threads": gunicorn.get("threads"),
+                "worker_class": gunicorn.get("worker_class"),
+                "ceiling": measurement_json(ceiling, ceiling),
+                "read": measurement_json(measured, ceiling),
+                "service_log": log,
+            }
+        )
     elapsed = time.monotonic() - started
 
-    print(f"\nWorker sweep: best of {setup.runs} runs of {setup.duration}s, wrk "
-          f"-t{setup.wrk_threads} -c{setup.connections}; nproc {info['nproc']}, load average "
-          f"at start {info['load_avg_at_start'][0]}; Redis {setup.redis_mode}\n")
-    header = (f"{'WORKERS':>7} {'threads':>7} {'ceiling req/s':>13} {'read req/s':>10} "
-              f"{'read p99 ms':>11} {'read/ceiling':>12} {'errors':>6}")
+    print(
+        f"\nWorker sweep: best of {setup.runs} runs of {setup.duration}s, wrk "
+        f"-t{setup.wrk_threads} -c{setup.connections}; nproc {info['nproc']}, load average "
+        f"at start {info['load_avg_at_start'][0]}; Redis {setup.redis_mode}\n"
+    )
+    header = (
+        f"{'WORKERS':>7} {'threads':>7} {'ceiling req/s':>13} {'read req/s':>10} "
+        f"{'read p99 ms':>11} {'read/ceiling':>12} {'errors':>6}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['workers']:>7} {row['threads']:>7} {row['ceiling']['req_s']:>13.0f} "
-              f"{row['read']['req_s']:>10.0f} {row['read']['p99_ms']:>11.1f} "
-              f"{row['read']['ratio']:>12.2f} "
-              f"{row['ceiling']['errors'] + row['read']['errors']:>6}")
+        print(
+            f"{row['workers']:>7} {row['threads']:>7} {row['ceiling']['req_s']:>13.0f} "
+            f"{row['read']['req_s']:>10.0f} {row['read']['p99_ms']:>11.1f} "
+            f"{row['read']['ratio']:>12.2f} "
+            f"{row['ceiling']['errors'] + row['read']['errors']:>6}"
+        )
     best = max(rows, key=lambda row: row["read"]["req_s"])
-    close = [row["workers"] for row in rows
-             if row["read"]["req_s"] >= 0.9 * best["read"]["req_s"]]
-    print(f"\nhighest read req/s at WORKERS={best['workers']}; within 10% of it (this machine's "
-          f"noise): WORKERS in {close}")
-    document = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), **info,
-                "redis_mode": setup.redis_mode, "bench_env": setup.bench_env,
-                "connections": setup.connections,
-                "wrk_threads": setup.wrk_threads, "duration_s": setup.duration,
-                "runs": setup.runs, "rows": rows, "elapsed_s": round(elapsed, 1)}
+    close = [row["workers"] for row in rows if row["read"]["req_s"] >= 0.9 * best["read"]["req_s"]]
+    print(
+        f"\nhighest read req/s at WORKERS={best['workers']}; within 10% of it (this machine's "
+        f"noise): WORKERS in {close}"
+    )
+    document = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "redis_mode": setup.redis_mode,
+        "bench_env": setup.bench_env,
+        "connections": setup.connections,
+        "wrk_threads": setup.wrk_threads,
+        "duration_s": setup.duration,
+        "runs": setup.runs,
+        "rows": rows,
+        "elapsed_s": round(elapsed, 1),
+    }
     out = Path(args.json) if args.json else DEFAULT_SWEEP_JSON
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=2) + "\n")
@@ -871,28 +1061,54 @@ def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="wrk benchmark of the service against a bare-Flask ceiling (same gunicorn "
-                    "config); reports each scenario's ratio to the ceiling.")
+        "config); reports each scenario's ratio to the ceiling."
+    )
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
-    parser.add_argument("--connections", type=int, default=16,
-                        help="wrk keep-alive connections (16 = 4 workers x 4 threads)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=16,
+        help="wrk keep-alive connections (16 = 4 workers x 4 threads)",
+    )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads (2)")
-    parser.add_argument("--runs", type=int, default=3,
-                        help="runs per scenario; the best is reported (3)")
-    parser.add_argument("--scenarios", default=",".join(SCENARIO_NAMES),
-                        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)} (the "
-                             f"write floor is measured with {' or '.join(FLOOR_WITH)})")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="WORKERS for both the service and the ceiling "
-                             "(default: $WORKERS or 4)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for both servers (repeatable), e.g. rate limits")
-    parser.add_argument("--json", default=None,
-                        help=f"results file (default {DEFAULT_JSON.relative_to(ROOT)}; "
-                             f"{DEFAULT_SWEEP_JSON.relative_to(ROOT)} with --worker-sweep)")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 3 when a target or the zero-error rule is missed")
-    parser.add_argument("--worker-sweep", action="store_true",
-                        help=f"only the ceiling and `read`, for WORKERS in {SWEEP_WORKERS}")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per scenario; the best is reported (3)"
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIO_NAMES),
+        help=f"comma-separated subset of {','.join(SCENARIO_NAMES)} (the "
+        f"write floor is measured with {' or '.join(FLOOR_WITH)})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="WORKERS for both the service and the ceiling (default: $WORKERS or 4)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for both servers (repeatable), e.g. rate limits",
+    )
+    parser.add_argument(
+        "--json",
+        default=None,
+        help=f"results file (default {DEFAULT_JSON.relative_to(ROOT)}; "
+        f"{DEFAULT_SWEEP_JSON.relative_to(ROOT)} with --worker-sweep)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when a target or the zero-error rule is missed",
+    )
+    parser.add_argument(
+        "--worker-sweep",
+        action="store_true",
+        help=f"only the ceiling and `read`, for WORKERS in {SWEEP_WORKERS}",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = sorted(set(names) - set(SCENARIO_NAMES))
@@ -910,8 +1126,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if not sep or not key:
             parser.error(f"--env expects KEY=VALUE, got {item!r}")
         if key in HARNESS_ENV:
-            parser.error(f"--env {key}: set by the harness"
-                         + (" (use --workers)" if key == "WORKERS" else ""))
+            parser.error(
+                f"--env {key}: set by the harness"
+                + (" (use --workers)" if key == "WORKERS" else "")
+            )
         extra[key] = value
     args.extra_env = extra
     if args.workers is None:
@@ -931,13 +1149,22 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
-        print("wrk is not installed; this benchmark needs it (no weaker fallback).\n"
-              f"Install it with:\n    {WRK_INSTALL}", file=sys.stderr)
+        print(
+            "wrk is not installed; this benchmark needs it (no weaker fallback).\n"
+            f"Install it with:\n    {WRK_INSTALL}",
+            file=sys.stderr,
+        )
         return 2
     redis_url = args.extra_env.pop("REDIS_URL", None) or os.environ.get("REDIS_URL") or None
-    setup = Setup(workers=args.workers, connections=args.connections,
-                  wrk_threads=args.wrk_threads, duration=args.duration, runs=args.runs,
-                  extra_env=args.extra_env, redis_url=redis_url)
+    setup = Setup(
+        workers=args.workers,
+        connections=args.connections,
+        wrk_threads=args.wrk_threads,
+        duration=args.duration,
+        runs=args.runs,
+        extra_env=args.extra_env,
+        redis_url=redis_url,
+    )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     try:

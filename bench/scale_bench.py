@@ -42,12 +42,20 @@ from service.store import CommentStore, Guards, Judgement, make_redis  # noqa: E
 TOKEN = "scale-moderator-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = b"scale-secret-key-0123456789abcdef0123"
-TEXT = ("The council said the budget for the new library would be reviewed next week, while "
-        "residents asked whether parking near the station could change soon given the long "
-        "delays many of them reported on the morning buses into town, and whether anyone had "
-        "asked the people who actually ride them every day what they need.")[:300]
-NO_GUARDS = Guards(duplicate_key="-", ip_hash="-", email_hash="-", duplicate_window_ms=0,
-                   flood_interval_ms=0, hourly_cap=0)
+TEXT = (
+    "The council said the budget for the new library would be reviewed next week, while "
+    "residents asked whether parking near the station could change soon given the long "
+    "delays many of them reported on the morning buses into town, and whether anyone had "
+    "asked the people who actually ride them every day what they need."
+)[:300]
+NO_GUARDS = Guards(
+    duplicate_key="-",
+    ip_hash="-",
+    email_hash="-",
+    duplicate_window_ms=0,
+    flood_interval_ms=0,
+    hourly_cap=0,
+)
 
 
 def seed(store: CommentStore, hasher: Hasher, article: str, n: int, status: str) -> None:
@@ -56,15 +64,27 @@ def seed(store: CommentStore, hasher: Hasher, article: str, n: int, status: str)
         at = iso_from_ms(moment)
         email = f"reader{i}@example.com"
         comment = StoredComment(
-            id=new_id(moment), article_id=article, name=f"Reader {i}", email=email,
-            comment=TEXT, status=status, created_at=at, updated_at=at,
+            id=new_id(moment),
+            article_id=article,
+            name=f"Reader {i}",
+            email=email,
+            comment=TEXT,
+            status=status,
+            created_at=at,
+            updated_at=at,
             email_hash=hasher.email(email),
-            reasons=() if status == "approved" else (
-                {"code": "first_comment", "detail": "no approved comment", "action": "hold"},),
+            reasons=()
+            if status == "approved"
+            else ({"code": "first_comment", "detail": "no approved comment", "action": "hold"},),
         )
         entry = HistoryEntry(at=at, actor="policy", to=status)
-        store.insert_submission(comment, render_public(comment.public()),
-                                [Judgement(status, comment.reasons, entry)], NO_GUARDS, moment)
+        store.insert_submission(
+            comment,
+            render_public(comment.public()),
+            [Judgement(status, comment.reasons, entry)],
+            NO_GUARDS,
+            moment,
+        )
 
 
 def rate(client: FlaskClient, path: str, headers: dict[str, str], seconds: float) -> float:
@@ -80,8 +100,14 @@ def rate(client: FlaskClient, path: str, headers: dict[str, str], seconds: float
     return done / (time.perf_counter() - started)
 
 
-def compare(clients: dict[str, FlaskClient], small: str, large: str, headers: dict[str, str],
-            rounds: int, seconds: float) -> dict[str, dict[str, float]]:
+def compare(
+    clients: dict[str, FlaskClient],
+    small: str,
+    large: str,
+    headers: dict[str, str],
+    rounds: int,
+    seconds: float,
+) -> dict[str, dict[str, float]]:
     result: dict[str, dict[str, float]] = {}
     for mode, client in clients.items():
         best = {"small": 0.0, "large": 0.0}
@@ -99,11 +125,17 @@ def memory_per_comment(store: CommentStore, hasher: Hasher, n: int) -> dict[str,
     after = int(redis.info("memory")["used_memory"])
     one = store.list_by_status("approved", 1, None, article_id="memory-approved").comments[0]
     keys = store.keys
-    usage = {"comment record": float(redis.memory_usage(keys.comment(one.id)) or 0),
-             "its public document": float(len(str(redis.hget(
-                 keys.article_public("memory-approved"), one.id) or "").encode()))}
-    return {"bytes_per_comment_used_memory": (after - before) / n, **usage,
-            "comments_measured": float(n)}
+    usage = {
+        "comment record": float(redis.memory_usage(keys.comment(one.id)) or 0),
+        "its public document": float(
+            len(str(redis.hget(keys.article_public("memory-approved"), one.id) or "").encode())
+        ),
+    }
+    return {
+        "bytes_per_comment_used_memory": (after - before) / n,
+        **usage,
+        "comments_measured": float(n),
+    }
 
 
 def main() -> int:
@@ -113,24 +145,35 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--memory-sample", type=int, default=10_000)
-    parser.add_argument("--json", type=Path,
-                        default=Path(__file__).parent / "results" / "scale.json")
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).parent / "results" / "scale.json"
+    )
     args = parser.parse_args()
 
     with bench_redis() as (url, embedded):
         prefix = f"scale{os.getpid()}"
         try:
-            base = Config(redis_url=url, moderator_tokens={"bench": TOKEN}, secret_key=SECRET,
-                          encryption_keys=KeyRing.parse(KeyRing.generate_entry("s1")),
-                          rate_limits_enabled=False, key_prefix=prefix)
-            apps = {mode: create_app(Config(**{**base.__dict__, "read_cache": mode == "cache"}))
-                    for mode in ("no-cache", "cache")}
+            base = Config(
+                redis_url=url,
+                moderator_tokens={"bench": TOKEN},
+                secret_key=SECRET,
+                encryption_keys=KeyRing.parse(KeyRing.generate_entry("s1")),
+                rate_limits_enabled=False,
+                key_prefix=prefix,
+            )
+            apps = {
+                mode: create_app(Config(**{**base.__dict__, "read_cache": mode == "cache"}))
+                for mode in ("no-cache", "cache")
+            }
             clients = {mode: app.test_client() for mode, app in apps.items()}
             store: CommentStore = apps["no-cache"].extensions[EXTENSION_KEY].store
             hasher = Hasher(SECRET)
 
-            print(f"seeding {args.large_article + 50} approved and "
-                  f"{args.large_queue + 100} pending comments ...", flush=True)
+            print(
+                f"seeding {args.large_article + 50} approved and "
+                f"{args.large_queue + 100} pending comments ...",
+                flush=True,
+            )
             started = time.perf_counter()
             seed(store, hasher, "small-article", 50, "approved")
             seed(store, hasher, "large-article", args.large_article, "approved")
@@ -140,14 +183,22 @@ def main() -> int:
 
             results: dict[str, Any] = {}
             results["article_page"] = compare(
-                clients, "/api/v1/articles/small-article/comments?limit=50",
-                "/api/v1/articles/large-article/comments?limit=50", {}, args.rounds,
-                args.seconds)
+                clients,
+                "/api/v1/articles/small-article/comments?limit=50",
+                "/api/v1/articles/large-article/comments?limit=50",
+                {},
+                args.rounds,
+                args.seconds,
+            )
             # The queue filtered by article: one index of 100 pending vs one of 100,000.
             results["queue_page"] = compare(
-                clients, "/api/v1/moderation/queue?limit=50&article_id=small-queue",
-                "/api/v1/moderation/queue?limit=50&article_id=large-queue", AUTH, args.rounds,
-                args.seconds)
+                clients,
+                "/api/v1/moderation/queue?limit=50&article_id=small-queue",
+                "/api/v1/moderation/queue?limit=50&article_id=large-queue",
+                AUTH,
+                args.rounds,
+                args.seconds,
+            )
             results["memory"] = memory_per_comment(store, hasher, args.memory_sample)
         finally:
             for app in locals().get("apps", {}).values():
@@ -157,22 +208,35 @@ def main() -> int:
                 for key in redis.scan_iter(f"{{{prefix}}}*", count=10_000):
                     redis.delete(key)
 
-    print(f"\n{'comparison':<42}{'cache':<10}{'small req/s':>12}{'large req/s':>12}"
-          f"{'ratio':>8}{'target':>8}")
-    for name, label in (("article_page", f"first page, {args.large_article} vs 50 approved"),
-                        ("queue_page", f"queue page, {args.large_queue} vs 100 pending")):
+    print(
+        f"\n{'comparison':<42}{'cache':<10}{'small req/s':>12}{'large req/s':>12}"
+        f"{'ratio':>8}{'target':>8}"
+    )
+    for name, label in (
+        ("article_page", f"first page, {args.large_article} vs 50 approved"),
+        ("queue_page", f"queue page, {args.large_queue} vs 100 pending"),
+    ):
         for mode, figures in results[name].items():
             passed = figures["ratio"] >= 0.9
-            print(f"{label:<42}{mode:<10}{figures['small']:>12.0f}{figures['large']:>12.0f}"
-                  f"{figures['ratio']:>8.2f}{'>=0.9':>8} {'ok' if passed else 'MISS'}")
+            print(
+                f"{label:<42}{mode:<10}{figures['small']:>12.0f}{figures['large']:>12.0f}"
+                f"{figures['ratio']:>8.2f}{'>=0.9':>8} {'ok' if passed else 'MISS'}"
+            )
     memory = results["memory"]
     per = memory["bytes_per_comment_used_memory"]
-    print(f"\nRedis memory per approved comment of {len(TEXT)} characters, indexes included: "
-          f"{per:.0f} bytes (used_memory over {memory['comments_measured']:.0f} comments; "
-          f"target < 1536) {'ok' if per < 1536 else 'MISS'}")
-    print("  of which MEMORY USAGE: " + ", ".join(
-        f"{k} {v:.0f} B" for k, v in memory.items()
-        if k not in ("bytes_per_comment_used_memory", "comments_measured")))
+    print(
+        f"\nRedis memory per approved comment of {len(TEXT)} characters, indexes included: "
+        f"{per:.0f} bytes (used_memory over {memory['comments_measured']:.0f} comments; "
+        f"target < 1536) {'ok' if per < 1536 else 'MISS'}"
+    )
+    print(
+        "  of which MEMORY USAGE: "
+        + ", ".join(
+            f"{k} {v:.0f} B"
+            for k, v in memory.items()
+            if k not in ("bytes_per_comment_used_memory", "comments_measured")
+        )
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.json}")

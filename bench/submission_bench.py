@@ -30,14 +30,22 @@ from service.store import make_redis  # noqa: E402
 
 TOKEN = "bench-moderator-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-WORDS = ("the council said that budget plans for the new library would be reviewed next week "
-         "while residents asked whether parking and bus routes near the station could change "
-         "soon given the long delays many of them reported").split()
+WORDS = (
+    "the council said that budget plans for the new library would be reviewed next week "
+    "while residents asked whether parking and bus routes near the station could change "
+    "soon given the long delays many of them reported"
+).split()
 POLICY_ON = {"flood_interval_seconds": 0, "flood_hourly_cap": 0}  # defaults, minus the limits
 # that would refuse a benchmark's rapid fire from one process
-POLICY_OFF = {"profanity_action": "off", "link_action": "off", "honeypot": False,
-              "auto_approve": "all", "duplicate_window_seconds": 0,
-              "flood_interval_seconds": 0, "flood_hourly_cap": 0}
+POLICY_OFF = {
+    "profanity_action": "off",
+    "link_action": "off",
+    "honeypot": False,
+    "auto_approve": "all",
+    "duplicate_window_seconds": 0,
+    "flood_interval_seconds": 0,
+    "flood_hourly_cap": 0,
+}
 
 
 def comment_text(rng: random.Random, length: int) -> str:
@@ -52,13 +60,20 @@ def comment_text(rng: random.Random, length: int) -> str:
 def run_mode(client: Any, policy: dict[str, Any], n: int, seed: int) -> float:
     assert client.put("/api/v1/moderation/policy", json=policy, headers=AUTH).status_code == 200
     rng = random.Random(seed)
-    bodies = [{"name": f"Reader {i}", "email": f"reader{seed}-{i}@example.com",
-               "comment": comment_text(rng, 450)} for i in range(n)]
+    bodies = [
+        {
+            "name": f"Reader {i}",
+            "email": f"reader{seed}-{i}@example.com",
+            "comment": comment_text(rng, 450),
+        }
+        for i in range(n)
+    ]
     started = time.perf_counter()
     for i, body in enumerate(bodies):
         address = f"10.{seed % 250}.{i // 250}.{i % 250}"
-        response = client.post("/api/v1/articles/bench/comments", json=body,
-                               environ_base={"REMOTE_ADDR": address})
+        response = client.post(
+            "/api/v1/articles/bench/comments", json=body, environ_base={"REMOTE_ADDR": address}
+        )
         assert response.status_code in (201, 202), response.get_data(as_text=True)
     return (time.perf_counter() - started) / n
 
@@ -72,10 +87,16 @@ def main() -> int:
 
     prefix = f"subbench{os.getpid()}"  # a key prefix of its own: nothing else is touched
     with bench_redis() as (url, _):
-        app = create_app(Config(redis_url=url, moderator_tokens={"bench": TOKEN},
-                                secret_key=b"bench-secret-key-0123456789abcdef",
-                                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-                                rate_limits_enabled=False, key_prefix=prefix))
+        app = create_app(
+            Config(
+                redis_url=url,
+                moderator_tokens={"bench": TOKEN},
+                secret_key=b"bench-secret-key-0123456789abcdef",
+                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
+                rate_limits_enabled=False,
+                key_prefix=prefix,
+            )
+        )
         try:
             client = app.test_client()
             run_mode(client, POLICY_ON, 50, 999)  # warm-up: imports, matcher, scripts
@@ -94,12 +115,21 @@ def main() -> int:
     print(f"{'mode':<12}{'ms/submission':>16}")
     print(f"{'policy off':<12}{best['off'] * 1000:>16.3f}")
     print(f"{'policy on':<12}{best['on'] * 1000:>16.3f}")
-    print(f"policy on / off: {ratio:.2f}x the time of a submission (best of {args.rounds} "
-          f"rounds of {args.n})")
+    print(
+        f"policy on / off: {ratio:.2f}x the time of a submission (best of {args.rounds} "
+        f"rounds of {args.n})"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"ms_policy_off": best["off"] * 1000,
-                                         "ms_policy_on": best["on"] * 1000,
-                                         "ratio_on_over_off": ratio}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "ms_policy_off": best["off"] * 1000,
+                    "ms_policy_on": best["on"] * 1000,
+                    "ratio_on_over_off": ratio,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -43,8 +43,9 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     if redis is None:
         if config.redis_url is None:
             raise ConfigError("REDIS_URL must be set (make run starts an embedded Redis)")
-        redis = make_redis(config.redis_url, timeout=config.redis_timeout,
-                           retries=config.redis_retries)
+        redis = make_redis(
+            config.redis_url, timeout=config.redis_timeout, retries=config.redis_retries
+        )
     if config.secret_key is None:
         raise ConfigError("SECRET_KEY must be set (make run keeps one under DATA_DIR)")
     if config.encryption_keys is None:
@@ -62,15 +63,22 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     json_schema, form_schema = make_submission_schemas(config.email_check_deliverability)
     keys = Keys(config.key_prefix)
     connect_timeout = min(config.redis_timeout, 1.0)
-    cache = TrackedCache(config.resolved_redis_url, keys.public_tracked_prefixes,
-                         connect_timeout=connect_timeout, enabled=config.read_cache)
+    cache = TrackedCache(
+        config.resolved_redis_url,
+        keys.public_tracked_prefixes,
+        connect_timeout=connect_timeout,
+        enabled=config.read_cache,
+    )
     moderation_cache = TrackedCache(
-        config.resolved_redis_url, keys.moderation_tracked_prefixes,
-        connect_timeout=connect_timeout, enabled=config.read_cache,
+        config.resolved_redis_url,
+        keys.moderation_tracked_prefixes,
+        connect_timeout=connect_timeout,
+        enabled=config.read_cache,
         idle_seconds=config.moderation_cache_idle_seconds,
     )
-    store = CommentStore(redis, keys, Cipher(config.encryption_keys), cache,
-                         moderation_cache=moderation_cache)
+    store = CommentStore(
+        redis, keys, Cipher(config.encryption_keys), cache, moderation_cache=moderation_cache
+    )
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()
     app.extensions[EXTENSION_KEY] = Services(
@@ -122,8 +130,7 @@ SECURITY_HEADERS = (
 def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
     specs = {"submit": config.rate_limit_submit, "read": config.rate_limit_read}
     try:
-        return RateLimits(RateLimitCounters(redis, keys), specs,
-                          enabled=config.rate_limits_enabled)
+        return RateLimits(RateLimitCounters(redis, keys), specs, enabled=config.rate_limits_enabled)
     except ValueError:
         raise ConfigError(f"not a rate limit: {specs}") from None
 
@@ -134,9 +141,13 @@ def install_cors(app: Flask, config: Config) -> None:
     resources: dict[str | Pattern[str], dict[str, Any]] = {}
     varying: list[str] = []
     if config.allowed_origins:
-        public = {"origins": list(config.allowed_origins), "methods": ["GET", "POST"],
-                  "expose_headers": ["ETag", "Retry-After", "Location"], "max_age": 600,
-                  "vary_header": False}
+        public = {
+            "origins": list(config.allowed_origins),
+            "methods": ["GET", "POST"],
+            "expose_headers": ["ETag", "Retry-After", "Location"],
+            "max_age": 600,
+            "vary_header": False,
+        }
         resources[r"/api/v1/articles/*"] = public
         resources[r"/api/v1/comment-counts"] = public
         varying += ["/api/v1/articles/", "/api/v1/comment-counts"]
@@ -144,8 +155,10 @@ def install_cors(app: Flask, config: Config) -> None:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
             "allow_headers": ["Authorization", "Content-Type"],
-            "methods": ["GET", "POST", "PUT", "DELETE"], "max_age": 600,
-            "vary_header": False}
+            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "max_age": 600,
+            "vary_header": False,
+        }
         varying.append("/api/v1/moderation/")
     if not resources:
         return

@@ -50,14 +50,26 @@ def fill_defaults(config: Config, env: dict[str, str], *, create: bool) -> list[
         return value
 
     if config.secret_key is None:
-        use("SECRET_KEY", data / SECRET_FILE, lambda: secrets.token_urlsafe(32),
-            "No SECRET_KEY set; hashing key")
+        use(
+            "SECRET_KEY",
+            data / SECRET_FILE,
+            lambda: secrets.token_urlsafe(32),
+            "No SECRET_KEY set; hashing key",
+        )
     if config.encryption_keys is None:
-        use("ENCRYPTION_KEYS", data / KEYS_FILE, KeyRing.generate_entry,
-            "No ENCRYPTION_KEYS set; email encryption key")
+        use(
+            "ENCRYPTION_KEYS",
+            data / KEYS_FILE,
+            KeyRing.generate_entry,
+            "No ENCRYPTION_KEYS set; email encryption key",
+        )
     if not config.moderator_tokens:
-        token = use("MODERATOR_TOKENS", data / TOKEN_FILE, lambda: secrets.token_urlsafe(32),
-                    "No MODERATOR_TOKENS set; moderator 'admin' token")
+        token = use(
+            "MODERATOR_TOKENS",
+            data / TOKEN_FILE,
+            lambda: secrets.token_urlsafe(32),
+            "No MODERATOR_TOKENS set; moderator 'admin' token",
+        )
         if token is not None:
             env["MODERATOR_TOKENS"] = f"admin:{token}"
     if config.redis_url is None and (data / REDIS_URL_FILE).exists() and not create:

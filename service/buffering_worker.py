@@ -110,7 +110,8 @@ class TimedInput:
             return getattr(self._stream, method)(*args)
         except TimeoutError:
             raise RequestTimeout(
-                f"The request body did not arrive within {self._seconds:g} s.") from None
+                f"The request body did not arrive within {self._seconds:g} s."
+            ) from None
 
     def read(self, size: int | None = None) -> bytes:
         data: bytes = self._timed("read", size)
@@ -161,8 +162,11 @@ class BufferRequestsMixin:
         self.wsgi = with_timed_input(self.wsgi, self.read_timeout)
 
     def enqueue_req(self, conn: Any) -> None:
-        if self.cfg.is_ssl or conn.is_http2 or \
-                negotiation.prior_knowledge_allowed(self.cfg, conn.client):
+        if (
+            self.cfg.is_ssl
+            or conn.is_http2
+            or negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+        ):
             super().enqueue_req(conn)  # type: ignore[misc]
             return
         arrival = _Arrival(conn, time.monotonic() + self.read_timeout)
@@ -171,8 +175,7 @@ class BufferRequestsMixin:
             arrival.data += conn.parser.unreader.take_buffered()
         conn.sock.setblocking(False)
         self.arriving[conn] = arrival
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             partial(self._on_readable, arrival))
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, arrival))
         if arrival.data:
             self._advance(arrival)
 
@@ -201,8 +204,12 @@ class BufferRequestsMixin:
             self._forget(arrival)
             self._dispatch(arrival)
         elif verdict is Verdict.HEAD_TOO_LARGE:
-            self._refuse(arrival, 431, "Request Header Fields Too Large",
-                         f"The request's headers are over {MAX_HEAD_BYTES} bytes.")
+            self._refuse(
+                arrival,
+                431,
+                "Request Header Fields Too Large",
+                f"The request's headers are over {MAX_HEAD_BYTES} bytes.",
+            )
         elif verdict is Verdict.TOO_LARGE_NOW:
             self._refuse_too_large(arrival)
         elif verdict is Verdict.TOO_LARGE:
@@ -214,8 +221,12 @@ class BufferRequestsMixin:
 
     def _refuse_too_large(self, arrival: _Arrival) -> None:
         # The app's own answer (service/api/requests.py), given here without a thread.
-        self._refuse(arrival, 413, "Request Entity Too Large",
-                     f"The request body is larger than {self.max_body_bytes} bytes.")
+        self._refuse(
+            arrival,
+            413,
+            "Request Entity Too Large",
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+        )
 
     def _dispatch(self, arrival: _Arrival) -> None:
         conn = arrival.conn
@@ -240,8 +251,12 @@ class BufferRequestsMixin:
             if arrival.discard is not None:
                 self._refuse_too_large(arrival)
             elif arrival.data.strip():
-                self._refuse(arrival, 408, "Request Timeout",
-                             f"The request did not arrive within {self.read_timeout:g} s.")
+                self._refuse(
+                    arrival,
+                    408,
+                    "Request Timeout",
+                    f"The request did not arrive within {self.read_timeout:g} s.",
+                )
             else:
                 self._forget(arrival)
                 self._close(arrival.conn)  # an idle connection: nothing to answer

@@ -54,8 +54,10 @@ def tokens_revoke(store: CommentStore, name: str) -> int:
     if store.revoke_moderator(name):
         print(f"revoked {name!r}")
         return 0
-    print(f"no token named {name!r} (MODERATOR_TOKENS entries are revoked by editing it)",
-          file=sys.stderr)
+    print(
+        f"no token named {name!r} (MODERATOR_TOKENS entries are revoked by editing it)",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -65,16 +67,20 @@ def keys_rotate(config: Config, *, keys_configured: bool) -> int:
     ``keys_configured``: ENCRYPTION_KEYS is set, so the key ring is not the file's to change.
     """
     if keys_configured:
-        print("ENCRYPTION_KEYS is set: put this new key first in it, restart, then run "
-              "`comments-service reencrypt`:")
+        print(
+            "ENCRYPTION_KEYS is set: put this new key first in it, restart, then run "
+            "`comments-service reencrypt`:"
+        )
         print(KeyRing.generate_entry())
         return 0
     path = config.data_dir / KEYS_FILE
     current = path.read_text().strip() if path.exists() else ""
     path.write_text(",".join(e for e in (KeyRing.generate_entry(), current) if e) + "\n")
     path.chmod(0o600)
-    print(f"new key added in front of {path}; restart the service, then run "
-          "`comments-service reencrypt`")
+    print(
+        f"new key added in front of {path}; restart the service, then run "
+        "`comments-service reencrypt`"
+    )
     return 0
 
 
@@ -89,8 +95,10 @@ def reencrypt(store: CommentStore) -> int:
             rewritten += 1
         else:
             skipped += 1  # changed or deleted meanwhile
-    print(f"re-encrypted {rewritten} emails with key {store.cipher.ring.active_id!r}"
-          + (f"; {skipped} changed meanwhile, run again" if skipped else ""))
+    print(
+        f"re-encrypted {rewritten} emails with key {store.cipher.ring.active_id!r}"
+        + (f"; {skipped} changed meanwhile, run again" if skipped else "")
+    )
     return 0
 
 
@@ -110,17 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     tokens = commands.add_parser("tokens", help="moderator tokens").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     tokens.add_parser("create", help="create (or replace) a named token").add_argument("name")
     tokens.add_parser("list", help="list named tokens")
     tokens.add_parser("revoke", help="revoke a named token").add_argument("name")
     keys = commands.add_parser("keys", help="email encryption keys").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     keys.add_parser("rotate", help="add a new encryption key in front")
     commands.add_parser("reencrypt", help="re-encrypt every stored email with the first key")
     commands.add_parser("purge", help="purge rejected and spam comments past retention now")
-    commands.add_parser("check", help="check that every comment is in exactly the keys its "
-                                      "status implies and that no key is an orphan")
+    commands.add_parser(
+        "check",
+        help="check that every comment is in exactly the keys its "
+        "status implies and that no key is an orphan",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -140,8 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return check(store)
         purged = purge_expired(store, config.retention_days)
-        print(f"purged {purged} comments rejected or marked spam over "
-              f"{config.retention_days} days ago")
+        print(
+            f"purged {purged} comments rejected or marked spam over "
+            f"{config.retention_days} days ago"
+        )
         return 0
     except ConfigError as error:
         print(f"comments-service: {error}", file=sys.stderr)

@@ -79,8 +79,9 @@ class PendingKey:
         return CommenterKey(commenter_id, self.fresh.secret).token
 
 
-def exchange(hasher: Hasher, presented: str | None, email_hash: str, policy: Policy, *,
-             hand_out: bool = True) -> PendingKey:
+def exchange(
+    hasher: Hasher, presented: str | None, email_hash: str, policy: Policy, *, hand_out: bool = True
+) -> PendingKey:
     """What the insert script needs to check ``presented`` and hand out its successor.
     Without ``hand_out`` (an answer that cannot carry a key: a redirect) nothing is issued
     and nothing presented is used, so no key is rotated out of its holder's reach."""

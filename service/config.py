@@ -101,11 +101,13 @@ class Config:
             loopback = self.host == "localhost"
         if loopback:
             return None
-        return (f"TRUSTED_PROXIES={self.trusted_proxies} with HOST={self.host}: anyone who can "
-                f"connect to port {self.port} directly picks the client address that rate "
-                f"limits, login throttling and flood checks count under (X-Forwarded-For). "
-                f"Make sure only your proxy can reach it, or bind HOST=127.0.0.1 "
-                f"(README, Deployment).")
+        return (
+            f"TRUSTED_PROXIES={self.trusted_proxies} with HOST={self.host}: anyone who can "
+            f"connect to port {self.port} directly picks the client address that rate "
+            f"limits, login throttling and flood checks count under (X-Forwarded-For). "
+            f"Make sure only your proxy can reach it, or bind HOST=127.0.0.1 "
+            f"(README, Deployment)."
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -124,8 +126,7 @@ class Config:
             allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
             email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
             unavailable_retry_after=_int(env, "RETRY_AFTER_UNAVAILABLE", 5, minimum=1),
-            request_read_timeout=_float(env, "REQUEST_READ_TIMEOUT",
-                                        defaults.request_read_timeout),
+            request_read_timeout=_float(env, "REQUEST_READ_TIMEOUT", defaults.request_read_timeout),
             workers=_int(env, "WORKERS", defaults.workers, minimum=1),
             threads=_int(env, "THREADS", defaults.threads, minimum=1),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
@@ -133,17 +134,20 @@ class Config:
             trusted_proxies=_int(env, "TRUSTED_PROXIES", 0, minimum=0),
             encryption_keys=_key_ring(env.get("ENCRYPTION_KEYS", "")),
             retention_days=_int(env, "RETENTION_DAYS", defaults.retention_days, minimum=1),
-            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", defaults.auth_failure_limit,
-                                    minimum=1),
-            auth_failure_window_seconds=_int(env, "AUTH_FAILURE_WINDOW_SECONDS",
-                                             defaults.auth_failure_window_seconds, minimum=1),
+            auth_failure_limit=_int(
+                env, "AUTH_FAILURE_LIMIT", defaults.auth_failure_limit, minimum=1
+            ),
+            auth_failure_window_seconds=_int(
+                env, "AUTH_FAILURE_WINDOW_SECONDS", defaults.auth_failure_window_seconds, minimum=1
+            ),
             rate_limit_submit=env.get("RATE_LIMIT_SUBMIT", defaults.rate_limit_submit).strip(),
             rate_limit_read=env.get("RATE_LIMIT_READ", defaults.rate_limit_read).strip(),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
             read_cache=_bool(env, "READ_CACHE", True),
-            moderation_cache_idle_seconds=_float(env, "MODERATION_CACHE_IDLE_SECONDS",
-                                                 defaults.moderation_cache_idle_seconds),
+            moderation_cache_idle_seconds=_float(
+                env, "MODERATION_CACHE_IDLE_SECONDS", defaults.moderation_cache_idle_seconds
+            ),
         )
 
 

@@ -48,8 +48,9 @@ class KeyRing:
             if not sep or not key_id.isalnum() or len(key_id) > 32:
                 raise KeyRingError("encryption keys must look like id:base64key (alphanumeric id)")
             try:
-                key = base64.urlsafe_b64decode(encoded.replace("+", "-").replace("/", "_")
-                                               + "=" * (-len(encoded) % 4))
+                key = base64.urlsafe_b64decode(
+                    encoded.replace("+", "-").replace("/", "_") + "=" * (-len(encoded) % 4)
+                )
             except ValueError:
                 raise KeyRingError(f"encryption key {key_id!r} is not base64") from None
             if len(key) != KEY_BYTES:
@@ -68,8 +69,9 @@ class KeyRing:
 
     def serialize(self) -> str:
         """The ``id:base64key,...`` form that ENCRYPTION_KEYS and ``parse`` take."""
-        return ",".join(f"{key_id}:{base64.urlsafe_b64encode(key).decode()}"
-                        for key_id, key in self.keys)
+        return ",".join(
+            f"{key_id}:{base64.urlsafe_b64encode(key).decode()}" for key_id, key in self.keys
+        )
 
     @property
     def active_id(self) -> str:

@@ -52,4 +52,3 @@ def erase_author(store: CommentStore, email_hash: str, *, anonymise_published: b
             return Erasure(deleted=deleted, anonymised=anonymised)
     log.warning("erasure: the author's comments kept arriving; %d left listed", len(ids))
     return Erasure(deleted=deleted, anonymised=anonymised)
-

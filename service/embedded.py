@@ -62,20 +62,33 @@ class EmbeddedRedis:
         self.socket_path.unlink(missing_ok=True)
         command = [
             redis_server_binary(),
-            "--port", "0",  # no TCP listener: only this machine's processes can connect
-            "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfilename", "appendonly.aof",
-            "--appendfsync", self.appendfsync,
-            "--save", "",
-            "--daemonize", "no",
-            "--logfile", str(self.data_dir / "redis.log"),
+            "--port",
+            "0",  # no TCP listener: only this machine's processes can connect
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfilename",
+            "appendonly.aof",
+            "--appendfsync",
+            self.appendfsync,
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
             # Its own session: a Ctrl-C in the terminal reaches gunicorn, which drains its
             # requests; Redis is stopped only after that, by us.
             start_new_session=True,
@@ -124,8 +137,6 @@ class EmbeddedRedis:
         self.stop()
 
 
-
-
 class RedisSupervisor:
     """Starts the embedded Redis again whenever it dies, with exponential back-off.
 
@@ -140,9 +151,15 @@ class RedisSupervisor:
     is to stop too; the launcher then stops it explicitly.
     """
 
-    def __init__(self, redis: EmbeddedRedis, *, first_delay: float = 0.5,
-                 max_delay: float = 30.0, stable_after: float = 60.0,
-                 poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        redis: EmbeddedRedis,
+        *,
+        first_delay: float = 0.5,
+        max_delay: float = 30.0,
+        stable_after: float = 60.0,
+        poll_interval: float = 0.2,
+    ) -> None:
         self.redis = redis
         self.first_delay = first_delay
         self.max_delay = max_delay
@@ -181,5 +198,8 @@ class RedisSupervisor:
             self.restarts += 1
             up_since = time.monotonic()
             assert self.redis.process is not None
-            log.warning("embedded Redis restarted (pid %d, restart %d)",
-                        self.redis.process.pid, self.restarts)
+            log.warning(
+                "embedded Redis restarted (pid %d, restart %d)",
+                self.redis.process.pid,
+                self.restarts,
+            )

@@ -49,29 +49,43 @@ class Problem(HTTPException):
 
 def validation_problem(errors: dict[str, Any], detail: str | None = None) -> Problem:
     return Problem(
-        422, "Unprocessable Content",
+        422,
+        "Unprocessable Content",
         detail or "One or more fields are invalid: " + ", ".join(sorted(errors)) + ".",
-        slug="validation-error", errors=errors,
+        slug="validation-error",
+        errors=errors,
     )
 
 
 def domain_problem(error: DomainError) -> Problem:
     """The one mapping of the domain's refusals to HTTP."""
     if isinstance(error, ArticleClosed):
-        return Problem(403, "Forbidden", "Comments on this article are closed.",
-                       slug="comments-closed")
+        return Problem(
+            403, "Forbidden", "Comments on this article are closed.", slug="comments-closed"
+        )
     if isinstance(error, ParentNotPublished):
         return validation_problem({"parent_id": ["Not a published comment of this article."]})
     if isinstance(error, CommentFlood):
-        detail = ("Too many comments from this address in the last hour." if error.hourly
-                  else "Comments are coming too fast; wait before posting again.")
-        return Problem(429, "Too Many Requests", detail, slug="comment-flood",
-                       headers={"Retry-After": str(error.retry_after_seconds)})
+        detail = (
+            "Too many comments from this address in the last hour."
+            if error.hourly
+            else "Comments are coming too fast; wait before posting again."
+        )
+        return Problem(
+            429,
+            "Too Many Requests",
+            detail,
+            slug="comment-flood",
+            headers={"Retry-After": str(error.retry_after_seconds)},
+        )
     if isinstance(error, RateLimited):
-        return Problem(429, "Too Many Requests",
-                       f"Rate limit exceeded: {error.description}. Retry later.",
-                       slug="rate-limited",
-                       headers={"Retry-After": str(max(1, error.retry_after_seconds))})
+        return Problem(
+            429,
+            "Too Many Requests",
+            f"Rate limit exceeded: {error.description}. Retry later.",
+            slug="rate-limited",
+            headers={"Retry-After": str(max(1, error.retry_after_seconds))},
+        )
     if isinstance(error, CommentNotFound):
         return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
     if isinstance(error, Conflict):
@@ -99,7 +113,10 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
     @app.errorhandler(Problem)
     def handle_problem(error: Problem) -> BaseResponse:
         response = problem_response(
-            error.code or 500, error.title, error.description or "", error.type,
+            error.code or 500,
+            error.title,
+            error.description or "",
+            error.type,
             **error.extensions,
         )
         response.headers.update(error.extra_headers)
@@ -130,7 +147,8 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
     def handle_redis_down(error: Exception) -> BaseResponse:
         log.warning("redis unavailable: %s", type(error).__name__)
         response = problem_response(
-            503, "Service Unavailable",
+            503,
+            "Service Unavailable",
             "The comment store is temporarily unavailable. Retry later.",
             "/problems/store-unavailable",
         )

@@ -39,7 +39,8 @@ class ClientAddressHasher(logging.Filter):
         message = record.getMessage()
         if "ip=" in message:
             record.msg = _INVALID_REQUEST_IP.sub(
-                lambda m: m.group(1) + self.hashed(m.group(2)) + m.group(3), message)
+                lambda m: m.group(1) + self.hashed(m.group(2)) + m.group(3), message
+            )
             record.args = ()
         return True
 
@@ -54,17 +55,23 @@ class ServiceLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no t
             self.error_log.removeFilter(old)  # setup runs again on a configuration reload
         self.error_log.addFilter(self.addresses)
 
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any],
-              request_time: timedelta) -> dict[str, Any]:
+    def atoms(
+        self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
+    ) -> dict[str, Any]:
         atoms: dict[str, Any] = {
-            name: value for name, value in super().atoms(resp, req, environ, request_time).items()
+            name: value
+            for name, value in super().atoms(resp, req, environ, request_time).items()
             if not (name.endswith("}i") or name.endswith("}e"))
         }
         atoms["h"] = self.addresses.hashed(environ.get("REMOTE_ADDR"))
         atoms["U"] = redact_path(environ.get("PATH_INFO") or "")
         atoms["q"] = redact_path(environ.get("QUERY_STRING") or "")
-        atoms["r"] = " ".join((str(environ.get("REQUEST_METHOD")),
-                               redact_path(str(environ.get("RAW_URI", ""))),
-                               str(environ.get("SERVER_PROTOCOL"))))
+        atoms["r"] = " ".join(
+            (
+                str(environ.get("REQUEST_METHOD")),
+                redact_path(str(environ.get("RAW_URI", ""))),
+                str(environ.get("SERVER_PROTOCOL")),
+            )
+        )
         atoms["f"] = redact_path(str(atoms.get("f", "-")))
         return atoms

@@ -51,25 +51,36 @@ def problem_answer(status: int, reason: str, limits: dict[str, int]) -> bytes:
 def problem_http(status: int, title: str, detail: str) -> bytes:
     """A whole HTTP answer carrying one problem document, for the workers that answer before
     (or instead of) the app: the same document and headers the app's errors have."""
-    body = json.dumps({"type": "about:blank", "title": title, "status": status,
-                       "detail": detail}).encode()
-    head = [f"HTTP/1.1 {status} {title}", "Connection: close",
-            f"Content-Type: {PROBLEM_MIMETYPE}", f"Content-Length: {len(body)}",
-            *(f"{name}: {value}" for name, value in SECURITY_HEADERS)]
+    body = json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode()
+    head = [
+        f"HTTP/1.1 {status} {title}",
+        "Connection: close",
+        f"Content-Type: {PROBLEM_MIMETYPE}",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS),
+    ]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
 def _detail(status: int, limits: dict[str, int]) -> str:
     # Our own words, never gunicorn's message: that one quotes the request back.
     if status == 400:
-        return ("The request is not well-formed HTTP (its request line, a header or its "
-                "Content-Length).")
+        return (
+            "The request is not well-formed HTTP (its request line, a header or its "
+            "Content-Length)."
+        )
     if status == 414:
-        return (f"The request line is longer than {limits['line']} bytes; send a long list "
-                "of article ids as POST /api/v1/comment-counts.")
+        return (
+            f"The request line is longer than {limits['line']} bytes; send a long list "
+            "of article ids as POST /api/v1/comment-counts."
+        )
     if status == 431:
-        return (f"The request has more than {limits['fields']} header fields or one longer "
-                f"than {limits['field_size']} bytes.")
+        return (
+            f"The request has more than {limits['fields']} header fields or one longer "
+            f"than {limits['field_size']} bytes."
+        )
     if status >= 500:
         return "The server could not answer this request."
     return "The server refused this request."
@@ -82,8 +93,11 @@ class ProblemThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has n
         if not recorder.data:
             return  # gunicorn wrote nothing (it could not): neither do we
         status, reason = recorder.status()
-        limits = {"line": self.cfg.limit_request_line, "fields": self.cfg.limit_request_fields,
-                  "field_size": self.cfg.limit_request_field_size}
+        limits = {
+            "line": self.cfg.limit_request_line,
+            "fields": self.cfg.limit_request_fields,
+            "field_size": self.cfg.limit_request_field_size,
+        }
         try:
             util.write_nonblock(client, problem_answer(status, reason, limits))
         except Exception:  # the client may be gone already, as gunicorn itself allows

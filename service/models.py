@@ -33,8 +33,13 @@ class HistoryEntry:
     note: str = ""
 
     def as_dict(self) -> dict[str, str | None]:
-        return {"at": self.at, "actor": self.actor, "from": self.from_, "to": self.to,
-                "note": self.note}
+        return {
+            "at": self.at,
+            "actor": self.actor,
+            "from": self.from_,
+            "to": self.to,
+            "note": self.note,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
@@ -43,8 +48,11 @@ class HistoryEntry:
     def from_dict(cls, doc: dict[str, Any]) -> HistoryEntry:
         previous = doc.get("from")
         return cls(
-            at=doc["at"], actor=doc["actor"], to=doc["to"],
-            from_=previous if isinstance(previous, str) else None, note=doc.get("note") or "",
+            at=doc["at"],
+            actor=doc["actor"],
+            to=doc["to"],
+            from_=previous if isinstance(previous, str) else None,
+            note=doc.get("note") or "",
         )
 
 
@@ -91,20 +99,33 @@ class StoredComment:
 
     def public(self) -> PublicComment:
         return PublicComment(
-            id=self.id, article_id=self.article_id, parent_id=self.parent_id, name=self.name,
-            comment=self.comment, website=self.website, created_at=self.created_at,
+            id=self.id,
+            article_id=self.article_id,
+            parent_id=self.parent_id,
+            name=self.name,
+            comment=self.comment,
+            website=self.website,
+            created_at=self.created_at,
         )
 
     def content(self) -> dict[str, str | None]:
         """The commenter's own words and details, as kept while the comment is unpublished."""
-        return {"name": self.name, "comment": self.comment, "website": self.website,
-                "parent_id": self.parent_id, "created_at": self.created_at}
+        return {
+            "name": self.name,
+            "comment": self.comment,
+            "website": self.website,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at,
+        }
 
     def to_record(self) -> dict[str, Any]:
         """The stored form of a new comment (the store encrypts ``email`` before writing)."""
         record: dict[str, Any] = {
-            "article_id": self.article_id, "status": self.status, "email": self.email,
-            "email_hash": self.email_hash, "reasons": list(self.reasons),
+            "article_id": self.article_id,
+            "status": self.status,
+            "email": self.email,
+            "email_hash": self.email_hash,
+            "reasons": list(self.reasons),
             "history": [h.as_dict() for h in self.history],
         }
         if not rule(self.status).public:
@@ -112,26 +133,32 @@ class StoredComment:
         return record
 
     @classmethod
-    def from_record(cls, comment_id: str, record: dict[str, Any],
-                    public_doc: dict[str, Any] | None = None) -> StoredComment:
+    def from_record(
+        cls, comment_id: str, record: dict[str, Any], public_doc: dict[str, Any] | None = None
+    ) -> StoredComment:
         content = record.get("content") or public_doc
         if content is None:
             raise ValueError(f"comment {comment_id} has no content and no public document")
         # Lua's cjson writes an empty array as {}: both mean "none".
         history = tuple(HistoryEntry.from_dict(h) for h in record.get("history") or ())
-        decision = next((h for h in reversed(history) if h.actor.startswith(MODERATOR_ACTOR)),
-                        None)
+        decision = next((h for h in reversed(history) if h.actor.startswith(MODERATOR_ACTOR)), None)
         created_at = str(content["created_at"])
         return cls(
-            id=comment_id, article_id=record["article_id"], name=str(content["name"]),
-            email=record.get("email") or "", comment=str(content["comment"]),
-            status=record["status"], created_at=created_at,
+            id=comment_id,
+            article_id=record["article_id"],
+            name=str(content["name"]),
+            email=record.get("email") or "",
+            comment=str(content["comment"]),
+            status=record["status"],
+            created_at=created_at,
             updated_at=history[-1].at if history else created_at,
-            parent_id=content.get("parent_id") or None, website=content.get("website") or None,
+            parent_id=content.get("parent_id") or None,
+            website=content.get("website") or None,
             decided_by=decision.actor.removeprefix(MODERATOR_ACTOR) if decision else None,
             decided_at=decision.at if decision else None,
             note=(decision.note or None) if decision else None,
             email_hash=record.get("email_hash") or "",
             commenter_id=record.get("commenter") or "",
-            reasons=tuple(record.get("reasons") or ()), history=history,
+            reasons=tuple(record.get("reasons") or ()),
+            history=history,
         )

@@ -61,13 +61,13 @@ def hash_identifier_terms(document: dict[str, Any], hasher: Hasher) -> dict[str,
     hashed = dict(document)
     for setting in LIST_SETTINGS:
         if setting in hashed:
-            hashed[setting] = list(dict.fromkeys(stored_term(t, hasher)
-                                                 for t in hashed[setting]))
+            hashed[setting] = list(dict.fromkeys(stored_term(t, hasher) for t in hashed[setting]))
     return hashed
 
 
-def submission_term_hashes(policy: Policy, hasher: Hasher, email: str,
-                           client_ip: str) -> tuple[str | None, str | None]:
+def submission_term_hashes(
+    policy: Policy, hasher: Hasher, email: str, client_ip: str
+) -> tuple[str | None, str | None]:
     """The email's and the client address's hashes that hashed terms are compared with; none
     (and no HMAC computed) when the policy has no hashed term."""
     if not (split_terms(policy.block_terms)[1] or split_terms(policy.hold_terms)[1]):

@@ -175,20 +175,27 @@ class SubmissionSchema(ObjectSchema):
     """A new comment as JSON. Unknown fields are an error: a client must not set status or id."""
 
     name = fields.String(
-        required=True, pre_load=clean_text,
+        required=True,
+        pre_load=clean_text,
         validate=[validate.Length(min=1, max=100), no_control_characters, name_characters],
     )
     email = fields.String(required=True)  # replaced per app by EmailAddress (see make_schemas)
     comment = fields.String(
-        required=True, pre_load=clean_comment,
+        required=True,
+        pre_load=clean_comment,
         validate=[validate.Length(min=1, max=5000), no_control_characters, comment_characters],
     )
     website = fields.Url(
-        load_default=None, allow_none=True, schemes={"http", "https"}, pre_load=blank_to_none,
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        pre_load=blank_to_none,
         validate=[validate.Length(max=500), web_url],
     )
     parent_id = fields.String(
-        load_default=None, allow_none=True, pre_load=blank_to_none,
+        load_default=None,
+        allow_none=True,
+        pre_load=blank_to_none,
         validate=_comment_id,
     )
     # The honeypot: a field a page hides from people, so only a bot fills it in. Accepted (a
@@ -196,8 +203,12 @@ class SubmissionSchema(ObjectSchema):
     fax = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     # The commenter key the last accepted answer handed out (service/commenter_keys.py); one
     # that is not well-formed is ignored like an unknown one.
-    commenter_key = fields.String(load_default=None, allow_none=True, pre_load=blank_to_none,
-                                  validate=validate.Length(max=200))
+    commenter_key = fields.String(
+        load_default=None,
+        allow_none=True,
+        pre_load=blank_to_none,
+        validate=validate.Length(max=200),
+    )
 
 
 class FormSubmissionSchema(SubmissionSchema):
@@ -207,14 +218,19 @@ class FormSubmissionSchema(SubmissionSchema):
         unknown = EXCLUDE
 
     redirect = fields.Url(
-        load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
-        pre_load=blank_to_none, validate=[validate.Length(max=2000), web_url],
+        load_default=None,
+        allow_none=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        pre_load=blank_to_none,
+        validate=[validate.Length(max=2000), web_url],
     )
 
 
 class DecisionSchema(ObjectSchema):
     note = fields.String(
-        load_default="", pre_load=clean_text,
+        load_default="",
+        pre_load=clean_text,
         validate=[validate.Length(max=1000), no_control_characters],
     )
 
@@ -240,8 +256,9 @@ class QueueArgsSchema(PageArgsSchema):
     @validates_schema
     def _one_filter(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("article_id") and data.get("reason"):
-            raise ValidationError("Filter by article_id or by reason, not both.",
-                                  field_name="reason")
+            raise ValidationError(
+                "Filter by article_id or by reason, not both.", field_name="reason"
+            )
 
 
 class CountsArgsSchema(Schema):
@@ -250,7 +267,8 @@ class CountsArgsSchema(Schema):
 
     article_id = fields.List(
         fields.String(validate=_article_id),
-        required=True, validate=validate.Length(min=1, max=100),
+        required=True,
+        validate=validate.Length(min=1, max=100),
     )
 
 
@@ -259,22 +277,21 @@ class CountsRequestSchema(ObjectSchema):
 
     article_id = fields.List(
         fields.String(validate=_article_id),
-        required=True, validate=validate.Length(min=1, max=100),
+        required=True,
+        validate=validate.Length(min=1, max=100),
     )
 
 
 def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]:
     """The JSON and form submission schemas with this deployment's email checking."""
     email = EmailAddress(
-        required=True, check_deliverability=check_deliverability,
-        pre_load=clean_text, validate=validate.Length(max=254),
+        required=True,
+        check_deliverability=check_deliverability,
+        pre_load=clean_text,
+        validate=validate.Length(max=254),
     )
-    json_schema = SubmissionSchema.from_dict(
-        {"email": email}, name="Submission"
-    )
-    form_schema = FormSubmissionSchema.from_dict(
-        {"email": email}, name="FormSubmission"
-    )
+    json_schema = SubmissionSchema.from_dict({"email": email}, name="Submission")
+    form_schema = FormSubmissionSchema.from_dict({"email": email}, name="FormSubmission")
     return json_schema(), form_schema()
 
 
@@ -288,9 +305,10 @@ def _well_formed_hash(term: str) -> None:
         raise ValidationError("A hash: term must be one that GET /moderation/policy showed.")
 
 
-_term = fields.String(pre_load=clean_text,
-                      validate=[validate.Length(min=1, max=100), no_control_characters,
-                                _well_formed_hash])
+_term = fields.String(
+    pre_load=clean_text,
+    validate=[validate.Length(min=1, max=100), no_control_characters, _well_formed_hash],
+)
 
 
 class PolicySchema(ObjectSchema):
@@ -306,8 +324,7 @@ class PolicySchema(ObjectSchema):
     block_action = fields.String(validate=validate.OneOf(["hold", "spam"]))
     hold_terms = fields.List(_term, validate=validate.Length(max=1000))
     honeypot = JsonBoolean()
-    duplicate_window_seconds = WholeNumber(
-        validate=validate.Range(min=0, max=30 * 86400))
+    duplicate_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
     flood_interval_seconds = WholeNumber(validate=validate.Range(min=0, max=3600))
     flood_hourly_cap = WholeNumber(validate=validate.Range(min=0, max=100_000))
 
@@ -317,8 +334,7 @@ class ArticleSettingsSchema(ObjectSchema):
 
 
 class StatusListArgsSchema(QueueArgsSchema):
-    status = fields.String(
-        required=True, validate=validate.OneOf(STATUS_VALUES))
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_VALUES))
 
 
 class ExportRequestSchema(ObjectSchema):

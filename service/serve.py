@@ -43,13 +43,22 @@ def main() -> int:
         print(note, flush=True)
     if not config.moderator_tokens:
         token_path = config.data_dir / TOKEN_FILE
-        print(f"  moderate with: curl -H \"Authorization: Bearer $(cat {token_path})\" "
-              f"{base}/api/v1/moderation/queue", flush=True)
+        print(
+            f'  moderate with: curl -H "Authorization: Bearer $(cat {token_path})" '
+            f"{base}/api/v1/moderation/queue",
+            flush=True,
+        )
     print(f"serving on {base}  (contract: {base}/openapi.yaml)", flush=True)
 
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:service.gunicorn_conf",
-         "service.wsgi:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:service.gunicorn_conf",
+            "service.wsgi:app",
+        ],
         env=env,
         # If this launcher is killed outright, gunicorn still stops (and frees the port).
         preexec_fn=die_with_parent,

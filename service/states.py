@@ -35,23 +35,30 @@ class StateRule:
     decision: str | None
 
 
-STATE_RULES: MappingProxyType[Status, StateRule] = MappingProxyType({
-    Status.PENDING: StateRule(public=False, awaits_purge=False, author_stamp=None,
-                              decision=None),
-    Status.APPROVED: StateRule(public=True, awaits_purge=False, author_stamp="last_approved",
-                               decision="approve"),
-    Status.REJECTED: StateRule(public=False, awaits_purge=True, author_stamp="last_negative",
-                               decision="reject"),
-    Status.SPAM: StateRule(public=False, awaits_purge=True, author_stamp="last_negative",
-                           decision="spam"),
-})
+STATE_RULES: MappingProxyType[Status, StateRule] = MappingProxyType(
+    {
+        Status.PENDING: StateRule(
+            public=False, awaits_purge=False, author_stamp=None, decision=None
+        ),
+        Status.APPROVED: StateRule(
+            public=True, awaits_purge=False, author_stamp="last_approved", decision="approve"
+        ),
+        Status.REJECTED: StateRule(
+            public=False, awaits_purge=True, author_stamp="last_negative", decision="reject"
+        ),
+        Status.SPAM: StateRule(
+            public=False, awaits_purge=True, author_stamp="last_negative", decision="spam"
+        ),
+    }
+)
 
 # Index groups, script arguments and listings use this order.
 STATUSES: tuple[Status, ...] = tuple(Status)
 STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in Status)
 # The moderation API's decision verb -> the status it moves a comment to.
 DECISIONS: MappingProxyType[str, Status] = MappingProxyType(
-    {rule.decision: status for status, rule in STATE_RULES.items() if rule.decision})
+    {rule.decision: status for status, rule in STATE_RULES.items() if rule.decision}
+)
 PURGEABLE: frozenset[Status] = frozenset(s for s, r in STATE_RULES.items() if r.awaits_purge)
 
 

@@ -98,41 +98,66 @@ class Submissions:
             raise ArticleClosed()
         policy = load_policy(settings.policy_json)
         created = now_ms()
-        email_term_hash, ip_term_hash = submission_term_hashes(policy, hasher, request.email,
-                                                              request.client_ip)
+        email_term_hash, ip_term_hash = submission_term_hashes(
+            policy, hasher, request.email, request.client_ip
+        )
         verdicts = evaluate_standings(
-            Submission(name=request.name, email=request.email, comment=request.comment,
-                       website=request.website, client_ip=request.client_ip,
-                       honeypot=request.honeypot, email_term_hash=email_term_hash,
-                       ip_term_hash=ip_term_hash),
-            created, policy, self.profanity,
+            Submission(
+                name=request.name,
+                email=request.email,
+                comment=request.comment,
+                website=request.website,
+                client_ip=request.client_ip,
+                honeypot=request.honeypot,
+                email_term_hash=email_term_hash,
+                ip_term_hash=ip_term_hash,
+            ),
+            created,
+            policy,
+            self.profanity,
         )
         at = iso_from_ms(created)
         base = StoredComment(
-            id=new_id(created), article_id=article_id, name=request.name, email=request.email,
-            comment=request.comment, website=request.website, parent_id=request.parent_id,
-            status=Status.PENDING.value, created_at=at, updated_at=at,
+            id=new_id(created),
+            article_id=article_id,
+            name=request.name,
+            email=request.email,
+            comment=request.comment,
+            website=request.website,
+            parent_id=request.parent_id,
+            status=Status.PENDING.value,
+            created_at=at,
+            updated_at=at,
             email_hash=hasher.email(request.email),
         )
         public_json = render_public(base.public())
-        judged = [verdicts.untrusted] if verdicts.trusted is None else [verdicts.untrusted,
-                                                                        verdicts.trusted]
+        judged = (
+            [verdicts.untrusted]
+            if verdicts.trusted is None
+            else [verdicts.untrusted, verdicts.trusted]
+        )
         guards = Guards(
-            duplicate_key=hasher.duplicate(base.email, article_id,
-                                           duplicate_fingerprint(base.comment)),
-            ip_hash=request.ip_hash, email_hash=base.email_hash,
+            duplicate_key=hasher.duplicate(
+                base.email, article_id, duplicate_fingerprint(base.comment)
+            ),
+            ip_hash=request.ip_hash,
+            email_hash=base.email_hash,
             duplicate_window_ms=policy.duplicate_window_seconds * 1000,
             flood_interval_ms=policy.flood_interval_seconds * 1000,
             hourly_cap=policy.flood_hourly_cap,
         )
-        key = commenter_keys.exchange(hasher, request.commenter_key, base.email_hash, policy,
-                                      hand_out=request.hand_out_key)
+        key = commenter_keys.exchange(
+            hasher, request.commenter_key, base.email_hash, policy, hand_out=request.hand_out_key
+        )
         result = store.insert_submission(
-            base, public_json, [_judgement(verdict, base.created_at) for verdict in judged],
-            guards, created,
-            trusted_since_ms=(None if verdicts.trusted is None
-                              else trusted_since(created, policy)),
-            limits=request.limits, key=key.exchange,
+            base,
+            public_json,
+            [_judgement(verdict, base.created_at) for verdict in judged],
+            guards,
+            created,
+            trusted_since_ms=(None if verdicts.trusted is None else trusted_since(created, policy)),
+            limits=request.limits,
+            key=key.exchange,
         )
         retry_after = max(1, -(-result.retry_after_ms // 1000))
         if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
@@ -143,13 +168,21 @@ class Submissions:
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
         # comment: whether an email has commented is no one's to learn here.
-        return Accepted(comment=base, verdict=judged[result.chosen],
-                        commenter_key=key.handed_out(result.key_rotated))
+        return Accepted(
+            comment=base,
+            verdict=judged[result.chosen],
+            commenter_key=key.handed_out(result.key_rotated),
+        )
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:
     return Judgement(
-        status=verdict.status, reasons=tuple(r.as_dict() for r in verdict.reasons),
-        entry=HistoryEntry(at=at, actor="policy", to=verdict.status,
-                           note=", ".join(r.code for r in verdict.reasons)),
+        status=verdict.status,
+        reasons=tuple(r.as_dict() for r in verdict.reasons),
+        entry=HistoryEntry(
+            at=at,
+            actor="policy",
+            to=verdict.status,
+            note=", ".join(r.code for r in verdict.reasons),
+        ),
     )

@@ -115,8 +115,9 @@ def comment_problem(text: str) -> str | None:
     return _character_problem(text, _ALLOWED_IN_COMMENTS, _SUSPECTS_IN_COMMENTS) or _blank(text)
 
 
-def _character_problem(text: str, allowed: re.Pattern[str],
-                       suspects: re.Pattern[str]) -> str | None:
+def _character_problem(
+    text: str, allowed: re.Pattern[str], suspects: re.Pattern[str]
+) -> str | None:
     # The fast paths, in C: ASCII text (a flag CPython keeps, no scan) needs only its controls
     # found, which isprintable does; other text one isprintable and one regex scan for the
     # printable suspects, after dropping its line breaks.
@@ -128,15 +129,18 @@ def _character_problem(text: str, allowed: re.Pattern[str],
     rest = allowed.sub("", text)
     if _clean(rest, suspects):
         return None
-    character = next((c for c in rest if (not c.isprintable() and not _newer(c))
-                      or suspects.match(c)), None)
+    character = next(
+        (c for c in rest if (not c.isprintable() and not _newer(c)) or suspects.match(c)), None
+    )
     if character is None:
         return None
     if character in _FILLERS or character == "\u2800":
         return "Must not contain blank filler characters."
-    return (f"Must not contain U+{ord(character):04X} ({_describe(character)}) here: "
-            "invisible, format, private-use and unassigned characters are allowed only where "
-            "the writing needs them.")
+    return (
+        f"Must not contain U+{ord(character):04X} ({_describe(character)}) here: "
+        "invisible, format, private-use and unassigned characters are allowed only where "
+        "the writing needs them."
+    )
 
 
 def _clean(text: str, suspects: re.Pattern[str]) -> bool:
@@ -148,8 +152,11 @@ def _newer(character: str) -> bool:
     Unicode tables cannot tell it from a character of a newer Unicode version, such as a new
     emoji or ideograph, so it is not refused."""
     code = ord(character)
-    return (unicodedata.category(character) == "Cn" and not 0xFDD0 <= code <= 0xFDEF
-            and code & 0xFFFE != 0xFFFE)
+    return (
+        unicodedata.category(character) == "Cn"
+        and not 0xFDD0 <= code <= 0xFDEF
+        and code & 0xFFFE != 0xFFFE
+    )
 
 
 def _describe(character: str) -> str:
@@ -174,8 +181,10 @@ def _blank(text: str) -> str | None:
 # and angle brackets end an HTML attribute ('"><script>'), a backslash reads as "/" to
 # browsers (another host), a backtick closes a template; controls and whitespace of any kind,
 # a NUL included, are never part of an address.
-_URL_UNSAFE = re.compile(r"""[\x00-\x20\x7f-\x9f"'<>\\`\u00a0\u1680\u2000-\u200f"""
-                         "\u2028-\u202f\u205f-\u206f\u3000\ufeff]")
+_URL_UNSAFE = re.compile(
+    r"""[\x00-\x20\x7f-\x9f"'<>\\`\u00a0\u1680\u2000-\u200f"""
+    "\u2028-\u202f\u205f-\u206f\u3000\ufeff]"
+)
 
 
 def web_url_problem(url: str) -> str | None:
@@ -184,8 +193,10 @@ def web_url_problem(url: str) -> str | None:
     parses it as a browser would and refuses what that check lets through."""
     match = _URL_UNSAFE.search(url)
     if match:
-        return (f"Must not contain U+{ord(match.group()):04X}: escape quotes, angle brackets, "
-                "backslashes and spaces (%22, %3C...); controls are never allowed.")
+        return (
+            f"Must not contain U+{ord(match.group()):04X}: escape quotes, angle brackets, "
+            "backslashes and spaces (%22, %3C...); controls are never allowed."
+        )
     try:
         parts = urlsplit(url)
         port = parts.port  # a ValueError when it is not a number from 0 to 65535

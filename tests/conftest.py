@@ -69,15 +69,13 @@ def config(redis_url: str) -> Config:
 
 # Most tests submit many comments quickly from one address; the flood and duplicate rules
 # have tests of their own (test_api_policy.py), which set the policy they need.
-RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0,
-                  "duplicate_window_seconds": 0}
+RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
 
 
 @pytest.fixture
 def app(config: Config, redis_client: Redis) -> Iterator[Flask]:
     app = create_app(config)
-    response = app.test_client().put("/api/v1/moderation/policy", json=RELAXED_POLICY,
-                                     headers=AUTH)
+    response = app.test_client().put("/api/v1/moderation/policy", json=RELAXED_POLICY, headers=AUTH)
     assert response.status_code == 200, response.get_data(as_text=True)
     yield app
     close_app(app)
@@ -125,8 +123,9 @@ def _leaked_listeners(now: float) -> list[str]:
     """The tests whose listeners still run past the grace period (forgotten once reported)."""
     for thread in [t for t in _listeners if not t.is_alive()]:
         del _listeners[thread]
-    leaked = [thread for thread, (_, ended) in _listeners.items()
-              if now - ended > LISTENER_GRACE_SECONDS]
+    leaked = [
+        thread for thread, (_, ended) in _listeners.items() if now - ended > LISTENER_GRACE_SECONDS
+    ]
     return sorted({_listeners.pop(thread)[0] for thread in leaked})
 
 
@@ -140,8 +139,10 @@ def no_cache_listener_left_running(request: pytest.FixtureRequest) -> Iterator[N
     for thread in running_listeners() - before:
         _listeners.setdefault(thread, (request.node.nodeid, now))
     leaked = _leaked_listeners(now)
-    assert not leaked, (f"cache listener threads still running {LISTENER_GRACE_SECONDS:.0f} s "
-                        f"after these tests ended (an app without close_app?): {leaked}")
+    assert not leaked, (
+        f"cache listener threads still running {LISTENER_GRACE_SECONDS:.0f} s "
+        f"after these tests ended (an app without close_app?): {leaked}"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -178,8 +179,9 @@ class RecordingClient(FlaskClient):
         # The contract is a static document whose examples show made-up addresses.
         if not moderator_view and path != "/openapi.yaml":
             headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-            _exposure.record(f"{response.status_code} {path}",
-                             headers + "\n" + response.get_data(as_text=True))
+            _exposure.record(
+                f"{response.status_code} {path}", headers + "\n" + response.get_data(as_text=True)
+            )
         return response
 
 
@@ -238,8 +240,7 @@ class Browser:
 
 
 def approve(client: FlaskClient, comment_id: str, **body: Any) -> Any:
-    return client.post(f"/api/v1/moderation/comments/{comment_id}/approve", json=body,
-                       headers=AUTH)
+    return client.post(f"/api/v1/moderation/comments/{comment_id}/approve", json=body, headers=AUTH)
 
 
 @pytest.fixture

@@ -42,12 +42,22 @@ from service.embedded import redis_server_binary
 MODERATOR_TOKEN = "fault-test-moderator-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 # Settings a test decides for itself; everything else in the environment is passed through.
-SERVICE_VARS = {"HOST", "PORT", "DATA_DIR", "WORKERS", "MODERATOR_TOKENS", "KEY_PREFIX",
-                "REDIS_URL", "REDIS_TIMEOUT", "REDIS_RETRIES", "RETRY_AFTER_UNAVAILABLE",
-                "RATE_LIMITS_ENABLED", "LOG_LEVEL"}
+SERVICE_VARS = {
+    "HOST",
+    "PORT",
+    "DATA_DIR",
+    "WORKERS",
+    "MODERATOR_TOKENS",
+    "KEY_PREFIX",
+    "REDIS_URL",
+    "REDIS_TIMEOUT",
+    "REDIS_RETRIES",
+    "RETRY_AFTER_UNAVAILABLE",
+    "RATE_LIMITS_ENABLED",
+    "LOG_LEVEL",
+}
 # Submissions from one address as fast as a test can send them.
-RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0,
-                  "duplicate_window_seconds": 0}
+RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
 
 
 # -- our own Redis --------------------------------------------------------------------------
@@ -62,11 +72,31 @@ class RedisServer:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.group = GroupProcess(
             "redis-server",
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(data_dir), "--appendonly", "yes",
-             "--appendfilename", "appendonly.aof", "--appendfsync", "always", "--save", "",
-             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")],
-            os.environ, data_dir / "redis-server.out", cwd=data_dir)
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfilename",
+                "appendonly.aof",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(data_dir / "redis.log"),
+            ],
+            os.environ,
+            data_dir / "redis-server.out",
+            cwd=data_dir,
+        )
 
     @property
     def url(self) -> str:
@@ -80,8 +110,9 @@ class RedisServer:
 
     def answers(self) -> bool:
         if self.group.process is not None and self.group.process.poll() is not None:
-            raise AssertionError(f"redis-server exited ({self.group.process.returncode}):\n"
-                                 + self.log_text())
+            raise AssertionError(
+                f"redis-server exited ({self.group.process.returncode}):\n" + self.log_text()
+            )
         client = Redis(port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
         try:
             return bool(client.ping())
@@ -122,18 +153,31 @@ class Service:
     environment's REDIS_URL through (embedded when it is unset).
     """
 
-    def __init__(self, data_dir: Path, *, workers: int = 2, redis_url: str | None = "env",
-                 key_prefix: str | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        workers: int = 2,
+        redis_url: str | None = "env",
+        key_prefix: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.key_prefix = key_prefix or "ft" + secrets.token_hex(4)
         base_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-        self.env = {**base_env, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "DATA_DIR": str(data_dir), "WORKERS": str(workers),
-                    "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN}",
-                    "KEY_PREFIX": self.key_prefix, "RATE_LIMITS_ENABLED": "false",
-                    **(env or {})}
+        self.env = {
+            **base_env,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "DATA_DIR": str(data_dir),
+            "WORKERS": str(workers),
+            "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN}",
+            "KEY_PREFIX": self.key_prefix,
+            "RATE_LIMITS_ENABLED": "false",
+            **(env or {}),
+        }
         if redis_url == "env":
             redis_url = os.environ.get("REDIS_URL") or None
         if redis_url:
@@ -141,8 +185,9 @@ class Service:
         self.embedded_redis_pid: int | None = None
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / f"service-{self.port}.log"
-        self.group = GroupProcess("service", [sys.executable, "-m", "service.serve"], self.env,
-                                  self.log)
+        self.group = GroupProcess(
+            "service", [sys.executable, "-m", "service.serve"], self.env, self.log
+        )
 
     @property
     def embedded(self) -> bool:
@@ -158,8 +203,7 @@ class Service:
         count = int(self.env["WORKERS"])
         if not wait_until(lambda: len(self.workers()) == count, timeout):
             self.kill()
-            raise AssertionError(f"gunicorn did not start {count} workers:\n"
-                                 + self.log_text())
+            raise AssertionError(f"gunicorn did not start {count} workers:\n" + self.log_text())
         if self.embedded:
             self.embedded_redis_pid = self.redis_server_pid()
 
@@ -206,19 +250,31 @@ class Service:
 
     # HTTP shorthands (moderator calls carry the token).
 
-    def submit(self, session: requests.Session | None, article: str, body: dict[str, Any],
-               timeout: float = 10.0) -> requests.Response:
+    def submit(
+        self,
+        session: requests.Session | None,
+        article: str,
+        body: dict[str, Any],
+        timeout: float = 10.0,
+    ) -> requests.Response:
         http: Any = session or requests
         response: requests.Response = http.post(
-            self.url(f"/api/v1/articles/{article}/comments"), json=body, timeout=timeout)
+            self.url(f"/api/v1/articles/{article}/comments"), json=body, timeout=timeout
+        )
         return response
 
-    def moderate(self, method: str, path: str, session: requests.Session | None = None,
-                 timeout: float = 10.0, **kwargs: Any) -> requests.Response:
+    def moderate(
+        self,
+        method: str,
+        path: str,
+        session: requests.Session | None = None,
+        timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> requests.Response:
         http: Any = session or requests
         response: requests.Response = http.request(
-            method, self.url("/api/v1/moderation" + path), headers=AUTH, timeout=timeout,
-            **kwargs)
+            method, self.url("/api/v1/moderation" + path), headers=AUTH, timeout=timeout, **kwargs
+        )
         return response
 
     def put_policy(self, **overrides: Any) -> dict[str, Any]:
@@ -226,5 +282,3 @@ class Service:
         assert response.status_code == 200, response.text
         document: dict[str, Any] = response.json()
         return document
-
-

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.usefixtures("redis_client")
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong-token-wrong-token-wrong"}, {"Authorization": "Basic x"},
-     {"Authorization": "Bearer "}],
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token-wrong"},
+        {"Authorization": "Basic x"},
+        {"Authorization": "Bearer "},
+    ],
 )
 def test_moderation_needs_a_valid_bearer_token(
     client: FlaskClient, headers: dict[str, str]
@@ -32,20 +36,25 @@ def test_moderation_needs_a_valid_bearer_token(
         assert response.mimetype == "application/problem+json"
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     # Nothing was decided by the refused requests.
-    assert client.get(f"/api/v1/moderation/comments/{comment_id}",
-                      headers=AUTH).get_json()["status"] == "pending"
+    assert (
+        client.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH).get_json()["status"]
+        == "pending"
+    )
 
 
 def test_queue_is_pending_oldest_first_with_every_field(client: FlaskClient) -> None:
-    ids = [submit(client, article=a, comment=f"c{i}").get_json()["id"]
-           for i, a in enumerate(["x", "y", "x"])]
+    ids = [
+        submit(client, article=a, comment=f"c{i}").get_json()["id"]
+        for i, a in enumerate(["x", "y", "x"])
+    ]
     approve(client, ids[1])
     body = client.get("/api/v1/moderation/queue", headers=AUTH).get_json()
     assert [c["id"] for c in body["comments"]] == [ids[0], ids[2]]
     assert body["total"] == 2
     assert body["comments"][0]["email"] == "ann@example.com"
     assert client.get("/api/v1/moderation/queue", headers=AUTH).headers["Cache-Control"] == (
-        "no-store")
+        "no-store"
+    )
     only_y = client.get("/api/v1/moderation/queue?article_id=y", headers=AUTH).get_json()
     assert only_y["comments"] == [] and only_y["total"] == 0
 
@@ -90,7 +99,9 @@ def test_approve_publishes_and_records_who_and_when(client: FlaskClient) -> None
     assert body["status"] == "approved" and body["decided_by"] == "alice"
     assert body["decided_at"] and body["note"] == "fine"
     assert [(h["from"], h["to"], h["actor"]) for h in body["history"]] == [
-        (None, "pending", "policy"), ("pending", "approved", "moderator:alice")]
+        (None, "pending", "policy"),
+        ("pending", "approved", "moderator:alice"),
+    ]
     public = client.get("/api/v1/articles/a1/comments").get_json()
     assert [c["id"] for c in public["comments"]] == [comment_id]
 
@@ -108,8 +119,9 @@ def test_rejecting_an_approved_comment_unpublishes_it(client: FlaskClient) -> No
     comment_id = submit(client).get_json()["id"]
     approve(client, comment_id)
     bob = {"Authorization": f"Bearer {OTHER_TOKEN}"}
-    response = client.post(f"/api/v1/moderation/comments/{comment_id}/reject",
-                           json={"note": "off topic"}, headers=bob)
+    response = client.post(
+        f"/api/v1/moderation/comments/{comment_id}/reject", json={"note": "off topic"}, headers=bob
+    )
     body = response.get_json()
     assert body["status"] == "rejected" and body["decided_by"] == "bob"
     assert client.get("/api/v1/articles/a1/comments").get_json()["comments"] == []
@@ -123,19 +135,22 @@ def test_decision_body_is_validated(client: FlaskClient) -> None:
     path = f"/api/v1/moderation/comments/{comment_id}/approve"
     assert client.post(path, json={"note": "x" * 1001}, headers=AUTH).status_code == 422
     assert client.post(path, json={"status": "rejected"}, headers=AUTH).status_code == 422
-    assert client.post(path, data="{", content_type="application/json",
-                       headers=AUTH).status_code == 400
-    assert client.post(path, data="note=x", content_type="text/plain",
-                       headers=AUTH).status_code == 415
+    assert (
+        client.post(path, data="{", content_type="application/json", headers=AUTH).status_code
+        == 400
+    )
+    assert (
+        client.post(path, data="note=x", content_type="text/plain", headers=AUTH).status_code == 415
+    )
     assert client.post(path, headers=AUTH).status_code == 200  # no body at all is fine
 
 
 @pytest.mark.parametrize("comment_id", ["01JZZZZZZZZZZZZZZZZZZZZZZZ", "not-an-id"])
 def test_unknown_comments_are_404(client: FlaskClient, comment_id: str) -> None:
-    for method, suffix in [("GET", ""), ("POST", "/approve"), ("POST", "/reject"),
-                           ("DELETE", "")]:
-        response = client.open(f"/api/v1/moderation/comments/{comment_id}{suffix}",
-                               method=method, headers=AUTH)
+    for method, suffix in [("GET", ""), ("POST", "/approve"), ("POST", "/reject"), ("DELETE", "")]:
+        response = client.open(
+            f"/api/v1/moderation/comments/{comment_id}{suffix}", method=method, headers=AUTH
+        )
         assert response.status_code == 404, (method, suffix)
         assert response.mimetype == "application/problem+json"
 
@@ -145,10 +160,10 @@ def test_delete_removes_the_comment_and_its_personal_data(
 ) -> None:
     comment_id = submit(client, email="gone@example.org").get_json()["id"]
     approve(client, comment_id)
-    assert client.delete(f"/api/v1/moderation/comments/{comment_id}",
-                         headers=AUTH).status_code == 204
-    assert client.get(f"/api/v1/moderation/comments/{comment_id}",
-                      headers=AUTH).status_code == 404
+    assert (
+        client.delete(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH).status_code == 204
+    )
+    assert client.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH).status_code == 404
     assert client.get("/api/v1/articles/a1/comments").get_json()["total"] == 0
     for key in redis_client.scan_iter("*"):
         dump = repr(redis_client.dump(key))
@@ -168,8 +183,12 @@ def test_preflight_is_not_refused_as_unauthenticated(client: FlaskClient) -> Non
 
 
 def test_policy_terms_with_lone_surrogates_are_refused(client: FlaskClient) -> None:
-    response = client.put("/api/v1/moderation/policy", data='{"block_terms": ["\\udfff"]}',
-                          content_type="application/json", headers=AUTH)
+    response = client.put(
+        "/api/v1/moderation/policy",
+        data='{"block_terms": ["\\udfff"]}',
+        content_type="application/json",
+        headers=AUTH,
+    )
     assert response.status_code == 400
     assert client.get("/api/v1/moderation/policy", headers=AUTH).status_code == 200
 
@@ -184,8 +203,11 @@ def test_fast_moderator_view_equals_the_schema(client: FlaskClient) -> None:
     from service.api.context import services
     from service.documents import ModeratorCommentSchema, moderator_view
 
-    comment_id = submit(client, website="https://ann.example", comment="shit, two links "
-                        "http://a.example http://b.example").get_json()["id"]
+    comment_id = submit(
+        client,
+        website="https://ann.example",
+        comment="shit, two links http://a.example http://b.example",
+    ).get_json()["id"]
     approve(client, comment_id, note="ok after all")
     client.post(f"/api/v1/moderation/comments/{comment_id}/reject", headers=AUTH)
     plain = submit(client, email="p@example.com", comment="plain").get_json()["id"]

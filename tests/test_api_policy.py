@@ -20,8 +20,9 @@ pytestmark = pytest.mark.usefixtures("redis_client")
 
 
 def set_policy(client: FlaskClient, **settings: Any) -> dict[str, Any]:
-    response = client.put("/api/v1/moderation/policy", json={**RELAXED_POLICY, **settings},
-                          headers=AUTH)
+    response = client.put(
+        "/api/v1/moderation/policy", json={**RELAXED_POLICY, **settings}, headers=AUTH
+    )
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
@@ -30,8 +31,9 @@ def set_policy(client: FlaskClient, **settings: Any) -> dict[str, Any]:
 def from_ip(client: FlaskClient, ip: str, article: str = "a1", **fields: Any) -> Any:
     body = {"name": "Ann", "email": "ann@example.com", "comment": "Hello there."}
     body.update(fields)
-    return client.post(f"/api/v1/articles/{article}/comments", json=body,
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        f"/api/v1/articles/{article}/comments", json=body, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 def make_trusted(client: FlaskClient, email: str = "ann@example.com") -> Browser:
@@ -50,19 +52,30 @@ def test_trusted_commenter_is_published_at_once(client: FlaskClient) -> None:
     assert response.get_json()["status"] == "approved"
     page = client.get("/api/v1/articles/a1/comments").get_json()
     assert [c["comment"] for c in page["comments"]][-1] == "Back again with another thought."
-    stored = client.get(f"/api/v1/moderation/comments/{response.get_json()['id']}",
-                        headers=AUTH).get_json()
+    stored = client.get(
+        f"/api/v1/moderation/comments/{response.get_json()['id']}", headers=AUTH
+    ).get_json()
     assert stored["reasons"] == []
     assert stored["history"][0]["actor"] == "policy" and stored["history"][0]["to"] == "approved"
 
 
-@pytest.mark.parametrize(("approved_days_ago", "negative_days_ago", "expected"), [
-    (89, None, 201), (91, None, 202), (10, 5, 202), (10, 20, 202), (10, 95, 201),
-    (None, None, 202),
-])
+@pytest.mark.parametrize(
+    ("approved_days_ago", "negative_days_ago", "expected"),
+    [
+        (89, None, 201),
+        (91, None, 202),
+        (10, 5, 202),
+        (10, 20, 202),
+        (10, 95, 201),
+        (None, None, 202),
+    ],
+)
 def test_standing_is_read_from_the_record_at_write_time(
-    client: FlaskClient, redis_client: Redis, approved_days_ago: int | None,
-    negative_days_ago: int | None, expected: int,
+    client: FlaskClient,
+    redis_client: Redis,
+    approved_days_ago: int | None,
+    negative_days_ago: int | None,
+    expected: int,
 ) -> None:
     """The insert script decides trust from the stored record of the commenter key, as
     policy.is_trusted does: an approval within trusted_days (90) and no rejection or spam
@@ -72,8 +85,7 @@ def test_standing_is_read_from_the_record_at_write_time(
     assert dana.key is not None
     record = Keys("cm").commenter(dana.key.split(".")[0])
     now = now_ms()
-    for field, days in (("last_approved", approved_days_ago),
-                        ("last_negative", negative_days_ago)):
+    for field, days in (("last_approved", approved_days_ago), ("last_negative", negative_days_ago)):
         if days is not None:
             redis_client.hset(record, field, now - days * DAY_MS)
     answer = dana.submit(email="Dana@Example.com", comment="Judged by my record.")
@@ -103,14 +115,17 @@ def test_held_comment_carries_its_reasons_and_the_queue_filters_by_them(
     approve(client, held.get_json()["id"])
     after = client.get("/api/v1/moderation/queue?reason=profanity", headers=AUTH).get_json()
     assert after["total"] == 0 and after["comments"] == []
-    assert client.get("/api/v1/moderation/queue?reason=links&article_id=a1",
-                      headers=AUTH).status_code == 422
+    assert (
+        client.get("/api/v1/moderation/queue?reason=links&article_id=a1", headers=AUTH).status_code
+        == 422
+    )
 
 
 def test_spam_is_answered_like_a_held_comment_and_listed_apart(client: FlaskClient) -> None:
     held = submit(client, comment="An honest first comment.")
-    spam = submit(client, comment="Great article!", email="bot@example.net",
-                  fax="http://spam.example")
+    spam = submit(
+        client, comment="Great article!", email="bot@example.net", fax="http://spam.example"
+    )
     assert spam.status_code == held.status_code == 202
     assert set(spam.get_json()) == set(held.get_json())
     assert spam.get_json()["status"] == held.get_json()["status"] == "pending"
@@ -128,9 +143,12 @@ def test_spam_is_answered_like_a_held_comment_and_listed_apart(client: FlaskClie
     approved = approve(client, spam_id).get_json()
     assert approved["status"] == "approved"
     assert [(h["from"], h["to"]) for h in approved["history"]] == [
-        (None, "spam"), ("spam", "approved")]
-    assert client.get("/api/v1/moderation/comments?status=spam",
-                      headers=AUTH).get_json()["total"] == 0
+        (None, "spam"),
+        ("spam", "approved"),
+    ]
+    assert (
+        client.get("/api/v1/moderation/comments?status=spam", headers=AUTH).get_json()["total"] == 0
+    )
     assert client.get("/api/v1/articles/a1/comments").get_json()["total"] == 1
 
 
@@ -138,8 +156,11 @@ def test_moderator_can_mark_spam_and_it_ends_trust(client: FlaskClient) -> None:
     ann = make_trusted(client)
     published = ann.submit(comment="Now trusted.")
     assert published.status_code == 201
-    marked = client.post(f"/api/v1/moderation/comments/{published.get_json()['id']}/spam",
-                         json={"note": "link farm"}, headers=AUTH).get_json()
+    marked = client.post(
+        f"/api/v1/moderation/comments/{published.get_json()['id']}/spam",
+        json={"note": "link farm"},
+        headers=AUTH,
+    ).get_json()
     assert marked["status"] == "spam" and marked["decided_by"] == "alice"
     assert ann.submit(comment="And again.").status_code == 202  # held: trust is gone
 
@@ -165,8 +186,12 @@ def test_duplicate_is_answered_like_a_new_comment_and_stored_once(client: FlaskC
     assert again.get_json()["id"] != first.get_json()["id"]
     assert again.headers["Cache-Control"] == first.headers["Cache-Control"] == "no-store"
     assert client.get("/api/v1/moderation/queue", headers=AUTH).get_json()["total"] == 1
-    assert client.get(f"/api/v1/moderation/comments/{again.get_json()['id']}",
-                      headers=AUTH).status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/moderation/comments/{again.get_json()['id']}", headers=AUTH
+        ).status_code
+        == 404
+    )
     # Another article, or another email, is not a duplicate.
     assert submit(client, article="a2", comment="Same words").status_code == 202
     assert submit(client, email="other@example.com", comment="Same words").status_code == 202
@@ -182,15 +207,17 @@ def test_flood_interval_per_client_ip(client: FlaskClient) -> None:
     # The same email from another client is that client's first comment: a per-email
     # interval would tell anyone that the address had just commented (issue 11).
     assert from_ip(client, "203.0.113.2", comment="third").status_code == 202
-    assert from_ip(client, "203.0.113.3", email="new@example.com",
-                   comment="fourth").status_code == 202
+    assert (
+        from_ip(client, "203.0.113.3", email="new@example.com", comment="fourth").status_code == 202
+    )
     assert client.get("/api/v1/moderation/queue", headers=AUTH).get_json()["total"] == 3
 
 
 def test_hourly_cap_per_ip(client: FlaskClient) -> None:
     set_policy(client, flood_hourly_cap=3)
-    results = [from_ip(client, "203.0.113.9", email=f"u{i}@example.com", comment=f"c{i}")
-               for i in range(5)]
+    results = [
+        from_ip(client, "203.0.113.9", email=f"u{i}@example.com", comment=f"c{i}") for i in range(5)
+    ]
     assert [r.status_code for r in results] == [202, 202, 202, 429, 429]
     assert 1 <= int(results[3].headers["Retry-After"]) <= 3600
     assert from_ip(client, "203.0.113.10", email="x@example.com").status_code == 202
@@ -202,18 +229,27 @@ def test_forwarded_for_counts_only_with_trusted_proxies(
     set_policy(client, flood_interval_seconds=15)
     spoofed = {"X-Forwarded-For": "192.0.2.99"}
     body = {"name": "A", "email": "a@example.com", "comment": "one"}
-    assert client.post("/api/v1/articles/a1/comments", json=body,
-                       headers=spoofed).status_code == 202
+    assert (
+        client.post("/api/v1/articles/a1/comments", json=body, headers=spoofed).status_code == 202
+    )
     # Without trusted proxies a different forwarded address changes nothing: still flood.
     body2 = {**body, "email": "b@example.com", "comment": "two"}
-    assert client.post("/api/v1/articles/a1/comments", json=body2,
-                       headers={"X-Forwarded-For": "192.0.2.100"}).status_code == 429
+    assert (
+        client.post(
+            "/api/v1/articles/a1/comments", json=body2, headers={"X-Forwarded-For": "192.0.2.100"}
+        ).status_code
+        == 429
+    )
 
     behind_proxy: Flask = make_app(replace(config, trusted_proxies=1))
     proxied = behind_proxy.test_client()
     body3 = {**body, "email": "c@example.com", "comment": "three"}
-    assert proxied.post("/api/v1/articles/a1/comments", json=body3,
-                        headers={"X-Forwarded-For": "192.0.2.101"}).status_code == 202
+    assert (
+        proxied.post(
+            "/api/v1/articles/a1/comments", json=body3, headers={"X-Forwarded-For": "192.0.2.101"}
+        ).status_code
+        == 202
+    )
 
 
 def test_closed_article_refuses_submissions_but_still_reads(client: FlaskClient) -> None:
@@ -227,8 +263,12 @@ def test_closed_article_refuses_submissions_but_still_reads(client: FlaskClient)
     assert ann.submit(article="a2", comment="Elsewhere is open").status_code == 201
     client.put("/api/v1/moderation/articles/a1", json={"open": True}, headers=AUTH)
     assert ann.submit(comment="Open again").status_code == 201
-    assert client.put("/api/v1/moderation/articles/a1", json={"open": "maybe"},
-                      headers=AUTH).status_code == 422
+    assert (
+        client.put(
+            "/api/v1/moderation/articles/a1", json={"open": "maybe"}, headers=AUTH
+        ).status_code
+        == 422
+    )
     assert client.put("/api/v1/moderation/articles/a1", json={}, headers=AUTH).status_code == 422
 
 
@@ -238,26 +278,50 @@ def test_policy_get_put_validates_and_takes_effect_in_other_workers(
     other_worker = make_app(config).test_client()  # a second app: its own process state
     current = client.get("/api/v1/moderation/policy", headers=AUTH).get_json()
     assert current["auto_approve"] == "trusted" and current["link_threshold"] == 2
-    assert client.put("/api/v1/moderation/policy", json={"link_threshold": 0},
-                      headers=AUTH).status_code == 422
-    assert client.put("/api/v1/moderation/policy", json={"profanity_action": "delete"},
-                      headers=AUTH).status_code == 422
-    assert client.put("/api/v1/moderation/policy", json={"unknown": 1},
-                      headers=AUTH).status_code == 422
+    assert (
+        client.put(
+            "/api/v1/moderation/policy", json={"link_threshold": 0}, headers=AUTH
+        ).status_code
+        == 422
+    )
+    assert (
+        client.put(
+            "/api/v1/moderation/policy", json={"profanity_action": "delete"}, headers=AUTH
+        ).status_code
+        == 422
+    )
+    assert (
+        client.put("/api/v1/moderation/policy", json={"unknown": 1}, headers=AUTH).status_code
+        == 422
+    )
     assert client.put("/api/v1/moderation/policy", json=["x"], headers=AUTH).status_code == 422
     assert client.get("/api/v1/moderation/policy").status_code == 401
 
-    assert other_worker.post("/api/v1/articles/a1/comments", json={
-        "name": "N", "email": "n@example.com", "comment": "cheap casino bonus"}).status_code == 202
+    assert (
+        other_worker.post(
+            "/api/v1/articles/a1/comments",
+            json={"name": "N", "email": "n@example.com", "comment": "cheap casino bonus"},
+        ).status_code
+        == 202
+    )
     updated = set_policy(client, block_terms=["casino"], auto_approve="all")
     assert updated["block_terms"] == ["casino"] and updated["auto_approve"] == "all"
-    assert other_worker.get("/api/v1/moderation/policy",
-                            headers=AUTH).get_json()["block_terms"] == ["casino"]
-    spam = other_worker.post("/api/v1/articles/a1/comments", json={
-        "name": "M", "email": "m@example.com", "comment": "casino bonus again"})
+    assert other_worker.get("/api/v1/moderation/policy", headers=AUTH).get_json()[
+        "block_terms"
+    ] == ["casino"]
+    spam = other_worker.post(
+        "/api/v1/articles/a1/comments",
+        json={"name": "M", "email": "m@example.com", "comment": "casino bonus again"},
+    )
     assert spam.status_code == 202
-    assert other_worker.get("/api/v1/moderation/comments?status=spam",
-                            headers=AUTH).get_json()["total"] == 1
-    published = other_worker.post("/api/v1/articles/a1/comments", json={
-        "name": "O", "email": "o@example.com", "comment": "a new reader, published at once"})
+    assert (
+        other_worker.get("/api/v1/moderation/comments?status=spam", headers=AUTH).get_json()[
+            "total"
+        ]
+        == 1
+    )
+    published = other_worker.post(
+        "/api/v1/articles/a1/comments",
+        json={"name": "O", "email": "o@example.com", "comment": "a new reader, published at once"},
+    )
     assert published.status_code == 201

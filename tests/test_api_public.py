@@ -78,8 +78,9 @@ def test_a_json_body_that_is_not_an_object_is_422(client: FlaskClient) -> None:
     [b"{", b'{"name": "a",}', b"\xff\xfe{}", b"[" * 5000 + b"]" * 5000],
 )
 def test_malformed_json_is_400(client: FlaskClient, raw: bytes) -> None:
-    response = client.post("/api/v1/articles/a1/comments", data=raw,
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/articles/a1/comments", data=raw, content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
 
@@ -95,16 +96,23 @@ def test_other_content_types_are_415(client: FlaskClient, content_type: str | No
 
 
 def test_oversized_body_is_413(client: FlaskClient) -> None:
-    response = client.post("/api/v1/articles/a1/comments", data=b"x" * (70 * 1024),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/articles/a1/comments", data=b"x" * (70 * 1024), content_type="application/json"
+    )
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
 
 
 def test_form_post_with_allowed_redirect_gets_303(client: FlaskClient) -> None:
-    form = {"name": "Bo", "email": "bo@example.net", "comment": "From a form",
-            "website": "", "parent_id": "", "submit": "Post Comment",
-            "redirect": "https://news.example.org/2026/story#comments"}
+    form = {
+        "name": "Bo",
+        "email": "bo@example.net",
+        "comment": "From a form",
+        "website": "",
+        "parent_id": "",
+        "submit": "Post Comment",
+        "redirect": "https://news.example.org/2026/story#comments",
+    }
     response = client.post("/api/v1/articles/story/comments", data=form)
     assert response.status_code == 303
     assert response.headers["Location"] == "https://news.example.org/2026/story#comments"
@@ -119,8 +127,12 @@ def test_form_post_without_redirect_answers_json(client: FlaskClient) -> None:
 
 
 def test_form_redirect_to_a_foreign_origin_is_refused(client: FlaskClient) -> None:
-    form = {"name": "Bo", "email": "bo@example.net", "comment": "x",
-            "redirect": "https://evil.example.com/phish"}
+    form = {
+        "name": "Bo",
+        "email": "bo@example.net",
+        "comment": "x",
+        "redirect": "https://evil.example.com/phish",
+    }
     response = client.post("/api/v1/articles/story/comments", data=form)
     assert response.status_code == 422
     assert "redirect" in response.get_json()["errors"]
@@ -129,8 +141,10 @@ def test_form_redirect_to_a_foreign_origin_is_refused(client: FlaskClient) -> No
 
 @pytest.mark.parametrize("article", ["has space", "a" * 201, "semi;colon", "brace{x}"])
 def test_article_ids_outside_the_slug_alphabet_are_4xx(client: FlaskClient, article: str) -> None:
-    response = client.post(f"/api/v1/articles/{article}/comments",
-                           json={"name": "a", "email": "a@example.com", "comment": "c"})
+    response = client.post(
+        f"/api/v1/articles/{article}/comments",
+        json={"name": "a", "email": "a@example.com", "comment": "c"},
+    )
     assert 400 <= response.status_code < 500
     assert response.mimetype == "application/problem+json"
 
@@ -156,14 +170,25 @@ def test_article_page_lists_approved_only_oldest_first(client: FlaskClient) -> N
     assert [c["id"] for c in body["comments"]] == [ids[0], ids[2], ids[3]]
     assert body["total"] == 3 and body["next_cursor"] is None
     assert set(body["comments"][0]) == {
-        "id", "article_id", "parent_id", "name", "comment", "website", "created_at"}
+        "id",
+        "article_id",
+        "parent_id",
+        "name",
+        "comment",
+        "website",
+        "created_at",
+    }
 
 
 def test_empty_article_is_an_empty_list_not_404(client: FlaskClient) -> None:
     response = client.get("/api/v1/articles/nobody-commented/comments")
     assert response.status_code == 200
-    assert response.get_json() == {"article_id": "nobody-commented", "comments": [],
-                                   "next_cursor": None, "total": 0}
+    assert response.get_json() == {
+        "article_id": "nobody-commented",
+        "comments": [],
+        "next_cursor": None,
+        "total": 0,
+    }
 
 
 def test_cursor_paging_stays_correct_while_comments_change(client: FlaskClient) -> None:
@@ -192,12 +217,14 @@ def test_public_reads_are_cacheable_and_revalidate_with_304(client: FlaskClient)
     approve(client, submit(client).get_json()["id"])
     first = client.get("/api/v1/articles/a1/comments")
     assert "public" in first.headers["Cache-Control"] and first.headers["ETag"]
-    again = client.get("/api/v1/articles/a1/comments",
-                       headers={"If-None-Match": first.headers["ETag"]})
+    again = client.get(
+        "/api/v1/articles/a1/comments", headers={"If-None-Match": first.headers["ETag"]}
+    )
     assert again.status_code == 304 and again.data == b""
     approve(client, submit(client, comment="another").get_json()["id"])
-    changed = client.get("/api/v1/articles/a1/comments",
-                         headers={"If-None-Match": first.headers["ETag"]})
+    changed = client.get(
+        "/api/v1/articles/a1/comments", headers={"If-None-Match": first.headers["ETag"]}
+    )
     assert changed.status_code == 200 and len(changed.get_json()["comments"]) == 2
 
 
@@ -222,13 +249,19 @@ def test_comment_counts_by_post_answer_as_the_get(client: FlaskClient) -> None:
     assert "ETag" not in posted.headers and "Cache-Control" not in posted.headers
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"article_id": []}, 422), ({"article_id": ["a"] * 101}, 422),
-    ({"article_id": ["bad id"]}, 422), ({"article_id": ["a"], "more": 1}, 422),
-    ({"article_id": "a"}, 422), (["a"], 422), ("not json", 415),
-])
-def test_comment_counts_by_post_validates(client: FlaskClient, body: object,
-                                          status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"article_id": []}, 422),
+        ({"article_id": ["a"] * 101}, 422),
+        ({"article_id": ["bad id"]}, 422),
+        ({"article_id": ["a"], "more": 1}, 422),
+        ({"article_id": "a"}, 422),
+        (["a"], 422),
+        ("not json", 415),
+    ],
+)
+def test_comment_counts_by_post_validates(client: FlaskClient, body: object, status: int) -> None:
     if isinstance(body, str):
         response = client.post("/api/v1/comment-counts", data=body, content_type="text/plain")
     else:
@@ -271,9 +304,11 @@ def test_ids_with_trailing_characters_are_refused(client: FlaskClient, suffix: s
 @pytest.mark.parametrize("field", ["name", "comment"])
 def test_lone_surrogate_escapes_are_400_not_500(client: FlaskClient, field: str) -> None:
     body = '{"name": "A", "email": "a@example.com", "comment": "c"}'.replace(
-        f'"{field}": "', f'"{field}": "\\ud800')
-    response = client.post("/api/v1/articles/a1/comments", data=body,
-                           content_type="application/json")
+        f'"{field}": "', f'"{field}": "\\ud800'
+    )
+    response = client.post(
+        "/api/v1/articles/a1/comments", data=body, content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
 
@@ -282,9 +317,15 @@ def test_direct_renderings_equal_their_schemas(client: FlaskClient) -> None:
     from service.documents import AcceptedSchema, PublicCommentSchema, render_public
     from service.models import PublicComment
 
-    sample = PublicComment(id="01JZZZZZZZZZZZZZZZZZZZZZZZ", article_id="a1", parent_id=None,
-                           name="Zoë \u05e9", comment='quote " and / slash', website=None,
-                           created_at="2026-11-25T00:00:00.000Z")
+    sample = PublicComment(
+        id="01JZZZZZZZZZZZZZZZZZZZZZZZ",
+        article_id="a1",
+        parent_id=None,
+        name="Zoë \u05e9",
+        comment='quote " and / slash',
+        website=None,
+        created_at="2026-11-25T00:00:00.000Z",
+    )
     assert json.loads(render_public(sample)) == PublicCommentSchema().dump(sample)
     accepted = submit(client).get_json()
     assert accepted == AcceptedSchema().dump(accepted)

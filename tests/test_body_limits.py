@@ -58,7 +58,7 @@ def json_body(size: int) -> tuple[bytes, str]:
 
 def chunks(body: bytes, size: int = 1000) -> Iterator[bytes]:
     for start in range(0, len(body), size):
-        yield body[start:start + size]
+        yield body[start : start + size]
 
 
 def chunked(body: bytes) -> bytes:
@@ -73,8 +73,12 @@ def chunked(body: bytes) -> bytes:
 @pytest.fixture
 def small_limit_app(config: Config, redis_client: Redis) -> Iterator[Flask]:
     app = create_app(replace(config, max_body_bytes=LIMIT))
-    assert app.test_client().put("/api/v1/moderation/policy", json=RELAXED_POLICY,
-                                 headers=AUTH).status_code == 200
+    assert (
+        app.test_client()
+        .put("/api/v1/moderation/policy", json=RELAXED_POLICY, headers=AUTH)
+        .status_code
+        == 200
+    )
     yield app
     close_app(app)
 
@@ -83,7 +87,8 @@ def post_chunked(client: FlaskClient, body: bytes, content_type: str) -> Any:
     """What gunicorn hands the app for a chunked request: no Content-Length, a
     Transfer-Encoding header, and a de-chunked input it marks as terminated."""
     return client.post(
-        "/api/v1/articles/chunked/comments", input_stream=io.BytesIO(body),
+        "/api/v1/articles/chunked/comments",
+        input_stream=io.BytesIO(body),
         headers={"Transfer-Encoding": "chunked", "Content-Type": content_type},
         environ_base={"wsgi.input_terminated": True},
     )
@@ -96,13 +101,16 @@ def queued(client: FlaskClient) -> list[dict[str, Any]]:
     return comments
 
 
-BODIES = {"form": (form_body, "application/x-www-form-urlencoded"),
-          "json": (json_body, "application/json")}
+BODIES = {
+    "form": (form_body, "application/x-www-form-urlencoded"),
+    "json": (json_body, "application/json"),
+}
 
 
 @pytest.mark.parametrize("kind", sorted(BODIES))
 def test_chunked_body_one_byte_over_the_limit_is_413_and_not_stored(
-        small_limit_app: Flask, kind: str) -> None:
+    small_limit_app: Flask, kind: str
+) -> None:
     make, content_type = BODIES[kind]
     body, _ = make(LIMIT + 1)
     client = small_limit_app.test_client()
@@ -114,8 +122,9 @@ def test_chunked_body_one_byte_over_the_limit_is_413_and_not_stored(
 
 
 @pytest.mark.parametrize("kind", sorted(BODIES))
-def test_chunked_body_of_exactly_the_limit_is_stored_whole(small_limit_app: Flask,
-                                                           kind: str) -> None:
+def test_chunked_body_of_exactly_the_limit_is_stored_whole(
+    small_limit_app: Flask, kind: str
+) -> None:
     make, content_type = BODIES[kind]
     body, text = make(LIMIT)
     client = small_limit_app.test_client()
@@ -126,12 +135,15 @@ def test_chunked_body_of_exactly_the_limit_is_stored_whole(small_limit_app: Flas
 
 def test_chunked_multipart_over_the_limit_is_413(small_limit_app: Flask) -> None:
     boundary = "b0undary"
-    part = ("--{b}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n")
-    body = "".join(part.format(b=boundary, n=n, v=v) for n, v in
-                   {**FIELDS, "comment": "z" * LIMIT}.items()) + f"--{boundary}--\r\n"
+    part = '--{b}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'
+    body = (
+        "".join(
+            part.format(b=boundary, n=n, v=v) for n, v in {**FIELDS, "comment": "z" * LIMIT}.items()
+        )
+        + f"--{boundary}--\r\n"
+    )
     client = small_limit_app.test_client()
-    response = post_chunked(client, body.encode(),
-                            f"multipart/form-data; boundary={boundary}")
+    response = post_chunked(client, body.encode(), f"multipart/form-data; boundary={boundary}")
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
     assert queued(client) == []
@@ -140,8 +152,11 @@ def test_chunked_multipart_over_the_limit_is_413(small_limit_app: Flask) -> None
 def test_content_length_body_over_the_limit_is_still_413(small_limit_app: Flask) -> None:
     body, _ = form_body(LIMIT + 1)
     client = small_limit_app.test_client()
-    response = client.post("/api/v1/articles/framed/comments", data=body,
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/articles/framed/comments",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
     assert queued(client) == []
@@ -154,7 +169,8 @@ def test_chunked_moderation_json_over_the_limit_is_413(small_limit_app: Flask) -
         "/api/v1/moderation/comments/01ARZ3NDEKTSV4RRFFQ69G5FAV/approve",
         input_stream=io.BytesIO(body),
         headers={**AUTH, "Transfer-Encoding": "chunked", "Content-Type": "application/json"},
-        environ_base={"wsgi.input_terminated": True})
+        environ_base={"wsgi.input_terminated": True},
+    )
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
 
@@ -165,8 +181,9 @@ def test_chunked_moderation_json_over_the_limit_is_413(small_limit_app: Flask) -
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     # The default limit, as the attack met it: a chunked form was cut at 65,536 bytes.
-    running = Service(tmp_path_factory.mktemp("body-limits"), workers=1,
-                      env={"MAX_BODY_BYTES": "65536"})
+    running = Service(
+        tmp_path_factory.mktemp("body-limits"), workers=1, env={"MAX_BODY_BYTES": "65536"}
+    )
     try:
         running.start()
         running.put_policy()
@@ -181,13 +198,16 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                 client.close()
 
 
-def raw_chunked_post(service: Service, path: str, content_type: str, body: bytes,
-                     framed: bytes | None = None) -> tuple[HTTPResponse, bytes]:
+def raw_chunked_post(
+    service: Service, path: str, content_type: str, body: bytes, framed: bytes | None = None
+) -> tuple[HTTPResponse, bytes]:
     """POST ``body`` in chunked framing over a plain socket; the answer, parsed by
     http.client, and its body."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{service.port}\r\n"
-            f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
-            "Connection: close\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{service.port}\r\n"
+        f"Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
     with socket.create_connection(("127.0.0.1", service.port), timeout=15) as sock:
         sock.sendall(head + (framed if framed is not None else chunked(body)))
         response = HTTPResponse(sock)
@@ -213,13 +233,15 @@ def moderator_queue_texts(service: Service) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", sorted(BODIES))
-def test_over_http_chunked_body_over_the_limit_is_413_and_not_stored(service: Service,
-                                                                     kind: str) -> None:
+def test_over_http_chunked_body_over_the_limit_is_413_and_not_stored(
+    service: Service, kind: str
+) -> None:
     make, content_type = BODIES[kind]
     before = stored_comments(service)
     body, text = make(65536 + 1)
-    response, payload = raw_chunked_post(service, f"/api/v1/articles/over-{kind}/comments",
-                                         content_type, body)
+    response, payload = raw_chunked_post(
+        service, f"/api/v1/articles/over-{kind}/comments", content_type, body
+    )
     assert response.status == 413, payload[:300]
     assert response.getheader("Content-Type") == "application/problem+json"
     assert json.loads(payload)["status"] == 413
@@ -229,13 +251,15 @@ def test_over_http_chunked_body_over_the_limit_is_413_and_not_stored(service: Se
 
 
 @pytest.mark.parametrize("kind", sorted(BODIES))
-def test_over_http_chunked_body_of_exactly_the_limit_is_stored_whole(service: Service,
-                                                                     kind: str) -> None:
+def test_over_http_chunked_body_of_exactly_the_limit_is_stored_whole(
+    service: Service, kind: str
+) -> None:
     make, content_type = BODIES[kind]
     before = stored_comments(service)
     body, text = make(65536)
-    response, payload = raw_chunked_post(service, f"/api/v1/articles/under-{kind}/comments",
-                                         content_type, body)
+    response, payload = raw_chunked_post(
+        service, f"/api/v1/articles/under-{kind}/comments", content_type, body
+    )
     assert response.status == 202, payload[:300]
     assert stored_comments(service) == before + 1
     assert text in moderator_queue_texts(service)
@@ -243,8 +267,9 @@ def test_over_http_chunked_body_of_exactly_the_limit_is_stored_whole(service: Se
 
 def test_over_http_broken_chunk_framing_is_a_client_error(service: Service) -> None:
     framed = b"zz\r\nnot a chunk size\r\n0\r\n\r\n"
-    response, payload = raw_chunked_post(service, "/api/v1/articles/broken/comments",
-                                         "application/json", b"", framed=framed)
+    response, payload = raw_chunked_post(
+        service, "/api/v1/articles/broken/comments", "application/json", b"", framed=framed
+    )
     # gunicorn's de-chunking raises its own parse error; it was a 500.
     assert response.status == 400, payload[:300]
     assert response.getheader("Content-Type") == "application/problem+json"

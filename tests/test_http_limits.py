@@ -71,17 +71,26 @@ def assert_problem(answer: tuple[int, dict[str, str], bytes], status: int, title
 HOST = b"Host: localhost\r\n"
 
 
-@pytest.mark.parametrize(("name", "raw"), [
-    ("garbage request line", b"GARBAGE\r\n\r\n"),
-    ("binary request line", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
-    ("NUL in a header", b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Thing: a\x00b\r\n\r\n"),
-    ("Content-Length not a number",
-     b"POST /api/v1/articles/a1/comments HTTP/1.1\r\n" + HOST
-     + b"Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}"),
-    ("two different Content-Lengths",
-     b"POST /api/v1/articles/a1/comments HTTP/1.1\r\n" + HOST
-     + b"Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("garbage request line", b"GARBAGE\r\n\r\n"),
+        ("binary request line", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
+        ("NUL in a header", b"GET /healthz HTTP/1.1\r\n" + HOST + b"X-Thing: a\x00b\r\n\r\n"),
+        (
+            "Content-Length not a number",
+            b"POST /api/v1/articles/a1/comments HTTP/1.1\r\n"
+            + HOST
+            + b"Content-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",
+        ),
+        (
+            "two different Content-Lengths",
+            b"POST /api/v1/articles/a1/comments HTTP/1.1\r\n"
+            + HOST
+            + b"Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        ),
+    ],
+)
 def test_malformed_requests_are_400_problems(service: Service, name: str, raw: bytes) -> None:
     assert_problem(exchange(service, raw), 400, "Bad Request")
 
@@ -100,10 +109,13 @@ def test_a_request_line_over_the_limit_is_a_414_problem(service: Service) -> Non
     assert exchange(service, fits + HOST + b"\r\n")[0] == 200
 
 
-@pytest.mark.parametrize(("name", "headers"), [
-    ("one huge header", b"X-Big: " + b"y" * 9000 + b"\r\n"),
-    ("too many headers", b"".join(b"X-H%d: v\r\n" % n for n in range(101))),
-])
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("one huge header", b"X-Big: " + b"y" * 9000 + b"\r\n"),
+        ("too many headers", b"".join(b"X-H%d: v\r\n" % n for n in range(101))),
+    ],
+)
 def test_header_fields_over_the_limits_are_431_problems(
     service: Service, name: str, headers: bytes
 ) -> None:
@@ -112,10 +124,13 @@ def test_header_fields_over_the_limits_are_431_problems(
 
 
 def test_headers_within_the_limits_are_answered(service: Service) -> None:
-    headers = b"X-Big: " + b"y" * 8000 + b"\r\n" + b"".join(
-        b"X-H%d: v\r\n" % n for n in range(90))
-    assert exchange(service, b"GET /healthz HTTP/1.1\r\n" + HOST + headers
-                    + b"Connection: close\r\n\r\n")[0] == 200
+    headers = b"X-Big: " + b"y" * 8000 + b"\r\n" + b"".join(b"X-H%d: v\r\n" % n for n in range(90))
+    assert (
+        exchange(
+            service, b"GET /healthz HTTP/1.1\r\n" + HOST + headers + b"Connection: close\r\n\r\n"
+        )[0]
+        == 200
+    )
 
 
 def test_a_front_page_of_100_ids_of_40_characters_gets_its_counts(service: Service) -> None:
@@ -139,8 +154,10 @@ def test_the_largest_get_the_contract_promises_fits(service: Service) -> None:
     assert len(response.json()["counts"]) == 100
     # One character more on each id no longer fits: that is where POST takes over.
     longer = [i + "c" for i in ids]
-    answer = exchange(service, request_line(COUNTS + "?" + "&".join(
-        f"article_id={i}" for i in longer)) + HOST + b"\r\n")
+    answer = exchange(
+        service,
+        request_line(COUNTS + "?" + "&".join(f"article_id={i}" for i in longer)) + HOST + b"\r\n",
+    )
     assert_problem(answer, 414, "URI Too Long")
     posted = requests.post(service.base + COUNTS, json={"article_id": longer}, timeout=10)
     assert posted.status_code == 200, posted.text

@@ -33,19 +33,28 @@ def raw_request(port: int, data: bytes) -> bytes:
 def test_served_requests_log_hashed_addresses_and_no_email(tmp_path: Path) -> None:
     install_redaction()  # this process logs the URLs it requests too (urllib3)
     # Redis is a closed port here, so /readyz answers 503 and the service logs its warning.
-    service = Service(tmp_path, redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                      env={"TRUSTED_PROXIES": "1", "REDIS_RETRIES": "0"})
+    service = Service(
+        tmp_path,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        env={"TRUSTED_PROXIES": "1", "REDIS_RETRIES": "0"},
+    )
     service.start(ready_path="/healthz")
     try:
         forwarded = {"X-Forwarded-For": CLIENT}
-        for path in ("/api/v1/articles/x%40y/comments", f"/api/v1/articles/{EMAIL}/comments",
-                     f"/healthz?email={EMAIL}"):
-            assert requests.get(service.url(path), headers=forwarded, timeout=5).status_code \
-                in (200, 404)
+        for path in (
+            "/api/v1/articles/x%40y/comments",
+            f"/api/v1/articles/{EMAIL}/comments",
+            f"/healthz?email={EMAIL}",
+        ):
+            assert requests.get(service.url(path), headers=forwarded, timeout=5).status_code in (
+                200,
+                404,
+            )
         assert requests.get(service.url("/readyz"), timeout=5).status_code == 503
         # A request line gunicorn refuses: its warning names the client and quotes the line.
-        assert raw_request(service.port, f"GET /{EMAIL} HTTP/1.1 junk\r\n\r\n".encode()) \
-            .startswith(b"HTTP/1.1 400")
+        assert raw_request(service.port, f"GET /{EMAIL} HTTP/1.1 junk\r\n\r\n".encode()).startswith(
+            b"HTTP/1.1 400"
+        )
         assert wait_until(lambda: "Invalid request" in service.log.read_text(), 10)
         assert wait_until(lambda: "redis unavailable" in service.log.read_text(), 10)
     finally:
@@ -59,24 +68,29 @@ def test_served_requests_log_hashed_addresses_and_no_email(tmp_path: Path) -> No
     for line in access:
         assert "127.0.0.1" not in line and CLIENT not in line, line
     assert sum(line.startswith(hasher.ip(CLIENT) + " ") for line in access) == 3, log
-    assert any(line.startswith(hasher.ip("127.0.0.1") + " ") and "/readyz" in line
-               for line in access), log
+    assert any(
+        line.startswith(hasher.ip("127.0.0.1") + " ") and "/readyz" in line for line in access
+    ), log
     assert "/api/v1/articles/[email redacted]/comments" in log
     invalid = [line for line in log.splitlines() if "Invalid request" in line]
     assert invalid and all(f"ip={hasher.ip('127.0.0.1')}:" in line for line in invalid), log
     # The service's own warning went through a formatted handler, not logging.lastResort.
-    assert any("[WARNING] service.errors: redis unavailable" in line
-               for line in log.splitlines()), log
+    assert any(
+        "[WARNING] service.errors: redis unavailable" in line for line in log.splitlines()
+    ), log
     for leak in (EMAIL, "x%40y", "x@y", CLIENT):
         assert leak not in log, leak
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (f"mail {EMAIL} now", f"mail {REDACTED} now"),
-    ("/api/v1/articles/x%40y/comments", f"/api/v1/articles/{REDACTED}/comments"),
-    ("redis://user:secret@redis:6379/0", f"redis://user:{REDACTED}:6379/0"),
-    ("nothing personal here", "nothing personal here"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"mail {EMAIL} now", f"mail {REDACTED} now"),
+        ("/api/v1/articles/x%40y/comments", f"/api/v1/articles/{REDACTED}/comments"),
+        ("redis://user:secret@redis:6379/0", f"redis://user:{REDACTED}:6379/0"),
+        ("nothing personal here", "nothing personal here"),
+    ],
+)
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
 
@@ -85,8 +99,7 @@ def test_redact_path_decodes_first() -> None:
     assert redact_path("/a/x%2540y.z/b") == f"/a/{REDACTED}/b"
 
 
-def test_every_logger_is_redacted_whatever_handler_writes(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_every_logger_is_redacted_whatever_handler_writes(caplog: pytest.LogCaptureFixture) -> None:
     install_redaction()
     logger = logging.getLogger("some.library")
     with caplog.at_level(logging.INFO):

@@ -42,8 +42,9 @@ def test_cost_per_request_and_idle_share() -> None:
     # Two CPUs for one second: 2*hz ticks in all, 3/4 of them busy, over 1,500 requests that
     # took 30,000 context switches.
     before = MachineSample(busy_ticks=1_000, total_ticks=5_000, switches=100)
-    after = MachineSample(busy_ticks=1_000 + 3 * hz // 2, total_ticks=5_000 + 2 * hz,
-                          switches=30_100)
+    after = MachineSample(
+        busy_ticks=1_000 + 3 * hz // 2, total_ticks=5_000 + 2 * hz, switches=30_100
+    )
     cost = machine_cost(before, after, 1_500)
     assert cost is not None
     assert cost.cpu_us_per_request == pytest.approx(1e6 * 1.5 / 1_500, rel=1e-3)

@@ -27,14 +27,28 @@ TRUSTED = Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS)
 NEWCOMER = Facts(now_ms=NOW)
 
 
-def judge(comment: str = "A fair point, well made.", *, facts: Facts = TRUSTED,
-          policy: Policy | None = None, **fields: str | None) -> Verdict:
-    values: dict[str, str | None] = {"name": "Ann", "email": "ann@example.com",
-                                     "website": None, "client_ip": "198.51.100.7"}
+def judge(
+    comment: str = "A fair point, well made.",
+    *,
+    facts: Facts = TRUSTED,
+    policy: Policy | None = None,
+    **fields: str | None,
+) -> Verdict:
+    values: dict[str, str | None] = {
+        "name": "Ann",
+        "email": "ann@example.com",
+        "website": None,
+        "client_ip": "198.51.100.7",
+    }
     values.update(fields)
-    submission = Submission(comment=comment, name=str(values["name"]),
-                            email=str(values["email"]), website=values["website"],
-                            client_ip=str(values["client_ip"]), honeypot=values.get("honeypot"))
+    submission = Submission(
+        comment=comment,
+        name=str(values["name"]),
+        email=str(values["email"]),
+        website=values["website"],
+        client_ip=str(values["client_ip"]),
+        honeypot=values.get("honeypot"),
+    )
     return evaluate(submission, facts, policy or Policy(), default_matcher())
 
 
@@ -58,10 +72,14 @@ def test_first_time_commenters_are_held() -> None:
     [
         (Facts(now_ms=NOW, last_approved_ms=NOW - 89 * DAY_MS), True),
         (Facts(now_ms=NOW, last_approved_ms=NOW - 91 * DAY_MS), False),
-        (Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 5 * DAY_MS),
-         False),
-        (Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 95 * DAY_MS),
-         True),
+        (
+            Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 5 * DAY_MS),
+            False,
+        ),
+        (
+            Facts(now_ms=NOW, last_approved_ms=NOW - DAY_MS, last_negative_ms=NOW - 95 * DAY_MS),
+            True,
+        ),
     ],
 )
 def test_trust_window(facts: Facts, trusted: bool) -> None:
@@ -70,7 +88,8 @@ def test_trust_window(facts: Facts, trusted: bool) -> None:
 
 def test_auto_approve_modes() -> None:
     assert judge(facts=NEWCOMER, policy=Policy(auto_approve=AutoApprove.ALL)).action is (
-        Action.APPROVE)
+        Action.APPROVE
+    )
     none = judge(policy=Policy(auto_approve=AutoApprove.NONE))
     assert none.action is Action.HOLD and codes(none) == ["pre_moderation"]
 
@@ -106,7 +125,8 @@ def test_links_hold_at_the_threshold_and_ignore_the_website_field() -> None:
     assert two.action is Action.HOLD and two.reasons[0].detail == "2 links in the comment"
     assert judge("https://a.example", policy=Policy(link_threshold=1)).action is Action.HOLD
     assert judge("http://a.example http://b.example", policy=Policy(links=None)).action is (
-        Action.APPROVE)
+        Action.APPROVE
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,12 +141,17 @@ def test_links_hold_at_the_threshold_and_ignore_the_website_field() -> None:
         ({"website": "https://casino.example/play"}, "'casino' in website"),
     ],
 )
-def test_block_list_matches_every_field_after_normalisation(fields: dict[str, str],
-                                                            detail: str) -> None:
+def test_block_list_matches_every_field_after_normalisation(
+    fields: dict[str, str], detail: str
+) -> None:
     comment = fields.pop("comment", "Nice.")
-    verdict = judge(comment, policy=Policy(block_terms=("casino",)),
-                    name=fields.get("name", "Ann"), email=fields.get("email", "ann@example.com"),
-                    website=fields.get("website"))
+    verdict = judge(
+        comment,
+        policy=Policy(block_terms=("casino",)),
+        name=fields.get("name", "Ann"),
+        email=fields.get("email", "ann@example.com"),
+        website=fields.get("website"),
+    )
     assert verdict.action is Action.SPAM and codes(verdict) == ["blocked_term"]
     assert verdict.reasons[0].detail == detail
 
@@ -135,9 +160,15 @@ def test_hashed_terms_match_the_hashes_the_caller_computed_exactly() -> None:
     policy = Policy(block_terms=("hash:" + "e" * 32,), hold_terms=("hash:" + "1" * 32,))
 
     def judged(email_hash: str | None, ip_hash: str | None) -> Verdict:
-        submission = Submission(name="Ann", email="ann@example.com", comment="Hello.",
-                                website=None, client_ip="198.51.100.7",
-                                email_term_hash=email_hash, ip_term_hash=ip_hash)
+        submission = Submission(
+            name="Ann",
+            email="ann@example.com",
+            comment="Hello.",
+            website=None,
+            client_ip="198.51.100.7",
+            email_term_hash=email_hash,
+            ip_term_hash=ip_hash,
+        )
         return evaluate(submission, TRUSTED, policy, default_matcher())
 
     blocked = judged("e" * 32, None)
@@ -176,29 +207,42 @@ def test_normalisation_and_fingerprint() -> None:
 
 
 def test_policy_document_round_trip() -> None:
-    policy = Policy(profanity=None, links=Action.SPAM, block_terms=("a", "b"),
-                    auto_approve=AutoApprove.NONE, flood_hourly_cap=0)
+    policy = Policy(
+        profanity=None,
+        links=Action.SPAM,
+        block_terms=("a", "b"),
+        auto_approve=AutoApprove.NONE,
+        flood_hourly_cap=0,
+    )
     assert policy_from_document(policy_to_document(policy)) == policy
     assert policy_from_document({}) == Policy()
 
 
 @pytest.mark.parametrize("mode", list(AutoApprove))
-@pytest.mark.parametrize(("comment", "fields"), [
-    ("A fair point, well made.", {}),
-    ("What a load of shit.", {}),
-    ("See http://a.example and www.b.example for more.", {}),
-    ("Buy now", {"honeypot": "filled"}),
-    ("A fair point", {"name": "casino bot"}),
-])
+@pytest.mark.parametrize(
+    ("comment", "fields"),
+    [
+        ("A fair point, well made.", {}),
+        ("What a load of shit.", {}),
+        ("See http://a.example and www.b.example for more.", {}),
+        ("Buy now", {"honeypot": "filled"}),
+        ("A fair point", {"name": "casino bot"}),
+    ],
+)
 def test_the_verdict_for_each_standing_is_what_evaluate_gives(
     mode: AutoApprove, comment: str, fields: dict[str, str]
 ) -> None:
     """The insert picks one of these by the stored record; each must be exactly the verdict
     evaluate() gives with the matching facts."""
     policy = Policy(auto_approve=mode, block_terms=("casino",))
-    submission = Submission(comment=comment, name=fields.get("name", "Ann"),
-                            email="ann@example.com", website=None, client_ip="198.51.100.7",
-                            honeypot=fields.get("honeypot"))
+    submission = Submission(
+        comment=comment,
+        name=fields.get("name", "Ann"),
+        email="ann@example.com",
+        website=None,
+        client_ip="198.51.100.7",
+        honeypot=fields.get("honeypot"),
+    )
     verdicts = evaluate_standings(submission, NOW, policy, default_matcher())
     assert verdicts.untrusted == evaluate(submission, NEWCOMER, policy, default_matcher())
     if mode is AutoApprove.TRUSTED:

@@ -42,13 +42,16 @@ def every_stored_value(redis: Redis) -> str:
     return "\n".join(parts)
 
 
-def test_no_plaintext_email_or_ip_anywhere_in_redis(client: FlaskClient,
-                                                    redis_client: Redis) -> None:
+def test_no_plaintext_email_or_ip_anywhere_in_redis(
+    client: FlaskClient, redis_client: Redis
+) -> None:
     emails = ["Plain.Text@example.com", "second.person@example.org"]
     for i, email in enumerate(emails):
-        response = client.post("/api/v1/articles/a1/comments", json={
-            "name": "N", "email": email, "comment": f"comment {i}"},
-            environ_base={"REMOTE_ADDR": f"198.51.100.{i + 10}"})
+        response = client.post(
+            "/api/v1/articles/a1/comments",
+            json={"name": "N", "email": email, "comment": f"comment {i}"},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i + 10}"},
+        )
         assert response.status_code == 202
     queue = client.get("/api/v1/moderation/queue", headers=AUTH).get_json()
     assert {c["email"] for c in queue["comments"]} == set(emails)  # moderators still see it
@@ -62,11 +65,17 @@ def test_no_plaintext_email_or_ip_anywhere_in_redis(client: FlaskClient,
 
 
 def test_key_rotation_old_keys_decrypt_and_reencrypt_moves_everything(
-    config: Config, client: FlaskClient, redis_client: Redis, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], make_app: MakeApp,
+    config: Config,
+    client: FlaskClient,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    make_app: MakeApp,
 ) -> None:
-    ids = [submit(client, email=f"r{i}@example.com", comment=f"c{i}").get_json()["id"]
-           for i in range(3)]
+    ids = [
+        submit(client, email=f"r{i}@example.com", comment=f"c{i}").get_json()["id"]
+        for i in range(3)
+    ]
     assert config.encryption_keys is not None
     new_entry = KeyRing.generate_entry("test2")
     rotated = KeyRing(KeyRing.parse(new_entry).keys + config.encryption_keys.keys)
@@ -75,8 +84,10 @@ def test_key_rotation_old_keys_decrypt_and_reencrypt_moves_everything(
     for i, comment_id in enumerate(ids):
         view = rotated_app.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH)
         assert view.get_json()["email"] == f"r{i}@example.com"
-    newer = rotated_app.post("/api/v1/articles/a1/comments", json={
-        "name": "N", "email": "after@example.com", "comment": "after rotation"}).get_json()["id"]
+    newer = rotated_app.post(
+        "/api/v1/articles/a1/comments",
+        json={"name": "N", "email": "after@example.com", "comment": "after rotation"},
+    ).get_json()["id"]
     store = CommentStore(redis_client, Keys(config.key_prefix), Cipher(rotated))
     assert store.raw_email(newer).startswith("enc1:test2:")  # type: ignore[union-attr]
     assert store.raw_email(ids[0]).startswith("enc1:test1:")  # type: ignore[union-attr]
@@ -109,7 +120,10 @@ def test_ciphertexts_are_bound_to_their_key_and_purpose() -> None:
 
 
 def test_token_cli_creates_lists_and_revokes_hashed_tokens(
-    config: Config, client: FlaskClient, redis_client: Redis, monkeypatch: pytest.MonkeyPatch,
+    config: Config,
+    client: FlaskClient,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("REDIS_URL", config.resolved_redis_url)
@@ -118,8 +132,9 @@ def test_token_cli_creates_lists_and_revokes_hashed_tokens(
     token = capsys.readouterr().out.split("moderator 'carol': ")[1].split()[0]
     assert len(token) >= 24
     carol = {"Authorization": f"Bearer {token}"}
-    decided = client.post(f"/api/v1/moderation/comments/{submit(client).get_json()['id']}"
-                          "/approve", headers=carol)
+    decided = client.post(
+        f"/api/v1/moderation/comments/{submit(client).get_json()['id']}/approve", headers=carol
+    )
     assert decided.status_code == 200 and decided.get_json()["decided_by"] == "carol"
     assert token not in every_stored_value(redis_client)  # only its hash is kept
     assert cli.main(["tokens", "list"]) == 0
@@ -131,13 +146,13 @@ def test_token_cli_creates_lists_and_revokes_hashed_tokens(
     assert client.get("/api/v1/moderation/queue", headers=AUTH).status_code == 200
 
 
-def test_repeated_bad_tokens_are_throttled_per_client(config: Config,
-                                                      client: FlaskClient) -> None:
+def test_repeated_bad_tokens_are_throttled_per_client(config: Config, client: FlaskClient) -> None:
     bad = {"Authorization": "Bearer not-the-token-not-the-token-xx"}
     attacker = {"REMOTE_ADDR": "203.0.113.66"}
-    codes = [client.get("/api/v1/moderation/queue", headers=bad,
-                        environ_base=attacker).status_code
-             for _ in range(config.auth_failure_limit + 2)]
+    codes = [
+        client.get("/api/v1/moderation/queue", headers=bad, environ_base=attacker).status_code
+        for _ in range(config.auth_failure_limit + 2)
+    ]
     assert codes[: config.auth_failure_limit - 1] == [401] * (config.auth_failure_limit - 1)
     assert codes[-1] == 429
     throttled = client.get("/api/v1/moderation/queue", headers=AUTH, environ_base=attacker)
@@ -145,8 +160,12 @@ def test_repeated_bad_tokens_are_throttled_per_client(config: Config,
     assert 1 <= int(throttled.headers["Retry-After"]) <= config.auth_failure_window_seconds
     assert throttled.get_json()["type"].endswith("auth-throttled")
     # Another client (the real moderator elsewhere) is not locked out.
-    assert client.get("/api/v1/moderation/queue", headers=AUTH,
-                      environ_base={"REMOTE_ADDR": "198.51.100.1"}).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/moderation/queue", headers=AUTH, environ_base={"REMOTE_ADDR": "198.51.100.1"}
+        ).status_code
+        == 200
+    )
 
 
 def test_retention_purges_old_rejected_and_spam_but_never_pending(
@@ -180,16 +199,22 @@ def test_export_and_erase_by_email(client: FlaskClient, redis_client: Redis) -> 
     approve(client, ids[0])
     client.post(f"/api/v1/moderation/comments/{ids[1]}/reject", headers=AUTH)
 
-    export = client.post("/api/v1/moderation/data-requests/export",
-                         json={"email": "data.subject@EXAMPLE.COM"}, headers=AUTH)
+    export = client.post(
+        "/api/v1/moderation/data-requests/export",
+        json={"email": "data.subject@EXAMPLE.COM"},
+        headers=AUTH,
+    )
     assert export.status_code == 200
     body = export.get_json()
     assert sorted(c["id"] for c in body["comments"]) == sorted(ids)
     assert {c["status"] for c in body["comments"]} == {"approved", "rejected", "pending"}
     assert export.headers["Cache-Control"] == "no-store"
 
-    erased = client.post("/api/v1/moderation/data-requests/erase",
-                         json={"email": person, "mode": "anonymise"}, headers=AUTH)
+    erased = client.post(
+        "/api/v1/moderation/data-requests/erase",
+        json={"email": person, "mode": "anonymise"},
+        headers=AUTH,
+    )
     assert erased.get_json() == {"deleted": 2, "anonymised": 1}
     page = client.get("/api/v1/articles/a1/comments").get_json()
     assert [(c["name"], c["comment"]) for c in page["comments"]] == [("Anonymous", "mine 0")]
@@ -197,26 +222,39 @@ def test_export_and_erase_by_email(client: FlaskClient, redis_client: Redis) -> 
     assert kept["email"] == "" and kept["name"] == "Anonymous"
     for gone in ids[1:]:
         assert client.get(f"/api/v1/moderation/comments/{gone}", headers=AUTH).status_code == 404
-    again = client.post("/api/v1/moderation/data-requests/export", json={"email": person},
-                        headers=AUTH).get_json()
+    again = client.post(
+        "/api/v1/moderation/data-requests/export", json={"email": person}, headers=AUTH
+    ).get_json()
     assert again["comments"] == []
     assert client.get(f"/api/v1/moderation/comments/{other}", headers=AUTH).status_code == 200
     assert "mine 1" not in every_stored_value(redis_client)
 
-    delete_all = client.post("/api/v1/moderation/data-requests/erase",
-                             json={"email": "bystander@example.com", "mode": "delete"},
-                             headers=AUTH)
+    delete_all = client.post(
+        "/api/v1/moderation/data-requests/erase",
+        json={"email": "bystander@example.com", "mode": "delete"},
+        headers=AUTH,
+    )
     assert delete_all.get_json() == {"deleted": 1, "anonymised": 0}
 
 
 @pytest.mark.parametrize("body", [{"email": "nope"}, {}, {"email": "a@example.com", "x": 1}])
 def test_data_requests_validate(client: FlaskClient, body: dict[str, Any]) -> None:
-    assert client.post("/api/v1/moderation/data-requests/export", json=body,
-                       headers=AUTH).status_code == 422
-    assert client.post("/api/v1/moderation/data-requests/erase",
-                       json={**body, "mode": "shred"}, headers=AUTH).status_code == 422
-    assert client.post("/api/v1/moderation/data-requests/export",
-                       json={"email": "a@example.com"}).status_code == 401
+    assert (
+        client.post("/api/v1/moderation/data-requests/export", json=body, headers=AUTH).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/api/v1/moderation/data-requests/erase", json={**body, "mode": "shred"}, headers=AUTH
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/api/v1/moderation/data-requests/export", json={"email": "a@example.com"}
+        ).status_code
+        == 401
+    )
 
 
 def test_deciding_on_an_anonymised_comment_keys_nothing_to_nobody(
@@ -224,8 +262,11 @@ def test_deciding_on_an_anonymised_comment_keys_nothing_to_nobody(
 ) -> None:
     comment_id = submit(client, email="p@example.org").get_json()["id"]
     approve(client, comment_id)
-    client.post("/api/v1/moderation/data-requests/erase",
-                json={"email": "p@example.org", "mode": "anonymise"}, headers=AUTH)
+    client.post(
+        "/api/v1/moderation/data-requests/erase",
+        json={"email": "p@example.org", "mode": "anonymise"},
+        headers=AUTH,
+    )
     rejected = client.post(f"/api/v1/moderation/comments/{comment_id}/reject", headers=AUTH)
     assert rejected.status_code == 200 and rejected.get_json()["name"] == "Anonymous"
     assert not [k for k in redis_client.scan_iter("*:author:*")]

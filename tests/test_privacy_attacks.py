@@ -24,18 +24,21 @@ VICTIM_IP, ATTACKER_IP, OTHER_IP = "198.51.100.7", "203.0.113.66", "203.0.113.77
 
 
 def set_policy(client: FlaskClient, **settings: Any) -> dict[str, Any]:
-    response = client.put("/api/v1/moderation/policy", json={**RELAXED_POLICY, **settings},
-                          headers=AUTH)
+    response = client.put(
+        "/api/v1/moderation/policy", json={**RELAXED_POLICY, **settings}, headers=AUTH
+    )
     assert response.status_code == 200, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
 
 
-def post(client: FlaskClient, ip: str, email: str, comment: str, article: str = "a1",
-         **fields: Any) -> Any:
+def post(
+    client: FlaskClient, ip: str, email: str, comment: str, article: str = "a1", **fields: Any
+) -> Any:
     body = {"name": "Someone", "email": email, "comment": comment, **fields}
-    return client.post(f"/api/v1/articles/{article}/comments", json=body,
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        f"/api/v1/articles/{article}/comments", json=body, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 def answer(response: Any) -> tuple[int, str, tuple[str, ...]]:
@@ -50,6 +53,7 @@ def queue_total(client: FlaskClient) -> int:
 
 
 # -- 1. email-confirmation oracles ---------------------------------------------------------------
+
 
 def test_duplicate_guard_does_not_confirm_that_an_address_commented(client: FlaskClient) -> None:
     set_policy(client, duplicate_window_seconds=86400)
@@ -98,6 +102,7 @@ def test_trust_rule_does_not_confirm_an_approved_history(client: FlaskClient) ->
 
 # -- 2. trust bypass -----------------------------------------------------------------------------
 
+
 def test_an_email_alone_never_publishes_at_once(client: FlaskClient) -> None:
     first = post(client, VICTIM_IP, VICTIM, "My first comment here.")
     approve(client, first.get_json()["id"])
@@ -108,8 +113,9 @@ def test_an_email_alone_never_publishes_at_once(client: FlaskClient) -> None:
     assert [c["comment"] for c in page["comments"]] == ["My first comment here."]
 
 
-def test_after_these_flows_no_plaintext_email_or_ip_is_stored(client: FlaskClient,
-                                                              redis_client: Redis) -> None:
+def test_after_these_flows_no_plaintext_email_or_ip_is_stored(
+    client: FlaskClient, redis_client: Redis
+) -> None:
     set_policy(client, duplicate_window_seconds=86400, flood_interval_seconds=15)
     first = post(client, VICTIM_IP, VICTIM, "Stored once.")
     approve(client, first.get_json()["id"])

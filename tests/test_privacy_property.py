@@ -50,13 +50,15 @@ stats: Counter[str] = Counter()
 # Text a person might type: any printable character (the service refuses controls, bidi
 # overrides and the invisible characters of service/text_policy.py outside the contexts that
 # need them; those cases are generated separately, as invalid submissions).
-_printable = st.characters(codec="utf-8",
-                           exclude_categories=["Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"],
-                           exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067"
-                                              "\u2068\u2069\u115f\u1160\u3164\uffa0\u2800"
-                                              "\u180b\u180c\u180d\u180f"
-                                              + "".join(map(chr, range(0xFE00, 0xFE10)))
-                                              + "".join(map(chr, range(0xE0100, 0xE01F0))))
+_printable = st.characters(
+    codec="utf-8",
+    exclude_categories=["Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"],
+    exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067"
+    "\u2068\u2069\u115f\u1160\u3164\uffa0\u2800"
+    "\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0))),
+)
 
 
 def _shows_something(text: str) -> bool:
@@ -67,21 +69,32 @@ names = st.text(_printable, min_size=1, max_size=30).filter(_shows_something)
 comments = st.text(_printable, min_size=1, max_size=200).filter(_shows_something)
 simple_emails = st.from_regex(
     r"[a-z0-9]{1,12}(\.[a-z0-9_+-]{1,8})?@[a-z][a-z0-9-]{0,10}[a-z0-9]\.(com|org|net|de|io)",
-    fullmatch=True)
+    fullmatch=True,
+)
 emails = st.one_of(
     simple_emails,
     simple_emails.map(str.upper),
     simple_emails.map(lambda e: f"  {e}\n"),
     st.emails(),
 ).filter(lambda e: e.strip().lower() not in SPEC_TEXT)
-ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str).filter(
-    lambda ip: ip.lower() not in SPEC_TEXT)
+ips = (
+    st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6))
+    .map(str)
+    .filter(lambda ip: ip.lower() not in SPEC_TEXT)
+)
 slugs = st.from_regex(r"[A-Za-z0-9._~-]{1,20}", fullmatch=True)
-websites = st.one_of(st.none(), st.sampled_from(
-    ["https://example.net/me", "http://blog.example.com", "", "  "]))
+websites = st.one_of(
+    st.none(), st.sampled_from(["https://example.net/me", "http://blog.example.com", "", "  "])
+)
 # How a submission is sent, and how it may be broken on purpose.
-FLAWS = ["none"] * 6 + ["control-in-name", "bidi-in-comment", "bad-email", "unknown-field",
-                        "too-long-name", "not-json"]
+FLAWS = ["none"] * 6 + [
+    "control-in-name",
+    "bidi-in-comment",
+    "bad-email",
+    "unknown-field",
+    "too-long-name",
+    "not-json",
+]
 
 
 @dataclass
@@ -106,8 +119,9 @@ submissions = st.builds(
     comment=comments,
     ip=ips,
     website=websites,
-    as_form=st.sampled_from([None, None, "application/x-www-form-urlencoded",
-                             "multipart/form-data"]),
+    as_form=st.sampled_from(
+        [None, None, "application/x-www-form-urlencoded", "multipart/form-data"]
+    ),
     flaw=st.sampled_from(FLAWS),
     redirect=st.booleans(),
     approve=st.sampled_from([True, True, False]),
@@ -125,19 +139,34 @@ class Reads:
     with_origin: bool
 
 
-_public_rules = ["/api/v1/articles/{a}/comments", "/api/v1/comment-counts", "/healthz",
-                 "/readyz", "/openapi.yaml"]
+_public_rules = [
+    "/api/v1/articles/{a}/comments",
+    "/api/v1/comment-counts",
+    "/healthz",
+    "/readyz",
+    "/openapi.yaml",
+]
 reads = st.builds(
     Reads,
-    limits=st.lists(st.one_of(st.integers(-3, 250).map(str), st.sampled_from(["", "x", "1.5"])),
-                    max_size=3),
-    cursors=st.lists(st.one_of(st.just("OWN"), st.from_regex(r"[0-9A-Z]{20,30}", fullmatch=True),
-                               st.text(max_size=10)), max_size=3),
-    count_ids=st.lists(st.lists(st.one_of(st.just("OWN"), slugs, st.text(max_size=5)),
-                                max_size=5), max_size=3),
+    limits=st.lists(
+        st.one_of(st.integers(-3, 250).map(str), st.sampled_from(["", "x", "1.5"])), max_size=3
+    ),
+    cursors=st.lists(
+        st.one_of(
+            st.just("OWN"), st.from_regex(r"[0-9A-Z]{20,30}", fullmatch=True), st.text(max_size=10)
+        ),
+        max_size=3,
+    ),
+    count_ids=st.lists(
+        st.lists(st.one_of(st.just("OWN"), slugs, st.text(max_size=5)), max_size=5), max_size=3
+    ),
     unknown_paths=st.lists(st.from_regex(r"/[a-z0-9/._-]{0,30}", fullmatch=True), max_size=3),
-    wrong_methods=st.lists(st.tuples(st.sampled_from(["PUT", "DELETE", "PATCH", "POST"]),
-                                     st.sampled_from(_public_rules)), max_size=3),
+    wrong_methods=st.lists(
+        st.tuples(
+            st.sampled_from(["PUT", "DELETE", "PATCH", "POST"]), st.sampled_from(_public_rules)
+        ),
+        max_size=3,
+    ),
     etag_revalidate=st.booleans(),
     with_origin=st.booleans(),
 )
@@ -171,8 +200,13 @@ class Secrets:
         self.forms |= {ip.lower(), exploded.lower(), self.hasher.ip(ip), self.hasher.ip(exploded)}
 
     def found_in(self, response: TestResponse) -> list[str]:
-        text = "\n".join([response.status, *(f"{k}: {v}" for k, v in response.headers.items()),
-                          response.get_data(as_text=True)]).lower()
+        text = "\n".join(
+            [
+                response.status,
+                *(f"{k}: {v}" for k, v in response.headers.items()),
+                response.get_data(as_text=True),
+            ]
+        ).lower()
         return sorted(form for form in self.forms if form in text)
 
 
@@ -224,8 +258,9 @@ def submit(public: Public, sub: Submission) -> TestResponse:
         form = {k: "" if v is None else v for k, v in fields.items()}
         return public.open("POST", path, sub.ip, data=form, content_type=sub.as_form)
     if sub.flaw == "not-json":
-        return public.open("POST", path, sub.ip, data=json.dumps(fields)[:-1],
-                           content_type="application/json")
+        return public.open(
+            "POST", path, sub.ip, data=json.dumps(fields)[:-1], content_type="application/json"
+        )
     return public.open("POST", path, sub.ip, json=fields)
 
 
@@ -244,12 +279,15 @@ def is_valid(sub: Submission) -> bool:
     return True
 
 
-def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
-             read: Reads) -> None:
+def exercise(
+    app: Flask, redis: Redis, config: Config, batch: list[Submission], read: Reads
+) -> None:
     redis.flushdb()
     moderator = app.test_client()
-    assert moderator.put("/api/v1/moderation/policy", json=RELAXED_POLICY,
-                         headers=AUTH).status_code == 200
+    assert (
+        moderator.put("/api/v1/moderation/policy", json=RELAXED_POLICY, headers=AUTH).status_code
+        == 200
+    )
     assert config.secret_key is not None
     secrets = Secrets(Hasher(config.secret_key))
     for sub in batch:
@@ -274,8 +312,9 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
     # Form posts that redirected have no id in their answer: find every stored comment.
     stored: dict[str, dict[str, Any]] = {}
     for status in ("pending", "approved", "spam"):
-        listing = moderator.get(f"/api/v1/moderation/comments?status={status}&limit=200",
-                                headers=AUTH).get_json()
+        listing = moderator.get(
+            f"/api/v1/moderation/comments?status={status}&limit=200", headers=AUTH
+        ).get_json()
         stored.update({c["id"]: c for c in listing["comments"]})
     assert set(accepted) <= set(stored)
     for comment_id, sub in accepted.items():  # what is stored is what was generated
@@ -286,11 +325,17 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
     published: dict[str, dict[str, Any]] = {}
     for comment_id, record in stored.items():
         sent = accepted.get(comment_id) or next(
-            (s for s in batch if s.article == record["article_id"]
-             and clean_text(s.name) == record["name"]), None)
+            (
+                s
+                for s in batch
+                if s.article == record["article_id"] and clean_text(s.name) == record["name"]
+            ),
+            None,
+        )
         if sent is not None and sent.approve:
-            decided = moderator.post(f"/api/v1/moderation/comments/{comment_id}/approve",
-                                     headers=AUTH)
+            decided = moderator.post(
+                f"/api/v1/moderation/comments/{comment_id}/approve", headers=AUTH
+            )
             assert decided.status_code == 200
             published[comment_id] = decided.get_json()
 
@@ -299,8 +344,7 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
     articles = sorted({s.article for s in batch})
     own_ids = sorted(published) or ["01J0Z8Q5D2V7XW3M9K4T6R1ABC"]
     for article in articles:
-        page = public.open("GET", f"/api/v1/articles/{article}/comments?limit=200",
-                           headers=origin)
+        page = public.open("GET", f"/api/v1/articles/{article}/comments?limit=200", headers=origin)
         assert page.status_code == 200
         shown = {c["id"]: c for c in page.get_json()["comments"]}
         expected = {i: r for i, r in published.items() if r["article_id"] == article}
@@ -310,24 +354,33 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
             assert shown[comment_id]["comment"] == record["comment"]
             assert "email" not in shown[comment_id]
         if read.etag_revalidate:
-            again = public.open("GET", f"/api/v1/articles/{article}/comments?limit=200",
-                                headers={"If-None-Match": page.headers["ETag"], **origin})
+            again = public.open(
+                "GET",
+                f"/api/v1/articles/{article}/comments?limit=200",
+                headers={"If-None-Match": page.headers["ETag"], **origin},
+            )
             assert again.status_code == 304
         for limit in read.limits:
             public.open("GET", f"/api/v1/articles/{article}/comments?limit={quote(limit)}")
         for cursor in read.cursors:
             value = own_ids[0] if cursor == "OWN" else cursor
-            public.open("GET", f"/api/v1/articles/{article}/comments",
-                        query_string={"cursor": value})
+            public.open(
+                "GET", f"/api/v1/articles/{article}/comments", query_string={"cursor": value}
+            )
     for ids in [*read.count_ids, articles]:
         values = [articles[0] if i == "OWN" else i for i in ids]
-        counts = public.open("GET", "/api/v1/comment-counts", headers=origin,
-                             query_string=[("article_id", v) for v in values])
+        counts = public.open(
+            "GET",
+            "/api/v1/comment-counts",
+            headers=origin,
+            query_string=[("article_id", v) for v in values],
+        )
         if values and set(values) <= set(articles):
             assert counts.status_code == 200
             assert counts.get_json()["counts"] == {
                 a: sum(1 for r in published.values() if r["article_id"] == a)
-                for a in dict.fromkeys(values)}
+                for a in dict.fromkeys(values)
+            }
     for path in ("/healthz", "/readyz", "/openapi.yaml"):
         assert public.open("GET", path).status_code == 200
     for path in read.unknown_paths:
@@ -336,8 +389,11 @@ def exercise(app: Flask, redis: Redis, config: Config, batch: list[Submission],
         answer = public.open(method, rule.format(a=articles[0]))
         if (method, rule) not in {("POST", _public_rules[0]), ("POST", _public_rules[1])}:
             assert answer.status_code == 405
-    public.open("OPTIONS", f"/api/v1/articles/{articles[0]}/comments",
-                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+    public.open(
+        "OPTIONS",
+        f"/api/v1/articles/{articles[0]}/comments",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
     stats["examples"] += 1
     stats["published"] += len(published)
     stats["public answers"] += public.seen
@@ -350,8 +406,13 @@ def test_no_public_answer_carries_an_email_a_hash_or_an_ip(
 
     One test, so that what the examples counted is checked wherever and however it runs."""
 
-    @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     @given(batch=st.lists(submissions, min_size=1, max_size=6), read=reads)
     def no_public_answer_leaks(batch: list[Submission], read: Reads) -> None:
         exercise(app, redis_client, config, batch, read)
@@ -359,10 +420,12 @@ def test_no_public_answer_carries_an_email_a_hash_or_an_ip(
     stats.clear()
     no_public_answer_leaks()
     with capsys.disabled():
-        print(f"\nprivacy property: {stats['examples']} examples, "
-              f"{stats['public answers']} public answers searched "
-              f"({stats['2xx']} 2xx, {stats['3xx']} 3xx, {stats['4xx']} 4xx, "
-              f"{stats['5xx']} 5xx), {stats['published']} comments published")
+        print(
+            f"\nprivacy property: {stats['examples']} examples, "
+            f"{stats['public answers']} public answers searched "
+            f"({stats['2xx']} 2xx, {stats['3xx']} 3xx, {stats['4xx']} 4xx, "
+            f"{stats['5xx']} 5xx), {stats['published']} comments published"
+        )
     assert stats["examples"] >= MAX_EXAMPLES // 2
     assert stats["published"] >= stats["examples"] // 2
     assert stats["5xx"] == 0

@@ -46,13 +46,15 @@ def second_worker(config: Config) -> Iterator[FlaskClient]:
     close_app(app)
 
 
-def wait_until_cached(client: FlaskClient, redis: Redis, path: str,
-                      headers: dict[str, str] | None = None) -> None:
+def wait_until_cached(
+    client: FlaskClient, redis: Redis, path: str, headers: dict[str, str] | None = None
+) -> None:
     def served_from_memory() -> bool:
         assert client.get(path, headers=headers).status_code == 200
         before = redis_calls(redis)
         client.get(path, headers=headers)
         return redis_calls(redis) == before
+
     assert eventually(served_from_memory), f"{path} never came from the cache"
 
 
@@ -118,8 +120,9 @@ def test_revoked_token_stops_working_in_other_workers(
     token = "cached-token-cached-token-0123456789"
     redis_client.hset(Keys("cm").moderators(), "dora", token_hash(token))
     dora = {"Authorization": f"Bearer {token}"}
-    assert eventually(lambda: second_worker.get("/api/v1/moderation/queue",
-                                                 headers=dora).status_code == 200)
+    assert eventually(
+        lambda: second_worker.get("/api/v1/moderation/queue", headers=dora).status_code == 200
+    )
     redis_client.hdel(Keys("cm").moderators(), "dora")
     # The very next request is refused: no window in which a revoked token still works.
     assert second_worker.get("/api/v1/moderation/queue", headers=dora).status_code == 401

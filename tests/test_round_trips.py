@@ -27,13 +27,18 @@ from tests.conftest import AUTH, approve, close_app, submit
 pytestmark = pytest.mark.usefixtures("redis_client")
 # Connection set-up (a new pooled connection, the cache listener's), the listener's heartbeat
 # and our own measuring are not the request's cost. Redis 7 names subcommands "client|id".
-NOT_THE_REQUEST = ("cmdstat_info", "cmdstat_ping", "cmdstat_client", "cmdstat_subscribe",
-                   "cmdstat_select", "cmdstat_hello")
+NOT_THE_REQUEST = (
+    "cmdstat_info",
+    "cmdstat_ping",
+    "cmdstat_client",
+    "cmdstat_subscribe",
+    "cmdstat_select",
+    "cmdstat_hello",
+)
 
 
 # What Redis runs inside the submission's script besides rate-limit counting.
-INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire",
-                     "pttl")
+INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire", "pttl")
 
 
 def commands_during(redis: Redis, action: Callable[[], object]) -> Counter[str]:
@@ -64,15 +69,17 @@ def until_cached(redis: Redis, request: Callable[[], object]) -> Counter[str]:
 def fill(client: FlaskClient, article: str, n: int) -> str:
     last = ""
     for i in range(n):
-        last = submit(client, article=article, comment=f"comment {i}",
-                      email=f"u{i}@example.com").get_json()["id"]
+        last = submit(
+            client, article=article, comment=f"comment {i}", email=f"u{i}@example.com"
+        ).get_json()["id"]
         approve(client, last)
     return last
 
 
 @pytest.mark.parametrize("existing", [1, pytest.param(300, marks=pytest.mark.slow)])
-def test_public_read_is_one_round_trip_then_none(client: FlaskClient, redis_client: Redis,
-                                                 existing: int) -> None:
+def test_public_read_is_one_round_trip_then_none(
+    client: FlaskClient, redis_client: Redis, existing: int
+) -> None:
     fill(client, "big", existing)
     path = "/api/v1/articles/big/comments?limit=50"
     client.get("/api/v1/articles/warm/comments")  # the cache listener is up
@@ -89,8 +96,7 @@ def test_a_held_submission_leaves_the_articles_cached_page_alone(
     fill(client, "busy", 3)
     path = "/api/v1/articles/busy/comments?limit=50"
     assert until_cached(redis_client, lambda: client.get(path)) == Counter()
-    held = submit(client, article="busy", comment="waits for a moderator",
-                  email="new@example.com")
+    held = submit(client, article="busy", comment="waits for a moderator", email="new@example.com")
     assert held.status_code == 202
     # Nothing published changed, so the page still costs nothing; an approval does change it.
     assert commands_during(redis_client, lambda: client.get(path)) == Counter()
@@ -99,21 +105,23 @@ def test_a_held_submission_leaves_the_articles_cached_page_alone(
 
 
 @pytest.mark.parametrize("existing", [0, pytest.param(300, marks=pytest.mark.slow)])
-def test_counts_are_one_pipeline_then_none(client: FlaskClient, redis_client: Redis,
-                                           existing: int) -> None:
+def test_counts_are_one_pipeline_then_none(
+    client: FlaskClient, redis_client: Redis, existing: int
+) -> None:
     fill(client, "big", existing)
     ids = "&".join(f"article_id=a{i}" for i in range(19)) + "&article_id=big"
     client.get("/api/v1/articles/warm/comments")
     miss = commands_during(redis_client, lambda: client.get(f"/api/v1/comment-counts?{ids}"))
     assert miss == Counter({"zcard": 20})  # one pipeline: one round trip
-    assert until_cached(redis_client,
-                        lambda: client.get(f"/api/v1/comment-counts?{ids}")) == Counter()
+    assert (
+        until_cached(redis_client, lambda: client.get(f"/api/v1/comment-counts?{ids}")) == Counter()
+    )
 
 
 @pytest.mark.parametrize("existing", [0, pytest.param(300, marks=pytest.mark.slow)])
-def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
-                                                        redis_client: Redis,
-                                                        existing: int) -> None:
+def test_submission_is_one_round_trip_whatever_the_data(
+    client: FlaskClient, redis_client: Redis, existing: int
+) -> None:
     parent = fill(client, "big", existing) if existing else fill(client, "big", 1)
 
     def settled(**fields: object) -> Counter[str]:
@@ -124,16 +132,26 @@ def test_submission_is_one_round_trip_whatever_the_data(client: FlaskClient,
     # author's comment set and three index entries (global, article, the first_comment
     # reason); a newcomer's commenter key: its record (hset), the email's set of records
     # (sadd), a TTL on each (the set's checked first: pttl).
-    inside_script = {"exists": 1, "set": 1, "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2,
-                     "pttl": 1}
+    inside_script = {
+        "exists": 1,
+        "set": 1,
+        "sadd": 2,
+        "zadd": 3,
+        "hset": 1,
+        "pexpire": 2,
+        "pttl": 1,
+    }
     assert settled(comment="fresh words", email="new@example.com") == Counter(
-        {"evalsha": 1, **inside_script})
+        {"evalsha": 1, **inside_script}
+    )
     # A reply adds the parent's check (zscore), inside the same script.
     assert settled(comment="a reply", email="other@example.com", parent_id=parent) == Counter(
-        {"evalsha": 1, "zscore": 1, **inside_script})
+        {"evalsha": 1, "zscore": 1, **inside_script}
+    )
     # A returning commenter's key is read (hmget) and rotated in the same script.
     key = submit(client, article="big", comment="keyed", email="k@example.com").get_json()[
-        "commenter_key"]
+        "commenter_key"
+    ]
     with_key = settled(comment="keyed again", email="k@example.com", commenter_key=key)
     assert with_key["evalsha"] == 1 and with_key["hmget"] == 1
     assert set(with_key) <= {"evalsha", *INSIDE_SUBMISSION}
@@ -150,13 +168,15 @@ def test_submission_rate_limits_are_counted_inside_the_same_round_trip(
     config: Config, client: FlaskClient, redis_client: Redis
 ) -> None:
     # (``client``: its app has stored the relaxed test policy, so no flood guard runs.)
-    app = create_app(replace(config, rate_limits_enabled=True,
-                             rate_limit_submit="20/minute;200/hour"))
+    app = create_app(
+        replace(config, rate_limits_enabled=True, rate_limit_submit="20/minute;200/hour")
+    )
     try:
         limited = app.test_client()
         warm_settings_cache(limited, redis_client, "a1")
-        cost = commands_during(redis_client, lambda: submit(limited, comment="counted",
-                                                            email="c@example.com"))
+        cost = commands_during(
+            redis_client, lambda: submit(limited, comment="counted", email="c@example.com")
+        )
     finally:
         close_app(app)
     # Two windows counted (incr each), and still one evalsha.
@@ -171,13 +191,26 @@ def test_without_the_worker_cache_a_submission_is_two_round_trips(
     app = create_app(replace(config, read_cache=False))
     try:
         uncached = app.test_client()
-        cost = commands_during(redis_client, lambda: submit(uncached, comment="uncached",
-                                                            email="u@example.com"))
+        cost = commands_during(
+            redis_client, lambda: submit(uncached, comment="uncached", email="u@example.com")
+        )
     finally:
         close_app(app)
     # The settings pipeline (get policy, hget the article's state), then the one evalsha.
-    assert cost == Counter({"get": 1, "hget": 1, "evalsha": 1, "exists": 1, "set": 1,
-                            "sadd": 2, "zadd": 3, "hset": 1, "pexpire": 2, "pttl": 1})
+    assert cost == Counter(
+        {
+            "get": 1,
+            "hget": 1,
+            "evalsha": 1,
+            "exists": 1,
+            "set": 1,
+            "sadd": 2,
+            "zadd": 3,
+            "hset": 1,
+            "pexpire": 2,
+            "pttl": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("pending", [5, pytest.param(300, marks=pytest.mark.slow)])
@@ -194,12 +227,15 @@ def test_moderator_queue_page_is_two_round_trips_then_none(
     submit(client, comment="one more", email="late@example.com")  # changes the queue
     # Two round trips: the page's ids and the total (a pipeline), then the comments (MGET).
     assert commands_during(redis_client, queue_page) == Counter(
-        {"zrangebylex": 1, "zcard": 1, "mget": 1})
+        {"zrangebylex": 1, "zcard": 1, "mget": 1}
+    )
 
 
 def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client: Redis) -> None:
-    held = [submit(client, comment=f"to decide {i}", email=f"d{i}@example.com").get_json()["id"]
-            for i in range(2)]
+    held = [
+        submit(client, comment=f"to decide {i}", email=f"d{i}@example.com").get_json()["id"]
+        for i in range(2)
+    ]
     # Once a listing costs nothing, the moderator's token check is in the worker's cache too;
     # a first approval and rejection have loaded the scripts (a first call is refused NOSCRIPT).
     for decision in ("approve", "reject"):
@@ -213,8 +249,10 @@ def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client
     assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 1), approval
     # A published comment's content is in its public document: the read is then the records
     # (MGET) and the script that reads the published ones with their documents.
-    rejection = commands_during(redis_client, lambda: client.post(
-        f"/api/v1/moderation/comments/{held[0]}/reject", json={}, headers=AUTH))
+    rejection = commands_during(
+        redis_client,
+        lambda: client.post(f"/api/v1/moderation/comments/{held[0]}/reject", json={}, headers=AUTH),
+    )
     assert rejection["mget"] == 1 and rejection["evalsha"] == 2
 
 
@@ -223,11 +261,9 @@ def test_a_listing_of_published_comments_reads_each_in_one_step(
     client: FlaskClient, redis_client: Redis, by_article: bool
 ) -> None:
     fill(client, "a1", 5)
-    path = "/api/v1/moderation/comments?status=approved" + ("&article_id=a1" if by_article
-                                                            else "")
+    path = "/api/v1/moderation/comments?status=approved" + ("&article_id=a1" if by_article else "")
     until_cached(redis_client, lambda: client.get(path, headers=AUTH))
-    approve(client, submit(client, comment="one more", email="late@example.com")
-            .get_json()["id"])
+    approve(client, submit(client, comment="one more", email="late@example.com").get_json()["id"])
     cost = commands_during(redis_client, lambda: client.get(path, headers=AUTH))
     # The page's ids and total (a pipeline); then, by article, one script reads every comment
     # with its public document (6 GETs and HGETs inside it). Across articles the records come

@@ -86,9 +86,11 @@ def operation_run(request: pytest.FixtureRequest) -> Iterator[OperationRun]:
         return  # the test has failed already, with the case that broke it
     name = request.node.name
     assert run.cases >= (MIN_CASES_PER_OPERATION if run.takes_input else 1), (
-        f"{name}: only {run.cases} cases")
+        f"{name}: only {run.cases} cases"
+    )
     assert any(200 <= code < 300 for code in run.statuses), (
-        f"{name} never answered 2xx: {sorted(run.statuses)}")
+        f"{name} never answered 2xx: {sorted(run.statuses)}"
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,8 +99,10 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     if totals["operations"]:
         capture = request.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():  # what capsys.disabled() does
-            print(f"\nschemathesis: {totals['cases']} cases over {totals['operations']} "
-                  f"operations, {totals['failures']} failures")
+            print(
+                f"\nschemathesis: {totals['cases']} cases over {totals['operations']} "
+                f"operations, {totals['failures']} failures"
+            )
 
 
 @pytest.fixture
@@ -125,8 +129,10 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     client = app.test_client()
 
     def post(email: str, **extra: str) -> str:
-        response = client.post(f"/api/v1/articles/{SEEDED_ARTICLE}/comments", json={
-            "name": "Ann", "email": email, "comment": "A thoughtful remark.", **extra})
+        response = client.post(
+            f"/api/v1/articles/{SEEDED_ARTICLE}/comments",
+            json={"name": "Ann", "email": email, "comment": "A thoughtful remark.", **extra},
+        )
         assert response.status_code == 202, response.get_data(as_text=True)
         comment_id: str = response.get_json()["id"]
         return comment_id
@@ -135,10 +141,15 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     assert post(SEEDED_EMAIL) == SEEDED_ID
     monkeypatch.undo()
     assert approve(client, SEEDED_ID).status_code == 200
-    assert approve(client, post("gone@example.org", website="https://gone.example.org/")
-                   ).status_code == 200
-    erased = client.post("/api/v1/moderation/data-requests/erase", headers=AUTH,
-                         json={"email": "gone@example.org", "mode": "anonymise"})
+    assert (
+        approve(client, post("gone@example.org", website="https://gone.example.org/")).status_code
+        == 200
+    )
+    erased = client.post(
+        "/api/v1/moderation/data-requests/erase",
+        headers=AUTH,
+        json={"email": "gone@example.org", "mode": "anonymise"},
+    )
     assert erased.get_json() == {"deleted": 0, "anonymised": 1}
     post("waiting@example.org", comment="See https://a.example and https://b.example")
     return app
@@ -166,13 +177,20 @@ def meet_unstated_constraints(case: Any) -> None:
         if isinstance(redirect, str) and URL.match(redirect):
             body["redirect"] = f"{ALLOWED_ORIGIN}/comments?sent=1"
         parent = body.get("parent_id")
-        if (isinstance(parent, str) and COMMENT_ID.search(parent)
-                and positive(case, ParameterLocation.PATH)):
+        if (
+            isinstance(parent, str)
+            and COMMENT_ID.search(parent)
+            and positive(case, ParameterLocation.PATH)
+        ):
             body["parent_id"] = SEEDED_ID
             case.path_parameters["article_id"] = SEEDED_ARTICLE
     query = case.query
-    if (isinstance(query, dict) and positive(case, ParameterLocation.QUERY)
-            and query.get("article_id") is not None and query.get("reason") is not None):
+    if (
+        isinstance(query, dict)
+        and positive(case, ParameterLocation.QUERY)
+        and query.get("article_id") is not None
+        and query.get("reason") is not None
+    ):
         del query["reason"]
 
 
@@ -189,13 +207,20 @@ def filter_query(context: Any, query: dict[str, Any] | None) -> bool:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_api_conforms_to_the_contract(case: Any, seeded_app: Flask,
-                                      operation_run: OperationRun) -> None:
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_api_conforms_to_the_contract(
+    case: Any, seeded_app: Flask, operation_run: OperationRun
+) -> None:
     operation_run.cases += 1
-    operation_run.takes_input = bool(list(case.operation.iter_parameters())
-                                     or list(case.operation.body))
+    operation_run.takes_input = bool(
+        list(case.operation.iter_parameters()) or list(case.operation.body)
+    )
     # The checks that send requests of their own (ignored_auth...) use the schema's transport.
     case.operation.schema.app = seeded_app
     meet_unstated_constraints(case)
@@ -208,13 +233,16 @@ def test_api_conforms_to_the_contract(case: Any, seeded_app: Flask,
         operation_run.statuses.add(response.status_code)
 
 
-CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
-               response_headers_conformance, response_schema_conformance]
+CONFORMANCE = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
-def test_answers_the_generator_cannot_reach_conform(
-    config: Config, redis_client: Redis
-) -> None:
+def test_answers_the_generator_cannot_reach_conform(config: Config, redis_client: Redis) -> None:
     """The login throttle's 429 (switched off above) and the 413 for a body over the limit."""
     app = create_app(replace(config, auth_failure_limit=3))
     try:
@@ -231,19 +259,22 @@ def check_unreachable_answers(app: Flask, config: Config) -> None:
     throttled = queue.Case().call_and_validate(app=app, headers=AUTH, checks=CONFORMANCE)
     assert throttled.status_code == 429
     export = schema["/api/v1/moderation/data-requests/export"]["POST"].Case(
-        body={"email": SEEDED_EMAIL}, media_type="application/json")
-    assert export.call_and_validate(app=app, headers=AUTH,
-                                    checks=CONFORMANCE).status_code == 429
+        body={"email": SEEDED_EMAIL}, media_type="application/json"
+    )
+    assert export.call_and_validate(app=app, headers=AUTH, checks=CONFORMANCE).status_code == 429
     submit = schema["/api/v1/articles/{article_id}/comments"]["POST"].Case(
-        path_parameters={"article_id": SEEDED_ARTICLE}, media_type="application/json",
-        body={"name": "Ann", "email": SEEDED_EMAIL, "comment": "x" * config.max_body_bytes})
+        path_parameters={"article_id": SEEDED_ARTICLE},
+        media_type="application/json",
+        body={"name": "Ann", "email": SEEDED_EMAIL, "comment": "x" * config.max_body_bytes},
+    )
     assert submit.call_and_validate(app=app, checks=CONFORMANCE).status_code == 413
 
 
 def test_policy_takes_integral_numbers(app: Flask) -> None:
     # 90.0 is an integer by JSON Schema's rules (found by this suite, once a 422).
-    response = app.test_client().put("/api/v1/moderation/policy", headers=AUTH,
-                                     json={"trusted_days": 90.0})
+    response = app.test_client().put(
+        "/api/v1/moderation/policy", headers=AUTH, json={"trusted_days": 90.0}
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json()["trusted_days"] == 90
 
@@ -252,8 +283,12 @@ def test_schemathesis_loads_every_operation_of_the_contract() -> None:
     """Every operation openapi.yaml declares is one schemathesis can generate cases for, so
     each gets its own test above (an operation it cannot load would get none)."""
     document = yaml.safe_load(SPEC_PATH.read_text())
-    declared = {f"{method.upper()} {path}" for path, item in document["paths"].items()
-                for method in item if method in HTTP_METHODS}
+    declared = {
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
     loaded, broken = set(), []
     for result in schema.get_all_operations():
         if isinstance(result, Ok):

@@ -44,8 +44,13 @@ class ModeratorToken:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
-ON_A_COMMENT = {"getModerationComment", "approveComment", "rejectComment",
-                "markCommentAsSpam", "deleteComment"}
+ON_A_COMMENT = {
+    "getModerationComment",
+    "approveComment",
+    "rejectComment",
+    "markCommentAsSpam",
+    "deleteComment",
+}
 
 
 def test_links_lead_from_a_submission_to_every_operation_on_it(
@@ -62,8 +67,9 @@ def test_links_lead_from_a_submission_to_every_operation_on_it(
             # behind (a stricter policy, a closed article) must not change what the next one
             # can do, or Hypothesis rightly finds its generation depends on outside state.
             self.app = create_app(replace(config, key_prefix=f"links{next(scenarios)}"))
-            response = self.app.test_client().put("/api/v1/moderation/policy",
-                                                   json=RELAXED_POLICY, headers=AUTH)
+            response = self.app.test_client().put(
+                "/api/v1/moderation/policy", json=RELAXED_POLICY, headers=AUTH
+            )
             assert response.status_code == 200
             schema.app = self.app  # the transport of the checks' own requests
 
@@ -88,10 +94,16 @@ def test_links_lead_from_a_submission_to_every_operation_on_it(
             if operation in ON_A_COMMENT and comment_id in submitted:
                 reached[operation].add(response.status_code)
 
-    Machine.run(settings=settings(max_examples=20, stateful_step_count=6, deadline=None,
-                                  derandomize=True, database=None,
-                                  suppress_health_check=list(HealthCheck)))
+    Machine.run(
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
     assert submitted
-    never = sorted(op for op in ON_A_COMMENT
-                   if not any(200 <= code < 300 for code in reached[op]))
+    never = sorted(op for op in ON_A_COMMENT if not any(200 <= code < 300 for code in reached[op]))
     assert not never, f"never reached with a submitted id: {never} ({dict(reached)})"

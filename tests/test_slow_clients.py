@@ -32,17 +32,21 @@ READ_TIMEOUT = 2
 def slow_request(port: int, declared: int = 1000, *, whole_head: bool = True) -> socket.socket:
     """Headers and one byte of the body (or the headers but their last line), then nothing."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    head = (b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Type: application/json\r\n"
-            + f"Content-Length: {declared}\r\n".encode())
+    head = (
+        b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\n" + f"Content-Length: {declared}\r\n".encode()
+    )
     sock.sendall(head + b"\r\n{" if whole_head else head)
     return sock
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    running = Service(tmp_path, workers=WORKERS,
-                      env={"THREADS": str(THREADS), "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT)})
+    running = Service(
+        tmp_path,
+        workers=WORKERS,
+        env={"THREADS": str(THREADS), "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT)},
+    )
     running.start()
     try:
         yield running
@@ -51,13 +55,21 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("declared", "whole_head"), [
-    (1000, True), (10_000_000, True), (1000, False),
-], ids=["body-within-limit", "body-oversized", "headers"])
+@pytest.mark.parametrize(
+    ("declared", "whole_head"),
+    [
+        (1000, True),
+        (10_000_000, True),
+        (1000, False),
+    ],
+    ids=["body-within-limit", "body-oversized", "headers"],
+)
 def test_slow_clients_leave_healthz_answering_within_a_second(
-        service: Service, declared: int, whole_head: bool) -> None:
-    held = [slow_request(service.port, declared, whole_head=whole_head)
-            for _ in range(SLOW_CONNECTIONS)]
+    service: Service, declared: int, whole_head: bool
+) -> None:
+    held = [
+        slow_request(service.port, declared, whole_head=whole_head) for _ in range(SLOW_CONNECTIONS)
+    ]
     try:
         time.sleep(0.3)  # let every worker take its share of them
         slowest = 0.0
@@ -65,8 +77,7 @@ def test_slow_clients_leave_healthz_answering_within_a_second(
         for _ in range(POLLS):
             started = time.monotonic()
             try:
-                status: int | str = requests.get(service.url("/healthz"),
-                                                 timeout=1.0).status_code
+                status: int | str = requests.get(service.url("/healthz"), timeout=1.0).status_code
             except requests.RequestException as error:
                 status = type(error).__name__
             elapsed = time.monotonic() - started
@@ -75,8 +86,10 @@ def test_slow_clients_leave_healthz_answering_within_a_second(
                 failures.append(f"{status} after {elapsed:.2f} s")
             time.sleep(0.1)
         assert not failures, failures
-        print(f"\n[{SLOW_CONNECTIONS} slow clients, {declared} bytes declared, whole head: "
-              f"{whole_head}] slowest of {POLLS} /healthz: {slowest:.3f} s")
+        print(
+            f"\n[{SLOW_CONNECTIONS} slow clients, {declared} bytes declared, whole head: "
+            f"{whole_head}] slowest of {POLLS} /healthz: {slowest:.3f} s"
+        )
     finally:
         for sock in held:
             sock.close()
@@ -115,14 +128,15 @@ def test_a_stalled_oversized_body_is_answered_413_problem(service: Service) -> N
 
 
 @pytest.mark.slow
-def test_a_body_that_stalls_after_100_continue_is_answered_408_problem(
-        service: Service) -> None:
+def test_a_body_that_stalls_after_100_continue_is_answered_408_problem(service: Service) -> None:
     # With Expect, the body comes only after gunicorn's "100 Continue", so a thread reads it,
     # under the socket timeout.
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
-        sock.sendall(b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
-                     b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
-                     b"Content-Length: 100\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 100\r\n\r\n"
+        )
         head, problem, elapsed = answer_to(sock)
     assert head.startswith(b"HTTP/1.1 408") and problem["status"] == 408, (head, problem)
     assert elapsed <= READ_TIMEOUT + 2, elapsed
@@ -131,14 +145,18 @@ def test_a_body_that_stalls_after_100_continue_is_answered_408_problem(
 @pytest.mark.slow
 def test_a_request_sent_slowly_but_in_time_is_served(service: Service) -> None:
     service.put_policy()
-    body = json.dumps({"name": "Ann", "email": "ann@example.com",
-                       "comment": "Typed on a slow line."}).encode()
+    body = json.dumps(
+        {"name": "Ann", "email": "ann@example.com", "comment": "Typed on a slow line."}
+    ).encode()
     with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
-        request = (b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
-                   b"Content-Type: application/json\r\nConnection: close\r\n"
-                   + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        request = (
+            b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         for start in range(0, len(request), 40):
-            sock.sendall(request[start:start + 40])
+            sock.sendall(request[start : start + 40])
             time.sleep(0.02)
         answer = b""
         while chunk := sock.recv(4096):
@@ -146,25 +164,34 @@ def test_a_request_sent_slowly_but_in_time_is_served(service: Service) -> None:
     assert answer.startswith(b"HTTP/1.1 202"), answer
 
 
-@pytest.mark.parametrize(("data", "verdict"), [
-    (b"GET / HTTP/1.1\r\nHost: x\r\n", Verdict.WAIT),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Verdict.DISPATCH),
-    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", Verdict.WAIT),
-    (b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde", Verdict.DISPATCH),
-    (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", Verdict.DISPATCH),
-    # Lengths that disagree: gunicorn answers 400 at once, nothing to wait for.
-    (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", Verdict.DISPATCH),
-    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n{}", Verdict.WAIT),
-    (b"POST / HTTP/1.1\r\nContent-Length: 200\r\n\r\n", Verdict.TOO_LARGE),
-    (b"POST / HTTP/1.1\r\nContent-Length: 200\r\nExpect: 100-continue\r\n\r\n",
-     Verdict.TOO_LARGE_NOW),
-    (b"POST / HTTP/1.1\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
-     Verdict.DISPATCH),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", Verdict.WAIT),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-     Verdict.DISPATCH),
-    (b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD_BYTES + 1), Verdict.HEAD_TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    ("data", "verdict"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", Verdict.WAIT),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Verdict.DISPATCH),
+        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", Verdict.WAIT),
+        (b"POST / HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde", Verdict.DISPATCH),
+        (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", Verdict.DISPATCH),
+        # Lengths that disagree: gunicorn answers 400 at once, nothing to wait for.
+        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", Verdict.DISPATCH),
+        (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n{}", Verdict.WAIT),
+        (b"POST / HTTP/1.1\r\nContent-Length: 200\r\n\r\n", Verdict.TOO_LARGE),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 200\r\nExpect: 100-continue\r\n\r\n",
+            Verdict.TOO_LARGE_NOW,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 50\r\nExpect: 100-continue\r\n\r\n",
+            Verdict.DISPATCH,
+        ),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", Verdict.WAIT),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            Verdict.DISPATCH,
+        ),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * (MAX_HEAD_BYTES + 1), Verdict.HEAD_TOO_LARGE),
+    ],
+)
 def test_examine(data: bytes, verdict: Verdict) -> None:
     assert examine(data, max_body_bytes=100)[0] is verdict
 
@@ -191,14 +218,20 @@ def test_nginx_config_bounds_slow_clients_and_sets_the_forwarded_address() -> No
     config = (ROOT / "deploy" / "nginx.conf").read_text()
     # Directive -> its value: nginx's syntax is "name value;" per line here.
     directives = dict(re.findall(r"^\s*([a-z_]+)\s+([^;{]*);", config, re.MULTILINE))
-    for name in ("client_header_timeout", "client_body_timeout", "send_timeout",
-                 "keepalive_timeout", "proxy_read_timeout"):
+    for name in (
+        "client_header_timeout",
+        "client_body_timeout",
+        "send_timeout",
+        "keepalive_timeout",
+        "proxy_read_timeout",
+    ):
         assert re.fullmatch(r"\d+s", directives[name]), (name, directives.get(name))
     assert directives["client_max_body_size"] == "64k"  # MAX_BODY_BYTES's default
     assert directives["proxy_request_buffering"] == "on"
     assert directives["proxy_pass"] == "http://comments"
     # Replaced, not appended to: X-Forwarded-For then holds exactly one (true) address, the
     # one TRUSTED_PROXIES=1 takes, whatever the client sent.
-    assert re.search(r"^\s*proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", config,
-                     re.MULTILINE), config
+    assert re.search(
+        r"^\s*proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", config, re.MULTILINE
+    ), config
     assert "$proxy_add_x_forwarded_for" not in config

@@ -28,30 +28,47 @@ from service.store import (
 )
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
-NO_GUARDS = Guards(duplicate_key="d", ip_hash="i", email_hash="e", duplicate_window_ms=0,
-                   flood_interval_ms=0, hourly_cap=0)
+NO_GUARDS = Guards(
+    duplicate_key="d",
+    ip_hash="i",
+    email_hash="e",
+    duplicate_window_ms=0,
+    flood_interval_ms=0,
+    hourly_cap=0,
+)
 
 
 def insert(store: CommentStore, comment: StoredComment) -> Outcome:
     entry = HistoryEntry(at=comment.created_at, actor="policy", to=comment.status)
     judgement = Judgement(comment.status, comment.reasons, entry)
-    return store.insert_submission(comment, render_public(comment.public()), [judgement],
-                                   NO_GUARDS, now_ms()).outcome
+    return store.insert_submission(
+        comment, render_public(comment.public()), [judgement], NO_GUARDS, now_ms()
+    ).outcome
 
 
 def make_comment(article: str = "art") -> StoredComment:
     at = iso_from_ms(now_ms())
-    return StoredComment(id=new_id(now_ms()), article_id=article, name="N",
-                         email="n@example.com", comment="text", status="pending",
-                         created_at=at, updated_at=at, email_hash="author-hash")
+    return StoredComment(
+        id=new_id(now_ms()),
+        article_id=article,
+        name="N",
+        email="n@example.com",
+        comment="text",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash="author-hash",
+    )
 
 
 def index_membership(redis: Redis, keys: Keys, comment: StoredComment) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for status in STATUSES:
         in_global = redis.zscore(keys.status_index(status), comment.id) is not None
-        in_article = redis.zscore(
-            keys.article_status_index(comment.article_id, status), comment.id) is not None
+        in_article = (
+            redis.zscore(keys.article_status_index(comment.article_id, status), comment.id)
+            is not None
+        )
         assert in_global == in_article, status
         found[status] = in_global
     return found
@@ -68,8 +85,9 @@ def test_insert_is_idempotent_for_a_retried_id(redis_client: Redis) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_decisions_end_in_one_consistent_state(redis_url: str,
-                                                          redis_client: Redis) -> None:
+def test_concurrent_decisions_end_in_one_consistent_state(
+    redis_url: str, redis_client: Redis
+) -> None:
     keys = Keys("t")
     store = CommentStore(redis_client, keys, CIPHER)
     comments = [make_comment() for _ in range(30)]
@@ -81,16 +99,18 @@ def test_concurrent_decisions_end_in_one_consistent_state(redis_url: str,
 
     def moderator(n: int) -> None:
         # Each thread has its own connection, as separate gunicorn workers would.
-        own = CommentStore(Redis.from_url(redis_url, decode_responses=True, protocol=2), keys,
-                           CIPHER)
+        own = CommentStore(
+            Redis.from_url(redis_url, decode_responses=True, protocol=2), keys, CIPHER
+        )
         target = "approved" if n % 2 else "rejected"
         try:
             barrier.wait()
             for _ in range(3):
                 for comment in comments:
                     entry = HistoryEntry(at=iso_from_ms(now_ms()), actor=f"m{n}", to=target)
-                    own.transition(comment, target, entry,
-                                   render_public(comment.public()), now_ms())
+                    own.transition(
+                        comment, target, entry, render_public(comment.public()), now_ms()
+                    )
         except BaseException as error:  # surfaced below; a thread cannot fail the test itself
             errors.append(error)
         finally:
@@ -130,8 +150,13 @@ def test_delete_clears_every_index(redis_client: Redis) -> None:
     store = CommentStore(redis_client, keys, CIPHER)
     comment = make_comment()
     insert(store, comment)
-    store.transition(comment, "approved", HistoryEntry(at="t", actor="m", to="approved"),
-                     render_public(comment.public()), now_ms())
+    store.transition(
+        comment,
+        "approved",
+        HistoryEntry(at="t", actor="m", to="approved"),
+        render_public(comment.public()),
+        now_ms(),
+    )
     assert store.delete(comment) is True
     assert store.delete(comment) is False
     # Only the author's trust record stays: a keyed hash and two timestamps, no personal data.
@@ -166,12 +191,10 @@ def test_a_publication_of_content_changed_since_the_read_is_refused(
     assert redis_client.hlen(keys.article_public("art")) == 0
     assert not redis_client.exists(keys.author(comment.email_hash))
     now = store.get(comment.id)
-    assert now is not None and (now.status, now.name, now.website) == (
-        "pending", "Anonymous", None)
+    assert now is not None and (now.status, now.name, now.website) == ("pending", "Anonymous", None)
     # Read again, it is published as it now is.
     published = decide(store, now, "approved")
-    assert published is not None and (published.status, published.name) == (
-        "approved", "Anonymous")
+    assert published is not None and (published.status, published.name) == ("approved", "Anonymous")
     assert not redis_client.exists(keys.author(comment.email_hash))
 
 
@@ -190,15 +213,26 @@ def test_an_unpublished_comment_gets_back_its_stored_document_not_the_callers_re
     for found in (store.get(comment.id), rejected):  # as stored, and as the reply says
         assert found is not None
         assert (found.status, found.name, found.website, found.email) == (
-            "rejected", "Anonymous", None, "")
+            "rejected",
+            "Anonymous",
+            None,
+            "",
+        )
     assert not redis_client.exists(keys.author(comment.email_hash))
 
 
 def test_the_scripts_take_what_each_status_implies_from_the_state_rules() -> None:
-    lua = {name: text for name, text in vars(scripts).items()
-           if name.isupper() and isinstance(text, str)}
+    lua = {
+        name: text
+        for name, text in vars(scripts).items()
+        if name.isupper() and isinstance(text, str)
+    }
     assert "TRANSITION_COMMENT" in lua and "INSERT_COMMENT" in lua
     words = {*STATUS_VALUES, *(r.author_stamp for r in STATE_RULES.values() if r.author_stamp)}
-    spelled = {(name, word) for name, text in lua.items() for word in words
-               if f"'{word}'" in text or f'"{word}"' in text}
+    spelled = {
+        (name, word)
+        for name, text in lua.items()
+        for word in words
+        if f"'{word}'" in text or f'"{word}"' in text
+    }
     assert not spelled

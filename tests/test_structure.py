@@ -42,17 +42,27 @@ def test_blueprints_import_no_other_blueprint(module: str) -> None:
 def test_the_package_registers_nothing_by_importing() -> None:
     # service/api/__init__.py only names the blueprints; none attaches routes to another.
     tree = ast.parse((API / "__init__.py").read_text(encoding="utf-8"))
-    imported = [alias.asname for node in tree.body if isinstance(node, ast.ImportFrom)
-                for alias in node.names]
+    imported = [
+        alias.asname
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
     assert imported and all(name and name.endswith("_bp") for name in imported)
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("POST", "/api/v1/moderation/data-requests/export", {"email": "a@example.com"}),
-    ("POST", "/api/v1/moderation/data-requests/erase",
-     {"email": "a@example.com", "mode": "delete"}),
-    ("GET", "/api/v1/moderation/queue", None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/moderation/data-requests/export", {"email": "a@example.com"}),
+        (
+            "POST",
+            "/api/v1/moderation/data-requests/erase",
+            {"email": "a@example.com", "mode": "delete"},
+        ),
+        ("GET", "/api/v1/moderation/queue", None),
+    ],
+)
 def test_every_moderation_blueprint_is_guarded_and_never_cached(
     client: FlaskClient, method: str, path: str, body: Any
 ) -> None:
@@ -63,16 +73,17 @@ def test_every_moderation_blueprint_is_guarded_and_never_cached(
     answered = client.open(path, method=method, json=body, headers=AUTH)
     assert answered.status_code == 200
     assert answered.headers["Cache-Control"] == "no-store"
-    invalid = client.open(path, method=method, json={"unknown": 1}, headers=AUTH,
-                          query_string={"limit": "0"})
+    invalid = client.open(
+        path, method=method, json={"unknown": 1}, headers=AUTH, query_string={"limit": "0"}
+    )
     assert invalid.status_code == 422
     assert invalid.headers["Cache-Control"] == "no-store"
 
 
 def test_openapi_status_enums_are_the_states() -> None:
     spec = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
-    assert tuple(spec["components"]["schemas"]["CommentStatus"]["enum"]) == (
-        states.STATUS_VALUES)
+    assert tuple(spec["components"]["schemas"]["CommentStatus"]["enum"]) == (states.STATUS_VALUES)
+
     # Every other status enum of the contract is a subset (the submission answer's).
     def enums(node: Any) -> list[list[str]]:
         found = []
@@ -85,6 +96,7 @@ def test_openapi_status_enums_are_the_states() -> None:
             for value in node:
                 found += enums(value)
         return found
+
     for enum in enums(spec["components"]["schemas"]):
         assert set(enum) <= set(states.STATUS_VALUES), enum
 
@@ -104,7 +116,8 @@ def test_status_validators_derive_from_the_states() -> None:
 
 def test_decisions_are_the_states(client: FlaskClient) -> None:
     assert moderation.DECISIONS is states.DECISIONS
-    rule = next(r for r in client.application.url_map.iter_rules()
-                if r.endpoint == "moderation.decide")
+    rule = next(
+        r for r in client.application.url_map.iter_rules() if r.endpoint == "moderation.decide"
+    )
     verbs = rule.rule.split("any(")[1].split(")")[0]
     assert [v.strip() for v in verbs.split(",")] == list(states.DECISIONS)

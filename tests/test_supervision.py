@@ -25,10 +25,10 @@ pytestmark = pytest.mark.slow  # the real service, started per test: seconds eac
 RECOVERY_SECONDS = 20.0
 
 
-def test_killed_embedded_redis_is_restarted_and_keeps_acknowledged_comments(
-        tmp_path: Path) -> None:
-    service = Service(tmp_path, workers=2, redis_url=None,
-                      env={"REDIS_TIMEOUT": "0.5", "REDIS_RETRIES": "1"})
+def test_killed_embedded_redis_is_restarted_and_keeps_acknowledged_comments(tmp_path: Path) -> None:
+    service = Service(
+        tmp_path, workers=2, redis_url=None, env={"REDIS_TIMEOUT": "0.5", "REDIS_RETRIES": "1"}
+    )
     service.start()
     try:
         service.put_policy(**RELAXED_POLICY)
@@ -49,8 +49,9 @@ def test_killed_embedded_redis_is_restarted_and_keeps_acknowledged_comments(
                 return False
 
         assert wait_until(ready, RECOVERY_SECONDS, 0.2), service.log_text()
-        print(f"\n[kill -9 embedded Redis] /readyz 200 again after "
-              f"{time.monotonic() - started:.1f} s")
+        print(
+            f"\n[kill -9 embedded Redis] /readyz 200 again after {time.monotonic() - started:.1f} s"
+        )
         service.embedded_redis_pid = service.redis_server_pid()  # so cleanup finds it
         assert service.embedded_redis_pid != victim
 
@@ -61,8 +62,9 @@ def test_killed_embedded_redis_is_restarted_and_keeps_acknowledged_comments(
         assert after.status_code == 202, after.text
         # The supervisor logs the restart once the new server answers, which may be a moment
         # after a worker already reconnected.
-        assert wait_until(lambda: "embedded Redis restarted" in service.log_text(), 5), \
+        assert wait_until(lambda: "embedded Redis restarted" in service.log_text(), 5), (
             service.log_text()
+        )
         assert "embedded Redis is down" in service.log_text()
         assert service.stop() == 0
         assert not is_running(service.embedded_redis_pid), "Redis outlived the service"

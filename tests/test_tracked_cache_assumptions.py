@@ -58,8 +58,10 @@ def test_1_the_pure_python_resp2_parser_exists_and_the_pool_uses_it(redis_url: s
     connection: Any = make_pool(redis_url, 1.0).make_connection()
     parser = getattr(connection, "_parser", None)
     assert isinstance(parser, parser_class), broken(
-        1, f"a pool given parser_class=_RESP2Parser built a connection parsing with "
-           f"{type(parser).__name__}")
+        1,
+        f"a pool given parser_class=_RESP2Parser built a connection parsing with "
+        f"{type(parser).__name__}",
+    )
     connection.disconnect()
 
 
@@ -70,18 +72,21 @@ def test_2_a_raw_connection_sends_reads_and_closes_one_command_at_a_time(
     connection: Any = pool.make_connection()
     for name in ("connect", "send_command", "read_response", "disconnect"):
         assert callable(getattr(connection, name, None)), broken(
-            2, f"a connection from ConnectionPool.make_connection() has no {name}()")
+            2, f"a connection from ConnectionPool.make_connection() has no {name}()"
+        )
     connection.connect()
     connection.send_command("CLIENT", "ID")
     client_id = connection.read_response()
     assert isinstance(client_id, int), broken(2, f"CLIENT ID read back as {client_id!r}")
     connection.send_command("ECHO", "still in step")
     assert connection.read_response() == "still in step", broken(
-        2, "read_response() did not return the reply of the command just sent")
+        2, "read_response() did not return the reply of the command just sent"
+    )
     connection.disconnect()
 
     def still_open() -> bool:
         return client_id in {int(c["id"]) for c in redis_client.client_list()}
+
     # The server sees the close a moment after disconnect() returns.
     deadline = time.monotonic() + 3.0
     while still_open() and time.monotonic() < deadline:
@@ -95,12 +100,14 @@ def test_3_the_private_socket_is_the_one_replies_arrive_on(redis_url: str) -> No
     try:
         sock = getattr(connection, "_sock", None)
         assert isinstance(sock, socket.socket), broken(
-            3, f"Connection._sock after connect() is {type(sock).__name__}, not a socket")
+            3, f"Connection._sock after connect() is {type(sock).__name__}, not a socket"
+        )
         connection.send_command("PING")
         # Read past redis-py: the reply must be on this socket, not consumed elsewhere.
         assert readable(sock), broken(3, "no reply arrived on Connection._sock")
         assert sock.recv(64) == b"+PONG\r\n", broken(
-            3, "Connection._sock does not carry the replies")
+            3, "Connection._sock does not carry the replies"
+        )
     finally:
         connection.disconnect()
 
@@ -113,10 +120,12 @@ def test_4_the_hiredis_reader_waits_for_a_whole_reply() -> None:
     assert reader.gets() is False, broken(4, "Reader.gets() on half a reply is not False")
     reader.feed(message[20:])
     assert reader.gets() == ["message", "chn", ["k\u00e9y"]], broken(
-        4, "a reply fed in two parts did not come back whole (utf-8 decoded)")
+        4, "a reply fed in two parts did not come back whole (utf-8 decoded)"
+    )
     reader.feed(b"$-1\r\n")
-    assert reader.gets() is None, broken(4, "a nil reply is not None (it must differ from "
-                                            "False, 'nothing yet')")
+    assert reader.gets() is None, broken(
+        4, "a nil reply is not None (it must differ from False, 'nothing yet')"
+    )
 
 
 def test_5_an_invalidation_message_has_the_shape_the_stream_reads(
@@ -135,11 +144,12 @@ def test_5_an_invalidation_message_has_the_shape_the_stream_reads(
     while message == ["message", CHANNEL, None]:  # a flush by another client of the server
         message = next_message()
     assert message == ["message", CHANNEL, [prefix + "page"]], broken(
-        5, f"a write's invalidation is {message!r}, not ['message', '__redis__:invalidate', "
-           f"[key]]")
+        5, f"a write's invalidation is {message!r}, not ['message', '__redis__:invalidate', [key]]"
+    )
     redis_client.flushdb()
     assert next_message() == ["message", CHANNEL, None], broken(
-        5, "a FLUSHDB's invalidation is not ['message', '__redis__:invalidate', None]")
+        5, "a FLUSHDB's invalidation is not ['message', '__redis__:invalidate', None]"
+    )
 
 
 def test_5_the_stream_reports_changed_keys_and_flushes(
@@ -155,7 +165,8 @@ def test_5_the_stream_reports_changed_keys_and_flushes(
     assert changed == [[prefix + "a"], [prefix + "b"]], broken(5, f"read {changed}")
     redis_client.flushdb()
     assert readable(stream.sock) and None in stream.read_waiting(), broken(
-        5, "a FLUSHDB did not read as None (everything changed)")
+        5, "a FLUSHDB did not read as None (everything changed)"
+    )
 
 
 def test_6_nonblocking_reads_signal_nothing_waiting_and_a_closed_connection(
@@ -165,7 +176,8 @@ def test_6_nonblocking_reads_signal_nothing_waiting_and_a_closed_connection(
     # Returning at all means recv raised BlockingIOError on an empty socket (else it would
     # block the request that looks); only another client's flush can be waiting.
     assert all(keys is None for keys in stream.read_waiting()), broken(
-        6, "an idle stream read a change")
+        6, "an idle stream read a change"
+    )
     with pytest.raises(BlockingIOError):
         stream.sock.recv(1)
     redis_client.client_kill_filter(_id=str(stream.subscriber_id))

@@ -34,18 +34,25 @@ days = st.integers(min_value=1, max_value=3650)  # the policy's range (schemas.P
 nows = st.integers(min_value=1_000_000_000_000, max_value=4_000_000_000_000)
 # A stamp as an offset from the boundary: absent, on it or one ms either side, or anywhere
 # within a few windows of it.
-offsets = st.one_of(st.none(), st.sampled_from([-1, 0, 1]),
-                    st.integers(min_value=-4000 * DAY_MS, max_value=4000 * DAY_MS))
+offsets = st.one_of(
+    st.none(),
+    st.sampled_from([-1, 0, 1]),
+    st.integers(min_value=-4000 * DAY_MS, max_value=4000 * DAY_MS),
+)
 
 
 def judgement(status: str, at: str, codes: tuple[str, ...]) -> Judgement:
     reasons = tuple({"code": c, "detail": c, "action": "hold"} for c in codes)
-    return Judgement(status=status, reasons=reasons,
-                     entry=HistoryEntry(at=at, actor="policy", to=status, note=",".join(codes)))
+    return Judgement(
+        status=status,
+        reasons=reasons,
+        entry=HistoryEntry(at=at, actor="policy", to=status, note=",".join(codes)),
+    )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(trusted_days=days, now=nows, approved=offsets, negative=offsets)
 @example(trusted_days=90, now=2_000_000_000_000, approved=0, negative=None)  # on the boundary
 @example(trusted_days=90, now=2_000_000_000_000, approved=-1, negative=None)  # just outside
@@ -53,15 +60,20 @@ def judgement(status: str, at: str, codes: tuple[str, ...]) -> Judgement:
 @example(trusted_days=90, now=2_000_000_000_000, approved=1, negative=-1)  # an old negative
 @example(trusted_days=90, now=2_000_000_000_000, approved=None, negative=None)
 def test_the_insert_script_chooses_the_variant_is_trusted_names(
-    redis_client: Redis, trusted_days: int, now: int, approved: int | None,
+    redis_client: Redis,
+    trusted_days: int,
+    now: int,
+    approved: int | None,
     negative: int | None,
 ) -> None:
     store = CommentStore(redis_client, KEYS, CIPHER)
     policy = Policy(trusted_days=trusted_days)
     since = trusted_since(now, policy)
-    stamps = {field: since + offset
-              for field, offset in (("last_approved", approved), ("last_negative", negative))
-              if offset is not None}
+    stamps = {
+        field: since + offset
+        for field, offset in (("last_approved", approved), ("last_negative", negative))
+        if offset is not None
+    }
     serial = next(_serial)
     email_hash = f"author{serial}"
     commenter_id = f"{serial:024x}"
@@ -69,23 +81,54 @@ def test_the_insert_script_chooses_the_variant_is_trusted_names(
     redis_client.hset(KEYS.commenter(commenter_id), "secret", "presented-secret-hash")
     for stamp, value in stamps.items():
         redis_client.hset(KEYS.commenter(commenter_id), stamp, value)
-    key = KeyExchange(email_hash=email_hash, presented_id=commenter_id,
-                      presented_secret="presented-secret-hash", fresh_id=f"{serial + 1:024x}",
-                      fresh_secret="fresh-secret-hash", ttl_ms=DAY_MS, grace_ms=0)
+    key = KeyExchange(
+        email_hash=email_hash,
+        presented_id=commenter_id,
+        presented_secret="presented-secret-hash",
+        fresh_id=f"{serial + 1:024x}",
+        fresh_secret="fresh-secret-hash",
+        ttl_ms=DAY_MS,
+        grace_ms=0,
+    )
     at = iso_from_ms(now)
-    comment = StoredComment(id=f"c{serial:024d}", article_id="trust", name="N",
-                            email="n@example.com", comment="text", status="pending",
-                            created_at=at, updated_at=at, email_hash=email_hash)
-    guards = Guards(duplicate_key=f"d{serial}", ip_hash=f"i{serial}", email_hash=email_hash,
-                    duplicate_window_ms=0, flood_interval_ms=0, hourly_cap=0)
+    comment = StoredComment(
+        id=f"c{serial:024d}",
+        article_id="trust",
+        name="N",
+        email="n@example.com",
+        comment="text",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash=email_hash,
+    )
+    guards = Guards(
+        duplicate_key=f"d{serial}",
+        ip_hash=f"i{serial}",
+        email_hash=email_hash,
+        duplicate_window_ms=0,
+        flood_interval_ms=0,
+        hourly_cap=0,
+    )
 
     result = store.insert_submission(
-        comment, render_public(comment.public()),
+        comment,
+        render_public(comment.public()),
         [judgement("pending", at, ("first_comment",)), judgement("approved", at, ())],
-        guards, now, trusted_since_ms=since, key=key)
+        guards,
+        now,
+        trusted_since_ms=since,
+        key=key,
+    )
 
-    expected = is_trusted(Facts(now_ms=now, last_approved_ms=stamps.get("last_approved"),
-                                last_negative_ms=stamps.get("last_negative")), trusted_days)
+    expected = is_trusted(
+        Facts(
+            now_ms=now,
+            last_approved_ms=stamps.get("last_approved"),
+            last_negative_ms=stamps.get("last_negative"),
+        ),
+        trusted_days,
+    )
     assert result.outcome is Outcome.STORED
     assert result.chosen == (1 if expected else 0), (stamps, since)
     stored = json.loads(str(redis_client.get(KEYS.comment(comment.id))))

@@ -57,8 +57,13 @@ def authenticate(request: Request, svc: Services) -> str:
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
-        raise Problem(401, "Unauthorized", "A moderator bearer token is required.",
-                      slug="unauthorized", headers=CHALLENGE)
+        raise Problem(
+            401,
+            "Unauthorized",
+            "A moderator bearer token is required.",
+            slug="unauthorized",
+            headers=CHALLENGE,
+        )
     config = svc.config
     ip_hash = svc.hasher.ip(request.remote_addr or "")
     stored, failures = svc.store.moderator_token_hashes(ip_hash)
@@ -74,12 +79,21 @@ def authenticate(request: Request, svc: Services) -> str:
         count, ttl = svc.store.record_auth_failure(ip_hash, config.auth_failure_window_seconds)
         if count >= config.auth_failure_limit:
             _throttled(ttl)
-        raise Problem(401, "Unauthorized", "The bearer token is not valid.",
-                      slug="unauthorized", headers=CHALLENGE)
+        raise Problem(
+            401,
+            "Unauthorized",
+            "The bearer token is not valid.",
+            slug="unauthorized",
+            headers=CHALLENGE,
+        )
     return found
 
 
 def _throttled(retry_after: int) -> None:
-    raise Problem(429, "Too Many Requests",
-                  "Too many failed moderator logins from this address; wait and retry.",
-                  slug="auth-throttled", headers={"Retry-After": str(retry_after)})
+    raise Problem(
+        429,
+        "Too Many Requests",
+        "Too many failed moderator logins from this address; wait and retry.",
+        slug="auth-throttled",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -31,6 +31,7 @@ def export_comments() -> Response:
 def erase_comments() -> Response:
     svc = services()
     args = _erase.load(json_body(request))
-    erased = erase_author(svc.store, svc.hasher.email(args["email"]),
-                          anonymise_published=args["mode"] == "anonymise")
+    erased = erase_author(
+        svc.store, svc.hasher.email(args["email"]), anonymise_published=args["mode"] == "anonymise"
+    )
     return json_response({"deleted": erased.deleted, "anonymised": erased.anonymised})

@@ -85,11 +85,13 @@ def decide(comment_id: str, decision: str) -> Response:
     for _ in range(DECISION_ATTEMPTS):
         comment = _load(comment_id)
         moment = now_ms()
-        entry = HistoryEntry(at=iso_from_ms(moment), actor=f"moderator:{g.moderator}",
-                             to=target, note=note)
+        entry = HistoryEntry(
+            at=iso_from_ms(moment), actor=f"moderator:{g.moderator}", to=target, note=note
+        )
         try:
-            decided = svc.store.transition(comment, target, entry,
-                                           render_public(comment.public()), now_ms=moment)
+            decided = svc.store.transition(
+                comment, target, entry, render_public(comment.public()), now_ms=moment
+            )
         except ContentChanged:
             continue
         if decided is None:  # deleted between the read and the decision
@@ -130,7 +132,10 @@ def put_article(article_id: str) -> Response:
 
 def _listing(status: str, args: Mapping[str, Any]) -> Response:
     listing = services().store.list_by_status(
-        status, args["limit"], args["cursor"], article_id=args["article_id"],
+        status,
+        args["limit"],
+        args["cursor"],
+        article_id=args["article_id"],
         reason=args["reason"],
     )
     body: bytes | None = listing.memo.get("body")
@@ -141,8 +146,7 @@ def _listing(status: str, args: Mapping[str, Any]) -> Response:
 
 
 def _load(comment_id: str) -> StoredComment:
-    comment = (services().store.get(comment_id)
-               if is_valid_id(comment_id) else None)
+    comment = services().store.get(comment_id) if is_valid_id(comment_id) else None
     if comment is None:
         _not_found()
     return comment

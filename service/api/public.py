@@ -43,18 +43,30 @@ def submit_comment(article_id: str) -> BaseResponse:
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
     # A redirect cannot carry a commenter key back, so none is used or handed out.
     follows_redirect = from_form and redirect_to is not None
-    accepted = svc.submissions.submit(SubmissionRequest(
-        article_id=article_id, name=fields["name"], email=fields["email"],
-        comment=fields["comment"], website=fields["website"], parent_id=fields["parent_id"],
-        honeypot=fields["fax"], client_ip=client_ip, ip_hash=ip_hash,
-        # Counted by the insert, in its one round trip.
-        limits=svc.rate_limits.counters("submit", ip_hash),
-        commenter_key=fields.get("commenter_key"), hand_out_key=not follows_redirect))
+    accepted = svc.submissions.submit(
+        SubmissionRequest(
+            article_id=article_id,
+            name=fields["name"],
+            email=fields["email"],
+            comment=fields["comment"],
+            website=fields["website"],
+            parent_id=fields["parent_id"],
+            honeypot=fields["fax"],
+            client_ip=client_ip,
+            ip_hash=ip_hash,
+            # Counted by the insert, in its one round trip.
+            limits=svc.rate_limits.counters("submit", ip_hash),
+            commenter_key=fields.get("commenter_key"),
+            hand_out_key=not follows_redirect,
+        )
+    )
     if follows_redirect:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
-    response = json_response(render_accepted(accepted.comment, published, accepted.commenter_key),
-                             201 if published else 202)
+    response = json_response(
+        render_accepted(accepted.comment, published, accepted.commenter_key),
+        201 if published else 202,
+    )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
     return response
 
@@ -83,8 +95,9 @@ def list_comments(article_id: str) -> BaseResponse:
     if rendered is None:
         # The documents are stored pre-rendered; only the envelope is built, once per page
         # version (a cached page keeps its rendering).
-        body = render_public_page(article_id, (doc for _, doc in page.items),
-                                  page.next_cursor, page.total)
+        body = render_public_page(
+            article_id, (doc for _, doc in page.items), page.next_cursor, page.total
+        )
         rendered = (body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
         page.memo["rendered"] = rendered
     return _cacheable(*rendered)

@@ -24,13 +24,15 @@ from ..store import RateLimitCounters, WindowCounter
 
 
 class RateLimits:
-    def __init__(self, store: RateLimitCounters, specs: dict[str, str], *,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, store: RateLimitCounters, specs: dict[str, str], *, enabled: bool = True
+    ) -> None:
         """``specs`` maps a scope (e.g. "submit") to limits like "20/minute;200/hour"; an empty
         spec leaves that scope unlimited. A spec that does not parse is a ValueError."""
         self.enabled = enabled
         self.items: dict[str, list[RateLimitItem]] = {
-            scope: parse_many(spec) if spec else [] for scope, spec in specs.items()}
+            scope: parse_many(spec) if spec else [] for scope, spec in specs.items()
+        }
         self.store = store
 
     def counters(self, scope: str, client: str) -> tuple[WindowCounter, ...]:

@@ -34,8 +34,11 @@ class Action(StrEnum):
 
 
 SEVERITY = {Action.APPROVE: 0, Action.HOLD: 1, Action.SPAM: 2}
-STATUS_FOR = {Action.APPROVE: Status.APPROVED, Action.HOLD: Status.PENDING,
-              Action.SPAM: Status.SPAM}
+STATUS_FOR = {
+    Action.APPROVE: Status.APPROVED,
+    Action.HOLD: Status.PENDING,
+    Action.SPAM: Status.SPAM,
+}
 
 
 class AutoApprove(StrEnum):
@@ -178,8 +181,10 @@ def list_hits(terms: tuple[str, ...], sub: Submission, list_name: str) -> list[s
     words, hashes = split_terms(terms)
     text = {"name": sub.name, "comment": sub.comment, "website": sub.website or ""}
     hits = [f"{term!r} in {name}" for name, term in find_terms(words, text)]
-    identifiers = {"email": (sub.email, sub.email_term_hash),
-                   "client_ip": (sub.client_ip, sub.ip_term_hash)}
+    identifiers = {
+        "email": (sub.email, sub.email_term_hash),
+        "client_ip": (sub.client_ip, sub.ip_term_hash),
+    }
     for name, (value, hashed) in identifiers.items():
         subject = _IDENTIFIER_FIELDS[name]
         if hashed is not None and hashed in hashes:
@@ -191,8 +196,7 @@ def list_hits(terms: tuple[str, ...], sub: Submission, list_name: str) -> list[s
 
 def check_honeypot(sub: Submission, ctx: Context) -> None:
     if ctx.policy.honeypot and sub.honeypot:
-        ctx.reasons.append(Reason("honeypot", "the hidden form field was filled in",
-                                  Action.SPAM))
+        ctx.reasons.append(Reason("honeypot", "the hidden form field was filled in", Action.SPAM))
 
 
 def check_lists(sub: Submission, ctx: Context) -> None:
@@ -210,8 +214,9 @@ def check_profanity(sub: Submission, ctx: Context) -> None:
     found = ctx.profanity.matched_terms(sub.name) + ctx.profanity.matched_terms(sub.comment)
     if found:
         terms = list(dict.fromkeys(found))
-        ctx.reasons.append(Reason("profanity", "matched: " + ", ".join(terms),
-                                  ctx.policy.profanity))
+        ctx.reasons.append(
+            Reason("profanity", "matched: " + ", ".join(terms), ctx.policy.profanity)
+        )
 
 
 def check_links(sub: Submission, ctx: Context) -> None:
@@ -239,22 +244,22 @@ def is_trusted(facts: Facts, trusted_days: int) -> bool:
 def check_trust(sub: Submission, ctx: Context) -> None:
     mode = ctx.policy.auto_approve
     if mode is AutoApprove.NONE:
-        ctx.reasons.append(Reason("pre_moderation", "every comment is reviewed first",
-                                  Action.HOLD))
+        ctx.reasons.append(Reason("pre_moderation", "every comment is reviewed first", Action.HOLD))
     elif mode is AutoApprove.TRUSTED and not is_trusted(ctx.facts, ctx.policy.trusted_days):
-        ctx.reasons.append(Reason(
-            "first_comment",
-            "no approved comment sent with this commenter key in the last "
-            f"{ctx.policy.trusted_days} days (or a rejected one since)",
-            Action.HOLD,
-        ))
+        ctx.reasons.append(
+            Reason(
+                "first_comment",
+                "no approved comment sent with this commenter key in the last "
+                f"{ctx.policy.trusted_days} days (or a rejected one since)",
+                Action.HOLD,
+            )
+        )
 
 
 RULES = (check_honeypot, check_lists, check_profanity, check_links, check_trust)
 
 
-def evaluate(sub: Submission, facts: Facts, policy: Policy,
-             profanity: ProfanityFinder) -> Verdict:
+def evaluate(sub: Submission, facts: Facts, policy: Policy, profanity: ProfanityFinder) -> Verdict:
     ctx = Context(policy=policy, profanity=profanity, facts=facts)
     for rule in RULES:
         rule(sub, ctx)
@@ -271,15 +276,17 @@ class Verdicts:
     trusted: Verdict | None  # None: standing does not change the verdict
 
 
-def evaluate_standings(sub: Submission, now_ms: int, policy: Policy,
-                       profanity: ProfanityFinder) -> Verdicts:
+def evaluate_standings(
+    sub: Submission, now_ms: int, policy: Policy, profanity: ProfanityFinder
+) -> Verdicts:
     """What :func:`evaluate` answers for each standing, with the content rules run once."""
     content = Context(policy=policy, profanity=profanity, facts=Facts(now_ms=now_ms))
     for rule in RULES:
         if rule is not check_trust:
             rule(sub, content)
-    untrusted = Context(policy=policy, profanity=profanity, facts=content.facts,
-                        reasons=list(content.reasons))
+    untrusted = Context(
+        policy=policy, profanity=profanity, facts=content.facts, reasons=list(content.reasons)
+    )
     check_trust(sub, untrusted)
     trusted = None
     if policy.auto_approve is AutoApprove.TRUSTED:
@@ -293,8 +300,7 @@ def trusted_since(now_ms: int, policy: Policy) -> int:
 
 
 def _verdict(reasons: list[Reason]) -> Verdict:
-    action = max((r.action for r in reasons), key=SEVERITY.__getitem__,
-                 default=Action.APPROVE)
+    action = max((r.action for r in reasons), key=SEVERITY.__getitem__, default=Action.APPROVE)
     return Verdict(action=action, reasons=tuple(reasons))
 
 
@@ -323,10 +329,10 @@ def policy_from_document(doc: dict[str, object]) -> Policy:
         block_action=Action(str(get("block_action", base.block_action.value))),
         hold_terms=tuple(str(t) for t in _list(get("hold_terms", []))),
         honeypot=bool(get("honeypot", base.honeypot)),
-        duplicate_window_seconds=int(str(get("duplicate_window_seconds",
-                                             base.duplicate_window_seconds))),
-        flood_interval_seconds=int(str(get("flood_interval_seconds",
-                                           base.flood_interval_seconds))),
+        duplicate_window_seconds=int(
+            str(get("duplicate_window_seconds", base.duplicate_window_seconds))
+        ),
+        flood_interval_seconds=int(str(get("flood_interval_seconds", base.flood_interval_seconds))),
         flood_hourly_cap=int(str(get("flood_hourly_cap", base.flood_hourly_cap))),
     )
 

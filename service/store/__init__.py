@@ -14,7 +14,23 @@ from .reads import Listing, Page
 from .settings import SubmissionSettings
 
 __all__ = [
-    "STATUSES", "CommentStore", "Guards", "InsertResult", "Keys", "Listing", "Outcome", "Page",
-    "RateLimitCounters", "SubmissionSettings", "ContentChanged", "WindowCounter", "Judgement",
-    "KeyExchange", "make_redis", "CheckReport", "StoreCheck", "check_store", "history_problems",
+    "STATUSES",
+    "CommentStore",
+    "Guards",
+    "InsertResult",
+    "Keys",
+    "Listing",
+    "Outcome",
+    "Page",
+    "RateLimitCounters",
+    "SubmissionSettings",
+    "ContentChanged",
+    "WindowCounter",
+    "Judgement",
+    "KeyExchange",
+    "make_redis",
+    "CheckReport",
+    "StoreCheck",
+    "check_store",
+    "history_problems",
 ]

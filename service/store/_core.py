@@ -12,9 +12,15 @@ from .keys import Keys
 
 
 class StoreCore:
-    def __init__(self, redis: Redis, keys: Keys, cipher: Cipher,
-                 cache: TrackedCache | None = None, *,
-                 moderation_cache: TrackedCache | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        cipher: Cipher,
+        cache: TrackedCache | None = None,
+        *,
+        moderation_cache: TrackedCache | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.cipher = cipher

@@ -95,17 +95,22 @@ def parse_record(raw: str) -> Record | None:
     if not isinstance(document, dict):
         return None
     return Record(
-        status=str(document.get("status", "")), article=str(document.get("article_id") or ""),
-        reasons=tuple(dict.fromkeys(str(r.get("code")) for r in _items(document.get("reasons"))
-                                    if isinstance(r, dict))),
+        status=str(document.get("status", "")),
+        article=str(document.get("article_id") or ""),
+        reasons=tuple(
+            dict.fromkeys(
+                str(r.get("code")) for r in _items(document.get("reasons")) if isinstance(r, dict)
+            )
+        ),
         email_hash=str(document.get("email_hash") or ""),
         has_content=bool(document.get("content")),
         history=tuple(h for h in _items(document.get("history")) if isinstance(h, dict)),
     )
 
 
-def history_problems(comment_id: str, entries: Iterable[Mapping[str, Any]],
-                     status: str) -> list[str]:
+def history_problems(
+    comment_id: str, entries: Iterable[Mapping[str, Any]], status: str
+) -> list[str]:
     """A history is a chain: it starts with the policy's verdict (from nothing), each change
     starts where the previous one ended, changes something, and ends at the current status."""
     chain = [(e.get("from"), e.get("to")) for e in entries]
@@ -116,8 +121,10 @@ def history_problems(comment_id: str, entries: Iterable[Mapping[str, Any]],
         problems.append(f"{comment_id}: first history entry comes from {chain[0][0]!r}")
     for n, ((_, before), (after, to)) in enumerate(zip(chain, chain[1:], strict=False), 1):
         if after != before:
-            problems.append(f"{comment_id}: history entry {n} starts at {after!r}, "
-                            f"the previous one ended at {before!r}")
+            problems.append(
+                f"{comment_id}: history entry {n} starts at {after!r}, "
+                f"the previous one ended at {before!r}"
+            )
         if after == to:
             problems.append(f"{comment_id}: history entry {n} changes nothing ({to!r})")
     if chain[-1][1] != status:
@@ -142,8 +149,10 @@ class StoreCheck:
     def problems(self) -> Iterator[str]:
         cursor = 0
         while True:
-            cursor, found = cast(tuple[int, list[Any]], self.redis.scan(
-                cursor, match=self.keys.scan_pattern(), count=self.batch))
+            cursor, found = cast(
+                tuple[int, list[Any]],
+                self.redis.scan(cursor, match=self.keys.scan_pattern(), count=self.batch),
+            )
             if found:
                 yield from self._check_keys([_text(k) for k in found])
             if int(cursor) == 0:
@@ -190,7 +199,7 @@ class StoreCheck:
             elif shape.kind == "author_comments":
                 yield from self._check_author_set(name, parts["email_hash"])
         for start in range(0, len(comment_ids), self.batch):
-            yield from self._check_comments(comment_ids[start:start + self.batch])
+            yield from self._check_comments(comment_ids[start : start + self.batch])
 
     # -- each comment: in the keys its status implies -----------------------------------------
 
@@ -230,16 +239,20 @@ class StoreCheck:
             if not ids:
                 return
         # Still changing: a deleted one is no problem, the others were not checked.
-        self.changed += sum(raw is not None for raw in cast(list[Any], self.redis.mget(
-            [k.comment(i) for i in ids])))
+        self.changed += sum(
+            raw is not None for raw in cast(list[Any], self.redis.mget([k.comment(i) for i in ids]))
+        )
 
     def _groups(self, comment_id: str, record: Record) -> list[tuple[str, list[str]]]:
         k = self.keys
-        groups = [("global", [k.status_index(s) for s in STATUS_VALUES]),
-                  ("article", [k.article_status_index(record.article, s)
-                               for s in STATUS_VALUES])]
-        groups += [(f"reason {code}", [k.reason_status_index(code, s) for s in STATUS_VALUES])
-                   for code in record.reasons]
+        groups = [
+            ("global", [k.status_index(s) for s in STATUS_VALUES]),
+            ("article", [k.article_status_index(record.article, s) for s in STATUS_VALUES]),
+        ]
+        groups += [
+            (f"reason {code}", [k.reason_status_index(code, s) for s in STATUS_VALUES])
+            for code in record.reasons
+        ]
         return groups
 
     def _queue_membership(self, pipe: Any, comment_id: str, record: Record) -> int:
@@ -262,8 +275,9 @@ class StoreCheck:
                 queued += 1
         return queued
 
-    def _membership_problems(self, comment_id: str, record: Record,
-                             answers: list[Any]) -> Iterator[str]:
+    def _membership_problems(
+        self, comment_id: str, record: Record, answers: list[Any]
+    ) -> Iterator[str]:
         k, status = self.keys, record.status
         implied = rule(status)
         replies = iter(answers)
@@ -274,21 +288,31 @@ class StoreCheck:
         published, retained = _found(next(replies)), _found(next(replies))
         public_key = k.article_public(record.article)
         if published != implied.public:
-            yield (f"{comment_id}: status {status!r} but "
-                   f"{'in' if published else 'not in'} {public_key}")
+            yield (
+                f"{comment_id}: status {status!r} but "
+                f"{'in' if published else 'not in'} {public_key}"
+            )
         if implied.public == record.has_content:
-            yield (f"{comment_id}: status {status!r} but its record "
-                   f"{'holds' if record.has_content else 'lacks'} its content")
+            yield (
+                f"{comment_id}: status {status!r} but its record "
+                f"{'holds' if record.has_content else 'lacks'} its content"
+            )
         if retained != implied.awaits_purge:
-            yield (f"{comment_id}: status {status!r} but "
-                   f"{'in' if retained else 'not in'} {k.retention()}")
+            yield (
+                f"{comment_id}: status {status!r} but "
+                f"{'in' if retained else 'not in'} {k.retention()}"
+            )
         if record.email_hash:
             if not _found(next(replies)):
-                yield (f"{comment_id}: not in its author's comment set "
-                       f"{k.author_comments(record.email_hash)}")
+                yield (
+                    f"{comment_id}: not in its author's comment set "
+                    f"{k.author_comments(record.email_hash)}"
+                )
             if implied.author_stamp and not _found(next(replies)):
-                yield (f"{comment_id}: status {status!r} but its author's record "
-                       f"{k.author(record.email_hash)} has no {implied.author_stamp}")
+                yield (
+                    f"{comment_id}: status {status!r} but its author's record "
+                    f"{k.author(record.email_hash)} has no {implied.author_stamp}"
+                )
         yield from history_problems(comment_id, record.history, status)
 
     # -- each entry of an index: its comment exists and agrees --------------------------------
@@ -298,25 +322,29 @@ class StoreCheck:
         cursor = 0
         while True:
             if read == "zset":
-                cursor, pairs = cast(tuple[int, list[Any]], self.redis.zscan(
-                    name, cursor, count=self.batch))
+                cursor, pairs = cast(
+                    tuple[int, list[Any]], self.redis.zscan(name, cursor, count=self.batch)
+                )
                 members = [_text(m) for m, _ in pairs]
             elif read == "hash":
                 # (HSCAN NOVALUES would spare the documents, but Redis 6.2 lacks it.)
-                cursor, fields = cast(tuple[int, dict[Any, Any]], self.redis.hscan(
-                    name, cursor, count=self.batch))
+                cursor, fields = cast(
+                    tuple[int, dict[Any, Any]], self.redis.hscan(name, cursor, count=self.batch)
+                )
                 members = [_text(m) for m in fields]
             else:
-                cursor, found = cast(tuple[int, list[Any]], self.redis.sscan(
-                    name, cursor, count=self.batch))
+                cursor, found = cast(
+                    tuple[int, list[Any]], self.redis.sscan(name, cursor, count=self.batch)
+                )
                 members = [_text(m) for m in found]
             if members:
                 yield members
             if int(cursor) == 0:
                 return
 
-    def _read_entries(self, name: str, members: list[str], contains: str,
-                      extra: Any = None) -> list[tuple[str, Record | None, list[Any]]]:
+    def _read_entries(
+        self, name: str, members: list[str], contains: str, extra: Any = None
+    ) -> list[tuple[str, Record | None, list[Any]]]:
         """Each member's record, read atomically with its still being in ``name`` (and with
         ``extra(pipe, member)``'s reads); members gone meanwhile are left out."""
         pipe = self.redis.pipeline(transaction=True)
@@ -329,7 +357,7 @@ class StoreCheck:
         width = len(replies) // len(members)
         entries = []
         for n, member in enumerate(members):
-            raw, present, *more = replies[n * width:(n + 1) * width]
+            raw, present, *more = replies[n * width : (n + 1) * width]
             if not _found(present):
                 continue
             record = parse_record(_text(raw)) if isinstance(raw, str | bytes) else None
@@ -348,7 +376,8 @@ class StoreCheck:
 
         for members in self._members(name, "zset"):
             for member, record, more in self._read_entries(
-                    name, members, "zscore", in_public if published_index else None):
+                name, members, "zscore", in_public if published_index else None
+            ):
                 if record is None:
                     yield f"{name}: {member} has no comment record"
                 elif record.status != status:
@@ -370,7 +399,8 @@ class StoreCheck:
 
         for members in self._members(name, "hash"):
             for member, record, more in self._read_entries(
-                    name, members, "hexists", in_indexes_and_document):
+                name, members, "hexists", in_indexes_and_document
+            ):
                 *in_index, document = more
                 if record is None:
                     yield f"{name}: {member} is published but has no comment record"
@@ -428,5 +458,8 @@ def _is_public_document(document: Any, comment_id: str, article: str) -> bool:
         parsed = json.loads(document)
     except ValueError:
         return False
-    return (isinstance(parsed, dict) and parsed.get("id") == comment_id
-            and parsed.get("article_id") == article)
+    return (
+        isinstance(parsed, dict)
+        and parsed.get("id") == comment_id
+        and parsed.get("article_id") == article
+    )

@@ -11,10 +11,15 @@ from .records import RecordLoader, compact
 
 # What each status implies, as the transition script takes it (in the index groups' order).
 _RULE_ARGS: tuple[str, ...] = tuple(
-    arg for status in STATUSES
-    for arg in (status.value, "1" if STATE_RULES[status].public else "",
-                "1" if STATE_RULES[status].awaits_purge else "",
-                STATE_RULES[status].author_stamp or ""))
+    arg
+    for status in STATUSES
+    for arg in (
+        status.value,
+        "1" if STATE_RULES[status].public else "",
+        "1" if STATE_RULES[status].awaits_purge else "",
+        STATE_RULES[status].author_stamp or "",
+    )
+)
 
 
 class ContentChanged(Exception):
@@ -36,17 +41,32 @@ class Decisions(RecordLoader):
         that is still the stored content, else :class:`ContentChanged`. Who decided is the
         history entry's actor."""
         k = self.keys
-        touched = [k.comment(comment.id), k.article_public(comment.article_id),
-                   k.author(comment.email_hash), k.retention(),
-                   *k.index_groups(comment.article_id, comment.reason_codes)]
+        touched = [
+            k.comment(comment.id),
+            k.article_public(comment.article_id),
+            k.author(comment.email_hash),
+            k.retention(),
+            *k.index_groups(comment.article_id, comment.reason_codes),
+        ]
         # The commenter key that sent it earns or loses trust by the decision.
-        commenter = ([k.commenter(comment.commenter_id), k.author_commenters(comment.email_hash)]
-                     if comment.commenter_id and comment.email_hash else [])
+        commenter = (
+            [k.commenter(comment.commenter_id), k.author_commenters(comment.email_hash)]
+            if comment.commenter_id and comment.email_hash
+            else []
+        )
         reply = self._transition(
             keys=touched + commenter,
-            args=[comment.id, Status(target), now_ms, entry.to_json(), public_json,
-                  compact(comment.content()), len(STATUSES), *_RULE_ARGS,
-                  len(commenter)],
+            args=[
+                comment.id,
+                Status(target),
+                now_ms,
+                entry.to_json(),
+                public_json,
+                compact(comment.content()),
+                len(STATUSES),
+                *_RULE_ARGS,
+                len(commenter),
+            ],
         )
         if reply is None:
             return None
@@ -60,9 +80,13 @@ class Decisions(RecordLoader):
 
     def delete(self, comment: StoredComment) -> bool:
         k = self.keys
-        touched = [k.comment(comment.id), k.article_public(comment.article_id),
-                   k.author_comments(comment.email_hash), k.retention(),
-                   *k.index_groups(comment.article_id, comment.reason_codes)]
+        touched = [
+            k.comment(comment.id),
+            k.article_public(comment.article_id),
+            k.author_comments(comment.email_hash),
+            k.retention(),
+            *k.index_groups(comment.article_id, comment.reason_codes),
+        ]
         existed = self._delete(keys=touched, args=[comment.id])
         self._changed(*touched)
         return bool(existed)

@@ -16,8 +16,10 @@ from .records import compact
 HOUR_MS = 3_600_000
 # The author's fields the trusted-commenter rule reads (policy.is_trusted): the last approval,
 # the last rejection or spam verdict.
-_STANDING_STAMPS = (STATE_RULES[Status.APPROVED].author_stamp or "",
-                    STATE_RULES[Status.REJECTED].author_stamp or "")
+_STANDING_STAMPS = (
+    STATE_RULES[Status.APPROVED].author_stamp or "",
+    STATE_RULES[Status.REJECTED].author_stamp or "",
+)
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,18 @@ class InsertResult:
     key_rotated: bool = False
 
 
-
 class Inserts(StoreCore):
     def insert_submission(
-        self, comment: StoredComment, public_json: str, judgements: list[Judgement],
-        guards: Guards, now_ms: int, *, trusted_since_ms: int | None = None,
-        limits: tuple[WindowCounter, ...] = (), key: KeyExchange | None = None,
+        self,
+        comment: StoredComment,
+        public_json: str,
+        judgements: list[Judgement],
+        guards: Guards,
+        now_ms: int,
+        *,
+        trusted_since_ms: int | None = None,
+        limits: tuple[WindowCounter, ...] = (),
+        key: KeyExchange | None = None,
     ) -> InsertResult:
         """Store a new comment with its indexes in one round trip, unless a rate limit, a
         duplicate or flood guard, or an unpublished parent refuses it.
@@ -100,17 +108,31 @@ class Inserts(StoreCore):
         k = self.keys
         key = key or KeyExchange.none(guards.email_hash)
         hour = now_ms // HOUR_MS
-        keys = [k.comment(comment.id), k.article_public(comment.article_id),
-                k.author(comment.email_hash), k.duplicate(guards.duplicate_key),
-                k.flood_ip(guards.ip_hash), k.commenter(key.presented_id or key.fresh_id),
-                k.hourly(guards.ip_hash, hour), k.author_comments(comment.email_hash),
-                k.retention(), k.article_status_index(comment.article_id, Status.APPROVED),
-                *(counter.key for counter in limits)]
+        keys = [
+            k.comment(comment.id),
+            k.article_public(comment.article_id),
+            k.author(comment.email_hash),
+            k.duplicate(guards.duplicate_key),
+            k.flood_ip(guards.ip_hash),
+            k.commenter(key.presented_id or key.fresh_id),
+            k.hourly(guards.ip_hash, hour),
+            k.author_comments(comment.email_hash),
+            k.retention(),
+            k.article_status_index(comment.article_id, Status.APPROVED),
+            *(counter.key for counter in limits),
+        ]
         args: list[str | int] = [
-            comment.id, now_ms, guards.duplicate_window_ms, guards.flood_interval_ms,
-            guards.hourly_cap, (hour + 1) * HOUR_MS - now_ms, comment.parent_id or "",
-            "" if trusted_since_ms is None else trusted_since_ms, *_STANDING_STAMPS,
-            len(limits)]
+            comment.id,
+            now_ms,
+            guards.duplicate_window_ms,
+            guards.flood_interval_ms,
+            guards.hourly_cap,
+            (hour + 1) * HOUR_MS - now_ms,
+            comment.parent_id or "",
+            "" if trusted_since_ms is None else trusted_since_ms,
+            *_STANDING_STAMPS,
+            len(limits),
+        ]
         for counter in limits:
             args += [counter.amount, counter.window_seconds]
         # One record to vary, with the email encrypted once: every variant carries the same
@@ -126,27 +148,45 @@ class Inserts(StoreCore):
             indexes = self._initial_indexes(comment.article_id, judgement)
             variant_indexes.append(indexes)
             implies = rule(judgement.status)
-            record = {**base, "status": judgement.status, "reasons": list(judgement.reasons),
-                      "history": [judgement.entry.as_dict()]}
+            record = {
+                **base,
+                "status": judgement.status,
+                "reasons": list(judgement.reasons),
+                "history": [judgement.entry.as_dict()],
+            }
             if not implies.public:
                 record["content"] = content
             keys += indexes
-            args += [len(indexes), compact(record), public_json if implies.public else "",
-                     implies.author_stamp or "", "1" if implies.awaits_purge else ""]
+            args += [
+                len(indexes),
+                compact(record),
+                public_json if implies.public else "",
+                implies.author_stamp or "",
+                "1" if implies.awaits_purge else "",
+            ]
         keys += [k.commenter(key.fresh_id), k.author_commenters(key.email_hash)]
-        args += [key.email_hash, key.presented_secret, key.fresh_secret, key.fresh_id,
-                 key.ttl_ms, key.grace_ms, "1" if key.presented_id else ""]
+        args += [
+            key.email_hash,
+            key.presented_secret,
+            key.fresh_secret,
+            key.fresh_id,
+            key.ttl_ms,
+            key.grace_ms,
+            "1" if key.presented_id else "",
+        ]
         reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.DROPPED_DUPLICATE:
-            return InsertResult(outcome, chosen=int(reply[1]) - 1,
-                                key_rotated=bool(int(reply[2])))
+            return InsertResult(outcome, chosen=int(reply[1]) - 1, key_rotated=bool(int(reply[2])))
         if outcome is Outcome.STORED:
             variant = int(reply[1]) - 1
             # Only what the script wrote: evicting the article's page for a held comment
             # would make this worker rebuild an unchanged page after every submission.
-            written = [k.comment(comment.id), k.author_comments(comment.email_hash),
-                       *variant_indexes[variant]]
+            written = [
+                k.comment(comment.id),
+                k.author_comments(comment.email_hash),
+                *variant_indexes[variant],
+            ]
             if rule(judgements[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
@@ -157,5 +197,8 @@ class Inserts(StoreCore):
 
     def _initial_indexes(self, article_id: str, judgement: Judgement) -> list[str]:
         k, status = self.keys, judgement.status
-        return [k.status_index(status), k.article_status_index(article_id, status),
-                *(k.reason_status_index(code, status) for code in judgement.reason_codes)]
+        return [
+            k.status_index(status),
+            k.article_status_index(article_id, status),
+            *(k.reason_status_index(code, status) for code in judgement.reason_codes),
+        ]

@@ -170,17 +170,26 @@ class Keys:
         and counts, the policy and article settings, moderator tokens and failed logins.
         A held submission writes none of these keys, so it sends no worker any message; an
         approval sends each one message per prefix it touches (public hash, approved index)."""
-        return (f"{self.tag}:public:", f"{self.tag}:idx:{Status.APPROVED}:",
-                f"{self.tag}:article:",
-                f"{self.tag}:policy", f"{self.tag}:moderators", f"{self.tag}:authfail:")
+        return (
+            f"{self.tag}:public:",
+            f"{self.tag}:idx:{Status.APPROVED}:",
+            f"{self.tag}:article:",
+            f"{self.tag}:policy",
+            f"{self.tag}:moderators",
+            f"{self.tag}:authfail:",
+        )
 
     @property
     def moderation_tracked_prefixes(self) -> tuple[str, ...]:
         """What cached moderator listings depend on: the status indexes and the comments.
         Every submission changes them, so a worker tracks them only while it serves
         moderators (see TrackedCache's idle_seconds)."""
-        return (f"{self.tag}:status:", f"{self.tag}:idx:", f"{self.tag}:reason:",
-                f"{self.tag}:comment:")
+        return (
+            f"{self.tag}:status:",
+            f"{self.tag}:idx:",
+            f"{self.tag}:reason:",
+            f"{self.tag}:comment:",
+        )
 
     def scan_pattern(self) -> str:
         """A SCAN MATCH pattern for every key of the prefix (glob characters escaped)."""

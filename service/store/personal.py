@@ -16,8 +16,11 @@ from .records import RecordLoader, compact
 class PersonalData(RecordLoader):
     def anonymise(self, comment: StoredComment, name: str, public_json: str) -> bool:
         k = self.keys
-        touched = [k.comment(comment.id), k.article_public(comment.article_id),
-                   k.author_comments(comment.email_hash)]
+        touched = [
+            k.comment(comment.id),
+            k.article_public(comment.article_id),
+            k.author_comments(comment.email_hash),
+        ]
         done = bool(self._anonymise(keys=touched, args=[comment.id, name, public_json]))
         self._changed(*touched)
         return done
@@ -29,9 +32,13 @@ class PersonalData(RecordLoader):
         atomic step (FORGET_AUTHOR), so an erasure leaves no comment of theirs unlisted."""
         k = self.keys
         listed = self._forget_author(
-            keys=[k.author(email_hash), k.author_comments(email_hash),
-                  *(k.comment(i) for i in seen_ids)],
-            args=seen_ids)
+            keys=[
+                k.author(email_hash),
+                k.author_comments(email_hash),
+                *(k.comment(i) for i in seen_ids),
+            ],
+            args=seen_ids,
+        )
         return sorted(str(i) for i in cast(list[Any], listed))
 
     def author_comment_ids(self, email_hash: str) -> list[str]:
@@ -45,8 +52,7 @@ class PersonalData(RecordLoader):
         return self._load_many(self.author_comment_ids(email_hash))
 
     def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[str]:
-        ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0,
-                                       num=batch)
+        ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0, num=batch)
         return [str(i) for i in cast(list[Any], ids)]
 
     def forget_purged(self, comment_id: str) -> None:
@@ -57,8 +63,10 @@ class PersonalData(RecordLoader):
         """Every comment id, from the status indexes (for maintenance commands)."""
         ids: set[str] = set()
         for status in STATUSES:
-            ids.update(str(i) for i in cast(list[Any], self.redis.zrange(
-                self.keys.status_index(status), 0, -1)))
+            ids.update(
+                str(i)
+                for i in cast(list[Any], self.redis.zrange(self.keys.status_index(status), 0, -1))
+            )
         return sorted(ids)
 
     def rewrite_email(self, comment_id: str, expected: str, replacement: str) -> bool:

@@ -30,23 +30,30 @@ log = logging.getLogger(__name__)
 
 class RateLimitCounters:
     def __init__(self, redis: Redis, keys: Keys) -> None:
-        storage = RedisStorage("redis://", connection_pool=redis.connection_pool,
-                               key_prefix=keys.rate_limits())
+        storage = RedisStorage(
+            "redis://", connection_pool=redis.connection_pool, key_prefix=keys.rate_limits()
+        )
         self.limiter = FixedWindowRateLimiter(storage)
 
-    def window_counters(self, items: Sequence[RateLimitItem], scope: str,
-                        client: str) -> tuple[WindowCounter, ...]:
+    def window_counters(
+        self, items: Sequence[RateLimitItem], scope: str, client: str
+    ) -> tuple[WindowCounter, ...]:
         """``items`` as counters for a store script to count where it writes (the
         submission's insert): the same keys and fixed windows as ``limits`` keeps."""
         storage = cast(RedisStorage, self.limiter.storage)  # built as one in __init__
         return tuple(
-            WindowCounter(key=storage.prefixed_key(item.key_for(scope, client)),
-                          amount=item.amount, window_seconds=item.get_expiry(),
-                          description=str(item))
-            for item in items)
+            WindowCounter(
+                key=storage.prefixed_key(item.key_for(scope, client)),
+                amount=item.amount,
+                window_seconds=item.get_expiry(),
+                description=str(item),
+            )
+            for item in items
+        )
 
-    def first_exhausted(self, items: Sequence[RateLimitItem], scope: str,
-                        client: str) -> tuple[RateLimitItem, float] | None:
+    def first_exhausted(
+        self, items: Sequence[RateLimitItem], scope: str, client: str
+    ) -> tuple[RateLimitItem, float] | None:
         """Count one request of ``client`` against each of ``items`` in turn; the first one
         exhausted, with the time (epoch seconds) its window resets, or None."""
         for item in items:

@@ -26,7 +26,6 @@ class Page:
     memo: dict[str, Any] = field(default_factory=dict)
 
 
-
 @dataclass
 class Listing:
     """A page of full comment records (the moderator view), oldest first; ``memo`` as in Page."""
@@ -35,7 +34,6 @@ class Listing:
     next_cursor: str | None
     total: int
     memo: dict[str, Any] = field(default_factory=dict)
-
 
 
 class Reads(RecordLoader):
@@ -61,10 +59,13 @@ class Reads(RecordLoader):
         if cached is not None:
             return cached
         epoch = self.cache.begin() if self.cache else None
-        index, docs = (self.keys.article_status_index(article_id, Status.APPROVED),
-                       self.keys.article_public(article_id))
-        reply = cast(list[Any], self._public_page(
-            keys=[index, docs], args=[_lex_start(cursor), limit + 1]))
+        index, docs = (
+            self.keys.article_status_index(article_id, Status.APPROVED),
+            self.keys.article_public(article_id),
+        )
+        reply = cast(
+            list[Any], self._public_page(keys=[index, docs], args=[_lex_start(cursor), limit + 1])
+        )
         total = int(reply[0])
         items = list(zip(reply[1::2], reply[2::2], strict=True))
         page = _page(items, limit, total)
@@ -76,8 +77,11 @@ class Reads(RecordLoader):
         """Published comments per article: cached ones from memory, the rest in one trip."""
         counts: dict[str, int] = {}
         missing = []
-        cached_counts = (self.cache.get_many([("count", a) for a in article_ids]) if self.cache
-                         else [None] * len(article_ids))
+        cached_counts = (
+            self.cache.get_many([("count", a) for a in article_ids])
+            if self.cache
+            else [None] * len(article_ids)
+        )
         for article_id, cached in zip(article_ids, cached_counts, strict=True):
             if cached is None:
                 missing.append(article_id)
@@ -91,13 +95,21 @@ class Reads(RecordLoader):
             for article_id, count in zip(missing, pipe.execute(), strict=True):
                 counts[article_id] = int(count)
                 if self.cache:
-                    self.cache.put(("count", article_id), int(count),
-                                   (self.keys.article_status_index(article_id, Status.APPROVED),),
-                                   epoch)
+                    self.cache.put(
+                        ("count", article_id),
+                        int(count),
+                        (self.keys.article_status_index(article_id, Status.APPROVED),),
+                        epoch,
+                    )
         return {article_id: counts[article_id] for article_id in article_ids}
 
     def list_by_status(
-        self, status: str, limit: int, cursor: str | None, *, article_id: str | None = None,
+        self,
+        status: str,
+        limit: int,
+        cursor: str | None,
+        *,
+        article_id: str | None = None,
         reason: str | None = None,
     ) -> Listing:
         """Full records in one status, oldest first: from the worker's cache, else in two
@@ -122,8 +134,7 @@ class Reads(RecordLoader):
         page = _page([(i, "") for i in ids], limit, int(total))
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
-        listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor,
-                          page.total)
+        listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor, page.total)
         if cache:
             cache.put(name, listing, (index, *comment_keys), epoch)
         return listing

@@ -44,22 +44,28 @@ class RecordLoader(StoreCore):
         found.update((c.id, c) for c in self._read_with_documents(published, parsed))
         return [c for i in ids if (c := found.get(i)) is not None]
 
-    def _read_with_documents(self, wanted: list[tuple[str, str]],
-                             parsed: dict[str, Any] | None = None) -> list[StoredComment]:
+    def _read_with_documents(
+        self, wanted: list[tuple[str, str]], parsed: dict[str, Any] | None = None
+    ) -> list[StoredComment]:
         """Comments (id, their article's public hash) with their documents, atomically."""
         if not wanted:
             return []
         ids = [comment_id for comment_id, _ in wanted]
-        reply = cast(list[Any], self._read_comments(
-            keys=[*(self.keys.comment(i) for i in ids), *(public for _, public in wanted)],
-            args=ids))
+        reply = cast(
+            list[Any],
+            self._read_comments(
+                keys=[*(self.keys.comment(i) for i in ids), *(public for _, public in wanted)],
+                args=ids,
+            ),
+        )
         known = parsed or {}
-        return [self._decode(comment_id, known.pop(raw, None) or json.loads(raw), doc)
-                for comment_id, raw, doc in zip(ids, reply[::2], reply[1::2], strict=True)
-                if raw]
+        return [
+            self._decode(comment_id, known.pop(raw, None) or json.loads(raw), doc)
+            for comment_id, raw, doc in zip(ids, reply[::2], reply[1::2], strict=True)
+            if raw
+        ]
 
-    def _decode(self, comment_id: str, record: dict[str, Any], doc: str | None
-                ) -> StoredComment:
+    def _decode(self, comment_id: str, record: dict[str, Any], doc: str | None) -> StoredComment:
         if record.get("email"):
             record["email"] = self.cipher.decrypt(record["email"], "email")
         return StoredComment.from_record(comment_id, record, json.loads(doc) if doc else None)

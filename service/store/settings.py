@@ -16,7 +16,6 @@ class SubmissionSettings:
     closed: bool
 
 
-
 class Settings(StoreCore):
     def submission_settings(self, article_id: str) -> SubmissionSettings:
         """The policy and the article's state: from the worker's cache (they change rarely,

@@ -63,9 +63,15 @@ BATCH_SECONDS = 0.02
 
 
 class TrackedCache:
-    def __init__(self, redis_url: str, prefixes: tuple[str, ...], *,
-                 connect_timeout: float = 1.0, enabled: bool = True,
-                 idle_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        prefixes: tuple[str, ...],
+        *,
+        connect_timeout: float = 1.0,
+        enabled: bool = True,
+        idle_seconds: float | None = None,
+    ) -> None:
         self.redis_url = redis_url
         self.prefixes = prefixes
         self.connect_timeout = connect_timeout
@@ -149,14 +155,14 @@ class TrackedCache:
             local.fd = fd
         return local.poller
 
-    def put(self, name: Hashable, value: Any, depends_on: tuple[str, ...],
-            epoch: int | None) -> None:
+    def put(
+        self, name: Hashable, value: Any, depends_on: tuple[str, ...], epoch: int | None
+    ) -> None:
         if epoch is None:
             return
         untracked = [key for key in depends_on if not key.startswith(self.prefixes)]
         if untracked:
-            raise ValueError(f"not under a tracked prefix, would never be invalidated: "
-                             f"{untracked}")
+            raise ValueError(f"not under a tracked prefix, would never be invalidated: {untracked}")
         with self._lock:
             if epoch != self._epoch or not self._healthy:
                 return  # something changed while this value was read
@@ -215,8 +221,10 @@ class TrackedCache:
                     if self._listen() == "idle":
                         return
                 except (RedisError, OSError) as error:
-                    log.info("cache invalidations interrupted (%s); serving from Redis",
-                             type(error).__name__)
+                    log.info(
+                        "cache invalidations interrupted (%s); serving from Redis",
+                        type(error).__name__,
+                    )
                 finally:
                     self._set_health(False)
                 self._stop.wait(backoff)
@@ -226,14 +234,16 @@ class TrackedCache:
                 self._listening = False
 
     def _idle(self) -> bool:
-        return (self.idle_seconds is not None
-                and time.monotonic() - self._last_used > self.idle_seconds)
+        return (
+            self.idle_seconds is not None and time.monotonic() - self._last_used > self.idle_seconds
+        )
 
     def _listen(self) -> str:
         """Listen until stopped ("stopped") or unused for idle_seconds ("idle"); a lost
         connection raises."""
-        stream = InvalidationStream(self.redis_url, self.prefixes,
-                                    connect_timeout=self.connect_timeout)
+        stream = InvalidationStream(
+            self.redis_url, self.prefixes, connect_timeout=self.connect_timeout
+        )
         self._stream = stream
         self._set_health(True)
         last_beat = time.monotonic()

@@ -64,8 +64,12 @@ Changed = list[str] | None
 def make_pool(redis_url: str, connect_timeout: float) -> ConnectionPool:
     """A pool whose connections use RESP2 and the pure-Python parser (item 1)."""
     return ConnectionPool.from_url(
-        redis_url, protocol=2, decode_responses=True, parser_class=_RESP2Parser,
-        socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout,
+        redis_url,
+        protocol=2,
+        decode_responses=True,
+        parser_class=_RESP2Parser,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=connect_timeout,
     )
 
 
@@ -73,8 +77,9 @@ class InvalidationStream:
     """A subscriber told by Redis which keys under ``prefixes`` change, read without
     blocking; and the control connection that keeps tracking on (ping it now and then)."""
 
-    def __init__(self, redis_url: str, prefixes: tuple[str, ...], *,
-                 connect_timeout: float = 1.0) -> None:
+    def __init__(
+        self, redis_url: str, prefixes: tuple[str, ...], *, connect_timeout: float = 1.0
+    ) -> None:
         pool = make_pool(redis_url, connect_timeout)
         # Raw connections (typed Any: redis-py leaves send_command untyped). Item 2.
         self._subscriber: Any = cast(Any, pool.make_connection())
@@ -94,8 +99,16 @@ class InvalidationStream:
             prefix_args: list[str] = []
             for prefix in prefixes:
                 prefix_args += ["PREFIX", prefix]
-            command(self._control, "CLIENT", "TRACKING", "ON", "REDIRECT", self.subscriber_id,
-                    "BCAST", *prefix_args)
+            command(
+                self._control,
+                "CLIENT",
+                "TRACKING",
+                "ON",
+                "REDIRECT",
+                self.subscriber_id,
+                "BCAST",
+                *prefix_args,
+            )
         except BaseException:
             self.close()
             raise
