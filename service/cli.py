@@ -16,6 +16,7 @@ from .bootstrap import KEYS_FILE, fill_defaults
 from .chores import purge_expired
 from .config import MIN_TOKEN_LENGTH, Config, ConfigError, environment
 from .crypto import Cipher, KeyRing
+from .logs import install_redaction
 from .store import CommentStore, Keys, StoreCheck, make_redis
 
 
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configured = Config.from_env()
         config = load_config(configured)
+        # The CLI is a process of its own: what redis-py or the store log here is redacted too.
+        install_redaction(config.log_level)
         if args.command == "keys":
             return keys_rotate(config, keys_configured=configured.encryption_keys is not None)
         store = open_store(config)

@@ -29,6 +29,10 @@ keepalive = 5
 # Load the app in the master, so config errors stop the service before any worker forks and
 # large read-only tables (the profanity matcher) are shared copy-on-write.
 preload_app = True
+# No control socket (gunicorn 25+): nothing here uses gunicornc, and its default path
+# ($HOME/.gunicorn/gunicorn.ctl) is one for every instance on the machine, so two services (or
+# the bench's service and its ceiling) would take it from each other.
+control_socket_disable = True
 accesslog = "-"
 # No query strings in the access log: nothing personal travels in them today, and a log line
 # must never be where that changes by accident.

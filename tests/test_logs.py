@@ -7,13 +7,17 @@ reads the log output it captured: gunicorn's access and error logs, and the serv
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from devtools.processes import free_port, wait_until
+from service.crypto import KeyRing
 from service.hashing import Hasher
 from service.logs import REDACTED, install_redaction, redact, redact_path
 from tests.servicehelpers import Service
@@ -110,3 +114,27 @@ def test_every_logger_is_redacted_whatever_handler_writes(caplog: pytest.LogCapt
             logger.exception("failed")
     assert caplog.records and EMAIL not in caplog.text
     assert all(EMAIL not in (r.exc_text or "") + r.getMessage() for r in caplog.records)
+
+
+def test_the_cli_redacts_what_its_process_logs(redis_url: str, tmp_path: Path) -> None:
+    """The CLI is a process of its own: a record logged there after it started (by redis-py,
+    the store, anything) is redacted like the service's."""
+    code = (
+        "import logging, sys\n"
+        "from service import cli\n"
+        "assert cli.main(['tokens', 'list']) == 0\n"
+        f"logging.getLogger('redis').warning('reached %s', {EMAIL!r})\n"
+    )
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "ENCRYPTION_KEYS": KeyRing.generate_entry("cli"),
+        "DATA_DIR": str(tmp_path),
+        "KEY_PREFIX": "cli-logs",
+    }
+    ran = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert EMAIL not in ran.stderr + ran.stdout
+    assert f"reached {REDACTED}" in ran.stderr
