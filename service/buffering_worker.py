@@ -174,10 +174,33 @@ class BufferRequestsMixin:
             # Read ahead of the previous request on this connection (pipelining).
             arrival.data += conn.parser.unreader.take_buffered()
         conn.sock.setblocking(False)
+        # gthread enqueues a connection once it is readable: the whole request is usually
+        # there already, and is then dispatched at once, without another turn of the loop.
+        if not self._receive(arrival):
+            return
+        if examine(arrival.data, self.max_body_bytes)[0] is Verdict.DISPATCH:
+            self._dispatch(arrival)
+            return
         self.arriving[conn] = arrival
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, arrival))
         if arrival.data:
             self._advance(arrival)
+
+    def _receive(self, arrival: _Arrival) -> bool:
+        """Take what the client has sent so far, without waiting; False once it went away
+        (the connection is then closed)."""
+        try:
+            data = arrival.conn.sock.recv(_RECV_BYTES)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self._forget(arrival)
+            self._close(arrival.conn)
+            return False
+        arrival.data += data
+        return True
 
     def _on_readable(self, arrival: _Arrival, sock: socket.socket) -> None:
         try:
