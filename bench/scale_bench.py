@@ -28,16 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flask.testing import FlaskClient  # noqa: E402
 
 from bench.redis_for_bench import bench_redis  # noqa: E402
+from devtools.comments import insert_as_is  # noqa: E402
 from service.api.context import EXTENSION_KEY  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.clock import iso_from_ms, now_ms  # noqa: E402
 from service.config import Config  # noqa: E402
 from service.crypto import KeyRing  # noqa: E402
-from service.documents import render_public  # noqa: E402
 from service.hashing import Hasher  # noqa: E402
 from service.ids import new_id  # noqa: E402
-from service.models import HistoryEntry, StoredComment  # noqa: E402
-from service.store import CommentStore, Guards, Judgement, make_redis  # noqa: E402
+from service.models import StoredComment  # noqa: E402
+from service.store import CommentStore, make_redis  # noqa: E402
 
 TOKEN = "scale-moderator-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -48,14 +48,6 @@ TEXT = (
     "delays many of them reported on the morning buses into town, and whether anyone had "
     "asked the people who actually ride them every day what they need."
 )[:300]
-NO_GUARDS = Guards(
-    duplicate_key="-",
-    ip_hash="-",
-    email_hash="-",
-    duplicate_window_ms=0,
-    flood_interval_ms=0,
-    hourly_cap=0,
-)
 
 
 def seed(store: CommentStore, hasher: Hasher, article: str, n: int, status: str) -> None:
@@ -77,14 +69,7 @@ def seed(store: CommentStore, hasher: Hasher, article: str, n: int, status: str)
             if status == "approved"
             else ({"code": "first_comment", "detail": "no approved comment", "action": "hold"},),
         )
-        entry = HistoryEntry(at=at, actor="policy", to=status)
-        store.insert_submission(
-            comment,
-            render_public(comment.public()),
-            [Judgement(status, comment.reasons, entry)],
-            NO_GUARDS,
-            moment,
-        )
+        insert_as_is(store, comment, at_ms=moment)
 
 
 def rate(client: FlaskClient, path: str, headers: dict[str, str], seconds: float) -> float:

@@ -15,27 +15,19 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from devtools.comments import insert_as_is
 from service.api.context import EXTENSION_KEY
 from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.data_rights import erase_author
-from service.documents import render_public
 from service.ids import new_id
-from service.models import HistoryEntry, StoredComment
-from service.store import CommentStore, Guards, Judgement, Keys, Outcome
+from service.models import StoredComment
+from service.store import CommentStore, Keys, Outcome
 from tests.conftest import AUTH, submit
 
 TRIES = 100
 PERSON = "racer@example.com"
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("e1")))
-NO_GUARDS = Guards(
-    duplicate_key="d",
-    ip_hash="i",
-    email_hash="h",
-    duplicate_window_ms=0,
-    flood_interval_ms=0,
-    hourly_cap=0,
-)
 
 
 def store_comment(store: CommentStore, email_hash: str = "author-hash") -> StoredComment:
@@ -51,12 +43,7 @@ def store_comment(store: CommentStore, email_hash: str = "author-hash") -> Store
         updated_at=at,
         email_hash=email_hash,
     )
-    entry = HistoryEntry(at=at, actor="policy", to=comment.status)
-    judgement = Judgement(comment.status, comment.reasons, entry)
-    outcome = store.insert_submission(
-        comment, render_public(comment.public()), [judgement], NO_GUARDS, now_ms()
-    ).outcome
-    assert outcome is Outcome.STORED
+    assert insert_as_is(store, comment) is Outcome.STORED
     return comment
 
 

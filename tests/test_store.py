@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from redis import Redis
 
+from devtools.comments import insert_as_is
 from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.documents import render_public
@@ -19,8 +20,6 @@ from service.store import (
     STATUSES,
     CommentStore,
     ContentChanged,
-    Guards,
-    Judgement,
     Keys,
     Outcome,
     check_store,
@@ -28,22 +27,10 @@ from service.store import (
 )
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
-NO_GUARDS = Guards(
-    duplicate_key="d",
-    ip_hash="i",
-    email_hash="e",
-    duplicate_window_ms=0,
-    flood_interval_ms=0,
-    hourly_cap=0,
-)
 
 
 def insert(store: CommentStore, comment: StoredComment) -> Outcome:
-    entry = HistoryEntry(at=comment.created_at, actor="policy", to=comment.status)
-    judgement = Judgement(comment.status, comment.reasons, entry)
-    return store.insert_submission(
-        comment, render_public(comment.public()), [judgement], NO_GUARDS, now_ms()
-    ).outcome
+    return insert_as_is(store, comment)
 
 
 def make_comment(article: str = "art") -> StoredComment:
