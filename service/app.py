@@ -12,6 +12,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
+from . import metrics
 from .api import data_requests_bp, moderation_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
@@ -51,6 +52,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     if config.encryption_keys is None:
         raise ConfigError("ENCRYPTION_KEYS must be set (make run keeps one under DATA_DIR)")
     install_redaction()
+    metrics.set_enabled(config.metrics_enabled)
     if not config.moderator_tokens:
         log.warning("no MODERATOR_TOKENS configured: every moderation request will get 401")
 
