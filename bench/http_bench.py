@@ -693,13 +693,36 @@ def measure(
 ACCESS_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ')
 
 
+def _json_line(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def scan_log(path: Path) -> dict[str, Any]:
-    """Error statuses, tracebacks and worker timeouts found in a server's log."""
+    """Error statuses, tracebacks and worker timeouts found in a server's log (JSON lines, as
+    the service writes them by default, or LOG_FORMAT=text lines)."""
     statuses: Counter[str] = Counter()
     tracebacks = timeouts = error_lines = 0
     try:
         with path.open(errors="replace") as log:
             for line in log:
+                record = _json_line(line)
+                if record is not None:
+                    if record.get("logger") == "gunicorn.access":
+                        status = record.get("status")
+                        if isinstance(status, int) and status >= 400:
+                            statuses[f"{record.get('method')} {status}"] += 1
+                        continue
+                    message = str(record.get("message", ""))
+                    tracebacks += "exc_info" in record or message.startswith("Traceback")
+                    timeouts += "WORKER TIMEOUT" in message
+                    error_lines += record.get("level") in ("ERROR", "CRITICAL")
+                    continue
                 match = ACCESS_LINE.search(line)
                 if match is not None:
                     if int(match.group(3)) >= 400:

@@ -312,11 +312,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class ScrapeRegistry(CollectorRegistry):
+    """What a scrape reads: every process's files, then the ``extra`` collectors (the queue),
+    each time it is collected (also what the separate metrics port serves)."""
+
+    def __init__(self, extra: Iterable[Any] = (), directory: Path = METRICS_DIR) -> None:
+        super().__init__(auto_describe=False)
+        self.extra = list(extra)
+        self.directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        sweep_dead_processes(self.directory)
+        files = MultiProcessCollector(None, path=str(self.directory))  # type: ignore[no-untyped-call]
+        yield from files.collect()  # type: ignore[no-untyped-call]
+        for collector in self.extra:
+            yield from collector.collect()
+
+
 def render(extra: Iterable[Any] = (), directory: Path = METRICS_DIR) -> bytes:
     """The exposition of every process's metrics plus ``extra`` collectors (scrape time)."""
-    sweep_dead_processes(directory)
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-    for collector in extra:
-        registry.register(collector)
-    return generate_latest(registry)
+    return generate_latest(ScrapeRegistry(extra, directory))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.processes import free_port, send_signal, wait_until
 from service import metrics
 from service.config import METRICS_DIR_VARIABLE
+from tests.servicehelpers import Service
 
 
 def samples(exposition: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -146,3 +150,48 @@ def test_the_queue_is_read_at_scrape_time() -> None:
     assert first[("moderation_queue_oldest_pending_seconds", ())] == 12.5
     second = samples(metrics.render([collector]))
     assert second[("moderation_queue_pending", ())] == 0
+
+
+@pytest.mark.slow
+def test_the_served_metrics_count_every_workers_requests(tmp_path: Path) -> None:
+    """The real service (2 gunicorn workers): the separate port and the main port with its
+    token both see every request, whichever worker served it, and a killed worker's counts
+    stay."""
+    metrics_port = free_port()
+    token = "served-metrics-token-0123456789abcdef"
+    service = Service(
+        tmp_path, env={"METRICS_PORT": str(metrics_port), "METRICS_TOKEN": token}, workers=2
+    )
+    service.start()
+    try:
+        path = "/api/v1/articles/served/comments"
+        served_by: set[str] = set()
+        for _ in range(40):
+            with requests.Session() as session:  # a new connection: either worker may take it
+                response = session.get(service.url(path), timeout=5)
+                assert response.status_code == 200
+                served_by.add(response.headers["X-Request-Id"])
+        separate = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert separate.status_code == 200
+        key = (
+            "http_request_duration_seconds_count",
+            labels(method="GET", route="/api/v1/articles/<slug:article_id>/comments", status="200"),
+        )
+        assert samples(separate.content)[key] == 40
+        files = {p.name for p in (tmp_path / "metrics").glob("histogram_*.db")}
+        assert len(files) >= 2, files  # both workers wrote (gunicorn spreads new connections)
+        victim = service.workers()[0]
+        send_signal(victim, signal.SIGKILL)
+        assert wait_until(
+            lambda: victim not in service.workers() and len(service.workers()) == 2, 30
+        )
+        main_port = requests.get(
+            service.url("/metrics"), headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert main_port.status_code == 200
+        assert samples(main_port.content)[key] == 40  # the dead worker's requests still count
+        assert samples(main_port.content)[("moderation_queue_pending", ())] == 0
+        assert requests.get(service.url("/metrics"), timeout=5).status_code == 401
+    finally:
+        service.stop()
+    assert len(served_by) == 40

@@ -7,11 +7,12 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, g, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
+from ..observability import VERDICT
 from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
 from ..states import Status
 from ..submissions import SubmissionRequest
@@ -60,6 +61,7 @@ def submit_comment(article_id: str) -> BaseResponse:
             hand_out_key=not follows_redirect,
         )
     )
+    setattr(g, VERDICT, accepted.status)  # the submission's outcome, for the metrics
     if follows_redirect:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
