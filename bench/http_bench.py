@@ -22,6 +22,15 @@ a mixed load with durable writes can keep here.
                                [--scenarios read,counts] [--workers 4] [--env KEY=VALUE]...
                                [--json bench/results/latest.json] [--strict]
     python bench/http_bench.py --worker-sweep      # ceiling and `read` for WORKERS 2, 4, 8
+    python bench/http_bench.py --only-metrics-cost # only the metrics on/off comparison
+
+**The cost of metrics.** After the scenarios (when ``read`` or ``submit`` is among them), two
+fresh services are started side by side, identical but for ``METRICS_ENABLED`` (true, with
+its metrics port open, and false), seeded the same way, and ``read`` and ``submit`` are run
+against both in alternating order (on, off, then off, on...), ``--runs`` times each; the
+figure is each scenario's best req/s with metrics over its best without (targets: read 0.95,
+submit 0.9), printed with every round's own ratio to show the spread. A scrape of the metrics
+port afterwards checks that the "on" service did count the requests.
 
 Exit status: 0 after a measurement, even one that misses its targets (unless ``--strict``:
 then 3); 2 when wrk is missing or the options are wrong; 1 when something broke (a server did
@@ -61,6 +70,7 @@ from devtools.rediskeys import delete_prefix  # noqa: E402
 LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_SWEEP_JSON = ROOT / "bench" / "results" / "worker-sweep.json"
+DEFAULT_METRICS_JSON = ROOT / "bench" / "results" / "metrics-cost.json"
 WRK_INSTALL = "apt-get install -y wrk   (Debian/Ubuntu; run `apt-get update` first if needed)"
 
 TOKEN = "bench-moderator-token-0123456789abcdef"
@@ -80,7 +90,15 @@ SWEEP_WORKERS = (2, 4, 8)
 # Defaults for both servers that --env may override. wrk sends everything from one client IP,
 # so the per-IP rate limits (counted in Redis) are set far above what a run can reach: the
 # checks still run wherever production runs them, but never answer 429.
-BENCH_ENV = {"RATE_LIMIT_SUBMIT": "100000000/minute", "RATE_LIMIT_READ": "100000000/minute"}
+BENCH_ENV = {
+    "RATE_LIMIT_SUBMIT": "100000000/minute",
+    "RATE_LIMIT_READ": "100000000/minute",
+    # Not the default port: other services on the machine may hold it (the metrics-cost phase
+    # opens one on a free port).
+    "METRICS_PORT": "off",
+}
+# The metrics-cost phase: the scenarios it compares and each one's target (on / off).
+METRICS_COST_TARGETS = {"read": 0.95, "submit": 0.9}
 
 READ_ARTICLE = "bench-read"
 COUNT_ARTICLES = tuple(f"bench-count-{i:02d}" for i in range(20))
@@ -877,6 +895,158 @@ def machine_info() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# The cost of metrics
+
+
+@dataclass
+class MetricsCost:
+    """One scenario against the service with metrics (``on``) and without (``off``)."""
+
+    scenario: Scenario
+    on: Measurement
+    off: Measurement
+
+    @property
+    def target(self) -> float:
+        return METRICS_COST_TARGETS[self.scenario.name]
+
+    @property
+    def ratio(self) -> float:
+        return self.on.best.req_s / self.off.best.req_s if self.off.best.req_s else 0.0
+
+    @property
+    def round_ratios(self) -> list[float]:
+        """Each round's own on/off ratio (the two runs of a round are back to back)."""
+        return [
+            on.req_s / off.req_s if off.req_s else 0.0
+            for on, off in zip(self.on.runs, self.off.runs, strict=True)
+        ]
+
+    @property
+    def passed(self) -> bool:
+        return self.on.errors == 0 and self.off.errors == 0 and self.ratio >= self.target
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ratio": round(self.ratio, 4),
+            "target": self.target,
+            "round_ratios": [round(r, 4) for r in self.round_ratios],
+            "passed": self.passed,
+            "on": {
+                "req_s": self.on.best.req_s,
+                "errors": self.on.errors,
+                "runs": [asdict(r) for r in self.on.runs],
+            },
+            "off": {
+                "req_s": self.off.best.req_s,
+                "errors": self.off.errors,
+                "runs": [asdict(r) for r in self.off.runs],
+            },
+        }
+
+
+def metrics_servers(setup: Setup, workdir: Path) -> dict[str, Server]:
+    """The service twice, with and without metrics; otherwise the bench's own settings."""
+    base = Stack(setup, workdir).base_env  # the environment the scenarios' service has
+    servers = {}
+    for label, enabled in (("on", "true"), ("off", "false")):
+        env = {
+            **base,
+            "PORT": str(free_port()),
+            "DATA_DIR": str(workdir / f"metrics-{label}"),
+            "METRICS_ENABLED": enabled,
+            "METRICS_PORT": str(free_port()) if enabled == "true" else "off",
+        }
+        if setup.redis_url is not None:
+            env["KEY_PREFIX"] = f"{base['KEY_PREFIX']}m{label}"
+        servers[label] = Server(
+            f"service (metrics {label})",
+            [sys.executable, "-m", "service.serve"],
+            env,
+            workdir / f"metrics-{label}.log",
+            "/readyz",
+        )
+    return servers
+
+
+def counted_requests(metrics_port: int, route: str) -> float:
+    """What the service's metrics port says it served on ``route`` (every status)."""
+    connection = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=10.0)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("http_request_duration_seconds_count{") and f'route="{route}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any]]:
+    scenarios = [s for s in SCENARIOS if s.name in METRICS_COST_TARGETS]
+    with ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-m-")))
+        servers = metrics_servers(setup, workdir)
+        print("starting the service with and without metrics ...", flush=True)
+        for server in servers.values():
+            cleanup.callback(server.stop)
+            server.start()
+            seed(server.port, full=False)
+        if setup.redis_url is not None:
+            prefixes = tuple(s.env["KEY_PREFIX"] for s in servers.values())
+            cleanup.callback(drop_keys, setup.redis_url, prefixes)
+        nonce = secrets.token_hex(3)
+        for label, server in servers.items():
+            for scenario in scenarios:
+                run_wrk(server, scenario, setup, f"{nonce}w{label}", duration=1)
+        results = {s.name: MetricsCost(s, Measurement(s), Measurement(s)) for s in scenarios}
+        for round_no in range(1, setup.runs + 1):
+            # Alternating order: a machine getting busier or quieter favours neither side.
+            order = ("on", "off") if round_no % 2 else ("off", "on")
+            for scenario in scenarios:
+                for label in order:
+                    run = run_wrk(servers[label], scenario, setup, f"{nonce}m{round_no}{label}")
+                    getattr(results[scenario.name], label).runs.append(run)
+                    print(
+                        f"  metrics {label:<3} {scenario.name:<7} run {round_no}/{setup.runs}: "
+                        f"{run.req_s:>8.0f} req/s  p99 {run.p99_ms:7.1f} ms  errors "
+                        f"{run.errors}{_cpu_text(run)}",
+                        flush=True,
+                    )
+        on_port = int(servers["on"].env["METRICS_PORT"])
+        read_requests = sum(r.requests for r in results["read"].on.runs) if "read" in results else 0
+        counted = counted_requests(on_port, "/api/v1/articles/<slug:article_id>/comments")
+        if counted < read_requests:
+            raise BenchError(
+                f"the service with metrics counted {counted:.0f} article reads, "
+                f"wrk sent at least {read_requests}"
+            )
+        logs = {label: scan_log(server.log_path) for label, server in servers.items()}
+    costs = list(results.values())
+    print(
+        f"\nCost of metrics: best of {setup.runs} interleaved runs of {setup.duration}s each, "
+        f"the service with METRICS_ENABLED=true over the same service with false"
+    )
+    header = (
+        f"{'scenario':<9} {'on req/s':>9} {'off req/s':>9} {'ratio':>6} {'target':>7} "
+        f"{'rounds (on/off)':<28} result"
+    )
+    print(header)
+    print("-" * len(header))
+    for cost in costs:
+        rounds = " ".join(f"{r:.2f}" for r in cost.round_ratios)
+        verdict = "PASS" if cost.passed else "FAIL"
+        print(
+            f"{cost.scenario.name:<9} {cost.on.best.req_s:>9.0f} {cost.off.best.req_s:>9.0f} "
+            f"{cost.ratio:>6.2f} {'>=' + format(cost.target, '.2f'):>7} {rounds:<28} {verdict}"
+        )
+    print(f"  the metrics port counted {counted:.0f} article reads (wrk: {read_requests})")
+    return costs, {"logs": logs, "counted_reads": counted, "wrk_reads": read_requests}
+
+
+# --------------------------------------------------------------------------------------------
 # Modes
 
 
@@ -921,6 +1091,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         results = measure(stack, scenarios, setup, floors=floor_scenarios)
         service_log = scan_log(stack.service.log_path)
         ceiling_log = scan_log(stack.ceiling.log_path)
+    metrics_cost: list[MetricsCost] = []
+    metrics_notes: dict[str, Any] = {}
+    if args.metrics_cost and any(name in METRICS_COST_TARGETS for name in names):
+        metrics_cost, metrics_notes = measure_metrics_cost(setup)
     elapsed = time.monotonic() - started
 
     ceiling = results["ceiling"]
@@ -992,7 +1166,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
         "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
-        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured)),
+        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured))
+        and all(cost.passed for cost in metrics_cost),
+        "metrics_cost": {cost.scenario.name: cost.as_json() for cost in metrics_cost} or None,
+        "metrics_cost_notes": metrics_notes or None,
         "service_log": service_log,
         "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
@@ -1004,6 +1181,33 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     print(f"\nwrote {out} (run took {elapsed:.0f}s)")
     if args.strict and not document["all_passed"]:
         print("--strict: a target or the zero-error rule was missed", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_metrics_cost(args: argparse.Namespace, setup: Setup) -> int:
+    """Only the metrics on/off comparison (``--metrics-cost``)."""
+    started = time.monotonic()
+    info = machine_info()
+    costs, notes = measure_metrics_cost(setup)
+    document = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "workers": setup.workers,
+        "redis_mode": setup.redis_mode,
+        "bench_env": setup.bench_env,
+        "connections": setup.connections,
+        "duration_s": setup.duration,
+        "runs": setup.runs,
+        "metrics_cost": {cost.scenario.name: cost.as_json() for cost in costs},
+        "metrics_cost_notes": notes,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    out = Path(args.json) if args.json else DEFAULT_METRICS_JSON
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out}")
+    if args.strict and not all(cost.passed for cost in costs):
         return 3
     return 0
 
@@ -1132,6 +1336,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"only the ceiling and `read`, for WORKERS in {SWEEP_WORKERS}",
     )
+    parser.add_argument(
+        "--metrics-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the scenarios, read and submit with metrics on and off, interleaved "
+        "(default on; --no-metrics-cost skips it)",
+    )
+    parser.add_argument(
+        "--only-metrics-cost",
+        action="store_true",
+        help="only the metrics on/off comparison",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = sorted(set(names) - set(SCENARIO_NAMES))
@@ -1191,6 +1407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     try:
+        if args.only_metrics_cost:
+            return run_metrics_cost(args, setup)
         return run_sweep(args, setup) if args.worker_sweep else run_benchmark(args, setup)
     except (BenchError, ProcessError) as error:
         print(f"\nbenchmark broke: {error}", file=sys.stderr)

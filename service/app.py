@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from . import metrics
-from .api import data_requests_bp, moderation_bp, observe_bp, ops_bp, public_bp
+from .api import data_requests_bp, feeds_bp, moderation_bp, observe_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -123,6 +123,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(observe_bp)
+    app.register_blueprint(feeds_bp)
     install_cors(app, config)
     return app
 

@@ -111,8 +111,12 @@ class JsonLines(JsonFormatter):
         moment = datetime.fromtimestamp(record.created, UTC)
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
-    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        redacted: dict[str, Any] = _redact_values(log_data)
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        line: str = super().jsonify_log_record(log_data)
+        if "@" not in line and "%40" not in line:
+            return line  # nothing to redact: the common case costs one scan of the line
+        # Redacted value by value, then written again: a line stays valid JSON.
+        redacted: str = super().jsonify_log_record(_redact_values(log_data))
         return redacted
 
 

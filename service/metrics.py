@@ -174,6 +174,16 @@ class _Switch:
 
 switch = _Switch()
 _request_series: dict[tuple[str, str, int], Any] = {}
+# labels() takes a lock and builds a key each call: each series is looked up once.
+_series: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _series_of(metric: Any, *values: str) -> Any:
+    key = (metric, values)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = metric.labels(*values)
+    return series
 
 
 def set_enabled(enabled: bool) -> None:
@@ -210,22 +220,22 @@ def submission_outcome(status: int, verdict: str | None) -> str:
 
 def count_submission(outcome: str) -> None:
     if switch.enabled:
-        SUBMISSIONS.labels(outcome).inc()
+        _series_of(SUBMISSIONS, outcome).inc()
 
 
 def count_decision(action: str, actor: str) -> None:
     if switch.enabled:
-        DECISIONS.labels(action, actor).inc()
+        _series_of(DECISIONS, action, actor).inc()
 
 
 def count_redis_error(error: BaseException) -> None:
     if switch.enabled:
-        REDIS_ERRORS.labels(type(error).__name__).inc()
+        _series_of(REDIS_ERRORS, type(error).__name__).inc()
 
 
 def count_webhook_delivery(result: str) -> None:
     if switch.enabled:
-        WEBHOOK_DELIVERIES.labels(result).inc()
+        _series_of(WEBHOOK_DELIVERIES, result).inc()
 
 
 def set_oldest_undelivered_age(seconds: float) -> None:
@@ -235,7 +245,7 @@ def set_oldest_undelivered_age(seconds: float) -> None:
 
 def count_smtp_send(result: str) -> None:
     if switch.enabled:
-        SMTP_SENDS.labels(result).inc()
+        _series_of(SMTP_SENDS, result).inc()
 
 
 class CacheCounters:

@@ -18,16 +18,14 @@ from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
 from .requests import json_body, query_args, submission_body
-from .responses import json_response
+from .responses import PUBLIC_CACHE_CONTROL as PUBLIC_CACHE_CONTROL
+from .responses import cacheable, json_response
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
 _counts_request = CountsRequestSchema()
-# Short enough that a newly approved comment shows within seconds, long enough that a CDN
-# absorbs a front-page burst; ETags make the revalidation cheap.
-PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
 DEFAULT_LIMIT: int = _page_args.fields["limit"].load_default
 
 
@@ -160,11 +158,4 @@ def _allowed_origin(url: str, origins: tuple[str, ...]) -> bool:
 
 
 def _cacheable(body: bytes, etag: str) -> BaseResponse:
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-        del response.headers["Content-Type"]
-    else:
-        response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
-    return response
+    return cacheable(body, etag)
