@@ -64,7 +64,13 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
-from devtools.processes import ROOT, GroupProcess, ProcessError, free_port  # noqa: E402
+from devtools.processes import (  # noqa: E402
+    ROOT,
+    GroupProcess,
+    ProcessError,
+    children,
+    free_port,
+)
 from devtools.rediskeys import delete_prefix  # noqa: E402
 
 LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
@@ -898,13 +904,48 @@ def machine_info() -> dict[str, Any]:
 # The cost of metrics
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far: the service's
+    own work (launcher, gunicorn master and workers, its embedded Redis), whoever else runs."""
+    total, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        pending += children(current)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class MetricsCost:
-    """One scenario against the service with metrics (``on``) and without (``off``)."""
+    """One scenario against the service with metrics (``on``) and without (``off``); with each
+    run's service CPU per request (µs), which contention on a shared machine moves less than
+    req/s."""
 
     scenario: Scenario
     on: Measurement
     off: Measurement
+    on_cpu_us: list[float] = field(default_factory=list)
+    off_cpu_us: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The service's median CPU per request without metrics over with: the share of its
+        throughput a CPU-bound service keeps with metrics on."""
+        on, off = _median(self.on_cpu_us), _median(self.off_cpu_us)
+        return off / on if on else 0.0
+
+    @property
+    def round_cpu_ratios(self) -> list[float]:
+        return [
+            off / on if on else 0.0 for on, off in zip(self.on_cpu_us, self.off_cpu_us, strict=True)
+        ]
 
     @property
     def target(self) -> float:
@@ -929,6 +970,10 @@ class MetricsCost:
     def as_json(self) -> dict[str, Any]:
         return {
             "ratio": round(self.ratio, 4),
+            "cpu_ratio": round(self.cpu_ratio, 4),
+            "round_cpu_ratios": [round(r, 4) for r in self.round_cpu_ratios],
+            "on_cpu_us_per_request": self.on_cpu_us,
+            "off_cpu_us_per_request": self.off_cpu_us,
             "target": self.target,
             "round_ratios": [round(r, 4) for r in self.round_ratios],
             "passed": self.passed,
@@ -943,6 +988,14 @@ class MetricsCost:
                 "runs": [asdict(r) for r in self.off.runs],
             },
         }
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def metrics_servers(setup: Setup, workdir: Path) -> dict[str, Server]:
@@ -1007,12 +1060,18 @@ def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any
             order = ("on", "off") if round_no % 2 else ("off", "on")
             for scenario in scenarios:
                 for label in order:
-                    run = run_wrk(servers[label], scenario, setup, f"{nonce}m{round_no}{label}")
-                    getattr(results[scenario.name], label).runs.append(run)
+                    server = servers[label]
+                    cpu_before = tree_cpu_seconds(server.pid)
+                    run = run_wrk(server, scenario, setup, f"{nonce}m{round_no}{label}")
+                    spent = tree_cpu_seconds(server.pid) - cpu_before
+                    cpu_us = round(spent / run.requests * 1e6, 1) if run.requests else 0.0
+                    cost = results[scenario.name]
+                    getattr(cost, label).runs.append(run)
+                    getattr(cost, f"{label}_cpu_us").append(cpu_us)
                     print(
                         f"  metrics {label:<3} {scenario.name:<7} run {round_no}/{setup.runs}: "
                         f"{run.req_s:>8.0f} req/s  p99 {run.p99_ms:7.1f} ms  errors "
-                        f"{run.errors}{_cpu_text(run)}",
+                        f"{run.errors}  service cpu {cpu_us:7.1f} us/req{_cpu_text(run)}",
                         flush=True,
                     )
         on_port = int(servers["on"].env["METRICS_PORT"])
@@ -1031,17 +1090,26 @@ def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any
     )
     header = (
         f"{'scenario':<9} {'on req/s':>9} {'off req/s':>9} {'ratio':>6} {'target':>7} "
-        f"{'rounds (on/off)':<28} result"
+        f"{'rounds (on/off)':<30} {'cpu us on':>9} {'off':>6} {'cpu ratio':>9} "
+        f"{'rounds (off/on cpu)':<30} result"
     )
     print(header)
     print("-" * len(header))
     for cost in costs:
         rounds = " ".join(f"{r:.2f}" for r in cost.round_ratios)
+        cpu_rounds = " ".join(f"{r:.2f}" for r in cost.round_cpu_ratios)
         verdict = "PASS" if cost.passed else "FAIL"
         print(
             f"{cost.scenario.name:<9} {cost.on.best.req_s:>9.0f} {cost.off.best.req_s:>9.0f} "
-            f"{cost.ratio:>6.2f} {'>=' + format(cost.target, '.2f'):>7} {rounds:<28} {verdict}"
+            f"{cost.ratio:>6.2f} {'>=' + format(cost.target, '.2f'):>7} {rounds:<30} "
+            f"{_median(cost.on_cpu_us):>9.0f} {_median(cost.off_cpu_us):>6.0f} "
+            f"{cost.cpu_ratio:>9.2f} {cpu_rounds:<30} {verdict}"
         )
+    print(
+        "ratio = best req/s with metrics over best without; cpu us = the service's own CPU "
+        "(its whole process tree, Redis included) per request, median of the runs; cpu ratio "
+        "= off/on, the throughput share a CPU-bound service keeps with metrics"
+    )
     print(f"  the metrics port counted {counted:.0f} article reads (wrk: {read_requests})")
     return costs, {"logs": logs, "counted_reads": counted, "wrk_reads": read_requests}
 

@@ -63,6 +63,7 @@ from prometheus_client import (  # noqa: E402  (the directory must be named firs
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric  # noqa: E402
 from prometheus_client.multiprocess import (  # noqa: E402
@@ -72,6 +73,8 @@ from prometheus_client.multiprocess import (  # noqa: E402
 
 log = logging.getLogger(__name__)
 EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Re-exported: every other module reaches prometheus_client through this one (imported first).
+serve_http = start_http_server
 
 # From half a millisecond (a page from a worker's memory) to REDIS_TIMEOUT and beyond.
 LATENCY_BUCKETS = (

@@ -19,7 +19,6 @@ import re
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import start_http_server
 
 from . import metrics
 from .api.context import EXTENSION_KEY, Services
@@ -116,7 +115,7 @@ def serve_metrics_port(app: Flask) -> bool:
         return False
     registry = metrics.ScrapeRegistry([queue_collector(svc.store)])
     try:
-        start_http_server(config.metrics_port, config.metrics_host, registry=registry)
+        metrics.serve_http(config.metrics_port, config.metrics_host, registry=registry)
     except OSError as error:
         log.warning(
             "metrics port %s:%s not served: %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -195,3 +196,31 @@ def test_the_served_metrics_count_every_workers_requests(tmp_path: Path) -> None
     finally:
         service.stop()
     assert len(served_by) == 40
+
+
+def test_only_the_metrics_module_imports_prometheus_client() -> None:
+    """It must be imported after the multiprocess directory is named: only service/metrics.py
+    may import it, and it refuses to load if something imported it first."""
+    package = Path(__file__).resolve().parents[1] / "service"
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] == "prometheus_client" for name in names):
+                importers.add(path.relative_to(package).as_posix())
+    assert importers == {"metrics.py"}
+    probe = (
+        "import prometheus_client\n"
+        "try:\n    import service.metrics\nexcept RuntimeError as error:\n    print(error)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != METRICS_DIR_VARIABLE}
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "imported before service.metrics" in ran.stdout, ran.stdout + ran.stderr
