@@ -190,6 +190,8 @@ def _series_of(metric: Any, *values: str) -> Any:
 
 
 def set_enabled(enabled: bool) -> None:
+    """Metrics are the process's (one app per process under any server): the app factory
+    sets this from its config, so the last app built in a process decides."""
     switch.enabled = enabled
 
 
@@ -278,8 +280,11 @@ class QueueCollector:
     Redis round trip per scrape, nothing per request): ``summary`` returns the count of
     pending comments and the oldest one's age in seconds."""
 
-    def __init__(self, summary: QueueSummary) -> None:
+    def __init__(self, summary: QueueSummary, *, count_errors: bool = True) -> None:
         self.summary = summary
+        # Off in a process that forks (gunicorn's master): a fork while this thread held
+        # prometheus-client's value lock would leave the child's copy locked for good.
+        self.count_errors = count_errors
 
     def collect(self) -> Iterator[Metric]:
         from redis.exceptions import RedisError
@@ -287,7 +292,8 @@ class QueueCollector:
         try:
             pending, oldest_seconds = self.summary()
         except RedisError as error:
-            count_redis_error(error)
+            if self.count_errors:
+                count_redis_error(error)
             log.warning("metrics: moderation queue unreadable: %s", type(error).__name__)
             return
         yield GaugeMetricFamily(

@@ -88,7 +88,7 @@ def install_observability(app: Flask, config: Config) -> None:
         return response
 
 
-def queue_collector(store: CommentStore) -> metrics.QueueCollector:
+def queue_collector(store: CommentStore, *, count_errors: bool = True) -> metrics.QueueCollector:
     """The moderation queue's gauges, read from Redis when scraped (one round trip)."""
 
     def summary() -> tuple[int, float]:
@@ -97,7 +97,7 @@ def queue_collector(store: CommentStore) -> metrics.QueueCollector:
             return count, 0.0
         return count, max(0, now_ms() - id_time_ms(oldest)) / 1000
 
-    return metrics.QueueCollector(summary)
+    return metrics.QueueCollector(summary, count_errors=count_errors)
 
 
 def serve_metrics_port(app: Flask) -> bool:
@@ -113,7 +113,8 @@ def serve_metrics_port(app: Flask) -> bool:
     config = svc.config
     if config.metrics_port is None:
         return False
-    registry = metrics.ScrapeRegistry([queue_collector(svc.store)])
+    # This process forks the workers: its scrape thread records nothing (QueueCollector).
+    registry = metrics.ScrapeRegistry([queue_collector(svc.store, count_errors=False)])
     try:
         metrics.serve_http(config.metrics_port, config.metrics_host, registry=registry)
     except OSError as error:
