@@ -22,6 +22,15 @@ a mixed load with durable writes can keep here.
                                [--scenarios read,counts] [--workers 4] [--env KEY=VALUE]...
                                [--json bench/results/latest.json] [--strict]
     python bench/http_bench.py --worker-sweep      # ceiling and `read` for WORKERS 2, 4, 8
+    python bench/http_bench.py --only-metrics-cost # only the metrics on/off comparison
+
+**The cost of metrics.** After the scenarios (when ``read`` or ``submit`` is among them), two
+fresh services are started side by side, identical but for ``METRICS_ENABLED`` (true, with
+its metrics port open, and false), seeded the same way, and ``read`` and ``submit`` are run
+against both in alternating order (on, off, then off, on...), ``--runs`` times each; the
+figure is each scenario's best req/s with metrics over its best without (targets: read 0.95,
+submit 0.9), printed with every round's own ratio to show the spread. A scrape of the metrics
+port afterwards checks that the "on" service did count the requests.
 
 Exit status: 0 after a measurement, even one that misses its targets (unless ``--strict``:
 then 3); 2 when wrk is missing or the options are wrong; 1 when something broke (a server did
@@ -55,12 +64,19 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
-from devtools.processes import ROOT, GroupProcess, ProcessError, free_port  # noqa: E402
+from devtools.processes import (  # noqa: E402
+    ROOT,
+    GroupProcess,
+    ProcessError,
+    children,
+    free_port,
+)
 from devtools.rediskeys import delete_prefix  # noqa: E402
 
 LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_SWEEP_JSON = ROOT / "bench" / "results" / "worker-sweep.json"
+DEFAULT_METRICS_JSON = ROOT / "bench" / "results" / "metrics-cost.json"
 WRK_INSTALL = "apt-get install -y wrk   (Debian/Ubuntu; run `apt-get update` first if needed)"
 
 TOKEN = "bench-moderator-token-0123456789abcdef"
@@ -80,7 +96,15 @@ SWEEP_WORKERS = (2, 4, 8)
 # Defaults for both servers that --env may override. wrk sends everything from one client IP,
 # so the per-IP rate limits (counted in Redis) are set far above what a run can reach: the
 # checks still run wherever production runs them, but never answer 429.
-BENCH_ENV = {"RATE_LIMIT_SUBMIT": "100000000/minute", "RATE_LIMIT_READ": "100000000/minute"}
+BENCH_ENV = {
+    "RATE_LIMIT_SUBMIT": "100000000/minute",
+    "RATE_LIMIT_READ": "100000000/minute",
+    # Not the default port: other services on the machine may hold it (the metrics-cost phase
+    # opens one on a free port).
+    "METRICS_PORT": "off",
+}
+# The metrics-cost phase: the scenarios it compares and each one's target (on / off).
+METRICS_COST_TARGETS = {"read": 0.95, "submit": 0.9}
 
 READ_ARTICLE = "bench-read"
 COUNT_ARTICLES = tuple(f"bench-count-{i:02d}" for i in range(20))
@@ -693,13 +717,36 @@ def measure(
 ACCESS_LINE = re.compile(r'"([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ')
 
 
+def _json_line(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def scan_log(path: Path) -> dict[str, Any]:
-    """Error statuses, tracebacks and worker timeouts found in a server's log."""
+    """Error statuses, tracebacks and worker timeouts found in a server's log (JSON lines, as
+    the service writes them by default, or LOG_FORMAT=text lines)."""
     statuses: Counter[str] = Counter()
     tracebacks = timeouts = error_lines = 0
     try:
         with path.open(errors="replace") as log:
             for line in log:
+                record = _json_line(line)
+                if record is not None:
+                    if record.get("logger") == "gunicorn.access":
+                        status = record.get("status")
+                        if isinstance(status, int) and status >= 400:
+                            statuses[f"{record.get('method')} {status}"] += 1
+                        continue
+                    message = str(record.get("message", ""))
+                    tracebacks += "exc_info" in record or message.startswith("Traceback")
+                    timeouts += "WORKER TIMEOUT" in message
+                    error_lines += record.get("level") in ("ERROR", "CRITICAL")
+                    continue
                 match = ACCESS_LINE.search(line)
                 if match is not None:
                     if int(match.group(3)) >= 400:
@@ -854,6 +901,220 @@ def machine_info() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# The cost of metrics
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far: the service's
+    own work (launcher, gunicorn master and workers, its embedded Redis), whoever else runs."""
+    total, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        pending += children(current)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class MetricsCost:
+    """One scenario against the service with metrics (``on``) and without (``off``); with each
+    run's service CPU per request (µs), which contention on a shared machine moves less than
+    req/s."""
+
+    scenario: Scenario
+    on: Measurement
+    off: Measurement
+    on_cpu_us: list[float] = field(default_factory=list)
+    off_cpu_us: list[float] = field(default_factory=list)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The service's median CPU per request without metrics over with: the share of its
+        throughput a CPU-bound service keeps with metrics on."""
+        on, off = _median(self.on_cpu_us), _median(self.off_cpu_us)
+        return off / on if on else 0.0
+
+    @property
+    def round_cpu_ratios(self) -> list[float]:
+        return [
+            off / on if on else 0.0 for on, off in zip(self.on_cpu_us, self.off_cpu_us, strict=True)
+        ]
+
+    @property
+    def target(self) -> float:
+        return METRICS_COST_TARGETS[self.scenario.name]
+
+    @property
+    def ratio(self) -> float:
+        return self.on.best.req_s / self.off.best.req_s if self.off.best.req_s else 0.0
+
+    @property
+    def round_ratios(self) -> list[float]:
+        """Each round's own on/off ratio (the two runs of a round are back to back)."""
+        return [
+            on.req_s / off.req_s if off.req_s else 0.0
+            for on, off in zip(self.on.runs, self.off.runs, strict=True)
+        ]
+
+    @property
+    def passed(self) -> bool:
+        return self.on.errors == 0 and self.off.errors == 0 and self.ratio >= self.target
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ratio": round(self.ratio, 4),
+            "cpu_ratio": round(self.cpu_ratio, 4),
+            "round_cpu_ratios": [round(r, 4) for r in self.round_cpu_ratios],
+            "on_cpu_us_per_request": self.on_cpu_us,
+            "off_cpu_us_per_request": self.off_cpu_us,
+            "target": self.target,
+            "round_ratios": [round(r, 4) for r in self.round_ratios],
+            "passed": self.passed,
+            "on": {
+                "req_s": self.on.best.req_s,
+                "errors": self.on.errors,
+                "runs": [asdict(r) for r in self.on.runs],
+            },
+            "off": {
+                "req_s": self.off.best.req_s,
+                "errors": self.off.errors,
+                "runs": [asdict(r) for r in self.off.runs],
+            },
+        }
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def metrics_servers(setup: Setup, workdir: Path) -> dict[str, Server]:
+    """The service twice, with and without metrics; otherwise the bench's own settings."""
+    base = Stack(setup, workdir).base_env  # the environment the scenarios' service has
+    servers = {}
+    for label, enabled in (("on", "true"), ("off", "false")):
+        env = {
+            **base,
+            "PORT": str(free_port()),
+            "DATA_DIR": str(workdir / f"metrics-{label}"),
+            "METRICS_ENABLED": enabled,
+            "METRICS_PORT": str(free_port()) if enabled == "true" else "off",
+        }
+        if setup.redis_url is not None:
+            env["KEY_PREFIX"] = f"{base['KEY_PREFIX']}m{label}"
+        servers[label] = Server(
+            f"service (metrics {label})",
+            [sys.executable, "-m", "service.serve"],
+            env,
+            workdir / f"metrics-{label}.log",
+            "/readyz",
+        )
+    return servers
+
+
+def counted_requests(metrics_port: int, route: str) -> float:
+    """What the service's metrics port says it served on ``route`` (every status)."""
+    connection = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=10.0)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("http_request_duration_seconds_count{") and f'route="{route}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any]]:
+    scenarios = [s for s in SCENARIOS if s.name in METRICS_COST_TARGETS]
+    with ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-m-")))
+        servers = metrics_servers(setup, workdir)
+        print("starting the service with and without metrics ...", flush=True)
+        for server in servers.values():
+            cleanup.callback(server.stop)
+            server.start()
+            seed(server.port, full=False)
+        if setup.redis_url is not None:
+            prefixes = tuple(s.env["KEY_PREFIX"] for s in servers.values())
+            cleanup.callback(drop_keys, setup.redis_url, prefixes)
+        nonce = secrets.token_hex(3)
+        for label, server in servers.items():
+            for scenario in scenarios:
+                run_wrk(server, scenario, setup, f"{nonce}w{label}", duration=1)
+        results = {s.name: MetricsCost(s, Measurement(s), Measurement(s)) for s in scenarios}
+        for round_no in range(1, setup.runs + 1):
+            # Alternating order: a machine getting busier or quieter favours neither side.
+            order = ("on", "off") if round_no % 2 else ("off", "on")
+            for scenario in scenarios:
+                for label in order:
+                    server = servers[label]
+                    cpu_before = tree_cpu_seconds(server.pid)
+                    run = run_wrk(server, scenario, setup, f"{nonce}m{round_no}{label}")
+                    spent = tree_cpu_seconds(server.pid) - cpu_before
+                    cpu_us = round(spent / run.requests * 1e6, 1) if run.requests else 0.0
+                    cost = results[scenario.name]
+                    getattr(cost, label).runs.append(run)
+                    getattr(cost, f"{label}_cpu_us").append(cpu_us)
+                    print(
+                        f"  metrics {label:<3} {scenario.name:<7} run {round_no}/{setup.runs}: "
+                        f"{run.req_s:>8.0f} req/s  p99 {run.p99_ms:7.1f} ms  errors "
+                        f"{run.errors}  service cpu {cpu_us:7.1f} us/req{_cpu_text(run)}",
+                        flush=True,
+                    )
+        on_port = int(servers["on"].env["METRICS_PORT"])
+        read_requests = sum(r.requests for r in results["read"].on.runs) if "read" in results else 0
+        counted = counted_requests(on_port, "/api/v1/articles/<slug:article_id>/comments")
+        if counted < read_requests:
+            raise BenchError(
+                f"the service with metrics counted {counted:.0f} article reads, "
+                f"wrk sent at least {read_requests}"
+            )
+        logs = {label: scan_log(server.log_path) for label, server in servers.items()}
+    costs = list(results.values())
+    print(
+        f"\nCost of metrics: best of {setup.runs} interleaved runs of {setup.duration}s each, "
+        f"the service with METRICS_ENABLED=true over the same service with false"
+    )
+    header = (
+        f"{'scenario':<9} {'on req/s':>9} {'off req/s':>9} {'ratio':>6} {'target':>7} "
+        f"{'rounds (on/off)':<30} {'cpu us on':>9} {'off':>6} {'cpu ratio':>9} "
+        f"{'rounds (off/on cpu)':<30} result"
+    )
+    print(header)
+    print("-" * len(header))
+    for cost in costs:
+        rounds = " ".join(f"{r:.2f}" for r in cost.round_ratios)
+        cpu_rounds = " ".join(f"{r:.2f}" for r in cost.round_cpu_ratios)
+        verdict = "PASS" if cost.passed else "FAIL"
+        print(
+            f"{cost.scenario.name:<9} {cost.on.best.req_s:>9.0f} {cost.off.best.req_s:>9.0f} "
+            f"{cost.ratio:>6.2f} {'>=' + format(cost.target, '.2f'):>7} {rounds:<30} "
+            f"{_median(cost.on_cpu_us):>9.0f} {_median(cost.off_cpu_us):>6.0f} "
+            f"{cost.cpu_ratio:>9.2f} {cpu_rounds:<30} {verdict}"
+        )
+    print(
+        "ratio = best req/s with metrics over best without; cpu us = the service's own CPU "
+        "(its whole process tree, Redis included) per request, median of the runs; cpu ratio "
+        "= off/on, the throughput share a CPU-bound service keeps with metrics"
+    )
+    print(f"  the metrics port counted {counted:.0f} article reads (wrk: {read_requests})")
+    return costs, {"logs": logs, "counted_reads": counted, "wrk_reads": read_requests}
+
+
+# --------------------------------------------------------------------------------------------
 # Modes
 
 
@@ -898,6 +1159,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         results = measure(stack, scenarios, setup, floors=floor_scenarios)
         service_log = scan_log(stack.service.log_path)
         ceiling_log = scan_log(stack.ceiling.log_path)
+    metrics_cost: list[MetricsCost] = []
+    metrics_notes: dict[str, Any] = {}
+    if args.metrics_cost and any(name in METRICS_COST_TARGETS for name in names):
+        metrics_cost, metrics_notes = measure_metrics_cost(setup)
     elapsed = time.monotonic() - started
 
     ceiling = results["ceiling"]
@@ -969,7 +1234,10 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
         "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
-        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured)),
+        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured))
+        and all(cost.passed for cost in metrics_cost),
+        "metrics_cost": {cost.scenario.name: cost.as_json() for cost in metrics_cost} or None,
+        "metrics_cost_notes": metrics_notes or None,
         "service_log": service_log,
         "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
@@ -981,6 +1249,33 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     print(f"\nwrote {out} (run took {elapsed:.0f}s)")
     if args.strict and not document["all_passed"]:
         print("--strict: a target or the zero-error rule was missed", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_metrics_cost(args: argparse.Namespace, setup: Setup) -> int:
+    """Only the metrics on/off comparison (``--metrics-cost``)."""
+    started = time.monotonic()
+    info = machine_info()
+    costs, notes = measure_metrics_cost(setup)
+    document = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "workers": setup.workers,
+        "redis_mode": setup.redis_mode,
+        "bench_env": setup.bench_env,
+        "connections": setup.connections,
+        "duration_s": setup.duration,
+        "runs": setup.runs,
+        "metrics_cost": {cost.scenario.name: cost.as_json() for cost in costs},
+        "metrics_cost_notes": notes,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    out = Path(args.json) if args.json else DEFAULT_METRICS_JSON
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"wrote {out}")
+    if args.strict and not all(cost.passed for cost in costs):
         return 3
     return 0
 
@@ -1109,6 +1404,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"only the ceiling and `read`, for WORKERS in {SWEEP_WORKERS}",
     )
+    parser.add_argument(
+        "--metrics-cost",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the scenarios, read and submit with metrics on and off, interleaved "
+        "(default on; --no-metrics-cost skips it)",
+    )
+    parser.add_argument(
+        "--only-metrics-cost",
+        action="store_true",
+        help="only the metrics on/off comparison",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
     unknown = sorted(set(names) - set(SCENARIO_NAMES))
@@ -1168,6 +1475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     try:
+        if args.only_metrics_cost:
+            return run_metrics_cost(args, setup)
         return run_sweep(args, setup) if args.worker_sweep else run_benchmark(args, setup)
     except (BenchError, ProcessError) as error:
         print(f"\nbenchmark broke: {error}", file=sys.stderr)

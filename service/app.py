@@ -12,7 +12,8 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from .api import data_requests_bp, moderation_bp, ops_bp, public_bp
+from . import metrics
+from .api import data_requests_bp, feeds_bp, moderation_bp, observe_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -24,6 +25,7 @@ from .errors import register_error_handlers
 from .hashing import Hasher
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
+from .observability import install_observability
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
 from .submissions import Submissions
@@ -50,7 +52,8 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         raise ConfigError("SECRET_KEY must be set (make run keeps one under DATA_DIR)")
     if config.encryption_keys is None:
         raise ConfigError("ENCRYPTION_KEYS must be set (make run keeps one under DATA_DIR)")
-    install_redaction()
+    install_redaction(log_format=config.log_format)
+    metrics.set_enabled(config.metrics_enabled)
     if not config.moderator_tokens:
         log.warning("no MODERATOR_TOKENS configured: every moderation request will get 401")
 
@@ -68,6 +71,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         keys.public_tracked_prefixes,
         connect_timeout=connect_timeout,
         enabled=config.read_cache,
+        counters=metrics.CacheCounters("public"),
     )
     moderation_cache = TrackedCache(
         config.resolved_redis_url,
@@ -75,6 +79,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         connect_timeout=connect_timeout,
         enabled=config.read_cache,
         idle_seconds=config.moderation_cache_idle_seconds,
+        counters=metrics.CacheCounters("moderation"),
     )
     store = CommentStore(
         redis, keys, Cipher(config.encryption_keys), cache, moderation_cache=moderation_cache
@@ -97,6 +102,8 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
             app.wsgi_app, x_for=config.trusted_proxies
         )
 
+    install_observability(app, config)  # first: its clock starts before the other hooks
+
     @app.before_request
     def before_each_request() -> None:
         # One hook, not two: Flask checks every hook for coroutines on every request.
@@ -115,6 +122,8 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(moderation_bp)
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(observe_bp)
+    app.register_blueprint(feeds_bp)
     install_cors(app, config)
     return app
 

@@ -12,6 +12,7 @@ import threading
 
 from redis.exceptions import RedisError
 
+from . import metrics
 from .clock import now_ms
 from .moderation.policy import DAY_MS
 from .states import PURGEABLE
@@ -37,6 +38,7 @@ def purge_expired(store: CommentStore, retention_days: int, *, at_ms: int | None
                 store.forget_purged(comment_id)
                 continue
             if store.delete(comment):
+                metrics.count_decision("purge", "retention")
                 purged += 1
 
 

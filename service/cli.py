@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configured = Config.from_env()
         config = load_config(configured)
         # The CLI is a process of its own: what redis-py or the store log here is redacted too.
-        install_redaction(config.log_level)
+        install_redaction(config.log_level, config.log_format)
         if args.command == "keys":
             return keys_rotate(config, keys_configured=configured.encryption_keys is not None)
         store = open_store(config)

@@ -8,8 +8,11 @@ directly.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +83,15 @@ class Config:
     moderation_cache_idle_seconds: float = 60.0
     # Origins allowed to call the moderation API from a browser; none by default.
     moderation_allowed_origins: tuple[str, ...] = ()
+    # Record Prometheus metrics (service/metrics.py); off only to measure what they cost.
+    metrics_enabled: bool = True
+    # /metrics on the main port, for a scraper presenting this bearer token; None: not there.
+    metrics_token: str | None = None
+    # The separate metrics listener (README, Metrics): on by default, on loopback; None: off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9464
+    # "json": one JSON object a line (service/logs.py); "text": the bracketed lines of old.
+    log_format: str = "json"
 
     @property
     def resolved_redis_url(self) -> str:
@@ -148,6 +160,11 @@ class Config:
             moderation_cache_idle_seconds=_float(
                 env, "MODERATION_CACHE_IDLE_SECONDS", defaults.moderation_cache_idle_seconds
             ),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", True),
+            metrics_token=_metrics_token(env.get("METRICS_TOKEN", "")),
+            metrics_host=env.get("METRICS_HOST") or defaults.metrics_host,
+            metrics_port=_optional_port(env, "METRICS_PORT", defaults.metrics_port),
+            log_format=_choice(env, "LOG_FORMAT", defaults.log_format, ("json", "text")),
         )
 
 
@@ -156,6 +173,42 @@ def environment() -> dict[str, str]:
     embedded Redis's URL and DATA_DIR's secrets added), and what the CLI completes the same way
     before parsing it with :meth:`Config.from_env`."""
     return dict(os.environ)
+
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_directory(launcher_dir: Path | None = None) -> Path:
+    """The directory prometheus-client's multiprocess mode shares between the processes of one
+    service (gunicorn's master and workers, the workers started beside it), named in the
+    environment, where prometheus-client looks for it and children inherit it.
+
+    ``launcher_dir``: the launcher's own (``make run``: DATA_DIR/metrics), emptied here, since
+    files left by an earlier run would be added to this one's counters. Without it, the
+    environment's directory if set (the operator's, or the launcher's for its children), else
+    a fresh temporary one (gunicorn started directly, tests, the CLI); see service/metrics.py.
+    """
+    if launcher_dir is not None:
+        launcher_dir.mkdir(parents=True, exist_ok=True)
+        for stale in launcher_dir.glob("*.db"):
+            stale.unlink()
+        os.environ[METRICS_DIR_VARIABLE] = str(launcher_dir.resolve())
+        return launcher_dir.resolve()
+    named = os.environ.get(METRICS_DIR_VARIABLE)
+    if named:
+        path = Path(named)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    path = Path(tempfile.mkdtemp(prefix="comments-metrics-"))
+    os.environ[METRICS_DIR_VARIABLE] = str(path)
+    atexit.register(_remove_temporary, path, os.getpid())
+    return path
+
+
+def _remove_temporary(path: Path, creator: int) -> None:
+    # Forked children (gunicorn's workers) run atexit handlers too; only the creator removes.
+    if os.getpid() == creator:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def parse_moderator_tokens(raw: str) -> dict[str, str]:
@@ -230,6 +283,38 @@ def _origins(raw: str) -> tuple[str, ...]:
             )
         origins.append(origin.lower())
     return tuple(origins)
+
+
+def _metrics_token(raw: str) -> str | None:
+    token = raw.strip()
+    if not token:
+        return None
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+    return token
+
+
+def _optional_port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """A TCP port, or None for "off" (``off``, ``false``, ``none`` or ``0``)."""
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"off", "false", "none", "0"}:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number or off, got {raw!r}") from None
+    if not 0 < value < 65536:
+        raise ConfigError(f"{name} must be between 1 and 65535, or off")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _key_ring(raw: str) -> KeyRing | None:

@@ -8,10 +8,12 @@ from typing import Any
 from flask import Flask, Response, json
 from marshmallow import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
+from . import metrics
 from .domain_errors import (
     ArticleClosed,
     CommentFlood,
@@ -145,6 +147,7 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)
     def handle_redis_down(error: Exception) -> BaseResponse:
+        metrics.count_redis_error(error)
         log.warning("redis unavailable: %s", type(error).__name__)
         response = problem_response(
             503,
@@ -159,5 +162,7 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
     def handle_unexpected(error: Exception) -> BaseResponse:
         if isinstance(error, HTTPException):
             return handle_http(error)
+        if isinstance(error, RedisError):  # a reply error, a script error: still Redis's kind
+            metrics.count_redis_error(error)
         log.exception("unhandled error")
         return handle_http(InternalServerError())

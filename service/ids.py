@@ -38,3 +38,11 @@ def new_id(now_ms: int) -> str:
 
 def is_valid_id(candidate: str) -> bool:
     return ID_PATTERN.fullmatch(candidate) is not None
+
+
+def id_time_ms(comment_id: str) -> int:
+    """The creation time (ms since the epoch) an id carries in its first ten characters."""
+    value = 0
+    for char in comment_id[:10]:
+        value = value * 32 + _ALPHABET.index(char)
+    return value

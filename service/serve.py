@@ -4,19 +4,27 @@ Redis is started here, once, before gunicorn forks its workers; the workers only
 URL. If it dies, a supervisor thread starts it again on the same socket and data (AOF), with
 back-off; the workers reconnect by themselves. When gunicorn exits (Ctrl-C, SIGTERM), Redis is
 stopped after it, so every acknowledged comment is on disk.
+
+The metrics files of every process it starts go to DATA_DIR/metrics, emptied first (see
+service/metrics.py). What it has to say goes through logging, so it is a JSON line like
+everything else the service writes (``LOG_FORMAT=text`` for the bracketed lines).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 from types import FrameType
 
 from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
-from .config import Config, ConfigError, environment
+from .config import METRICS_DIR_VARIABLE, Config, ConfigError, environment, metrics_directory
 from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
 from .logs import install_redaction
+
+log = logging.getLogger("service.serve")
+METRICS_SUBDIR = "metrics"
 
 
 def main() -> int:
@@ -25,9 +33,11 @@ def main() -> int:
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    install_redaction(config.log_level)
+    install_redaction(config.log_level, config.log_format)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     env = environment()
+    # Every process of this service shares it, and this run's counters start from zero.
+    env[METRICS_DIR_VARIABLE] = str(metrics_directory(config.data_dir / METRICS_SUBDIR))
     embedded: EmbeddedRedis | None = None
     supervisor: RedisSupervisor | None = None
     if config.redis_url is None:
@@ -37,18 +47,18 @@ def main() -> int:
         supervisor.start()
         # The CLI (tokens, reencrypt, purge) finds the running embedded Redis through this.
         (config.data_dir / REDIS_URL_FILE).write_text(embedded.url + "\n")
-        print(f"embedded Redis {embedded.url} (data in {embedded.data_dir})", flush=True)
+        log.info("embedded Redis %s (data in %s)", embedded.url, embedded.data_dir)
     base = f"http://{config.host}:{config.port}"
     for note in fill_defaults(config, env, create=True):
-        print(note, flush=True)
+        log.info("%s", note)
     if not config.moderator_tokens:
         token_path = config.data_dir / TOKEN_FILE
-        print(
-            f'  moderate with: curl -H "Authorization: Bearer $(cat {token_path})" '
-            f"{base}/api/v1/moderation/queue",
-            flush=True,
+        log.info(
+            'moderate with: curl -H "Authorization: Bearer $(cat %s)" %s/api/v1/moderation/queue',
+            token_path,
+            base,
         )
-    print(f"serving on {base}  (contract: {base}/openapi.yaml)", flush=True)
+    log.info("serving on %s  (contract: %s/openapi.yaml)", base, base)
 
     gunicorn = subprocess.Popen(
         [

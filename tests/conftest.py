@@ -27,6 +27,7 @@ from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
+from service.logs import JsonLines
 from service.store import make_redis
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -192,8 +193,12 @@ def client(app: Flask) -> FlaskClient:
 
 
 class _LogCapture(logging.Handler):
+    # Each record as the service writes it (service/logs.py JsonLines: the message, the request
+    # id and every extra field), so what is scanned is the line itself.
+    lines = JsonLines()
+
     def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
+        text = record.getMessage() + "\n" + self.lines.format(record)
         if record.exc_info and record.exc_info[1] is not None:
             text += " " + repr(record.exc_info[1])
         _exposure.record(f"log {record.name}", text)

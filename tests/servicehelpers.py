@@ -17,6 +17,7 @@ Every wait is bounded; ``kill()`` methods are safe to call in ``finally`` whatev
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -55,6 +56,12 @@ SERVICE_VARS = {
     "RETRY_AFTER_UNAVAILABLE",
     "RATE_LIMITS_ENABLED",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "METRICS_PORT",
+    "METRICS_TOKEN",
+    "METRICS_ENABLED",
+    # The launcher names its own (DATA_DIR/metrics); the test process's must not leak in.
+    "PROMETHEUS_MULTIPROC_DIR",
 }
 # Submissions from one address as fast as a test can send them.
 RELAXED_POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
@@ -176,6 +183,8 @@ class Service:
             "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN}",
             "KEY_PREFIX": self.key_prefix,
             "RATE_LIMITS_ENABLED": "false",
+            # Tests run services side by side: none takes the default metrics port.
+            "METRICS_PORT": "off",
             **(env or {}),
         }
         if redis_url == "env":
@@ -282,3 +291,19 @@ class Service:
         assert response.status_code == 200, response.text
         document: dict[str, Any] = response.json()
         return document
+
+
+def log_records(text: str) -> list[dict[str, Any]]:
+    """Every line of a service's log as the JSON object it must be (LOG_FORMAT=json)."""
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"log line {number} is not JSON: {line!r}") from None
+        assert isinstance(record, dict), line
+        assert {"time", "level", "logger", "pid", "message"} <= set(record), line
+        records.append(record)
+    return records

@@ -195,6 +195,9 @@ def test_bearer_auth_exactly_on_moderation(spec: dict[str, Any]) -> None:
         if path.startswith(MODERATION_PREFIX + "/"):
             assert operation.get("security") == BEARER, f"{method} {path} lacks bearerAuth"
             assert "401" in operation["responses"], f"{method} {path} lacks its 401"
+        elif path == "/metrics":  # a scraper's token of its own, never a moderator's
+            assert operation.get("security") == [{"metricsAuth": []}]
+            assert "401" in operation["responses"]
         else:
             assert not operation.get("security"), f"{method} {path} must be public"
             assert "401" not in operation["responses"], f"{method} {path} never answers 401"

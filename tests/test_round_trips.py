@@ -271,3 +271,35 @@ def test_a_listing_of_published_comments_reads_each_in_one_step(
     inside = {"get": 6, "hget": 6}
     expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, **inside}
     assert cost == Counter(expected if by_article else {**expected, "mget": 1})
+
+
+@pytest.mark.parametrize("existing", [3, pytest.param(300, marks=pytest.mark.slow)])
+def test_an_article_feed_is_one_round_trip_then_none(
+    client: FlaskClient, redis_client: Redis, existing: int
+) -> None:
+    fill(client, "fed", existing)
+    path = "/feeds/articles/fed.atom"
+    client.get("/feeds/articles/warm.atom")  # the listener is up, the script loaded
+    miss = commands_during(redis_client, lambda: client.get(path))
+    # One EVALSHA: the newest ids of the article's approved index, its total, their documents.
+    assert miss == Counter({"evalsha": 1, "zrevrangebylex": 1, "zcard": 1, "hmget": 1})
+    assert until_cached(redis_client, lambda: client.get(path)) == Counter()
+
+
+@pytest.mark.parametrize("existing", [3, pytest.param(300, marks=pytest.mark.slow)])
+def test_the_site_feed_is_three_round_trips_then_none(
+    client: FlaskClient, redis_client: Redis, existing: int
+) -> None:
+    fill(client, "site-a", existing)
+    fill(client, "site-b", 2)
+    client.get("/feeds/articles/warm.atom")  # the listener is up
+    miss = commands_during(redis_client, lambda: client.get("/feeds/recent.atom"))
+    # The newest ids of the global approved index; their records (to learn each one's
+    # article); the documents, one HMGET per article in one pipeline.
+    assert miss == Counter({"zrevrangebylex": 1, "mget": 1, "hmget": 2})
+    assert until_cached(redis_client, lambda: client.get("/feeds/recent.atom")) == Counter()
+    # A held submission leaves it cached; an approval does not.
+    held = submit(client, article="site-a", comment="held for now", email="h@example.com")
+    assert commands_during(redis_client, lambda: client.get("/feeds/recent.atom")) == Counter()
+    approve(client, held.get_json()["id"])
+    assert commands_during(redis_client, lambda: client.get("/feeds/recent.atom"))["mget"] == 1

@@ -18,7 +18,7 @@ from tests.conftest import AUTH
 
 ROOT = Path(__file__).resolve().parents[1]
 API = ROOT / "service" / "api"
-BLUEPRINT_MODULES = {"public", "moderation", "data_requests", "ops"}
+BLUEPRINT_MODULES = {"public", "moderation", "data_requests", "ops", "observe", "feeds"}
 
 
 def relative_imports(path: Path) -> set[str]:

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from flask import Blueprint, Response, g, request
 
-from .. import states
+from .. import metrics, states
 from ..clock import iso_from_ms, now_ms
 from ..documents import moderator_view, render_moderator_page, render_public
 from ..domain_errors import CommentNotFound, Conflict
@@ -96,13 +96,15 @@ def decide(comment_id: str, decision: str) -> Response:
             continue
         if decided is None:  # deleted between the read and the decision
             _not_found()
+        metrics.count_decision(decision, "moderator")
         return json_response(moderator_view(decided))
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
 
 
 @bp.delete("/comments/<comment_id>")
 def delete_comment(comment_id: str) -> Response:
-    services().store.delete(_load(comment_id))
+    if services().store.delete(_load(comment_id)):
+        metrics.count_decision("delete", "moderator")
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response

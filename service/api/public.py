@@ -7,26 +7,25 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, g, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
+from ..observability import VERDICT
 from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
 from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
 from .requests import json_body, query_args, submission_body
-from .responses import json_response
+from .responses import PUBLIC_CACHE_CONTROL as PUBLIC_CACHE_CONTROL
+from .responses import cacheable, json_response
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
 _counts_request = CountsRequestSchema()
-# Short enough that a newly approved comment shows within seconds, long enough that a CDN
-# absorbs a front-page burst; ETags make the revalidation cheap.
-PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
 DEFAULT_LIMIT: int = _page_args.fields["limit"].load_default
 
 
@@ -60,6 +59,7 @@ def submit_comment(article_id: str) -> BaseResponse:
             hand_out_key=not follows_redirect,
         )
     )
+    setattr(g, VERDICT, accepted.status)  # the submission's outcome, for the metrics
     if follows_redirect:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
@@ -158,11 +158,4 @@ def _allowed_origin(url: str, origins: tuple[str, ...]) -> bool:
 
 
 def _cacheable(body: bytes, etag: str) -> BaseResponse:
-    if request.if_none_match.contains(etag):
-        response = Response(status=304)
-        del response.headers["Content-Type"]
-    else:
-        response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = PUBLIC_CACHE_CONTROL
-    return response
+    return cacheable(body, etag)

@@ -36,6 +36,7 @@ class StoreCore:
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
         self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
         self._read_comments = redis.register_script(scripts.READ_COMMENTS)
+        self._latest_public = redis.register_script(scripts.LATEST_PUBLIC)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

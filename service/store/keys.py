@@ -167,12 +167,14 @@ class Keys:
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:
         """What the workers' always-on cache depends on (CLIENT TRACKING BCAST): article pages
-        and counts, the policy and article settings, moderator tokens and failed logins.
+        and counts, the site's feed of recent comments (the global approved index), the policy
+        and article settings, moderator tokens and failed logins.
         A held submission writes none of these keys, so it sends no worker any message; an
-        approval sends each one message per prefix it touches (public hash, approved index)."""
+        approval sends each one message per prefix it touches (public hash, approved indexes)."""
         return (
             f"{self.tag}:public:",
             f"{self.tag}:idx:{Status.APPROVED}:",
+            self.status_index(Status.APPROVED),
             f"{self.tag}:article:",
             f"{self.tag}:policy",
             f"{self.tag}:moderators",

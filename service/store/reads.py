@@ -55,9 +55,10 @@ class Reads(RecordLoader):
         """Published comments as pre-rendered JSON documents: from the worker's cache, else
         in one round trip."""
         name = ("page", article_id, limit, cursor)
-        cached = self.cached_public_page(article_id, limit, cursor)
+        # Not counted: callers looked already (cached_public_page) before coming here.
+        cached = self.cache.get(name, count=False) if self.cache else None
         if cached is not None:
-            return cached
+            return cast(Page, cached)
         epoch = self.cache.begin() if self.cache else None
         index, docs = (
             self.keys.article_status_index(article_id, Status.APPROVED),
@@ -78,7 +79,7 @@ class Reads(RecordLoader):
         counts: dict[str, int] = {}
         missing = []
         cached_counts = (
-            self.cache.get_many([("count", a) for a in article_ids])
+            self.cache.get_many([("count", a) for a in article_ids], count=False)
             if self.cache
             else [None] * len(article_ids)
         )
@@ -138,6 +139,16 @@ class Reads(RecordLoader):
         if cache:
             cache.put(name, listing, (index, *comment_keys), epoch)
         return listing
+
+    def pending_summary(self) -> tuple[int, str | None]:
+        """How many comments wait for a moderator and the oldest one's id, in one round trip
+        (for the metrics, at scrape time: never from a cache)."""
+        pipe = self.redis.pipeline(transaction=False)
+        index = self.keys.status_index(Status.PENDING)
+        pipe.zcard(index)
+        pipe.zrange(index, 0, 0)
+        count, oldest = pipe.execute()
+        return int(count), (oldest[0] if oldest else None)
 
 
 def _lex_start(cursor: str | None) -> str:

@@ -352,3 +352,20 @@ local listed = redis.call('SMEMBERS', KEYS[2])
 if #listed == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
 return listed
 """
+
+# An article's newest published comments (its feed), newest first, in one round trip.
+# KEYS[1] article approved index   KEYS[2] article public hash   ARGV[1] how many
+# Returns {total, id1, json1, id2, json2, ...}; ids whose JSON is missing are skipped.
+LATEST_PUBLIC = """
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {redis.call('ZCARD', KEYS[1])}
+if #ids == 0 then return out end
+local docs = redis.call('HMGET', KEYS[2], unpack(ids))
+for i = 1, #ids do
+  if docs[i] then
+    out[#out + 1] = ids[i]
+    out[#out + 1] = docs[i]
+  end
+end
+return out
+"""

@@ -47,7 +47,7 @@ import select
 import threading
 import time
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -62,6 +62,14 @@ HEARTBEAT_SECONDS = 2.0
 BATCH_SECONDS = 0.02
 
 
+class LookupCounters(Protocol):
+    """Where a cache reports its hits and misses (the service's metrics)."""
+
+    def hit(self, count: int = 1) -> None: ...
+
+    def miss(self, count: int = 1) -> None: ...
+
+
 class TrackedCache:
     def __init__(
         self,
@@ -71,7 +79,11 @@ class TrackedCache:
         connect_timeout: float = 1.0,
         enabled: bool = True,
         idle_seconds: float | None = None,
+        counters: LookupCounters | None = None,
     ) -> None:
+        # Lookups of an enabled cache are counted (a cache switched off counts nothing); one
+        # that cannot be trusted at the moment answers, and counts, a miss.
+        self.counters = counters
         self.redis_url = redis_url
         self.prefixes = prefixes
         self.connect_timeout = connect_timeout
@@ -105,16 +117,35 @@ class TrackedCache:
         with self._lock:
             return self._epoch if self._healthy else None
 
-    def get(self, name: Hashable) -> Any | None:
+    def get(self, name: Hashable, *, count: bool = True) -> Any | None:
+        """The value if cached and current; ``count=False`` for a second look by a caller
+        that already counted its first."""
         if not self._usable():
+            if count and self.enabled and self.counters is not None:
+                self.counters.miss()
             return None
-        return self._values.get(name)
+        value = self._values.get(name)
+        if count and self.counters is not None:
+            if value is None:
+                self.counters.miss()
+            else:
+                self.counters.hit()
+        return value
 
-    def get_many(self, names: list[Hashable]) -> list[Any | None]:
+    def get_many(self, names: list[Hashable], *, count: bool = True) -> list[Any | None]:
         """Several values with one freshness check (None for each one not cached)."""
         if not self._usable():
+            if count and self.enabled and self.counters is not None and names:
+                self.counters.miss(len(names))
             return [None] * len(names)
-        return [self._values.get(name) for name in names]
+        found = [self._values.get(name) for name in names]
+        if count and self.counters is not None and names:
+            missing = found.count(None)
+            if missing:
+                self.counters.miss(missing)
+            if missing < len(found):
+                self.counters.hit(len(found) - missing)
+        return found
 
     @property
     def listening(self) -> bool:
