@@ -1,14 +1,15 @@
 """CommentStore: the one object callers use, assembled from the store's rooms.
 
 Each room is a module of its own concern (inserts, decisions, reads, personal data,
-moderators, settings, commenter keys) over a shared core (client, key schema, cipher, caches,
-scripts); the record codec sits beneath the rooms that read records.
+moderators, settings, commenter keys, imports and exports) over a shared core (client, key
+schema, cipher, caches, scripts); the record codec sits beneath the rooms that read records.
 """
 
 from __future__ import annotations
 
 from .commenters import Commenters
 from .decisions import Decisions
+from .imports import Imports
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
@@ -16,6 +17,8 @@ from .reads import Reads
 from .settings import Settings
 
 
-class CommentStore(Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters):
+class CommentStore(
+    Imports, Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters
+):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -1,0 +1,113 @@
+"""WordPress eXtended RSS (WXR 1.0–1.2, Tools → Export): every ``wp:comment`` of every item.
+
+An item is a post (``link``, ``wp:post_id``, ``wp:post_name``); each comment has
+``wp:comment_id``, ``_author``, ``_author_email``, ``_author_url``, ``_author_IP``,
+``_date_gmt``, ``_content`` (a few HTML tags, line breaks as typed), ``_approved`` (``1``,
+``0``, ``spam``, ``trash``), ``_type`` (``""``/``comment``, ``pingback``, ``trackback``) and
+``_parent`` (a comment id of the same post, ``0`` for none).
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterator
+from typing import IO
+from xml.etree.ElementTree import Element
+
+from ..states import Status
+from .html_text import html_to_text
+from .source import FormatError, Skipped, SourceComment, Thread
+from .xml_stream import local, namespace, records, text
+
+_STATUS = {
+    "1": Status.APPROVED,
+    "approve": Status.APPROVED,
+    "0": Status.PENDING,
+    "hold": Status.PENDING,
+    "spam": Status.SPAM,
+    "trash": Status.REJECTED,
+}
+_PINGS = {"pingback", "trackback"}
+
+
+def _ms(value: str) -> int | None:
+    try:
+        return calendar.timegm(time.strptime(value, "%Y-%m-%d %H:%M:%S")) * 1000
+    except ValueError:
+        return None
+
+
+def read(
+    handle: IO[bytes], *, include_pingbacks: bool = False
+) -> Iterator[SourceComment | Skipped]:
+    site = ""
+    wxr = False
+    for element, _ in records(
+        handle,
+        "rss",
+        frozenset({"item", "base_site_url", "wxr_version"}),
+        "a WordPress export (WXR)",
+        2,
+    ):
+        name = local(element.tag)
+        if name == "wxr_version":
+            wxr = namespace(element.tag).startswith("http://wordpress.org/export/")
+            continue
+        if name == "base_site_url":
+            site = (element.text or "").strip().rstrip("/")
+            continue
+        if not wxr:
+            raise FormatError("not a WordPress export (WXR): an RSS feed without <wp:wxr_version>")
+        yield from _item(element, site, include_pingbacks)
+
+
+def _item(item: Element, site: str, include_pingbacks: bool) -> Iterator[SourceComment | Skipped]:
+    thread = Thread(
+        url=text(item, "link") or None,
+        post_id=text(item, "post_id") or None,
+        thread_id=text(item, "post_id") or None,
+        closed=text(item, "comment_status") == "closed",
+    )
+    if thread.url is None and text(item, "post_name"):
+        thread = Thread(
+            url="/" + text(item, "post_name"), post_id=thread.post_id, thread_id=thread.post_id
+        )
+    prefix = f"wordpress:{site}:" if site else "wordpress:"
+    for comment in item:
+        if local(comment.tag) != "comment":
+            continue
+        source = prefix + text(comment, "comment_id")
+        kind = text(comment, "comment_type")
+        if kind in _PINGS and not include_pingbacks:
+            yield Skipped(source, kind)
+            continue
+        status = _STATUS.get(text(comment, "comment_approved"))
+        if status is None:
+            yield Skipped(source, "unknown_status", text(comment, "comment_approved")[:40])
+            continue
+        created = _ms(text(comment, "comment_date_gmt")) or _ms(text(comment, "comment_date"))
+        if created is None:
+            yield Skipped(source, "no_date")
+            continue
+        parent = text(comment, "comment_parent")
+        website = text(comment, "comment_author_url")
+        yield SourceComment(
+            source=source,
+            thread=thread,
+            parent_source=prefix + parent if parent not in ("", "0") else None,
+            name=html_to_text(text(comment, "comment_author"), keep_newlines=False),
+            email=text(comment, "comment_author_email"),
+            website=website if website not in ("", "http://", "https://") else None,
+            text=html_to_text(_raw_text(comment, "comment_content"), keep_newlines=True),
+            created_ms=created,
+            status=status.value,
+            client_ip=text(comment, "comment_author_IP") or None,
+        )
+
+
+def _raw_text(element: Element, name: str) -> str:
+    for found in element:
+        if local(found.tag) == name:
+            return found.text or ""
+    return ""
