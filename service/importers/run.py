@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -36,6 +37,11 @@ from .source import Skipped, SourceComment, Thread
 
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
 BATCH = 500
+# Batches sent to Redis while the next are prepared (a thread writes them: Redis runs the
+# scripts while Python parses and validates), and the ids of recent comments kept for their
+# replies meanwhile (a reply's parent is close by in every source).
+IN_FLIGHT = 2
+RECENT = 50_000
 EXAMPLES = 20  # skipped comments and invalid article ids listed by name in the report
 
 
@@ -183,12 +189,15 @@ class Importer:
         self.rule = rule
         self.dry_run = dry_run
         self.profanity = rejudge
-        self.schema = make_submission_schemas(False)[0]
+        self.schema = make_submission_schemas(False, remember_emails=True)[0]
         self.report = Report(dry_run=dry_run)
         self.policy = load_policy(store.policy_json()) if rejudge else None
         # Replies waiting for their parent: parent source id -> the replies.
         self.waiting: dict[tuple[str, str], list[tuple[SourceComment, str]]] = {}
         self.seen_in_dry_run: set[tuple[str, str]] = set()
+        self.recent: dict[tuple[str, str], str] = {}
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.in_flight: deque[tuple[list[_Ready], Future[list[Outcome]]]] = deque()
 
     def run(
         self,
@@ -209,8 +218,12 @@ class Importer:
                 pending = []
                 if on_progress and progress:
                     on_progress(progress(), self.report.comments)
-        self._batch(pending)
-        self._orphans()
+        try:
+            self._batch(pending)
+            self._orphans()
+            self._drain(0)
+        finally:
+            self.writer.shutdown(wait=True)
         self.report.seconds = time.monotonic() - self.report.started
         return self.report
 
@@ -245,7 +258,9 @@ class Importer:
             parent_id = item.parent_id
             if item.parent_source:
                 parent_key = (article_id, item.parent_source)
-                parent_id = found.get(parent_key) or in_batch.get(parent_key)
+                parent_id = (
+                    found.get(parent_key) or in_batch.get(parent_key) or self.recent.get(parent_key)
+                )
                 if parent_id is None and parent_key in self.seen_in_dry_run:
                     parent_id = "0" * 26
                 if parent_id is None:
@@ -255,6 +270,9 @@ class Importer:
             if decided is None:
                 continue
             in_batch[(article_id, item.source)] = decided.comment.id
+            self.recent[(article_id, item.source)] = decided.comment.id
+            if len(self.recent) > RECENT:
+                del self.recent[next(iter(self.recent))]
             ready.append(_Ready(decided, item.source))
         self._store(ready)
         # Replies that waited for a comment of this batch are ready now.
@@ -269,10 +287,20 @@ class Importer:
         if not ready:
             return
         if self.dry_run:
-            outcomes = [Outcome.STORED] * len(ready)
             self.seen_in_dry_run.update((r.decided.comment.article_id, r.source) for r in ready)
-        else:
-            outcomes = self.store.store_decided([r.decided for r in ready])
+            self._count(ready, [Outcome.STORED] * len(ready))
+            return
+        future = self.writer.submit(self.store.store_decided, [r.decided for r in ready])
+        self.in_flight.append((ready, future))
+        self._drain(IN_FLIGHT)
+
+    def _drain(self, keep: int) -> None:
+        """Wait for the oldest batches in flight until ``keep`` remain; count them."""
+        while len(self.in_flight) > keep:
+            ready, future = self.in_flight.popleft()
+            self._count(ready, future.result())
+
+    def _count(self, ready: list[_Ready], outcomes: list[Outcome]) -> None:
         for r, outcome in zip(ready, outcomes, strict=True):
             if outcome is Outcome.STORED:
                 self.report.stored[r.decided.comment.status] += 1

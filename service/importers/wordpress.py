@@ -77,37 +77,33 @@ def _item(item: Element, site: str, include_pingbacks: bool) -> Iterator[SourceC
     for comment in item:
         if local(comment.tag) != "comment":
             continue
-        source = prefix + text(comment, "comment_id")
-        kind = text(comment, "comment_type")
+        # Each field once (a comment has a dozen): name -> raw text.
+        fields = {local(f.tag).removeprefix("comment_"): f.text or "" for f in comment}
+        source = prefix + fields.get("id", "").strip()
+        kind = fields.get("type", "").strip()
         if kind in _PINGS and not include_pingbacks:
             yield Skipped(source, kind)
             continue
-        status = _STATUS.get(text(comment, "comment_approved"))
+        approved = fields.get("approved", "").strip()
+        status = _STATUS.get(approved)
         if status is None:
-            yield Skipped(source, "unknown_status", text(comment, "comment_approved")[:40])
+            yield Skipped(source, "unknown_status", approved[:40])
             continue
-        created = _ms(text(comment, "comment_date_gmt")) or _ms(text(comment, "comment_date"))
+        created = _ms(fields.get("date_gmt", "").strip()) or _ms(fields.get("date", "").strip())
         if created is None:
             yield Skipped(source, "no_date")
             continue
-        parent = text(comment, "comment_parent")
-        website = text(comment, "comment_author_url")
+        parent = fields.get("parent", "").strip()
+        website = fields.get("author_url", "").strip()
         yield SourceComment(
             source=source,
             thread=thread,
             parent_source=prefix + parent if parent not in ("", "0") else None,
-            name=html_to_text(text(comment, "comment_author"), keep_newlines=False),
-            email=text(comment, "comment_author_email"),
+            name=html_to_text(fields.get("author", "").strip(), keep_newlines=False),
+            email=fields.get("author_email", "").strip(),
             website=website if website not in ("", "http://", "https://") else None,
-            text=html_to_text(_raw_text(comment, "comment_content"), keep_newlines=True),
+            text=html_to_text(fields.get("content", ""), keep_newlines=True),
             created_ms=created,
             status=status.value,
-            client_ip=text(comment, "comment_author_IP") or None,
+            client_ip=fields.get("author_IP", "").strip() or None,
         )
-
-
-def _raw_text(element: Element, name: str) -> str:
-    for found in element:
-        if local(found.tag) == name:
-            return found.text or ""
-    return ""
