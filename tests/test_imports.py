@@ -187,7 +187,10 @@ def test_no_email_in_public_responses(app: Flask, client: FlaskClient) -> None:
 
 def test_disqus_posts(app: Flask, client: FlaskClient) -> None:
     report = run(app, "disqus", FIXTURES / "disqus.xml")
-    assert dict(report.stored) == {"approved": 2, "rejected": 1, "spam": 1}
+    assert dict(report.stored) == {"approved": 3, "rejected": 1, "spam": 1}
+    assert report.skipped == {"invalid": 1, "unknown_thread": 1}  # the guest has no email
+    assert parts(app)[0].closed_articles() == ["old-news"]
+    assert len(public(client, "old-news")) == 1
     items = public(client, "budget-day")
     assert [i["comment"] for i in items] == [
         "Hello, World.\n\nSecond paragraph with a link (https://example.org/x) & more.",
@@ -196,7 +199,7 @@ def test_disqus_posts(app: Flask, client: FlaskClient) -> None:
     assert items[1]["parent_id"] == items[0]["id"] and items[0]["name"] == "Erin Ó Briain"
     parts(app)[0].redis.flushdb()
     thread = run(app, "disqus", FIXTURES / "disqus.xml", rule=ArticleRule("thread-id"))
-    assert thread.stored["approved"] == 2 and len(public(client, "article-42")) == 2
+    assert thread.stored["approved"] == 3 and len(public(client, "article-42")) == 2
     no_problems(parts(app)[0])
 
 
@@ -361,6 +364,12 @@ def test_export_then_import_into_an_empty_store_is_equal(
         "/api/v1/articles/hello-world/comments",
         json={"name": "Ivy", "email": "ivy@example.com", "comment": "Live one."},
     ).get_json()
+    erased = client.post(
+        "/api/v1/moderation/data-requests/erase",
+        json={"email": "zoe@example.com", "mode": "anonymise"},
+        headers=AUTH,
+    )
+    assert erased.status_code == 200 and erased.get_json()["anonymised"] == 2
     client.post(
         f"/api/v1/moderation/comments/{live['id']}/reject", headers=AUTH, json={"note": "off topic"}
     )
@@ -378,13 +387,14 @@ def test_export_then_import_into_an_empty_store_is_equal(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     store.redis.flushdb()
     report = run(app, "json", path)
-    assert report.comments == len(before) == 11 and not report.skipped
+    assert not report.skipped, report.lines()
+    assert report.comments == len(before) == 12
     after = {c.id: c for page in store.comment_pages() for c in page}
     assert after == before  # every field, history and source included
     assert store.policy_json() == policy
-    assert store.closed_articles() == ["budget-day"]
+    assert store.closed_articles() == ["budget-day", "old-news"]
     again = run(app, "json", path)
-    assert again.comments == 0 and again.already == 11
+    assert again.comments == 0 and again.already == 12
     # The imported source ids still map: the WordPress file is not imported twice.
     assert run(app, "wordpress", FIXTURES / "wordpress.xml").already == 6
     no_problems(store)

@@ -75,9 +75,13 @@ def run_import(
             else disqus.read(cast(IO[bytes], counting))
         )
         try:
-            return importer.run(items, lambda: counting.position, progress.update)
+            report = importer.run(items, lambda: counting.position, progress.update)
         finally:
             progress.close()
+    if not dry_run:
+        for article_id in sorted(report.closed_articles):
+            store.set_article_open(article_id, False)
+    return report
 
 
 def apply_settings(store: CommentStore, reader: ExportReader) -> None:

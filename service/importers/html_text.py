@@ -5,6 +5,7 @@ as HTML then reads the same as a live comment, which is shown as text, never as 
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 _BLOCKS = {"p", "div", "blockquote", "ul", "ol", "li", "pre", "h1", "h2", "h3", "h4", "h5", "h6"}
@@ -55,8 +56,12 @@ class _Text(HTMLParser):
 def html_to_text(html: str, *, keep_newlines: bool) -> str:
     """``keep_newlines``: the source's own line breaks are line breaks (WordPress stores a
     comment as typed, with a few tags); otherwise they are HTML whitespace (Disqus)."""
-    if "<" not in html and "&" not in html:
-        return html.strip()
+    if "<" not in html:
+        # No markup: only entities to decode (most WordPress comments).
+        text = unescape(html) if "&" in html else html
+        if not keep_newlines:
+            text = " ".join(text.split())
+        return text.strip()
     parser = _Text(keep_newlines)
     parser.feed(html)
     parser.close()

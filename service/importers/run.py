@@ -41,7 +41,7 @@ BATCH = 500
 # scripts while Python parses and validates), and the ids of recent comments kept for their
 # replies meanwhile (a reply's parent is close by in every source).
 IN_FLIGHT = 2
-RECENT = 50_000
+RECENT = 5_000
 EXAMPLES = 20  # skipped comments and invalid article ids listed by name in the report
 
 
@@ -55,6 +55,7 @@ class Report:
     examples: list[str] = field(default_factory=list)
     invalid_articles: Counter[str] = field(default_factory=Counter)
     orphans: int = 0
+    closed_articles: set[str] = field(default_factory=set)  # closed at the source
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -86,6 +87,8 @@ class Report:
             out += [
                 f"  {a!r}: {n} comments" for a, n in self.invalid_articles.most_common(EXAMPLES)
             ]
+        if self.closed_articles:
+            out.append(f"articles closed at the source, closed here: {len(self.closed_articles)}")
         if self.orphans:
             out.append(f"replies whose parent is not in the file, stored top-level: {self.orphans}")
         return out
@@ -236,6 +239,8 @@ class Importer:
             self.report.invalid_articles[article_id] += 1
             self.report.skipped["invalid_article_id"] += 1
             return None
+        if item.thread.closed:
+            self.report.closed_articles.add(article_id)
         return article_id
 
     def _batch(self, pending: list[tuple[SourceComment, str]]) -> None:
@@ -321,13 +326,15 @@ class Importer:
     ) -> DecidedComment | None:
         """The comment as the service will hold it, or None (reported) if a live submission
         with these fields would be refused."""
-        fields = {"name": item.name, "email": item.email, "comment": item.text}
+        # An anonymised comment (erased by its author, its text kept) has no email any more.
+        erased = item.anonymised and not item.email
+        fields = {"name": item.name, "comment": item.text}
+        if not erased:
+            fields["email"] = item.email
         if item.website:
             fields["website"] = item.website
-        if item.anonymised and not item.email:
-            fields["email"] = "anonymised@example.invalid"
         try:
-            valid = self.schema.load(fields)
+            valid = self.schema.load(fields, partial=("email",) if erased else False)
         except ValidationError as error:
             messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
             detail = "; ".join(
@@ -336,7 +343,7 @@ class Importer:
             )
             self.report.skip(item.source or item.comment_id or "?", "invalid", detail)
             return None
-        email = "" if item.anonymised and not item.email else valid["email"]
+        email = "" if erased else valid["email"]
         status, reasons, history = item.status, item.reasons, item.history
         at = iso_from_ms(item.created_ms)
         if self.policy is not None and self.profanity is not None:
@@ -373,11 +380,13 @@ class Importer:
     ) -> tuple[str, tuple[dict[str, str], ...], HistoryEntry]:
         assert self.policy is not None and self.profanity is not None
         ip = item.client_ip or ""
-        email_term, ip_term = submission_term_hashes(self.policy, self.hasher, valid["email"], ip)
+        email_term, ip_term = submission_term_hashes(
+            self.policy, self.hasher, valid.get("email", ""), ip
+        )
         verdict = evaluate_standings(
             Submission(
                 name=valid["name"],
-                email=valid["email"],
+                email=valid.get("email", ""),
                 comment=valid["comment"],
                 website=valid.get("website"),
                 client_ip=ip,

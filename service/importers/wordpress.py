@@ -10,7 +10,7 @@ An item is a post (``link``, ``wp:post_id``, ``wp:post_name``); each comment has
 from __future__ import annotations
 
 import calendar
-import time
+import re
 from collections.abc import Iterator
 from typing import IO
 from xml.etree.ElementTree import Element
@@ -31,11 +31,19 @@ _STATUS = {
 _PINGS = {"pingback", "trackback"}
 
 
+_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)")
+
+
 def _ms(value: str) -> int | None:
-    try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d %H:%M:%S")) * 1000
-    except ValueError:
+    """``2019-05-01 10:00:00`` (UTC) in ms; None for none (``0000-00-00 00:00:00``)."""
+    # Not time.strptime: a fifth of the reader's time for 100,000 comments.
+    match = _DATE.fullmatch(value)
+    if match is None or match[1] == "0000":
         return None
+    year, month, day, hour, minute, second = map(int, match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 62):
+        return None
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) * 1000
 
 
 def read(

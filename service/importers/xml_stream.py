@@ -30,6 +30,7 @@ def records(
     then."""
     reader = BoundedReader(handle)
     parents: list[Element] = []
+    push, pop = parents.append, parents.pop
     try:
         for event, element in iterparse(reader, events=("start", "end")):
             if event == "start":
@@ -38,10 +39,12 @@ def records(
                         f"not {what}: the document's root is <{local(element.tag)}>, "
                         f"not <{root_name}>"
                     )
-                parents.append(element)
+                push(element)
                 continue
-            parents.pop()
-            if len(parents) == depth and local(element.tag) in record_names:
+            pop()
+            if len(parents) != depth:
+                continue
+            if local(element.tag) in record_names:
                 yield element, reader
                 reader.record_done()
                 element.clear()
