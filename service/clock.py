@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 
 def now_ms() -> int:
@@ -18,8 +19,6 @@ def iso_from_ms(ms: int) -> str:
 def parse_iso_ms(text: str) -> int:
     """The milliseconds of a timestamp as :func:`iso_from_ms` writes it (or any ISO 8601 one
     with an offset; without one, UTC)."""
-    from datetime import UTC, datetime
-
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

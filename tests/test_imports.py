@@ -19,8 +19,8 @@ from service.api.context import EXTENSION_KEY
 from service.hashing import Hasher
 from service.importers import commands
 from service.importers.html_text import html_to_text
-from service.importers.run import ArticleRule, Report
-from service.importers.source import FormatError
+from service.importers.run import ArticleRule, Importer, Progress, Report
+from service.importers.source import FormatError, SourceComment, Thread
 from service.store import CommentStore, StoreCheck
 from tests.conftest import AUTH, EMAIL_PATTERN
 
@@ -90,6 +90,58 @@ def public_id_of_pending(client: FlaskClient) -> str:
     assert queue[0]["email"] == "carol@example.com"
     assert queue[0]["article_id"] == "hello-world"
     return str(queue[0]["id"])
+
+
+def test_wxr_1_1(app: Flask, tmp_path: Path) -> None:
+    older = tmp_path / "wxr11.xml"
+    text = (FIXTURES / "wordpress.xml").read_text(encoding="utf-8")
+    older.write_text(
+        text.replace("export/1.2/", "export/1.1/").replace(">1.2<", ">1.1<"), encoding="utf-8"
+    )
+    report = run(app, "wordpress", older)
+    assert dict(report.stored) == {"approved": 3, "pending": 1, "spam": 1, "rejected": 1}
+
+
+def test_every_comment_is_validated_as_a_live_submission(app: Flask, client: FlaskClient) -> None:
+    store, hasher = parts(app)
+
+    def comment(n: int, **fields: str) -> SourceComment:
+        base = {"name": "Ann", "email": "ann@example.com", "text": f"Fine {n}."}
+        base.update(fields)
+        return SourceComment(
+            source=f"test:{n}",
+            thread=Thread(url="https://x.example/checks/"),
+            parent_source=None,
+            website=None,
+            created_ms=1_600_000_000_000 + n,
+            status="approved",
+            **base,
+        )
+
+    items = [
+        comment(1, name="Jose\u0301", email="Ann@Example.COM"),  # normalised, stored
+        comment(2, name="evil\u202egnp.exe"),
+        comment(3, text="bell\x07"),
+        comment(4, text="x" * 5001),
+        comment(5, email="ann@"),
+        comment(6, text="   "),
+    ]
+    importer = Importer(store, hasher, kind="test", rule=ArticleRule())
+    report = importer.run(items)
+    assert report.stored == {"approved": 1} and report.skipped == {"invalid": 5}
+    assert [e.split(" (")[0] for e in report.examples] == [
+        f"test:{n}: invalid" for n in range(2, 7)
+    ]
+    assert "bidirectional" in report.examples[0] and "control characters" in report.examples[1]
+    assert "email: Not a valid email address" in report.examples[3]
+    stored = store.comments(store.all_comment_ids())
+    assert [(c.name, c.email) for c in stored] == [("José", "Ann@example.com")]
+    for bad in items[1:]:
+        live = client.post(
+            "/api/v1/articles/checks/comments",
+            json={"name": bad.name, "email": bad.email, "comment": bad.text},
+        )
+        assert live.status_code == 422  # refused live too
 
 
 def test_pingbacks_on_request(app: Flask) -> None:
@@ -339,6 +391,23 @@ def test_a_gigabyte_line_is_refused_without_reading_it_whole(app: Flask, tmp_pat
         handle.write(b"a" * (40 * 1024 * 1024))
     with pytest.raises(FormatError, match="a record larger than 32 MiB"):
         run(app, "wordpress", xml)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    terminal = Terminal()
+    bar = Progress(1000, terminal, "B")
+    bar.update(500, 20)
+    bar.close()
+    assert "\r" in terminal.getvalue() and "500/1.00k" in terminal.getvalue()
+    plain = io.StringIO()
+    lines = Progress(1000, plain, "B", every=0)
+    lines.update(500, 20)
+    assert plain.getvalue() == "read 500 of 1,000 B, 20 comments\n"
 
 
 def test_html_to_text() -> None:

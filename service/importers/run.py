@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from ..clock import iso_from_ms, parse_iso_ms
 from ..documents import render_public
@@ -36,6 +36,7 @@ from ..submissions import load_policy
 from .source import Skipped, SourceComment, Thread
 
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
+_VALIDATED = ("name", "email", "comment", "website")
 BATCH = 500
 # Batches sent to Redis while the next are prepared (a thread writes them: Redis runs the
 # scripts while Python parses and validates), and the ids of recent comments kept for their
@@ -144,8 +145,8 @@ def describe(thread: Thread) -> str:
 class Progress:
     """A bar on a terminal (tqdm), a plain line every few seconds otherwise."""
 
-    def __init__(self, total: int | None, out: TextIO, unit: str) -> None:
-        self.total, self.out, self.unit = total, out, unit
+    def __init__(self, total: int | None, out: TextIO, unit: str, every: float = 5.0) -> None:
+        self.total, self.out, self.unit, self.every = total, out, unit, every
         self.bar = None
         self.done = 0
         self.last_line = time.monotonic()
@@ -158,7 +159,7 @@ class Progress:
         if self.bar is not None:
             self.bar.update(done - self.done)
             self.bar.set_postfix(comments=comments, refresh=False)
-        elif time.monotonic() - self.last_line >= 5:
+        elif time.monotonic() - self.last_line >= self.every:
             self.last_line = time.monotonic()
             of = f" of {self.total:,}" if self.total else ""
             print(f"read {done:,}{of} {self.unit}, {comments:,} comments", file=self.out)
@@ -192,7 +193,10 @@ class Importer:
         self.rule = rule
         self.dry_run = dry_run
         self.profanity = rejudge
-        self.schema = make_submission_schemas(False, remember_emails=True)[0]
+        # The live submission schema's own fields (validators, normalisation), without the
+        # ones a source has no value for (honeypot, commenter key; parent: resolved here).
+        live = make_submission_schemas(False, remember_emails=True)[0]
+        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
         self.report = Report(dry_run=dry_run)
         self.policy = load_policy(store.policy_json()) if rejudge else None
         # Replies waiting for their parent: parent source id -> the replies.
@@ -250,7 +254,8 @@ class Importer:
             return
         lookups: list[tuple[str, str]] = []
         for item, article_id in pending:
-            lookups.append((article_id, item.source))
+            if item.source:
+                lookups.append((article_id, item.source))
             if item.parent_source:
                 lookups.append((article_id, item.parent_source))
         found = dict(zip(lookups, self.store.imported_ids(lookups), strict=True))
@@ -353,6 +358,7 @@ class Importer:
             history = (
                 HistoryEntry(at=at, actor=f"import:{self.kind}", to=status, note=item.source),
             )
+        decided_ms = item.created_ms if history[-1].at == at else parse_iso_ms(history[-1].at)
         comment = StoredComment(
             id=item.comment_id or id_at(item.created_ms, self.hasher.import_seed(item.source)),
             article_id=article_id,
@@ -371,9 +377,7 @@ class Importer:
             source=item.source,
             anonymised=item.anonymised,
         )
-        return DecidedComment(
-            comment, render_public(comment.public()), parse_iso_ms(history[-1].at)
-        )
+        return DecidedComment(comment, render_public(comment.public()), decided_ms)
 
     def _rejudge(
         self, item: SourceComment, valid: dict[str, str], at: str
