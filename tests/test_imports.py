@@ -105,17 +105,19 @@ def test_wxr_1_1(app: Flask, tmp_path: Path) -> None:
 def test_every_comment_is_validated_as_a_live_submission(app: Flask, client: FlaskClient) -> None:
     store, hasher = parts(app)
 
-    def comment(n: int, **fields: str) -> SourceComment:
-        base = {"name": "Ann", "email": "ann@example.com", "text": f"Fine {n}."}
-        base.update(fields)
+    def comment(
+        n: int, name: str = "Ann", email: str = "ann@example.com", text: str = ""
+    ) -> SourceComment:
         return SourceComment(
             source=f"test:{n}",
             thread=Thread(url="https://x.example/checks/"),
             parent_source=None,
+            name=name,
+            email=email,
             website=None,
+            text=text or f"Fine {n}.",
             created_ms=1_600_000_000_000 + n,
             status="approved",
-            **base,
         )
 
     items = [
@@ -124,7 +126,7 @@ def test_every_comment_is_validated_as_a_live_submission(app: Flask, client: Fla
         comment(3, text="bell\x07"),
         comment(4, text="x" * 5001),
         comment(5, email="ann@"),
-        comment(6, text="   "),
+        comment(6, text="\t\n"),
     ]
     importer = Importer(store, hasher, kind="test", rule=ArticleRule())
     report = importer.run(items)
