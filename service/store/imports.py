@@ -42,10 +42,16 @@ class Imports(Inserts, RecordLoader):
         """The comment ids stored for these (article id, source id) pairs, in one round trip."""
         if not wanted:
             return []
-        pipe = self.redis.pipeline(transaction=False)
+        by_article: dict[str, list[str]] = {}
         for article_id, source in wanted:
-            pipe.hget(self.keys.imported(article_id), source)
-        return [None if found is None else str(found) for found in pipe.execute()]
+            by_article.setdefault(article_id, []).append(source)
+        pipe = self.redis.pipeline(transaction=False)
+        for article_id, sources in by_article.items():
+            pipe.hmget(self.keys.imported(article_id), sources)
+        found: dict[tuple[str, str], str] = {}
+        for (article_id, sources), ids in zip(by_article.items(), pipe.execute(), strict=True):
+            found.update(((article_id, s), str(i)) for s, i in zip(sources, ids, strict=True) if i)
+        return [found.get(pair) for pair in wanted]
 
     def store_decided(self, batch: Sequence[DecidedComment]) -> list[Outcome]:
         """Store each comment with its indexes, source mapping and author stamp, in one
