@@ -41,12 +41,14 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 # HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
-# wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see
+# wrk: apt-get install -y wrk), then the policy's costs, then a 100,000-comment WXR import
+# against the live insert path (and peak memory). Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/profanity_bench.py
 	$(BIN)/python bench/submission_bench.py
+	$(BIN)/python bench/import_bench.py
 
 # Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
 bench-scale: $(VENV)/.installed-test

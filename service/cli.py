@@ -1,4 +1,5 @@
-"""``comments-service``: maintenance commands for moderators' tokens, keys and retention.
+"""``comments-service``: maintenance commands for moderators' tokens, keys and retention, and
+imports, exports, backups and restores (service/importers).
 
 Settings come from the environment as for the service; with `make run`'s defaults (no
 REDIS_URL, no keys) the commands find the running embedded Redis and the keys under DATA_DIR.
@@ -10,12 +11,19 @@ import argparse
 import secrets
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .api.auth import token_hash
 from .bootstrap import KEYS_FILE, fill_defaults
 from .chores import purge_expired
 from .config import MIN_TOKEN_LENGTH, Config, ConfigError, environment
 from .crypto import Cipher, KeyRing
+from .hashing import Hasher
+from .importers import commands as importers
+from .importers.commands import SOURCES
+from .importers.run import ARTICLE_RULES, ArticleRule
+from .importers.source import FormatError
 from .logs import install_redaction
 from .store import CommentStore, Keys, StoreCheck, make_redis
 
@@ -135,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="check that every comment is in exactly the keys its "
         "status implies and that no key is an orphan",
     )
+    add_import_commands(commands)
     args = parser.parse_args(argv)
 
     try:
@@ -155,15 +164,87 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reencrypt(store)
         if args.command == "check":
             return check(store)
+        if args.command in ("import", "export", "backup", "restore"):
+            return import_command(args, store, config)
         purged = purge_expired(store, config.retention_days)
         print(
             f"purged {purged} comments rejected or marked spam over "
             f"{config.retention_days} days ago"
         )
         return 0
-    except ConfigError as error:
+    except (ConfigError, FormatError, ValueError, OSError) as error:
         print(f"comments-service: {error}", file=sys.stderr)
         return 2
+
+
+def add_import_commands(commands: Any) -> None:
+    source = commands.add_parser(
+        "import",
+        help="import comments: a WordPress export (WXR), a Disqus export, an Isso database "
+        "or our own export (JSONL)",
+    )
+    source.add_argument("source", choices=SOURCES)
+    source.add_argument("file", type=Path)
+    source.add_argument(
+        "--article-id",
+        choices=ARTICLE_RULES,
+        default="slug",
+        help="what a post or thread's article id is: the last segment of its URL's path "
+        "(default), its post id or its thread id",
+    )
+    source.add_argument(
+        "--article-map",
+        type=Path,
+        help="a CSV of `source,article_id` rows (source: a thread's URL, post id or thread id)",
+    )
+    source.add_argument("--dry-run", action="store_true", help="report, store nothing")
+    source.add_argument(
+        "--rejudge",
+        action="store_true",
+        help="run the policy again instead of keeping the source's decisions",
+    )
+    source.add_argument(
+        "--include-pingbacks",
+        action="store_true",
+        help="import WordPress pingbacks and trackbacks too",
+    )
+    commands.add_parser("export", help="export every comment, article and the policy").add_argument(
+        "file", type=Path
+    )
+    commands.add_parser("backup", help="back up the whole store into DIR").add_argument(
+        "dir", type=Path
+    )
+    commands.add_parser("restore", help="restore a backup into an empty store").add_argument(
+        "dir", type=Path
+    )
+
+
+def import_command(args: argparse.Namespace, store: CommentStore, config: Config) -> int:
+    if config.secret_key is None:
+        raise ConfigError("no SECRET_KEY, and none kept under DATA_DIR")
+    hasher = Hasher(config.secret_key)
+    if args.command == "export":
+        return importers.export(store, args.file)
+    if args.command == "backup":
+        return importers.backup(store, args.dir)
+    if args.command == "restore":
+        return importers.restore(store, hasher, args.dir)
+    rule = (
+        ArticleRule.from_map(args.article_map) if args.article_map else ArticleRule(args.article_id)
+    )
+    report = importers.run_import(
+        store,
+        hasher,
+        args.source,
+        args.file,
+        rule=rule,
+        dry_run=args.dry_run,
+        rejudge=args.rejudge,
+        include_pingbacks=args.include_pingbacks,
+    )
+    for line in report.lines():
+        print(line)
+    return 0
 
 
 if __name__ == "__main__":

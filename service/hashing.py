@@ -41,3 +41,8 @@ class Hasher:
     def commenter_secret(self, secret: str) -> str:
         """A commenter key's secret as its record keeps it (service/commenter_keys.py)."""
         return self._digest("commenter-key", secret)
+
+    def import_seed(self, source: str) -> str:
+        """The random part of an imported comment's id (service/ids.py id_at), fixed by its
+        source id and unguessable without the secret."""
+        return self._digest("import", source)

@@ -29,6 +29,18 @@ def new_id(now_ms: int) -> str:
             # id, as ULID's monotonic mode does; the randomness of the first id still stands.
             value = _last + 1
         _last = value
+    return _encode(value)
+
+
+def id_at(at_ms: int, seed: str) -> str:
+    """The id of a comment made at ``at_ms`` whose random part is fixed by ``seed`` (at least
+    20 hex digits, e.g. a keyed hash of an imported comment's source id): the same source
+    gives the same id, and the id sorts by the comment's own time."""
+    value = (at_ms & ((1 << 48) - 1)) << 80 | int(seed[:20], 16)
+    return _encode(value)
+
+
+def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

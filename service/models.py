@@ -92,6 +92,11 @@ class StoredComment:
     # What the policy found, each {code, detail, action}; shown to moderators only.
     reasons: tuple[dict[str, str], ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
+    # Where an imported comment came from ("wordpress:<site>:<comment id>", ...): kept with it
+    # so an export carries it and a later import of the same source finds it.
+    source: str = ""
+    # Erased by its author's request, its text kept (service/data_rights.py).
+    anonymised: bool = False
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -130,6 +135,12 @@ class StoredComment:
         }
         if not rule(self.status).public:
             record["content"] = self.content()
+        if self.commenter_id:
+            record["commenter"] = self.commenter_id
+        if self.source:
+            record["source"] = self.source
+        if self.anonymised:
+            record["anonymised"] = True
         return record
 
     @classmethod
@@ -161,4 +172,6 @@ class StoredComment:
             commenter_id=record.get("commenter") or "",
             reasons=tuple(record.get("reasons") or ()),
             history=history,
+            source=record.get("source") or "",
+            anonymised=bool(record.get("anonymised")),
         )

@@ -117,6 +117,29 @@ class EmailAddress(fields.String):
         return info.normalized
 
 
+class RepeatedEmailAddress(EmailAddress):
+    """EmailAddress with its verdicts remembered: an import checks the same few thousand
+    authors' addresses over and over (service/importers/run.py)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._verdicts: dict[str, str | ValidationError] = {}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or len(self._verdicts) > 100_000:
+            return super()._deserialize(value, attr, data, **kwargs)
+        verdict = self._verdicts.get(value)
+        if verdict is None:
+            try:
+                verdict = super()._deserialize(value, attr, data, **kwargs)
+            except ValidationError as error:
+                verdict = error
+            self._verdicts[value] = verdict
+        if isinstance(verdict, ValidationError):
+            raise ValidationError(verdict.messages)
+        return verdict
+
+
 def _whole(pattern: re.Pattern[str]) -> re.Pattern[str]:
     # validate.Regexp only anchors at the start (re.match): "bad id" would pass as "bad".
     return re.compile(r"\A(?:" + pattern.pattern + r")\Z")
@@ -282,9 +305,12 @@ class CountsRequestSchema(ObjectSchema):
     )
 
 
-def make_submission_schemas(check_deliverability: bool) -> tuple[Schema, Schema]:
-    """The JSON and form submission schemas with this deployment's email checking."""
-    email = EmailAddress(
+def make_submission_schemas(
+    check_deliverability: bool, *, remember_emails: bool = False
+) -> tuple[Schema, Schema]:
+    """The JSON and form submission schemas with this deployment's email checking
+    (``remember_emails``: each distinct address checked once, for an import)."""
+    email = (RepeatedEmailAddress if remember_emails else EmailAddress)(
         required=True,
         check_deliverability=check_deliverability,
         pre_load=clean_text,

@@ -7,6 +7,7 @@ from .client import make_redis
 from .commenters import KeyExchange
 from .decisions import ContentChanged
 from .facade import CommentStore
+from .imports import DecidedComment
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
 from .ratelimits import RateLimitCounters
@@ -16,6 +17,7 @@ from .settings import SubmissionSettings
 __all__ = [
     "STATUSES",
     "CommentStore",
+    "DecidedComment",
     "Guards",
     "InsertResult",
     "Keys",

@@ -1,15 +1,19 @@
 """CommentStore: the one object callers use, assembled from the store's rooms.
 
 Each room is a module of its own concern (inserts, decisions, reads, personal data,
-moderators, settings, commenter keys) over a shared core (client, key schema, cipher, caches,
-scripts); the record codec sits beneath the rooms that read records.
+moderators, settings, commenter keys, imports and exports) over a shared core (client, key
+schema, cipher, caches, scripts); the record codec sits beneath the rooms that read records.
 """
 
 from __future__ import annotations
 
 from .commenters import Commenters
 from .decisions import Decisions
+<<<<<<< HEAD
 from .feeds import Feeds
+=======
+from .imports import Imports
+>>>>>>> imports
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
@@ -18,7 +22,11 @@ from .settings import Settings
 
 
 class CommentStore(
+<<<<<<< HEAD
     Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Feeds
+=======
+    Imports, Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters
+>>>>>>> imports
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -29,6 +29,9 @@ class Judgement:
     status: str
     reasons: tuple[dict[str, str], ...]
     entry: HistoryEntry
+    # The whole history when it is more than the verdict (an imported comment's, which may end
+    # in a moderator's decision); None for a new submission, whose history is ``entry``.
+    history: tuple[HistoryEntry, ...] | None = None
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -56,11 +59,19 @@ class Guards:
     duplicate_window_ms: int
     flood_interval_ms: int
     hourly_cap: int
+    # A reply is refused unless its parent is published. An imported thread was decided by
+    # its source: a reply there may outlive its parent's publication.
+    parent_must_be_published: bool = True
 
     @classmethod
     def off(cls) -> Guards:
         """No duplicate, flood or hourly guard (a comment stored as it is: tests, benches)."""
         return cls("-", "-", "-", 0, 0, 0)
+
+    @classmethod
+    def imported(cls) -> Guards:
+        """No guard at all: a comment whose source already decided it (service/importers)."""
+        return cls("-", "-", "-", 0, 0, 0, parent_must_be_published=False)
 
 
 class Outcome(Enum):
@@ -108,10 +119,47 @@ class Inserts(StoreCore):
         the standing that applies (``chosen``). The comment's own status and reasons are
         ignored.
         """
+        key = key or KeyExchange.none(guards.email_hash)
+        keys, args, variant_indexes = self._insert_arguments(
+            comment, public_json, judgements, guards, now_ms, trusted_since_ms, limits, key
+        )
+        k = self.keys
+        reply = cast(list[Any], self._insert(keys=keys, args=args))
+        outcome = Outcome(int(reply[0]))
+        if outcome is Outcome.DROPPED_DUPLICATE:
+            return InsertResult(outcome, chosen=int(reply[1]) - 1, key_rotated=bool(int(reply[2])))
+        if outcome is Outcome.STORED:
+            variant = int(reply[1]) - 1
+            # Only what the script wrote: evicting the article's page for a held comment
+            # would make this worker rebuild an unchanged page after every submission.
+            written = [
+                k.comment(comment.id),
+                k.author_comments(comment.email_hash),
+                *variant_indexes[variant],
+            ]
+            if rule(judgements[variant].status).public:
+                written.append(k.article_public(comment.article_id))
+            self._changed(*written)
+            return InsertResult(outcome, chosen=variant, key_rotated=bool(int(reply[2])))
+        if outcome is Outcome.RATE_LIMITED:
+            return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
+        return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
+
+    def _insert_arguments(
+        self,
+        comment: StoredComment,
+        public_json: str,
+        judgements: list[Judgement],
+        guards: Guards,
+        now_ms: int,
+        trusted_since_ms: int | None,
+        limits: tuple[WindowCounter, ...],
+        key: KeyExchange,
+    ) -> tuple[list[str], list[str | int], list[list[str]]]:
+        """The insert script's keys and arguments, and each variant's indexes."""
         if len(judgements) != (1 if trusted_since_ms is None else 2):
             raise ValueError("one judgement, or two with trusted_since_ms")
         k = self.keys
-        key = key or KeyExchange.none(guards.email_hash)
         hour = now_ms // HOUR_MS
         keys = [
             k.comment(comment.id),
@@ -133,7 +181,7 @@ class Inserts(StoreCore):
             guards.flood_interval_ms,
             guards.hourly_cap,
             (hour + 1) * HOUR_MS - now_ms,
-            comment.parent_id or "",
+            (comment.parent_id or "") if guards.parent_must_be_published else "",
             "" if trusted_since_ms is None else trusted_since_ms,
             *_STANDING_STAMPS,
             len(limits),
@@ -157,7 +205,7 @@ class Inserts(StoreCore):
                 **base,
                 "status": judgement.status,
                 "reasons": list(judgement.reasons),
-                "history": [judgement.entry.as_dict()],
+                "history": [h.as_dict() for h in judgement.history or (judgement.entry,)],
             }
             if not implies.public:
                 record["content"] = content
@@ -179,26 +227,7 @@ class Inserts(StoreCore):
             key.grace_ms,
             "1" if key.presented_id else "",
         ]
-        reply = cast(list[Any], self._insert(keys=keys, args=args))
-        outcome = Outcome(int(reply[0]))
-        if outcome is Outcome.DROPPED_DUPLICATE:
-            return InsertResult(outcome, chosen=int(reply[1]) - 1, key_rotated=bool(int(reply[2])))
-        if outcome is Outcome.STORED:
-            variant = int(reply[1]) - 1
-            # Only what the script wrote: evicting the article's page for a held comment
-            # would make this worker rebuild an unchanged page after every submission.
-            written = [
-                k.comment(comment.id),
-                k.author_comments(comment.email_hash),
-                *variant_indexes[variant],
-            ]
-            if rule(judgements[variant].status).public:
-                written.append(k.article_public(comment.article_id))
-            self._changed(*written)
-            return InsertResult(outcome, chosen=variant, key_rotated=bool(int(reply[2])))
-        if outcome is Outcome.RATE_LIMITED:
-            return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
-        return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
+        return keys, args, variant_indexes
 
     def _initial_indexes(self, article_id: str, judgement: Judgement) -> list[str]:
         k, status = self.keys, judgement.status

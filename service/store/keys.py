@@ -38,6 +38,9 @@ Key                                      type    holds
 {p}:lock:<name>                          string  a short lease so one worker runs a chore
 {p}:limits:LIMITER/<scope>/<ip-hash>/..  string  rate-limit counters (fixed windows, TTL)
 {p}:policy                               string  the moderation policy as JSON
+{p}:imported:<article>                   hash    source id -> comment id of each comment an
+                                                 import stored (service/importers): a second
+                                                 import of the same file finds them
 {p}:dup:<fingerprint>                    string  marker of a recent comment (TTL: the window)
 {p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
 {p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
@@ -83,6 +86,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("lock", ("name",), "string", True),
     KeyShape("rate_limit_counter", ("counter",), "string", True),
     KeyShape("policy", (), "string", False),
+    KeyShape("imported", ("article_id",), "hash", False),
     KeyShape("duplicate", ("fingerprint",), "string", True),
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
@@ -154,6 +158,11 @@ class Keys:
 
     def policy(self) -> str:
         return f"{self.tag}:policy"
+
+    def imported(self, article_id: str) -> str:
+        """The article's imported comments by source id (a source's thread is one article,
+        so a reply finds its parent here; the key lives where the article's comments do)."""
+        return f"{self.tag}:imported:{article_id}"
 
     def duplicate(self, fingerprint: str) -> str:
         return f"{self.tag}:dup:{fingerprint}"

@@ -149,7 +149,11 @@ if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 redis.call('SET', KEYS[1], record)
 for i = key, key + indexes - 1 do redis.call('ZADD', KEYS[i], 0, id) end
 if public ~= '' then redis.call('HSET', KEYS[2], id, public) end
-if stamp ~= '' then redis.call('HSET', KEYS[3], stamp, now) end
+-- Never moves a stamp back: an imported comment is stored at the time it was decided, and an
+-- import need not come in time order.
+if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumber(now) then
+  redis.call('HSET', KEYS[3], stamp, now)
+end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
 return {1, variant, holder and 1 or 0}

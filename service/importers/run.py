@@ -1,0 +1,411 @@
+"""One import: source comments through a live submission's validation, into the store.
+
+For each comment: its article id by the chosen rule (ids that are not valid slugs are reported,
+never changed); the submission schema's validation and normalisation (email-validator, length
+limits, control and invisible characters); the source's decision kept, or the policy run again
+(``--rejudge``); an id of its own time, fixed by its source id (service/ids.py id_at); then a
+batch at a time through the store's import room. A reply whose parent is not stored yet waits
+for it; one whose parent never comes is stored as a top-level comment and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import unquote, urlsplit
+
+from marshmallow import Schema, ValidationError
+
+from ..clock import iso_from_ms, parse_iso_ms
+from ..documents import render_public
+from ..hashing import Hasher
+from ..ids import id_at
+from ..models import HistoryEntry, StoredComment
+from ..moderation.policy import ProfanityFinder, Submission, evaluate_standings
+from ..policy_terms import submission_term_hashes
+from ..schemas import ARTICLE_ID_PATTERN, make_submission_schemas
+from ..store import CommentStore, DecidedComment, Outcome
+from ..submissions import load_policy
+from .source import Skipped, SourceComment, Thread
+
+ARTICLE_RULES = ("slug", "post-id", "thread-id")
+_VALIDATED = ("name", "email", "comment", "website")
+BATCH = 500
+# Batches sent to Redis while the next are prepared (a thread writes them: Redis runs the
+# scripts while Python parses and validates), and the ids of recent comments kept for their
+# replies meanwhile (a reply's parent is close by in every source).
+IN_FLIGHT = 2
+RECENT = 5_000
+EXAMPLES = 20  # skipped comments and invalid article ids listed by name in the report
+
+
+@dataclass
+class Report:
+    dry_run: bool = False
+    articles: set[str] = field(default_factory=set)
+    stored: Counter[str] = field(default_factory=Counter)  # by status
+    already: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # by reason
+    examples: list[str] = field(default_factory=list)
+    invalid_articles: Counter[str] = field(default_factory=Counter)
+    orphans: int = 0
+    closed_articles: set[str] = field(default_factory=set)  # closed at the source
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = 0.0
+
+    def skip(self, source: str, reason: str, detail: str = "") -> None:
+        self.skipped[reason] += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(f"{source}: {reason}" + (f" ({detail})" if detail else ""))
+
+    @property
+    def comments(self) -> int:
+        return sum(self.stored.values())
+
+    def lines(self) -> list[str]:
+        verb = "would import" if self.dry_run else "imported"
+        by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.stored.items())) or "none"
+        rate = self.comments / self.seconds if self.seconds else 0.0
+        out = [
+            f"{verb} {self.comments} comments ({by_status}) into {len(self.articles)} articles "
+            f"in {self.seconds:.1f} s ({rate:,.0f}/s)",
+            f"already imported (left as they are): {self.already}",
+        ]
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items())) or "none"
+        out.append(f"skipped: {sum(self.skipped.values())} ({skipped})")
+        out += [f"  {example}" for example in self.examples]
+        if self.invalid_articles:
+            out.append(
+                "article ids that are not valid (their comments skipped; use --article-map):"
+            )
+            out += [
+                f"  {a!r}: {n} comments" for a, n in self.invalid_articles.most_common(EXAMPLES)
+            ]
+        if self.closed_articles:
+            out.append(f"articles closed at the source, closed here: {len(self.closed_articles)}")
+        if self.orphans:
+            out.append(f"replies whose parent is not in the file, stored top-level: {self.orphans}")
+        return out
+
+
+class ArticleRule:
+    """--article-id and --article-map: a source thread to an article id, or why not."""
+
+    def __init__(self, rule: str = "slug", mapping: dict[str, str] | None = None) -> None:
+        if rule not in ARTICLE_RULES:
+            raise ValueError(f"--article-id must be one of {', '.join(ARTICLE_RULES)}")
+        self.rule = rule
+        self.mapping = mapping
+
+    @classmethod
+    def from_map(cls, path: Path) -> ArticleRule:
+        """A CSV of ``source,article_id`` rows; source is a thread's URL, post id or thread id."""
+        mapping: dict[str, str] = {}
+        with path.open(newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                if len(row) >= 2 and row[0].strip() and not row[0].startswith("#"):
+                    mapping[row[0].strip()] = row[1].strip()
+        return cls(mapping=mapping)
+
+    def article_id(self, thread: Thread) -> str | None:
+        """The article id, or None when the rule yields none (the caller reports it)."""
+        if thread.article_id is not None:
+            return thread.article_id
+        if self.mapping is not None:
+            for candidate in (thread.url, thread.post_id, thread.thread_id):
+                if candidate and candidate in self.mapping:
+                    return self.mapping[candidate]
+            return None
+        if self.rule == "post-id":
+            return thread.post_id
+        if self.rule == "thread-id":
+            return thread.thread_id
+        return slug(thread.url)
+
+
+def slug(url: str | None) -> str | None:
+    """The last segment of a URL's path ("https://x.org/2019/05/hello-world/" -> "hello-world")."""
+    if not url:
+        return None
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    return unquote(segments[-1]) if segments else None
+
+
+def describe(thread: Thread) -> str:
+    return thread.url or thread.post_id or thread.thread_id or "?"
+
+
+class Progress:
+    """A bar on a terminal (tqdm), a plain line every few seconds otherwise."""
+
+    def __init__(self, total: int | None, out: TextIO, unit: str, every: float = 5.0) -> None:
+        self.total, self.out, self.unit, self.every = total, out, unit, every
+        self.bar = None
+        self.done = 0
+        self.last_line = time.monotonic()
+        if out.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=unit, unit_scale=True, file=out)
+
+    def update(self, done: int, comments: int) -> None:
+        if self.bar is not None:
+            self.bar.update(done - self.done)
+            self.bar.set_postfix(comments=comments, refresh=False)
+        elif time.monotonic() - self.last_line >= self.every:
+            self.last_line = time.monotonic()
+            of = f" of {self.total:,}" if self.total else ""
+            print(f"read {done:,}{of} {self.unit}, {comments:,} comments", file=self.out)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class _Ready:
+    decided: DecidedComment
+    source: str
+
+
+class Importer:
+    def __init__(
+        self,
+        store: CommentStore,
+        hasher: Hasher,
+        *,
+        kind: str,
+        rule: ArticleRule,
+        dry_run: bool = False,
+        rejudge: ProfanityFinder | None = None,
+    ) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.kind = kind
+        self.rule = rule
+        self.dry_run = dry_run
+        self.profanity = rejudge
+        # The live submission schema's own fields (validators, normalisation), without the
+        # ones a source has no value for (honeypot, commenter key; parent: resolved here).
+        live = make_submission_schemas(False, remember_emails=True)[0]
+        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
+        self.report = Report(dry_run=dry_run)
+        self.policy = load_policy(store.policy_json()) if rejudge else None
+        # Replies waiting for their parent: parent source id -> the replies.
+        self.waiting: dict[tuple[str, str], list[tuple[SourceComment, str]]] = {}
+        self.seen_in_dry_run: set[tuple[str, str]] = set()
+        self.recent: dict[tuple[str, str], str] = {}
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.in_flight: deque[tuple[list[_Ready], Future[list[Outcome]]]] = deque()
+
+    def run(
+        self,
+        items: Iterable[SourceComment | Skipped],
+        progress: Callable[[], int] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Report:
+        pending: list[tuple[SourceComment, str]] = []
+        for item in items:
+            if isinstance(item, Skipped):
+                self.report.skip(item.source, item.reason, item.detail)
+                continue
+            article_id = self._article(item)
+            if article_id is not None:
+                pending.append((item, article_id))
+            if len(pending) >= BATCH:
+                self._batch(pending)
+                pending = []
+                if on_progress and progress:
+                    on_progress(progress(), self.report.comments)
+        try:
+            self._batch(pending)
+            self._orphans()
+            self._drain(0)
+        finally:
+            self.writer.shutdown(wait=True)
+        self.report.seconds = time.monotonic() - self.report.started
+        return self.report
+
+    def _article(self, item: SourceComment) -> str | None:
+        article_id = self.rule.article_id(item.thread)
+        if article_id is None:
+            self.report.skip(item.source, "no_article_id", describe(item.thread))
+            return None
+        if not ARTICLE_ID_PATTERN.fullmatch(article_id):
+            self.report.invalid_articles[article_id] += 1
+            self.report.skipped["invalid_article_id"] += 1
+            return None
+        if item.thread.closed:
+            self.report.closed_articles.add(article_id)
+        return article_id
+
+    def _batch(self, pending: list[tuple[SourceComment, str]]) -> None:
+        """Look up which are stored already and where their parents are (one round trip),
+        then store the rest (one more)."""
+        if not pending:
+            return
+        lookups: list[tuple[str, str]] = []
+        for item, article_id in pending:
+            if item.source:
+                lookups.append((article_id, item.source))
+            if item.parent_source:
+                lookups.append((article_id, item.parent_source))
+        found = dict(zip(lookups, self.store.imported_ids(lookups), strict=True))
+        ready: list[_Ready] = []
+        in_batch: dict[tuple[str, str], str] = {}
+        for item, article_id in pending:
+            if item.comment_id is None and found.get((article_id, item.source)):
+                self.report.already += 1
+                continue
+            parent_id = item.parent_id
+            if item.parent_source:
+                parent_key = (article_id, item.parent_source)
+                parent_id = (
+                    found.get(parent_key) or in_batch.get(parent_key) or self.recent.get(parent_key)
+                )
+                if parent_id is None and parent_key in self.seen_in_dry_run:
+                    parent_id = "0" * 26
+                if parent_id is None:
+                    self.waiting.setdefault(parent_key, []).append((item, article_id))
+                    continue
+            decided = self._decide(item, article_id, parent_id)
+            if decided is None:
+                continue
+            in_batch[(article_id, item.source)] = decided.comment.id
+            self.recent[(article_id, item.source)] = decided.comment.id
+            if len(self.recent) > RECENT:
+                del self.recent[next(iter(self.recent))]
+            ready.append(_Ready(decided, item.source))
+        self._store(ready)
+        # Replies that waited for a comment of this batch are ready now.
+        released = []
+        for key in in_batch:
+            for child, article_id in self.waiting.pop(key, []):
+                released.append((child, article_id))
+        if released:
+            self._batch(released)
+
+    def _store(self, ready: list[_Ready]) -> None:
+        if not ready:
+            return
+        if self.dry_run:
+            self.seen_in_dry_run.update((r.decided.comment.article_id, r.source) for r in ready)
+            self._count(ready, [Outcome.STORED] * len(ready))
+            return
+        future = self.writer.submit(self.store.store_decided, [r.decided for r in ready])
+        self.in_flight.append((ready, future))
+        self._drain(IN_FLIGHT)
+
+    def _drain(self, keep: int) -> None:
+        """Wait for the oldest batches in flight until ``keep`` remain; count them."""
+        while len(self.in_flight) > keep:
+            ready, future = self.in_flight.popleft()
+            self._count(ready, future.result())
+
+    def _count(self, ready: list[_Ready], outcomes: list[Outcome]) -> None:
+        for r, outcome in zip(ready, outcomes, strict=True):
+            if outcome is Outcome.STORED:
+                self.report.stored[r.decided.comment.status] += 1
+                self.report.articles.add(r.decided.comment.article_id)
+            else:
+                self.report.already += 1
+
+    def _orphans(self) -> None:
+        """Replies whose parent never came (not in the file, or skipped): stored top-level,
+        and their own replies after them."""
+        while self.waiting:
+            _, children = self.waiting.popitem()
+            self.report.orphans += len(children)
+            self._batch([(dataclasses.replace(c, parent_source=None), a) for c, a in children])
+
+    def _decide(
+        self, item: SourceComment, article_id: str, parent_id: str | None
+    ) -> DecidedComment | None:
+        """The comment as the service will hold it, or None (reported) if a live submission
+        with these fields would be refused."""
+        # An anonymised comment (erased by its author, its text kept) has no email any more.
+        erased = item.anonymised and not item.email
+        fields = {"name": item.name, "comment": item.text}
+        if not erased:
+            fields["email"] = item.email
+        if item.website:
+            fields["website"] = item.website
+        try:
+            valid = self.schema.load(fields, partial=("email",) if erased else False)
+        except ValidationError as error:
+            messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+            detail = "; ".join(
+                f"{name}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
+                for name, m in sorted(messages.items())
+            )
+            self.report.skip(item.source or item.comment_id or "?", "invalid", detail)
+            return None
+        email = "" if erased else valid["email"]
+        status, reasons, history = item.status, item.reasons, item.history
+        at = iso_from_ms(item.created_ms)
+        if self.policy is not None and self.profanity is not None:
+            status, reasons, entry = self._rejudge(item, valid, at)
+            history = (entry,)
+        elif not history:
+            history = (
+                HistoryEntry(at=at, actor=f"import:{self.kind}", to=status, note=item.source),
+            )
+        decided_ms = item.created_ms if history[-1].at == at else parse_iso_ms(history[-1].at)
+        comment = StoredComment(
+            id=item.comment_id or id_at(item.created_ms, self.hasher.import_seed(item.source)),
+            article_id=article_id,
+            name=valid["name"],
+            email=email,
+            comment=valid["comment"],
+            website=valid.get("website"),
+            parent_id=parent_id,
+            status=status,
+            created_at=at,
+            updated_at=history[-1].at,
+            email_hash=self.hasher.email(email) if email else "",
+            commenter_id=item.commenter_id,
+            reasons=reasons,
+            history=history,
+            source=item.source,
+            anonymised=item.anonymised,
+        )
+        return DecidedComment(comment, render_public(comment.public()), decided_ms)
+
+    def _rejudge(
+        self, item: SourceComment, valid: dict[str, str], at: str
+    ) -> tuple[str, tuple[dict[str, str], ...], HistoryEntry]:
+        assert self.policy is not None and self.profanity is not None
+        ip = item.client_ip or ""
+        email_term, ip_term = submission_term_hashes(
+            self.policy, self.hasher, valid.get("email", ""), ip
+        )
+        verdict = evaluate_standings(
+            Submission(
+                name=valid["name"],
+                email=valid.get("email", ""),
+                comment=valid["comment"],
+                website=valid.get("website"),
+                client_ip=ip,
+                honeypot=None,
+                email_term_hash=email_term,
+                ip_term_hash=ip_term,
+            ),
+            item.created_ms,
+            self.policy,
+            self.profanity,
+        ).untrusted
+        reasons = tuple(r.as_dict() for r in verdict.reasons)
+        note = ", ".join(r.code for r in verdict.reasons)
+        return (
+            verdict.status,
+            reasons,
+            HistoryEntry(at=at, actor="policy", to=verdict.status, note=note),
+        )
