@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from .commenters import Commenters
 from .decisions import Decisions
-<<<<<<< HEAD
 from .feeds import Feeds
-=======
 from .imports import Imports
->>>>>>> imports
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
@@ -22,11 +19,7 @@ from .settings import Settings
 
 
 class CommentStore(
-<<<<<<< HEAD
-    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Feeds
-=======
-    Imports, Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters
->>>>>>> imports
+    Imports, Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Feeds
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""
