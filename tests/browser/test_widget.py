@@ -430,10 +430,41 @@ def test_the_language_comes_from_lang_or_the_page(
 
 def test_every_string_can_be_overridden(live: Service, page: Page, host: Host) -> None:
     article = article_id()
-    attrs = """strings='{"post": "Send it", "leave": "Your say"}'"""
-    page.goto(host.page(f"/{article}", embed_page(live, article, attrs=attrs)))
-    expect(page.get_by_role("button", name="Send it")).to_be_visible()
-    expect(page.get_by_role("heading", name="Your say")).to_be_visible()
+    host.page(
+        "/site-strings.js",
+        "window.CommentWidgetStrings = {en: {leave: 'Your say', reply: 'Answer'}};",
+        {"Content-Type": "text/javascript"},
+    )
+    published(live, article)
+    attrs = """strings='{"post": "Send it"}'"""
+    head = '<script src="/site-strings.js"></script>'
+    page.goto(host.page(f"/{article}", embed_page(live, article, attrs=attrs, head=head)))
+    expect(page.get_by_role("button", name="Send it")).to_be_visible()  # the element's
+    expect(page.get_by_role("heading", name="Your say")).to_be_visible()  # the site's
+    expect(page.get_by_role("button", name=re.compile("^Answer"))).to_be_visible()
+    expect(page.get_by_text("Your email address will not be published.")).to_be_visible()
+
+
+def test_a_published_comment_shows_at_once(live: Service, page: Page, host: Host) -> None:
+    article = article_id()
+    live.put_policy(auto_approve="all")
+    try:
+        page.goto(host.page(f"/{article}", embed_page(live, article)))
+        fill_form(page, "Ann", EMAIL, "Published straight away.")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.get_by_role("button", name="Post Comment").click()
+        assert posted.value.status == 201
+        item = page.locator(f"comment-thread #c-{posted.value.json()['id']}")
+        expect(item).to_contain_text("Published straight away.")
+        expect(item).not_to_contain_text(PENDING)
+        expect(page.get_by_role("heading", name="1 comment")).to_be_visible()
+        expect(page.locator("comment-thread [part=form-status]")).to_have_text(
+            "Your comment has been published."
+        )
+        assert "comment-widget:pending" not in page.evaluate("Object.keys(localStorage)")
+        assert page.get_by_role("textbox", name="Comment", exact=True).input_value() == ""
+    finally:
+        live.put_policy()
 
 
 # -- isolation, themes, CSP ---------------------------------------------------------------

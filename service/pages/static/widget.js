@@ -57,14 +57,17 @@
     return 'en';
   }
 
-  // The strings for a node: English, then its language, then the element's own overrides
-  // (a JSON `strings` attribute), then the page's (CommentThread.strings[lang] = {...}).
+  // The strings for a node, each layer over the last: English, the page's English overrides,
+  // the node's language, the page's overrides for it (window.CommentWidgetStrings, set by a
+  // script of the site's that runs before this one), the element's own (a JSON `strings`
+  // attribute).
   function strings(node, lang) {
     let own = {};
     try { own = JSON.parse(node.getAttribute('strings') || '{}'); } catch (e) {
       console.error('comment-thread: the strings attribute is not JSON', e);
     }
-    return Object.assign({}, STRINGS.en, STRINGS[lang], own);
+    const site = window.CommentWidgetStrings || {};
+    return Object.assign({}, STRINGS.en, site.en, STRINGS[lang], site[lang], own);
   }
 
   function fill(template, values) {
