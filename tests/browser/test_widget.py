@@ -353,7 +353,9 @@ def test_hostile_comment_and_website_are_inert_text(live: Service, page: Page, h
         live,
         article,
         name="<b>Mallory</b>",
-        comment=hostile + "\njavascript:window.__pwned=3 https://ok.example.org/a.",
+        comment=hostile
+        + "\njavascript:window.__pwned=3 https://ok.example.org/a."
+        + " (see https://wiki.example.org/Foo_(bar))",
         website="https://mallory.example.org/",
     )
     dialogs: list[str] = []
@@ -374,6 +376,7 @@ def test_hostile_comment_and_website_are_inert_text(live: Service, page: Page, h
     assert links == [
         ["https://mallory.example.org/", "nofollow ugc noopener"],
         ["https://ok.example.org/a", "nofollow ugc noopener"],  # the full stop left out
+        ["https://wiki.example.org/Foo_(bar)", "nofollow ugc noopener"],  # its own bracket kept
     ]
     page.wait_for_timeout(200)
     assert page.evaluate("window.__pwned") is None and dialogs == []

@@ -82,6 +82,18 @@
     return el('a', {href, rel: REL, text});
   }
 
+  // A URL found in prose without the punctuation after it; a closing bracket stays when it
+  // closes one inside the URL (https://en.wikipedia.org/wiki/Foo_(bar)).
+  function trimUrl(url) {
+    const count = (c) => url.split(c).length - 1;
+    while (/[.,;:!?)\]'’]$/.test(url)) {
+      const last = url.slice(-1);
+      if ((last === ')' && count('(') >= count(')')) || (last === ']' && count('[') >= count(']'))) break;
+      url = url.slice(0, -1);
+    }
+    return url;
+  }
+
   // Comment text as text: paragraphs at blank lines, <br> at line breaks, http(s) links.
   function body(text) {
     const box = el('div', {class: 'body', part: 'body'});
@@ -91,7 +103,7 @@
         if (i) p.append(el('br'));
         let last = 0;
         for (const match of line.matchAll(URL_RE)) {
-          const url = match[0].replace(/[.,;:!?)\]'’]+$/, '');
+          const url = trimUrl(match[0]);
           if (!isWebUrl(url)) continue;
           p.append(line.slice(last, match.index), link(url, url));
           last = match.index + url.length;
