@@ -27,6 +27,7 @@ def test_embed_js_is_minified_gzipped_hashed_and_long_cached(client: FlaskClient
     etag = plain.headers["ETag"].strip('"')
     assert re.fullmatch(r"[0-9a-f]{32}", etag)
     assert "max-age=86400" in plain.headers["Cache-Control"]
+    assert plain.headers["Access-Control-Allow-Origin"] == "*"  # any site, crossorigin too
     again = client.get("/embed.js", headers={"If-None-Match": plain.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
     # Minified: smaller than its sources, and the placeholders were filled.

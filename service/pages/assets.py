@@ -90,6 +90,8 @@ def serve(asset: Asset, request: Request) -> Response:
     response.set_etag(asset.etag)
     response.headers["Cache-Control"] = asset.cache_control
     response.vary.add("Accept-Encoding")
-    # Any site may load the script (that is its purpose), cross-origin isolated ones too.
+    # Any site may load the script (that is its purpose): cross-origin isolated ones too, and
+    # with `crossorigin` (subresource integrity, modules), which needs CORS.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response

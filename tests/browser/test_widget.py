@@ -311,6 +311,46 @@ def test_replies_nest_under_their_parent_and_reply_sets_parent_id(
     expect(page.locator("comment-thread section > [part=form-box] form")).to_be_visible()
 
 
+def focused_in_widget(page: Page) -> str:
+    """The name (or part) of what has the focus inside the widget's shadow root."""
+    found: str = page.evaluate(
+        """() => {
+            const active = document.querySelector('comment-thread').shadowRoot.activeElement;
+            return active ? (active.name || active.getAttribute('part') || active.tagName) : '';
+        }"""
+    )
+    return found
+
+
+def test_keyboard_only_reply_and_post(live: Service, page: Page, host: Host) -> None:
+    article = article_id()
+    root = published(live, article, name="Root")
+    page.goto(host.page(f"/{article}", embed_page(live, article)))
+    expect(comment_items(page)).to_have_count(1)
+    page.keyboard.press("Tab")
+    assert focused_in_widget(page) == "reply-button"
+    page.keyboard.press("Enter")  # the form moves under the comment, the focus into it
+    assert focused_in_widget(page) == "comment"
+    page.keyboard.type("Typed with the keyboard only.")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert focused_in_widget(page) == "name"
+    page.keyboard.type("Kim")
+    page.keyboard.press("Tab")
+    page.keyboard.type("kim.keys@example.net")
+    for _ in range(3):  # website, comment, then the submit button
+        page.keyboard.press("Tab")
+    assert focused_in_widget(page) == "submit"
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        page.keyboard.press("Enter")
+    body = sent.value.post_data_json
+    assert isinstance(body, dict) and body["parent_id"] == root and body["name"] == "Kim"
+    expect(page.locator(f"comment-thread #c-{root} li.pending")).to_contain_text(
+        "Typed with the keyboard only."
+    )
+
+
 def test_load_more_follows_next_cursor(live: Service, page: Page, host: Host) -> None:
     article = article_id()
     ids = [published(live, article, comment=f"Comment number {i}.") for i in range(5)]
