@@ -102,6 +102,44 @@ def test_post_pending_survives_reload_then_published_for_everyone(
     assert not log.errors
 
 
+def test_a_pending_comment_is_forgotten_after_a_few_days(
+    live: Service, open_context: OpenContext, host: Host
+) -> None:
+    article = article_id()
+    url = host.page(f"/{article}", embed_page(live, article))
+    now = time.time() * 1000
+    kept = [
+        {"id": "01M8S0000000000000000OLD00", "days": 8, "comment": "Too old to keep."},
+        {"id": "01M8S0000000000000000NEW00", "days": 1, "comment": "Still waiting."},
+    ]
+    entries = [
+        {
+            "id": k["id"],
+            "article_id": article,
+            "base": live.base + "/",
+            "parent_id": None,
+            "name": "Ann",
+            "comment": k["comment"],
+            "website": None,
+            "created_at": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - k["days"] * 86_400_000) / 1000)
+            ),
+        }
+        for k in kept
+    ]
+    context = open_context()
+    context.add_init_script(
+        f"if (!sessionStorage.seeded) {{ sessionStorage.seeded = 1; "
+        f"localStorage.setItem('comment-widget:pending', {json.dumps(json.dumps(entries))}); }}"
+    )
+    page = context.new_page()
+    page.goto(url)
+    expect(page.get_by_text("Still waiting.")).to_be_visible()
+    expect(page.get_by_text("Too old to keep.")).to_have_count(0)
+    stored = json.loads(page.evaluate("localStorage.getItem('comment-widget:pending')"))
+    assert [entry["id"] for entry in stored] == ["01M8S0000000000000000NEW00"]
+
+
 def test_only_the_script_and_one_page_of_comments_on_load(
     live: Service, page: Page, host: Host
 ) -> None:

@@ -282,9 +282,9 @@
     }
 
     showPending() {
-      const kept = readPending();
-      const still = kept.filter((c) => !this.items.has(c.id));  // published ones are dropped
-      if (still.length !== kept.length) writePending(still);
+      // Published ones are dropped, and (by readPending) those older than PENDING_DAYS.
+      const still = readPending().filter((c) => !this.items.has(c.id));
+      writePending(still);
       for (const comment of still.filter((c) => c.article_id === this.article && c.base === BASE.href)) {
         this.add(comment, true);
       }
