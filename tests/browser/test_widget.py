@@ -109,23 +109,23 @@ def test_a_pending_comment_is_forgotten_after_a_few_days(
     url = host.page(f"/{article}", embed_page(live, article))
     now = time.time() * 1000
     kept = [
-        {"id": "01M8S0000000000000000OLD00", "days": 8, "comment": "Too old to keep."},
-        {"id": "01M8S0000000000000000NEW00", "days": 1, "comment": "Still waiting."},
+        ("01M8S0000000000000000OLD00", 8, "Too old to keep."),
+        ("01M8S0000000000000000NEW00", 1, "Still waiting."),
     ]
     entries = [
         {
-            "id": k["id"],
+            "id": comment_id,
             "article_id": article,
             "base": live.base + "/",
             "parent_id": None,
             "name": "Ann",
-            "comment": k["comment"],
+            "comment": text,
             "website": None,
             "created_at": time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - k["days"] * 86_400_000) / 1000)
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - days * 86_400_000) / 1000)
             ),
         }
-        for k in kept
+        for comment_id, days, text in kept
     ]
     context = open_context()
     context.add_init_script(
