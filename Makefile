@@ -7,7 +7,7 @@ export HOST ?= 127.0.0.1
 export PORT ?= 8000
 export DATA_DIR ?= data
 
-.PHONY: run test check lint bench bench-scale clean
+.PHONY: run test check lint browser-deps screenshots bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python -m service.serve
 
-# Everything: lint, then the whole suite (slow tests too).
-test: lint
+# Everything: lint, then the whole suite (slow tests too, the browser tests among them).
+test: lint browser-deps
 	$(BIN)/python -m pytest
 
 # Lint, then the tests not marked slow (no real processes, no fuzzing): a minute or two.
@@ -40,11 +40,22 @@ lint: $(VENV)/.installed-test
 	$(BIN)/codespell
 	$(BIN)/mypy
 
-# HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
-# wrk: apt-get install -y wrk), then the policy's costs, then a 100,000-comment WXR import
-# against the live insert path (and peak memory). Ratios are the figures; see
+# Debian's Chromium and the pinned axe-core for tests/browser (installed when missing, or a
+# message saying how).
+browser-deps:
+	devtools/browser-deps
+
+# Refresh docs/screenshots/ (the widget light and dark, the thread page) from a real browser.
+screenshots: $(VENV)/.installed-test browser-deps
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py -k screenshots -q
+
+# embed.js's size (raw, gzipped) against its 12 KB budget, then HTTP scenarios under gunicorn
+# against a bare-Flask ceiling measured in the same run (needs wrk: apt-get install -y wrk),
+# then the policy's costs, then a 100,000-comment WXR import against the live insert path (and
+# peak memory). Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/embed_size.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/profanity_bench.py
 	$(BIN)/python bench/submission_bench.py
@@ -55,4 +66,4 @@ bench-scale: $(VENV)/.installed-test
 	$(BIN)/python bench/scale_bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

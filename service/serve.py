@@ -59,6 +59,13 @@ def main() -> int:
             base,
         )
     log.info("serving on %s  (contract: %s/openapi.yaml)", base, base)
+    log.info("demo article with the comment widget: %s/", base)
+    log.info("moderator console: %s/moderate", base)
+    if not config.moderator_tokens:
+        # Only the development token make run created under DATA_DIR is shown; a configured
+        # MODERATOR_TOKENS is a deployment's secret and never printed.
+        token = env["MODERATOR_TOKENS"].split(":", 1)[1]
+        log.info("sign in to the console with the moderator token: %s", token)
 
     gunicorn = subprocess.Popen(
         [

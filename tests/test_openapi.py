@@ -104,6 +104,11 @@ def test_every_route_is_documented_and_nothing_else(spec: dict[str, Any], flask_
     for rule in flask_app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
+        # The pages (widget script, thread page, demo, console) are HTML and assets for
+        # browsers, not the API: the README documents them, tests/test_pages.py and
+        # tests/browser test them.
+        if flask_app.view_functions[rule.endpoint].__module__.startswith("service.pages"):
+            continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             routes.update((method, path) for path in expand_rule(rule.rule))
     documented = {(method, path) for method, path, _ in operations(spec)}
