@@ -12,7 +12,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from .api import data_requests_bp, moderation_bp, ops_bp, public_bp
+from .api import data_requests_bp, events_bp, moderation_bp, ops_bp, public_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -77,7 +77,12 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         idle_seconds=config.moderation_cache_idle_seconds,
     )
     store = CommentStore(
-        redis, keys, Cipher(config.encryption_keys), cache, moderation_cache=moderation_cache
+        redis,
+        keys,
+        Cipher(config.encryption_keys),
+        cache,
+        moderation_cache=moderation_cache,
+        event_retention=config.event_retention,
     )
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()
@@ -115,6 +120,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(moderation_bp)
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(events_bp)
     install_cors(app, config)
     return app
 

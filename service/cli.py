@@ -33,7 +33,12 @@ def open_store(config: Config) -> CommentStore:
     if config.encryption_keys is None:
         raise ConfigError("no ENCRYPTION_KEYS, and none kept under DATA_DIR")
     redis = make_redis(config.redis_url, timeout=config.redis_timeout)
-    return CommentStore(redis, Keys(config.key_prefix), Cipher(config.encryption_keys))
+    return CommentStore(
+        redis,
+        Keys(config.key_prefix),
+        Cipher(config.encryption_keys),
+        event_retention=config.event_retention,
+    )
 
 
 def tokens_create(store: CommentStore, name: str) -> int:

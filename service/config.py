@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .crypto import KeyRing, KeyRingError
+from .events import EventRetention
 
 MIN_TOKEN_LENGTH = 24
 
@@ -80,6 +81,13 @@ class Config:
     moderation_cache_idle_seconds: float = 60.0
     # Origins allowed to call the moderation API from a browser; none by default.
     moderation_allowed_origins: tuple[str, ...] = ()
+    # The event log's retention: about this many entries per stream, none older than this.
+    events_max_length: int = 100_000
+    events_retention_days: int = 7
+
+    @property
+    def event_retention(self) -> EventRetention:
+        return EventRetention(self.events_max_length, self.events_retention_days)
 
     @property
     def resolved_redis_url(self) -> str:
@@ -147,6 +155,12 @@ class Config:
             read_cache=_bool(env, "READ_CACHE", True),
             moderation_cache_idle_seconds=_float(
                 env, "MODERATION_CACHE_IDLE_SECONDS", defaults.moderation_cache_idle_seconds
+            ),
+            events_max_length=_int(
+                env, "EVENTS_MAX_LENGTH", defaults.events_max_length, minimum=100
+            ),
+            events_retention_days=_int(
+                env, "EVENTS_RETENTION_DAYS", defaults.events_retention_days, minimum=1
             ),
         )
 

@@ -1,6 +1,7 @@
 from .data_requests import bp as data_requests_bp
+from .events import bp as events_bp
 from .moderation import bp as moderation_bp
 from .ops import bp as ops_bp
 from .public import bp as public_bp
 
-__all__ = ["data_requests_bp", "moderation_bp", "ops_bp", "public_bp"]
+__all__ = ["events_bp", "data_requests_bp", "moderation_bp", "ops_bp", "public_bp"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .commenters import Commenters
 from .decisions import Decisions
+from .eventlog import EventLog
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
@@ -16,6 +17,8 @@ from .reads import Reads
 from .settings import Settings
 
 
-class CommentStore(Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters):
+class CommentStore(
+    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, EventLog
+):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""
