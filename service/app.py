@@ -12,7 +12,7 @@ from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from .api import data_requests_bp, events_bp, moderation_bp, ops_bp, public_bp
+from .api import data_requests_bp, events_bp, moderation_bp, ops_bp, public_bp, webhooks_bp
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -121,6 +121,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(webhooks_bp)
     install_cors(app, config)
     return app
 
@@ -161,7 +162,7 @@ def install_cors(app: Flask, config: Config) -> None:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
             "allow_headers": ["Authorization", "Content-Type"],
-            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
             "max_age": 600,
             "vary_header": False,
         }

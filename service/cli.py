@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .api.auth import token_hash
@@ -120,6 +122,31 @@ def check(store: CommentStore) -> int:
     return 1 if problems else 0
 
 
+def deliver(store: CommentStore, config: Config) -> int:
+    """The delivery worker (and the moderators' notifier, when SMTP is configured) until
+    SIGTERM or SIGINT."""
+    from .delivery.notify import Notifier
+    from .delivery.worker import DeliveryWorker
+
+    worker = DeliveryWorker(store, config)
+    notifier = Notifier(store, config, name=worker.name, stop=worker.stop)
+
+    def stop(_signum: int, _frame: object) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threads = []
+    if notifier.configured:
+        threads.append(threading.Thread(target=notifier.run, name="notify", daemon=True))
+    for thread in threads:
+        thread.start()
+    worker.run()
+    for thread in threads:
+        thread.join(timeout=5)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys.add_parser("rotate", help="add a new encryption key in front")
     commands.add_parser("reencrypt", help="re-encrypt every stored email with the first key")
     commands.add_parser("purge", help="purge rejected and spam comments past retention now")
+    commands.add_parser(
+        "deliver",
+        help="deliver the event log to webhook endpoints and mail moderators (until stopped)",
+    )
     commands.add_parser(
         "check",
         help="check that every comment is in exactly the keys its "
@@ -160,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reencrypt(store)
         if args.command == "check":
             return check(store)
+        if args.command == "deliver":
+            return deliver(store, config)
         purged = purge_expired(store, config.retention_days)
         print(
             f"purged {purged} comments rejected or marked spam over "

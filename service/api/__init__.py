@@ -3,5 +3,6 @@ from .events import bp as events_bp
 from .moderation import bp as moderation_bp
 from .ops import bp as ops_bp
 from .public import bp as public_bp
+from .webhooks import bp as webhooks_bp
 
-__all__ = ["events_bp", "data_requests_bp", "moderation_bp", "ops_bp", "public_bp"]
+__all__ = ["webhooks_bp", "events_bp", "data_requests_bp", "moderation_bp", "ops_bp", "public_bp"]

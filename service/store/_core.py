@@ -43,6 +43,7 @@ class StoreCore:
         self._save_policy = redis.register_script(scripts.SAVE_POLICY)
         self._set_article_closed = redis.register_script(scripts.SET_ARTICLE_CLOSED)
         self._save_moderator = redis.register_script(scripts.SAVE_MODERATOR)
+        self._hold_lease = redis.register_script(scripts.HOLD_LEASE)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -15,10 +15,11 @@ from .moderators import Moderators
 from .personal import PersonalData
 from .reads import Reads
 from .settings import Settings
+from .webhooks import Webhooks
 
 
 class CommentStore(
-    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, EventLog
+    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, EventLog, Webhooks
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -49,6 +49,8 @@ Key                                      type    holds
                                                  erasure, so retained events lose it too
                                                  (TTL: the event log's retention age)
 {p}:webhooks                             hash    webhook id -> endpoint JSON (secrets encrypted)
+{p}:webhook:<id>:state                   hash    the delivery worker's view: failing, errors in a
+                                                 row, last status and attempt
 {p}:webhook:<id>:deliveries              list    the endpoint's delivery log (newest first, capped)
 {p}:webhook:<id>:dead                    list    events that exhausted their retries (JSON)
 {p}:webhook:<id>:replay                  list    dead events a moderator asked to send again
@@ -101,6 +103,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("events", (), "stream", False),
     KeyShape("event_content", ("article_id", "comment_id"), "string", True),
     KeyShape("webhooks", (), "hash", False),
+    KeyShape("webhook_state", ("webhook_id",), "hash", False),
     KeyShape("webhook_deliveries", ("webhook_id",), "list", False),
     KeyShape("webhook_dead", ("webhook_id",), "list", False),
     KeyShape("webhook_replay", ("webhook_id",), "list", False),
@@ -199,6 +202,9 @@ class Keys:
 
     def webhooks(self) -> str:
         return f"{self.tag}:webhooks"
+
+    def webhook_state(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:state"
 
     def webhook_deliveries(self, webhook_id: str) -> str:
         return f"{self.tag}:webhook:{webhook_id}:deliveries"

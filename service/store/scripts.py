@@ -463,3 +463,19 @@ append_event(KEYS[2], ARGV[3], ARGV[4], {'type', kind, 'at', ARGV[1], 'actor', A
 return 1
 """
 )
+
+# Keep a lease only while holding it: extend it if its value is still ours.
+# KEYS[1] the lease   ARGV[1] holder   ARGV[2] milliseconds
+# Returns 1 if the lease is (still, or now) ours.
+HOLD_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
