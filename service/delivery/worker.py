@@ -28,6 +28,7 @@ import random
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,7 @@ from .sender import Outcome, Sender
 log = logging.getLogger(__name__)
 SECRET_PURPOSE = "webhook-secret"
 BATCH = 100
+FLUSH_EVERY = 50
 RETRY_AFTER_CAP_SECONDS = 3600.0
 USER_AGENT = "comments-service-webhooks/1"
 
@@ -171,6 +173,9 @@ class EndpointRunner(threading.Thread):
         self.rng = random.Random()
         self.holding = False
         self.pending_first = False
+        self.renewed_at = 0.0
+        # Deliveries made but not yet logged and acknowledged (one round trip for many).
+        self.done: list[tuple[str | None, str, dict[str, Any] | None]] = []
 
     @property
     def stopping(self) -> bool:
@@ -193,13 +198,20 @@ class EndpointRunner(threading.Thread):
                 self.worker.stop.wait(1.0)
         if self.holding:
             try:
+                self.flush()
                 self.store.release_lease(self.lease, self.worker.name)
             except RedisError:
                 pass
 
     def hold(self) -> bool:
+        """Keep the lease: renewed in Redis once a third of it has passed, not per attempt."""
+        moment = time.monotonic()
+        if self.holding and moment - self.renewed_at < self.worker.lease_ms / 3000:
+            return True
         held = self.store.hold_lease(self.lease, self.worker.name, self.worker.lease_ms)
-        if not held:
+        if held:
+            self.renewed_at = moment
+        else:
             self.holding = False
         return held
 
@@ -222,6 +234,7 @@ class EndpointRunner(threading.Thread):
         if letter is not None:
             texts = self.store.with_texts([(letter["stream"], letter["id"], letter["fields"])])
             result = self.deliver(endpoint, texts[0], replay=True)
+            self.flush()
             if result is not None:
                 self.store.replay_finished(endpoint.id, failed=not result)
             return True
@@ -235,15 +248,19 @@ class EndpointRunner(threading.Thread):
         if self.pending_first and not entries:
             self.pending_first = False
             return True
+        read_at = time.monotonic()
         for event in self.store.with_texts(entries):
             if self.stopping or not self.holding:
                 break
-            endpoint = self.store.webhook(self.webhook_id) or endpoint
+            if time.monotonic() - read_at > 1.0:  # a change of URL or secrets applies soon
+                endpoint = self.store.webhook(self.webhook_id) or endpoint
+                read_at = time.monotonic()
             result = self.deliver(endpoint, event)
             if result is None:
                 break
             if result:
                 continue
+            self.flush()
             if self.store.dead_letter(
                 endpoint.id,
                 event.stream,
@@ -252,6 +269,7 @@ class EndpointRunner(threading.Thread):
                 self.worker.config.webhook_failing_after,
             ):
                 log.warning("webhook %s is failing (events dead-lettered in a row)", endpoint.id)
+        self.flush()
         return True
 
     def deliver(
@@ -260,8 +278,8 @@ class EndpointRunner(threading.Thread):
         """Attempt one event until delivered (True), out of attempts (False) or interrupted
         (None: stopping or lease lost; it stays pending for whoever serves the endpoint)."""
         document = render_event(event.id, event.fields, event.text)
-        if not endpoint.wants(document["type"]):
-            self.store.ack(event.stream, self.group, event.id)
+        if not endpoint.wants(document["type"]):  # acknowledged with the next flush
+            self.done.append((None if replay else event.stream, event.id, None))
             return True
         if endpoint.format == "slack":
             body = chat_body(document, self.worker.config.console_url)
@@ -274,18 +292,27 @@ class EndpointRunner(threading.Thread):
                 return None
             headers = self.worker.signed_headers(endpoint, message_id, body)
             outcome = self.worker.sender.post(endpoint.url, body.encode(), headers)
-            self.record(endpoint, document, attempt, outcome, replay)
+            entry = self.log_entry(document, attempt, outcome, replay)
             if outcome.ok:
-                if not replay:
-                    self.store.delivered(endpoint.id, event.stream, event.id)
-                else:
-                    self.store.delivered(endpoint.id, None, event.id)
+                self.done.append((None if replay else event.stream, event.id, entry))
+                if len(self.done) >= FLUSH_EVERY:
+                    self.flush()
                 return True
+            self.flush()
+            self.store.record_attempt(endpoint.id, entry, self.worker.config.webhook_log_length)
             if attempt < schedule.max_attempts:
                 wait = schedule.delay(attempt, outcome.retry_after, self.rng)
                 if not self.wait_holding(wait):
                     return None
         return False
+
+    def flush(self) -> None:
+        """Log and acknowledge the deliveries made since the last flush, in one round trip.
+        A worker killed before it flushes has them delivered again by the next: at least
+        once, at most FLUSH_EVERY repeats."""
+        if self.done:
+            done, self.done = self.done, []
+            self.store.delivered(self.webhook_id, done, self.worker.config.webhook_log_length)
 
     def wait_holding(self, seconds: float) -> bool:
         """Wait, keeping the lease; False if stopping or the lease was lost."""
@@ -299,14 +326,9 @@ class EndpointRunner(threading.Thread):
                 return False
         return True
 
-    def record(
-        self,
-        endpoint: Endpoint,
-        document: dict[str, Any],
-        attempt: int,
-        outcome: Outcome,
-        replay: bool,
-    ) -> None:
+    def log_entry(
+        self, document: dict[str, Any], attempt: int, outcome: Outcome, replay: bool
+    ) -> dict[str, Any]:
         result = "delivered" if outcome.ok else ("error" if outcome.status is None else "failed")
         observe.delivery(result)
         entry: dict[str, Any] = {
@@ -321,4 +343,4 @@ class EndpointRunner(threading.Thread):
         }
         if outcome.error:
             entry["error"] = outcome.error
-        self.store.record_attempt(endpoint.id, entry, self.worker.config.webhook_log_length)
+        return entry

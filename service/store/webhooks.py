@@ -159,21 +159,36 @@ class Webhooks(StoreCore):
     # -- delivery state, log and dead letters -----------------------------------------------
 
     def record_attempt(self, webhook_id: str, entry: dict[str, Any], log_length: int) -> None:
-        k = self.keys
         pipe = self.redis.pipeline(transaction=True)
+        self._log_attempt(pipe, webhook_id, entry, log_length)
+        pipe.execute()
+
+    def _log_attempt(
+        self, pipe: Any, webhook_id: str, entry: dict[str, Any], log_length: int
+    ) -> None:
+        k = self.keys
         pipe.lpush(k.webhook_deliveries(webhook_id), json.dumps(entry, separators=(",", ":")))
         pipe.ltrim(k.webhook_deliveries(webhook_id), 0, log_length - 1)
         pipe.hset(
             k.webhook_state(webhook_id),
             mapping={"last_attempt_at": entry["at"], "last_status": str(entry["status"] or "")},
         )
-        pipe.execute()
 
-    def delivered(self, webhook_id: str, stream: str | None, entry_id: str) -> None:
-        """Acknowledge an event delivered (or not wanted), and clear the failing mark."""
+    def delivered(
+        self,
+        webhook_id: str,
+        done: list[tuple[str | None, str, dict[str, Any] | None]],
+        log_length: int,
+    ) -> None:
+        """Log deliveries (stream or None for a replay, event id, log entry or None for an
+        event the endpoint does not want), acknowledge their events and clear the failing
+        mark: one step."""
         pipe = self.redis.pipeline(transaction=True)
-        if stream is not None:
-            pipe.xack(stream, group_name(webhook_id), entry_id)
+        for stream, entry_id, entry in done:
+            if entry is not None:
+                self._log_attempt(pipe, webhook_id, entry, log_length)
+            if stream is not None:
+                pipe.xack(stream, group_name(webhook_id), entry_id)
         pipe.hset(self.keys.webhook_state(webhook_id), mapping={"failing": "", "dead_in_row": 0})
         pipe.execute()
 
