@@ -98,8 +98,11 @@ def stream_id_key(event_id: str) -> tuple[int, int]:
 
 
 def is_stream_id(value: str) -> bool:
+    """``<ms>-<seq>``, each at most 19 ASCII digits (so below Redis's 64-bit limit)."""
     ms, sep, seq = value.partition("-")
-    return bool(sep) and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()
+    return bool(sep) and all(
+        part.isascii() and part.isdigit() and len(part) <= 19 for part in (ms, seq)
+    )
 
 
 def render_event(event_id: str, fields: Mapping[str, str], text: str | None) -> dict[str, Any]:

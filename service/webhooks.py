@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -105,30 +106,53 @@ def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     return address.is_global and not address.is_multicast
 
 
+# The URLs the contract accepts (openapi.yaml, WebhookUrl: the same pattern): http(s), a
+# host name with a letters-only top-level domain, a port from 1 to 65535, a path and a query
+# of URL characters. With WEBHOOK_ALLOW_PRIVATE, also localhost and IP literals.
+_PORT = (
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+    r"|6553[0-5]))?"
+)
+_REST = r"(?:/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*(?:\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?"
+PUBLIC_URL_PATTERN = (
+    r"^https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+    + _PORT
+    + _REST
+    + "$"
+)
+_PUBLIC_URL = re.compile(PUBLIC_URL_PATTERN)
+_LOCAL_URL = re.compile(
+    r"^https?://(?:localhost|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\])"
+    + _PORT
+    + _REST
+    + "$"
+)
+
+
 def check_url(url: str, *, allow_private: bool) -> None:
-    """Refuse what can be refused without DNS: a URL that is not http(s) with a host, or
-    whose host is a literal non-public address or a local name. Names are checked again on
-    every delivery, after resolving them (service/delivery/sender.py)."""
+    """Refuse what can be refused without DNS: a URL outside the contract's form, or (unless
+    ``allow_private``) one whose host is localhost or an IP literal that is not public.
+    Names are checked again on every delivery, after resolving them
+    (service/delivery/sender.py)."""
+    if _PUBLIC_URL.fullmatch(url) is None:
+        if not (allow_private and _LOCAL_URL.fullmatch(url)):
+            raise UnsafeUrl(
+                "an http(s) URL with a public host name, an optional port, path and query "
+                "(localhost and IP addresses only with WEBHOOK_ALLOW_PRIVATE=true)"
+            )
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise UnsafeUrl("not a URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeUrl("an http or https URL with a host is required")
-    if parts.username or parts.password:
-        raise UnsafeUrl("credentials in the URL are not allowed")
-    del port
-    if allow_private:
-        return
-    host = parts.hostname.rstrip(".").lower()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        _ = parts.port
+    except ValueError:  # an IP literal urllib cannot parse
+        raise UnsafeUrl("not a valid address or port") from None
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not allow_private and (host == "localhost" or host.endswith(".localhost")):
         raise UnsafeUrl(f"{host} is a local name (set WEBHOOK_ALLOW_PRIVATE=true to allow it)")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
-    if not is_public_address(address):
+    if not allow_private and not is_public_address(address):
         raise UnsafeUrl(
             f"{host} is not a public address (set WEBHOOK_ALLOW_PRIVATE=true to allow it)"
         )

@@ -27,7 +27,7 @@ class EventPageArgsSchema(Schema):
 
     @validates("after")
     def _stream_id(self, value: str | None, **kwargs: Any) -> None:
-        if value is not None and not (len(value) <= 41 and is_stream_id(value)):
+        if value is not None and not is_stream_id(value):
             raise ValidationError("Not an event id (<milliseconds>-<sequence>).")
 
 
