@@ -20,7 +20,7 @@ from service.config import Config
 from service.crypto import Cipher
 from service.delivery.sender import Sender
 from service.delivery.worker import DeliveryWorker, Schedule
-from service.store import CommentStore, Keys
+from service.store import CommentStore, Keys, StoreCheck
 from tests.conftest import AUTH, RELAXED_POLICY, MakeApp, approve, submit
 from tests.webhook_receiver import Answer, Receiver, running
 
@@ -374,3 +374,29 @@ def test_back_off_doubles_with_jitter_and_honours_retry_after() -> None:
         assert len(set(waits)) > 1  # jittered
     assert schedule.delay(1, 30.0, rng) == 30.0
     assert schedule.delay(1, 10_000.0, rng) == 3600.0
+
+
+@pytest.mark.slow
+def test_the_store_check_knows_every_new_key(
+    hook_config: Config, hooks: FlaskClient, start_worker: Any, redis_client: Redis
+) -> None:
+    def fails(_message_id: str, _attempt: int) -> Answer:
+        return Answer(500)
+
+    with running(Receiver(behaviour=fails)) as receiver:
+        created = create(hooks, receiver.url, event_types=["comment.submitted"])
+        start_worker(replace(hook_config, webhook_max_attempts=1))
+        comment = submit(hooks).get_json()["id"]
+        path = f"{HOOKS}/{created['id']}"
+        wait_for(lambda: hooks.get(path, headers=AUTH).get_json()["dead_letters"] == 1)
+    hooks.delete(f"/api/v1/moderation/comments/{comment}", headers=AUTH)
+    redis_client.rpush(Keys().notify_digest(), "[]")
+    run = StoreCheck(redis_client, Keys())
+    assert list(run.problems()) == []
+    kinds = {
+        shape.kind
+        for key in redis_client.scan_iter("*")
+        if (c := Keys().classify(key))
+        for shape in [c[0]]
+    }
+    assert {"events", "webhooks", "webhook_state", "webhook_deliveries", "webhook_dead"} <= kinds

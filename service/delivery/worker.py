@@ -4,7 +4,7 @@ least once, in order.
 Each endpoint reads the event streams through a consumer group of its own (``webhook:<id>``,
 one per stream), so its progress, and every event it has read but not yet delivered (the
 group's pending entries), live in Redis, not in a worker. Any number of workers may run: one
-at a time serves an endpoint, under a short lease (``deliver:<id>``), and deliveries are shared
+at a time serves an endpoint, under a short lease (``deliver-<id>``), and deliveries are shared
 out endpoint by endpoint. A worker that takes an endpoint over first claims (XAUTOCLAIM) every
 entry still pending with the group (a dead worker's), and delivers those, oldest first, before
 reading new ones. An endpoint gets its events one after another in stream order, each retried
@@ -169,7 +169,7 @@ class EndpointRunner(threading.Thread):
         self.store = worker.store
         self.webhook_id = webhook_id
         self.group = group_name(webhook_id)
-        self.lease = f"deliver:{webhook_id}"
+        self.lease = f"deliver-{webhook_id}"
         self.rng = random.Random()
         self.holding = False
         self.pending_first = False
