@@ -6,6 +6,7 @@ at-least-once contract allows (the webhook-id lets a receiver drop them)."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import requests
 from redis import Redis
 
 from devtools.processes import GroupProcess, wait_until
@@ -27,6 +29,7 @@ from service.embedded import EmbeddedRedis
 from service.ids import new_id
 from service.store import CommentStore, Keys, make_redis
 from service.webhooks import Endpoint, Secret, new_secret
+from tests.test_e2e import Service
 from tests.webhook_receiver import Answer, Receiver, running
 
 pytestmark = pytest.mark.slow
@@ -205,3 +208,33 @@ def test_ten_thousand_events_to_three_endpoints(
         f"\n[deliver] {total} deliveries of {len(expected)} events to 3 endpoints in "
         f"{seconds:.1f} s: {total / seconds:.0f} deliveries/s (one worker)"
     )
+
+
+def test_make_run_starts_the_delivery_worker(tmp_path: Path) -> None:
+    """``python -m service.serve`` (what ``make run`` runs) delivers webhooks by itself."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MODERATOR_TOKENS", "PORT"}}
+    env["KEY_PREFIX"] = "e2e" + secrets.token_hex(4)
+    env["WEBHOOK_ALLOW_PRIVATE"] = "true"
+    data_dir = tmp_path / "data"
+    service = Service(data_dir, env)
+    with running(Receiver()) as receiver:
+        service.start()
+        try:
+            auth = {"Authorization": f"Bearer {(data_dir / 'moderator-token').read_text().strip()}"}
+            created = requests.post(
+                f"{service.base}/api/v1/moderation/webhooks",
+                headers=auth,
+                json={"url": receiver.url, "event_types": ["comment.submitted"]},
+            )
+            assert created.status_code == 201, created.text
+            receiver.secrets.append(created.json()["secret"])
+            sent = requests.post(
+                f"{service.base}/api/v1/articles/story-9/comments",
+                json={"name": "Ann", "email": "ann@example.com", "comment": "Delivered?"},
+            )
+            assert sent.status_code == 202
+            assert wait_until(lambda: bool(receiver.delivered), 20), service.log.read_text()
+        finally:
+            assert service.stop() == 0
+    delivered = receiver.requests[0]
+    assert delivered.verified and delivered.json["data"]["comment"]["id"] == sent.json()["id"]
