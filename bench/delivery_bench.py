@@ -16,14 +16,16 @@ from pathlib import Path
 
 import urllib3
 
-from devtools.processes import wait_until
-from service.config import Config
-from service.crypto import Cipher, KeyRing
-from service.delivery.worker import DeliveryWorker
-from service.embedded import EmbeddedRedis
-from service.store import CommentStore, Keys, make_redis
-from tests.test_delivery_faults import add_endpoint, make_events
-from tests.webhook_receiver import Receiver, running
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from devtools.processes import wait_until  # noqa: E402
+from service.config import Config  # noqa: E402
+from service.crypto import Cipher, KeyRing  # noqa: E402
+from service.delivery.worker import DeliveryWorker  # noqa: E402
+from service.embedded import EmbeddedRedis  # noqa: E402
+from service.store import CommentStore, Keys, make_redis  # noqa: E402
+from tests.test_delivery_faults import add_endpoint, make_events  # noqa: E402
+from tests.webhook_receiver import Receiver, running  # noqa: E402
 
 ENDPOINTS = 3
 
