@@ -18,11 +18,10 @@ them: keep ``EVENTS_RETENTION_DAYS`` above the longest outage a receiver may hav
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .clock import iso_from_ms
 from .models import StoredComment
 
 DAY_MS = 86_400_000
@@ -91,17 +90,28 @@ def comment_text(name: str, comment: str, website: str | None) -> str:
     )
 
 
-def stream_id_key(event_id: str) -> tuple[int, int]:
-    """Stream ids order by (ms, sequence): how readers merge several streams."""
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)
+def stream_id_key(event_id: str) -> tuple[int, int, int]:
+    """Event ids order by (ms, sequence, stream): how readers merge several streams."""
+    entry, _, stream = event_id.partition("~")
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0), int(stream or 0)
+
+
+def event_id(entry_id: str, stream_index: int) -> str:
+    """An event's id: its stream entry's id, and which of ``Keys.event_streams`` holds it
+    (``~<index>``, left out for the first). Two streams can give the same entry id in the
+    same millisecond; the suffix keeps event ids (and so webhook-ids) unique."""
+    return entry_id if stream_index == 0 else f"{entry_id}~{stream_index}"
 
 
 def is_stream_id(value: str) -> bool:
-    """``<ms>-<seq>``, each at most 19 ASCII digits (so below Redis's 64-bit limit)."""
-    ms, sep, seq = value.partition("-")
+    """An event id: ``<ms>-<seq>`` (each at most 19 ASCII digits, below Redis's 64-bit
+    limit), optionally ``~<stream index>`` (at most 5 digits)."""
+    entry, tilde, stream = value.partition("~")
+    ms, sep, seq = entry.partition("-")
+    parts = [(ms, 19), (seq, 19)] + ([(stream, 5)] if tilde else [])
     return bool(sep) and all(
-        part.isascii() and part.isdigit() and len(part) <= 19 for part in (ms, seq)
+        part.isascii() and part.isdigit() and len(part) <= size for part, size in parts
     )
 
 
@@ -132,16 +142,3 @@ def render_event(event_id: str, fields: Mapping[str, str], text: str | None) -> 
     if "moderator" in fields:
         event["token"] = {"moderator": fields["moderator"]}
     return event
-
-
-def merge_pages(
-    pages: Iterable[Sequence[tuple[str, dict[str, str]]]], limit: int
-) -> list[tuple[str, dict[str, str]]]:
-    """The first ``limit`` entries of several streams' pages, in stream-id order."""
-    merged = [entry for page in pages for entry in page]
-    merged.sort(key=lambda entry: stream_id_key(entry[0]))
-    return merged[:limit]
-
-
-def event_time(event_id: str) -> str:
-    return iso_from_ms(stream_id_key(event_id)[0])

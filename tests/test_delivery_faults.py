@@ -26,6 +26,7 @@ from service.config import Config
 from service.crypto import Cipher
 from service.delivery.worker import DeliveryWorker
 from service.embedded import EmbeddedRedis
+from service.events import event_id, stream_id_key
 from service.ids import new_id
 from service.store import CommentStore, Keys, make_redis
 from service.webhooks import Endpoint, Secret, new_secret
@@ -238,3 +239,49 @@ def test_make_run_starts_the_delivery_worker(tmp_path: Path) -> None:
             assert service.stop() == 0
     delivered = receiver.requests[0]
     assert delivered.verified and delivered.json["data"]["comment"]["id"] == sent.json()["id"]
+
+
+class BucketedKeys(Keys):
+    """What the shard branch will make of the event log: one stream per article bucket (two
+    here) and one for site-wide events, all read through ``event_streams``."""
+
+    def events(self, article_id: str | None = None) -> str:
+        if article_id is None:
+            return f"{self.tag}:events"
+        return f"{self.tag}:events:{sum(article_id.encode()) % 2}"
+
+    def event_streams(self) -> tuple[str, ...]:
+        return (self.events(None), f"{self.tag}:events:0", f"{self.tag}:events:1")
+
+
+def test_several_event_streams_are_read_together(
+    config: Config, redis_client: Redis, worker_thread: list[DeliveryWorker]
+) -> None:
+    used = fast(config)
+    assert used.encryption_keys is not None
+    store = CommentStore(redis_client, BucketedKeys(), Cipher(used.encryption_keys))
+    with running(Receiver()) as receiver:
+        add_endpoint(store, receiver)
+        for i in range(30):
+            store.set_article_open(f"article-{i % 3}", is_open=(i // 3) % 2 == 1)
+        store.save_policy_json('{"changed": 1}')
+        streams = {s: cast(list[Any], redis_client.xrange(s)) for s in store.keys.event_streams()}
+        assert all(streams.values()), "every stream holds events"
+        every = sorted(
+            (event_id(i, n) for n, entries in enumerate(streams.values()) for i, _ in entries),
+            key=stream_id_key,
+        )
+        assert len(set(every)) == 31
+        assert [e.event_id for e in store.events_after(None, 1000)] == every
+        for start in range(0, 30, 4):  # pages from any event, whichever stream it is in
+            page = store.events_after(every[start], 5)
+            assert [e.event_id for e in page] == every[start + 1 : start + 6]
+        start_in_thread(store, used, worker_thread)
+        assert wait_until(lambda: len(receiver.unique_delivered()) == len(every), 20)
+    per_article: dict[str, list[str]] = {}
+    for request in receiver.requests:
+        data = request.json["data"]
+        if "article" in data:
+            per_article.setdefault(data["article"]["id"], []).append(data["id"])
+    for ids in per_article.values():  # each article's events arrive in their order
+        assert list(dict.fromkeys(ids)) == sorted(dict.fromkeys(ids), key=stream_id_key)

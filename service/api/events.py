@@ -28,7 +28,7 @@ class EventPageArgsSchema(Schema):
     @validates("after")
     def _stream_id(self, value: str | None, **kwargs: Any) -> None:
         if value is not None and not is_stream_id(value):
-            raise ValidationError("Not an event id (<milliseconds>-<sequence>).")
+            raise ValidationError("Not an event id (<milliseconds>-<sequence>[~<stream>]).")
 
 
 _args = EventPageArgsSchema()
@@ -38,7 +38,7 @@ _args = EventPageArgsSchema()
 def list_events() -> Response:
     args = _args.load(query_args(request.query_string))
     found = services().store.events_after(args["after"], args["limit"])
-    events = [render_event(e.id, e.fields, e.text) for e in found]
+    events = [render_event(e.event_id, e.fields, e.text) for e in found]
     # The next page starts after the last event shown; with none, after the same id again.
     return json_response(
         {"events": events, "next_after": events[-1]["id"] if events else args["after"]}

@@ -153,7 +153,7 @@ class Notifier:
                 block_ms=None if pending else 500,
             )
             for event in self.store.with_texts(entries):
-                document = render_event(event.id, event.fields, event.text)
+                document = render_event(event.event_id, event.fields, event.text)
                 if is_held(document):
                     if self.config.notify_digest_minutes:
                         # The entry, not its text: an erasure meanwhile removes that too.
@@ -171,7 +171,7 @@ class Notifier:
             return True
         queued = [json.loads(r) for r in self.store.digest_waiting(200)]
         waiting = [
-            render_event(e.id, e.fields, e.text)
+            render_event(e.event_id, e.fields, e.text)
             for e in self.store.with_texts([(s, i, f) for s, i, f in queued])
         ]
         if waiting and not self.mail(waiting):

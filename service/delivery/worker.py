@@ -188,7 +188,10 @@ class EndpointRunner(threading.Thread):
                     return
             except RedisError as error:
                 log.warning(
-                    "deliveries to %s paused: Redis %s", self.webhook_id, type(error).__name__
+                    "deliveries to %s paused: Redis %s (%s)",
+                    self.webhook_id,
+                    type(error).__name__,
+                    error,
                 )
                 self.holding = False
                 self.worker.stop.wait(1.0)
@@ -277,7 +280,7 @@ class EndpointRunner(threading.Thread):
     ) -> bool | None:
         """Attempt one event until delivered (True), out of attempts (False) or interrupted
         (None: stopping or lease lost; it stays pending for whoever serves the endpoint)."""
-        document = render_event(event.id, event.fields, event.text)
+        document = render_event(event.event_id, event.fields, event.text)
         if not endpoint.wants(document["type"]):  # acknowledged with the next flush
             self.done.append((None if replay else event.stream, event.id, None))
             return True
@@ -285,7 +288,7 @@ class EndpointRunner(threading.Thread):
             body = chat_body(document, self.worker.config.console_url)
         else:
             body = standard_body(document)
-        message_id = f"evt_{event.id}"
+        message_id = f"evt_{event.event_id}"
         schedule = self.worker.schedule
         for attempt in range(1, schedule.max_attempts + 1):
             if self.stopping or not self.hold():

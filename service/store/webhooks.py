@@ -4,11 +4,13 @@ delivery worker reads the event streams through (one group per endpoint on each 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
 from redis.exceptions import ResponseError, WatchError
 
+from ..events import event_id, stream_id_key
 from ..webhooks import Endpoint
 from ._core import StoreCore
 
@@ -121,7 +123,11 @@ class Webhooks(StoreCore):
             )
             for _, entries in cast(list[Any], reply or []):
                 found += [(stream, i, f) for i, f in entries if f is not None]
-        found.sort(key=lambda e: tuple(int(p) for p in e[1].split("-")))
+        index = {stream: i for i, stream in enumerate(streams)}
+        found.sort(key=lambda e: stream_id_key(event_id(e[1], index[e[0]])))
+        if not found and block is None and block_ms:
+            # Several streams cannot block together: wait here instead of polling at once.
+            time.sleep(min(block_ms, 250) / 1000)
         return found
 
     def ack(self, stream: str, group: str, entry_id: str) -> None:
