@@ -74,6 +74,7 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
     and /openapi.yaml); test_redis_stopped_in_process checks the list against the app."""
     moderation = "/api/v1/moderation"
     comment = f"{moderation}/comments/{comment_id}"
+    webhook = f"{moderation}/webhooks/{comment_id}"  # a well-formed id; Redis answers first
     body = {"name": "Dee", "email": "dee@example.com", "comment": "Said while Redis was away."}
     return [
         ("GET", "/readyz", {}),
@@ -98,6 +99,14 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
             f"{moderation}/data-requests/erase",
             {"json": {"email": "dee@example.com", "mode": "delete"}},
         ),
+        ("GET", f"{moderation}/events", {}),
+        ("GET", f"{moderation}/webhooks", {}),
+        ("POST", f"{moderation}/webhooks", {"json": {"url": "https://cms.example.org/hooks"}}),
+        ("GET", webhook, {}),
+        ("PATCH", webhook, {"json": {"enabled": False}}),
+        ("DELETE", webhook, {}),
+        ("POST", f"{webhook}/replay", {}),
+        ("GET", f"{webhook}/deliveries", {}),
     ]
 
 
