@@ -127,7 +127,7 @@ def test_a_worker_killed_mid_stream_loses_nothing(
         second = GroupProcess("deliver-2", argv, env, tmp_path / "deliver-2.log")
         try:
             first.start()
-            assert wait_until(lambda: len(receiver.delivered) >= 100, 30), first.log_tail()
+            assert wait_until(lambda: len(receiver.delivered) >= 100, 60), first.log_tail()
             first.kill()  # SIGKILL, the whole group
             at_kill = len(receiver.unique_delivered())
             assert at_kill < len(expected), "the kill came too late to test anything"
@@ -135,7 +135,7 @@ def test_a_worker_killed_mid_stream_loses_nothing(
             assert wait_until(lambda: len(receiver.unique_delivered()) >= len(expected), 60), (
                 second.log_tail()
             )
-            assert second.terminate(10) == 0
+            assert second.terminate(30) == 0
         finally:
             first.kill()
             second.kill()
