@@ -400,3 +400,22 @@ def test_the_store_check_knows_every_new_key(
         for shape in [c[0]]
     }
     assert {"events", "webhooks", "webhook_state", "webhook_deliveries", "webhook_dead"} <= kinds
+
+
+def test_the_oldest_undelivered_event_is_measured(config: Config, redis_client: Redis) -> None:
+    from service.store.webhooks import group_name
+    from tests.test_delivery_faults import add_endpoint, make_events
+
+    assert config.encryption_keys is not None
+    store = CommentStore(redis_client, Keys(), Cipher(config.encryption_keys))
+    endpoint = add_endpoint(store, Receiver())
+    group = group_name(endpoint.id)
+    assert store.oldest_pending_ms(group) is None  # nothing to deliver
+    make_events(store, 3)
+    first = int(store.events_after(None, 1)[0].id.split("-")[0])
+    assert store.oldest_pending_ms(group) == first  # not read yet
+    read = store.read_group(group, "w1", pending=False, count=10, block_ms=None)
+    assert len(read) == 3 and store.oldest_pending_ms(group) == first  # read, not acknowledged
+    for stream, entry_id, _ in read:
+        store.ack(stream, group, entry_id)
+    assert store.oldest_pending_ms(group) is None

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 SECRET_PURPOSE = "webhook-secret"
 BATCH = 100
 FLUSH_EVERY = 50
+# How often the oldest undelivered event's age is measured (a few commands per stream and
+# endpoint: with one stream per article bucket, not every second).
+LAG_EVERY_SECONDS = 5.0
 RETRY_AFTER_CAP_SECONDS = 3600.0
 USER_AGENT = "comments-service-webhooks/1"
 
@@ -102,6 +105,7 @@ class DeliveryWorker:
         )
         self.stop = threading.Event()
         self._runners: dict[str, EndpointRunner] = {}
+        self._lag_reported = 0.0
 
     def run(self) -> None:
         log.info("delivery worker %s started", self.name)
@@ -119,7 +123,9 @@ class DeliveryWorker:
                     runner.start()
                 for webhook_id in [i for i, r in self._runners.items() if not r.is_alive()]:
                     del self._runners[webhook_id]
-                self._report_lag(list(endpoints.values()))
+                if time.monotonic() - self._lag_reported >= LAG_EVERY_SECONDS:
+                    self._report_lag(list(endpoints.values()))
+                    self._lag_reported = time.monotonic()
                 self.stop.wait(1.0)
         finally:
             self.stop.set()
