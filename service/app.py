@@ -13,7 +13,16 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from . import metrics
-from .api import data_requests_bp, feeds_bp, moderation_bp, observe_bp, ops_bp, public_bp
+from .api import (
+    data_requests_bp,
+    events_bp,
+    feeds_bp,
+    moderation_bp,
+    observe_bp,
+    ops_bp,
+    public_bp,
+    webhooks_bp,
+)
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
@@ -83,7 +92,12 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         counters=metrics.CacheCounters("moderation"),
     )
     store = CommentStore(
-        redis, keys, Cipher(config.encryption_keys), cache, moderation_cache=moderation_cache
+        redis,
+        keys,
+        Cipher(config.encryption_keys),
+        cache,
+        moderation_cache=moderation_cache,
+        event_retention=config.event_retention,
     )
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()
@@ -129,6 +143,8 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(observe_bp)
     app.register_blueprint(feeds_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(events_bp)
+    app.register_blueprint(webhooks_bp)
     install_cors(app, config)
     return app
 
@@ -169,7 +185,7 @@ def install_cors(app: Flask, config: Config) -> None:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
             "allow_headers": ["Authorization", "Content-Type"],
-            "methods": ["GET", "POST", "PUT", "DELETE"],
+            "methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
             "max_age": 600,
             "vary_header": False,
         }

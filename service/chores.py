@@ -37,7 +37,7 @@ def purge_expired(store: CommentStore, retention_days: int, *, at_ms: int | None
             if comment is None or comment.status not in PURGEABLE:
                 store.forget_purged(comment_id)
                 continue
-            if store.delete(comment):
+            if store.delete(comment, actor="retention"):
                 metrics.count_decision("purge", "retention")
                 purged += 1
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,12 @@ def open_store(config: Config) -> CommentStore:
     if config.encryption_keys is None:
         raise ConfigError("no ENCRYPTION_KEYS, and none kept under DATA_DIR")
     redis = make_redis(config.redis_url, timeout=config.redis_timeout)
-    return CommentStore(redis, Keys(config.key_prefix), Cipher(config.encryption_keys))
+    return CommentStore(
+        redis,
+        Keys(config.key_prefix),
+        Cipher(config.encryption_keys),
+        event_retention=config.event_retention,
+    )
 
 
 def tokens_create(store: CommentStore, name: str) -> int:
@@ -123,6 +130,31 @@ def check(store: CommentStore) -> int:
     return 1 if problems else 0
 
 
+def deliver(store: CommentStore, config: Config) -> int:
+    """The delivery worker (and the moderators' notifier, when SMTP is configured) until
+    SIGTERM or SIGINT."""
+    from .delivery.notify import Notifier
+    from .delivery.worker import DeliveryWorker
+
+    worker = DeliveryWorker(store, config)
+    notifier = Notifier(store, config, name=worker.name, stop=worker.stop)
+
+    def stop(_signum: int, _frame: object) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threads = []
+    if notifier.configured:
+        threads.append(threading.Thread(target=notifier.run, name="notify", daemon=True))
+    for thread in threads:
+        thread.start()
+    worker.run()
+    for thread in threads:
+        thread.join(timeout=5)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys.add_parser("rotate", help="add a new encryption key in front")
     commands.add_parser("reencrypt", help="re-encrypt every stored email with the first key")
     commands.add_parser("purge", help="purge rejected and spam comments past retention now")
+    commands.add_parser(
+        "deliver",
+        help="deliver the event log to webhook endpoints and mail moderators (until stopped)",
+    )
     commands.add_parser(
         "check",
         help="check that every comment is in exactly the keys its "
@@ -166,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check(store)
         if args.command in ("import", "export", "backup", "restore"):
             return import_command(args, store, config)
+        if args.command == "deliver":
+            return deliver(store, config)
         purged = purge_expired(store, config.retention_days)
         print(
             f"purged {purged} comments rejected or marked spam over "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .crypto import KeyRing, KeyRingError
+from .events import EventRetention
 
 MIN_TOKEN_LENGTH = 24
 
@@ -92,6 +93,32 @@ class Config:
     metrics_port: int | None = 9464
     # "json": one JSON object a line (service/logs.py); "text": the bracketed lines of old.
     log_format: str = "json"
+    # The event log's retention: about this many entries per stream, none older than this.
+    events_max_length: int = 100_000
+    events_retention_days: int = 7
+
+    # Webhook deliveries (service/delivery/): see the README's "Webhooks" section.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 8
+    webhook_retry_base_seconds: float = 1.0
+    webhook_retry_cap_seconds: float = 60.0
+    webhook_max_response_bytes: int = 64 * 1024
+    webhook_secret_grace_seconds: int = 86_400
+    webhook_failing_after: int = 3
+    webhook_lease_seconds: float = 10.0
+    webhook_log_length: int = 1000
+    # Moderator notifications (service/delivery/notify.py).
+    smtp_url: str | None = None
+    smtp_from: str = "comments@localhost"
+    notify_emails: tuple[str, ...] = ()
+    notify_digest_minutes: int = 0
+    notify_include_author_email: bool = False
+    console_url: str = "http://127.0.0.1:8000/moderate"
+
+    @property
+    def event_retention(self) -> EventRetention:
+        return EventRetention(self.events_max_length, self.events_retention_days)
 
     @property
     def resolved_redis_url(self) -> str:
@@ -165,6 +192,52 @@ class Config:
             metrics_host=env.get("METRICS_HOST") or defaults.metrics_host,
             metrics_port=_optional_port(env, "METRICS_PORT", defaults.metrics_port),
             log_format=_choice(env, "LOG_FORMAT", defaults.log_format, ("json", "text")),
+            events_max_length=_int(
+                env, "EVENTS_MAX_LENGTH", defaults.events_max_length, minimum=100
+            ),
+            events_retention_days=_int(
+                env, "EVENTS_RETENTION_DAYS", defaults.events_retention_days, minimum=1
+            ),
+            webhook_allow_private=_bool(env, "WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_timeout_seconds=_float(
+                env, "WEBHOOK_TIMEOUT_SECONDS", defaults.webhook_timeout_seconds
+            ),
+            webhook_max_attempts=_int(
+                env, "WEBHOOK_MAX_ATTEMPTS", defaults.webhook_max_attempts, minimum=1
+            ),
+            webhook_retry_base_seconds=_float(
+                env, "WEBHOOK_RETRY_BASE_SECONDS", defaults.webhook_retry_base_seconds
+            ),
+            webhook_retry_cap_seconds=_float(
+                env, "WEBHOOK_RETRY_CAP_SECONDS", defaults.webhook_retry_cap_seconds
+            ),
+            webhook_max_response_bytes=_int(
+                env, "WEBHOOK_MAX_RESPONSE_BYTES", defaults.webhook_max_response_bytes, minimum=0
+            ),
+            webhook_secret_grace_seconds=_int(
+                env,
+                "WEBHOOK_SECRET_GRACE_SECONDS",
+                defaults.webhook_secret_grace_seconds,
+                minimum=0,
+            ),
+            webhook_failing_after=_int(
+                env, "WEBHOOK_FAILING_AFTER", defaults.webhook_failing_after, minimum=1
+            ),
+            webhook_lease_seconds=_float(
+                env, "WEBHOOK_LEASE_SECONDS", defaults.webhook_lease_seconds
+            ),
+            webhook_log_length=_int(
+                env, "WEBHOOK_LOG_LENGTH", defaults.webhook_log_length, minimum=10
+            ),
+            smtp_url=env.get("SMTP_URL") or None,
+            smtp_from=env.get("SMTP_FROM") or defaults.smtp_from,
+            notify_emails=tuple(
+                e.strip() for e in env.get("NOTIFY_EMAILS", "").split(",") if e.strip()
+            ),
+            notify_digest_minutes=_int(env, "NOTIFY_DIGEST_MINUTES", 0, minimum=0),
+            notify_include_author_email=_bool(env, "NOTIFY_INCLUDE_AUTHOR_EMAIL", False),
+            console_url=env.get("CONSOLE_URL")
+            or f"http://{env.get('HOST', defaults.host)}:{env.get('PORT', defaults.port)}/moderate",
         )
 
 

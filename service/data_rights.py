@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from .documents import render_public
+from .events import COMMENT_ERASED
 from .states import Status
 from .store import CommentStore
 
@@ -25,6 +26,7 @@ ANONYMOUS = "Anonymous"
 # submissions, each stored within the previous round, could need the next. Past this many the
 # rest stays listed (never orphaned), for the next request to find.
 MAX_ROUNDS = 10
+ACTOR = "data-request"  # the events' actor
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,11 @@ def erase_author(store: CommentStore, email_hash: str, *, anonymise_published: b
         for comment in store.comments(ids):
             if anonymise_published and comment.status == Status.APPROVED:
                 public = replace(comment.public(), name=ANONYMOUS, website=None)
-                anonymised += store.anonymise(comment, ANONYMOUS, render_public(public))
+                anonymised += store.anonymise(
+                    comment, ANONYMOUS, render_public(public), actor=ACTOR
+                )
             else:
-                deleted += store.delete(comment)
+                deleted += store.delete(comment, actor=ACTOR, kind=COMMENT_ERASED)
         ids = store.forget_author(email_hash, ids)
         if not ids:
             return Erasure(deleted=deleted, anonymised=anonymised)

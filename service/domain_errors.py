@@ -43,6 +43,10 @@ class CommentNotFound(DomainError):
     """No comment has this id (unknown, deleted meanwhile, or not an id at all)."""
 
 
+class WebhookNotFound(DomainError):
+    """No webhook endpoint has this id."""
+
+
 class Conflict(DomainError):
     """The comment changed under the request in a way that makes it impossible to apply;
     ``detail`` says how. (For the store's decisions: nothing raises it yet.)"""

@@ -22,6 +22,7 @@ from .domain_errors import (
     DomainError,
     ParentNotPublished,
     RateLimited,
+    WebhookNotFound,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -90,6 +91,10 @@ def domain_problem(error: DomainError) -> Problem:
         )
     if isinstance(error, CommentNotFound):
         return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
+    if isinstance(error, WebhookNotFound):
+        return Problem(
+            404, "Not Found", "No webhook endpoint has this id.", slug="webhook-not-found"
+        )
     if isinstance(error, Conflict):
         return Problem(409, "Conflict", error.detail)
     raise TypeError(f"no problem is defined for {type(error).__name__}")

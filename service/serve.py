@@ -81,8 +81,15 @@ def main() -> int:
         preexec_fn=die_with_parent,
     )
 
+    # The delivery worker (webhooks, moderator mail) beside the web server: one process,
+    # restarted by hand if it stops (its work waits in Redis meanwhile).
+    deliverer = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "deliver"], env=env, preexec_fn=die_with_parent
+    )
+
     def forward(signum: int, _frame: FrameType | None) -> None:
         gunicorn.send_signal(signum)
+        deliverer.send_signal(signal.SIGTERM)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -92,6 +99,9 @@ def main() -> int:
         if gunicorn.poll() is None:
             gunicorn.terminate()
             gunicorn.wait()
+        if deliverer.poll() is None:
+            deliverer.terminate()
+        deliverer.wait()
         if supervisor is not None:
             supervisor.stop()
         if embedded is not None:

@@ -75,6 +75,7 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
     list against the app."""
     moderation = "/api/v1/moderation"
     comment = f"{moderation}/comments/{comment_id}"
+    webhook = f"{moderation}/webhooks/{comment_id}"  # a well-formed id; Redis answers first
     body = {"name": "Dee", "email": "dee@example.com", "comment": "Said while Redis was away."}
     return [
         ("GET", "/readyz", {}),
@@ -102,6 +103,14 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
             f"{moderation}/data-requests/erase",
             {"json": {"email": "dee@example.com", "mode": "delete"}},
         ),
+        ("GET", f"{moderation}/events", {}),
+        ("GET", f"{moderation}/webhooks", {}),
+        ("POST", f"{moderation}/webhooks", {"json": {"url": "https://cms.example.org/hooks"}}),
+        ("GET", webhook, {}),
+        ("PATCH", webhook, {"json": {"enabled": False}}),
+        ("DELETE", webhook, {}),
+        ("POST", f"{webhook}/replay", {}),
+        ("GET", f"{webhook}/deliveries", {}),
     ]
 
 

@@ -38,7 +38,10 @@ NOT_THE_REQUEST = (
 
 
 # What Redis runs inside the submission's script besides rate-limit counting.
-INSIDE_SUBMISSION = ("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire", "pttl")
+INSIDE_SUBMISSION = (
+    *("exists", "hmget", "set", "sadd", "zadd", "zscore", "hset", "pexpire", "pttl"),
+    *("xadd", "xtrim"),  # its event
+)
 
 
 def commands_during(redis: Redis, action: Callable[[], object]) -> Counter[str]:
@@ -131,10 +134,13 @@ def test_submission_is_one_round_trip_whatever_the_data(
     # Sent: one evalsha. Inside the script: the existence check, the comment itself, the
     # author's comment set and three index entries (global, article, the first_comment
     # reason); a newcomer's commenter key: its record (hset), the email's set of records
-    # (sadd), a TTL on each (the set's checked first: pttl).
+    # (sadd), a TTL on each (the set's checked first: pttl); its event (xadd, the log trimmed
+    # by age: xtrim) and the event's text apart (set).
     inside_script = {
         "exists": 1,
-        "set": 1,
+        "set": 2,
+        "xadd": 1,
+        "xtrim": 1,
         "sadd": 2,
         "zadd": 3,
         "hset": 1,
@@ -203,7 +209,9 @@ def test_without_the_worker_cache_a_submission_is_two_round_trips(
             "hget": 1,
             "evalsha": 1,
             "exists": 1,
-            "set": 1,
+            "set": 2,  # the comment, its event's text
+            "xadd": 1,
+            "xtrim": 1,
             "sadd": 2,
             "zadd": 3,
             "hset": 1,

@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+import service.api.webhooks
 import service.submissions
 from service.app import create_app
 from service.config import Config
@@ -51,6 +52,7 @@ SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi.yaml"
 SEEDED_ID = "01J0Z8Q5D2V7XW3M9K4T6R1ABC"
 SEEDED_ARTICLE = "2024-05-first-post"
 SEEDED_EMAIL = "reader@example.org"
+SEEDED_WEBHOOK = "01J0Z8Q5D2V7XW3M9K4T6R1WHK"
 ALLOWED_ORIGIN = "https://news.example.org"  # conftest's config.allowed_origins
 URL = re.compile(r"\s*https?://", re.IGNORECASE)
 COMMENT_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -154,6 +156,15 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     )
     assert erased.get_json() == {"deleted": 0, "anonymised": 1}
     post("waiting@example.org", comment="See https://a.example and https://b.example")
+    # A webhook endpoint under the spec's example id (WebhookId).
+    monkeypatch.setattr(service.api.webhooks, "new_id", lambda _ms: SEEDED_WEBHOOK)
+    created = client.post(
+        "/api/v1/moderation/webhooks",
+        headers=AUTH,
+        json={"url": "https://cms.example.org/hooks", "event_types": ["comment.approved"]},
+    )
+    assert created.status_code == 201, created.get_data(as_text=True)
+    monkeypatch.undo()
     return app
 
 

@@ -31,7 +31,11 @@ from tests.test_schemathesis import (  # noqa: F401  (config is a fixture)
 # A schema of its own: the moderator's token is its auth provider (schemathesis then knows the
 # credentials are real ones when it probes with bad ones), and the stateless suite's schema
 # keeps its own settings.
-schema = schemathesis.openapi.from_path(SPEC_PATH)
+# The event log and webhook operations have no links to a comment (the stateless suite covers
+# them); left in, they take the scenarios' steps and no submission is reached.
+schema = schemathesis.openapi.from_path(SPEC_PATH).exclude(
+    path_regex=r"^/api/v1/moderation/(events|webhooks)"
+)
 schema.hook(filter_query)
 
 

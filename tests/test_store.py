@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 from redis import Redis
@@ -146,8 +148,23 @@ def test_delete_clears_every_index(redis_client: Redis) -> None:
     )
     assert store.delete(comment) is True
     assert store.delete(comment) is False
-    # Only the author's trust record stays: a keyed hash and two timestamps, no personal data.
-    assert list(redis_client.scan_iter("*")) == [keys.author(comment.email_hash)]
+    # Only the author's trust record stays: a keyed hash and two timestamps, no personal data;
+    # and the event log, whose entries hold no text (its text key went with the comment).
+    assert sorted(redis_client.scan_iter("*")) == sorted(
+        [keys.author(comment.email_hash), keys.events(comment.article_id)]
+    )
+    log = cast(list[Any], redis_client.xrange(keys.events(comment.article_id)))
+    assert [fields["type"] for _, fields in log] == [
+        "comment.submitted",
+        "comment.approved",
+        "comment.deleted",
+    ]
+    allowed = {"type", "at", "actor", "comment", "status", "from", "reasons"}
+    assert all(set(fields) <= allowed for _, fields in log)
+    assert all(
+        set(json.loads(f["comment"])) == {"id", "article_id", "parent_id", "created_at"}
+        for _, f in log
+    )
 
 
 def decide(store: CommentStore, comment: StoredComment, target: str) -> StoredComment | None:

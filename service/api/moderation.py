@@ -103,7 +103,7 @@ def decide(comment_id: str, decision: str) -> Response:
 
 @bp.delete("/comments/<comment_id>")
 def delete_comment(comment_id: str) -> Response:
-    if services().store.delete(_load(comment_id)):
+    if services().store.delete(_load(comment_id), actor=f"moderator:{g.moderator}"):
         metrics.count_decision("delete", "moderator")
     response = Response(status=204)
     del response.headers["Content-Type"]
@@ -121,14 +121,16 @@ def put_policy() -> Response:
     document = hash_identifier_terms(_policy.load(json_body(request)), services().hasher)
     # Store the complete document, defaults filled in, so every worker reads the same policy.
     complete = policy_to_document(load_policy(json.dumps(document, sort_keys=True)))
-    services().store.save_policy_json(json.dumps(complete, sort_keys=True))
+    services().store.save_policy_json(
+        json.dumps(complete, sort_keys=True), actor=f"moderator:{g.moderator}"
+    )
     return json_response(complete)
 
 
 @bp.put("/articles/<slug:article_id>")
 def put_article(article_id: str) -> Response:
     is_open: bool = _article_settings.load(json_body(request))["open"]
-    services().store.set_article_open(article_id, is_open)
+    services().store.set_article_open(article_id, is_open, actor=f"moderator:{g.moderator}")
     return json_response({"article_id": article_id, "open": is_open})
 
 

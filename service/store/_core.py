@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from redis import Redis
 
+from ..clock import iso_from_ms
 from ..crypto import Cipher
+from ..events import EventRetention
 from ..tracked_cache import TrackedCache
 from . import scripts
 from .keys import Keys
@@ -20,6 +22,7 @@ class StoreCore:
         cache: TrackedCache | None = None,
         *,
         moderation_cache: TrackedCache | None = None,
+        event_retention: EventRetention | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -37,6 +40,11 @@ class StoreCore:
         self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
         self._read_comments = redis.register_script(scripts.READ_COMMENTS)
         self._latest_public = redis.register_script(scripts.LATEST_PUBLIC)
+        self.event_retention = event_retention or EventRetention()
+        self._save_policy = redis.register_script(scripts.SAVE_POLICY)
+        self._set_article_closed = redis.register_script(scripts.SET_ARTICLE_CLOSED)
+        self._save_moderator = redis.register_script(scripts.SAVE_MODERATOR)
+        self._hold_lease = redis.register_script(scripts.HOLD_LEASE)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
@@ -46,6 +54,11 @@ class StoreCore:
         for cache in (self.cache, self.moderation_cache):
             if cache:
                 cache.invalidate(list(keys))
+
+    def _site_event_args(self, actor: str, now_ms: int) -> list[str | int]:
+        """at, actor, MAXLEN, MINID: how the site-wide scripts take their event."""
+        maxlen, minid, _ = self.event_retention.script_args(now_ms)
+        return [iso_from_ms(now_ms), actor, maxlen, minid]
 
     def try_lock(self, name: str, seconds: int) -> bool:
         return bool(self.redis.set(self.keys.lock(name), "1", nx=True, ex=seconds))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from ..clock import iso_from_ms
+from ..clock import now_ms as now
+from ..events import COMMENT_DELETED, comment_subject
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, STATUSES, Status
 from .records import RecordLoader, compact
@@ -46,6 +49,8 @@ class Decisions(RecordLoader):
             k.article_public(comment.article_id),
             k.author(comment.email_hash),
             k.retention(),
+            k.events(comment.article_id),
+            k.event_content(comment.article_id, comment.id),
             *k.index_groups(comment.article_id, comment.reason_codes),
         ]
         # The commenter key that sent it earns or loses trust by the decision.
@@ -66,6 +71,10 @@ class Decisions(RecordLoader):
                 len(STATUSES),
                 *_RULE_ARGS,
                 len(commenter),
+                entry.at,
+                entry.actor,
+                comment_subject(comment),
+                *self.event_retention.script_args(now_ms),
             ],
         )
         if reply is None:
@@ -78,7 +87,11 @@ class Decisions(RecordLoader):
         raw, doc = stored
         return self._decode(comment.id, json.loads(raw), doc)
 
-    def delete(self, comment: StoredComment) -> bool:
+    def delete(
+        self, comment: StoredComment, *, actor: str = "operator", kind: str = COMMENT_DELETED
+    ) -> bool:
+        """Remove the comment and its personal data, its event text too, with a
+        ``comment.deleted`` event (or ``kind``: an erasure's is ``comment.erased``)."""
         k = self.keys
         touched = [
             k.comment(comment.id),
@@ -86,7 +99,15 @@ class Decisions(RecordLoader):
             k.author_comments(comment.email_hash),
             k.retention(),
             *k.index_groups(comment.article_id, comment.reason_codes),
+            k.events(comment.article_id),
+            k.event_content(comment.article_id, comment.id),
         ]
-        existed = self._delete(keys=touched, args=[comment.id])
+        moment = now()
+        maxlen, minid, _ = self.event_retention.script_args(moment)
+        existed = self._delete(
+            keys=touched,
+            args=[comment.id, kind, iso_from_ms(moment), actor, comment_subject(comment)]
+            + [maxlen, minid],
+        )
         self._changed(*touched)
         return bool(existed)

@@ -11,15 +11,27 @@ from .commenters import Commenters
 from .decisions import Decisions
 from .feeds import Feeds
 from .imports import Imports
+from .eventlog import EventLog
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
 from .reads import Reads
 from .settings import Settings
+from .webhooks import Webhooks
 
 
 class CommentStore(
-    Imports, Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Feeds
+    Imports,
+    Inserts,
+    Decisions,
+    Reads,
+    PersonalData,
+    Moderators,
+    Settings,
+    Commenters,
+    Feeds,
+    EventLog,
+    Webhooks,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

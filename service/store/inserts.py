@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, cast
 
+from ..events import COMMENT_SUBMITTED, comment_subject, comment_text
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
@@ -217,6 +218,20 @@ class Inserts(StoreCore):
                 implies.author_stamp or "",
                 "1" if implies.awaits_purge else "",
             ]
+        # The event (service/events.py): what it shows of each variant, and its text apart.
+        first = judgements[0]
+        variants = [(j.status, compact(list(j.reasons))) for j in judgements]
+        keys += [k.events(comment.article_id), k.event_content(comment.article_id, comment.id)]
+        args += [
+            COMMENT_SUBMITTED,
+            first.entry.at,
+            first.entry.actor,
+            comment_subject(comment),
+            comment_text(comment.name, comment.comment, comment.website),
+            *self.event_retention.script_args(now_ms),
+            *variants[0],
+            *variants[-1],
+        ]
         keys += [k.commenter(key.fresh_id), k.author_commenters(key.email_hash)]
         args += [
             key.email_hash,

@@ -44,6 +44,20 @@ Key                                      type    holds
 {p}:dup:<fingerprint>                    string  marker of a recent comment (TTL: the window)
 {p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
 {p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
+{p}:events                               stream  the event log (service/events.py): one entry per
+                                                 change, appended by the change's own script;
+                                                 no email, email hash, IP hash or comment text
+{p}:evtext:<id>                          string  the comment's public text for its events (name,
+                                                 comment, website): removed or anonymised by an
+                                                 erasure, so retained events lose it too
+                                                 (TTL: the event log's retention age)
+{p}:webhooks                             hash    webhook id -> endpoint JSON (secrets encrypted)
+{p}:webhook:<id>:state                   hash    the delivery worker's view: failing, errors in a
+                                                 row, last status and attempt
+{p}:webhook:<id>:deliveries              list    the endpoint's delivery log (newest first, capped)
+{p}:webhook:<id>:dead                    list    events that exhausted their retries (JSON)
+{p}:webhook:<id>:replay                  list    dead events a moderator asked to send again
+{p}:notify:digest                        list    held comments waiting for the next digest mail
 """
 
 from __future__ import annotations
@@ -90,6 +104,14 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("duplicate", ("fingerprint",), "string", True),
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
+    KeyShape("events", (), "stream", False),
+    KeyShape("event_content", ("article_id", "comment_id"), "string", True),
+    KeyShape("webhooks", (), "hash", False),
+    KeyShape("webhook_state", ("webhook_id",), "hash", False),
+    KeyShape("webhook_deliveries", ("webhook_id",), "list", False),
+    KeyShape("webhook_dead", ("webhook_id",), "list", False),
+    KeyShape("webhook_replay", ("webhook_id",), "list", False),
+    KeyShape("notify_digest", (), "list", False),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -172,6 +194,38 @@ class Keys:
 
     def hourly(self, ip_hash: str, hour: int) -> str:
         return f"{self.tag}:hourly:{ip_hash}:{hour}"
+
+    def events(self, article_id: str | None = None) -> str:
+        """The event stream of an article's comments (``None``: site-wide events: policy,
+        tokens). Today one stream for all; readers go through :meth:`event_streams`."""
+        return f"{self.tag}:events"
+
+    def event_streams(self) -> tuple[str, ...]:
+        """Every event stream, for readers that merge them by stream id."""
+        return (self.events(None),)
+
+    def event_content(self, article_id: str, comment_id: str) -> str:
+        """The public text a comment's events show (name, comment, website), apart from
+        the stream so that an erasure can remove it from retained events."""
+        return f"{self.tag}:evtext:{comment_id}"
+
+    def webhooks(self) -> str:
+        return f"{self.tag}:webhooks"
+
+    def webhook_state(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:state"
+
+    def webhook_deliveries(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:deliveries"
+
+    def webhook_dead(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:dead"
+
+    def webhook_replay(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:replay"
+
+    def notify_digest(self) -> str:
+        return f"{self.tag}:notify:digest"
 
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..clock import now_ms
 from ._core import StoreCore
 
 
@@ -39,12 +40,20 @@ class Moderators(StoreCore):
     def auth_failure_ttl(self, ip_hash: str) -> int:
         return max(int(self.redis.ttl(self.keys.auth_failures(ip_hash))), 1)
 
-    def save_moderator_token_hash(self, name: str, token_hash: str) -> None:
-        self.redis.hset(self.keys.moderators(), name, token_hash)
+    def save_moderator_token_hash(self, name: str, token_hash: str, actor: str = "cli") -> None:
+        self._save_moderator(
+            keys=[self.keys.moderators(), self.keys.events(None)],
+            args=[*self._site_event_args(actor, now_ms()), name, token_hash],
+        )
         self._changed(self.keys.moderators())
 
-    def revoke_moderator(self, name: str) -> bool:
-        revoked = bool(self.redis.hdel(self.keys.moderators(), name))
+    def revoke_moderator(self, name: str, actor: str = "cli") -> bool:
+        revoked = bool(
+            self._save_moderator(
+                keys=[self.keys.moderators(), self.keys.events(None)],
+                args=[*self._site_event_args(actor, now_ms()), name, ""],
+            )
+        )
         self._changed(self.keys.moderators())
         return revoked
 

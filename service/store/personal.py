@@ -8,20 +8,37 @@ from typing import Any, cast
 
 from redis.exceptions import WatchError
 
+from ..clock import iso_from_ms, now_ms
+from ..events import comment_subject, comment_text
 from ..models import StoredComment
 from .keys import STATUSES
 from .records import RecordLoader, compact
 
 
 class PersonalData(RecordLoader):
-    def anonymise(self, comment: StoredComment, name: str, public_json: str) -> bool:
+    def anonymise(
+        self, comment: StoredComment, name: str, public_json: str, *, actor: str = "operator"
+    ) -> bool:
+        """Cut the comment's ties to its author; its retained events show it anonymised."""
         k = self.keys
         touched = [
             k.comment(comment.id),
             k.article_public(comment.article_id),
             k.author_comments(comment.email_hash),
+            k.events(comment.article_id),
+            k.event_content(comment.article_id, comment.id),
         ]
-        done = bool(self._anonymise(keys=touched, args=[comment.id, name, public_json]))
+        moment = now_ms()
+        maxlen, minid, _ = self.event_retention.script_args(moment)
+        public = json.loads(public_json)
+        text = comment_text(public["name"], public["comment"], public.get("website"))
+        done = bool(
+            self._anonymise(
+                keys=touched,
+                args=[comment.id, name, public_json, iso_from_ms(moment), actor]
+                + [comment_subject(comment), maxlen, minid, text],
+            )
+        )
         self._changed(*touched)
         return done
 

@@ -10,6 +10,16 @@ Index groups: a comment's indexes come as groups of one key per status (in the o
 ARGV); a comment is in exactly the key of its status in each group, and in no other.
 """
 
+# Append one event to the log (service/events.py) and trim the log by length and by age
+# (both approximately: whole macro nodes, cheap). Prefixed to every script that changes state.
+_APPEND_EVENT = """
+local function append_event(stream, maxlen, minid, fields)
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  redis.call('XTRIM', stream, 'MINID', '~', minid)
+  return id
+end
+"""
+
 # Insert a new comment with its indexes, once, unless a limit, a guard or its parent forbids
 # it; the whole of a submission's Redis work in one round trip. A retried call (same id)
 # changes nothing, which makes the client's retry after a lost reply safe.
@@ -33,6 +43,7 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
+# then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
 # ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
 # interval (ms, 0 = off)   ARGV[5] hourly cap (0 = off)   ARGV[6] ms until the hour ends
@@ -41,6 +52,9 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge
+# then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
+# (ms), then each variant's status and reasons JSON (the second pair repeats the first when
+# there is one variant)
 # last seven: email hash, presented secret hash ("" = none), new secret hash ("" = hand out
 # none), new commenter id, record TTL (ms), grace of a replaced secret (ms), "1" if the
 # comment's JSON records the presented commenter id (else the new one)
@@ -48,7 +62,9 @@ ARGV); a comment is in exactly the key of its status in each group, and in no ot
 # when the presented key was valid and rotated, 0 when a new record was created), {0} already
 # stored, {-2, ms} too soon, {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent
 # not published.
-INSERT_COMMENT = """
+INSERT_COMMENT = (
+    _APPEND_EVENT
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
 end
@@ -156,8 +172,14 @@ if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumbe
 end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
+local ev = ck - 12
+redis.call('SET', KEYS[#KEYS - 2], ARGV[ev + 4], 'PX', ARGV[ev + 7])
+append_event(KEYS[#KEYS - 3], ARGV[ev + 5], ARGV[ev + 6], {'type', ARGV[ev], 'at', ARGV[ev + 1],
+  'actor', ARGV[ev + 2], 'comment', ARGV[ev + 3], 'status', ARGV[ev + 6 + 2 * variant],
+  'reasons', ARGV[ev + 7 + 2 * variant]})
 return {1, variant, holder and 1 or 0}
 """
+)
 
 # Move a comment to another status: into the target's key of every index group, out of the
 # others; into the article's public hash (its content moving there) or out of it (its content
@@ -172,7 +194,8 @@ return {1, variant, holder and 1 or 0}
 # the content an unpublished comment gets back is its public document's, and the author's
 # record is stamped only while the stored comment still has an author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
-# KEYS[5 ..] index groups, n keys each; then, when the last ARGV is 2, the record of the
+# KEYS[5] event stream   KEYS[6] the comment's event text (service/events.py)
+# KEYS[7 ..] index groups, n keys each; then, when the last ARGV is 2, the record of the
 # commenter key that sent the comment (it earns trust by an approval and loses it by a rejection
 # or spam) and the author's set of commenter records
 # ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
@@ -180,10 +203,13 @@ return {1, variant, holder and 1 or 0}
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
 # ARGV[8+4n] 2 when the commenter keys were given, else 0
+# ARGV[9+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
 # false}: the comment as this call left it.
-TRANSITION_COMMENT = """
+TRANSITION_COMMENT = (
+    _APPEND_EVENT
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   return false
@@ -215,7 +241,7 @@ if to.public and not from.public then
     if value(v) ~= value(stored[field]) then return {0} end
   end
 end
-for first = 5, #KEYS - tonumber(ARGV[8 + 4 * n]), n do
+for first = 7, #KEYS - tonumber(ARGV[8 + 4 * n]), n do
   for i = 0, n - 1 do
     if ARGV[8 + 4 * i] == target then
       redis.call('ZADD', KEYS[first + i], 0, id)
@@ -266,8 +292,19 @@ entry['from'] = current
 table.insert(record['history'], entry)
 raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
+-- The event, and the text it shows as the comment now stands.
+local ev, shown = 9 + 4 * n, record['content']
+if public then shown = cjson.decode(public) end
+redis.call('SET', KEYS[6], cjson.encode({name = shown['name'], comment = shown['comment'],
+  website = shown['website']}), 'PX', ARGV[ev + 5])
+local kind = 'comment.' .. target
+if from.public and not to.public then kind = 'comment.unpublished' end
+append_event(KEYS[5], ARGV[ev + 3], ARGV[ev + 4], {'type', kind, 'at', ARGV[ev],
+  'actor', ARGV[ev + 1], 'comment', ARGV[ev + 2], 'status', target, 'from', current,
+  'reasons', cjson.encode(record['reasons'] or {})})
 return {2, raw, public}
 """
+)
 
 # Comments as stored, each with its public document, in one atomic step: a comment's record
 # and its published content are always of the same version (a reader never sees one comment
@@ -287,15 +324,28 @@ return out
 
 # Remove a comment and everything that holds its personal data.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author's comment set
-# KEYS[4 ..] every index the comment can be in   ARGV[1] id
+# KEYS[4 ..] every index the comment can be in   then the event stream, the comment's event
+# text (removed: no retained event shows it any more)   ARGV[1] id   ARGV[2 ..] the event's:
+# type, at, actor, comment JSON, MAXLEN, MINID
 # Returns 1 if the comment existed.
-DELETE_COMMENT = """
+DELETE_COMMENT = (
+    _APPEND_EVENT
+    + """
+local raw = redis.call('GET', KEYS[1])
 local existed = redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
-for i = 4, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 4, #KEYS - 2 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[#KEYS])
+if raw then
+  local record = cjson.decode(raw)
+  append_event(KEYS[#KEYS - 1], ARGV[6], ARGV[7], {'type', ARGV[2], 'at', ARGV[3],
+    'actor', ARGV[4], 'comment', ARGV[5], 'status', record['status'],
+    'reasons', cjson.encode(record['reasons'] or {})})
+end
 return existed
 """
+)
 
 # One page of an article's published comments, and their total, in one round trip.
 # KEYS[1] article approved index   KEYS[2] article public hash
@@ -318,8 +368,12 @@ return out
 # Keep a published comment's text readable in its thread but cut every tie to its author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author's comment set
 # ARGV[1] id   ARGV[2] the name shown instead   ARGV[3] the re-rendered public JSON
+# KEYS[4] event stream   KEYS[5] the comment's event text   ARGV[4 ..] the event's: at, actor,
+# comment JSON, MAXLEN, MINID, the anonymised text JSON (replaces the retained one)
 # Returns 1 if the comment existed.
-ANONYMISE_COMMENT = """
+ANONYMISE_COMMENT = (
+    _APPEND_EVENT
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local record = cjson.decode(raw)
@@ -336,8 +390,13 @@ if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 end
 redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[5], ARGV[9], 'XX', 'KEEPTTL')
+append_event(KEYS[4], ARGV[7], ARGV[8], {'type', 'comment.erased', 'at', ARGV[4],
+  'actor', ARGV[5], 'comment', ARGV[6], 'status', record['status'],
+  'reasons', cjson.encode(record['reasons'] or {})})
 return 1
 """
+)
 
 # Finish an erasure: forget the author (trust record and comment set) only once no comment of
 # theirs is listed. A submission stored while the erasure ran has joined the set since the
@@ -372,4 +431,72 @@ for i = 1, #ids do
   end
 end
 return out
+"""
+
+# Site-wide changes, each with its event (service/events.py), only when something changed.
+# KEYS[1] the changed key   KEYS[2] event stream
+# ARGV[1] at   ARGV[2] actor   ARGV[3] MAXLEN   ARGV[4] MINID   then each script's own.
+# Returns 1 when it changed something (and appended the event), else 0.
+
+# The policy document.   ARGV[5] the new document
+SAVE_POLICY = (
+    _APPEND_EVENT
+    + """
+if redis.call('GET', KEYS[1]) == ARGV[5] then return 0 end
+redis.call('SET', KEYS[1], ARGV[5])
+append_event(KEYS[2], ARGV[3], ARGV[4], {'type', 'policy.changed', 'at', ARGV[1],
+  'actor', ARGV[2]})
+return 1
+"""
+)
+
+# Close or reopen an article.   ARGV[5] article id   ARGV[6] "1" to close, "" to reopen
+SET_ARTICLE_CLOSED = (
+    _APPEND_EVENT
+    + """
+local changed
+if ARGV[6] == '1' then
+  changed = redis.call('HSET', KEYS[1], 'closed', '1')
+else
+  changed = redis.call('HDEL', KEYS[1], 'closed')
+end
+if changed == 0 then return 0 end
+append_event(KEYS[2], ARGV[3], ARGV[4], {'type', ARGV[6] == '1' and 'article.closed' or
+  'article.reopened', 'at', ARGV[1], 'actor', ARGV[2], 'article_id', ARGV[5]})
+return 1
+"""
+)
+
+# Create (or replace) a named moderator token, or revoke it.   ARGV[5] name   ARGV[6] the
+# token's hash ("" = revoke)
+SAVE_MODERATOR = (
+    _APPEND_EVENT
+    + """
+local kind = 'token.created'
+if ARGV[6] == '' then
+  if redis.call('HDEL', KEYS[1], ARGV[5]) == 0 then return 0 end
+  kind = 'token.revoked'
+else
+  redis.call('HSET', KEYS[1], ARGV[5], ARGV[6])
+end
+append_event(KEYS[2], ARGV[3], ARGV[4], {'type', kind, 'at', ARGV[1], 'actor', ARGV[2],
+  'moderator', ARGV[5]})
+return 1
+"""
+)
+
+# Keep a lease only while holding it: extend it if its value is still ours.
+# KEYS[1] the lease   ARGV[1] holder   ARGV[2] milliseconds
+# Returns 1 if the lease is (still, or now) ours.
+HOLD_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
 """

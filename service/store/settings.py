@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..clock import now_ms
 from ._core import StoreCore
 
 
@@ -39,12 +40,22 @@ class Settings(StoreCore):
         value = self.redis.get(self.keys.policy())
         return None if value is None else str(value)
 
-    def save_policy_json(self, document: str) -> None:
-        self.redis.set(self.keys.policy(), document)
+    def save_policy_json(self, document: str, actor: str = "operator") -> bool:
+        """Store the policy; True (and a ``policy.changed`` event) if it changed."""
+        k = self.keys
+        return bool(
+            self._save_policy(
+                keys=[k.policy(), k.events(None)],
+                args=[*self._site_event_args(actor, now_ms()), document],
+            )
+        )
 
-    def set_article_open(self, article_id: str, is_open: bool) -> None:
-        key = self.keys.article_settings(article_id)
-        if is_open:
-            self.redis.hdel(key, "closed")
-        else:
-            self.redis.hset(key, "closed", "1")
+    def set_article_open(self, article_id: str, is_open: bool, actor: str = "operator") -> bool:
+        """Open or close an article; True (and its event) if that changed its state."""
+        k = self.keys
+        return bool(
+            self._set_article_closed(
+                keys=[k.article_settings(article_id), k.events(article_id)],
+                args=[*self._site_event_args(actor, now_ms()), article_id, "" if is_open else "1"],
+            )
+        )

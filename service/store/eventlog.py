@@ -1,0 +1,73 @@
+"""The event log as readers see it: pages of every stream merged by stream id, each entry
+with its comment's current text (service/events.py explains why the text is apart)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from ..events import event_id, stream_id_key
+from ._core import StoreCore
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One entry of the log: its stream, entry id, fields, its comment's text (JSON or None)
+    and its event id (events.event_id: unique over every stream)."""
+
+    stream: str
+    id: str
+    fields: dict[str, str]
+    text: str | None
+    event_id: str
+
+
+class EventLog(StoreCore):
+    def events_after(self, after: str | None, limit: int) -> list[StoredEvent]:
+        """The first ``limit`` events after the event id ``after`` (None: from the start),
+        over every stream (Keys.event_streams), oldest first: one round trip. Events of
+        streams after ``after``'s own may share its entry id, so those are read from it
+        inclusively."""
+        streams = self.keys.event_streams()
+        pipe = self.redis.pipeline(transaction=False)
+        if after is None:
+            for stream in streams:
+                pipe.xrange(stream, min="-", max="+", count=limit)
+        else:
+            ms, seq, index = stream_id_key(after)
+            for i, stream in enumerate(streams):
+                start = f"({ms}-{seq}" if i <= index else f"{ms}-{seq}"
+                pipe.xrange(stream, min=start, max="+", count=limit)
+        pages = pipe.execute()
+        found = [
+            (event_id(entry_id, i), stream, entry_id, fields)
+            for i, (stream, page) in enumerate(zip(streams, pages, strict=True))
+            for entry_id, fields in page
+        ]
+        found.sort(key=lambda e: stream_id_key(e[0]))
+        return self.with_texts([(stream, i, f) for _, stream, i, f in found[:limit]])
+
+    def with_texts(self, entries: list[tuple[str, str, dict[str, str]]]) -> list[StoredEvent]:
+        """Entries (stream, id, fields) with their comments' texts, in one MGET."""
+        text_keys = [
+            self.keys.event_content(*_comment_of(f)) for _, _, f in entries if "comment" in f
+        ]
+        texts = iter(cast(list[Any], self.redis.mget(text_keys)) if text_keys else [])
+        index = {stream: i for i, stream in enumerate(self.keys.event_streams())}
+        return [
+            StoredEvent(
+                stream,
+                entry_id,
+                fields,
+                next(texts) if "comment" in fields else None,
+                event_id(entry_id, index.get(stream, 0)),
+            )
+            for stream, entry_id, fields in entries
+        ]
+
+
+def _comment_of(fields: dict[str, str]) -> tuple[str, str]:
+    """The article and comment ids of an entry's subject (events.comment_subject)."""
+    subject: dict[str, str] = json.loads(fields["comment"])
+    return subject["article_id"], subject["id"]

@@ -1,0 +1,267 @@
+"""Webhook endpoints, their delivery state, log and dead letters, and the consumer groups the
+delivery worker reads the event streams through (one group per endpoint on each stream)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from redis.exceptions import ResponseError, WatchError
+
+from ..events import event_id, stream_id_key
+from ..webhooks import Endpoint
+from ._core import StoreCore
+
+
+def group_name(webhook_id: str) -> str:
+    return f"webhook:{webhook_id}"
+
+
+NOTIFY_GROUP = "notify"
+
+
+class Webhooks(StoreCore):
+    # -- endpoints --------------------------------------------------------------------------
+
+    def save_webhook(self, endpoint: Endpoint) -> None:
+        """Store a new endpoint and create its consumer groups, starting at its creation:
+        it receives the events from then on."""
+        self.redis.hset(self.keys.webhooks(), endpoint.id, endpoint.to_json())
+        self.ensure_groups(group_name(endpoint.id), f"{endpoint.created_ms}-0")
+
+    def webhook(self, webhook_id: str) -> Endpoint | None:
+        raw = self.redis.hget(self.keys.webhooks(), webhook_id)
+        return None if raw is None else Endpoint.from_json(str(raw))
+
+    def webhook_list(self) -> list[Endpoint]:
+        raw = cast(dict[str, str], self.redis.hgetall(self.keys.webhooks()))
+        return sorted((Endpoint.from_json(v) for v in raw.values()), key=lambda e: e.id)
+
+    def update_webhook(
+        self, webhook_id: str, change: Callable[[Endpoint], Endpoint]
+    ) -> Endpoint | None:
+        """Apply ``change`` to the stored endpoint atomically (optimistic: retried if another
+        writer changed it meanwhile); None if there is no such endpoint."""
+        key = self.keys.webhooks()
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.hget(key, webhook_id)
+                    if raw is None:
+                        return None
+                    changed = change(Endpoint.from_json(str(raw)))
+                    pipe.multi()
+                    pipe.hset(key, webhook_id, changed.to_json())
+                    pipe.execute()
+                    return changed
+                except WatchError:
+                    continue
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(k.webhooks(), webhook_id)
+        pipe.delete(
+            k.webhook_state(webhook_id),
+            k.webhook_deliveries(webhook_id),
+            k.webhook_dead(webhook_id),
+            k.webhook_replay(webhook_id),
+        )
+        existed = bool(pipe.execute()[0])
+        for stream in k.event_streams():
+            try:
+                self.redis.xgroup_destroy(stream, group_name(webhook_id))
+            except ResponseError:
+                pass  # no such stream
+        return existed
+
+    # -- consumer groups --------------------------------------------------------------------
+
+    def ensure_groups(self, group: str, start_id: str) -> None:
+        """The group on every event stream (created empty if need be), reading from
+        ``start_id``; an existing group keeps its position."""
+        for stream in self.keys.event_streams():
+            try:
+                self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+
+    def claim_pending(self, group: str, consumer: str, min_idle_ms: int) -> int:
+        """Take over every entry of the group pending with other consumers for at least
+        ``min_idle_ms`` (a dead worker's): XAUTOCLAIM, a page at a time."""
+        claimed = 0
+        for stream in self.keys.event_streams():
+            start = "0-0"
+            while True:
+                # Whole entries, not JUSTID: redis-py drops the cursor from a JUSTID reply.
+                reply = self.redis.xautoclaim(
+                    stream, group, consumer, min_idle_ms, start, count=500
+                )
+                start, entries = str(reply[0]), reply[1]
+                claimed += len(entries)
+                if start == "0-0":
+                    break
+        return claimed
+
+    def read_group(
+        self, group: str, consumer: str, *, pending: bool, count: int, block_ms: int | None
+    ) -> list[tuple[str, str, dict[str, str]]]:
+        """Entries (stream, id, fields) for this consumer, oldest first over every stream:
+        its own pending ones (``pending``) or new ones. One stream blocks up to ``block_ms``;
+        several are read without blocking (a group and a read per stream: with sharding they
+        live in different slots)."""
+        streams = self.keys.event_streams()
+        found: list[tuple[str, str, dict[str, str]]] = []
+        block = block_ms if len(streams) == 1 else None
+        for stream in streams:
+            reply = self.redis.xreadgroup(
+                group, consumer, {stream: "0" if pending else ">"}, count=count, block=block
+            )
+            for _, entries in cast(list[Any], reply or []):
+                found += [(stream, i, f) for i, f in entries if f is not None]
+        index = {stream: i for i, stream in enumerate(streams)}
+        found.sort(key=lambda e: stream_id_key(event_id(e[1], index[e[0]])))
+        if not found and block is None and block_ms:
+            # Several streams cannot block together: wait here instead of polling at once.
+            time.sleep(min(block_ms, 250) / 1000)
+        return found
+
+    def ack(self, stream: str, group: str, entry_id: str) -> None:
+        self.redis.xack(stream, group, entry_id)
+
+    def oldest_pending_ms(self, group: str) -> int | None:
+        """The stream time (ms) of the oldest entry the group has not acknowledged or not
+        read yet, over every stream; None when it is up to date."""
+        oldest: int | None = None
+        for stream in self.keys.event_streams():
+            summary = self.redis.xpending(stream, group)
+            candidates = []
+            if summary and summary.get("pending"):
+                candidates.append(str(summary["min"]))
+            info = [g for g in self.redis.xinfo_groups(stream) if g["name"] == group]
+            if info:
+                unread = self.redis.xrange(stream, min=f"({info[0]['last-delivered-id']}", count=1)
+                candidates += [str(i) for i, _ in cast(list[Any], unread)]
+            for c in candidates:
+                ms = int(c.split("-")[0])
+                oldest = ms if oldest is None else min(oldest, ms)
+        return oldest
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def hold_lease(self, name: str, holder: str, ms: int) -> bool:
+        """Take or extend the lease ``name`` for ``holder``; False if another holds it."""
+        return bool(self._hold_lease(keys=[self.keys.lock(name)], args=[holder, ms]))
+
+    def release_lease(self, name: str, holder: str) -> None:
+        key = self.keys.lock(name)
+        if self.redis.get(key) == holder:
+            self.redis.delete(key)
+
+    # -- delivery state, log and dead letters -----------------------------------------------
+
+    def record_attempt(self, webhook_id: str, entry: dict[str, Any], log_length: int) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        self._log_attempt(pipe, webhook_id, entry, log_length)
+        pipe.execute()
+
+    def _log_attempt(
+        self, pipe: Any, webhook_id: str, entry: dict[str, Any], log_length: int
+    ) -> None:
+        k = self.keys
+        pipe.lpush(k.webhook_deliveries(webhook_id), json.dumps(entry, separators=(",", ":")))
+        pipe.ltrim(k.webhook_deliveries(webhook_id), 0, log_length - 1)
+        pipe.hset(
+            k.webhook_state(webhook_id),
+            mapping={"last_attempt_at": entry["at"], "last_status": str(entry["status"] or "")},
+        )
+
+    def delivered(
+        self,
+        webhook_id: str,
+        done: list[tuple[str | None, str, dict[str, Any] | None]],
+        log_length: int,
+    ) -> None:
+        """Log deliveries (stream or None for a replay, event id, log entry or None for an
+        event the endpoint does not want), acknowledge their events and clear the failing
+        mark: one step."""
+        pipe = self.redis.pipeline(transaction=True)
+        for stream, entry_id, entry in done:
+            if entry is not None:
+                self._log_attempt(pipe, webhook_id, entry, log_length)
+            if stream is not None:
+                pipe.xack(stream, group_name(webhook_id), entry_id)
+        pipe.hset(self.keys.webhook_state(webhook_id), mapping={"failing": "", "dead_in_row": 0})
+        pipe.execute()
+
+    def dead_letter(
+        self, webhook_id: str, stream: str | None, entry_id: str, event: dict[str, str], limit: int
+    ) -> bool:
+        """Keep an event that exhausted its retries, acknowledge it, and count it; True when
+        the endpoint is now failing (``limit`` dead letters in a row)."""
+        k = self.keys
+        letter = json.dumps({"stream": stream, "id": entry_id, "fields": event})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(k.webhook_dead(webhook_id), letter)
+        if stream is not None:
+            pipe.xack(stream, group_name(webhook_id), entry_id)
+        pipe.hincrby(k.webhook_state(webhook_id), "dead_in_row", 1)
+        in_row = int(pipe.execute()[-1])
+        if in_row >= limit:
+            self.redis.hset(k.webhook_state(webhook_id), "failing", "1")
+            return True
+        return False
+
+    def webhook_status(self, webhook_id: str) -> dict[str, Any]:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.webhook_state(webhook_id))
+        pipe.llen(k.webhook_dead(webhook_id))
+        pipe.llen(k.webhook_replay(webhook_id))
+        state, dead, replaying = pipe.execute()
+        return {
+            "failing": state.get("failing") == "1",
+            "last_attempt_at": state.get("last_attempt_at"),
+            "last_status": int(state["last_status"]) if state.get("last_status") else None,
+            "dead_letters": int(dead),
+            "replaying": int(replaying),
+        }
+
+    def webhook_deliveries(self, webhook_id: str, limit: int) -> list[dict[str, Any]]:
+        raw = self.redis.lrange(self.keys.webhook_deliveries(webhook_id), 0, limit - 1)
+        return [json.loads(r) for r in cast(list[str], raw)]
+
+    def replay_dead(self, webhook_id: str) -> int:
+        """Move every dead letter to the replay list (each move atomic: LMOVE)."""
+        k, moved = self.keys, 0
+        while self.redis.lmove(k.webhook_dead(webhook_id), k.webhook_replay(webhook_id)):
+            moved += 1
+        return moved
+
+    def next_replay(self, webhook_id: str) -> dict[str, Any] | None:
+        raw = self.redis.lindex(self.keys.webhook_replay(webhook_id), 0)
+        return None if raw is None else cast(dict[str, Any], json.loads(str(raw)))
+
+    def replay_finished(self, webhook_id: str, *, failed: bool) -> None:
+        """The head of the replay list is done: dropped, or back among the dead letters."""
+        k = self.keys
+        if failed:
+            self.redis.lmove(k.webhook_replay(webhook_id), k.webhook_dead(webhook_id))
+        else:
+            self.redis.lpop(k.webhook_replay(webhook_id))
+
+    # -- the notifier's digest --------------------------------------------------------------
+
+    def queue_for_digest(self, summary: str) -> None:
+        self.redis.rpush(self.keys.notify_digest(), summary)
+
+    def digest_waiting(self, limit: int) -> list[str]:
+        return [str(r) for r in self.redis.lrange(self.keys.notify_digest(), 0, limit - 1)]
+
+    def digest_sent(self, count: int) -> None:
+        if count:
+            self.redis.ltrim(self.keys.notify_digest(), count, -1)
