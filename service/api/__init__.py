@@ -1,6 +1,6 @@
 from .data_requests import bp as data_requests_bp
-from .feeds import bp as feeds_bp
 from .events import bp as events_bp
+from .feeds import bp as feeds_bp
 from .moderation import bp as moderation_bp
 from .observe import bp as observe_bp
 from .ops import bp as ops_bp

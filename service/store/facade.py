@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from .commenters import Commenters
 from .decisions import Decisions
+from .eventlog import EventLog
 from .feeds import Feeds
 from .imports import Imports
-from .eventlog import EventLog
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
