@@ -154,7 +154,8 @@ def install_cors(app: Flask, config: Config) -> None:
     if config.moderation_allowed_origins:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
-            "allow_headers": ["Authorization", "Content-Type"],
+            "allow_headers": ["Authorization", "Content-Type", "If-Match"],
+            "expose_headers": ["ETag", "Retry-After"],
             "methods": ["GET", "POST", "PUT", "DELETE"],
             "max_age": 600,
             "vary_header": False,

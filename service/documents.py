@@ -138,6 +138,7 @@ class ModeratorCommentSchema(Schema):
     note = fields.String(allow_none=True)
     reasons = fields.List(fields.Nested(ReasonSchema))
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    version = fields.Integer()
 
 
 def moderator_view(comment: StoredComment) -> dict[str, Any]:
@@ -162,7 +163,28 @@ def moderator_view(comment: StoredComment) -> dict[str, Any]:
             {"at": h.at, "actor": h.actor, "from": h.from_, "to": h.to, "note": h.note}
             for h in comment.history
         ],
+        "version": comment.version,
     }
+
+
+def etag_of(comment: StoredComment) -> str:
+    """A moderator view's ETag (unquoted): its version, which every change increments."""
+    return f"v{comment.version}"
+
+
+def version_of_etag(tag: str) -> int | None:
+    """The version an ETag of :func:`etag_of` names; None for any other tag."""
+    if tag.startswith("v") and tag[1:].isascii() and tag[1:].isdigit() and len(tag) < 12:
+        return int(tag[1:])
+    return None
+
+
+def moderator_state(comment: StoredComment) -> dict[str, Any]:
+    """The comment's current state in a 412 answer: the moderator view without the email
+    (an error body may end up in places a moderator's view does not; GET it for the rest)."""
+    view = moderator_view(comment)
+    del view["email"]
+    return view
 
 
 def render_moderator_page(

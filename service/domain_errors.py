@@ -6,6 +6,8 @@ carries here is what that answer needs (a wait, the limit that was hit), nothing
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A request the domain refuses, for a reason the client can act on."""
@@ -50,3 +52,12 @@ class Conflict(DomainError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class StaleVersion(DomainError):
+    """An If-Match named a version the comment has moved on from; ``current`` is the comment
+    as it is now (a StoredComment: the answer shows moderators its state)."""
+
+    def __init__(self, current: Any) -> None:
+        super().__init__(getattr(current, "id", ""))
+        self.current = current

@@ -12,6 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
+from .documents import etag_of, moderator_state
 from .domain_errors import (
     ArticleClosed,
     CommentFlood,
@@ -20,6 +21,7 @@ from .domain_errors import (
     DomainError,
     ParentNotPublished,
     RateLimited,
+    StaleVersion,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -90,6 +92,16 @@ def domain_problem(error: DomainError) -> Problem:
         return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
     if isinstance(error, Conflict):
         return Problem(409, "Conflict", error.detail)
+    if isinstance(error, StaleVersion):
+        current = error.current
+        return Problem(
+            412,
+            "Precondition Failed",
+            f"The comment is at version {current.version} now: read it and decide again.",
+            slug="version-mismatch",
+            headers={"ETag": f'"{etag_of(current)}"'},
+            current=moderator_state(current),
+        )
     raise TypeError(f"no problem is defined for {type(error).__name__}")
 
 

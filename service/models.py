@@ -92,6 +92,10 @@ class StoredComment:
     # What the policy found, each {code, detail, action}; shown to moderators only.
     reasons: tuple[dict[str, str], ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
+    # Incremented by every change the store's scripts make (a decision, an edit, an
+    # anonymisation): moderators' ETags, and what If-Match compares. Records stored before
+    # versions existed read as version 1.
+    version: int = 1
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -127,6 +131,7 @@ class StoredComment:
             "email_hash": self.email_hash,
             "reasons": list(self.reasons),
             "history": [h.as_dict() for h in self.history],
+            "version": self.version,
         }
         if not rule(self.status).public:
             record["content"] = self.content()
@@ -161,4 +166,5 @@ class StoredComment:
             commenter_id=record.get("commenter") or "",
             reasons=tuple(record.get("reasons") or ()),
             history=history,
+            version=int(record.get("version") or 1),
         )

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, request
 from .. import states
 from ..clock import iso_from_ms, now_ms
 from ..documents import moderator_view, render_moderator_page, render_public
-from ..domain_errors import CommentNotFound, Conflict
+from ..domain_errors import CommentNotFound, Conflict, StaleVersion
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
@@ -26,12 +26,13 @@ from ..schemas import (
     QueueArgsSchema,
     StatusListArgsSchema,
 )
-from ..store import ContentChanged
+from ..store import ContentChanged, VersionMismatch
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
 from .requests import json_body, query_args
 from .responses import json_response
+from .versions import accepted_versions, with_etag
 
 bp = moderators_only(Blueprint("moderation", __name__, url_prefix=MODERATION_PREFIX))
 
@@ -70,7 +71,8 @@ def _status_query(query: bytes) -> Mapping[str, Any]:
 
 @bp.get("/comments/<comment_id>")
 def get_comment(comment_id: str) -> Response:
-    return json_response(moderator_view(_load(comment_id)))
+    comment = _load(comment_id)
+    return with_etag(json_response(moderator_view(comment)), comment)
 
 
 @bp.post(f"/comments/<comment_id>/<any({', '.join(DECISIONS)}):decision>")
@@ -78,6 +80,7 @@ def decide(comment_id: str, decision: str) -> Response:
     svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
     target = DECISIONS[decision].value
+    versions = accepted_versions(request)
     # An approval publishes the comment as read here; the store refuses that if its content
     # changed since (an erase landed in between), and it is read again. Content changes once
     # at most (anonymised), so a read after a refusal is current: a refusal on the last
@@ -90,13 +93,20 @@ def decide(comment_id: str, decision: str) -> Response:
         )
         try:
             decided = svc.store.transition(
-                comment, target, entry, render_public(comment.public()), now_ms=moment
+                comment,
+                target,
+                entry,
+                render_public(comment.public()),
+                now_ms=moment,
+                accepted_versions=versions,
             )
         except ContentChanged:
             continue
+        except VersionMismatch as moved:
+            raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
-        return json_response(moderator_view(decided))
+        return with_etag(json_response(moderator_view(decided)), decided)
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
 
 

@@ -27,6 +27,15 @@ class ContentChanged(Exception):
     erased or anonymised since it was read): read it again and publish what is there now."""
 
 
+class VersionMismatch(Exception):
+    """The comment's version is not one the caller's If-Match accepts: it moved on since the
+    caller read it. ``current`` is the comment as it is now."""
+
+    def __init__(self, current: StoredComment) -> None:
+        super().__init__(current.id, current.version)
+        self.current = current
+
+
 class Decisions(RecordLoader):
     def transition(
         self,
@@ -35,11 +44,14 @@ class Decisions(RecordLoader):
         entry: HistoryEntry,
         public_json: str,
         now_ms: int,
+        *,
+        accepted_versions: tuple[int, ...] | None = None,
     ) -> StoredComment | None:
         """Atomically move a comment to ``target`` and return it as the move left it; None if
         it no longer exists. ``public_json``, rendered from ``comment``, is published only if
         that is still the stored content, else :class:`ContentChanged`. Who decided is the
-        history entry's actor."""
+        history entry's actor. With ``accepted_versions`` (an If-Match), a comment at another
+        version is left alone: :class:`VersionMismatch`."""
         k = self.keys
         touched = [
             k.comment(comment.id),
@@ -66,11 +78,15 @@ class Decisions(RecordLoader):
                 len(STATUSES),
                 *_RULE_ARGS,
                 len(commenter),
+                "" if accepted_versions is None else ",".join(map(str, accepted_versions)) or "-",
             ],
         )
         if reply is None:
             return None
         outcome, *stored = cast(list[Any], reply)
+        if int(outcome) == -1:
+            raw, doc = stored
+            raise VersionMismatch(self._decode(comment.id, json.loads(raw), doc))
         if int(outcome) == 0:
             raise ContentChanged(comment.id)
         if int(outcome) == 2:

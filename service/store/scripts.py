@@ -168,7 +168,7 @@ return {1, variant, holder and 1 or 0}
 # the content an unpublished comment gets back is its public document's, and the author's
 # record is stamped only while the stored comment still has an author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
-# KEYS[5 ..] index groups, n keys each; then, when the last ARGV is 2, the record of the
+# KEYS[5 ..] index groups, n keys each; then, when ARGV[8+4n] is 2, the record of the
 # commenter key that sent the comment (it earns trust by an approval and loses it by a rejection
 # or spam) and the author's set of commenter records
 # ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
@@ -176,9 +176,11 @@ return {1, variant, holder and 1 or 0}
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
 # ARGV[8+4n] 2 when the commenter keys were given, else 0
+# ARGV[9+4n] the versions the caller's If-Match accepts, comma-separated ("" or absent: any)
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
-# the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
-# false}: the comment as this call left it.
+# the stored one, {-1, the comment's JSON, its public JSON or false} when its version is not
+# one the caller accepts, else {1 (unchanged) or 2 (changed), the comment's JSON, its public
+# JSON or false}: the comment as this call left it. Every change increments its version.
 TRANSITION_COMMENT = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
@@ -187,6 +189,15 @@ end
 local id, target, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[7])
 local record = cjson.decode(raw)
 local current = record['status']
+local version = tonumber(record['version']) or 1
+local accepted = ARGV[9 + 4 * n]
+if accepted and accepted ~= '' then
+  local matched = false
+  for v in string.gmatch(accepted, '[^,]+') do
+    if tonumber(v) == version then matched = true end
+  end
+  if not matched then return {-1, raw, redis.call('HGET', KEYS[2], id)} end
+end
 if current == target then
   return {1, raw, redis.call('HGET', KEYS[2], id)}
 end
@@ -257,6 +268,7 @@ else
   redis.call('ZREM', KEYS[4], id)
 end
 record['status'] = target
+record['version'] = version + 1
 local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
@@ -323,6 +335,7 @@ record['email'] = ''
 record['email_hash'] = ''
 record['commenter'] = nil
 record['anonymised'] = true
+record['version'] = (tonumber(record['version']) or 1) + 1
 if type(record['content']) == 'table' then
   record['content']['name'] = ARGV[2]
   record['content']['website'] = cjson.null
