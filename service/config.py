@@ -71,6 +71,10 @@ class Config:
     # switches a limit off.
     rate_limit_submit: str = "20/minute;200/hour"
     rate_limit_read: str = "600/minute"
+    # Reader reports of published comments, per client IP (issue 16).
+    rate_limit_report: str = "10/minute;50/day"
+    # How long a moderator's claim on a comment lasts unless renewed.
+    claim_seconds: int = 300
     rate_limits_enabled: bool = True
     # Serve article pages, counts and token checks from each worker's memory, kept current by
     # Redis's invalidation messages (CLIENT TRACKING).
@@ -142,6 +146,8 @@ class Config:
             ),
             rate_limit_submit=env.get("RATE_LIMIT_SUBMIT", defaults.rate_limit_submit).strip(),
             rate_limit_read=env.get("RATE_LIMIT_READ", defaults.rate_limit_read).strip(),
+            rate_limit_report=env.get("RATE_LIMIT_REPORT", defaults.rate_limit_report).strip(),
+            claim_seconds=_int(env, "CLAIM_SECONDS", defaults.claim_seconds, minimum=10),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
             read_cache=_bool(env, "READ_CACHE", True),

@@ -12,13 +12,15 @@ The blueprints take their documents from here, never from each other.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from .clock import iso_from_ms
 from .models import PublicComment, StoredComment
 from .states import STATUS_VALUES, Status
+from .store.claims import Claim
 
 _COMPACT = (",", ":")
 
@@ -187,13 +189,33 @@ def moderator_state(comment: StoredComment) -> dict[str, Any]:
     return view
 
 
+def render_claim(claim: Claim) -> dict[str, str]:
+    """A moderator's claim on a comment (``Claim``): who, since when, until when."""
+    return {
+        "moderator": claim.moderator,
+        "since": iso_from_ms(claim.since_ms),
+        "until": iso_from_ms(claim.until_ms),
+    }
+
+
 def render_moderator_page(
-    comments: Iterable[StoredComment], next_cursor: str | None, total: int
+    comments: Iterable[StoredComment],
+    next_cursor: str | None,
+    total: int,
+    claims: Mapping[str, Claim] | None = None,
 ) -> bytes:
-    """A page of full records (``ModeratorCommentPage``)."""
+    """A page of full records (``ModeratorCommentPage``), each with the claim on it (or null)."""
+    held = claims or {}
+
+    def item(comment: StoredComment) -> dict[str, Any]:
+        view = moderator_view(comment)
+        claim = held.get(comment.id)
+        view["claim"] = render_claim(claim) if claim else None
+        return view
+
     return json.dumps(
         {
-            "comments": [moderator_view(c) for c in comments],
+            "comments": [item(c) for c in comments],
             "next_cursor": next_cursor,
             "total": total,
         },

@@ -61,3 +61,14 @@ class StaleVersion(DomainError):
     def __init__(self, current: Any) -> None:
         super().__init__(getattr(current, "id", ""))
         self.current = current
+
+
+class ClaimHeld(DomainError):
+    """Another moderator holds the claim on the comment: ``moderator`` since ``since`` until
+    ``until`` (ISO times)."""
+
+    def __init__(self, moderator: str, since: str, until: str) -> None:
+        super().__init__(moderator, since, until)
+        self.moderator = moderator
+        self.since = since
+        self.until = until

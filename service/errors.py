@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .documents import etag_of, moderator_state
 from .domain_errors import (
     ArticleClosed,
+    ClaimHeld,
     CommentFlood,
     CommentNotFound,
     Conflict,
@@ -92,6 +93,17 @@ def domain_problem(error: DomainError) -> Problem:
         return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
     if isinstance(error, Conflict):
         return Problem(409, "Conflict", error.detail)
+    if isinstance(error, ClaimHeld):
+        return Problem(
+            409,
+            "Conflict",
+            f"{error.moderator} is reviewing this comment (claimed at {error.since}, "
+            f"until {error.until} unless renewed).",
+            slug="claimed",
+            holder=error.moderator,
+            claimed_since=error.since,
+            claimed_until=error.until,
+        )
     if isinstance(error, StaleVersion):
         current = error.current
         return Problem(

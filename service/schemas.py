@@ -147,6 +147,15 @@ class QueryInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class QueryBoolean(fields.Boolean):
+    """true or false in a query string, spelled so; marshmallow's own also takes "on", "1"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value not in ("true", "false"):
+            raise self.make_error("invalid")
+        return bool(value == "true")
+
+
 class WholeNumber(fields.Integer):
     """An integer as JSON Schema means it: 90 and 90.0, not "90", 90.5 or true."""
 
@@ -248,6 +257,8 @@ class PageArgsSchema(Schema):
 
 class QueueArgsSchema(PageArgsSchema):
     article_id = fields.String(load_default=None, validate=_article_id)
+    # Hide the comments other moderators have claimed (store/claims.py).
+    unclaimed = QueryBoolean(load_default=False)
     reason = fields.String(
         load_default=None,
         validate=validate.Regexp(r"\A[a-z_]{1,40}\Z", error="Not a reason code."),

@@ -5,7 +5,8 @@ commandstats counts every command Redis executes, including those a script runs 
 EVALSHA; the client's round trips follow from what it sends: a read miss is one EVALSHA (one
 round trip); a submission is one EVALSHA (rate limits, parent check, guards, the author's
 standing and the insert, all inside), plus one pipeline for the policy and the article's state
-when they are not in the worker's cache; a moderator page is two pipelines. None of it may
+when they are not in the worker's cache; a moderator page is three round trips (ids, comments,
+claims). None of it may
 grow with the amount of data.
 """
 
@@ -225,9 +226,10 @@ def test_moderator_queue_page_is_two_round_trips_then_none(
 
     assert until_cached(redis_client, queue_page) == Counter()
     submit(client, comment="one more", email="late@example.com")  # changes the queue
-    # Two round trips: the page's ids and the total (a pipeline), then the comments (MGET).
+    # Three round trips: the page's ids and the total (a pipeline), then the comments (MGET),
+    # then the moderators' claims on them (MGET).
     assert commands_during(redis_client, queue_page) == Counter(
-        {"zrangebylex": 1, "zcard": 1, "mget": 1}
+        {"zrangebylex": 1, "zcard": 1, "mget": 2}
     )
 
 
@@ -244,9 +246,10 @@ def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client
 
     # The comment (one MGET), then the transition script, whose reply is the comment as the
     # decision left it: the answer needs no second read. (The one HGET is the script's own:
-    # the TTL of the commenter key's record it stamps.)
+    # the TTL of the commenter key's record it stamps.) Then the claim on it is released (DEL).
     approval = commands_during(redis_client, lambda: approve(client, held[0]))
     assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 1), approval
+    assert approval["del"] == 1, approval
     # A published comment's content is in its public document: the read is then the records
     # (MGET) and the script that reads the published ones with their documents.
     rejection = commands_during(
@@ -267,7 +270,7 @@ def test_a_listing_of_published_comments_reads_each_in_one_step(
     cost = commands_during(redis_client, lambda: client.get(path, headers=AUTH))
     # The page's ids and total (a pipeline); then, by article, one script reads every comment
     # with its public document (6 GETs and HGETs inside it). Across articles the records come
-    # first (MGET) to learn each one's article, then the same script.
+    # first (MGET) to learn each one's article, then the same script. Then the claims (MGET).
     inside = {"get": 6, "hget": 6}
-    expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, **inside}
-    assert cost == Counter(expected if by_article else {**expected, "mget": 1})
+    expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, "mget": 1, **inside}
+    assert cost == Counter(expected if by_article else {**expected, "mget": 2})

@@ -13,8 +13,8 @@ from flask import Blueprint, Response, g, request
 
 from .. import states
 from ..clock import iso_from_ms, now_ms
-from ..documents import moderator_view, render_moderator_page, render_public
-from ..domain_errors import CommentNotFound, Conflict, StaleVersion
+from ..documents import moderator_view, render_claim, render_moderator_page, render_public
+from ..domain_errors import ClaimHeld, CommentNotFound, Conflict, StaleVersion
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
@@ -26,7 +26,7 @@ from ..schemas import (
     QueueArgsSchema,
     StatusListArgsSchema,
 )
-from ..store import ContentChanged, VersionMismatch
+from ..store import Claim, ClaimRefused, ContentChanged, VersionMismatch
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
@@ -106,8 +106,43 @@ def decide(comment_id: str, decision: str) -> Response:
             raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
+        svc.store.release_claim(comment_id)  # decided: nobody needs to review it now
         return with_etag(json_response(moderator_view(decided)), decided)
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
+
+
+@bp.post("/comments/<comment_id>/claim")
+def claim_comment(comment_id: str) -> Response:
+    """Claim the comment for review, or renew one's own claim; 409 naming the holder when
+    another moderator has it."""
+    svc = services()
+    answer = (
+        svc.store.claim(comment_id, g.moderator, now_ms(), svc.config.claim_seconds * 1000)
+        if is_valid_id(comment_id)
+        else None
+    )
+    if answer is None:
+        _not_found()
+    if not answer.granted:
+        raise _held(answer.claim)
+    return json_response({"comment_id": comment_id, **render_claim(answer.claim)})
+
+
+@bp.delete("/comments/<comment_id>/claim")
+def release_comment_claim(comment_id: str) -> Response:
+    """Release one's own claim (nothing held is fine); 409 when another moderator holds it."""
+    if is_valid_id(comment_id):
+        try:
+            services().store.release_claim(comment_id, g.moderator)
+        except ClaimRefused as refused:
+            raise _held(refused.claim) from None
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
+def _held(claim: Claim) -> ClaimHeld:
+    return ClaimHeld(claim.moderator, iso_from_ms(claim.since_ms), iso_from_ms(claim.until_ms))
 
 
 @bp.delete("/comments/<comment_id>")
@@ -148,9 +183,21 @@ def _listing(status: str, args: Mapping[str, Any]) -> Response:
         article_id=args["article_id"],
         reason=args["reason"],
     )
+    if args["unclaimed"]:
+        # Without what others claimed (rendered per moderator; one's own claims stay).
+        mine = g.moderator
+        shown = [
+            c
+            for c in listing.comments
+            if (held := listing.claims.get(c.id)) is None or held.moderator == mine
+        ]
+        own = render_moderator_page(shown, listing.next_cursor, listing.total, listing.claims)
+        return Response(own, mimetype="application/json")
     body: bytes | None = listing.memo.get("body")
     if body is None:  # rendered once per version of the page (see Listing.memo)
-        body = render_moderator_page(listing.comments, listing.next_cursor, listing.total)
+        body = render_moderator_page(
+            listing.comments, listing.next_cursor, listing.total, listing.claims
+        )
         listing.memo["body"] = body
     return Response(body, mimetype="application/json")
 

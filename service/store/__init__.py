@@ -3,6 +3,7 @@ articles, moderators (facade.py) and the rate-limit counters (ratelimits.py). Th
 (service/tracked_cache) only listens to Redis for its own invalidations."""
 
 from .check import CheckReport, StoreCheck, check_store, history_problems
+from .claims import Claim, ClaimAnswer, ClaimRefused
 from .client import make_redis
 from .commenters import KeyExchange
 from .decisions import ContentChanged, VersionMismatch
@@ -16,6 +17,9 @@ from .settings import SubmissionSettings
 __all__ = [
     "STATUSES",
     "CommentStore",
+    "Claim",
+    "ClaimAnswer",
+    "ClaimRefused",
     "Guards",
     "InsertResult",
     "Keys",

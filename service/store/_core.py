@@ -36,6 +36,8 @@ class StoreCore:
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
         self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
         self._read_comments = redis.register_script(scripts.READ_COMMENTS)
+        self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
+        self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

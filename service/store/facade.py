@@ -1,12 +1,13 @@
 """CommentStore: the one object callers use, assembled from the store's rooms.
 
 Each room is a module of its own concern (inserts, decisions, reads, personal data,
-moderators, settings, commenter keys) over a shared core (client, key schema, cipher, caches,
-scripts); the record codec sits beneath the rooms that read records.
+moderators, settings, commenter keys, claims) over a shared core (client, key schema, cipher,
+caches, scripts); the record codec sits beneath the rooms that read records.
 """
 
 from __future__ import annotations
 
+from .claims import Claims
 from .commenters import Commenters
 from .decisions import Decisions
 from .inserts import Inserts
@@ -16,6 +17,8 @@ from .reads import Reads
 from .settings import Settings
 
 
-class CommentStore(Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters):
+class CommentStore(
+    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Claims
+):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -41,6 +41,8 @@ Key                                      type    holds
 {p}:dup:<fingerprint>                    string  marker of a recent comment (TTL: the window)
 {p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
 {p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
+{p}:claim:<id>                           string  a moderator's claim on one comment: JSON
+                                                 {moderator, since (ms)}; TTL: CLAIM_SECONDS
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("duplicate", ("fingerprint",), "string", True),
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
+    KeyShape("claim", ("comment_id",), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -164,6 +167,11 @@ class Keys:
     def hourly(self, ip_hash: str, hour: int) -> str:
         return f"{self.tag}:hourly:{ip_hash}:{hour}"
 
+    def claim(self, comment_id: str) -> str:
+        """A moderator's claim: it changes with its comment, so it is built from the comment's
+        id (and moves with it when keys are sharded)."""
+        return f"{self.tag}:claim:{comment_id}"
+
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:
         """What the workers' always-on cache depends on (CLIENT TRACKING BCAST): article pages
@@ -189,6 +197,7 @@ class Keys:
             f"{self.tag}:idx:",
             f"{self.tag}:reason:",
             f"{self.tag}:comment:",
+            f"{self.tag}:claim:",
         )
 
     def scan_pattern(self) -> str:

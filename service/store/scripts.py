@@ -365,3 +365,35 @@ local listed = redis.call('SMEMBERS', KEYS[2])
 if #listed == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
 return listed
 """
+
+# A moderator claims a comment for review: granted when nobody holds it, renewed (the TTL
+# starts again, "since" stays) when the same moderator holds it, refused when another does.
+# KEYS[1] the claim   KEYS[2] the comment   ARGV[1] moderator   ARGV[2] now (ms)   ARGV[3] TTL
+# (ms)
+# Returns {-1} when the comment does not exist, else {1 granted or 0 held by another, the
+# claim's JSON: {moderator, since, until} (ms)}.
+CLAIM_COMMENT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('GET', KEYS[1])
+local claim = {moderator = ARGV[1], since = now}
+if held then
+  claim = cjson.decode(held)
+  if claim['moderator'] ~= ARGV[1] then return {0, held} end
+end
+claim['until'] = now + ttl
+local raw = cjson.encode(claim)
+redis.call('SET', KEYS[1], raw, 'PX', ttl)
+return {1, raw}
+"""
+
+# Release a claim, only by its holder ("" = whoever holds it: a decision releases it).
+# KEYS[1] the claim   ARGV[1] moderator or ""
+# Returns 1 released, 0 nothing held, {claim JSON} held by another (left alone).
+RELEASE_CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+if ARGV[1] ~= '' and cjson.decode(held)['moderator'] ~= ARGV[1] then return {held} end
+redis.call('DEL', KEYS[1])
+return 1
+"""
