@@ -22,6 +22,7 @@ from .config import Config, ConfigError
 from .crypto import Cipher
 from .errors import register_error_handlers
 from .hashing import Hasher
+from .idempotency import IdempotentRequests
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
@@ -91,6 +92,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         bootstrap_token_hashes=bootstrap_hashes(config.moderator_tokens),
         rate_limits=rate_limits(redis, keys, config),
         submissions=Submissions(store, hasher, profanity),
+        idempotency=IdempotentRequests(store, hasher),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -128,7 +130,11 @@ SECURITY_HEADERS = (
 
 
 def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
-    specs = {"submit": config.rate_limit_submit, "read": config.rate_limit_read}
+    specs = {
+        "submit": config.rate_limit_submit,
+        "read": config.rate_limit_read,
+        "report": config.rate_limit_report,
+    }
     try:
         return RateLimits(RateLimitCounters(redis, keys), specs, enabled=config.rate_limits_enabled)
     except ValueError:

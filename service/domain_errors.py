@@ -72,3 +72,15 @@ class ClaimHeld(DomainError):
         self.moderator = moderator
         self.since = since
         self.until = until
+
+
+class InvalidIdempotencyKey(DomainError):
+    """The Idempotency-Key header is not a key (1 to 255 printable ASCII characters)."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """The client used this Idempotency-Key for a different request."""
+
+
+class IdempotencyKeyInFlight(DomainError):
+    """The first request with this Idempotency-Key is still being processed."""

@@ -20,6 +20,9 @@ from .domain_errors import (
     CommentNotFound,
     Conflict,
     DomainError,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     ParentNotPublished,
     RateLimited,
     StaleVersion,
@@ -93,6 +96,28 @@ def domain_problem(error: DomainError) -> Problem:
         return Problem(404, "Not Found", "No comment has this id.", slug="comment-not-found")
     if isinstance(error, Conflict):
         return Problem(409, "Conflict", error.detail)
+    if isinstance(error, InvalidIdempotencyKey):
+        return Problem(
+            400,
+            "Bad Request",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            slug="idempotency-key-invalid",
+        )
+    if isinstance(error, IdempotencyKeyReused):
+        return Problem(
+            422,
+            "Unprocessable Content",
+            "This Idempotency-Key was used for a different request; use a new key.",
+            slug="idempotency-key-reused",
+        )
+    if isinstance(error, IdempotencyKeyInFlight):
+        return Problem(
+            409,
+            "Conflict",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            slug="idempotency-key-in-flight",
+            headers={"Retry-After": "1"},
+        )
     if isinstance(error, ClaimHeld):
         return Problem(
             409,

@@ -17,6 +17,7 @@ Nothing depends on another test having run: any test, alone or in any order, che
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -169,8 +170,18 @@ def meet_unstated_constraints(case: Any) -> None:
     - ``parent_id`` must name a published comment of the same article: a valid id becomes the
       seeded published comment, and the article the seeded one's;
     - ``article_id`` and ``reason`` filter the moderation lists one at a time: when both were
-      generated, ``reason`` is dropped.
+      generated, ``reason`` is dropped;
+    - ``If-Match`` names the comment's current version, which is state, not schema: a valid
+      one becomes ``*`` (tests/test_versions.py covers the versions);
+    - an ``Idempotency-Key`` is unique per post attempt: a valid one is made unique per case
+      (tests/test_idempotency.py covers the reuse of one).
     """
+    headers = case.headers
+    if isinstance(headers, dict) and positive(case, ParameterLocation.HEADER):
+        if "If-Match" in headers:
+            headers["If-Match"] = "*"
+        if "Idempotency-Key" in headers:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
     body = case.body
     if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
         redirect = body.get("redirect")

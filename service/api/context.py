@@ -9,6 +9,7 @@ from marshmallow import Schema
 
 from ..config import Config
 from ..hashing import Hasher
+from ..idempotency import IdempotentRequests
 from ..moderation.policy import ProfanityFinder
 from ..store import CommentStore
 from ..submissions import Submissions
@@ -28,6 +29,7 @@ class Services:
     bootstrap_token_hashes: dict[str, str]
     rate_limits: RateLimits
     submissions: Submissions
+    idempotency: IdempotentRequests
 
 
 def services() -> Services:

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
+from ..idempotency import Replay
 from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
 from ..states import Status
 from ..submissions import SubmissionRequest
@@ -38,6 +39,30 @@ def submit_comment(article_id: str) -> BaseResponse:
     data, from_form = submission_body(request)
     schema = svc.form_submission_schema if from_form else svc.submission_schema
     fields: dict[str, Any] = schema.load(data)
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return _submit(article_id, fields, from_form, client_ip, ip_hash)
+    attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    if isinstance(attempt, Replay):
+        return _replayed(attempt)
+    try:
+        response = _submit(article_id, fields, from_form, client_ip, ip_hash)
+    except BaseException:
+        svc.idempotency.abandon(attempt)  # refused: a retry is processed afresh
+        raise
+    svc.idempotency.finish(
+        attempt,
+        response.status_code,
+        response.get_data(as_text=True),
+        response.headers.get("Location", ""),
+    )
+    return response
+
+
+def _submit(
+    article_id: str, fields: dict[str, Any], from_form: bool, client_ip: str, ip_hash: str
+) -> BaseResponse:
+    svc = services()
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
@@ -68,6 +93,15 @@ def submit_comment(article_id: str) -> BaseResponse:
         201 if published else 202,
     )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
+    return response
+
+
+def _replayed(replay: Replay) -> BaseResponse:
+    """The first answer to this Idempotency-Key, again (service/idempotency.py)."""
+    if replay.location:
+        return redirect(replay.location, code=replay.status)
+    response = Response(replay.body, status=replay.status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -38,6 +38,7 @@ class StoreCore:
         self._read_comments = redis.register_script(scripts.READ_COMMENTS)
         self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
         self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
+        self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .claims import Claims
 from .commenters import Commenters
 from .decisions import Decisions
+from .idempotency import IdempotencyRecords
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
@@ -18,7 +19,15 @@ from .settings import Settings
 
 
 class CommentStore(
-    Inserts, Decisions, Reads, PersonalData, Moderators, Settings, Commenters, Claims
+    Inserts,
+    Decisions,
+    Reads,
+    PersonalData,
+    Moderators,
+    Settings,
+    Commenters,
+    Claims,
+    IdempotencyRecords,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

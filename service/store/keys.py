@@ -42,7 +42,12 @@ Key                                      type    holds
 {p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
 {p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
 {p}:claim:<id>                           string  a moderator's claim on one comment: JSON
-                                                 {moderator, since (ms)}; TTL: CLAIM_SECONDS
+                                                 {moderator, since, until (ms)}; TTL:
+                                                 CLAIM_SECONDS
+{p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
+                                                 hash of the request), state in_flight (TTL:
+                                                 the lease) or done with the answer (encrypted;
+                                                 TTL: 24 h)}
 """
 
 from __future__ import annotations
@@ -89,6 +94,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
     KeyShape("claim", ("comment_id",), "string", True),
+    KeyShape("idempotency", ("ip_hash", "key_hash"), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -171,6 +177,10 @@ class Keys:
         """A moderator's claim: it changes with its comment, so it is built from the comment's
         id (and moves with it when keys are sharded)."""
         return f"{self.tag}:claim:{comment_id}"
+
+    def idempotency(self, ip_hash: str, key_hash: str) -> str:
+        """One client's Idempotency-Key record (per client: the key's scope is the client)."""
+        return f"{self.tag}:idem:{ip_hash}:{key_hash}"
 
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:

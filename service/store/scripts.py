@@ -397,3 +397,13 @@ if ARGV[1] ~= '' and cjson.decode(held)['moderator'] ~= ARGV[1] then return {hel
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+# Start an idempotent request: take the key's lease unless the key is already known.
+# KEYS[1] the key's record   ARGV[1] the in-flight record JSON   ARGV[2] lease (ms)
+# Returns false when the lease was taken (go ahead), else the record as stored.
+BEGIN_IDEMPOTENT = """
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
