@@ -176,8 +176,8 @@ def meet_unstated_constraints(case: Any) -> None:
     - an ``Idempotency-Key`` is unique per post attempt: a valid one is made unique per case
       (tests/test_idempotency.py covers the reuse of one).
     """
-    headers = case.headers
-    if isinstance(headers, dict) and positive(case, ParameterLocation.HEADER):
+    headers = case.headers  # a case-insensitive mapping, not a dict
+    if headers is not None and positive(case, ParameterLocation.HEADER):
         if "If-Match" in headers:
             headers["If-Match"] = "*"
         if "Idempotency-Key" in headers:

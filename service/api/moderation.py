@@ -131,11 +131,12 @@ def claim_comment(comment_id: str) -> Response:
 @bp.delete("/comments/<comment_id>/claim")
 def release_comment_claim(comment_id: str) -> Response:
     """Release one's own claim (nothing held is fine); 409 when another moderator holds it."""
-    if is_valid_id(comment_id):
-        try:
-            services().store.release_claim(comment_id, g.moderator)
-        except ClaimRefused as refused:
-            raise _held(refused.claim) from None
+    if not is_valid_id(comment_id):
+        _not_found()
+    try:
+        services().store.release_claim(comment_id, g.moderator)
+    except ClaimRefused as refused:
+        raise _held(refused.claim) from None
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response
