@@ -25,6 +25,7 @@ from .hashing import Hasher
 from .idempotency import IdempotentRequests
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
+from .reader_reports import ReaderReports
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
 from .submissions import Submissions
@@ -93,6 +94,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         rate_limits=rate_limits(redis, keys, config),
         submissions=Submissions(store, hasher, profanity),
         idempotency=IdempotentRequests(store, hasher),
+        reports=ReaderReports(store),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -156,7 +158,13 @@ def install_cors(app: Flask, config: Config) -> None:
         }
         resources[r"/api/v1/articles/*"] = public
         resources[r"/api/v1/comment-counts"] = public
-        varying += ["/api/v1/articles/", "/api/v1/comment-counts"]
+        # A reader's reports, and an author's edits and deletion (issue 16).
+        resources[r"/api/v1/comments/*"] = {
+            **public,
+            "methods": ["POST", "PATCH", "DELETE"],
+            "expose_headers": ["ETag", "Retry-After"],
+        }
+        varying += ["/api/v1/articles/", "/api/v1/comment-counts", "/api/v1/comments/"]
     if config.moderation_allowed_origins:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),

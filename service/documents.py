@@ -21,6 +21,7 @@ from .clock import iso_from_ms
 from .models import PublicComment, StoredComment
 from .states import STATUS_VALUES, Status
 from .store.claims import Claim
+from .store.reports import Report
 
 _COMPACT = (",", ":")
 
@@ -203,14 +204,18 @@ def render_moderator_page(
     next_cursor: str | None,
     total: int,
     claims: Mapping[str, Claim] | None = None,
+    reports: Mapping[str, Mapping[str, int]] | None = None,
 ) -> bytes:
-    """A page of full records (``ModeratorCommentPage``), each with the claim on it (or null)."""
+    """A page of full records (``ModeratorCommentPage``), each with the claim on it (or null)
+    and, in the Reported queue, its active reports by reason."""
     held = claims or {}
 
     def item(comment: StoredComment) -> dict[str, Any]:
         view = moderator_view(comment)
         claim = held.get(comment.id)
         view["claim"] = render_claim(claim) if claim else None
+        if reports is not None:
+            view["reports"] = dict(reports.get(comment.id, {}))
         return view
 
     return json.dumps(
@@ -222,6 +227,25 @@ def render_moderator_page(
         separators=_COMPACT,
         ensure_ascii=False,
     ).encode()
+
+
+def render_reports(comment_id: str, reports: Iterable[Report]) -> dict[str, Any]:
+    """A comment's reader reports (``CommentReports``): reason, note, when, dismissed; the
+    active ones counted by reason. Nothing about who reported."""
+    listed = [
+        {"reason": r.reason, "note": r.note, "at": iso_from_ms(r.at_ms), "dismissed": r.dismissed}
+        for r in reports
+    ]
+    counts: dict[str, int] = {}
+    for r in listed:
+        if not r["dismissed"]:
+            counts[str(r["reason"])] = counts.get(str(r["reason"]), 0) + 1
+    return {
+        "comment_id": comment_id,
+        "active": sum(counts.values()),
+        "counts": dict(sorted(counts.items())),
+        "reports": listed,
+    }
 
 
 def render_export(email: str, comments: Iterable[StoredComment]) -> dict[str, Any]:

@@ -84,3 +84,7 @@ class IdempotencyKeyReused(DomainError):
 
 class IdempotencyKeyInFlight(DomainError):
     """The first request with this Idempotency-Key is still being processed."""
+
+
+class AlreadyReported(DomainError):
+    """This client has reported this comment already (one report per client per comment)."""

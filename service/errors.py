@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .documents import etag_of, moderator_state
 from .domain_errors import (
+    AlreadyReported,
     ArticleClosed,
     ClaimHeld,
     CommentFlood,
@@ -117,6 +118,10 @@ def domain_problem(error: DomainError) -> Problem:
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             slug="idempotency-key-in-flight",
             headers={"Retry-After": "1"},
+        )
+    if isinstance(error, AlreadyReported):
+        return Problem(
+            409, "Conflict", "You have reported this comment already.", slug="already-reported"
         )
     if isinstance(error, ClaimHeld):
         return Problem(

@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from .ids import ID_PATTERN
+from .moderation.policy import REPORT_REASONS
 from .states import STATUS_VALUES
 from .text_policy import (
     comment_problem,
@@ -255,10 +256,11 @@ class PageArgsSchema(Schema):
     )
 
 
-class QueueArgsSchema(PageArgsSchema):
+class ListingArgsSchema(PageArgsSchema):
     article_id = fields.String(load_default=None, validate=_article_id)
     # Hide the comments other moderators have claimed (store/claims.py).
     unclaimed = QueryBoolean(load_default=False)
+
     reason = fields.String(
         load_default=None,
         validate=validate.Regexp(r"\A[a-z_]{1,40}\Z", error="Not a reason code."),
@@ -269,6 +271,18 @@ class QueueArgsSchema(PageArgsSchema):
         if data.get("article_id") and data.get("reason"):
             raise ValidationError(
                 "Filter by article_id or by reason, not both.", field_name="reason"
+            )
+
+
+class QueueArgsSchema(ListingArgsSchema):
+    # pending: the queue; reported: what readers reported past the policy's threshold.
+    view = fields.String(load_default="pending", validate=validate.OneOf(["pending", "reported"]))
+
+    @validates_schema
+    def _reported_unfiltered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("view") == "reported" and (data.get("article_id") or data.get("reason")):
+            raise ValidationError(
+                "The reported view takes no article_id or reason filter.", field_name="view"
             )
 
 
@@ -338,13 +352,16 @@ class PolicySchema(ObjectSchema):
     duplicate_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
     flood_interval_seconds = WholeNumber(validate=validate.Range(min=0, max=3600))
     flood_hourly_cap = WholeNumber(validate=validate.Range(min=0, max=100_000))
+    report_threshold = WholeNumber(validate=validate.Range(min=1, max=1000))
+    report_action = fields.String(validate=validate.OneOf(["unpublish", "flag"]))
+    edit_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
 
 
 class ArticleSettingsSchema(ObjectSchema):
     open = JsonBoolean(required=True)
 
 
-class StatusListArgsSchema(QueueArgsSchema):
+class StatusListArgsSchema(ListingArgsSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUS_VALUES))
 
 
@@ -356,3 +373,14 @@ class EraseRequestSchema(ExportRequestSchema):
     # delete: every comment goes. anonymise: published comments stay, with no name, email or
     # website, so the threads they belong to still read; the others go.
     mode = fields.String(required=True, validate=validate.OneOf(["delete", "anonymise"]))
+
+
+class ReportSchema(ObjectSchema):
+    """A reader's report of a published comment."""
+
+    reason = fields.String(required=True, validate=validate.OneOf(REPORT_REASONS))
+    note = fields.String(
+        load_default="",
+        pre_load=clean_text,
+        validate=[validate.Length(max=500), no_control_characters],
+    )

@@ -11,6 +11,7 @@ from ..config import Config
 from ..hashing import Hasher
 from ..idempotency import IdempotentRequests
 from ..moderation.policy import ProfanityFinder
+from ..reader_reports import ReaderReports
 from ..store import CommentStore
 from ..submissions import Submissions
 from .ratelimit import RateLimits
@@ -30,6 +31,7 @@ class Services:
     rate_limits: RateLimits
     submissions: Submissions
     idempotency: IdempotentRequests
+    reports: ReaderReports
 
 
 def services() -> Services:

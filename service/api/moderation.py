@@ -13,7 +13,13 @@ from flask import Blueprint, Response, g, request
 
 from .. import states
 from ..clock import iso_from_ms, now_ms
-from ..documents import moderator_view, render_claim, render_moderator_page, render_public
+from ..documents import (
+    moderator_view,
+    render_claim,
+    render_moderator_page,
+    render_public,
+    render_reports,
+)
 from ..domain_errors import ClaimHeld, CommentNotFound, Conflict, StaleVersion
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
@@ -48,7 +54,8 @@ DECISION_ATTEMPTS = 2
 
 @bp.get("/queue")
 def queue() -> Response:
-    return _listing("pending", _queue_query(request.query_string))
+    args = _queue_query(request.query_string)
+    return _listing("pending", args, reported=args["view"] == "reported")
 
 
 @bp.get("/comments")
@@ -106,7 +113,8 @@ def decide(comment_id: str, decision: str) -> Response:
             raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
-        svc.store.release_claim(comment_id)  # decided: nobody needs to review it now
+        # Decided: its claim is released, its reports are dealt with (they stop counting).
+        svc.store.finish_review(comment_id, decided=True)
         return with_etag(json_response(moderator_view(decided)), decided)
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
 
@@ -146,9 +154,28 @@ def _held(claim: Claim) -> ClaimHeld:
     return ClaimHeld(claim.moderator, iso_from_ms(claim.since_ms), iso_from_ms(claim.until_ms))
 
 
+@bp.get("/comments/<comment_id>/reports")
+def list_reports(comment_id: str) -> Response:
+    """Readers' reports of the comment (never who sent them)."""
+    comment = _load(comment_id)
+    reports = services().store.reports_of(comment.id)
+    return json_response(render_reports(comment.id, reports))
+
+
+@bp.post("/comments/<comment_id>/reports/dismiss")
+def dismiss_reports(comment_id: str) -> Response:
+    """The reports were looked at and need nothing: they stop counting, the comment leaves
+    the Reported queue (its status stays as it is)."""
+    comment = _load(comment_id)
+    dismissed = services().store.finish_review(comment.id, decided=False)
+    return json_response({"comment_id": comment.id, "dismissed": dismissed})
+
+
 @bp.delete("/comments/<comment_id>")
 def delete_comment(comment_id: str) -> Response:
-    services().store.delete(_load(comment_id))
+    comment = _load(comment_id)
+    services().store.delete(comment)
+    services().store.forget_reports(comment.id)
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response
@@ -176,23 +203,32 @@ def put_article(article_id: str) -> Response:
     return json_response({"article_id": article_id, "open": is_open})
 
 
-def _listing(status: str, args: Mapping[str, Any]) -> Response:
-    listing = services().store.list_by_status(
+def _listing(status: str, args: Mapping[str, Any], *, reported: bool = False) -> Response:
+    store = services().store
+    listing = store.list_by_status(
         status,
         args["limit"],
         args["cursor"],
         article_id=args["article_id"],
         reason=args["reason"],
+        reported=reported,
     )
-    if args["unclaimed"]:
-        # Without what others claimed (rendered per moderator; one's own claims stay).
-        mine = g.moderator
-        shown = [
-            c
-            for c in listing.comments
-            if (held := listing.claims.get(c.id)) is None or held.moderator == mine
-        ]
-        own = render_moderator_page(shown, listing.next_cursor, listing.total, listing.claims)
+    if reported or args["unclaimed"]:
+        # The Reported queue shows each comment's active reports by reason (one more round
+        # trip); ?unclaimed=true drops what others claimed (one's own claims stay). Both are
+        # rendered per request.
+        counts = store.active_report_counts([c.id for c in listing.comments]) if reported else None
+        shown = listing.comments
+        if args["unclaimed"]:
+            mine = g.moderator
+            shown = [
+                c
+                for c in shown
+                if (held := listing.claims.get(c.id)) is None or held.moderator == mine
+            ]
+        own = render_moderator_page(
+            shown, listing.next_cursor, listing.total, listing.claims, counts
+        )
         return Response(own, mimetype="application/json")
     body: bytes | None = listing.memo.get("body")
     if body is None:  # rendered once per version of the page (see Listing.memo)

@@ -13,7 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..documents import render_accepted, render_counts, render_public_page
 from ..errors import validation_problem
 from ..idempotency import Replay
-from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
+from ..reader_reports import ReportRequest
+from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema, ReportSchema
 from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
@@ -25,6 +26,7 @@ bp = Blueprint("public", __name__, url_prefix="/api/v1")
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
 _counts_request = CountsRequestSchema()
+_report = ReportSchema()
 # Short enough that a newly approved comment shows within seconds, long enough that a CDN
 # absorbs a front-page burst; ETags make the revalidation cheap.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
@@ -101,6 +103,19 @@ def _replayed(replay: Replay) -> BaseResponse:
     if replay.location:
         return redirect(replay.location, code=replay.status)
     response = Response(replay.body, status=replay.status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/comments/<comment_id>/reports")
+def report_comment(comment_id: str) -> BaseResponse:
+    """A reader reports a published comment (service/reader_reports.py)."""
+    svc = services()
+    ip_hash = svc.hasher.ip(request.remote_addr or "")
+    svc.rate_limits.check("report", ip_hash)
+    fields = _report.load(json_body(request))
+    svc.reports.report(ReportRequest(comment_id, fields["reason"], fields["note"], ip_hash))
+    response = json_response({"comment_id": comment_id, "reason": fields["reason"]}, 202)
     response.headers["Cache-Control"] = "no-store"
     return response
 

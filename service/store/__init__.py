@@ -12,6 +12,7 @@ from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
 from .ratelimits import RateLimitCounters
 from .reads import Listing, Page
+from .reports import Report, ReportOutcome, ReportResult
 from .settings import SubmissionSettings
 
 __all__ = [
@@ -26,6 +27,9 @@ __all__ = [
     "Listing",
     "Outcome",
     "Page",
+    "Report",
+    "ReportOutcome",
+    "ReportResult",
     "RateLimitCounters",
     "SubmissionSettings",
     "ContentChanged",

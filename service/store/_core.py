@@ -39,6 +39,8 @@ class StoreCore:
         self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
         self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
         self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
+        self._report = redis.register_script(scripts.REPORT_COMMENT)
+        self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

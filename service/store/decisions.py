@@ -46,19 +46,24 @@ class Decisions(RecordLoader):
         now_ms: int,
         *,
         accepted_versions: tuple[int, ...] | None = None,
+        add_reason: dict[str, str] | None = None,
     ) -> StoredComment | None:
         """Atomically move a comment to ``target`` and return it as the move left it; None if
         it no longer exists. ``public_json``, rendered from ``comment``, is published only if
         that is still the stored content, else :class:`ContentChanged`. Who decided is the
         history entry's actor. With ``accepted_versions`` (an If-Match), a comment at another
-        version is left alone: :class:`VersionMismatch`."""
+        version is left alone: :class:`VersionMismatch`. ``add_reason`` joins the comment's
+        reasons with the change (replacing one of its code)."""
         k = self.keys
+        codes = comment.reason_codes
+        if add_reason is not None and add_reason["code"] not in codes:
+            codes += (add_reason["code"],)
         touched = [
             k.comment(comment.id),
             k.article_public(comment.article_id),
             k.author(comment.email_hash),
             k.retention(),
-            *k.index_groups(comment.article_id, comment.reason_codes),
+            *k.index_groups(comment.article_id, codes),
         ]
         # The commenter key that sent it earns or loses trust by the decision.
         commenter = (
@@ -79,6 +84,7 @@ class Decisions(RecordLoader):
                 *_RULE_ARGS,
                 len(commenter),
                 "" if accepted_versions is None else ",".join(map(str, accepted_versions)) or "-",
+                "" if add_reason is None else compact(add_reason),
             ],
         )
         if reply is None:

@@ -15,6 +15,7 @@ from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
 from .reads import Reads
+from .reports import Reports
 from .settings import Settings
 
 
@@ -28,6 +29,7 @@ class CommentStore(
     Commenters,
     Claims,
     IdempotencyRecords,
+    Reports,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -44,6 +44,10 @@ Key                                      type    holds
 {p}:claim:<id>                           string  a moderator's claim on one comment: JSON
                                                  {moderator, since, until (ms)}; TTL:
                                                  CLAIM_SECONDS
+{p}:reports:<id>                         hash    readers' reports of one comment: reporter's
+                                                 ip-hash -> JSON {reason, note, at, dismissed}
+{p}:reported                             zset    ids reported past the policy's threshold and
+                                                 not yet reviewed (the Reported queue)
 {p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -95,6 +99,8 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
     KeyShape("claim", ("comment_id",), "string", True),
     KeyShape("idempotency", ("ip_hash", "key_hash"), "string", True),
+    KeyShape("reports", ("comment_id",), "hash", False),
+    KeyShape("reported", (), "zset", False),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -178,6 +184,14 @@ class Keys:
         id (and moves with it when keys are sharded)."""
         return f"{self.tag}:claim:{comment_id}"
 
+    def reports(self, comment_id: str) -> str:
+        """Readers' reports of one comment (they change with it: built from its id)."""
+        return f"{self.tag}:reports:{comment_id}"
+
+    def reported(self) -> str:
+        """The Reported queue, all articles (like the status indexes)."""
+        return f"{self.tag}:reported"
+
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""
         return f"{self.tag}:idem:{ip_hash}:{key_hash}"
@@ -208,6 +222,7 @@ class Keys:
             f"{self.tag}:reason:",
             f"{self.tag}:comment:",
             f"{self.tag}:claim:",
+            f"{self.tag}:reported",
         )
 
     def scan_pattern(self) -> str:

@@ -114,11 +114,14 @@ class Reads(RecordLoader):
         *,
         article_id: str | None = None,
         reason: str | None = None,
+        reported: bool = False,
     ) -> Listing:
         """Full records in one status, oldest first, with the claims on them: from the
         worker's cache, else in three round trips (the page's ids, the comments, their claims;
         four for published comments across articles, see RecordLoader._load_many)."""
-        if article_id is not None:
+        if reported:  # the Reported queue, whatever the status
+            index = self.keys.reported()
+        elif article_id is not None:
             index = self.keys.article_status_index(article_id, status)
         elif reason is not None:
             index = self.keys.reason_status_index(reason, status)

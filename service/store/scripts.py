@@ -177,6 +177,8 @@ return {1, variant, holder and 1 or 0}
 # it waits for the retention purge, the author's field it stamps ("" = none)
 # ARGV[8+4n] 2 when the commenter keys were given, else 0
 # ARGV[9+4n] the versions the caller's If-Match accepts, comma-separated ("" or absent: any)
+# ARGV[10+4n] a reason JSON to add on a change (replacing one of the same code; "" or absent:
+# none); its index group must be among the groups in KEYS
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, {-1, the comment's JSON, its public JSON or false} when its version is not
 # one the caller accepts, else {1 (unchanged) or 2 (changed), the comment's JSON, its public
@@ -269,6 +271,16 @@ else
 end
 record['status'] = target
 record['version'] = version + 1
+local added = ARGV[10 + 4 * n]
+if added and added ~= '' then
+  added = cjson.decode(added)
+  local reasons = {}
+  for _, r in ipairs(type(record['reasons']) == 'table' and record['reasons'] or {}) do
+    if r['code'] ~= added['code'] then table.insert(reasons, r) end
+  end
+  table.insert(reasons, added)
+  record['reasons'] = reasons
+end
 local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
@@ -406,4 +418,53 @@ local held = redis.call('GET', KEYS[1])
 if held then return held end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
+"""
+
+# A reader reports a published comment, once per client: the report is stored under the
+# client's IP hash unless that client reported it already. When the active (not dismissed)
+# reports reach the threshold and the comment is not in the Reported queue yet, it joins it:
+# that happens exactly once per review, whatever the concurrency.
+# KEYS[1] the article's approved index   KEYS[2] the comment's reports   KEYS[3] the Reported
+# queue (score 0, like every index: ids sort by time)   ARGV[1] id   ARGV[2] reporter's IP hash
+# ARGV[3] report JSON   ARGV[4] threshold
+# Returns {-1} not published, {0} already reported by this client, {1, active} stored, {2,
+# active, counts JSON} stored and the threshold reached now (counts: active ones by reason).
+REPORT_COMMENT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1} end
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return {0} end
+local active, counts = 0, {}
+for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
+  local report = cjson.decode(raw)
+  if not report['dismissed'] then
+    active = active + 1
+    counts[report['reason']] = (counts[report['reason']] or 0) + 1
+  end
+end
+if active >= tonumber(ARGV[4]) and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  return {2, active, cjson.encode(counts)}
+end
+return {1, active}
+"""
+
+# A review is over (a decision, or a moderator dismissed the reports): the active reports stop
+# counting (kept, so that their clients cannot report the comment again), the comment leaves
+# the Reported queue, and with a decision its claim is released.
+# KEYS[1] the comment's reports   KEYS[2] the Reported queue   KEYS[3] its claim (or none)
+# ARGV[1] id
+# Returns how many reports were dismissed.
+FINISH_REVIEW = """
+local dismissed = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local report = cjson.decode(all[i + 1])
+  if not report['dismissed'] then
+    report['dismissed'] = true
+    redis.call('HSET', KEYS[1], all[i], cjson.encode(report))
+    dismissed = dismissed + 1
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
+return dismissed
 """
