@@ -382,5 +382,5 @@ class ReportSchema(ObjectSchema):
     note = fields.String(
         load_default="",
         pre_load=clean_text,
-        validate=[validate.Length(max=500), no_control_characters],
+        validate=[validate.Length(max=1000), no_control_characters],
     )
