@@ -17,6 +17,7 @@ from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
 from .api.requests import reject_oversized
+from .author_edits import AuthorEdits
 from .chores import start_purger
 from .config import Config, ConfigError
 from .crypto import Cipher
@@ -95,6 +96,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         submissions=Submissions(store, hasher, profanity),
         idempotency=IdempotentRequests(store, hasher),
         reports=ReaderReports(store),
+        author_edits=AuthorEdits(store, hasher, profanity),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -92,10 +92,15 @@ class AcceptedSchema(Schema):
     created_at = fields.String()
     # The commenter's key for their next submission (service/commenter_keys.py), or null.
     commenter_key = fields.String(allow_none=True)
+    # The author's token to edit or delete this comment (service/author_edits.py), or null.
+    edit_token = fields.String(allow_none=True)
 
 
 def render_accepted(
-    comment: StoredComment, published: bool, commenter_key: str | None
+    comment: StoredComment,
+    published: bool,
+    commenter_key: str | None,
+    edit_token: str | None = None,
 ) -> dict[str, Any]:
     """What AcceptedSchema dumps. An unpublished comment answers ``pending`` whatever its
     verdict: spam is answered exactly like a held comment, so a spammer learns nothing."""
@@ -105,6 +110,7 @@ def render_accepted(
         "status": Status.APPROVED.value if published else Status.PENDING.value,
         "created_at": comment.created_at,
         "commenter_key": commenter_key,
+        "edit_token": edit_token,
     }
 
 
@@ -125,6 +131,16 @@ class ReasonSchema(Schema):
     action = fields.String()
 
 
+class EditedVersionSchema(Schema):
+    """The author's words as one version had them, before an edit replaced them."""
+
+    version = fields.Integer()
+    at = fields.String()
+    name = fields.String()
+    comment = fields.String()
+    website = fields.String(allow_none=True)
+
+
 class ModeratorCommentSchema(Schema):
     id = fields.String()
     article_id = fields.String()
@@ -142,6 +158,7 @@ class ModeratorCommentSchema(Schema):
     reasons = fields.List(fields.Nested(ReasonSchema))
     history = fields.List(fields.Nested(HistoryEntrySchema))
     version = fields.Integer()
+    edits = fields.List(fields.Nested(EditedVersionSchema))
 
 
 def moderator_view(comment: StoredComment) -> dict[str, Any]:
@@ -166,6 +183,31 @@ def moderator_view(comment: StoredComment) -> dict[str, Any]:
             {"at": h.at, "actor": h.actor, "from": h.from_, "to": h.to, "note": h.note}
             for h in comment.history
         ],
+        "version": comment.version,
+        "edits": [
+            {
+                "version": int(e["version"]),
+                "at": str(e["at"]),
+                "name": str(e["name"]),
+                "comment": str(e["comment"]),
+                "website": e.get("website") or None,
+            }
+            for e in comment.edits
+        ],
+    }
+
+
+def render_edited(comment: StoredComment) -> dict[str, Any]:
+    """The author's view of their comment after an edit (``EditedComment``): their words, and
+    ``approved`` or ``pending`` (spam is answered like pending, as on submission)."""
+    published = comment.status == Status.APPROVED
+    return {
+        "id": comment.id,
+        "article_id": comment.article_id,
+        "status": Status.APPROVED.value if published else Status.PENDING.value,
+        "name": comment.name,
+        "comment": comment.comment,
+        "website": comment.website,
         "version": comment.version,
     }
 

@@ -88,3 +88,24 @@ class IdempotencyKeyInFlight(DomainError):
 
 class AlreadyReported(DomainError):
     """This client has reported this comment already (one report per client per comment)."""
+
+
+class EditTokenInvalid(DomainError):
+    """The edit token is missing or not this comment's."""
+
+
+class EditWindowClosed(DomainError):
+    """The author's edit window ended at ``ends_at`` (ISO time)."""
+
+    def __init__(self, ends_at: str) -> None:
+        super().__init__(ends_at)
+        self.ends_at = ends_at
+
+
+class AuthorVersionMismatch(DomainError):
+    """An author's If-Match named another version than ``version``, the current one (the
+    author is shown nothing else of the comment's state)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version

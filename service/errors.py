@@ -16,11 +16,14 @@ from .documents import etag_of, moderator_state
 from .domain_errors import (
     AlreadyReported,
     ArticleClosed,
+    AuthorVersionMismatch,
     ClaimHeld,
     CommentFlood,
     CommentNotFound,
     Conflict,
     DomainError,
+    EditTokenInvalid,
+    EditWindowClosed,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
@@ -118,6 +121,29 @@ def domain_problem(error: DomainError) -> Problem:
             "A request with this Idempotency-Key is still being processed; retry shortly.",
             slug="idempotency-key-in-flight",
             headers={"Retry-After": "1"},
+        )
+    if isinstance(error, AuthorVersionMismatch):
+        return Problem(
+            412,
+            "Precondition Failed",
+            f"The comment is at version {error.version} now: read it and edit again.",
+            slug="version-mismatch",
+            headers={"ETag": f'"v{error.version}"'},
+        )
+    if isinstance(error, EditTokenInvalid):
+        return Problem(
+            403,
+            "Forbidden",
+            "An Edit-Token header with this comment's edit token is required.",
+            slug="edit-token-invalid",
+        )
+    if isinstance(error, EditWindowClosed):
+        return Problem(
+            403,
+            "Forbidden",
+            f"This comment could be edited or deleted until {error.ends_at}.",
+            slug="edit-window-closed",
+            window_ends_at=error.ends_at,
         )
     if isinstance(error, AlreadyReported):
         return Problem(

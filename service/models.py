@@ -96,6 +96,12 @@ class StoredComment:
     # anonymisation): moderators' ETags, and what If-Match compares. Records stored before
     # versions existed read as version 1.
     version: int = 1
+    # The keyed hash of the edit token its author was handed (service/author_edits.py); the
+    # token itself is stored nowhere. Shown to no one.
+    edit_token_hash: str = ""
+    # The earlier versions of the author's own words, oldest first (each the text an edit
+    # replaced: version, at, name, comment, website); shown to moderators only.
+    edits: tuple[dict[str, Any], ...] = ()
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -133,6 +139,8 @@ class StoredComment:
             "history": [h.as_dict() for h in self.history],
             "version": self.version,
         }
+        if self.edit_token_hash:
+            record["edit_token"] = self.edit_token_hash
         if not rule(self.status).public:
             record["content"] = self.content()
         return record
@@ -167,4 +175,6 @@ class StoredComment:
             reasons=tuple(record.get("reasons") or ()),
             history=history,
             version=int(record.get("version") or 1),
+            edit_token_hash=record.get("edit_token") or "",
+            edits=tuple(record.get("edits") or ()),
         )

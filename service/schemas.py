@@ -384,3 +384,28 @@ class ReportSchema(ObjectSchema):
         pre_load=clean_text,
         validate=[validate.Length(max=1000), no_control_characters],
     )
+
+
+class EditSchema(ObjectSchema):
+    """An author's edit of their comment: any of its words, with the submission's rules; at
+    least one. ``website: null`` removes the website."""
+
+    name = fields.String(
+        pre_load=clean_text,
+        validate=[validate.Length(min=1, max=100), no_control_characters, name_characters],
+    )
+    comment = fields.String(
+        pre_load=clean_comment,
+        validate=[validate.Length(min=1, max=5000), no_control_characters, comment_characters],
+    )
+    website = fields.Url(
+        allow_none=True,
+        schemes={"http", "https"},
+        pre_load=blank_to_none,
+        validate=[validate.Length(max=500), web_url],
+    )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one of name, comment, website.", "_schema")

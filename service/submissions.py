@@ -10,6 +10,7 @@ and stores the comment as the policy judged it for that standing.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,6 +49,8 @@ class Accepted:
     comment: StoredComment
     verdict: Verdict
     commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
+    # The author's token to edit or delete it (service/author_edits.py), shown once.
+    edit_token: str | None = None
 
     @property
     def status(self) -> str:
@@ -117,6 +120,7 @@ class Submissions:
             self.profanity,
         )
         at = iso_from_ms(created)
+        edit_token = secrets.token_urlsafe(32)  # stored only as its keyed hash
         base = StoredComment(
             id=new_id(created),
             article_id=article_id,
@@ -129,6 +133,7 @@ class Submissions:
             created_at=at,
             updated_at=at,
             email_hash=hasher.email(request.email),
+            edit_token_hash=hasher.edit_token(edit_token),
         )
         public_json = render_public(base.public())
         judged = (
@@ -172,6 +177,7 @@ class Submissions:
             comment=base,
             verdict=judged[result.chosen],
             commenter_key=key.handed_out(result.key_rotated),
+            edit_token=edit_token,
         )
 
 

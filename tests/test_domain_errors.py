@@ -175,6 +175,8 @@ def test_every_domain_error_has_its_problem() -> None:
         "RateLimited": ("1 per 1 minute", 5),
         "Conflict": ("It changed.",),
         "StaleVersion": (SAMPLE_COMMENT,),
+        "EditWindowClosed": ("2026-01-01T00:15:00.000Z",),
+        "AuthorVersionMismatch": (4,),
         "ClaimHeld": ("bob", "2026-01-01T00:00:00.000Z", "2026-01-01T00:05:00.000Z"),
     }
     for error_class in every_domain_error():

@@ -136,6 +136,7 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
         )
         assert response.status_code == 202, response.get_data(as_text=True)
         comment_id: str = response.get_json()["id"]
+        SEEDED_EDIT_TOKEN[comment_id] = response.get_json()["edit_token"]
         return comment_id
 
     monkeypatch.setattr(service.submissions, "new_id", lambda _ms: SEEDED_ID)
@@ -156,6 +157,10 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     return app
 
 
+# The seeded comments' edit tokens (by id), as their submissions' answers showed them.
+SEEDED_EDIT_TOKEN: dict[str, str] = {}
+
+
 def positive(case: Any, location: ParameterLocation) -> bool:
     return case.meta is None or not case.meta.is_negative_at(location)
 
@@ -174,7 +179,9 @@ def meet_unstated_constraints(case: Any) -> None:
     - ``If-Match`` names the comment's current version, which is state, not schema: a valid
       one becomes ``*`` (tests/test_versions.py covers the versions);
     - an ``Idempotency-Key`` is unique per post attempt: a valid one is made unique per case
-      (tests/test_idempotency.py covers the reuse of one).
+      (tests/test_idempotency.py covers the reuse of one);
+    - an ``Edit-Token`` is the one the comment's answer showed: a valid one becomes the seeded
+      comment's (tests/test_author_edits.py covers wrong ones).
     """
     headers = case.headers  # a case-insensitive mapping, not a dict
     if headers is not None and positive(case, ParameterLocation.HEADER):
@@ -182,6 +189,8 @@ def meet_unstated_constraints(case: Any) -> None:
             headers["If-Match"] = "*"
         if "Idempotency-Key" in headers:
             headers["Idempotency-Key"] = uuid.uuid4().hex
+        if "Edit-Token" in headers and SEEDED_ID in SEEDED_EDIT_TOKEN:
+            headers["Edit-Token"] = SEEDED_EDIT_TOKEN[SEEDED_ID]
     body = case.body
     if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
         redirect = body.get("redirect")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 from marshmallow import Schema
 
+from ..author_edits import AuthorEdits
 from ..config import Config
 from ..hashing import Hasher
 from ..idempotency import IdempotentRequests
@@ -32,6 +33,7 @@ class Services:
     submissions: Submissions
     idempotency: IdempotentRequests
     reports: ReaderReports
+    author_edits: AuthorEdits
 
 
 def services() -> Services:

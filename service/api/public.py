@@ -10,16 +10,24 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..documents import render_accepted, render_counts, render_public_page
+from ..author_edits import EditRequest
+from ..documents import render_accepted, render_counts, render_edited, render_public_page
 from ..errors import validation_problem
 from ..idempotency import Replay
 from ..reader_reports import ReportRequest
-from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema, ReportSchema
+from ..schemas import (
+    CountsArgsSchema,
+    CountsRequestSchema,
+    EditSchema,
+    PageArgsSchema,
+    ReportSchema,
+)
 from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
 from .requests import json_body, query_args, submission_body
 from .responses import json_response
+from .versions import accepted_versions, with_etag
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
@@ -27,6 +35,7 @@ _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
 _counts_request = CountsRequestSchema()
 _report = ReportSchema()
+_edit = EditSchema()
 # Short enough that a newly approved comment shows within seconds, long enough that a CDN
 # absorbs a front-page burst; ETags make the revalidation cheap.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
@@ -91,7 +100,7 @@ def _submit(
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
     response = json_response(
-        render_accepted(accepted.comment, published, accepted.commenter_key),
+        render_accepted(accepted.comment, published, accepted.commenter_key, accepted.edit_token),
         201 if published else 202,
     )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
@@ -117,6 +126,37 @@ def report_comment(comment_id: str) -> BaseResponse:
     svc.reports.report(ReportRequest(comment_id, fields["reason"], fields["note"], ip_hash))
     response = json_response({"comment_id": comment_id, "reason": fields["reason"]}, 202)
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.patch("/comments/<comment_id>")
+def edit_comment(comment_id: str) -> BaseResponse:
+    """The author edits their comment with its edit token (service/author_edits.py)."""
+    svc = services()
+    fields = _edit.load(json_body(request))
+    edited = svc.author_edits.edit(
+        EditRequest(
+            comment_id=comment_id,
+            token=request.headers.get("Edit-Token", ""),
+            name=fields.get("name"),
+            comment=fields.get("comment"),
+            website=fields.get("website"),
+            website_given="website" in fields,
+            client_ip=request.remote_addr or "",
+            accepted_versions=accepted_versions(request),
+        )
+    )
+    response = with_etag(json_response(render_edited(edited)), edited)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/comments/<comment_id>")
+def delete_own_comment(comment_id: str) -> BaseResponse:
+    """The author deletes their comment with its edit token."""
+    services().author_edits.delete(comment_id, request.headers.get("Edit-Token", ""))
+    response = Response(status=204)
+    del response.headers["Content-Type"]
     return response
 
 

@@ -41,6 +41,7 @@ class StoreCore:
         self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
         self._report = redis.register_script(scripts.REPORT_COMMENT)
         self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
+        self._edit = redis.register_script(scripts.EDIT_COMMENT)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .claims import Claims
 from .commenters import Commenters
 from .decisions import Decisions
+from .edits import Edits
 from .idempotency import IdempotencyRecords
 from .inserts import Inserts
 from .moderators import Moderators
@@ -30,6 +31,7 @@ class CommentStore(
     Claims,
     IdempotencyRecords,
     Reports,
+    Edits,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

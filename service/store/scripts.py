@@ -468,3 +468,75 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 if KEYS[3] then redis.call('DEL', KEYS[3]) end
 return dismissed
 """
+
+# An author edits their comment's words (name, text, website). The text the edit replaces is
+# read here, from what is stored (the public document of a published comment, else the
+# record), and kept in the record's "edits" for moderators; the new words go where the
+# comment's status keeps content (policy re-run by the caller: the target status and the
+# reasons are its verdict). Only the version the caller read is edited.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] retention index   KEYS[4 .. 3+g*n]
+# the index groups of the new reasons (one key per status)   KEYS[4+g*n ..] every status key
+# of the groups of reasons the comment no longer has
+# ARGV[1] id   ARGV[2] the version read   ARGV[3] now (ms)   ARGV[4] now (ISO)   ARGV[5] new
+# content JSON   ARGV[6] its public JSON   ARGV[7] target status   ARGV[8] reasons JSON
+# ARGV[9] history entry JSON for a change of status (its "from" is filled in here)
+# ARGV[10] g   ARGV[11] n   then per status: its name, "1" if public, "1" if purged
+# Returns false when the comment does not exist, {-1, the comment's JSON, its public JSON or
+# false} when it is at another version, else {2, the comment's JSON, its public JSON or false}.
+EDIT_COMMENT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local id = ARGV[1]
+local record = cjson.decode(raw)
+local version = tonumber(record['version']) or 1
+if version ~= tonumber(ARGV[2]) then
+  return {-1, raw, redis.call('HGET', KEYS[2], id)}
+end
+local g, n = tonumber(ARGV[10]), tonumber(ARGV[11])
+local rules = {}
+for i = 0, n - 1 do
+  local at = 12 + 3 * i
+  rules[ARGV[at]] = {public = ARGV[at + 1] == '1', purge = ARGV[at + 2] == '1'}
+end
+local current, target = record['status'], ARGV[7]
+local from, to = rules[current], rules[target]
+local before = record['content']
+if from.public then before = cjson.decode(redis.call('HGET', KEYS[2], id)) end
+local edits = type(record['edits']) == 'table' and record['edits'] or {}
+table.insert(edits, {version = version, at = ARGV[4], name = before['name'],
+                     comment = before['comment'], website = before['website']})
+record['edits'] = edits
+if to.public then
+  redis.call('HSET', KEYS[2], id, ARGV[6])
+  record['content'] = nil
+else
+  record['content'] = cjson.decode(ARGV[5])
+  if from.public then redis.call('HDEL', KEYS[2], id) end
+end
+for first = 4, 3 + g * n, n do
+  for i = 0, n - 1 do
+    if ARGV[12 + 3 * i] == target then
+      redis.call('ZADD', KEYS[first + i], 0, id)
+    else
+      redis.call('ZREM', KEYS[first + i], id)
+    end
+  end
+end
+for i = 4 + g * n, #KEYS do redis.call('ZREM', KEYS[i], id) end
+if to.purge then
+  redis.call('ZADD', KEYS[3], ARGV[3], id)
+else
+  redis.call('ZREM', KEYS[3], id)
+end
+if current ~= target then
+  local entry = cjson.decode(ARGV[9])
+  entry['from'] = current
+  table.insert(record['history'], entry)
+  record['status'] = target
+end
+record['reasons'] = cjson.decode(ARGV[8])
+record['version'] = version + 1
+raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+return {2, raw, to.public and ARGV[6] or false}
+"""
