@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .api.auth import token_hash
@@ -17,6 +19,7 @@ from .chores import purge_expired
 from .config import MIN_TOKEN_LENGTH, Config, ConfigError, environment
 from .crypto import Cipher, KeyRing
 from .logs import install_redaction
+from .spam_worker import SpamWorker
 from .store import CommentStore, Keys, StoreCheck, make_redis
 
 
@@ -115,6 +118,19 @@ def check(store: CommentStore) -> int:
     return 1 if problems else 0
 
 
+def spamcheck(store: CommentStore, config: Config) -> int:
+    """Run the spam services' worker until SIGTERM or SIGINT (service/spam_worker.py)."""
+    if not config.spam_services_enabled:
+        print("comments-service: neither SPAM_CHECK_KEY nor MODERATION_HOOK_URL is set")
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print("spamcheck worker running", flush=True)
+    SpamWorker(store, config).run(stop)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys.add_parser("rotate", help="add a new encryption key in front")
     commands.add_parser("reencrypt", help="re-encrypt every stored email with the first key")
     commands.add_parser("purge", help="purge rejected and spam comments past retention now")
+    commands.add_parser(
+        "spamcheck",
+        help="run the outside spam services' worker (SPAM_CHECK_KEY, MODERATION_HOOK_URL)",
+    )
     commands.add_parser(
         "check",
         help="check that every comment is in exactly the keys its "
@@ -155,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reencrypt(store)
         if args.command == "check":
             return check(store)
+        if args.command == "spamcheck":
+            return spamcheck(store, config)
         purged = purge_expired(store, config.retention_days)
         print(
             f"purged {purged} comments rejected or marked spam over "

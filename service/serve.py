@@ -64,8 +64,21 @@ def main() -> int:
         preexec_fn=die_with_parent,
     )
 
+    # The outside spam services' worker, beside the web server, when one is configured.
+    spamcheck = (
+        subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "spamcheck"],
+            env=env,
+            preexec_fn=die_with_parent,
+        )
+        if config.spam_services_enabled
+        else None
+    )
+
     def forward(signum: int, _frame: FrameType | None) -> None:
         gunicorn.send_signal(signum)
+        if spamcheck is not None and signum != signal.SIGHUP:
+            spamcheck.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -75,6 +88,10 @@ def main() -> int:
         if gunicorn.poll() is None:
             gunicorn.terminate()
             gunicorn.wait()
+        if spamcheck is not None:
+            if spamcheck.poll() is None:
+                spamcheck.terminate()
+            spamcheck.wait(timeout=10)
         if supervisor is not None:
             supervisor.stop()
         if embedded is not None:

@@ -37,6 +37,7 @@ from .moderation.policy import (
     trusted_since,
 )
 from .policy_terms import submission_term_hashes
+from .spam_worker import enqueue_check
 from .states import Status
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
 
@@ -87,10 +88,22 @@ class SubmissionRequest:
 class Submissions:
     """The way in for new comments, built once per app over its store and settings."""
 
-    def __init__(self, store: CommentStore, hasher: Hasher, profanity: ProfanityFinder) -> None:
+    def __init__(
+        self,
+        store: CommentStore,
+        hasher: Hasher,
+        profanity: ProfanityFinder,
+        *,
+        spam_checks: bool = False,
+        send_client_ip: bool = False,
+    ) -> None:
         self.store = store
         self.hasher = hasher
         self.profanity = profanity
+        # Queue each stored comment for the outside spam services (service/spam_worker.py):
+        # one more round trip, only when they are configured.
+        self.spam_checks = spam_checks
+        self.send_client_ip = send_client_ip
 
     def submit(self, request: SubmissionRequest) -> Accepted:
         """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
@@ -171,6 +184,8 @@ class Submissions:
             raise ParentNotPublished()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
+        if self.spam_checks and result.outcome is Outcome.STORED:
+            enqueue_check(store, base, request.client_ip if self.send_client_ip else None)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
         # comment: whether an email has commented is no one's to learn here.
         return Accepted(

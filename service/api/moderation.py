@@ -32,6 +32,7 @@ from ..schemas import (
     QueueArgsSchema,
     StatusListArgsSchema,
 )
+from ..spam_worker import enqueue_feedback
 from ..store import Claim, ClaimRefused, ContentChanged, VersionMismatch
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
@@ -50,6 +51,8 @@ _article_settings = ArticleSettingsSchema()
 # The decision verbs and the status each leads to are the states' (approve -> approved...).
 DECISIONS = states.DECISIONS
 DECISION_ATTEMPTS = 2
+# What a decision tells the outside spam service (submit-spam, submit-ham).
+FEEDBACK = {states.Status.SPAM.value: "spam", states.Status.APPROVED.value: "ham"}
 
 
 @bp.get("/queue")
@@ -115,6 +118,8 @@ def decide(comment_id: str, decision: str) -> Response:
             _not_found()
         # Decided: its claim is released, its reports are dealt with (they stop counting).
         svc.store.finish_review(comment_id, decided=True)
+        if svc.config.spam_check_key and target in FEEDBACK:  # reported back by the worker
+            enqueue_feedback(svc.store, decided, FEEDBACK[target])
         return with_etag(json_response(moderator_view(decided)), decided)
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
 

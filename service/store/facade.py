@@ -18,6 +18,7 @@ from .personal import PersonalData
 from .reads import Reads
 from .reports import Reports
 from .settings import Settings
+from .spamchecks import SpamChecks
 
 
 class CommentStore(
@@ -32,6 +33,7 @@ class CommentStore(
     IdempotencyRecords,
     Reports,
     Edits,
+    SpamChecks,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

@@ -48,6 +48,9 @@ Key                                      type    holds
                                                  ip-hash -> JSON {reason, note, at, dismissed}
 {p}:reported                             zset    ids reported past the policy's threshold and
                                                  not yet reviewed (the Reported queue)
+{p}:spamcheck                            stream  comments to check with the outside spam
+                                                 services, and moderators' verdicts to report
+                                                 back (consumer group "spamcheck")
 {p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -101,6 +104,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("idempotency", ("ip_hash", "key_hash"), "string", True),
     KeyShape("reports", ("comment_id",), "hash", False),
     KeyShape("reported", (), "zset", False),
+    KeyShape("spam_checks", (), "stream", False),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -191,6 +195,15 @@ class Keys:
     def reported(self) -> str:
         """The Reported queue, all articles (like the status indexes)."""
         return f"{self.tag}:reported"
+
+    def spam_checks(self, article_id: str | None = None) -> str:
+        """The spam checker's work for a comment of ``article_id`` (today one stream for all;
+        built from the article so that it can follow the comment's keys when sharded)."""
+        return f"{self.tag}:spamcheck"
+
+    def spam_check_streams(self) -> tuple[str, ...]:
+        """Every stream the spam checker reads."""
+        return (self.spam_checks(),)
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""
