@@ -355,6 +355,8 @@ class PolicySchema(ObjectSchema):
     report_threshold = WholeNumber(validate=validate.Range(min=1, max=1000))
     report_action = fields.String(validate=validate.OneOf(["unpublish", "flag"]))
     edit_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
+    campaign_threshold = WholeNumber(validate=validate.Range(min=0, max=1000))
+    campaign_window_seconds = WholeNumber(validate=validate.Range(min=60, max=30 * 86400))
 
 
 class ArticleSettingsSchema(ObjectSchema):

@@ -26,15 +26,19 @@ from .domain_errors import (
 from .hashing import Hasher
 from .ids import new_id
 from .models import HistoryEntry, StoredComment
+from .moderation import campaigns
 from .moderation.policy import (
     Policy,
     ProfanityFinder,
+    Reason,
     Submission,
     Verdict,
+    campaign_reason,
     duplicate_fingerprint,
     evaluate_standings,
     policy_from_document,
     trusted_since,
+    with_reason,
 )
 from .policy_terms import submission_term_hashes
 from .spam_worker import enqueue_check
@@ -105,6 +109,37 @@ class Submissions:
         self.spam_checks = spam_checks
         self.send_client_ip = send_client_ip
 
+    def _campaign(self, comment: StoredComment, policy: Policy, now: int) -> Campaign | None:
+        """Whether this comment completes a campaign: near-duplicates of its text from at
+        least ``campaign_threshold - 1`` other authors within the window (one round trip,
+        which also records its sketch for the comments to come)."""
+        if policy.campaign_threshold <= 0:
+            return None
+        signature = campaigns.sketch(comment.comment)
+        if signature is None:
+            return None
+        candidates = self.store.campaign_candidates(
+            comment.id,
+            comment.email_hash,
+            campaigns.encode(signature),
+            campaigns.bands(signature),
+            now,
+            policy.campaign_window_seconds * 1000,
+        )
+        similar = [
+            c
+            for c in candidates
+            if c.email_hash != comment.email_hash
+            and campaigns.similarity(signature, campaigns.decode(c.sketch)) >= campaigns.SIMILAR
+        ]
+        authors = {c.email_hash for c in similar}
+        if len(authors) + 1 < policy.campaign_threshold:
+            return None
+        members = sorted(c.comment_id for c in similar)
+        campaign_id = members[0]  # its first comment's id (ids sort by time)
+        reason = campaign_reason(campaign_id, len(members) + 1, len(authors) + 1)
+        return Campaign(campaign_id, members, reason)
+
     def submit(self, request: SubmissionRequest) -> Accepted:
         """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
         exception; nothing is stored then."""
@@ -154,6 +189,9 @@ class Submissions:
             if verdicts.trusted is None
             else [verdicts.untrusted, verdicts.trusted]
         )
+        campaign = self._campaign(base, policy, created)
+        if campaign is not None:
+            judged = [with_reason(verdict, campaign.reason) for verdict in judged]
         guards = Guards(
             duplicate_key=hasher.duplicate(
                 base.email, article_id, duplicate_fingerprint(base.comment)
@@ -184,6 +222,11 @@ class Submissions:
             raise ParentNotPublished()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
+        if campaign is not None and result.outcome is Outcome.STORED:
+            # The earlier pending members are held with it (approved ones stay published).
+            store.join_campaign(campaign.campaign_id, [*campaign.members, base.id])
+            for member in campaign.members:
+                store.add_reason(member, campaign.reason.as_dict(), if_status=Status.PENDING)
         if self.spam_checks and result.outcome is Outcome.STORED:
             enqueue_check(store, base, request.client_ip if self.send_client_ip else None)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
@@ -194,6 +237,13 @@ class Submissions:
             commenter_key=key.handed_out(result.key_rotated),
             edit_token=edit_token,
         )
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    members: list[str]  # the earlier comments of it (similar, from other authors)
+    reason: Reason
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

@@ -158,6 +158,21 @@ def test_submission_is_one_round_trip_whatever_the_data(
     assert set(with_key) <= {"evalsha", *INSIDE_SUBMISSION}
 
 
+def test_a_submission_long_enough_for_campaign_detection_is_two_round_trips(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    """A text of 40 characters or more is sketched for campaign detection (issue 16): one more
+    script, before the insert, which reads and joins the 8 band sets of its sketch."""
+    fill(client, "big", 1)
+    # A first one loads the script (its first call is refused NOSCRIPT).
+    submit(client, article="big", comment="An unrelated first comment, long enough to count.")
+    warm_settings_cache(client, redis_client, "big")
+    text = "A long enough comment about the library budget and the buses."
+    cost = commands_during(redis_client, lambda: submit(client, article="big", comment=text))
+    assert cost["evalsha"] == 2, cost
+    assert (cost["zrevrangebyscore"], cost["zremrangebyscore"]) == (8, 8), cost
+
+
 def warm_settings_cache(client: FlaskClient, redis: Redis, article: str) -> None:
     """Once the cache listener is up, a submission leaves the policy and the article's state
     in the worker's cache."""

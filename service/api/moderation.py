@@ -87,10 +87,18 @@ def get_comment(comment_id: str) -> Response:
 
 @bp.post(f"/comments/<comment_id>/<any({', '.join(DECISIONS)}):decision>")
 def decide(comment_id: str, decision: str) -> Response:
-    svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
     target = DECISIONS[decision].value
-    versions = accepted_versions(request)
+    decided = decide_comment(comment_id, target, note, accepted_versions(request))
+    return with_etag(json_response(moderator_view(decided)), decided)
+
+
+def decide_comment(
+    comment_id: str, target: str, note: str, versions: tuple[int, ...] | None = None
+) -> StoredComment:
+    """The calling moderator's decision on one comment, as the decision routes (one, or a
+    campaign's in bulk) make it; refusals raise domain errors."""
+    svc = services()
     # An approval publishes the comment as read here; the store refuses that if its content
     # changed since (an erase landed in between), and it is read again. Content changes once
     # at most (anonymised), so a read after a refusal is current: a refusal on the last
@@ -120,7 +128,7 @@ def decide(comment_id: str, decision: str) -> Response:
         svc.store.finish_review(comment_id, decided=True)
         if svc.config.spam_check_key and target in FEEDBACK:  # reported back by the worker
             enqueue_feedback(svc.store, decided, FEEDBACK[target])
-        return with_etag(json_response(moderator_view(decided)), decided)
+        return decided
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
 
 

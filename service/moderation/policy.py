@@ -94,6 +94,10 @@ class Policy:
     report_action: ReportAction = ReportAction.UNPUBLISH
     # How long after posting an author may edit or delete their comment with its edit token.
     edit_window_seconds: int = 900
+    # Campaigns (service/moderation/campaigns.py): this many near-duplicate comments from as
+    # many different authors within the window are held with the reason "campaign"; 0: off.
+    campaign_threshold: int = 3
+    campaign_window_seconds: int = 86_400
 
 
 @dataclass(frozen=True)
@@ -348,6 +352,10 @@ def policy_from_document(doc: dict[str, object]) -> Policy:
         report_threshold=int(str(get("report_threshold", base.report_threshold))),
         report_action=ReportAction(str(get("report_action", base.report_action.value))),
         edit_window_seconds=int(str(get("edit_window_seconds", base.edit_window_seconds))),
+        campaign_threshold=int(str(get("campaign_threshold", base.campaign_threshold))),
+        campaign_window_seconds=int(
+            str(get("campaign_window_seconds", base.campaign_window_seconds))
+        ),
     )
 
 
@@ -368,6 +376,8 @@ def policy_to_document(policy: Policy) -> dict[str, object]:
         "report_threshold": policy.report_threshold,
         "report_action": policy.report_action.value,
         "edit_window_seconds": policy.edit_window_seconds,
+        "campaign_threshold": policy.campaign_threshold,
+        "campaign_window_seconds": policy.campaign_window_seconds,
     }
 
 
@@ -390,3 +400,17 @@ def report_reason(counts: dict[str, int]) -> Reason:
 
 def reached_report_threshold(active_reports: int, policy: Policy) -> bool:
     return active_reports >= policy.report_threshold
+
+
+def campaign_reason(campaign_id: str, comments: int, authors: int) -> Reason:
+    """The reason of a comment held as part of a campaign: its id (which lists the others)."""
+    return Reason(
+        "campaign",
+        f"campaign {campaign_id}: {comments} similar comments from {authors} authors",
+        Action.HOLD,
+    )
+
+
+def with_reason(verdict: Verdict, reason: Reason) -> Verdict:
+    """The verdict with one more reason (and the strictest action again)."""
+    return _verdict([*verdict.reasons, reason])

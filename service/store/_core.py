@@ -42,6 +42,8 @@ class StoreCore:
         self._report = redis.register_script(scripts.REPORT_COMMENT)
         self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
         self._edit = redis.register_script(scripts.EDIT_COMMENT)
+        self._campaign_candidates = redis.register_script(scripts.CAMPAIGN_CANDIDATES)
+        self._add_reason = redis.register_script(scripts.ADD_REASON)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -7,6 +7,7 @@ caches, scripts); the record codec sits beneath the rooms that read records.
 
 from __future__ import annotations
 
+from .campaigns import Campaigns
 from .claims import Claims
 from .commenters import Commenters
 from .decisions import Decisions
@@ -34,6 +35,7 @@ class CommentStore(
     Reports,
     Edits,
     SpamChecks,
+    Campaigns,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

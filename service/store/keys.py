@@ -51,6 +51,11 @@ Key                                      type    holds
 {p}:spamcheck                            stream  comments to check with the outside spam
                                                  services, and moderators' verdicts to report
                                                  back (consumer group "spamcheck")
+{p}:campaign:band:<label>                zset    recent comments whose sketch has this LSH
+                                                 band value: "<id>|<email-hash>|<sketch>",
+                                                 score = when (ms); TTL: the window
+{p}:campaign:<campaign-id>               set     the ids of one campaign (its id: its first
+                                                 comment's); TTL: a week
 {p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -105,6 +110,8 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("reports", ("comment_id",), "hash", False),
     KeyShape("reported", (), "zset", False),
     KeyShape("spam_checks", (), "stream", False),
+    KeyShape("campaign_band", ("label",), "zset", True),
+    KeyShape("campaign", ("campaign_id",), "set", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -204,6 +211,14 @@ class Keys:
     def spam_check_streams(self) -> tuple[str, ...]:
         """Every stream the spam checker reads."""
         return (self.spam_checks(),)
+
+    def campaign_band(self, label: str) -> str:
+        """Recent comments sharing one LSH band value (across articles and authors: that is
+        what a campaign is)."""
+        return f"{self.tag}:campaign:band:{label}"
+
+    def campaign(self, campaign_id: str) -> str:
+        return f"{self.tag}:campaign:{campaign_id}"
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""

@@ -540,3 +540,56 @@ raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
 return {2, raw, to.public and ARGV[6] or false}
 """
+
+# A new comment's sketch meets the recent ones (campaign detection): every member of its band
+# sets within the window (the most recent ones, at most ARGV[5] per band), then the new one
+# joins them. A member is "<id>|<email hash>|<sketch>", so one call has all it needs; old
+# members are trimmed on the way.
+# KEYS[1 .. b] the band sets   ARGV[1] the new member   ARGV[2] now (ms)   ARGV[3] window (ms)
+# ARGV[4] the new id   ARGV[5] candidates per band
+# Returns the distinct earlier members.
+CAMPAIGN_CANDIDATES = """
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local seen, out = {}, {}
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  local members = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', now - window, 'LIMIT', 0,
+    tonumber(ARGV[5]))
+  for _, member in ipairs(members) do
+    if not seen[member] and string.sub(member, 1, #ARGV[4] + 1) ~= ARGV[4] .. '|' then
+      seen[member] = true
+      out[#out + 1] = member
+    end
+  end
+  redis.call('ZADD', KEYS[i], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+return out
+"""
+
+# Add a reason to a comment without moving it (a campaign found among pending comments):
+# into the reason's index of its current status, the version moves on. Nothing when the
+# comment is gone or already has a reason of that code.
+# KEYS[1] comment   KEYS[2 ..] the reason's index, one key per status (STATUSES order)
+# ARGV[1] id   ARGV[2] reason JSON   ARGV[3] the status it must be in ("" = any)
+# ARGV[4 ..] the statuses, in the keys' order
+# Returns 1 when added.
+ADD_REASON = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+if ARGV[3] ~= '' and record['status'] ~= ARGV[3] then return 0 end
+local added = cjson.decode(ARGV[2])
+local reasons = type(record['reasons']) == 'table' and record['reasons'] or {}
+for _, r in ipairs(reasons) do
+  if r['code'] == added['code'] then return 0 end
+end
+table.insert(reasons, added)
+record['reasons'] = reasons
+for i = 4, #ARGV do
+  if ARGV[i] == record['status'] then redis.call('ZADD', KEYS[i - 2], 0, ARGV[1]) end
+end
+record['version'] = (tonumber(record['version']) or 1) + 1
+redis.call('SET', KEYS[1], cjson.encode(record))
+return 1
+"""
