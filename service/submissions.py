@@ -41,9 +41,11 @@ from .moderation.policy import (
     with_reason,
 )
 from .policy_terms import submission_term_hashes
+from .sketch_recorder import SketchRecorder
 from .spam_worker import enqueue_check
 from .states import Status
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
+from .store.campaigns import Sketch
 
 
 @dataclass(frozen=True)
@@ -108,37 +110,39 @@ class Submissions:
         # one more round trip, only when they are configured.
         self.spam_checks = spam_checks
         self.send_client_ip = send_client_ip
+        # Campaign sketches, recorded after the answer, in batches.
+        self.sketches: SketchRecorder[Sketch] = SketchRecorder(store.record_sketches)
 
-    def _campaign(self, comment: StoredComment, policy: Policy, now: int) -> Campaign | None:
+    def _campaign(
+        self, comment: StoredComment, policy: Policy, now: int
+    ) -> tuple[Campaign | None, Sketch | None]:
         """Whether this comment completes a campaign: near-duplicates of its text from at
         least ``campaign_threshold - 1`` other authors within the window (one round trip,
-        which also records its sketch for the comments to come)."""
+        read only); and what records its sketch for the comments to come, once stored."""
         if policy.campaign_threshold <= 0:
-            return None
+            return None, None
         signature = campaigns.sketch(comment.comment)
         if signature is None:
-            return None
-        candidates = self.store.campaign_candidates(
-            comment.id,
-            comment.email_hash,
-            campaigns.encode(signature),
-            campaigns.bands(signature),
-            now,
-            policy.campaign_window_seconds * 1000,
-        )
+            return None, None
+        labels, window = campaigns.bands(signature), policy.campaign_window_seconds * 1000
+        encoded = campaigns.encode(signature)
+        candidates = self.store.campaign_candidates(labels, now, window)
+        record = Sketch(comment.id, comment.email_hash, encoded, labels, now, window)
+        mine = encoded.split(",")
         similar = [
             c
             for c in candidates
             if c.email_hash != comment.email_hash
-            and campaigns.similarity(signature, campaigns.decode(c.sketch)) >= campaigns.SIMILAR
+            and c.comment_id != comment.id
+            and campaigns.similar_encoded(mine, c.sketch.split(","))
         ]
         authors = {c.email_hash for c in similar}
         if len(authors) + 1 < policy.campaign_threshold:
-            return None
+            return None, record
         members = sorted(c.comment_id for c in similar)
         campaign_id = members[0]  # its first comment's id (ids sort by time)
         reason = campaign_reason(campaign_id, len(members) + 1, len(authors) + 1)
-        return Campaign(campaign_id, members, reason)
+        return Campaign(campaign_id, members, reason), record
 
     def submit(self, request: SubmissionRequest) -> Accepted:
         """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
@@ -189,7 +193,7 @@ class Submissions:
             if verdicts.trusted is None
             else [verdicts.untrusted, verdicts.trusted]
         )
-        campaign = self._campaign(base, policy, created)
+        campaign, record_sketch = self._campaign(base, policy, created)
         if campaign is not None:
             judged = [with_reason(verdict, campaign.reason) for verdict in judged]
         guards = Guards(
@@ -222,11 +226,16 @@ class Submissions:
             raise ParentNotPublished()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
+        if record_sketch is not None and result.outcome is Outcome.STORED:
+            self.sketches.submit(record_sketch)  # after the answer, on a thread of its own
         if campaign is not None and result.outcome is Outcome.STORED:
             # The earlier pending members are held with it (approved ones stay published).
-            store.join_campaign(campaign.campaign_id, [*campaign.members, base.id])
-            for member in campaign.members:
-                store.add_reason(member, campaign.reason.as_dict(), if_status=Status.PENDING)
+            store.join_campaign(
+                campaign.campaign_id,
+                [*campaign.members, base.id],
+                campaign.reason.as_dict(),
+                if_status=Status.PENDING,
+            )
         if self.spam_checks and result.outcome is Outcome.STORED:
             enqueue_check(store, base, request.client_ip if self.send_client_ip else None)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored

@@ -78,3 +78,9 @@ def encode(signature: tuple[int, ...]) -> str:
 
 def decode(stored: str) -> tuple[int, ...]:
     return tuple(int(v) for v in stored.split(","))
+
+
+def similar_encoded(a: list[str], b: list[str]) -> bool:
+    """:func:`similarity` at least :data:`SIMILAR`, on sketches as stored (split, not parsed:
+    a lookup compares up to 8 x 20 of them)."""
+    return sum(map(str.__eq__, a, b)) >= SIMILAR * SLOTS

@@ -43,6 +43,7 @@ class StoreCore:
         self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
         self._edit = redis.register_script(scripts.EDIT_COMMENT)
         self._campaign_candidates = redis.register_script(scripts.CAMPAIGN_CANDIDATES)
+        self._record_sketch = redis.register_script(scripts.RECORD_SKETCH)
         self._add_reason = redis.register_script(scripts.ADD_REASON)
 
     def ping(self) -> bool:

@@ -542,29 +542,37 @@ return {2, raw, to.public and ARGV[6] or false}
 """
 
 # A new comment's sketch meets the recent ones (campaign detection): every member of its band
-# sets within the window (the most recent ones, at most ARGV[5] per band), then the new one
-# joins them. A member is "<id>|<email hash>|<sketch>", so one call has all it needs; old
-# members are trimmed on the way.
-# KEYS[1 .. b] the band sets   ARGV[1] the new member   ARGV[2] now (ms)   ARGV[3] window (ms)
-# ARGV[4] the new id   ARGV[5] candidates per band
-# Returns the distinct earlier members.
+# sets within the window (the most recent ones, at most ARGV[3] per band). A member is
+# "<id>|<email hash>|<sketch>", so one call has all it needs. Read only: no write, so it costs
+# the submission no fsync (RECORD_SKETCH writes, off the request path).
+# KEYS[1 .. b] the band sets   ARGV[1] now (ms)   ARGV[2] window (ms)   ARGV[3] per band
+# Returns the distinct members.
 CAMPAIGN_CANDIDATES = """
-local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local since = tonumber(ARGV[1]) - tonumber(ARGV[2])
 local seen, out = {}, {}
 for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  local members = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', now - window, 'LIMIT', 0,
-    tonumber(ARGV[5]))
+  local members = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', since, 'LIMIT', 0,
+    tonumber(ARGV[3]))
   for _, member in ipairs(members) do
-    if not seen[member] and string.sub(member, 1, #ARGV[4] + 1) ~= ARGV[4] .. '|' then
+    if not seen[member] then
       seen[member] = true
       out[#out + 1] = member
     end
   end
+end
+return out
+"""
+
+# A comment's sketch joins its band sets (old members trimmed on the way).
+# KEYS[1 .. b] the band sets   ARGV[1] the member   ARGV[2] now (ms)   ARGV[3] window (ms)
+RECORD_SKETCH = """
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
   redis.call('ZADD', KEYS[i], now, ARGV[1])
   redis.call('PEXPIRE', KEYS[i], window)
 end
-return out
+return 1
 """
 
 # Add a reason to a comment without moving it (a campaign found among pending comments):
