@@ -153,7 +153,6 @@ class SpamWorker:
             comment = self.store.get(comment_id)
             if comment is not None:
                 self.store.delete(comment)
-                self.store.forget_reports(comment_id)
             return True
         reason = {"code": "spam_service", "detail": "the spam service says spam", "action": "spam"}
         return self._move(

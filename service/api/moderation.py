@@ -188,7 +188,6 @@ def dismiss_reports(comment_id: str) -> Response:
 def delete_comment(comment_id: str) -> Response:
     comment = _load(comment_id)
     services().store.delete(comment)
-    services().store.forget_reports(comment.id)
     response = Response(status=204)
     del response.headers["Content-Type"]
     return response

@@ -107,8 +107,12 @@ class Decisions(RecordLoader):
             k.article_public(comment.article_id),
             k.author_comments(comment.email_hash),
             k.retention(),
+            k.reported(),
             *k.index_groups(comment.article_id, comment.reason_codes),
         ]
         existed = self._delete(keys=touched, args=[comment.id])
-        self._changed(*touched)
+        # Its readers' reports and a moderator's claim go with it (hash and string: not among
+        # the script's sorted sets).
+        self.redis.delete(k.reports(comment.id), k.claim(comment.id))
+        self._changed(*touched, k.claim(comment.id))
         return bool(existed)

@@ -113,10 +113,3 @@ class Reports(StoreCore):
         dismissed = int(self._finish_review(keys=keys, args=[comment_id]))
         self._changed(*keys)
         return dismissed
-
-    def forget_reports(self, comment_id: str) -> None:
-        """A deleted comment's reports go with it."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(self.keys.reports(comment_id))
-        pipe.zrem(self.keys.reported(), comment_id)
-        pipe.execute()
