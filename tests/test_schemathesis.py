@@ -41,6 +41,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 import service.submissions
+from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, approve, close_app
@@ -154,11 +155,21 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     )
     assert erased.get_json() == {"deleted": 0, "anonymised": 1}
     post("waiting@example.org", comment="See https://a.example and https://b.example")
+    # A campaign: the same long text from three authors (tests/test_campaigns.py).
+    campaign = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
+    first = ""
+    for n in range(3):
+        posted = post(f"sock{n}@example.org", comment=campaign)
+        first = first or posted
+        app.extensions[EXTENSION_KEY].submissions.sketches.flush()
+    SEEDED_CAMPAIGN[:] = [first]
     return app
 
 
 # The seeded comments' edit tokens (by id), as their submissions' answers showed them.
 SEEDED_EDIT_TOKEN: dict[str, str] = {}
+# The seeded campaign's id (its first comment's), once seeded.
+SEEDED_CAMPAIGN: list[str] = []
 
 
 def positive(case: Any, location: ParameterLocation) -> bool:
@@ -181,8 +192,13 @@ def meet_unstated_constraints(case: Any) -> None:
     - an ``Idempotency-Key`` is unique per post attempt: a valid one is made unique per case
       (tests/test_idempotency.py covers the reuse of one);
     - an ``Edit-Token`` is the one the comment's answer showed: a valid one becomes the seeded
-      comment's (tests/test_author_edits.py covers wrong ones).
+      comment's (tests/test_author_edits.py covers wrong ones);
+    - a campaign id names a detected campaign: a valid one becomes the seeded campaign's.
     """
+    path = case.path_parameters
+    if isinstance(path, dict) and positive(case, ParameterLocation.PATH):
+        if "campaign_id" in path and SEEDED_CAMPAIGN:
+            path["campaign_id"] = SEEDED_CAMPAIGN[0]
     headers = case.headers  # a case-insensitive mapping, not a dict
     if headers is not None and positive(case, ParameterLocation.HEADER):
         if "If-Match" in headers:
