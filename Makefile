@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/submission_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/delivery_bench.py
+	$(BIN)/python bench/campaign_bench.py
 
 # Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
 bench-scale: $(VENV)/.installed-test

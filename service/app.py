@@ -14,6 +14,7 @@ from werkzeug.routing import BaseConverter
 
 from . import metrics
 from .api import (
+    campaigns_bp,
     data_requests_bp,
     events_bp,
     feeds_bp,
@@ -27,15 +28,18 @@ from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
 from .api.ratelimit import RateLimits
 from .api.requests import reject_oversized
+from .author_edits import AuthorEdits
 from .chores import start_purger
 from .config import Config, ConfigError
 from .crypto import Cipher
 from .errors import register_error_handlers
 from .hashing import Hasher
+from .idempotency import IdempotentRequests
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .observability import install_observability
 from .pages import pages_bp
+from .reader_reports import ReaderReports
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
 from .submissions import Submissions
@@ -110,7 +114,16 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
         profanity=profanity,
         bootstrap_token_hashes=bootstrap_hashes(config.moderator_tokens),
         rate_limits=rate_limits(redis, keys, config),
-        submissions=Submissions(store, hasher, profanity),
+        submissions=Submissions(
+            store,
+            hasher,
+            profanity,
+            spam_checks=config.spam_services_enabled,
+            send_client_ip="ip" in config.spam_check_send,
+        ),
+        idempotency=IdempotentRequests(store, hasher),
+        reports=ReaderReports(store),
+        author_edits=AuthorEdits(store, hasher, profanity),
     )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -145,6 +158,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(pages_bp)
     app.register_blueprint(events_bp)
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(campaigns_bp)
     install_cors(app, config)
     return app
 
@@ -158,7 +172,11 @@ SECURITY_HEADERS = (
 
 
 def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
-    specs = {"submit": config.rate_limit_submit, "read": config.rate_limit_read}
+    specs = {
+        "submit": config.rate_limit_submit,
+        "read": config.rate_limit_read,
+        "report": config.rate_limit_report,
+    }
     try:
         return RateLimits(RateLimitCounters(redis, keys), specs, enabled=config.rate_limits_enabled)
     except ValueError:
@@ -180,11 +198,18 @@ def install_cors(app: Flask, config: Config) -> None:
         }
         resources[r"/api/v1/articles/*"] = public
         resources[r"/api/v1/comment-counts"] = public
-        varying += ["/api/v1/articles/", "/api/v1/comment-counts"]
+        # A reader's reports, and an author's edits and deletion (issue 16).
+        resources[r"/api/v1/comments/*"] = {
+            **public,
+            "methods": ["POST", "PATCH", "DELETE"],
+            "expose_headers": ["ETag", "Retry-After"],
+        }
+        varying += ["/api/v1/articles/", "/api/v1/comment-counts", "/api/v1/comments/"]
     if config.moderation_allowed_origins:
         resources[r"/api/v1/moderation/*"] = {
             "origins": list(config.moderation_allowed_origins),
-            "allow_headers": ["Authorization", "Content-Type"],
+            "allow_headers": ["Authorization", "Content-Type", "If-Match"],
+            "expose_headers": ["ETag", "Retry-After"],
             "methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
             "max_age": 600,
             "vary_header": False,

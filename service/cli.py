@@ -27,6 +27,7 @@ from .importers.commands import SOURCES
 from .importers.run import ARTICLE_RULES, ArticleRule
 from .importers.source import FormatError
 from .logs import install_redaction
+from .spam_worker import SpamWorker
 from .store import CommentStore, Keys, StoreCheck, make_redis
 
 
@@ -155,6 +156,19 @@ def deliver(store: CommentStore, config: Config) -> int:
     return 0
 
 
+def spamcheck(store: CommentStore, config: Config) -> int:
+    """Run the spam services' worker until SIGTERM or SIGINT (service/spam_worker.py)."""
+    if not config.spam_services_enabled:
+        print("comments-service: neither SPAM_CHECK_KEY nor MODERATION_HOOK_URL is set")
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print("spamcheck worker running", flush=True)
+    SpamWorker(store, config).run(stop)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="comments-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser(
         "deliver",
         help="deliver the event log to webhook endpoints and mail moderators (until stopped)",
+    )
+    commands.add_parser(
+        "spamcheck",
+        help="run the outside spam services' worker (SPAM_CHECK_KEY, MODERATION_HOOK_URL)",
     )
     commands.add_parser(
         "check",
@@ -204,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_command(args, store, config)
         if args.command == "deliver":
             return deliver(store, config)
+        if args.command == "spamcheck":
+            return spamcheck(store, config)
         purged = purge_expired(store, config.retention_days)
         print(
             f"purged {purged} comments rejected or marked spam over "

@@ -75,6 +75,32 @@ class Config:
     # switches a limit off.
     rate_limit_submit: str = "20/minute;200/hour"
     rate_limit_read: str = "600/minute"
+    # Reader reports of published comments, per client IP (issue 16).
+    rate_limit_report: str = "10/minute;50/day"
+    # How long a moderator's claim on a comment lasts unless renewed.
+    claim_seconds: int = 300
+    # Outside spam services (service/spam_services.py), checked by the `comments-service
+    # spamcheck` worker after comments are stored, never in the request path. An
+    # Akismet-protocol service: its base URL, the API key (None: off), the site it is for,
+    # what is sent (of "ip", "name", "email", "website", "text") and whether a "discard" hint
+    # deletes the comment.
+    spam_check_url: str = "https://rest.akismet.com/1.1"
+    spam_check_key: str | None = None
+    spam_check_site: str = ""
+    spam_check_send: tuple[str, ...] = ("ip", "name", "website", "text")
+    spam_check_discard: bool = False
+    # A generic external moderation hook: URL (None: off), HMAC secret, timeout (s), what a
+    # failure means (open: the policy's verdict stands; closed: hold) and bounded retries.
+    moderation_hook_url: str | None = None
+    moderation_hook_secret: bytes | None = None
+    moderation_hook_timeout: float = 3.0
+    moderation_hook_fail: str = "open"
+    moderation_hook_retries: int = 2
+
+    @property
+    def spam_services_enabled(self) -> bool:
+        return bool(self.spam_check_key or self.moderation_hook_url)
+
     rate_limits_enabled: bool = True
     # Serve article pages, counts and token checks from each worker's memory, kept current by
     # Redis's invalidation messages (CLIENT TRACKING).
@@ -181,6 +207,18 @@ class Config:
             ),
             rate_limit_submit=env.get("RATE_LIMIT_SUBMIT", defaults.rate_limit_submit).strip(),
             rate_limit_read=env.get("RATE_LIMIT_READ", defaults.rate_limit_read).strip(),
+            rate_limit_report=env.get("RATE_LIMIT_REPORT", defaults.rate_limit_report).strip(),
+            claim_seconds=_int(env, "CLAIM_SECONDS", defaults.claim_seconds, minimum=10),
+            spam_check_url=env.get("SPAM_CHECK_URL", defaults.spam_check_url).strip().rstrip("/"),
+            spam_check_key=env.get("SPAM_CHECK_KEY", "").strip() or None,
+            spam_check_site=env.get("SPAM_CHECK_SITE", "").strip(),
+            spam_check_send=_spam_fields(env.get("SPAM_CHECK_SEND")),
+            spam_check_discard=_bool(env, "SPAM_CHECK_DISCARD", False),
+            moderation_hook_url=env.get("MODERATION_HOOK_URL", "").strip() or None,
+            moderation_hook_secret=(env.get("MODERATION_HOOK_SECRET", "").strip().encode() or None),
+            moderation_hook_timeout=_float(env, "MODERATION_HOOK_TIMEOUT", 3.0),
+            moderation_hook_fail=_choice(env, "MODERATION_HOOK_FAIL", ("open", "closed")),
+            moderation_hook_retries=_int(env, "MODERATION_HOOK_RETRIES", 2, minimum=0),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
             read_cache=_bool(env, "READ_CACHE", True),
@@ -306,6 +344,26 @@ def parse_moderator_tokens(raw: str) -> dict[str, str]:
             raise ConfigError("MODERATOR_TOKENS: two moderators share one token")
         tokens[name] = token
     return tokens
+
+
+SPAM_CHECK_FIELDS = ("ip", "name", "email", "website", "text")
+
+
+def _spam_fields(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return Config.spam_check_send
+    chosen = tuple(f.strip() for f in raw.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in SPAM_CHECK_FIELDS]
+    if unknown:
+        raise ConfigError(f"SPAM_CHECK_SEND: unknown fields {unknown} (of {SPAM_CHECK_FIELDS})")
+    return chosen
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -12,13 +12,16 @@ The blueprints take their documents from here, never from each other.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from .clock import iso_from_ms
 from .models import PublicComment, StoredComment
 from .states import STATUS_VALUES, Status
+from .store.claims import Claim
+from .store.reports import Report
 
 _COMPACT = (",", ":")
 
@@ -89,10 +92,15 @@ class AcceptedSchema(Schema):
     created_at = fields.String()
     # The commenter's key for their next submission (service/commenter_keys.py), or null.
     commenter_key = fields.String(allow_none=True)
+    # The author's token to edit or delete this comment (service/author_edits.py), or null.
+    edit_token = fields.String(allow_none=True)
 
 
 def render_accepted(
-    comment: StoredComment, published: bool, commenter_key: str | None
+    comment: StoredComment,
+    published: bool,
+    commenter_key: str | None,
+    edit_token: str | None = None,
 ) -> dict[str, Any]:
     """What AcceptedSchema dumps. An unpublished comment answers ``pending`` whatever its
     verdict: spam is answered exactly like a held comment, so a spammer learns nothing."""
@@ -102,6 +110,7 @@ def render_accepted(
         "status": Status.APPROVED.value if published else Status.PENDING.value,
         "created_at": comment.created_at,
         "commenter_key": commenter_key,
+        "edit_token": edit_token,
     }
 
 
@@ -122,6 +131,16 @@ class ReasonSchema(Schema):
     action = fields.String()
 
 
+class EditedVersionSchema(Schema):
+    """The author's words as one version had them, before an edit replaced them."""
+
+    version = fields.Integer()
+    at = fields.String()
+    name = fields.String()
+    comment = fields.String()
+    website = fields.String(allow_none=True)
+
+
 class ModeratorCommentSchema(Schema):
     id = fields.String()
     article_id = fields.String()
@@ -138,6 +157,8 @@ class ModeratorCommentSchema(Schema):
     note = fields.String(allow_none=True)
     reasons = fields.List(fields.Nested(ReasonSchema))
     history = fields.List(fields.Nested(HistoryEntrySchema))
+    version = fields.Integer()
+    edits = fields.List(fields.Nested(EditedVersionSchema))
 
 
 def moderator_view(comment: StoredComment) -> dict[str, Any]:
@@ -162,22 +183,111 @@ def moderator_view(comment: StoredComment) -> dict[str, Any]:
             {"at": h.at, "actor": h.actor, "from": h.from_, "to": h.to, "note": h.note}
             for h in comment.history
         ],
+        "version": comment.version,
+        "edits": [
+            {
+                "version": int(e["version"]),
+                "at": str(e["at"]),
+                "name": str(e["name"]),
+                "comment": str(e["comment"]),
+                "website": e.get("website") or None,
+            }
+            for e in comment.edits
+        ],
+    }
+
+
+def render_edited(comment: StoredComment) -> dict[str, Any]:
+    """The author's view of their comment after an edit (``EditedComment``): their words, and
+    ``approved`` or ``pending`` (spam is answered like pending, as on submission)."""
+    published = comment.status == Status.APPROVED
+    return {
+        "id": comment.id,
+        "article_id": comment.article_id,
+        "status": Status.APPROVED.value if published else Status.PENDING.value,
+        "name": comment.name,
+        "comment": comment.comment,
+        "website": comment.website,
+        "version": comment.version,
+    }
+
+
+def etag_of(comment: StoredComment) -> str:
+    """A moderator view's ETag (unquoted): its version, which every change increments."""
+    return f"v{comment.version}"
+
+
+def version_of_etag(tag: str) -> int | None:
+    """The version an ETag of :func:`etag_of` names; None for any other tag."""
+    if tag.startswith("v") and tag[1:].isascii() and tag[1:].isdigit() and len(tag) < 12:
+        return int(tag[1:])
+    return None
+
+
+def moderator_state(comment: StoredComment) -> dict[str, Any]:
+    """The comment's current state in a 412 answer: the moderator view without the email
+    (an error body may end up in places a moderator's view does not; GET it for the rest)."""
+    view = moderator_view(comment)
+    del view["email"]
+    return view
+
+
+def render_claim(claim: Claim) -> dict[str, str]:
+    """A moderator's claim on a comment (``Claim``): who, since when, until when."""
+    return {
+        "moderator": claim.moderator,
+        "since": iso_from_ms(claim.since_ms),
+        "until": iso_from_ms(claim.until_ms),
     }
 
 
 def render_moderator_page(
-    comments: Iterable[StoredComment], next_cursor: str | None, total: int
+    comments: Iterable[StoredComment],
+    next_cursor: str | None,
+    total: int,
+    claims: Mapping[str, Claim] | None = None,
+    reports: Mapping[str, Mapping[str, int]] | None = None,
 ) -> bytes:
-    """A page of full records (``ModeratorCommentPage``)."""
+    """A page of full records (``ModeratorCommentPage``), each with the claim on it (or null)
+    and, in the Reported queue, its active reports by reason."""
+    held = claims or {}
+
+    def item(comment: StoredComment) -> dict[str, Any]:
+        view = moderator_view(comment)
+        claim = held.get(comment.id)
+        view["claim"] = render_claim(claim) if claim else None
+        if reports is not None:
+            view["reports"] = dict(reports.get(comment.id, {}))
+        return view
+
     return json.dumps(
         {
-            "comments": [moderator_view(c) for c in comments],
+            "comments": [item(c) for c in comments],
             "next_cursor": next_cursor,
             "total": total,
         },
         separators=_COMPACT,
         ensure_ascii=False,
     ).encode()
+
+
+def render_reports(comment_id: str, reports: Iterable[Report]) -> dict[str, Any]:
+    """A comment's reader reports (``CommentReports``): reason, note, when, dismissed; the
+    active ones counted by reason. Nothing about who reported."""
+    listed = [
+        {"reason": r.reason, "note": r.note, "at": iso_from_ms(r.at_ms), "dismissed": r.dismissed}
+        for r in reports
+    ]
+    counts: dict[str, int] = {}
+    for r in listed:
+        if not r["dismissed"]:
+            counts[str(r["reason"])] = counts.get(str(r["reason"]), 0) + 1
+    return {
+        "comment_id": comment_id,
+        "active": sum(counts.values()),
+        "counts": dict(sorted(counts.items())),
+        "reports": listed,
+    }
 
 
 def render_export(email: str, comments: Iterable[StoredComment]) -> dict[str, Any]:

@@ -14,15 +14,25 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import metrics
+from .documents import etag_of, moderator_state
 from .domain_errors import (
+    AlreadyReported,
     ArticleClosed,
+    AuthorVersionMismatch,
+    ClaimHeld,
     CommentFlood,
     CommentNotFound,
     Conflict,
     DomainError,
+    EditTokenInvalid,
+    EditWindowClosed,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     ParentNotPublished,
     RateLimited,
     WebhookNotFound,
+    StaleVersion,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -97,6 +107,76 @@ def domain_problem(error: DomainError) -> Problem:
         )
     if isinstance(error, Conflict):
         return Problem(409, "Conflict", error.detail)
+    if isinstance(error, InvalidIdempotencyKey):
+        return Problem(
+            400,
+            "Bad Request",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            slug="idempotency-key-invalid",
+        )
+    if isinstance(error, IdempotencyKeyReused):
+        return Problem(
+            422,
+            "Unprocessable Content",
+            "This Idempotency-Key was used for a different request; use a new key.",
+            slug="idempotency-key-reused",
+        )
+    if isinstance(error, IdempotencyKeyInFlight):
+        return Problem(
+            409,
+            "Conflict",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            slug="idempotency-key-in-flight",
+            headers={"Retry-After": "1"},
+        )
+    if isinstance(error, AuthorVersionMismatch):
+        return Problem(
+            412,
+            "Precondition Failed",
+            f"The comment is at version {error.version} now: read it and edit again.",
+            slug="version-mismatch",
+            headers={"ETag": f'"v{error.version}"'},
+        )
+    if isinstance(error, EditTokenInvalid):
+        return Problem(
+            403,
+            "Forbidden",
+            "An Edit-Token header with this comment's edit token is required.",
+            slug="edit-token-invalid",
+        )
+    if isinstance(error, EditWindowClosed):
+        return Problem(
+            403,
+            "Forbidden",
+            f"This comment could be edited or deleted until {error.ends_at}.",
+            slug="edit-window-closed",
+            window_ends_at=error.ends_at,
+        )
+    if isinstance(error, AlreadyReported):
+        return Problem(
+            409, "Conflict", "You have reported this comment already.", slug="already-reported"
+        )
+    if isinstance(error, ClaimHeld):
+        return Problem(
+            409,
+            "Conflict",
+            f"{error.moderator} is reviewing this comment (claimed at {error.since}, "
+            f"until {error.until} unless renewed).",
+            slug="claimed",
+            holder=error.moderator,
+            claimed_since=error.since,
+            claimed_until=error.until,
+        )
+    if isinstance(error, StaleVersion):
+        current = error.current
+        return Problem(
+            412,
+            "Precondition Failed",
+            f"The comment is at version {current.version} now: read it and decide again.",
+            slug="version-mismatch",
+            headers={"ETag": f'"{etag_of(current)}"'},
+            current=moderator_state(current),
+        )
     raise TypeError(f"no problem is defined for {type(error).__name__}")
 
 

@@ -46,3 +46,16 @@ class Hasher:
         """The random part of an imported comment's id (service/ids.py id_at), fixed by its
         source id and unguessable without the secret."""
         return self._digest("import", source)
+
+    def idempotency_key(self, key: str) -> str:
+        """A client's Idempotency-Key as its record's name holds it (service/idempotency.py)."""
+        return self._digest("idempotency-key", key)
+
+    def request_fingerprint(self, canonical: str) -> str:
+        """What an idempotent request sent (its validated fields, emails included): keyed, so
+        the stored fingerprint is no key to anyone's address."""
+        return self._digest("idempotency-request", canonical)
+
+    def edit_token(self, token: str) -> str:
+        """An author's edit token as the comment's record keeps it (service/edits.py)."""
+        return self._digest("edit-token", token)

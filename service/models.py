@@ -97,6 +97,16 @@ class StoredComment:
     source: str = ""
     # Erased by its author's request, its text kept (service/data_rights.py).
     anonymised: bool = False
+    # Incremented by every change the store's scripts make (a decision, an edit, an
+    # anonymisation): moderators' ETags, and what If-Match compares. Records stored before
+    # versions existed read as version 1.
+    version: int = 1
+    # The keyed hash of the edit token its author was handed (service/author_edits.py); the
+    # token itself is stored nowhere. Shown to no one.
+    edit_token_hash: str = ""
+    # The earlier versions of the author's own words, oldest first (each the text an edit
+    # replaced: version, at, name, comment, website); shown to moderators only.
+    edits: tuple[dict[str, Any], ...] = ()
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -132,7 +142,10 @@ class StoredComment:
             "email_hash": self.email_hash,
             "reasons": list(self.reasons),
             "history": [h.as_dict() for h in self.history],
+            "version": self.version,
         }
+        if self.edit_token_hash:
+            record["edit_token"] = self.edit_token_hash
         if not rule(self.status).public:
             record["content"] = self.content()
         if self.commenter_id:
@@ -174,4 +187,7 @@ class StoredComment:
             history=history,
             source=record.get("source") or "",
             anonymised=bool(record.get("anonymised")),
+            version=int(record.get("version") or 1),
+            edit_token_hash=record.get("edit_token") or "",
+            edits=tuple(record.get("edits") or ()),
         )

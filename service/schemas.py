@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from .ids import ID_PATTERN
+from .moderation.policy import REPORT_REASONS
 from .states import STATUS_VALUES
 from .text_policy import (
     comment_problem,
@@ -170,6 +171,15 @@ class QueryInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class QueryBoolean(fields.Boolean):
+    """true or false in a query string, spelled so; marshmallow's own also takes "on", "1"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value not in ("true", "false"):
+            raise self.make_error("invalid")
+        return bool(value == "true")
+
+
 class WholeNumber(fields.Integer):
     """An integer as JSON Schema means it: 90 and 90.0, not "90", 90.5 or true."""
 
@@ -269,8 +279,11 @@ class PageArgsSchema(Schema):
     )
 
 
-class QueueArgsSchema(PageArgsSchema):
+class ListingArgsSchema(PageArgsSchema):
     article_id = fields.String(load_default=None, validate=_article_id)
+    # Hide the comments other moderators have claimed (store/claims.py).
+    unclaimed = QueryBoolean(load_default=False)
+
     reason = fields.String(
         load_default=None,
         validate=validate.Regexp(r"\A[a-z_]{1,40}\Z", error="Not a reason code."),
@@ -281,6 +294,18 @@ class QueueArgsSchema(PageArgsSchema):
         if data.get("article_id") and data.get("reason"):
             raise ValidationError(
                 "Filter by article_id or by reason, not both.", field_name="reason"
+            )
+
+
+class QueueArgsSchema(ListingArgsSchema):
+    # pending: the queue; reported: what readers reported past the policy's threshold.
+    view = fields.String(load_default="pending", validate=validate.OneOf(["pending", "reported"]))
+
+    @validates_schema
+    def _reported_unfiltered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("view") == "reported" and (data.get("article_id") or data.get("reason")):
+            raise ValidationError(
+                "The reported view takes no article_id or reason filter.", field_name="view"
             )
 
 
@@ -353,13 +378,18 @@ class PolicySchema(ObjectSchema):
     duplicate_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
     flood_interval_seconds = WholeNumber(validate=validate.Range(min=0, max=3600))
     flood_hourly_cap = WholeNumber(validate=validate.Range(min=0, max=100_000))
+    report_threshold = WholeNumber(validate=validate.Range(min=1, max=1000))
+    report_action = fields.String(validate=validate.OneOf(["unpublish", "flag"]))
+    edit_window_seconds = WholeNumber(validate=validate.Range(min=0, max=30 * 86400))
+    campaign_threshold = WholeNumber(validate=validate.Range(min=0, max=1000))
+    campaign_window_seconds = WholeNumber(validate=validate.Range(min=60, max=30 * 86400))
 
 
 class ArticleSettingsSchema(ObjectSchema):
     open = JsonBoolean(required=True)
 
 
-class StatusListArgsSchema(QueueArgsSchema):
+class StatusListArgsSchema(ListingArgsSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUS_VALUES))
 
 
@@ -371,3 +401,39 @@ class EraseRequestSchema(ExportRequestSchema):
     # delete: every comment goes. anonymise: published comments stay, with no name, email or
     # website, so the threads they belong to still read; the others go.
     mode = fields.String(required=True, validate=validate.OneOf(["delete", "anonymise"]))
+
+
+class ReportSchema(ObjectSchema):
+    """A reader's report of a published comment."""
+
+    reason = fields.String(required=True, validate=validate.OneOf(REPORT_REASONS))
+    note = fields.String(
+        load_default="",
+        pre_load=clean_text,
+        validate=[validate.Length(max=1000), no_control_characters],
+    )
+
+
+class EditSchema(ObjectSchema):
+    """An author's edit of their comment: any of its words, with the submission's rules; at
+    least one. ``website: null`` removes the website."""
+
+    name = fields.String(
+        pre_load=clean_text,
+        validate=[validate.Length(min=1, max=100), no_control_characters, name_characters],
+    )
+    comment = fields.String(
+        pre_load=clean_comment,
+        validate=[validate.Length(min=1, max=5000), no_control_characters, comment_characters],
+    )
+    website = fields.Url(
+        allow_none=True,
+        schemes={"http", "https"},
+        pre_load=blank_to_none,
+        validate=[validate.Length(max=500), web_url],
+    )
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one of name, comment, website.", "_schema")

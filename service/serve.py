@@ -86,10 +86,24 @@ def main() -> int:
     deliverer = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "deliver"], env=env, preexec_fn=die_with_parent
     )
+    # The outside spam services' worker, beside the web server, when one is configured.
+    spamcheck = (
+        subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "spamcheck"],
+            env=env,
+            preexec_fn=die_with_parent,
+        )
+        if config.spam_services_enabled
+        else None
+    )
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         gunicorn.send_signal(signum)
-        deliverer.send_signal(signal.SIGTERM)
+        # SIGHUP reloads the web server's workers; the side workers keep running.
+        if signum != signal.SIGHUP:
+            deliverer.send_signal(signal.SIGTERM)
+            if spamcheck is not None:
+                spamcheck.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
@@ -102,6 +116,10 @@ def main() -> int:
         if deliverer.poll() is None:
             deliverer.terminate()
         deliverer.wait()
+        if spamcheck is not None:
+            if spamcheck.poll() is None:
+                spamcheck.terminate()
+            spamcheck.wait(timeout=10)
         if supervisor is not None:
             supervisor.stop()
         if embedded is not None:

@@ -10,6 +10,7 @@ and stores the comment as the policy judged it for that standing.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,19 +26,26 @@ from .domain_errors import (
 from .hashing import Hasher
 from .ids import new_id
 from .models import HistoryEntry, StoredComment
+from .moderation import campaigns
 from .moderation.policy import (
     Policy,
     ProfanityFinder,
+    Reason,
     Submission,
     Verdict,
+    campaign_reason,
     duplicate_fingerprint,
     evaluate_standings,
     policy_from_document,
     trusted_since,
+    with_reason,
 )
 from .policy_terms import submission_term_hashes
+from .sketch_recorder import SketchRecorder
+from .spam_worker import enqueue_check
 from .states import Status
 from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
+from .store.campaigns import Sketch
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class Accepted:
     comment: StoredComment
     verdict: Verdict
     commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
+    # The author's token to edit or delete it (service/author_edits.py), shown once.
+    edit_token: str | None = None
 
     @property
     def status(self) -> str:
@@ -84,10 +94,55 @@ class SubmissionRequest:
 class Submissions:
     """The way in for new comments, built once per app over its store and settings."""
 
-    def __init__(self, store: CommentStore, hasher: Hasher, profanity: ProfanityFinder) -> None:
+    def __init__(
+        self,
+        store: CommentStore,
+        hasher: Hasher,
+        profanity: ProfanityFinder,
+        *,
+        spam_checks: bool = False,
+        send_client_ip: bool = False,
+    ) -> None:
         self.store = store
         self.hasher = hasher
         self.profanity = profanity
+        # Queue each stored comment for the outside spam services (service/spam_worker.py):
+        # one more round trip, only when they are configured.
+        self.spam_checks = spam_checks
+        self.send_client_ip = send_client_ip
+        # Campaign sketches, recorded after the answer, in batches.
+        self.sketches: SketchRecorder[Sketch] = SketchRecorder(store.record_sketches)
+
+    def _campaign(
+        self, comment: StoredComment, policy: Policy, now: int
+    ) -> tuple[Campaign | None, Sketch | None]:
+        """Whether this comment completes a campaign: near-duplicates of its text from at
+        least ``campaign_threshold - 1`` other authors within the window (one round trip,
+        read only); and what records its sketch for the comments to come, once stored."""
+        if policy.campaign_threshold <= 0:
+            return None, None
+        signature = campaigns.sketch(comment.comment)
+        if signature is None:
+            return None, None
+        labels, window = campaigns.bands(signature), policy.campaign_window_seconds * 1000
+        encoded = campaigns.encode(signature)
+        candidates = self.store.campaign_candidates(labels, now, window)
+        record = Sketch(comment.id, comment.email_hash, encoded, labels, now, window)
+        mine = encoded.split(",")
+        similar = [
+            c
+            for c in candidates
+            if c.email_hash != comment.email_hash
+            and c.comment_id != comment.id
+            and campaigns.similar_encoded(mine, c.sketch.split(","))
+        ]
+        authors = {c.email_hash for c in similar}
+        if len(authors) + 1 < policy.campaign_threshold:
+            return None, record
+        members = sorted(c.comment_id for c in similar)
+        campaign_id = members[0]  # its first comment's id (ids sort by time)
+        reason = campaign_reason(campaign_id, len(members) + 1, len(authors) + 1)
+        return Campaign(campaign_id, members, reason), record
 
     def submit(self, request: SubmissionRequest) -> Accepted:
         """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
@@ -117,6 +172,7 @@ class Submissions:
             self.profanity,
         )
         at = iso_from_ms(created)
+        edit_token = secrets.token_urlsafe(32)  # stored only as its keyed hash
         base = StoredComment(
             id=new_id(created),
             article_id=article_id,
@@ -129,6 +185,7 @@ class Submissions:
             created_at=at,
             updated_at=at,
             email_hash=hasher.email(request.email),
+            edit_token_hash=hasher.edit_token(edit_token),
         )
         public_json = render_public(base.public())
         judged = (
@@ -136,6 +193,9 @@ class Submissions:
             if verdicts.trusted is None
             else [verdicts.untrusted, verdicts.trusted]
         )
+        campaign, record_sketch = self._campaign(base, policy, created)
+        if campaign is not None:
+            judged = [with_reason(verdict, campaign.reason) for verdict in judged]
         guards = Guards(
             duplicate_key=hasher.duplicate(
                 base.email, article_id, duplicate_fingerprint(base.comment)
@@ -166,13 +226,33 @@ class Submissions:
             raise ParentNotPublished()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
+        if record_sketch is not None and result.outcome is Outcome.STORED:
+            self.sketches.submit(record_sketch)  # after the answer, on a thread of its own
+        if campaign is not None and result.outcome is Outcome.STORED:
+            # The earlier pending members are held with it (approved ones stay published).
+            store.join_campaign(
+                campaign.campaign_id,
+                [*campaign.members, base.id],
+                campaign.reason.as_dict(),
+                if_status=Status.PENDING,
+            )
+        if self.spam_checks and result.outcome is Outcome.STORED:
+            enqueue_check(store, base, request.client_ip if self.send_client_ip else None)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
         # comment: whether an email has commented is no one's to learn here.
         return Accepted(
             comment=base,
             verdict=judged[result.chosen],
             commenter_key=key.handed_out(result.key_rotated),
+            edit_token=edit_token,
         )
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    members: list[str]  # the earlier comments of it (similar, from other authors)
+    reason: Reason
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

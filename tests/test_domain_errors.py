@@ -21,6 +21,7 @@ from service.app import create_app
 from service.config import Config
 from service.domain_errors import DomainError
 from service.errors import Problem, domain_problem
+from service.models import StoredComment
 from tests.conftest import AUTH, close_app, submit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,11 +156,28 @@ def every_domain_error() -> list[type[DomainError]]:
     return found
 
 
+SAMPLE_COMMENT = StoredComment(
+    id="0" * 26,
+    article_id="a1",
+    name="Ann",
+    email="ann@example.com",
+    comment="Hello.",
+    status="pending",
+    created_at="2026-01-01T00:00:00Z",
+    updated_at="2026-01-01T00:00:00Z",
+    version=3,
+)
+
+
 def test_every_domain_error_has_its_problem() -> None:
     samples = {
         "CommentFlood": (5,),
         "RateLimited": ("1 per 1 minute", 5),
         "Conflict": ("It changed.",),
+        "StaleVersion": (SAMPLE_COMMENT,),
+        "EditWindowClosed": ("2026-01-01T00:15:00.000Z",),
+        "AuthorVersionMismatch": (4,),
+        "ClaimHeld": ("bob", "2026-01-01T00:00:00.000Z", "2026-01-01T00:05:00.000Z"),
     }
     for error_class in every_domain_error():
         args = samples.get(error_class.__name__, ())

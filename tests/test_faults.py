@@ -111,6 +111,18 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
         ("DELETE", webhook, {}),
         ("POST", f"{webhook}/replay", {}),
         ("GET", f"{webhook}/deliveries", {}),
+        # Issue 16: claims, reports, author edits, campaigns.
+        ("POST", f"{comment}/claim", {}),
+        ("DELETE", f"{comment}/claim", {}),
+        ("GET", f"{comment}/reports", {}),
+        ("POST", f"{comment}/reports/dismiss", {}),
+        ("POST", f"/api/v1/comments/{comment_id}/reports", {"json": {"reason": "spam"}}),
+        ("PATCH", f"/api/v1/comments/{comment_id}", {"json": {"comment": "Edited."}}),
+        ("DELETE", f"/api/v1/comments/{comment_id}", {}),
+        ("GET", f"{moderation}/campaigns/{comment_id}", {}),
+        ("POST", f"{moderation}/campaigns/{comment_id}/approve", {}),
+        ("POST", f"{moderation}/campaigns/{comment_id}/reject", {}),
+        ("POST", f"{moderation}/campaigns/{comment_id}/spam", {}),
     ]
 
 

@@ -5,7 +5,8 @@ commandstats counts every command Redis executes, including those a script runs 
 EVALSHA; the client's round trips follow from what it sends: a read miss is one EVALSHA (one
 round trip); a submission is one EVALSHA (rate limits, parent check, guards, the author's
 standing and the insert, all inside), plus one pipeline for the policy and the article's state
-when they are not in the worker's cache; a moderator page is two pipelines. None of it may
+when they are not in the worker's cache; a moderator page is three round trips (ids, comments,
+claims). None of it may
 grow with the amount of data.
 """
 
@@ -20,6 +21,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
+from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, approve, close_app, submit
@@ -163,6 +165,32 @@ def test_submission_is_one_round_trip_whatever_the_data(
     assert set(with_key) <= {"evalsha", *INSIDE_SUBMISSION}
 
 
+def test_a_submission_long_enough_for_campaign_detection_is_two_round_trips(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    """A text of 40 characters or more is sketched for campaign detection (issue 16): one more
+    script, before the insert, reads the 8 band sets of its sketch (a read: no fsync); after
+    the answer the recorder's thread adds the sketch to them (a third script, off the request's
+    path)."""
+    fill(client, "big", 1)
+    sketches = client.application.extensions[EXTENSION_KEY].submissions.sketches
+    # A first one loads the scripts (a first call is refused NOSCRIPT).
+    submit(client, article="big", comment="An unrelated first comment, long enough to count.")
+    sketches.flush()
+    warm_settings_cache(client, redis_client, "big")
+    text = "A long enough comment about the library budget and the buses."
+    answered = commands_during(redis_client, lambda: submit(client, article="big", comment=text))
+    assert answered["evalsha"] in (2, 3), answered  # the recorder may have run already
+    assert answered["zrevrangebyscore"] == 8, answered
+    sketches.flush()
+    text = "Another long enough comment, on the bridge and the festival."
+    cost = commands_during(
+        redis_client, lambda: (submit(client, article="big", comment=text), sketches.flush())
+    )
+    assert cost["evalsha"] == 3, cost
+    assert (cost["zrevrangebyscore"], cost["zremrangebyscore"]) == (8, 8), cost
+
+
 def warm_settings_cache(client: FlaskClient, redis: Redis, article: str) -> None:
     """Once the cache listener is up, a submission leaves the policy and the article's state
     in the worker's cache."""
@@ -233,9 +261,10 @@ def test_moderator_queue_page_is_two_round_trips_then_none(
 
     assert until_cached(redis_client, queue_page) == Counter()
     submit(client, comment="one more", email="late@example.com")  # changes the queue
-    # Two round trips: the page's ids and the total (a pipeline), then the comments (MGET).
+    # Three round trips: the page's ids and the total (a pipeline), then the comments (MGET),
+    # then the moderators' claims on them (MGET).
     assert commands_during(redis_client, queue_page) == Counter(
-        {"zrangebylex": 1, "zcard": 1, "mget": 1}
+        {"zrangebylex": 1, "zcard": 1, "mget": 2}
     )
 
 
@@ -252,16 +281,18 @@ def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client
 
     # The comment (one MGET), then the transition script, whose reply is the comment as the
     # decision left it: the answer needs no second read. (The one HGET is the script's own:
-    # the TTL of the commenter key's record it stamps.)
+    # the TTL of the commenter key's record it stamps.) Then the review is finished: one
+    # script dismisses its reports, takes it out of the Reported queue and releases its claim.
     approval = commands_during(redis_client, lambda: approve(client, held[0]))
-    assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 1, 1), approval
+    assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 2, 1), approval
+    assert (approval["hgetall"], approval["del"]) == (1, 1), approval
     # A published comment's content is in its public document: the read is then the records
     # (MGET) and the script that reads the published ones with their documents.
     rejection = commands_during(
         redis_client,
         lambda: client.post(f"/api/v1/moderation/comments/{held[0]}/reject", json={}, headers=AUTH),
     )
-    assert rejection["mget"] == 1 and rejection["evalsha"] == 2
+    assert rejection["mget"] == 1 and rejection["evalsha"] == 3
 
 
 @pytest.mark.parametrize("by_article", [False, True])
@@ -275,10 +306,10 @@ def test_a_listing_of_published_comments_reads_each_in_one_step(
     cost = commands_during(redis_client, lambda: client.get(path, headers=AUTH))
     # The page's ids and total (a pipeline); then, by article, one script reads every comment
     # with its public document (6 GETs and HGETs inside it). Across articles the records come
-    # first (MGET) to learn each one's article, then the same script.
+    # first (MGET) to learn each one's article, then the same script. Then the claims (MGET).
     inside = {"get": 6, "hget": 6}
-    expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, **inside}
-    assert cost == Counter(expected if by_article else {**expected, "mget": 1})
+    expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, "mget": 1, **inside}
+    assert cost == Counter(expected if by_article else {**expected, "mget": 2})
 
 
 @pytest.mark.parametrize("existing", [3, pytest.param(300, marks=pytest.mark.slow)])

@@ -17,6 +17,7 @@ Nothing depends on another test having run: any test, alone or in any order, che
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 
 import service.api.webhooks
 import service.submissions
+from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, MODERATOR_TOKEN, approve, close_app
@@ -139,6 +141,7 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
         )
         assert response.status_code == 202, response.get_data(as_text=True)
         comment_id: str = response.get_json()["id"]
+        SEEDED_EDIT_TOKEN[comment_id] = response.get_json()["edit_token"]
         return comment_id
 
     monkeypatch.setattr(service.submissions, "new_id", lambda _ms: SEEDED_ID)
@@ -165,7 +168,21 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     )
     assert created.status_code == 201, created.get_data(as_text=True)
     monkeypatch.undo()
+    # A campaign: the same long text from three authors (tests/test_campaigns.py).
+    campaign = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
+    first = ""
+    for n in range(3):
+        posted = post(f"sock{n}@example.org", comment=campaign)
+        first = first or posted
+        app.extensions[EXTENSION_KEY].submissions.sketches.flush()
+    SEEDED_CAMPAIGN[:] = [first]
     return app
+
+
+# The seeded comments' edit tokens (by id), as their submissions' answers showed them.
+SEEDED_EDIT_TOKEN: dict[str, str] = {}
+# The seeded campaign's id (its first comment's), once seeded.
+SEEDED_CAMPAIGN: list[str] = []
 
 
 def positive(case: Any, location: ParameterLocation) -> bool:
@@ -182,8 +199,27 @@ def meet_unstated_constraints(case: Any) -> None:
     - ``parent_id`` must name a published comment of the same article: a valid id becomes the
       seeded published comment, and the article the seeded one's;
     - ``article_id`` and ``reason`` filter the moderation lists one at a time: when both were
-      generated, ``reason`` is dropped.
+      generated, ``reason`` is dropped; the Reported queue (``view=reported``) takes neither;
+    - ``If-Match`` names the comment's current version, which is state, not schema: a valid
+      one becomes ``*`` (tests/test_versions.py covers the versions);
+    - an ``Idempotency-Key`` is unique per post attempt: a valid one is made unique per case
+      (tests/test_idempotency.py covers the reuse of one);
+    - an ``Edit-Token`` is the one the comment's answer showed: a valid one becomes the seeded
+      comment's (tests/test_author_edits.py covers wrong ones);
+    - a campaign id names a detected campaign: a valid one becomes the seeded campaign's.
     """
+    path = case.path_parameters
+    if isinstance(path, dict) and positive(case, ParameterLocation.PATH):
+        if "campaign_id" in path and SEEDED_CAMPAIGN:
+            path["campaign_id"] = SEEDED_CAMPAIGN[0]
+    headers = case.headers  # a case-insensitive mapping, not a dict
+    if headers is not None and positive(case, ParameterLocation.HEADER):
+        if "If-Match" in headers:
+            headers["If-Match"] = "*"
+        if "Idempotency-Key" in headers:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        if "Edit-Token" in headers and SEEDED_ID in SEEDED_EDIT_TOKEN:
+            headers["Edit-Token"] = SEEDED_EDIT_TOKEN[SEEDED_ID]
     body = case.body
     if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
         redirect = body.get("redirect")
@@ -205,6 +241,10 @@ def meet_unstated_constraints(case: Any) -> None:
         and query.get("reason") is not None
     ):
         del query["reason"]
+    if isinstance(query, dict) and positive(case, ParameterLocation.QUERY):
+        if query.get("view") == "reported":  # the Reported queue takes no filter
+            query.pop("article_id", None)
+            query.pop("reason", None)
 
 
 @schema.hook

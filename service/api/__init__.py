@@ -1,3 +1,4 @@
+from .campaigns import bp as campaigns_bp
 from .data_requests import bp as data_requests_bp
 from .events import bp as events_bp
 from .feeds import bp as feeds_bp
@@ -8,6 +9,7 @@ from .public import bp as public_bp
 from .webhooks import bp as webhooks_bp
 
 __all__ = [
+    "campaigns_bp",
     "data_requests_bp",
     "events_bp",
     "feeds_bp",

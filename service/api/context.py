@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from flask import current_app
 from marshmallow import Schema
 
+from ..author_edits import AuthorEdits
 from ..config import Config
 from ..hashing import Hasher
+from ..idempotency import IdempotentRequests
 from ..moderation.policy import ProfanityFinder
+from ..reader_reports import ReaderReports
 from ..store import CommentStore
 from ..submissions import Submissions
 from .ratelimit import RateLimits
@@ -28,6 +31,9 @@ class Services:
     bootstrap_token_hashes: dict[str, str]
     rate_limits: RateLimits
     submissions: Submissions
+    idempotency: IdempotentRequests
+    reports: ReaderReports
+    author_edits: AuthorEdits
 
 
 def services() -> Services:

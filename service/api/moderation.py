@@ -13,8 +13,14 @@ from flask import Blueprint, Response, g, request
 
 from .. import metrics, states
 from ..clock import iso_from_ms, now_ms
-from ..documents import moderator_view, render_moderator_page, render_public
-from ..domain_errors import CommentNotFound, Conflict
+from ..documents import (
+    moderator_view,
+    render_claim,
+    render_moderator_page,
+    render_public,
+    render_reports,
+)
+from ..domain_errors import ClaimHeld, CommentNotFound, Conflict, StaleVersion
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
@@ -26,12 +32,14 @@ from ..schemas import (
     QueueArgsSchema,
     StatusListArgsSchema,
 )
-from ..store import ContentChanged
+from ..spam_worker import enqueue_feedback
+from ..store import Claim, ClaimRefused, ContentChanged, VersionMismatch
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
 from .requests import json_body, query_args
 from .responses import json_response
+from .versions import accepted_versions, with_etag
 
 bp = moderators_only(Blueprint("moderation", __name__, url_prefix=MODERATION_PREFIX))
 
@@ -43,11 +51,14 @@ _article_settings = ArticleSettingsSchema()
 # The decision verbs and the status each leads to are the states' (approve -> approved...).
 DECISIONS = states.DECISIONS
 DECISION_ATTEMPTS = 2
+# What a decision tells the outside spam service (submit-spam, submit-ham).
+FEEDBACK = {states.Status.SPAM.value: "spam", states.Status.APPROVED.value: "ham"}
 
 
 @bp.get("/queue")
 def queue() -> Response:
-    return _listing("pending", _queue_query(request.query_string))
+    args = _queue_query(request.query_string)
+    return _listing("pending", args, reported=args["view"] == "reported")
 
 
 @bp.get("/comments")
@@ -70,14 +81,24 @@ def _status_query(query: bytes) -> Mapping[str, Any]:
 
 @bp.get("/comments/<comment_id>")
 def get_comment(comment_id: str) -> Response:
-    return json_response(moderator_view(_load(comment_id)))
+    comment = _load(comment_id)
+    return with_etag(json_response(moderator_view(comment)), comment)
 
 
 @bp.post(f"/comments/<comment_id>/<any({', '.join(DECISIONS)}):decision>")
 def decide(comment_id: str, decision: str) -> Response:
-    svc = services()
     note: str = _decision.load(json_body(request, allow_empty=True))["note"]
     target = DECISIONS[decision].value
+    decided = decide_comment(comment_id, target, note, accepted_versions(request))
+    return with_etag(json_response(moderator_view(decided)), decided)
+
+
+def decide_comment(
+    comment_id: str, target: str, note: str, versions: tuple[int, ...] | None = None
+) -> StoredComment:
+    """The calling moderator's decision on one comment, as the decision routes (one, or a
+    campaign's in bulk) make it; refusals raise domain errors."""
+    svc = services()
     # An approval publishes the comment as read here; the store refuses that if its content
     # changed since (an erase landed in between), and it is read again. Content changes once
     # at most (anonymised), so a read after a refusal is current: a refusal on the last
@@ -90,20 +111,84 @@ def decide(comment_id: str, decision: str) -> Response:
         )
         try:
             decided = svc.store.transition(
-                comment, target, entry, render_public(comment.public()), now_ms=moment
+                comment,
+                target,
+                entry,
+                render_public(comment.public()),
+                now_ms=moment,
+                accepted_versions=versions,
             )
         except ContentChanged:
             continue
+        except VersionMismatch as moved:
+            raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
-        metrics.count_decision(decision, "moderator")
-        return json_response(moderator_view(decided))
+        metrics.count_decision(states.STATE_RULES[states.Status(target)].decision or target, "moderator")
+        # Decided: its claim is released, its reports are dealt with (they stop counting).
+        svc.store.finish_review(comment_id, decided=True)
+        if svc.config.spam_check_key and target in FEEDBACK:  # reported back by the worker
+            enqueue_feedback(svc.store, decided, FEEDBACK[target])
+        return decided
     raise Conflict("The comment changed while it was being decided; read it and decide again.")
+
+
+@bp.post("/comments/<comment_id>/claim")
+def claim_comment(comment_id: str) -> Response:
+    """Claim the comment for review, or renew one's own claim; 409 naming the holder when
+    another moderator has it."""
+    svc = services()
+    answer = (
+        svc.store.claim(comment_id, g.moderator, now_ms(), svc.config.claim_seconds * 1000)
+        if is_valid_id(comment_id)
+        else None
+    )
+    if answer is None:
+        _not_found()
+    if not answer.granted:
+        raise _held(answer.claim)
+    return json_response({"comment_id": comment_id, **render_claim(answer.claim)})
+
+
+@bp.delete("/comments/<comment_id>/claim")
+def release_comment_claim(comment_id: str) -> Response:
+    """Release one's own claim (nothing held is fine); 409 when another moderator holds it."""
+    if not is_valid_id(comment_id):
+        _not_found()
+    try:
+        services().store.release_claim(comment_id, g.moderator)
+    except ClaimRefused as refused:
+        raise _held(refused.claim) from None
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
+def _held(claim: Claim) -> ClaimHeld:
+    return ClaimHeld(claim.moderator, iso_from_ms(claim.since_ms), iso_from_ms(claim.until_ms))
+
+
+@bp.get("/comments/<comment_id>/reports")
+def list_reports(comment_id: str) -> Response:
+    """Readers' reports of the comment (never who sent them)."""
+    comment = _load(comment_id)
+    reports = services().store.reports_of(comment.id)
+    return json_response(render_reports(comment.id, reports))
+
+
+@bp.post("/comments/<comment_id>/reports/dismiss")
+def dismiss_reports(comment_id: str) -> Response:
+    """The reports were looked at and need nothing: they stop counting, the comment leaves
+    the Reported queue (its status stays as it is)."""
+    comment = _load(comment_id)
+    dismissed = services().store.finish_review(comment.id, decided=False)
+    return json_response({"comment_id": comment.id, "dismissed": dismissed})
 
 
 @bp.delete("/comments/<comment_id>")
 def delete_comment(comment_id: str) -> Response:
-    if services().store.delete(_load(comment_id), actor=f"moderator:{g.moderator}"):
+    comment = _load(comment_id)
+    if services().store.delete(comment, actor=f"moderator:{g.moderator}"):
         metrics.count_decision("delete", "moderator")
     response = Response(status=204)
     del response.headers["Content-Type"]
@@ -134,17 +219,38 @@ def put_article(article_id: str) -> Response:
     return json_response({"article_id": article_id, "open": is_open})
 
 
-def _listing(status: str, args: Mapping[str, Any]) -> Response:
-    listing = services().store.list_by_status(
+def _listing(status: str, args: Mapping[str, Any], *, reported: bool = False) -> Response:
+    store = services().store
+    listing = store.list_by_status(
         status,
         args["limit"],
         args["cursor"],
         article_id=args["article_id"],
         reason=args["reason"],
+        reported=reported,
     )
+    if reported or args["unclaimed"]:
+        # The Reported queue shows each comment's active reports by reason (one more round
+        # trip); ?unclaimed=true drops what others claimed (one's own claims stay). Both are
+        # rendered per request.
+        counts = store.active_report_counts([c.id for c in listing.comments]) if reported else None
+        shown = listing.comments
+        if args["unclaimed"]:
+            mine = g.moderator
+            shown = [
+                c
+                for c in shown
+                if (held := listing.claims.get(c.id)) is None or held.moderator == mine
+            ]
+        own = render_moderator_page(
+            shown, listing.next_cursor, listing.total, listing.claims, counts
+        )
+        return Response(own, mimetype="application/json")
     body: bytes | None = listing.memo.get("body")
     if body is None:  # rendered once per version of the page (see Listing.memo)
-        body = render_moderator_page(listing.comments, listing.next_cursor, listing.total)
+        body = render_moderator_page(
+            listing.comments, listing.next_cursor, listing.total, listing.claims
+        )
         listing.memo["body"] = body
     return Response(body, mimetype="application/json")
 

@@ -10,22 +10,34 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, g, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..documents import render_accepted, render_counts, render_public_page
+from ..author_edits import EditRequest
+from ..documents import render_accepted, render_counts, render_edited, render_public_page
 from ..errors import validation_problem
 from ..observability import VERDICT
-from ..schemas import CountsArgsSchema, CountsRequestSchema, PageArgsSchema
+from ..idempotency import Replay
+from ..reader_reports import ReportRequest
+from ..schemas import (
+    CountsArgsSchema,
+    CountsRequestSchema,
+    EditSchema,
+    PageArgsSchema,
+    ReportSchema,
+)
 from ..states import Status
 from ..submissions import SubmissionRequest
 from .context import services
 from .requests import json_body, query_args, submission_body
 from .responses import PUBLIC_CACHE_CONTROL as PUBLIC_CACHE_CONTROL
 from .responses import cacheable, json_response
+from .versions import accepted_versions, with_etag
 
 bp = Blueprint("public", __name__, url_prefix="/api/v1")
 
 _page_args = PageArgsSchema()
 _counts_args = CountsArgsSchema()
 _counts_request = CountsRequestSchema()
+_report = ReportSchema()
+_edit = EditSchema()
 DEFAULT_LIMIT: int = _page_args.fields["limit"].load_default
 
 
@@ -37,6 +49,30 @@ def submit_comment(article_id: str) -> BaseResponse:
     data, from_form = submission_body(request)
     schema = svc.form_submission_schema if from_form else svc.submission_schema
     fields: dict[str, Any] = schema.load(data)
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return _submit(article_id, fields, from_form, client_ip, ip_hash)
+    attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    if isinstance(attempt, Replay):
+        return _replayed(attempt)
+    try:
+        response = _submit(article_id, fields, from_form, client_ip, ip_hash)
+    except BaseException:
+        svc.idempotency.abandon(attempt)  # refused: a retry is processed afresh
+        raise
+    svc.idempotency.finish(
+        attempt,
+        response.status_code,
+        response.get_data(as_text=True),
+        response.headers.get("Location", ""),
+    )
+    return response
+
+
+def _submit(
+    article_id: str, fields: dict[str, Any], from_form: bool, client_ip: str, ip_hash: str
+) -> BaseResponse:
+    svc = services()
     redirect_to = fields.pop("redirect", None)
     if redirect_to is not None and not _allowed_redirect(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
@@ -64,10 +100,63 @@ def submit_comment(article_id: str) -> BaseResponse:
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
     response = json_response(
-        render_accepted(accepted.comment, published, accepted.commenter_key),
+        render_accepted(accepted.comment, published, accepted.commenter_key, accepted.edit_token),
         201 if published else 202,
     )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
+    return response
+
+
+def _replayed(replay: Replay) -> BaseResponse:
+    """The first answer to this Idempotency-Key, again (service/idempotency.py)."""
+    if replay.location:
+        return redirect(replay.location, code=replay.status)
+    response = Response(replay.body, status=replay.status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/comments/<comment_id>/reports")
+def report_comment(comment_id: str) -> BaseResponse:
+    """A reader reports a published comment (service/reader_reports.py)."""
+    svc = services()
+    ip_hash = svc.hasher.ip(request.remote_addr or "")
+    svc.rate_limits.check("report", ip_hash)
+    fields = _report.load(json_body(request))
+    svc.reports.report(ReportRequest(comment_id, fields["reason"], fields["note"], ip_hash))
+    response = json_response({"comment_id": comment_id, "reason": fields["reason"]}, 202)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.patch("/comments/<comment_id>")
+def edit_comment(comment_id: str) -> BaseResponse:
+    """The author edits their comment with its edit token (service/author_edits.py)."""
+    svc = services()
+    fields = _edit.load(json_body(request))
+    edited = svc.author_edits.edit(
+        EditRequest(
+            comment_id=comment_id,
+            token=request.headers.get("Edit-Token", ""),
+            name=fields.get("name"),
+            comment=fields.get("comment"),
+            website=fields.get("website"),
+            website_given="website" in fields,
+            client_ip=request.remote_addr or "",
+            accepted_versions=accepted_versions(request),
+        )
+    )
+    response = with_etag(json_response(render_edited(edited)), edited)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.delete("/comments/<comment_id>")
+def delete_own_comment(comment_id: str) -> BaseResponse:
+    """The author deletes their comment with its edit token."""
+    services().author_edits.delete(comment_id, request.headers.get("Edit-Token", ""))
+    response = Response(status=204)
+    del response.headers["Content-Type"]
     return response
 
 

@@ -47,6 +47,11 @@ class AutoApprove(StrEnum):
     NONE = "none"  # pre-moderation: a human sees every comment first
 
 
+class ReportAction(StrEnum):
+    UNPUBLISH = "unpublish"  # back to pending, reason "reported"
+    FLAG = "flag"  # stays published, listed in the Reported queue
+
+
 @dataclass(frozen=True)
 class Reason:
     code: str
@@ -83,6 +88,16 @@ class Policy:
     duplicate_window_seconds: int = 86_400  # 0: duplicates allowed
     flood_interval_seconds: int = 15  # 0: no minimum interval
     flood_hourly_cap: int = 30  # 0: no cap per client IP and hour
+    # Reader reports (issue 16): this many active reports on a published comment send it back
+    # to review (unpublish) or only flag it in the Reported queue (flag).
+    report_threshold: int = 3
+    report_action: ReportAction = ReportAction.UNPUBLISH
+    # How long after posting an author may edit or delete their comment with its edit token.
+    edit_window_seconds: int = 900
+    # Campaigns (service/moderation/campaigns.py): this many near-duplicate comments from as
+    # many different authors within the window are held with the reason "campaign"; 0: off.
+    campaign_threshold: int = 3
+    campaign_window_seconds: int = 86_400
 
 
 @dataclass(frozen=True)
@@ -334,6 +349,13 @@ def policy_from_document(doc: dict[str, object]) -> Policy:
         ),
         flood_interval_seconds=int(str(get("flood_interval_seconds", base.flood_interval_seconds))),
         flood_hourly_cap=int(str(get("flood_hourly_cap", base.flood_hourly_cap))),
+        report_threshold=int(str(get("report_threshold", base.report_threshold))),
+        report_action=ReportAction(str(get("report_action", base.report_action.value))),
+        edit_window_seconds=int(str(get("edit_window_seconds", base.edit_window_seconds))),
+        campaign_threshold=int(str(get("campaign_threshold", base.campaign_threshold))),
+        campaign_window_seconds=int(
+            str(get("campaign_window_seconds", base.campaign_window_seconds))
+        ),
     )
 
 
@@ -351,8 +373,44 @@ def policy_to_document(policy: Policy) -> dict[str, object]:
         "duplicate_window_seconds": policy.duplicate_window_seconds,
         "flood_interval_seconds": policy.flood_interval_seconds,
         "flood_hourly_cap": policy.flood_hourly_cap,
+        "report_threshold": policy.report_threshold,
+        "report_action": policy.report_action.value,
+        "edit_window_seconds": policy.edit_window_seconds,
+        "campaign_threshold": policy.campaign_threshold,
+        "campaign_window_seconds": policy.campaign_window_seconds,
     }
 
 
 def _list(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else []
+
+
+# -- reader reports ------------------------------------------------------------------------
+
+REPORT_REASONS = ("spam", "abuse", "off_topic", "privacy", "other")
+
+
+def report_reason(counts: dict[str, int]) -> Reason:
+    """The reason a comment sent back to review by its readers' reports carries: the counts by
+    reason, most reported first."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda i: (-i[1], i[0])))
+    return Reason("reported", f"{total} reader reports: {parts}", Action.HOLD)
+
+
+def reached_report_threshold(active_reports: int, policy: Policy) -> bool:
+    return active_reports >= policy.report_threshold
+
+
+def campaign_reason(campaign_id: str, comments: int, authors: int) -> Reason:
+    """The reason of a comment held as part of a campaign: its id (which lists the others)."""
+    return Reason(
+        "campaign",
+        f"campaign {campaign_id}: {comments} similar comments from {authors} authors",
+        Action.HOLD,
+    )
+
+
+def with_reason(verdict: Verdict, reason: Reason) -> Verdict:
+    """The verdict with one more reason (and the strictest action again)."""
+    return _verdict([*verdict.reasons, reason])

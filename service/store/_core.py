@@ -45,6 +45,15 @@ class StoreCore:
         self._set_article_closed = redis.register_script(scripts.SET_ARTICLE_CLOSED)
         self._save_moderator = redis.register_script(scripts.SAVE_MODERATOR)
         self._hold_lease = redis.register_script(scripts.HOLD_LEASE)
+        self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
+        self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
+        self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
+        self._report = redis.register_script(scripts.REPORT_COMMENT)
+        self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
+        self._edit = redis.register_script(scripts.EDIT_COMMENT)
+        self._campaign_candidates = redis.register_script(scripts.CAMPAIGN_CANDIDATES)
+        self._record_sketch = redis.register_script(scripts.RECORD_SKETCH)
+        self._add_reason = redis.register_script(scripts.ADD_REASON)
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -30,6 +30,15 @@ class ContentChanged(Exception):
     erased or anonymised since it was read): read it again and publish what is there now."""
 
 
+class VersionMismatch(Exception):
+    """The comment's version is not one the caller's If-Match accepts: it moved on since the
+    caller read it. ``current`` is the comment as it is now."""
+
+    def __init__(self, current: StoredComment) -> None:
+        super().__init__(current.id, current.version)
+        self.current = current
+
+
 class Decisions(RecordLoader):
     def transition(
         self,
@@ -38,12 +47,20 @@ class Decisions(RecordLoader):
         entry: HistoryEntry,
         public_json: str,
         now_ms: int,
+        *,
+        accepted_versions: tuple[int, ...] | None = None,
+        add_reason: dict[str, str] | None = None,
     ) -> StoredComment | None:
         """Atomically move a comment to ``target`` and return it as the move left it; None if
         it no longer exists. ``public_json``, rendered from ``comment``, is published only if
         that is still the stored content, else :class:`ContentChanged`. Who decided is the
-        history entry's actor."""
+        history entry's actor. With ``accepted_versions`` (an If-Match), a comment at another
+        version is left alone: :class:`VersionMismatch`. ``add_reason`` joins the comment's
+        reasons with the change (replacing one of its code)."""
         k = self.keys
+        codes = comment.reason_codes
+        if add_reason is not None and add_reason["code"] not in codes:
+            codes += (add_reason["code"],)
         touched = [
             k.comment(comment.id),
             k.article_public(comment.article_id),
@@ -51,7 +68,7 @@ class Decisions(RecordLoader):
             k.retention(),
             k.events(comment.article_id),
             k.event_content(comment.article_id, comment.id),
-            *k.index_groups(comment.article_id, comment.reason_codes),
+            *k.index_groups(comment.article_id, codes),
         ]
         # The commenter key that sent it earns or loses trust by the decision.
         commenter = (
@@ -71,6 +88,8 @@ class Decisions(RecordLoader):
                 len(STATUSES),
                 *_RULE_ARGS,
                 len(commenter),
+                "" if accepted_versions is None else ",".join(map(str, accepted_versions)) or "-",
+                "" if add_reason is None else compact(add_reason),
                 entry.at,
                 entry.actor,
                 comment_subject(comment),
@@ -80,6 +99,9 @@ class Decisions(RecordLoader):
         if reply is None:
             return None
         outcome, *stored = cast(list[Any], reply)
+        if int(outcome) == -1:
+            raw, doc = stored
+            raise VersionMismatch(self._decode(comment.id, json.loads(raw), doc))
         if int(outcome) == 0:
             raise ContentChanged(comment.id)
         if int(outcome) == 2:
@@ -98,6 +120,7 @@ class Decisions(RecordLoader):
             k.article_public(comment.article_id),
             k.author_comments(comment.email_hash),
             k.retention(),
+            k.reported(),
             *k.index_groups(comment.article_id, comment.reason_codes),
             k.events(comment.article_id),
             k.event_content(comment.article_id, comment.id),
@@ -110,4 +133,8 @@ class Decisions(RecordLoader):
             + [maxlen, minid],
         )
         self._changed(*touched)
+        # Its readers' reports and a moderator's claim go with it (hash and string: not among
+        # the script's sorted sets).
+        self.redis.delete(k.reports(comment.id), k.claim(comment.id))
+        self._changed(k.claim(comment.id))
         return bool(existed)

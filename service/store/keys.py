@@ -58,6 +58,25 @@ Key                                      type    holds
 {p}:webhook:<id>:dead                    list    events that exhausted their retries (JSON)
 {p}:webhook:<id>:replay                  list    dead events a moderator asked to send again
 {p}:notify:digest                        list    held comments waiting for the next digest mail
+{p}:claim:<id>                           string  a moderator's claim on one comment: JSON
+                                                 {moderator, since, until (ms)}; TTL:
+                                                 CLAIM_SECONDS
+{p}:reports:<id>                         hash    readers' reports of one comment: reporter's
+                                                 ip-hash -> JSON {reason, note, at, dismissed}
+{p}:reported                             zset    ids reported past the policy's threshold and
+                                                 not yet reviewed (the Reported queue)
+{p}:spamcheck                            stream  comments to check with the outside spam
+                                                 services, and moderators' verdicts to report
+                                                 back (consumer group "spamcheck")
+{p}:campaign:band:<label>                zset    recent comments whose sketch has this LSH
+                                                 band value: "<id>|<email-hash>|<sketch>",
+                                                 score = when (ms); TTL: the window
+{p}:campaign:<campaign-id>               set     the ids of one campaign (its id: its first
+                                                 comment's); TTL: a week
+{p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
+                                                 hash of the request), state in_flight (TTL:
+                                                 the lease) or done with the answer (encrypted;
+                                                 TTL: 24 h)}
 """
 
 from __future__ import annotations
@@ -112,6 +131,13 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("webhook_dead", ("webhook_id",), "list", False),
     KeyShape("webhook_replay", ("webhook_id",), "list", False),
     KeyShape("notify_digest", (), "list", False),
+    KeyShape("claim", ("comment_id",), "string", True),
+    KeyShape("idempotency", ("ip_hash", "key_hash"), "string", True),
+    KeyShape("reports", ("comment_id",), "hash", False),
+    KeyShape("reported", (), "zset", False),
+    KeyShape("spam_checks", (), "stream", False),
+    KeyShape("campaign_band", ("label",), "zset", True),
+    KeyShape("campaign", ("campaign_id",), "set", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -227,6 +253,40 @@ class Keys:
     def notify_digest(self) -> str:
         return f"{self.tag}:notify:digest"
 
+    def claim(self, comment_id: str) -> str:
+        """A moderator's claim: it changes with its comment, so it is built from the comment's
+        id (and moves with it when keys are sharded)."""
+        return f"{self.tag}:claim:{comment_id}"
+
+    def reports(self, comment_id: str) -> str:
+        """Readers' reports of one comment (they change with it: built from its id)."""
+        return f"{self.tag}:reports:{comment_id}"
+
+    def reported(self) -> str:
+        """The Reported queue, all articles (like the status indexes)."""
+        return f"{self.tag}:reported"
+
+    def spam_checks(self, article_id: str | None = None) -> str:
+        """The spam checker's work for a comment of ``article_id`` (today one stream for all;
+        built from the article so that it can follow the comment's keys when sharded)."""
+        return f"{self.tag}:spamcheck"
+
+    def spam_check_streams(self) -> tuple[str, ...]:
+        """Every stream the spam checker reads."""
+        return (self.spam_checks(),)
+
+    def campaign_band(self, label: str) -> str:
+        """Recent comments sharing one LSH band value (across articles and authors: that is
+        what a campaign is)."""
+        return f"{self.tag}:campaign:band:{label}"
+
+    def campaign(self, campaign_id: str) -> str:
+        return f"{self.tag}:campaign:{campaign_id}"
+
+    def idempotency(self, ip_hash: str, key_hash: str) -> str:
+        """One client's Idempotency-Key record (per client: the key's scope is the client)."""
+        return f"{self.tag}:idem:{ip_hash}:{key_hash}"
+
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:
         """What the workers' always-on cache depends on (CLIENT TRACKING BCAST): article pages
@@ -254,6 +314,8 @@ class Keys:
             f"{self.tag}:idx:",
             f"{self.tag}:reason:",
             f"{self.tag}:comment:",
+            f"{self.tag}:claim:",
+            f"{self.tag}:reported",
         )
 
     def scan_pattern(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from ..models import StoredComment
 from ..states import Status
+from .claims import Claim, claims_of
 from .records import RecordLoader
 
 
@@ -34,6 +35,8 @@ class Listing:
     next_cursor: str | None
     total: int
     memo: dict[str, Any] = field(default_factory=dict)
+    # Moderators' claims on the listed comments (store/claims.py), by comment id.
+    claims: dict[str, Claim] = field(default_factory=dict)
 
 
 class Reads(RecordLoader):
@@ -112,11 +115,14 @@ class Reads(RecordLoader):
         *,
         article_id: str | None = None,
         reason: str | None = None,
+        reported: bool = False,
     ) -> Listing:
-        """Full records in one status, oldest first: from the worker's cache, else in two
-        round trips (the page's ids, then the comments; three for published comments across
-        articles, see RecordLoader._load_many)."""
-        if article_id is not None:
+        """Full records in one status, oldest first, with the claims on them: from the
+        worker's cache, else in three round trips (the page's ids, the comments, their claims;
+        four for published comments across articles, see RecordLoader._load_many)."""
+        if reported:  # the Reported queue, whatever the status
+            index = self.keys.reported()
+        elif article_id is not None:
             index = self.keys.article_status_index(article_id, status)
         elif reason is not None:
             index = self.keys.reason_status_index(reason, status)
@@ -136,8 +142,10 @@ class Reads(RecordLoader):
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
         listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor, page.total)
+        listing.claims = claims_of(self.redis, self.keys, ids)
         if cache:
-            cache.put(name, listing, (index, *comment_keys), epoch)
+            claim_keys = [self.keys.claim(comment_id) for comment_id in ids]
+            cache.put(name, listing, (index, *comment_keys, *claim_keys), epoch)
         return listing
 
     def pending_summary(self) -> tuple[int, str | None]:

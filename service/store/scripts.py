@@ -203,10 +203,14 @@ return {1, variant, holder and 1 or 0}
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
 # ARGV[8+4n] 2 when the commenter keys were given, else 0
-# ARGV[9+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
+# ARGV[9+4n] the versions the caller's If-Match accepts, comma-separated ("" or absent: any)
+# ARGV[10+4n] a reason JSON to add on a change (replacing one of the same code; "" or absent:
+# none); its index group must be among the groups in KEYS
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
-# the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
-# false}: the comment as this call left it.
+# the stored one, {-1, the comment's JSON, its public JSON or false} when its version is not
+# one the caller accepts, else {1 (unchanged) or 2 (changed), the comment's JSON, its public
+# JSON or false}: the comment as this call left it. Every change increments its version.
+# ARGV[11+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
 TRANSITION_COMMENT = (
     _APPEND_EVENT
     + """
@@ -217,6 +221,15 @@ end
 local id, target, now, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[7])
 local record = cjson.decode(raw)
 local current = record['status']
+local version = tonumber(record['version']) or 1
+local accepted = ARGV[9 + 4 * n]
+if accepted and accepted ~= '' then
+  local matched = false
+  for v in string.gmatch(accepted, '[^,]+') do
+    if tonumber(v) == version then matched = true end
+  end
+  if not matched then return {-1, raw, redis.call('HGET', KEYS[2], id)} end
+end
 if current == target then
   return {1, raw, redis.call('HGET', KEYS[2], id)}
 end
@@ -287,13 +300,24 @@ else
   redis.call('ZREM', KEYS[4], id)
 end
 record['status'] = target
+record['version'] = version + 1
+local added = ARGV[10 + 4 * n]
+if added and added ~= '' then
+  added = cjson.decode(added)
+  local reasons = {}
+  for _, r in ipairs(type(record['reasons']) == 'table' and record['reasons'] or {}) do
+    if r['code'] ~= added['code'] then table.insert(reasons, r) end
+  end
+  table.insert(reasons, added)
+  record['reasons'] = reasons
+end
 local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
 raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
 -- The event, and the text it shows as the comment now stands.
-local ev, shown = 9 + 4 * n, record['content']
+local ev, shown = 11 + 4 * n, record['content']
 if public then shown = cjson.decode(public) end
 redis.call('SET', KEYS[6], cjson.encode({name = shown['name'], comment = shown['comment'],
   website = shown['website']}), 'PX', ARGV[ev + 5])
@@ -381,6 +405,7 @@ record['email'] = ''
 record['email_hash'] = ''
 record['commenter'] = nil
 record['anonymised'] = true
+record['version'] = (tonumber(record['version']) or 1) + 1
 if type(record['content']) == 'table' then
   record['content']['name'] = ARGV[2]
   record['content']['website'] = cjson.null
@@ -428,6 +453,191 @@ for i = 1, #ids do
   if docs[i] then
     out[#out + 1] = ids[i]
     out[#out + 1] = docs[i]
+  end
+end
+return out
+"""
+
+# A moderator claims a comment for review: granted when nobody holds it, renewed (the TTL
+# starts again, "since" stays) when the same moderator holds it, refused when another does.
+# KEYS[1] the claim   KEYS[2] the comment   ARGV[1] moderator   ARGV[2] now (ms)   ARGV[3] TTL
+# (ms)
+# Returns {-1} when the comment does not exist, else {1 granted or 0 held by another, the
+# claim's JSON: {moderator, since, until} (ms)}.
+CLAIM_COMMENT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('GET', KEYS[1])
+local claim = {moderator = ARGV[1], since = now}
+if held then
+  claim = cjson.decode(held)
+  if claim['moderator'] ~= ARGV[1] then return {0, held} end
+end
+claim['until'] = now + ttl
+local raw = cjson.encode(claim)
+redis.call('SET', KEYS[1], raw, 'PX', ttl)
+return {1, raw}
+"""
+
+# Release a claim, only by its holder ("" = whoever holds it: a decision releases it).
+# KEYS[1] the claim   ARGV[1] moderator or ""
+# Returns 1 released, 0 nothing held, {claim JSON} held by another (left alone).
+RELEASE_CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+if ARGV[1] ~= '' and cjson.decode(held)['moderator'] ~= ARGV[1] then return {held} end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# Start an idempotent request: take the key's lease unless the key is already known.
+# KEYS[1] the key's record   ARGV[1] the in-flight record JSON   ARGV[2] lease (ms)
+# Returns false when the lease was taken (go ahead), else the record as stored.
+BEGIN_IDEMPOTENT = """
+local held = redis.call('GET', KEYS[1])
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
+# A reader reports a published comment, once per client: the report is stored under the
+# client's IP hash unless that client reported it already. When the active (not dismissed)
+# reports reach the threshold and the comment is not in the Reported queue yet, it joins it:
+# that happens exactly once per review, whatever the concurrency.
+# KEYS[1] the article's approved index   KEYS[2] the comment's reports   KEYS[3] the Reported
+# queue (score 0, like every index: ids sort by time)   ARGV[1] id   ARGV[2] reporter's IP hash
+# ARGV[3] report JSON   ARGV[4] threshold
+# Returns {-1} not published, {0} already reported by this client, {1, active} stored, {2,
+# active, counts JSON} stored and the threshold reached now (counts: active ones by reason).
+REPORT_COMMENT = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-1} end
+if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return {0} end
+local active, counts = 0, {}
+for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
+  local report = cjson.decode(raw)
+  if not report['dismissed'] then
+    active = active + 1
+    counts[report['reason']] = (counts[report['reason']] or 0) + 1
+  end
+end
+if active >= tonumber(ARGV[4]) and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  return {2, active, cjson.encode(counts)}
+end
+return {1, active}
+"""
+
+# A review is over (a decision, or a moderator dismissed the reports): the active reports stop
+# counting (kept, so that their clients cannot report the comment again), the comment leaves
+# the Reported queue, and with a decision its claim is released.
+# KEYS[1] the comment's reports   KEYS[2] the Reported queue   KEYS[3] its claim (or none)
+# ARGV[1] id
+# Returns how many reports were dismissed.
+FINISH_REVIEW = """
+local dismissed = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local report = cjson.decode(all[i + 1])
+  if not report['dismissed'] then
+    report['dismissed'] = true
+    redis.call('HSET', KEYS[1], all[i], cjson.encode(report))
+    dismissed = dismissed + 1
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
+return dismissed
+"""
+
+# An author edits their comment's words (name, text, website). The text the edit replaces is
+# read here, from what is stored (the public document of a published comment, else the
+# record), and kept in the record's "edits" for moderators; the new words go where the
+# comment's status keeps content (policy re-run by the caller: the target status and the
+# reasons are its verdict). Only the version the caller read is edited.
+# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] retention index   KEYS[4 .. 3+g*n]
+# the index groups of the new reasons (one key per status)   KEYS[4+g*n ..] every status key
+# of the groups of reasons the comment no longer has
+# ARGV[1] id   ARGV[2] the version read   ARGV[3] now (ms)   ARGV[4] now (ISO)   ARGV[5] new
+# content JSON   ARGV[6] its public JSON   ARGV[7] target status   ARGV[8] reasons JSON
+# ARGV[9] history entry JSON for a change of status (its "from" is filled in here)
+# ARGV[10] g   ARGV[11] n   then per status: its name, "1" if public, "1" if purged
+# Returns false when the comment does not exist, {-1, the comment's JSON, its public JSON or
+# false} when it is at another version, else {2, the comment's JSON, its public JSON or false}.
+EDIT_COMMENT = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local id = ARGV[1]
+local record = cjson.decode(raw)
+local version = tonumber(record['version']) or 1
+if version ~= tonumber(ARGV[2]) then
+  return {-1, raw, redis.call('HGET', KEYS[2], id)}
+end
+local g, n = tonumber(ARGV[10]), tonumber(ARGV[11])
+local rules = {}
+for i = 0, n - 1 do
+  local at = 12 + 3 * i
+  rules[ARGV[at]] = {public = ARGV[at + 1] == '1', purge = ARGV[at + 2] == '1'}
+end
+local current, target = record['status'], ARGV[7]
+local from, to = rules[current], rules[target]
+local before = record['content']
+if from.public then before = cjson.decode(redis.call('HGET', KEYS[2], id)) end
+local edits = type(record['edits']) == 'table' and record['edits'] or {}
+table.insert(edits, {version = version, at = ARGV[4], name = before['name'],
+                     comment = before['comment'], website = before['website']})
+record['edits'] = edits
+if to.public then
+  redis.call('HSET', KEYS[2], id, ARGV[6])
+  record['content'] = nil
+else
+  record['content'] = cjson.decode(ARGV[5])
+  if from.public then redis.call('HDEL', KEYS[2], id) end
+end
+for first = 4, 3 + g * n, n do
+  for i = 0, n - 1 do
+    if ARGV[12 + 3 * i] == target then
+      redis.call('ZADD', KEYS[first + i], 0, id)
+    else
+      redis.call('ZREM', KEYS[first + i], id)
+    end
+  end
+end
+for i = 4 + g * n, #KEYS do redis.call('ZREM', KEYS[i], id) end
+if to.purge then
+  redis.call('ZADD', KEYS[3], ARGV[3], id)
+else
+  redis.call('ZREM', KEYS[3], id)
+end
+if current ~= target then
+  local entry = cjson.decode(ARGV[9])
+  entry['from'] = current
+  table.insert(record['history'], entry)
+  record['status'] = target
+end
+record['reasons'] = cjson.decode(ARGV[8])
+record['version'] = version + 1
+raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+return {2, raw, to.public and ARGV[6] or false}
+"""
+
+# A new comment's sketch meets the recent ones (campaign detection): every member of its band
+# sets within the window (the most recent ones, at most ARGV[3] per band). A member is
+# "<id>|<email hash>|<sketch>", so one call has all it needs. Read only: no write, so it costs
+# the submission no fsync (RECORD_SKETCH writes, off the request path).
+# KEYS[1 .. b] the band sets   ARGV[1] now (ms)   ARGV[2] window (ms)   ARGV[3] per band
+# Returns the distinct members.
+CAMPAIGN_CANDIDATES = """
+local since = tonumber(ARGV[1]) - tonumber(ARGV[2])
+local seen, out = {}, {}
+for i = 1, #KEYS do
+  local members = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', since, 'LIMIT', 0,
+    tonumber(ARGV[3]))
+  for _, member in ipairs(members) do
+    if not seen[member] then
+      seen[member] = true
+      out[#out + 1] = member
+    end
   end
 end
 return out
@@ -499,4 +709,43 @@ if not holder then
   return 1
 end
 return 0
+"""
+
+# A comment's sketch joins its band sets (old members trimmed on the way).
+# KEYS[1 .. b] the band sets   ARGV[1] the member   ARGV[2] now (ms)   ARGV[3] window (ms)
+RECORD_SKETCH = """
+local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  redis.call('ZADD', KEYS[i], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+return 1
+"""
+
+# Add a reason to a comment without moving it (a campaign found among pending comments):
+# into the reason's index of its current status, the version moves on. Nothing when the
+# comment is gone or already has a reason of that code.
+# KEYS[1] comment   KEYS[2 ..] the reason's index, one key per status (STATUSES order)
+# ARGV[1] id   ARGV[2] reason JSON   ARGV[3] the status it must be in ("" = any)
+# ARGV[4 ..] the statuses, in the keys' order
+# Returns 1 when added.
+ADD_REASON = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+if ARGV[3] ~= '' and record['status'] ~= ARGV[3] then return 0 end
+local added = cjson.decode(ARGV[2])
+local reasons = type(record['reasons']) == 'table' and record['reasons'] or {}
+for _, r in ipairs(reasons) do
+  if r['code'] == added['code'] then return 0 end
+end
+table.insert(reasons, added)
+record['reasons'] = reasons
+for i = 4, #ARGV do
+  if ARGV[i] == record['status'] then redis.call('ZADD', KEYS[i - 2], 0, ARGV[1]) end
+end
+record['version'] = (tonumber(record['version']) or 1) + 1
+redis.call('SET', KEYS[1], cjson.encode(record))
+return 1
 """

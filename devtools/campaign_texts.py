@@ -1,0 +1,126 @@
+"""A generated set for campaign detection: paraphrased campaign texts mixed with ordinary
+comments, each labelled, and the detection replayed over it in memory (the sketches, bands
+and threshold of service/moderation/campaigns.py, the store's role played by a dict) to give
+precision and recall. Used by tests/test_campaigns.py and bench/campaign_bench.py."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from service.moderation import campaigns
+
+CAMPAIGNS = (
+    "Vote NO on measure {n}: it will {raise} your taxes and {destroy} local jobs. "
+    "Tell the council {today} before it is too late!",
+    "The mayor has {lied} about the stadium deal. {Read} the documents yourself at "
+    "stadium-truth dot org and {share} them with your neighbours.",
+    "This newspaper {hides} the truth about the vaccine trial. {Everyone} who reads this "
+    "should ask why the {results} were never published in full.",
+    "{Stop} the bypass! The new road will {cut} the nature reserve in half and bring "
+    "{thousands} of lorries past the primary school every day.",
+)
+SYNONYMS = {
+    "raise": ["raise", "increase", "push up"],
+    "destroy": ["destroy", "kill", "wipe out"],
+    "today": ["today", "now", "this week"],
+    "lied": ["lied", "not told the truth", "misled everyone"],
+    "Read": ["Read", "Look at", "Check"],
+    "share": ["share", "send", "forward"],
+    "hides": ["hides", "is hiding", "covers up"],
+    "Everyone": ["Everyone", "Anyone", "Each of you"],
+    "results": ["results", "findings", "data"],
+    "Stop": ["Stop", "Block", "Say no to"],
+    "cut": ["cut", "split", "slice"],
+    "thousands": ["thousands", "hundreds", "a flood"],
+}
+WORDS = (
+    "the council budget library station parking bus route delay residents plan school road "
+    "article interesting point agree disagree think people town week year good bad really "
+    "local history weather football match team coach season ticket price shop market river "
+    "bridge festival music summer garden park tree children teacher hospital doctor nurse"
+).split()
+FILLERS = ["Honestly,", "Please,", "Friends:", "Listen.", "", "", ""]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    author: str
+    campaign: int | None  # which campaign it belongs to, None for an ordinary comment
+
+
+def paraphrase(rng: random.Random, template: str) -> str:
+    text = template.format(
+        n=rng.choice([12, 12, 12, 7]), **{k: rng.choice(v) for k, v in SYNONYMS.items()}
+    )
+    words = text.split()
+    if rng.random() < 0.5:  # drop a word
+        del words[rng.randrange(len(words))]
+    if rng.random() < 0.5:  # add one
+        words.insert(rng.randrange(len(words)), rng.choice(WORDS))
+    text = " ".join(words)
+    if rng.random() < 0.3:
+        text = text.upper()
+    return f"{rng.choice(FILLERS)} {text}".strip()
+
+
+def ordinary(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40))).capitalize() + "."
+
+
+def generated(seed: int = 7, ordinary_count: int = 600, per_campaign: int = 25) -> list[Labelled]:
+    rng = random.Random(seed)
+    items = [Labelled(ordinary(rng), f"reader{i}", None) for i in range(ordinary_count)]
+    for c, template in enumerate(CAMPAIGNS):
+        items += [
+            Labelled(paraphrase(rng, template), f"sock{c}-{i}", c) for i in range(per_campaign)
+        ]
+    rng.shuffle(items)
+    return items
+
+
+@dataclass(frozen=True)
+class Scores:
+    flagged: int
+    true_positives: int
+    should_flag: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.flagged if self.flagged else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.should_flag if self.should_flag else 1.0
+
+
+def replay(items: list[Labelled], threshold: int = 3) -> Scores:
+    """The detection over the items in order: a comment is flagged when earlier similar ones
+    (sharing a band, similar enough) come from ``threshold - 1`` other authors. It should be
+    when it is at least the ``threshold``-th of its campaign."""
+    index: dict[str, list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
+    seen_of: dict[int, int] = defaultdict(int)
+    flagged = true_positives = should = 0
+    for item in items:
+        signature = campaigns.sketch(item.text)
+        if item.campaign is not None:
+            seen_of[item.campaign] += 1
+            should += seen_of[item.campaign] >= threshold
+        if signature is None:
+            continue
+        labels = campaigns.bands(signature)
+        authors = set()
+        for label in labels:
+            for author, other in index[label]:
+                if author != item.author and campaigns.similarity(signature, other) >= (
+                    campaigns.SIMILAR
+                ):
+                    authors.add(author)
+        for label in labels:
+            index[label].append((item.author, signature))
+        if len(authors) + 1 >= threshold:
+            flagged += 1
+            true_positives += item.campaign is not None
+    return Scores(flagged, true_positives, should)

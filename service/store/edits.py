@@ -1,0 +1,67 @@
+"""Authors' edits of their own comments: new words in place, the old ones kept for moderators,
+status and reasons as the policy judged the new words; one script, on the version read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from ..models import HistoryEntry, StoredComment
+from ..states import STATE_RULES, STATUSES
+from .decisions import VersionMismatch
+from .records import RecordLoader, compact
+
+_RULE_ARGS: tuple[str, ...] = tuple(
+    arg
+    for status in STATUSES
+    for arg in (
+        status.value,
+        "1" if STATE_RULES[status].public else "",
+        "1" if STATE_RULES[status].awaits_purge else "",
+    )
+)
+
+
+class Edits(RecordLoader):
+    def edit(
+        self,
+        comment: StoredComment,
+        edited: StoredComment,
+        public_json: str,
+        entry: HistoryEntry,
+        now_ms: int,
+        now_iso: str,
+    ) -> StoredComment | None:
+        """Store ``edited`` (the words, status and reasons after the edit) over ``comment``
+        (as read), only if that is still the stored version (else :class:`VersionMismatch`);
+        None when it no longer exists."""
+        k = self.keys
+        placed = k.index_groups(comment.article_id, edited.reason_codes)
+        gone = [c for c in comment.reason_codes if c not in edited.reason_codes]
+        cleared = [k.reason_status_index(code, s) for code in gone for s in STATUSES]
+        touched = [k.comment(comment.id), k.article_public(comment.article_id), k.retention()]
+        reply = self._edit(
+            keys=[*touched, *placed, *cleared],
+            args=[
+                comment.id,
+                comment.version,
+                now_ms,
+                now_iso,
+                compact(edited.content()),
+                public_json,
+                edited.status,
+                compact(list(edited.reasons)),
+                entry.to_json(),
+                len(placed) // len(STATUSES),
+                len(STATUSES),
+                *_RULE_ARGS,
+            ],
+        )
+        if reply is None:
+            return None
+        outcome, raw, doc = cast(list[Any], reply)
+        found = self._decode(comment.id, json.loads(raw), doc)
+        if int(outcome) == -1:
+            raise VersionMismatch(found)
+        self._changed(*touched, *placed, *cleared)
+        return found

@@ -1,0 +1,113 @@
+"""Campaign detection: near-duplicate texts from different authors within the window are held
+with the reason "campaign" (the new one and the earlier pending ones), listed and decided in
+bulk; one author repeating themself is no campaign. Precision and recall on a generated set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from devtools.campaign_texts import generated, replay
+from service.api.context import EXTENSION_KEY
+from tests.conftest import AUTH, RELAXED_POLICY, submit
+
+MODERATION = "/api/v1/moderation"
+TEXTS = [
+    "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Tell the council!",
+    "Vote no on Measure 12, it would raise your taxes and wipe out local jobs. Tell the "
+    "council now",
+    "VOTE NO ON MEASURE 12 it will raise your taxes and destroy our local jobs tell the council",
+    "Honestly, vote NO on measure 12: it will increase your taxes and destroy local jobs. Tell "
+    "the council today!",
+]
+
+
+def reasons(client: FlaskClient, comment_id: str) -> list[str]:
+    record = client.get(f"{MODERATION}/comments/{comment_id}", headers=AUTH).get_json()
+    return [r["code"] for r in record["reasons"]]
+
+
+def post(client: FlaskClient, n: int, **fields: Any) -> Any:
+    fields.setdefault("email", f"sock{n}@example.com")
+    return recorded(client, submit(client, comment=TEXTS[n], **fields))
+
+
+def recorded(client: FlaskClient, response: Any) -> Any:
+    """The answer, once the comment's sketch is recorded (that happens after the answer, on
+    the recorder's thread)."""
+    client.application.extensions[EXTENSION_KEY].submissions.sketches.flush()
+    return response
+
+
+def test_the_third_author_makes_a_campaign(client: FlaskClient) -> None:
+    client.put(f"{MODERATION}/policy", json={**RELAXED_POLICY, "auto_approve": "all"}, headers=AUTH)
+    first = post(client, 0).get_json()["id"]  # published at once (auto_approve all)
+    second = post(client, 1)
+    assert second.status_code == 201
+    assert "campaign" not in reasons(client, first)
+    # An unrelated comment in between changes nothing.
+    other = recorded(
+        client, submit(client, comment="I enjoyed the piece on the library budget, thank you.")
+    )
+    assert other.status_code == 201
+    held = client.put(
+        f"{MODERATION}/policy", json={**RELAXED_POLICY, "auto_approve": "none"}, headers=AUTH
+    )
+    assert held.status_code == 200
+    pending = post(client, 2).get_json()["id"]  # held by pre-moderation; a third author
+    assert "campaign" in reasons(client, pending)
+    third = post(client, 3).get_json()["id"]
+    record = client.get(f"{MODERATION}/comments/{third}", headers=AUTH).get_json()
+    [reason] = [r for r in record["reasons"] if r["code"] == "campaign"]
+    campaign_id = reason["detail"].split()[1].rstrip(":")
+    assert campaign_id == first
+    # The earlier pending one was already in; the published ones stay published.
+    public = client.get("/api/v1/articles/a1/comments").get_json()["comments"]
+    assert first in [c["id"] for c in public]
+    listed = client.get(f"{MODERATION}/campaigns/{campaign_id}", headers=AUTH)
+    assert listed.status_code == 200
+    members = [c["id"] for c in listed.get_json()["comments"]]
+    assert third in members and pending in members and first in members
+    queue = client.get(f"{MODERATION}/queue?reason=campaign", headers=AUTH).get_json()
+    assert {c["id"] for c in queue["comments"]} >= {third, pending}
+    decided = client.post(f"{MODERATION}/campaigns/{campaign_id}/spam", json={}, headers=AUTH)
+    assert decided.status_code == 200 and set(decided.get_json()["decided"]) == set(members)
+    assert client.get("/api/v1/articles/a1/comments").get_json()["comments"] == [
+        c for c in public if c["id"] not in members
+    ]
+
+
+def test_earlier_pending_members_are_held_with_the_reason(client: FlaskClient) -> None:
+    ids = [post(client, n).get_json()["id"] for n in range(3)]
+    assert all("campaign" in reasons(client, i) for i in ids)
+
+
+def test_one_author_repeating_themself_is_no_campaign(client: FlaskClient) -> None:
+    ids = [post(client, n, email="same@example.com").get_json()["id"] for n in range(4)]
+    assert all("campaign" not in reasons(client, i) for i in ids)
+
+
+def test_short_texts_and_a_threshold_of_zero_are_never_campaigns(client: FlaskClient) -> None:
+    ids = [submit(client, comment="Great article!", email=f"s{n}@example.com") for n in range(4)]
+    assert all("campaign" not in reasons(client, r.get_json()["id"]) for r in ids)
+    client.put(
+        f"{MODERATION}/policy", json={**RELAXED_POLICY, "campaign_threshold": 0}, headers=AUTH
+    )
+    more = [post(client, n).get_json()["id"] for n in range(4)]
+    assert all("campaign" not in reasons(client, i) for i in more)
+
+
+def test_an_unknown_campaign_is_404(client: FlaskClient) -> None:
+    assert client.get(f"{MODERATION}/campaigns/{'0' * 26}", headers=AUTH).status_code == 404
+
+
+def test_precision_and_recall_on_a_generated_set() -> None:
+    """Four paraphrased campaigns of 25 texts among 600 ordinary comments (measured: precision
+    1.00, recall 0.91 with seed 7; the misses are mostly the third text of a campaign whose
+    two earlier ones happened to be far paraphrases)."""
+    scores = replay(generated(seed=7))
+    assert scores.precision >= 0.95, scores
+    assert scores.recall >= 0.85, scores
+    other = replay(generated(seed=11))
+    assert other.precision >= 0.95 and other.recall >= 0.8, other
