@@ -217,7 +217,7 @@ class Config:
             moderation_hook_url=env.get("MODERATION_HOOK_URL", "").strip() or None,
             moderation_hook_secret=(env.get("MODERATION_HOOK_SECRET", "").strip().encode() or None),
             moderation_hook_timeout=_float(env, "MODERATION_HOOK_TIMEOUT", 3.0),
-            moderation_hook_fail=_choice(env, "MODERATION_HOOK_FAIL", ("open", "closed")),
+            moderation_hook_fail=_choice(env, "MODERATION_HOOK_FAIL", "open", ("open", "closed")),
             moderation_hook_retries=_int(env, "MODERATION_HOOK_RETRIES", 2, minimum=0),
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
@@ -357,13 +357,6 @@ def _spam_fields(raw: str | None) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(f"SPAM_CHECK_SEND: unknown fields {unknown} (of {SPAM_CHECK_FIELDS})")
     return chosen
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, choices[0]).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}")
-    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

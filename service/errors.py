@@ -31,8 +31,8 @@ from .domain_errors import (
     InvalidIdempotencyKey,
     ParentNotPublished,
     RateLimited,
-    WebhookNotFound,
     StaleVersion,
+    WebhookNotFound,
 )
 
 PROBLEM_MIMETYPE = "application/problem+json"

@@ -124,7 +124,9 @@ def decide_comment(
             raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
-        metrics.count_decision(states.STATE_RULES[states.Status(target)].decision or target, "moderator")
+        metrics.count_decision(
+            states.STATE_RULES[states.Status(target)].decision or target, "moderator"
+        )
         # Decided: its claim is released, its reports are dealt with (they stop counting).
         svc.store.finish_review(comment_id, decided=True)
         if svc.config.spam_check_key and target in FEEDBACK:  # reported back by the worker

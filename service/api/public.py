@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..author_edits import EditRequest
 from ..documents import render_accepted, render_counts, render_edited, render_public_page
 from ..errors import validation_problem
-from ..observability import VERDICT
 from ..idempotency import Replay
+from ..observability import VERDICT
 from ..reader_reports import ReportRequest
 from ..schemas import (
     CountsArgsSchema,

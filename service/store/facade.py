@@ -12,11 +12,11 @@ from .campaigns import Campaigns
 from .claims import Claims
 from .commenters import Commenters
 from .decisions import Decisions
+from .edits import Edits
 from .eventlog import EventLog
 from .feeds import Feeds
-from .imports import Imports
-from .edits import Edits
 from .idempotency import IdempotencyRecords
+from .imports import Imports
 from .inserts import Inserts
 from .moderators import Moderators
 from .personal import PersonalData
