@@ -1,9 +1,10 @@
-"""``make run``: the embedded Redis (unless REDIS_URL is set), then gunicorn, then cleanup.
+"""``make run``: the embedded Redis (unless REDIS_URL is set), then the HTTP server, then cleanup.
 
-Redis is started here, once, before gunicorn forks its workers; the workers only receive its
-URL. If it dies, a supervisor thread starts it again on the same socket and data (AOF), with
-back-off; the workers reconnect by themselves. When gunicorn exits (Ctrl-C, SIGTERM), Redis is
-stopped after it, so every acknowledged comment is on disk.
+The server is granian unless ``SERVER=gunicorn`` (service/server.py says why and what each
+does). Redis is started here, once, before the server starts its workers; the workers only
+receive its URL. If it dies, a supervisor thread starts it again on the same socket and data
+(AOF), with back-off; the workers reconnect by themselves. When the server exits (Ctrl-C,
+SIGTERM), Redis is stopped after it, so every acknowledged comment is on disk.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
 from .config import Config, ConfigError, environment
 from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
 from .logs import install_redaction
+from .server import server_argv
 
 
 def main() -> int:
@@ -48,33 +50,29 @@ def main() -> int:
             f"{base}/api/v1/moderation/queue",
             flush=True,
         )
-    print(f"serving on {base}  (contract: {base}/openapi.yaml)", flush=True)
+    print(f"serving on {base} with {config.server}  (contract: {base}/openapi.yaml)", flush=True)
+    warning = config.exposure_warning()
+    if warning and config.server != "gunicorn":  # gunicorn_conf.py's on_starting says it
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
 
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:service.gunicorn_conf",
-            "service.wsgi:app",
-        ],
+    server = subprocess.Popen(
+        server_argv(config),
         env=env,
-        # If this launcher is killed outright, gunicorn still stops (and frees the port).
+        # If this launcher is killed outright, the server still stops (and frees the port).
         preexec_fn=die_with_parent,
     )
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        gunicorn.send_signal(signum)
+        server.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     try:
-        return gunicorn.wait()
+        return server.wait()
     finally:
-        if gunicorn.poll() is None:
-            gunicorn.terminate()
-            gunicorn.wait()
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
         if supervisor is not None:
             supervisor.stop()
         if embedded is not None:

@@ -1,5 +1,22 @@
-"""The WSGI entry point for gunicorn: ``service.wsgi:app``."""
+"""The entry points: ``service.wsgi:app`` (WSGI) for gunicorn, which writes its own access log
+(service/gunicorn_logging.py); ``service.wsgi:rsgi_app`` for granian's RSGI interface: the
+same app behind the access log (service/access_log.py) and the bridge that reads each request
+whole before a thread runs it (service/rsgi_bridge.py)."""
 
-from .app import create_app
+from .access_log import AccessLog
+from .api.context import EXTENSION_KEY
+from .app import SECURITY_HEADERS, create_app
+from .logs import install_redaction
+from .rsgi_bridge import RSGIBridge
 
 app = create_app()
+_config = app.extensions[EXTENSION_KEY].config
+# gunicorn's logger sets the level in its workers; under granian this module does.
+install_redaction(_config.log_level)
+rsgi_app = RSGIBridge(
+    AccessLog(app, app.extensions[EXTENSION_KEY].hasher),
+    threads=_config.threads,
+    max_body_bytes=_config.max_body_bytes,
+    read_timeout=_config.request_read_timeout,
+    extra_headers=SECURITY_HEADERS,
+)

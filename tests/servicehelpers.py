@@ -203,12 +203,14 @@ class Service:
         count = int(self.env["WORKERS"])
         if not wait_until(lambda: len(self.workers()) == count, timeout):
             self.kill()
-            raise AssertionError(f"gunicorn did not start {count} workers:\n" + self.log_text())
+            raise AssertionError(
+                f"{self.server} did not start {count} workers:\n" + self.log_text()
+            )
         if self.embedded:
             self.embedded_redis_pid = self.redis_server_pid()
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, as a process manager stops it: gunicorn drains, then Redis stops."""
+        """SIGTERM, as a process manager stops it: the server drains, then Redis stops."""
         code = self.group.terminate(timeout)
         if code is None:
             self.kill()
@@ -224,15 +226,20 @@ class Service:
             send_signal(self.embedded_redis_pid, signal.SIGKILL)
             wait_until(lambda: not is_running(self.embedded_redis_pid or 0), 10)
 
-    # The tree: serve -> gunicorn master -> workers; serve -> redis-server (embedded mode).
+    # The tree: serve -> server master (granian or gunicorn) -> workers; serve -> redis-server
+    # (embedded mode).
 
-    def gunicorn_master(self) -> int:
-        masters = [p for p in children(self.group.pid) if "gunicorn" in cmdline(p)]
+    @property
+    def server(self) -> str:
+        return self.env.get("SERVER", "granian")
+
+    def server_master(self) -> int:
+        masters = [p for p in children(self.group.pid) if f"-m {self.server} " in cmdline(p) + " "]
         assert len(masters) == 1, masters
         return masters[0]
 
     def workers(self) -> list[int]:
-        return [p for p in children(self.gunicorn_master()) if is_running(p)]
+        return [p for p in children(self.server_master()) if is_running(p)]
 
     def redis_server_pid(self) -> int:
         found = [p for p in children(self.group.pid) if "redis-server" in cmdline(p)]

@@ -299,7 +299,7 @@ def test_redis_stopped_over_http_answers_503_then_recovers(
         cleanup.append(service)
         service.start()
         comment_id = seed_one_approved(service, "outage")
-        master, workers = service.gunicorn_master(), service.workers()
+        master, workers = service.server_master(), service.workers()
 
         assert redis.stop() == 0
         answers = [
@@ -321,7 +321,7 @@ def test_redis_stopped_over_http_answers_503_then_recovers(
         print(f"[HTTP] ready again {time.monotonic() - restarted:.3f} s after Redis restarted")
         assert_earlier_data_and_new_writes(service, "outage", comment_id)
         # Recovered by itself: the same master and workers, nothing was restarted.
-        assert service.gunicorn_master() == master and service.workers() == workers
+        assert service.server_master() == master and service.workers() == workers
         assert service.stop() == 0
     finally:
         redis.kill()
@@ -431,7 +431,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(
     service.start()
     # Published unless a term holds it or marks it spam: all three statuses, and reason indexes.
     service.put_policy(auto_approve="all", hold_terms=[HOLD_WORD], block_terms=[SPAM_WORD])
-    master = service.gunicorn_master()
+    master = service.server_master()
     workers = service.workers()
     assert len(workers) == 2
 
@@ -511,7 +511,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(
             thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     assert not unexpected, unexpected[:5]
-    assert service.gunicorn_master() == master  # only the worker died
+    assert service.server_master() == master  # only the worker died
 
     # Nothing acknowledged is missing, and every comment is whole: its record, its indexes.
     assert not acknowledged_problems(service, acked)

@@ -196,12 +196,12 @@ def test_examine(data: bytes, verdict: Verdict) -> None:
     assert examine(data, max_body_bytes=100)[0] is verdict
 
 
-def test_compose_puts_nginx_in_front_and_gunicorn_out_of_reach() -> None:
+def test_compose_puts_nginx_in_front_and_the_server_out_of_reach() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     comments, proxy = services["comments"], services["proxy"]
     assert comments["environment"]["TRUSTED_PROXIES"] == "1"
-    # gunicorn listens on loopback in a network namespace that only nginx shares...
+    # The server listens on loopback in a network namespace that only nginx shares...
     assert comments["environment"]["HOST"] == "127.0.0.1"
     assert proxy["network_mode"] == "service:comments"
     assert proxy["image"].startswith("nginx:")
@@ -212,6 +212,10 @@ def test_compose_puts_nginx_in_front_and_gunicorn_out_of_reach() -> None:
     assert listen is not None
     assert [p.rsplit(":", 1)[1] for p in comments["ports"]] == [listen.group(1)]
     assert re.search(r"^\s*server\s+127\.0\.0\.1:8000;", nginx, re.MULTILINE)
+    # The image runs the launcher, hence the default server (granian) or SERVER's.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "service.serve"]' in dockerfile
+    assert comments["environment"]["SERVER"] == "${SERVER:-granian}"
 
 
 def test_nginx_config_bounds_slow_clients_and_sets_the_forwarded_address() -> None:
