@@ -11,6 +11,7 @@ thread, for whatever else wants to hook both (metrics, request ids).
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,6 +20,19 @@ from .hashing import Hasher
 from .logs import redact_path
 
 log = logging.getLogger("service.access")
+
+
+def install_access_log() -> None:
+    """Access lines go to stdout as they are, like gunicorn's (``accesslog = "-"``): the line
+    is the whole record. Idempotent."""
+    if any(getattr(h, "access_log", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.access_log = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -29,6 +43,7 @@ class AccessLog:
     def __init__(self, app: WSGIApp, hasher: Hasher | None) -> None:
         self.app = app
         self.hasher = hasher
+        install_access_log()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
