@@ -34,6 +34,7 @@ def install_access_log() -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
 
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
