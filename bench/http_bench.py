@@ -56,7 +56,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.servers import CEILING_LAYOUTS, SERVICE_LAYOUTS, Layout  # noqa: E402
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
-from devtools.processes import ROOT, GroupProcess, ProcessError, free_port  # noqa: E402
+from devtools.processes import (  # noqa: E402
+    ROOT,
+    GroupProcess,
+    ProcessError,
+    children,
+    cmdline,
+    free_port,
+)
 from devtools.rediskeys import delete_prefix  # noqa: E402
 
 LUA_SCRIPT = ROOT / "bench" / "http_scenarios.lua"
@@ -222,6 +229,12 @@ class WrkRun:
     # What the whole machine spent per request during the run; None where /proc/stat is not
     # readable.
     machine: MachineCost | None = None
+    # fsync/fdatasync calls of the Redis written to during the run (strace), when counted.
+    fsyncs: int | None = None
+
+    @property
+    def fsyncs_per_request(self) -> float | None:
+        return None if self.fsyncs is None or not self.requests else self.fsyncs / self.requests
 
     @property
     def errors(self) -> int:
@@ -673,8 +686,49 @@ def wrk_version() -> str:
     )
 
 
+class FsyncCounter:
+    """Counts a process's fsync and fdatasync calls while it runs (``strace -c``); Redis
+    with ``appendfsync always`` makes one per event-loop turn that wrote, so fsyncs per request
+    says how many writes shared each one."""
+
+    FSYNC_LINE = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?f(?:data)?sync$", re.M)
+
+    def __init__(self, pid: int, workdir: Path) -> None:
+        self.out = workdir / f"strace-{pid}-{secrets.token_hex(3)}.txt"
+        self.process = subprocess.Popen(
+            ["strace", "-f", "-c", "-e", "trace=fdatasync,fsync", "-o", str(self.out)]
+            + ["-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)  # attached
+
+    def stop(self) -> int | None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(10)
+            text = self.out.read_text()
+        except (subprocess.TimeoutExpired, OSError):
+            self.process.kill()
+            return None
+        return sum(int(m.group(1)) for m in self.FSYNC_LINE.finditer(text))
+
+
+def redis_pid_of(server: Server) -> int | None:
+    """The embedded redis-server a running service started, if any."""
+    if server.process is None:
+        return None
+    found = [p for p in children(server.process.pid) if "redis-server" in cmdline(p)]
+    return found[0] if len(found) == 1 else None
+
+
 def run_wrk(
-    server: Server, scenario: Scenario, setup: Setup, nonce: str, duration: int | None = None
+    server: Server,
+    scenario: Scenario,
+    setup: Setup,
+    nonce: str,
+    duration: int | None = None,
+    fsync_pid: int | None = None,
 ) -> WrkRun:
     seconds = duration if duration is not None else setup.duration
     argv = [
@@ -697,11 +751,17 @@ def run_wrk(
         "HTTP_BENCH_NONCE": nonce,
         "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path,
     }
+    counter = (
+        FsyncCounter(fsync_pid, server.log_path.parent)
+        if fsync_pid is not None and shutil.which("strace")
+        else None
+    )
     sample_before = machine_sample()
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
     )
     sample_after = machine_sample()
+    fsyncs = None if counter is None else counter.stop()
     match = RESULT_LINE.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise BenchError(
@@ -721,15 +781,23 @@ def run_wrk(
         status_errors=raw["status"],
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
         machine=machine_cost(sample_before, sample_after, raw["requests"]),
+        fsyncs=fsyncs,
     )
 
 
 Job = tuple[str, Server, Scenario]  # the key its results go under, who wrk drives, what
 
 
-def measure_jobs(jobs: Sequence[Job], setup: Setup, label: str = "") -> dict[str, Measurement]:
+def measure_jobs(
+    jobs: Sequence[Job],
+    setup: Setup,
+    label: str = "",
+    fsync_pids: dict[str, int] | None = None,
+) -> dict[str, Measurement]:
     """``setup.runs`` rounds, each running every job once in order, so slow phases of a noisy
-    machine hit all of them alike (after a one-second warm-up of each). Best run per job."""
+    machine hit all of them alike (after a one-second warm-up of each). Best run per job.
+    ``fsync_pids``: job key -> the Redis whose fsyncs that job's runs count."""
+    pids = fsync_pids or {}
     nonce_base = secrets.token_hex(3)
     for _key, server, scenario in jobs:
         if scenario.mode == "get":  # warm-up: imports, first connections to Redis, caches
@@ -737,13 +805,20 @@ def measure_jobs(jobs: Sequence[Job], setup: Setup, label: str = "") -> dict[str
     results = {key: Measurement(scenario) for key, _server, scenario in jobs}
     for round_no in range(1, setup.runs + 1):
         for key, server, scenario in jobs:
-            run = run_wrk(server, scenario, setup, f"{nonce_base}r{round_no}")
+            run = run_wrk(
+                server, scenario, setup, f"{nonce_base}r{round_no}", fsync_pid=pids.get(key)
+            )
             results[key].runs.append(run)
             print(
                 f"  {label}{key:<26} run {round_no}/{setup.runs}: "
                 f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
                 f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
-                f"errors {run.errors}{_cpu_text(run)}",
+                f"errors {run.errors}{_cpu_text(run)}"
+                + (
+                    ""
+                    if run.fsyncs_per_request is None
+                    else f"  {run.fsyncs_per_request:.2f} fsync/req"
+                ),
                 flush=True,
             )
     return results
@@ -824,8 +899,8 @@ def print_table(
     refs = references if references is not None else {"ceiling": ceiling}
     header = (
         f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 x':>6} {'errors':>7} "
-        f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'vs':>9} {'target':>7}"
-        "  result"
+        f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'fsync':>5} {'ratio':>6} {'vs':>9} "
+        f"{'target':>7}  result"
     )
     print(header)
     print("-" * len(header))
@@ -850,10 +925,13 @@ def print_table(
             )
         )
         p99x = best.p99_ms / ceiling.best.p99_ms if ceiling.best.p99_ms else 0.0
+        per = best.fsyncs_per_request
+        fsync = "-" if per is None else f"{per:.2f}"
         print(
             f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
             f"{p99x:>6.1f} {m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} "
-            f"{switches:>5} {idle:>5} {m.ratio(ceiling):>6.2f} {versus:>9} {target:>7}  {verdict}"
+            f"{switches:>5} {idle:>5} {fsync:>5} {m.ratio(ceiling):>6.2f} {versus:>9} "
+            f"{target:>7}  {verdict}"
         )
 
 
@@ -1048,7 +1126,16 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         others = list(stack.services.items())[1:]
         for label, server in others:
             jobs += [(f"read@{label}", server, read), (f"submit@{label}", server, submit)]
-        results = measure_jobs(jobs, setup)
+        fsync_pids: dict[str, int] = {}
+        for server in stack.services.values():
+            pid = redis_pid_of(server)
+            if pid is None:
+                continue
+            writing = [key for key, on, sc in jobs if sc.mode != "get" and on is server]
+            if server is stack.service:  # the floors write to the default service's Redis
+                writing += [f.name for f in floor_scenarios]
+            fsync_pids.update(dict.fromkeys(writing, pid))
+        results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
         results["ceiling"].runs += ceilings[strongest].runs
         service_logs = {
             label: scan_log(server.log_path) for label, server in stack.services.items()

@@ -8,7 +8,6 @@ from redis import Redis
 from ..crypto import Cipher
 from ..tracked_cache import TrackedCache
 from . import scripts
-from .group_commit import GroupCommit
 from .keys import Keys
 
 
@@ -32,8 +31,6 @@ class StoreCore:
         self.moderation_cache = moderation_cache
         self._anonymise = redis.register_script(scripts.ANONYMISE_COMMENT)
         self._insert = redis.register_script(scripts.INSERT_COMMENT)
-        # Submissions in flight in this process share one pipelined call (one fsync).
-        self._insert_batched = GroupCommit(redis, self._insert)
         self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
         self._delete = redis.register_script(scripts.DELETE_COMMENT)
         self._public_page = redis.register_script(scripts.PUBLIC_PAGE)

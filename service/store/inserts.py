@@ -179,7 +179,7 @@ class Inserts(StoreCore):
             key.grace_ms,
             "1" if key.presented_id else "",
         ]
-        reply = cast(list[Any], self._insert_batched(keys, args))
+        reply = cast(list[Any], self._insert(keys=keys, args=args))
         outcome = Outcome(int(reply[0]))
         if outcome is Outcome.DROPPED_DUPLICATE:
             return InsertResult(outcome, chosen=int(reply[1]) - 1, key_rotated=bool(int(reply[2])))
