@@ -53,7 +53,7 @@ def main() -> int:
     print(f"serving on {base} with {config.server}  (contract: {base}/openapi.yaml)", flush=True)
     warning = config.exposure_warning()
     if warning and config.server != "gunicorn":  # gunicorn_conf.py's on_starting says it
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
+        print(f"[WARNING] {warning}", file=sys.stderr, flush=True)
 
     server = subprocess.Popen(
         server_argv(config),

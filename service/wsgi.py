@@ -13,10 +13,12 @@ app = create_app()
 _config = app.extensions[EXTENSION_KEY].config
 # gunicorn's logger sets the level in its workers; under granian this module does.
 install_redaction(_config.log_level)
+access_logged = AccessLog(app, app.extensions[EXTENSION_KEY].hasher)
 rsgi_app = RSGIBridge(
-    AccessLog(app, app.extensions[EXTENSION_KEY].hasher),
+    access_logged,
     threads=_config.threads,
     max_body_bytes=_config.max_body_bytes,
     read_timeout=_config.request_read_timeout,
     extra_headers=SECURITY_HEADERS,
 )
+rsgi_app.on_shutdown.append(access_logged.flush)
