@@ -70,6 +70,13 @@ class Layout:
 GRANIAN_SERVICE = Layout(
     "granian-rsgi", "granian", "the service's default: RSGI + bridge (rsgi_bridge.py)", kind="rsgi"
 )
+GRANIAN_SERVICE_2 = Layout(
+    "granian-rsgi",
+    "granian",
+    "RSGI + bridge, 2 workers",
+    workers=2,
+    kind="rsgi",
+)
 GUNICORN_SERVICE = Layout(
     "gunicorn-gthread", "gunicorn", "SERVER=gunicorn: gthread + buffering_worker.py"
 )
@@ -88,7 +95,8 @@ CEILING_LAYOUTS: tuple[Layout, ...] = (
     Layout("granian-wsgi", "granian", "WSGI, blocking threads", workers=4, threads=2),
     Layout("granian-wsgi", "granian", "WSGI, 1 blocking thread", workers=2, threads=1),
     GRANIAN_SERVICE,
+    GRANIAN_SERVICE_2,
 )
 # The service under each server it supports; the first is the default whose scenarios make the
 # main table. Each is compared with the ceiling of the same layout too.
-SERVICE_LAYOUTS: tuple[Layout, ...] = (GRANIAN_SERVICE, GUNICORN_SERVICE)
+SERVICE_LAYOUTS: tuple[Layout, ...] = (GRANIAN_SERVICE, GRANIAN_SERVICE_2, GUNICORN_SERVICE)
