@@ -40,8 +40,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/codespell
 	$(BIN)/mypy
 
-# HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
-# wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see
+# HTTP scenarios against the fastest of several servers serving a bare Flask app, measured in
+# the same run (needs wrk: apt-get install -y wrk; strace for fsync counts), the service under
+# granian and gunicorn, then the policy's costs. Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/http_bench.py
