@@ -201,13 +201,18 @@ class Service:
         self.group.wait_ready(self.port, ready_path, timeout)
         # Ready means one worker answers; the others may still be booting.
         count = int(self.env["WORKERS"])
-        if not wait_until(lambda: len(self.workers()) == count, timeout):
+        try:
+            if not wait_until(lambda: len(self.workers()) == count, timeout):
+                raise AssertionError(
+                    f"{self.server} did not start {count} workers:\n" + self.log_text()
+                )
+            if self.embedded:
+                self.embedded_redis_pid = self.redis_server_pid()
+        except BaseException:
+            # Whatever failed here (the tree not as expected too), nothing is left running:
+            # the caller gets no Service to kill (a leaked one served on for an hour).
             self.kill()
-            raise AssertionError(
-                f"{self.server} did not start {count} workers:\n" + self.log_text()
-            )
-        if self.embedded:
-            self.embedded_redis_pid = self.redis_server_pid()
+            raise
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, as a process manager stops it: the server drains, then Redis stops."""
