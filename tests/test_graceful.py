@@ -1,6 +1,6 @@
 """Graceful shutdown under both servers (granian, the default, and gunicorn): a SIGTERM lets
-the request in flight finish — here one whose body is still arriving — answers it, and the service exits 0 with the
-comment stored (the next start of the same DATA_DIR serves it)."""
+the request in flight finish — here one whose body is still arriving — and answers it; the
+service exits 0 with the comment stored (the next start of the same DATA_DIR serves it)."""
 
 from __future__ import annotations
 
