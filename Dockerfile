@@ -1,4 +1,5 @@
-# The service image used by docker-compose.yml: gunicorn serving service.wsgi:app.
+# The service image used by docker-compose.yml: service.serve runs granian (SERVER=gunicorn
+# for gunicorn) with REDIS_URL set, so no embedded Redis.
 FROM python:3.12-slim
 
 # HOST=0.0.0.0 serves the image on its own (then TRUSTED_PROXIES stays 0: no proxy, so no
@@ -18,4 +19,4 @@ USER comments
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD python -c "import urllib.request,os; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'], timeout=2)"
-CMD ["gunicorn", "-c", "python:service.gunicorn_conf", "service.wsgi:app"]
+CMD ["python", "-m", "service.serve"]

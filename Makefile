@@ -49,10 +49,11 @@ browser-deps:
 screenshots: $(VENV)/.installed-test browser-deps
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py -k screenshots -q
 
-# embed.js's size (raw, gzipped) against its 12 KB budget, then HTTP scenarios under gunicorn
-# against a bare-Flask ceiling measured in the same run (needs wrk: apt-get install -y wrk),
-# then the policy's costs, then a 100,000-comment WXR import against the live insert path (and
-# peak memory). Ratios are the figures; see
+# embed.js's size (raw, gzipped) against its 12 KB budget; HTTP scenarios against the fastest
+# of several servers serving a bare Flask app, measured in the same run (needs wrk: apt-get
+# install -y wrk; strace for fsync counts), the service under granian and gunicorn; the
+# policy's costs; a 100,000-comment WXR import against the live insert path (and peak memory).
+# Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/embed_size.py

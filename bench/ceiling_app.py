@@ -16,6 +16,12 @@ each worker on the first write: importing the app needs no Redis, and ``/ceiling
 touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
 
     python -m gunicorn -c python:service.gunicorn_conf bench.ceiling_app:app
+    python -m granian --interface wsgi bench.ceiling_app:app
+    python -m granian --interface rsgi --loop uvloop bench.ceiling_app:rsgi_app
+
+``rsgi_app`` is the app behind the service's own RSGI bridge (service/rsgi_bridge.py, with
+THREADS, MAX_BODY_BYTES and REQUEST_READ_TIMEOUT from the environment as the service reads
+them): the ceiling of the layout the service is served with under granian.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import threading
 from flask import Flask, Response, jsonify, request
 from redis import Redis
 
+from service.config import Config
+from service.rsgi_bridge import RSGIBridge
 from service.store.client import make_redis
 
 FLOOR_TTL_MS = 10 * 60 * 1000  # floor keys expire: nothing accumulates in a shared Redis
@@ -35,6 +43,15 @@ app = Flask(__name__)
 
 _client: Redis | None = None
 _client_lock = threading.Lock()
+
+
+_config = Config.from_env()
+rsgi_app = RSGIBridge(
+    app,
+    threads=_config.threads,
+    max_body_bytes=_config.max_body_bytes,
+    read_timeout=_config.request_read_timeout,
+)
 
 
 @app.get("/")

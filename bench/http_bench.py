@@ -63,12 +63,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.servers import CEILING_LAYOUTS, SERVICE_LAYOUTS, Layout  # noqa: E402
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
 from devtools.processes import (  # noqa: E402
     ROOT,
     GroupProcess,
     ProcessError,
     children,
+    cmdline,
     free_port,
 )
 from devtools.rediskeys import delete_prefix  # noqa: E402
@@ -163,10 +165,17 @@ class Scenario:
     headers: tuple[str, ...] = ()
     post_path: str = ""
     server: str = "service"  # which server wrk drives: "service" or "ceiling" (the references)
+    # What the target ratio is taken against: the (strongest) ceiling, or, for writes, the
+    # write floor or the mixed floor measured under the same server.
+    reference: str = "ceiling"
 
 
 CEILING = Scenario(
-    "ceiling", "bare Flask jsonify, same gunicorn config", None, CEILING_PATH, server="ceiling"
+    "ceiling",
+    "bare Flask jsonify under the fastest server layout (bench/servers.py)",
+    None,
+    CEILING_PATH,
+    server="ceiling",
 )
 # The write floor: the bare app storing each (distinct, ~400-byte) submission body with one
 # Redis SET in the service's Redis. A reference like the ceiling, not a target.
@@ -194,23 +203,32 @@ MIXED_FLOOR = Scenario(
 FLOOR_WITH = ("submit", "mixed")
 MIXED_FLOOR_WITH = ("mixed",)
 SCENARIOS = (
-    Scenario("read", "GET 50 approved comments of one article", 0.8, READ_PATH),
+    Scenario("read", "GET 50 approved comments of one article", 0.9, READ_PATH),
     Scenario(
         "submit",
         "POST a distinct comment (201/202)",
-        0.5,
+        0.8,
         SUBMIT_PATH,
         mode="submit",
         post_path=SUBMIT_PATH,
+        reference="floor",
     ),
-    Scenario("counts", "GET comment counts of 20 articles", 0.8, COUNTS_PATH),
+    Scenario("counts", "GET comment counts of 20 articles", 0.9, COUNTS_PATH),
     Scenario(
-        "queue", "GET moderation queue page of 50 (Bearer)", 0.6, QUEUE_PATH, headers=(AUTH_HEADER,)
+        "queue", "GET moderation queue page of 50 (Bearer)", 0.7, QUEUE_PATH, headers=(AUTH_HEADER,)
     ),
     Scenario(
-        "mixed", "90% read + 10% submit", 0.7, READ_PATH, mode="mixed", post_path=MIXED_POST_PATH
+        "mixed",
+        "90% read + 10% submit",
+        0.8,
+        READ_PATH,
+        mode="mixed",
+        post_path=MIXED_POST_PATH,
+        reference="mixfloor",
     ),
 )
+# Every scenario's p99 may be at most this many times the ceiling's p99 (same connections).
+P99_FACTOR = 3.0
 SCENARIO_NAMES = tuple(s.name for s in SCENARIOS)
 
 
@@ -229,6 +247,12 @@ class WrkRun:
     # What the whole machine spent per request during the run; None where /proc/stat is not
     # readable.
     machine: MachineCost | None = None
+    # fsync/fdatasync calls of the Redis written to during the run (strace), when counted.
+    fsyncs: int | None = None
+
+    @property
+    def fsyncs_per_request(self) -> float | None:
+        return None if self.fsyncs is None or not self.requests else self.fsyncs / self.requests
 
     @property
     def errors(self) -> int:
@@ -252,9 +276,31 @@ class Measurement:
     def ratio(self, ceiling: Measurement) -> float:
         return self.best.req_s / ceiling.best.req_s if ceiling.best.req_s else 0.0
 
-    def passed(self, ceiling: Measurement) -> bool:
+    def target_ratio(self, references: dict[str, Measurement]) -> float | None:
+        """The ratio the target is about: to the ceiling, or to the floor named as reference;
+        None when that reference was not measured."""
+        reference = references.get(self.scenario.reference)
+        return None if reference is None else self.ratio(reference)
+
+    def p99_ok(self, ceiling: Measurement) -> bool:
+        return self.best.p99_ms <= P99_FACTOR * ceiling.best.p99_ms
+
+    def misses(self, references: dict[str, Measurement]) -> list[str]:
+        """What this measurement misses: "ratio", "p99", "errors" (empty: it passed)."""
+        why = []
         target = self.scenario.target
-        return self.errors == 0 and (target is None or self.ratio(ceiling) >= target)
+        if target is not None:
+            ratio = self.target_ratio(references)
+            if ratio is None or ratio < target:
+                why.append("ratio")
+            if not self.p99_ok(references["ceiling"]):
+                why.append("p99")
+        if self.errors:
+            why.append("errors")
+        return why
+
+    def passed(self, references: dict[str, Measurement]) -> bool:
+        return not self.misses(references)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,13 +418,21 @@ class Setup:
 
 
 class Stack:
-    """The service and the ceiling, started side by side; stopped by ``close`` in any case."""
+    """The service under each of ``service_layouts`` (the first is the default, whose Redis the
+    write floor uses) and the ceiling app under each of ``ceiling_layouts``, all running side by
+    side; stopped by ``close`` in any case."""
 
-    def __init__(self, setup: Setup, workdir: Path) -> None:
+    def __init__(
+        self,
+        setup: Setup,
+        workdir: Path,
+        ceiling_layouts: Sequence[Layout] = CEILING_LAYOUTS,
+        service_layouts: Sequence[Layout] = SERVICE_LAYOUTS,
+    ) -> None:
         self.setup = setup
         self.workdir = workdir
         self.key_prefix = "bench" + secrets.token_hex(4)
-        self.floor_redis_url = ""  # known once the service runs (start)
+        self.floor_redis_url = ""  # known once the default service runs (start)
         base = {k: v for k, v in os.environ.items() if k not in HARNESS_ENV}
         base.pop("REDIS_URL", None)
         base.update(BENCH_ENV)
@@ -393,43 +447,64 @@ class Stack:
                 "SECRET_KEY": SECRET_KEY,
             }
         )
-        if setup.redis_url is not None:
-            base["KEY_PREFIX"] = self.key_prefix  # never touches anyone else's keys
         self.base_env = base
-        service_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "data")}
-        ceiling_env = {**base, "PORT": str(free_port()), "DATA_DIR": str(workdir / "ceiling")}
         python = sys.executable
-        self.service = Server(
-            "service",
-            [python, "-m", "service.serve"],
-            service_env,
-            workdir / "service.log",
-            "/readyz",
-        )
-        self.ceiling = Server(
-            "ceiling",
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:service.gunicorn_conf",
-                "bench.ceiling_app:app",
-            ],
-            ceiling_env,
-            workdir / "ceiling.log",
-            CEILING_PATH,
-        )
+        self.service_layouts = list(service_layouts)
+        self.services: dict[str, Server] = {}
+        self.key_prefixes: list[str] = []
+        for index, layout in enumerate(self.service_layouts):
+            label = layout.label(setup.workers)
+            env = {
+                **base,
+                **layout.service_env(setup.workers),
+                "PORT": str(free_port()),
+                "DATA_DIR": str(workdir / f"data-{index}"),
+            }
+            if setup.redis_url is not None:  # each service its own keys in a shared Redis
+                env["KEY_PREFIX"] = f"{self.key_prefix}s{index}"
+                self.key_prefixes.append(env["KEY_PREFIX"])
+            self.services[label] = Server(
+                f"service {label}",
+                [python, "-m", "service.serve"],
+                env,
+                workdir / f"service-{index}.log",
+                "/readyz",
+            )
+        self.ceiling_layouts = list(ceiling_layouts)
+        self.ceilings: dict[str, Server] = {}
+        for index, layout in enumerate(self.ceiling_layouts):
+            port = free_port()
+            env = {
+                **base,
+                **layout.service_env(setup.workers),
+                "PORT": str(port),
+                "DATA_DIR": str(workdir / f"ceiling-{index}"),
+            }
+            label = layout.label(setup.workers)
+            self.ceilings[label] = Server(
+                f"ceiling {label}",
+                layout.ceiling_argv(port, setup.workers),
+                env,
+                workdir / f"ceiling-{index}.log",
+                CEILING_PATH,
+            )
+
+    @property
+    def service(self) -> Server:
+        """The default service (the first layout): the one the scenarios measure."""
+        return next(iter(self.services.values()))
 
     def start(self) -> None:
-        # The service first: the ceiling's write floor needs the Redis the service uses, and
-        # the embedded one exists only once the service runs.
-        self.service.start()
+        # The services first: the ceilings' write floor needs the Redis the default service
+        # uses, and the embedded one exists only once the service runs.
+        for server in self.services.values():
+            server.start()
         self.floor_redis_url = self.service_redis_url()
-        self.ceiling.env.update(
-            {"FLOOR_REDIS_URL": self.floor_redis_url, "FLOOR_KEY_PREFIX": self.floor_key_prefix}
-        )
-        self.ceiling.start()
+        for server in self.ceilings.values():
+            server.env.update(
+                {"FLOOR_REDIS_URL": self.floor_redis_url, "FLOOR_KEY_PREFIX": self.floor_key_prefix}
+            )
+            server.start()
 
     @property
     def floor_key_prefix(self) -> str:
@@ -439,7 +514,7 @@ class Stack:
         return f"{self.key_prefix}-floor"
 
     def service_redis_url(self) -> str:
-        """The Redis the running service uses: REDIS_URL, or the embedded server's socket."""
+        """The Redis the default service uses: REDIS_URL, or its embedded server's socket."""
         if self.setup.redis_url is not None:
             return self.setup.redis_url
         url_file = Path(self.service.env["DATA_DIR"]) / EMBEDDED_URL_FILE
@@ -475,19 +550,21 @@ class Stack:
             client.close()
         return info
 
-    def check_floor(self) -> None:
+    def check_floor(self, ceiling: Server) -> None:
         status, answer = http_request(
-            self.ceiling.port, "POST", FLOOR_PATH, body={"comment": "floor check"}
+            ceiling.port, "POST", FLOOR_PATH, body={"comment": "floor check"}
         )
-        expect(status, (202,), "POST " + FLOOR_PATH + " on the ceiling app", answer)
+        expect(status, (202,), "POST " + FLOOR_PATH + " on " + ceiling.name, answer)
 
     def close(self) -> None:
         try:
-            self.ceiling.stop()
+            for server in self.ceilings.values():
+                server.stop()
         finally:
-            self.service.stop()
+            for server in self.services.values():
+                server.stop()
             if self.setup.redis_url is not None:
-                drop_keys(self.setup.redis_url, (self.key_prefix, self.floor_key_prefix))
+                drop_keys(self.setup.redis_url, (*self.key_prefixes, self.floor_key_prefix))
 
     def gunicorn_settings(self) -> dict[str, Any]:
         """What gunicorn reads from service/gunicorn_conf.py with this environment."""
@@ -627,8 +704,49 @@ def wrk_version() -> str:
     )
 
 
+class FsyncCounter:
+    """Counts a process's fsync and fdatasync calls while it runs (``strace -c``); Redis
+    with ``appendfsync always`` makes one per event-loop turn that wrote, so fsyncs per request
+    says how many writes shared each one."""
+
+    FSYNC_LINE = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?f(?:data)?sync$", re.M)
+
+    def __init__(self, pid: int, workdir: Path) -> None:
+        self.out = workdir / f"strace-{pid}-{secrets.token_hex(3)}.txt"
+        self.process = subprocess.Popen(
+            ["strace", "-f", "-c", "-e", "trace=fdatasync,fsync", "-o", str(self.out)]
+            + ["-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.3)  # attached
+
+    def stop(self) -> int | None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(10)
+            text = self.out.read_text()
+        except (subprocess.TimeoutExpired, OSError):
+            self.process.kill()
+            return None
+        return sum(int(m.group(1)) for m in self.FSYNC_LINE.finditer(text))
+
+
+def redis_pid_of(server: Server) -> int | None:
+    """The embedded redis-server a running service started, if any."""
+    if server.process is None:
+        return None
+    found = [p for p in children(server.process.pid) if "redis-server" in cmdline(p)]
+    return found[0] if len(found) == 1 else None
+
+
 def run_wrk(
-    server: Server, scenario: Scenario, setup: Setup, nonce: str, duration: int | None = None
+    server: Server,
+    scenario: Scenario,
+    setup: Setup,
+    nonce: str,
+    duration: int | None = None,
+    fsync_pid: int | None = None,
 ) -> WrkRun:
     seconds = duration if duration is not None else setup.duration
     argv = [
@@ -651,11 +769,17 @@ def run_wrk(
         "HTTP_BENCH_NONCE": nonce,
         "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path,
     }
+    counter = (
+        FsyncCounter(fsync_pid, server.log_path.parent)
+        if fsync_pid is not None and shutil.which("strace")
+        else None
+    )
     sample_before = machine_sample()
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
     )
     sample_after = machine_sample()
+    fsyncs = None if counter is None else counter.stop()
     match = RESULT_LINE.search(done.stdout)
     if done.returncode != 0 or match is None:
         raise BenchError(
@@ -675,7 +799,47 @@ def run_wrk(
         status_errors=raw["status"],
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
         machine=machine_cost(sample_before, sample_after, raw["requests"]),
+        fsyncs=fsyncs,
     )
+
+
+Job = tuple[str, Server, Scenario]  # the key its results go under, who wrk drives, what
+
+
+def measure_jobs(
+    jobs: Sequence[Job],
+    setup: Setup,
+    label: str = "",
+    fsync_pids: dict[str, int] | None = None,
+) -> dict[str, Measurement]:
+    """``setup.runs`` rounds, each running every job once in order, so slow phases of a noisy
+    machine hit all of them alike (after a one-second warm-up of each). Best run per job.
+    ``fsync_pids``: job key -> the Redis whose fsyncs that job's runs count."""
+    pids = fsync_pids or {}
+    nonce_base = secrets.token_hex(3)
+    for _key, server, scenario in jobs:
+        if scenario.mode == "get":  # warm-up: imports, first connections to Redis, caches
+            run_wrk(server, scenario, setup, nonce_base + "w", duration=1)
+    results = {key: Measurement(scenario) for key, _server, scenario in jobs}
+    for round_no in range(1, setup.runs + 1):
+        for key, server, scenario in jobs:
+            run = run_wrk(
+                server, scenario, setup, f"{nonce_base}r{round_no}", fsync_pid=pids.get(key)
+            )
+            results[key].runs.append(run)
+            print(
+                f"  {label}{key:<26} run {round_no}/{setup.runs}: "
+                f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
+                f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
+                f"errors {run.errors}{_cpu_text(run)}"
+                + (
+                    ""
+                    if run.fsyncs_per_request is None
+                    else f"  {run.fsyncs_per_request:.2f} fsync/req"
+                ),
+                flush=True,
+            )
+    return results
 
 
 def measure(
@@ -684,30 +848,14 @@ def measure(
     setup: Setup,
     label: str = "",
     floors: Sequence[Scenario] = (),
+    ceiling: Server | None = None,
 ) -> dict[str, Measurement]:
-    """``setup.runs`` rounds; each round runs the ceiling (and the ``floors``) and then every
-    scenario once, so slow phases of a noisy machine hit all of them alike. Best run per
-    scenario."""
-    nonce_base = secrets.token_hex(3)
-    references = (CEILING, *floors)
-    # A short warm-up of both servers (imports, first connections to Redis, caches).
-    for reference in references:
-        run_wrk(stack.ceiling, reference, setup, nonce_base + "w", duration=1)
-    run_wrk(stack.service, SCENARIOS[0], setup, nonce_base + "w", duration=1)
-    results = {s.name: Measurement(s) for s in (*references, *scenarios)}
-    for round_no in range(1, setup.runs + 1):
-        for scenario in (*references, *scenarios):
-            server = stack.ceiling if scenario.server == "ceiling" else stack.service
-            run = run_wrk(server, scenario, setup, f"{nonce_base}r{round_no}")
-            results[scenario.name].runs.append(run)
-            print(
-                f"  {label}{scenario.name:<8} run {round_no}/{setup.runs}: "
-                f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
-                f"p99 {run.p99_ms:7.1f} ms  {run.bytes_per_response:>6} B/resp  "
-                f"errors {run.errors}{_cpu_text(run)}",
-                flush=True,
-            )
-    return results
+    """The ceiling (and the ``floors``) on ``ceiling`` (default: the first ceiling server),
+    then every scenario on the default service, in rounds (:func:`measure_jobs`)."""
+    bare = ceiling or next(iter(stack.ceilings.values()))
+    jobs: list[Job] = [(s.name, bare, s) for s in (CEILING, *floors)]
+    jobs += [(s.name, stack.service, s) for s in scenarios]
+    return measure_jobs(jobs, setup, label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -784,28 +932,29 @@ def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
 
 
 def print_table(
-    ceiling: Measurement, measured: Sequence[Measurement], floors: Sequence[Measurement] = ()
+    ceiling: Measurement,
+    measured: Sequence[Measurement],
+    floors: Sequence[Measurement] = (),
+    references: dict[str, Measurement] | None = None,
 ) -> None:
+    refs = references if references is not None else {"ceiling": ceiling}
     header = (
-        f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'ratio':>6} {'target':>7}  result"
+        f"{'scenario':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 x':>6} {'errors':>7} "
+        f"{'cpu us':>7} {'cost':>5} {'cs':>5} {'idle':>5} {'fsync':>5} {'ratio':>6} {'vs':>9} "
+        f"{'target':>7}  result"
     )
     print(header)
     print("-" * len(header))
     for m in (ceiling, *floors, *measured):
         best = m.best
         target = "-" if m.scenario.target is None else f">={m.scenario.target:.1f}"
+        misses = m.misses(refs)
         if m.scenario.target is None:
-            verdict = "ok" if m.errors == 0 else "FAIL (errors)"
-        elif m.passed(ceiling):
-            verdict = "PASS"
+            verdict = "ok" if not misses else "FAIL (errors)"
         else:
-            why = []
-            if m.scenario.target is not None and m.ratio(ceiling) < m.scenario.target:
-                why.append("ratio")
-            if m.errors:
-                why.append("errors")
-            verdict = f"FAIL ({', '.join(why)})"
+            verdict = "PASS" if not misses else f"FAIL ({', '.join(misses)})"
+        against = m.target_ratio(refs) if m.scenario.target is not None else None
+        versus = "-" if against is None else f"{against:.2f} {m.scenario.reference[:5]}"
         cost, machine = cpu_cost_ratio(m, ceiling), best.machine
         cpu, switches, idle = (
             ("-", "-", "-")
@@ -816,10 +965,50 @@ def print_table(
                 f"{machine.idle_share:.0%}",
             )
         )
+        p99x = best.p99_ms / ceiling.best.p99_ms if ceiling.best.p99_ms else 0.0
+        per = best.fsyncs_per_request
+        fsync = "-" if per is None else f"{per:.2f}"
         print(
             f"{m.scenario.name:<9} {best.req_s:>8.0f} {best.p50_ms:>8.1f} {best.p99_ms:>8.1f} "
-            f"{m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} {switches:>5} "
-            f"{idle:>5} {m.ratio(ceiling):>6.2f} {target:>7}  {verdict}"
+            f"{p99x:>6.1f} {m.errors:>7} {cpu:>7} {'-' if cost is None else f'{cost:.2f}':>5} "
+            f"{switches:>5} {idle:>5} {fsync:>5} {m.ratio(ceiling):>6.2f} {versus:>9} "
+            f"{target:>7}  {verdict}"
+        )
+
+
+def print_servers(
+    ceilings: dict[str, Measurement], strongest: str, comparison: list[dict[str, Any]]
+) -> None:
+    """The ceiling under every layout, then the service under each server beside its own."""
+    print("\nThe bare app (ceiling) under each server layout (best of the runs):\n")
+    header = f"{'layout':<24} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  note"
+    print(header)
+    print("-" * len(header))
+    for label, m in ceilings.items():
+        mark = "  <- the ceiling" if label == strongest else ""
+        print(
+            f"{label:<24} {m.best.req_s:>8.0f} {m.best.p50_ms:>7.1f} {m.best.p99_ms:>7.1f} "
+            f"{m.errors:>6}  {m.scenario.title}{mark}"
+        )
+    print("\nThe service under each server (ratios to the strongest ceiling; p99 in brackets):\n")
+    header = (
+        f"{'server':<24} {'its ceiling':>18} {'read':>18} {'submit':>18} {'read/ceil':>9} "
+        f"{'submit/floor':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in comparison:
+
+        def cell(doc: dict[str, Any] | None) -> str:
+            if doc is None:
+                return "-"
+            return f"{doc['req_s']:.0f} ({doc['p99_ms']:.0f} ms)"
+
+        floor_ratio = row.get("submit_vs_floor")
+        print(
+            f"{row['server']:<24} {cell(row.get('ceiling')):>18} {cell(row.get('read')):>18} "
+            f"{cell(row.get('submit')):>18} {row['read_ratio']:>9.2f} "
+            f"{'-' if floor_ratio is None else f'{floor_ratio:.2f}':>12}"
         )
 
 
@@ -835,11 +1024,11 @@ def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
         "errors": m.errors,
         "ratio": round(m.ratio(ceiling), 4),
         "target": m.scenario.target,
+        "reference": m.scenario.reference,
         "machine": None if best.machine is None else asdict(best.machine),
         "cpu_cost_vs_ceiling": None
         if (cost := cpu_cost_ratio(m, ceiling)) is None
         else round(cost, 3),
-        "passed": m.passed(ceiling),
         "runs": [asdict(run) for run in m.runs],
     }
 
@@ -1119,17 +1308,27 @@ def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any
 
 
 @contextmanager
-def running_stack(setup: Setup) -> Iterator[Stack]:
+def running_stack(
+    setup: Setup,
+    ceiling_layouts: Sequence[Layout] = CEILING_LAYOUTS,
+    service_layouts: Sequence[Layout] = SERVICE_LAYOUTS,
+) -> Iterator[Stack]:
     with ExitStack() as cleanup:
         workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-")))
-        stack = Stack(setup, workdir)
+        stack = Stack(setup, workdir, ceiling_layouts, service_layouts)
         cleanup.callback(stack.close)
         print(
-            f"starting service and ceiling (WORKERS={setup.workers}, Redis {setup.redis_mode}) ...",
+            f"starting the service under {len(stack.services)} and the ceiling under "
+            f"{len(stack.ceilings)} server layouts (WORKERS={setup.workers}, Redis "
+            f"{setup.redis_mode}) ...",
             flush=True,
         )
         stack.start()
         yield stack
+
+
+def _ceiling_scenario(layout: Layout) -> Scenario:
+    return replace(CEILING, name="ceiling", title=layout.note)
 
 
 def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
@@ -1142,23 +1341,61 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         floor_scenarios.append(MIXED_FLOOR)
     info = machine_info()
     floor_redis: dict[str, Any] | None = None
+    read, submit = SCENARIOS[0], SCENARIOS[1]
     with running_stack(setup) as stack:
         gunicorn = stack.gunicorn_settings()
-        print(f"  gunicorn: {gunicorn}", flush=True)
+        print(f"  gunicorn (SERVER=gunicorn): {gunicorn}", flush=True)
         print(f"  environment added: {setup.bench_env}", flush=True)
+        seeded = seed(stack.service.port, full=True)
+        for server in list(stack.services.values())[1:]:
+            seed(server.port, full=False)
+
+        # 1. The bare app under every layout, interleaved; the fastest is the ceiling.
+        print("\nthe ceiling under every server layout:", flush=True)
+        ceiling_jobs: list[Job] = [
+            (label, server, _ceiling_scenario(layout))
+            for (label, server), layout in zip(
+                stack.ceilings.items(), stack.ceiling_layouts, strict=True
+            )
+        ]
+        ceilings = measure_jobs(ceiling_jobs, setup)
+        strongest = max(ceilings, key=lambda label: ceilings[label].best.req_s)
+        strongest_server = stack.ceilings[strongest]
+        print(f"  the ceiling: {strongest} ({ceilings[strongest].best.req_s:.0f} req/s)")
         if with_floor:
             floor_redis = stack.floor_redis_info()
-            stack.check_floor()
+            stack.check_floor(strongest_server)
             print(
-                f"  write floor: one SET per request in {floor_redis['url']} (Redis "
-                f"{floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
+                f"  write floor under {strongest}: one SET per request in {floor_redis['url']} "
+                f"(Redis {floor_redis['redis_version']}, AOF {floor_redis['aof_enabled']}, "
                 f"appendfsync {floor_redis['appendfsync']})",
                 flush=True,
             )
-        seeded = seed(stack.service.port, full=True)
-        results = measure(stack, scenarios, setup, floors=floor_scenarios)
-        service_log = scan_log(stack.service.log_path)
-        ceiling_log = scan_log(stack.ceiling.log_path)
+
+        # 2. The ceiling again, the floors under the same server, every scenario on the default
+        # service, read and submit on the service under every other server: interleaved.
+        print("\nthe scenarios:", flush=True)
+        jobs: list[Job] = [("ceiling", strongest_server, CEILING)]
+        jobs += [(f.name, strongest_server, f) for f in floor_scenarios]
+        jobs += [(sc.name, stack.service, sc) for sc in scenarios]
+        others = list(stack.services.items())[1:]
+        for label, server in others:
+            jobs += [(f"read@{label}", server, read), (f"submit@{label}", server, submit)]
+        fsync_pids: dict[str, int] = {}
+        for server in stack.services.values():
+            pid = redis_pid_of(server)
+            if pid is None:
+                continue
+            writing = [key for key, on, sc in jobs if sc.mode != "get" and on is server]
+            if server is stack.service:  # the floors write to the default service's Redis
+                writing += [f.name for f in floor_scenarios]
+            fsync_pids.update(dict.fromkeys(writing, pid))
+        results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
+        results["ceiling"].runs += ceilings[strongest].runs
+        service_logs = {
+            label: scan_log(server.log_path) for label, server in stack.services.items()
+        }
+        ceiling_log = scan_log(strongest_server.log_path)
     metrics_cost: list[MetricsCost] = []
     metrics_notes: dict[str, Any] = {}
     if args.metrics_cost and any(name in METRICS_COST_TARGETS for name in names):
@@ -1166,21 +1403,49 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     elapsed = time.monotonic() - started
 
     ceiling = results["ceiling"]
+    references = {"ceiling": ceiling, **{f.name: results[f.name] for f in floor_scenarios}}
     floor = results.get("floor")
     mixed_floor = results.get(MIXED_FLOOR.name)
     floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
+    default_label = next(iter(stack.services))
+
+    comparison: list[dict[str, Any]] = []
+    for index, label in enumerate(stack.services):
+        layout = stack.service_layouts[index]
+        own_ceiling = ceilings.get(layout.label(setup.workers))
+        service_read = results.get("read" if index == 0 else f"read@{label}")
+        service_submit = results.get("submit" if index == 0 else f"submit@{label}")
+        comparison.append(
+            {
+                "server": label,
+                "ceiling": None if own_ceiling is None else measurement_json(own_ceiling, ceiling),
+                "read": None if service_read is None else measurement_json(service_read, ceiling),
+                "submit": None
+                if service_submit is None
+                else measurement_json(service_submit, ceiling),
+                "read_ratio": 0.0 if service_read is None else service_read.ratio(ceiling),
+                "submit_vs_floor": None
+                if service_submit is None or floor is None
+                else round(service_submit.ratio(floor), 4),
+            }
+        )
+
     print(
         f"\nHTTP benchmark: best of {setup.runs} runs of {setup.duration}s, wrk "
         f"-t{setup.wrk_threads} -c{setup.connections} (keep-alive); nproc {info['nproc']}, "
-        f"WORKERS={setup.workers} x {gunicorn.get('threads')} threads "
-        f"({gunicorn.get('worker_class')}), Redis {setup.redis_mode}; load average at start "
-        f"{info['load_avg_at_start'][0]}\n"
+        f"service: {default_label}; the ceiling: {strongest}; Redis {setup.redis_mode}; load "
+        f"average at start {info['load_avg_at_start'][0]}, at the end "
+        f"{os.getloadavg()[0]:.2f}"
     )
-    print_table(ceiling, measured, floors)
+    print_servers(ceilings, strongest, comparison)
+    print(f"\nThe service ({default_label}) against the ceiling ({strongest}):\n")
+    print_table(ceiling, measured, floors, references)
     print(
-        "\nratio = scenario req/s / ceiling req/s (best runs); errors = non-2xx/3xx + socket "
-        "errors over all runs"
+        "\nratio = req/s / the ceiling's req/s (best runs); vs = the ratio the target is about "
+        "(to the ceiling, or for writes to the write floor or the mixed floor under the same "
+        f"server); p99 x = p99 / the ceiling's p99 (at most {P99_FACTOR:g}); errors = "
+        "non-2xx/3xx + socket errors over all runs"
     )
     print(
         "cpu us = machine CPU per request in the best run (wrk, servers, Redis, kernel); cost "
@@ -1195,8 +1460,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             else "no AOF"
         )
         print(
-            f"floor = bare Flask + one SET of the body in the service's Redis ({fsync}): no "
-            "submission can reach a higher ratio on this machine"
+            f"floor = bare Flask under {strongest} + one SET of the body in the service's Redis "
+            f"({fsync})"
         )
         if "submit" in results and floor.best.req_s:
             print(
@@ -1205,19 +1470,23 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             )
     if mixed_floor is not None and "mixed" in results and mixed_floor.best.req_s:
         print(
-            "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10): "
-            "no mix of durable writes can do better; mixed keeps "
-            f"{results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
+            "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10); "
+            f"mixed keeps {results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
         )
-    if any(service_log.values()):
-        print(f"service log: {service_log}")
+    for label, log in service_logs.items():
+        if any(log.values()):
+            print(f"service log ({label}): {log}")
     if any(ceiling_log.values()):
         print(f"ceiling log: {ceiling_log}")
 
+    all_passed = all(m.passed(references) for m in (ceiling, *floors, *measured))
     document: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         **info,
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "workers": setup.workers,
+        "service_server": default_label,
+        "ceiling_server": strongest,
         "gunicorn": gunicorn,
         "redis_mode": setup.redis_mode,
         "redis_url": redact_url(setup.redis_url) if setup.redis_url else None,
@@ -1228,17 +1497,25 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "runs": setup.runs,
         "seeded": seeded,
         "ceiling": measurement_json(ceiling, ceiling),
+        "ceilings": {label: measurement_json(m, ceiling) for label, m in ceilings.items()},
+        "servers": comparison,
         # A reference (no target; only its errors count), None when not measured.
         "floor": None
         if floor is None
         else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
-        "scenarios": {m.scenario.name: measurement_json(m, ceiling) for m in measured},
-        "all_passed": all(m.passed(ceiling) for m in (ceiling, *floors, *measured))
-        and all(cost.passed for cost in metrics_cost),
+        "scenarios": {
+            m.scenario.name: {
+                **measurement_json(m, ceiling),
+                "target_ratio": m.target_ratio(references),
+                "passed": m.passed(references),
+            }
+            for m in measured
+        },
+        "all_passed": all_passed and all(cost.passed for cost in metrics_cost),
         "metrics_cost": {cost.scenario.name: cost.as_json() for cost in metrics_cost} or None,
         "metrics_cost_notes": metrics_notes or None,
-        "service_log": service_log,
+        "service_logs": service_logs,
         "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
     }
@@ -1247,7 +1524,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwrote {out} (run took {elapsed:.0f}s)")
-    if args.strict and not document["all_passed"]:
+    if args.strict and not all_passed:
         print("--strict: a target or the zero-error rule was missed", file=sys.stderr)
         return 3
     return 0
@@ -1288,8 +1565,7 @@ def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
     rows: list[dict[str, Any]] = []
     for workers in SWEEP_WORKERS:
         config = replace(setup, workers=workers)
-        with running_stack(config) as stack:
-            gunicorn = stack.gunicorn_settings()
+        with running_stack(config, SERVICE_LAYOUTS[:1], SERVICE_LAYOUTS[:1]) as stack:
             seed(stack.service.port, full=False)
             results = measure(stack, [read], config, label=f"W={workers} ")
             log = scan_log(stack.service.log_path)
@@ -1297,8 +1573,8 @@ def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
         rows.append(
             {
                 "workers": workers,
-                "threads": gunicorn.get("threads"),
-                "worker_class": gunicorn.get("worker_class"),
+                "threads": int(stack.service.env["THREADS"]),
+                "worker_class": stack.service_layouts[0].name,
                 "ceiling": measurement_json(ceiling, ceiling),
                 "read": measurement_json(measured, ceiling),
                 "service_log": log,

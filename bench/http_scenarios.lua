@@ -5,6 +5,7 @@
 --   HTTP_BENCH_MODE       get (default): wrk's own static request for the URL given to wrk
 --                         submit: every request is a POST of a distinct comment
 --                         mixed:  9 requests in 10 are a GET of the URL, 1 in 10 a submission
+--                         isso:   every request a distinct comment in Isso's format (bench/isso_bench.py)
 --   HTTP_BENCH_POST_PATH  where submissions go (submit, mixed)
 --   HTTP_BENCH_NONCE      makes texts and emails distinct across runs of the same scenario
 --
@@ -59,6 +60,15 @@ local function submission()
   return wrk.format("POST", post_path, post_headers, body)
 end
 
+-- The same comment in Isso's format (POST /new?uri=...): text, author, email.
+local function isso_submission()
+  counter = counter + 1
+  local id = nonce .. "t" .. (tid or 0) .. "n" .. counter
+  local body = '{"author":"Bench reader ' .. id .. '","email":"reader-' .. id
+    .. '@example.com","text":"' .. comment_text(counter) .. '"}'
+  return wrk.format("POST", post_path, post_headers, body)
+end
+
 function init(args)
   post_headers = {
     ["Host"] = wrk.headers["Host"],
@@ -71,6 +81,10 @@ end
 if mode == "submit" then
   function request()
     return submission()
+  end
+elseif mode == "isso" then
+  function request()
+    return isso_submission()
   end
 elseif mode == "mixed" then
   local calls = 0

@@ -75,9 +75,10 @@ def kill_group(pgid: int) -> None:
 class GroupProcess:
     """A child in a session, hence a process group, of its own, its output in a log file.
 
-    The group is why: stopping the child takes everything it started with it (gunicorn's
+    The group is why: stopping the child takes everything it started with it (the server's
     workers), and a Ctrl-C in the terminal reaches only the harness, which then stops the child
-    in order (SIGTERM first: ``service.serve`` forwards it to gunicorn, then stops its Redis).
+    in order (SIGTERM first: ``service.serve`` forwards it to the server, granian or gunicorn,
+    then stops its Redis).
     """
 
     def __init__(

@@ -54,6 +54,9 @@ class Config:
     # Seconds a client has to send a whole request (headers and body) before it is answered
     # 408; also bounds each read and write of a request being served (buffering_worker.py).
     request_read_timeout: float = 10.0
+    # The HTTP server (service/server.py): "granian" (measured fastest, bench/README-bench.md)
+    # or "gunicorn" (gthread with service/buffering_worker.py).
+    server: str = "granian"
     workers: int = 4
     # Threads per worker: requests waiting on Redis (an fsync per write) overlap.
     threads: int = 4
@@ -192,6 +195,7 @@ class Config:
             email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
             unavailable_retry_after=_int(env, "RETRY_AFTER_UNAVAILABLE", 5, minimum=1),
             request_read_timeout=_float(env, "REQUEST_READ_TIMEOUT", defaults.request_read_timeout),
+            server=_server(env.get("SERVER", defaults.server)),
             workers=_int(env, "WORKERS", defaults.workers, minimum=1),
             threads=_int(env, "THREADS", defaults.threads, minimum=1),
             log_level=env.get("LOG_LEVEL", defaults.log_level).upper(),
@@ -357,6 +361,16 @@ def _spam_fields(raw: str | None) -> tuple[str, ...]:
     if unknown:
         raise ConfigError(f"SPAM_CHECK_SEND: unknown fields {unknown} (of {SPAM_CHECK_FIELDS})")
     return chosen
+
+
+SERVERS = ("granian", "gunicorn")
+
+
+def _server(value: str) -> str:
+    name = value.strip().lower()
+    if name not in SERVERS:
+        raise ConfigError(f"SERVER must be one of {', '.join(SERVERS)}, not {value!r}")
+    return name
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -1,9 +1,10 @@
-"""``make run``: the embedded Redis (unless REDIS_URL is set), then gunicorn, then cleanup.
+"""``make run``: the embedded Redis (unless REDIS_URL is set), then the HTTP server, then cleanup.
 
-Redis is started here, once, before gunicorn forks its workers; the workers only receive its
-URL. If it dies, a supervisor thread starts it again on the same socket and data (AOF), with
-back-off; the workers reconnect by themselves. When gunicorn exits (Ctrl-C, SIGTERM), Redis is
-stopped after it, so every acknowledged comment is on disk.
+The server is granian unless ``SERVER=gunicorn`` (service/server.py says why and what each
+does). Redis is started here, once, before the server starts its workers; the workers only
+receive its URL. If it dies, a supervisor thread starts it again on the same socket and data
+(AOF), with back-off; the workers reconnect by themselves. When the server exits (Ctrl-C,
+SIGTERM), Redis is stopped after it, so every acknowledged comment is on disk.
 
 The metrics files of every process it starts go to DATA_DIR/metrics, emptied first (see
 service/metrics.py). What it has to say goes through logging, so it is a JSON line like
@@ -13,6 +14,7 @@ everything else the service writes (``LOG_FORMAT=text`` for the bracketed lines)
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
 from .config import METRICS_DIR_VARIABLE, Config, ConfigError, environment, metrics_directory
 from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
 from .logs import install_redaction
+from .server import server_argv
 
 log = logging.getLogger("service.serve")
 METRICS_SUBDIR = "metrics"
@@ -58,7 +61,7 @@ def main() -> int:
             token_path,
             base,
         )
-    log.info("serving on %s  (contract: %s/openapi.yaml)", base, base)
+    log.info("serving on %s with %s  (contract: %s/openapi.yaml)", base, config.server, base)
     log.info("demo article with the comment widget: %s/", base)
     log.info("moderator console: %s/moderate", base)
     if not config.moderator_tokens:
@@ -66,18 +69,17 @@ def main() -> int:
         # MODERATOR_TOKENS is a deployment's secret and never printed.
         token = env["MODERATOR_TOKENS"].split(":", 1)[1]
         log.info("sign in to the console with the moderator token: %s", token)
+    warning = config.exposure_warning()
+    if warning and config.server != "gunicorn":  # gunicorn_conf.py's on_starting says it
+        log.warning("%s", warning)
 
-    gunicorn = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:service.gunicorn_conf",
-            "service.wsgi:app",
-        ],
+    if config.server != "gunicorn" and config.metrics_port is not None:
+        serve_metrics_from_here(env)
+
+    server = subprocess.Popen(
+        server_argv(config),
         env=env,
-        # If this launcher is killed outright, gunicorn still stops (and frees the port).
+        # If this launcher is killed outright, the server still stops (and frees the port).
         preexec_fn=die_with_parent,
     )
 
@@ -98,7 +100,7 @@ def main() -> int:
     )
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        gunicorn.send_signal(signum)
+        server.send_signal(signum)
         # SIGHUP reloads the web server's workers; the side workers keep running.
         if signum != signal.SIGHUP:
             deliverer.send_signal(signal.SIGTERM)
@@ -108,11 +110,11 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     try:
-        return gunicorn.wait()
+        return server.wait()
     finally:
-        if gunicorn.poll() is None:
-            gunicorn.terminate()
-            gunicorn.wait()
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
         if deliverer.poll() is None:
             deliverer.terminate()
         deliverer.wait()
@@ -125,6 +127,18 @@ def main() -> int:
         if embedded is not None:
             embedded.stop()
             (config.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
+
+
+def serve_metrics_from_here(env: dict[str, str]) -> None:
+    """The separate metrics port from this launcher, as gunicorn's master serves it: granian's
+    workers each load the app and its master is not Python, so the one long-lived Python
+    process beside them that never serves a request is this one. It sees the same settings
+    and metrics directory as the workers (prometheus-client reads it when first imported)."""
+    os.environ.update(env)
+    from .app import create_app
+    from .observability import serve_metrics_port
+
+    serve_metrics_port(create_app())
 
 
 if __name__ == "__main__":

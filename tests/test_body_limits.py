@@ -6,7 +6,7 @@ JSON over the limit failed to parse (400). Every body over the limit is 413 prob
 nothing of it is stored; a body of exactly the limit is accepted whole.
 
 Tested in-process (the Flask test client, with the environ gunicorn gives a chunked request)
-and against the real service under gunicorn, with chunks written to a raw socket.
+and against the real service under both servers, with chunks written to a raw socket.
 """
 
 from __future__ import annotations
@@ -175,14 +175,18 @@ def test_chunked_moderation_json_over_the_limit_is_413(small_limit_app: Flask) -
     assert response.mimetype == "application/problem+json"
 
 
-# -- the real service under gunicorn, a raw socket ------------------------------------------
+# -- the real service under each server, a raw socket ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@pytest.fixture(scope="module", params=["granian", "gunicorn"])
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
     # The default limit, as the attack met it: a chunked form was cut at 65,536 bytes.
     running = Service(
-        tmp_path_factory.mktemp("body-limits"), workers=1, env={"MAX_BODY_BYTES": "65536"}
+        tmp_path_factory.mktemp("body-limits"),
+        workers=1,
+        env={"MAX_BODY_BYTES": "65536", "SERVER": request.param},
     )
     try:
         running.start()

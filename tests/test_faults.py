@@ -1,8 +1,8 @@
-"""Faults, against real processes: Redis going away and coming back, Redis hanging, a gunicorn
+"""Faults, against real processes: Redis going away and coming back, Redis hanging, a server
 worker killed mid-load, the embedded Redis stopped cleanly and killed outright, and moderators
 racing over HTTP.
 
-No mocks: the service runs as ``make run`` runs it (``python -m service.serve`` -> gunicorn ->
+No mocks: the service runs as ``make run`` runs it (``python -m service.serve`` -> granian ->
 workers), Redis is a real redis-server, and every fault is a real signal (SIGTERM, SIGSTOP,
 SIGKILL) sent to a real process. Every wait is bounded and every process is killed in
 ``finally``. Run with ``-s`` to see the measurements each test prints.
@@ -338,12 +338,12 @@ def test_redis_stopped_over_http_answers_503_then_recovers(
         cleanup.append(service)
         service.start()
         comment_id = seed_one_approved(service, "outage")
-        master, workers = service.gunicorn_master(), service.workers()
+        master, workers = service.server_master(), service.workers()
 
         assert redis.stop() == 0
         answers = [
             http_answer(service.base, method, path, kwargs)
-            for _ in range(2)  # twice: gunicorn spreads them over both workers
+            for _ in range(2)  # twice: the server spreads them over both workers
             for method, path, kwargs in redis_routes("outage", comment_id)
         ]
         assert not unavailable_problems(answers, latency_bound())
@@ -360,7 +360,7 @@ def test_redis_stopped_over_http_answers_503_then_recovers(
         print(f"[HTTP] ready again {time.monotonic() - restarted:.3f} s after Redis restarted")
         assert_earlier_data_and_new_writes(service, "outage", comment_id)
         # Recovered by itself: the same master and workers, nothing was restarted.
-        assert service.gunicorn_master() == master and service.workers() == workers
+        assert service.server_master() == master and service.workers() == workers
         assert service.stop() == 0
     finally:
         redis.kill()
@@ -388,7 +388,7 @@ def test_hung_redis_answers_503_within_the_configured_bound(
         service.start(ready_path="/healthz")
         redis.freeze()
         body = {"name": "Dee", "email": "dee@example.com", "comment": "Said while Redis hung."}
-        # As many as the worker has threads (4): one each, none waits in gunicorn's queue.
+        # As many as the worker has threads (4): one each, none waits in the server's queue.
         routes: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", "/readyz", {}),
             ("POST", "/api/v1/articles/hang/comments", {"json": body}),
@@ -428,7 +428,7 @@ def test_hung_redis_answers_503_within_the_configured_bound(
         redis.kill()
 
 
-# -- 2. a gunicorn worker killed mid-load -------------------------------------------------------
+# -- 2. a server worker killed mid-load --------------------------------------------------------
 
 HOLD_WORD, SPAM_WORD = "holdthisone", "spamthisone"
 EXPECTED = {0: ("approved", 201), 1: ("pending", 202), 2: ("spam", 202)}
@@ -470,7 +470,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(
     service.start()
     # Published unless a term holds it or marks it spam: all three statuses, and reason indexes.
     service.put_policy(auto_approve="all", hold_terms=[HOLD_WORD], block_terms=[SPAM_WORD])
-    master = service.gunicorn_master()
+    master = service.server_master()
     workers = service.workers()
     assert len(workers) == 2
 
@@ -538,7 +538,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(
             now = service.workers()
             return len(now) == 2 and victim not in now
 
-        assert wait_until(respawned, 15), "gunicorn did not replace the killed worker"
+        assert wait_until(respawned, 15), "the server did not replace the killed worker"
         respawn_seconds = time.monotonic() - killed_at
         assert wait_until(lambda: sum(t > killed_at for t in acked_at) >= 40, 20), (
             "the service did not keep acknowledging after the kill"
@@ -550,7 +550,7 @@ def test_worker_killed_mid_load_loses_no_acknowledged_comment(
             thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     assert not unexpected, unexpected[:5]
-    assert service.gunicorn_master() == master  # only the worker died
+    assert service.server_master() == master  # only the worker died
 
     # Nothing acknowledged is missing, and every comment is whole: its record, its indexes.
     assert not acknowledged_problems(service, acked)
@@ -627,7 +627,7 @@ def test_embedded_redis_restart_keeps_every_acknowledged_comment(
     data = tmp_path / "data"
     acked: dict[str, Sent] = {}
 
-    # A clean stop: SIGTERM stops gunicorn, then Redis, which writes its AOF.
+    # A clean stop: SIGTERM stops the server, then Redis, which writes its AOF.
     first = Service(data, workers=1, redis_url=None, env=FAULT_ENV)
     cleanup.append(first)
     first.start()

@@ -40,12 +40,18 @@ def slow_request(port: int, declared: int = 1000, *, whole_head: bool = True) ->
     return sock
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+@pytest.fixture(params=["granian", "gunicorn"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The service under each server: granian (service/rsgi_bridge.py reads bodies) and
+    gunicorn (service/buffering_worker.py does)."""
     running = Service(
         tmp_path,
         workers=WORKERS,
-        env={"THREADS": str(THREADS), "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT)},
+        env={
+            "THREADS": str(THREADS),
+            "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
+            "SERVER": request.param,
+        },
     )
     running.start()
     try:
@@ -129,8 +135,8 @@ def test_a_stalled_oversized_body_is_answered_413_problem(service: Service) -> N
 
 @pytest.mark.slow
 def test_a_body_that_stalls_after_100_continue_is_answered_408_problem(service: Service) -> None:
-    # With Expect, the body comes only after gunicorn's "100 Continue", so a thread reads it,
-    # under the socket timeout.
+    # With Expect, the body comes only after the server's "100 Continue": under gunicorn a
+    # thread reads it, under the socket timeout; under granian the bridge, under its own.
     with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
         sock.sendall(
             b"POST /api/v1/articles/slow/comments HTTP/1.1\r\nHost: localhost\r\n"
@@ -196,12 +202,12 @@ def test_examine(data: bytes, verdict: Verdict) -> None:
     assert examine(data, max_body_bytes=100)[0] is verdict
 
 
-def test_compose_puts_nginx_in_front_and_gunicorn_out_of_reach() -> None:
+def test_compose_puts_nginx_in_front_and_the_server_out_of_reach() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     comments, proxy = services["comments"], services["proxy"]
     assert comments["environment"]["TRUSTED_PROXIES"] == "1"
-    # gunicorn listens on loopback in a network namespace that only nginx shares...
+    # The server listens on loopback in a network namespace that only nginx shares...
     assert comments["environment"]["HOST"] == "127.0.0.1"
     assert proxy["network_mode"] == "service:comments"
     assert proxy["image"].startswith("nginx:")
@@ -212,6 +218,10 @@ def test_compose_puts_nginx_in_front_and_gunicorn_out_of_reach() -> None:
     assert listen is not None
     assert [p.rsplit(":", 1)[1] for p in comments["ports"]] == [listen.group(1)]
     assert re.search(r"^\s*server\s+127\.0\.0\.1:8000;", nginx, re.MULTILINE)
+    # The image runs the launcher, hence the default server (granian) or SERVER's.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "service.serve"]' in dockerfile
+    assert comments["environment"]["SERVER"] == "${SERVER:-granian}"
 
 
 def test_nginx_config_bounds_slow_clients_and_sets_the_forwarded_address() -> None:
