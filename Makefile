@@ -7,7 +7,7 @@ export HOST ?= 127.0.0.1
 export PORT ?= 8000
 export DATA_DIR ?= data
 
-.PHONY: run test check lint browser-deps screenshots bench bench-scale clean
+.PHONY: run test check lint browser-deps screenshots bench bench-scale clean redis-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python -m service.serve
 
-# Everything: lint, then the whole suite (slow tests too, the browser tests among them).
-test: lint browser-deps
+# Everything: lint, then the whole suite (slow tests too, the browser tests among them). The
+# cluster and sentinel tests run the machine's Redis 7 (devtools/topologies.py): installed here
+# when absent.
+test: lint browser-deps redis-server
 	$(BIN)/python -m pytest
+
+redis-server:
+	@if ! test -x /usr/bin/redis-server; then \
+		if command -v apt-get >/dev/null; then apt-get install -y redis-server >/dev/null; \
+		else echo "make test needs redis-server (Redis 7): install it" >&2; exit 1; fi; \
+	fi
 
 # Lint, then the tests not marked slow (no real processes, no fuzzing): a minute or two.
 check: lint

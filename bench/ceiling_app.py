@@ -31,17 +31,16 @@ import secrets
 import threading
 
 from flask import Flask, Response, jsonify, request
-from redis import Redis
 
 from service.config import Config
 from service.rsgi_bridge import RSGIBridge
-from service.store.client import make_redis
+from service.store.client import RedisClient, make_redis
 
 FLOOR_TTL_MS = 10 * 60 * 1000  # floor keys expire: nothing accumulates in a shared Redis
 
 app = Flask(__name__)
 
-_client: Redis | None = None
+_client: RedisClient | None = None
 _client_lock = threading.Lock()
 
 
@@ -60,7 +59,7 @@ def ceiling() -> Response:
     return jsonify({"status": "ok", "comments": []})
 
 
-def _floor_client(url: str) -> Redis:
+def _floor_client(url: str) -> RedisClient:
     """One client (and connection pool) per worker process, made on the first write; gunicorn
     preloads the app in the master, so nothing made at import time may hold a connection."""
     global _client

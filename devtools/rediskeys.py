@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-from redis import Redis
-
+from service.store.client import RedisClient
 from service.store.keys import Keys
 
 
-def delete_prefix(redis: Redis, prefix: str) -> int:
+def delete_prefix(redis: RedisClient, prefix: str) -> int:
     """Delete every key of ``prefix``'s hash tag; how many there were.
 
     That is all of them: the comment keys and the limiter's counters too

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_cors import CORS
-from redis import Redis
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
@@ -42,6 +41,7 @@ from .pages import pages_bp
 from .reader_reports import ReaderReports
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
+from .store.client import RedisClient, parse_redis_url
 from .submissions import Submissions
 from .tracked_cache import TrackedCache
 
@@ -54,13 +54,16 @@ class SlugConverter(BaseConverter):
     regex = ARTICLE_ID_PATTERN.pattern
 
 
-def create_app(config: Config | None = None, redis: Redis | None = None) -> Flask:
+def create_app(config: Config | None = None, redis: RedisClient | None = None) -> Flask:
     config = config or Config.from_env()
     if redis is None:
         if config.redis_url is None:
             raise ConfigError("REDIS_URL must be set (make run starts an embedded Redis)")
         redis = make_redis(
-            config.redis_url, timeout=config.redis_timeout, retries=config.redis_retries
+            config.redis_url,
+            timeout=config.redis_timeout,
+            retries=config.redis_retries,
+            sentinel_password=config.sentinel_password,
         )
     if config.secret_key is None:
         raise ConfigError("SECRET_KEY must be set (make run keeps one under DATA_DIR)")
@@ -80,18 +83,23 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     json_schema, form_schema = make_submission_schemas(config.email_check_deliverability)
     keys = Keys(config.key_prefix)
     connect_timeout = min(config.redis_timeout, 1.0)
+    read_cache = config.read_cache and parse_redis_url(config.resolved_redis_url).kind == "single"
+    if config.read_cache and not read_cache:
+        log.warning(
+            "read cache off: it tracks one server only so far (cluster and sentinel read Redis)"
+        )
     cache = TrackedCache(
         config.resolved_redis_url,
         keys.public_tracked_prefixes,
         connect_timeout=connect_timeout,
-        enabled=config.read_cache,
+        enabled=read_cache,
         counters=metrics.CacheCounters("public"),
     )
     moderation_cache = TrackedCache(
         config.resolved_redis_url,
         keys.moderation_tracked_prefixes,
         connect_timeout=connect_timeout,
-        enabled=config.read_cache,
+        enabled=read_cache,
         idle_seconds=config.moderation_cache_idle_seconds,
         counters=metrics.CacheCounters("moderation"),
     )
@@ -171,7 +179,7 @@ SECURITY_HEADERS = (
 )
 
 
-def rate_limits(redis: Redis, keys: Keys, config: Config) -> RateLimits:
+def rate_limits(redis: RedisClient, keys: Keys, config: Config) -> RateLimits:
     specs = {
         "submit": config.rate_limit_submit,
         "read": config.rate_limit_read,

@@ -43,7 +43,11 @@ def open_store(config: Config) -> CommentStore:
         raise ConfigError("no REDIS_URL, and no embedded Redis is running under DATA_DIR")
     if config.encryption_keys is None:
         raise ConfigError("no ENCRYPTION_KEYS, and none kept under DATA_DIR")
-    redis = make_redis(config.redis_url, timeout=config.redis_timeout)
+    redis = make_redis(
+        config.redis_url,
+        timeout=config.redis_timeout,
+        sentinel_password=config.sentinel_password,
+    )
     return CommentStore(
         redis,
         Keys(config.key_prefix),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .crypto import KeyRing, KeyRingError
 from .events import EventRetention
+from .store.client import parse_redis_url
 
 MIN_TOKEN_LENGTH = 24
 
@@ -34,6 +35,9 @@ class Config:
     # None means "start the embedded Redis under data_dir" (make run); the app itself always
     # receives a concrete URL.
     redis_url: str | None = None
+    # The sentinels' own password, when REDIS_URL is redis+sentinel:// and they have one (the
+    # URL's password is the data servers').
+    sentinel_password: str | None = field(default=None, repr=False)
     data_dir: Path = Path("data")
     # name -> token. Tokens are secrets: never logged, compared in constant time.
     moderator_tokens: Mapping[str, str] = field(default_factory=dict)
@@ -184,7 +188,8 @@ class Config:
         return cls(
             host=env.get("HOST", defaults.host),
             port=_int(env, "PORT", defaults.port, minimum=0),
-            redis_url=env.get("REDIS_URL") or None,
+            redis_url=_redis_url(env.get("REDIS_URL") or None),
+            sentinel_password=env.get("SENTINEL_PASSWORD") or None,
             data_dir=Path(env.get("DATA_DIR") or defaults.data_dir),
             moderator_tokens=parse_moderator_tokens(env.get("MODERATOR_TOKENS", "")),
             key_prefix=_key_prefix(env.get("KEY_PREFIX", defaults.key_prefix)),
@@ -470,6 +475,17 @@ def _secret(raw: str) -> bytes | None:
     if len(raw) < 32:
         raise ConfigError("SECRET_KEY must be at least 32 characters")
     return raw.encode()
+
+
+def _redis_url(raw: str | None) -> str | None:
+    # Parsed once here so a cluster URL with a db, or a scheme nobody speaks, stops the start
+    # with the reason instead of failing at the first request.
+    if raw is not None:
+        try:
+            parse_redis_url(raw)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return raw
 
 
 def _key_prefix(raw: str) -> str:

@@ -7,9 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, json
 from marshmallow import ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -34,6 +32,7 @@ from .domain_errors import (
     StaleVersion,
     WebhookNotFound,
 )
+from .store.client import is_unavailable
 
 PROBLEM_MIMETYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -229,9 +228,14 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
             error.code or 500, error.name, error.description or error.name, base=base
         )
 
-    @app.errorhandler(RedisConnectionError)
-    @app.errorhandler(RedisTimeoutError)
-    def handle_redis_down(error: Exception) -> BaseResponse:
+    @app.errorhandler(RedisError)
+    @app.errorhandler(RedisClusterException)
+    def handle_redis_error(error: Exception) -> BaseResponse:
+        # Unreachable, timing out, resharding (a MOVED/ASK the client could not follow,
+        # TRYAGAIN), failing over (CLUSTERDOWN, READONLY, no master), or refusing writes no
+        # replica has seen (NOREPLICAS): the client may retry. Anything else is a bug.
+        if not is_unavailable(error):
+            return handle_unexpected(error)
         metrics.count_redis_error(error)
         log.warning("redis unavailable: %s", type(error).__name__)
         response = problem_response(

@@ -14,7 +14,6 @@ everything else the service writes (``LOG_FORMAT=text`` for the bracketed lines)
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -133,12 +132,12 @@ def serve_metrics_from_here(env: dict[str, str]) -> None:
     """The separate metrics port from this launcher, as gunicorn's master serves it: granian's
     workers each load the app and its master is not Python, so the one long-lived Python
     process beside them that never serves a request is this one. It sees the same settings
-    and metrics directory as the workers (prometheus-client reads it when first imported)."""
-    os.environ.update(env)
+    and metrics directory as the workers (metrics_directory named it in this process's
+    environment before prometheus-client is first imported)."""
     from .app import create_app
     from .observability import serve_metrics_port
 
-    serve_metrics_port(create_app())
+    serve_metrics_port(create_app(Config.from_env(env)))
 
 
 if __name__ == "__main__":

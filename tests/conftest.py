@@ -16,13 +16,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from devtools.topologies import LocalCluster
 from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
@@ -47,9 +48,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-primary Redis Cluster on loopback (the machine's redis-server), for the session."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster"), primaries=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster(redis_cluster: LocalCluster) -> LocalCluster:
+    """The session's cluster, every primary emptied before the test."""
+    redis_cluster.flush()
+    return redis_cluster
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[Redis]:
-    client = make_redis(redis_url)
+    # A RedisCluster on the cluster pass: typed as the one-server client the tests use (the
+    # commands they send exist on both; FLUSHDB and KEYS go to every primary).
+    client = cast(Redis, make_redis(redis_url))
     client.flushdb()
     yield client
     client.flushdb()

@@ -29,6 +29,7 @@ from service.embedded import EmbeddedRedis
 from service.events import event_id, stream_id_key
 from service.ids import new_id
 from service.store import CommentStore, Keys, make_redis
+from service.store.client import RedisClient
 from service.webhooks import Endpoint, Secret, new_secret
 from tests.test_e2e import Service
 from tests.webhook_receiver import Answer, Receiver, running
@@ -50,7 +51,7 @@ def fast(config: Config, redis_url: str | None = None) -> Config:
     )
 
 
-def open_store(redis: Redis, config: Config) -> CommentStore:
+def open_store(redis: RedisClient, config: Config) -> CommentStore:
     assert config.encryption_keys is not None
     return CommentStore(redis, Keys(config.key_prefix), Cipher(config.encryption_keys))
 

@@ -3,20 +3,22 @@ the registered scripts. Only the store's rooms use it; callers use :class:`Comme
 
 from __future__ import annotations
 
-from redis import Redis
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError
 
 from ..clock import iso_from_ms
 from ..crypto import Cipher
 from ..events import EventRetention
 from ..tracked_cache import TrackedCache
 from . import scripts
+from .client import RedisClient
 from .keys import Keys
 
 
 class StoreCore:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keys: Keys,
         cipher: Cipher,
         cache: TrackedCache | None = None,
@@ -56,7 +58,19 @@ class StoreCore:
         self._add_reason = redis.register_script(scripts.ADD_REASON)
 
     def ping(self) -> bool:
-        return bool(self.redis.ping())
+        """Ready to serve: the server answers; on a cluster, every primary answers and each
+        sees the cluster's state as ok (raises otherwise: the readiness probe's 503)."""
+        if not isinstance(self.redis, RedisCluster):
+            return bool(self.redis.ping())
+        for node in self.redis.get_primaries():  # type: ignore[no-untyped-call]
+            server = self.redis.get_redis_connection(node)
+            server.ping()
+            info = str(server.execute_command("CLUSTER", "INFO"))  # type: ignore[no-untyped-call]
+            fields = dict(line.split(":", 1) for line in info.split() if ":" in line)
+            state = fields.get("cluster_state")
+            if state != "ok":
+                raise ClusterDownError(f"{node.name} sees the cluster state as {state}")
+        return True
 
     def _changed(self, *keys: str) -> None:
         """Our own writes: forget what they touched now, not when Redis's message arrives."""

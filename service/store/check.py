@@ -28,9 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from redis import Redis
-
 from ..states import PURGEABLE, STATE_RULES, STATUS_VALUES, rule
+from .client import RedisClient
 from .keys import Keys, KeyShape
 
 # The statuses whose comments are published (in their article's public hash).
@@ -79,7 +78,7 @@ def summary(problems: int, statuses: Counter[str], keys: int, changed: int) -> s
     return f"consistent: {text}"
 
 
-def check_store(redis: Redis, keys: Keys, *, batch: int = 200) -> CheckReport:
+def check_store(redis: RedisClient, keys: Keys, *, batch: int = 200) -> CheckReport:
     """Every problem of the store under ``keys``' prefix, and what was counted."""
     check = StoreCheck(redis, keys, batch=batch)
     problems = list(check.problems())
@@ -135,7 +134,7 @@ def history_problems(
 class StoreCheck:
     """One run of the check; :meth:`problems` yields each problem as it is found."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, batch: int = 200) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, *, batch: int = 200) -> None:
         self.redis = redis
         self.keys = keys
         self.batch = batch

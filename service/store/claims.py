@@ -11,9 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from redis import Redis
-
 from ._core import StoreCore
+from .client import RedisClient
 from .keys import Keys
 
 
@@ -43,7 +42,7 @@ def parse_claim(raw: str) -> Claim:
     return Claim(str(doc["moderator"]), int(doc["since"]), int(doc["until"]))
 
 
-def claims_of(redis: Redis, keys: Keys, comment_ids: list[str]) -> dict[str, Claim]:
+def claims_of(redis: RedisClient, keys: Keys, comment_ids: list[str]) -> dict[str, Claim]:
     """The claims held on these comments, in one round trip (one MGET)."""
     if not comment_ids:
         return {}

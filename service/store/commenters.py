@@ -53,7 +53,7 @@ class Commenters(StoreCore):
         while True:
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(index)  # type: ignore[no-untyped-call]
+                    pipe.watch(index)
                     ids = [str(i) for i in cast(set[Any], pipe.smembers(index))]
                     pipe.multi()
                     pipe.delete(index, *(self.keys.commenter(i) for i in ids))

@@ -91,7 +91,7 @@ class PersonalData(RecordLoader):
         key = self.keys.comment(comment_id)
         with self.redis.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
+                pipe.watch(key)
                 raw = pipe.get(key)
                 if raw is None:
                     return False

@@ -48,7 +48,7 @@ class Webhooks(StoreCore):
         while True:
             with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    pipe.watch(key)  # type: ignore[no-untyped-call,unused-ignore]
                     raw = pipe.hget(key, webhook_id)
                     if raw is None:
                         return None
