@@ -146,6 +146,8 @@ class StoredComment:
         }
         if self.edit_token_hash:
             record["edit_token"] = self.edit_token_hash
+        if self.edits:
+            record["edits"] = list(self.edits)
         if not rule(self.status).public:
             record["content"] = self.content()
         if self.commenter_id:

@@ -25,6 +25,7 @@ WSGI lets a slow body hold a thread without any time limit. What each server doe
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .config import Config
 
@@ -32,6 +33,9 @@ GRACEFUL_SECONDS = 10
 # Where granian starts the app in each worker (gunicorn's is in service/gunicorn_conf.py).
 GRANIAN_TARGET = "service.wsgi:rsgi_app"
 GUNICORN_TARGET = "service.wsgi:app"
+# granian's own lines (its start, its workers) as JSON lines like every other line, when the
+# service writes JSON (service/logs.py): granian's logging config with our formatter.
+GRANIAN_JSON_LOGGING = Path(__file__).with_name("granian_log.json")
 
 
 def server_argv(config: Config) -> list[str]:
@@ -74,6 +78,7 @@ def granian_argv(config: Config, target: str, *, interface: str = "rsgi") -> lis
         "--log-level",
         config.log_level.lower(),
         "--no-access-log",
+        *(["--log-config", str(GRANIAN_JSON_LOGGING)] if config.log_format == "json" else []),
         # A worker that dies (killed, out of memory) is replaced, as gunicorn's master does.
         "--respawn-failed-workers",
         "--respawn-interval",

@@ -47,6 +47,9 @@ def comment_line(comment: StoredComment) -> dict[str, Any]:
         "source": comment.source,
         "commenter": comment.commenter_id,
         "anonymised": comment.anonymised,
+        "version": comment.version,
+        "edits": list(comment.edits),
+        "edit_token_hash": comment.edit_token_hash,
     }
 
 
@@ -178,4 +181,7 @@ class ExportReader:
             history=history,
             commenter_id=str(document.get("commenter") or ""),
             anonymised=bool(document.get("anonymised")),
+            version=int(document.get("version") or 1),
+            edits=tuple(dict(e) for e in document.get("edits") or ()),
+            edit_token_hash=str(document.get("edit_token_hash") or ""),
         )

@@ -376,6 +376,9 @@ class Importer:
             history=history,
             source=item.source,
             anonymised=item.anonymised,
+            version=item.version,
+            edits=item.edits,
+            edit_token_hash=item.edit_token_hash,
         )
         return DecidedComment(comment, render_public(comment.public()), decided_ms)
 

@@ -51,6 +51,11 @@ class SourceComment:
     history: tuple[HistoryEntry, ...] = field(default=())
     commenter_id: str = ""
     anonymised: bool = False
+    # The record's version (what moderators' If-Match compares), the author's earlier words
+    # and the keyed hash of their edit token: a backup restores them as they were.
+    version: int = 1
+    edits: tuple[dict[str, Any], ...] = ()
+    edit_token_hash: str = ""
 
 
 @dataclass(frozen=True)
