@@ -169,10 +169,19 @@ def meet_unstated_constraints(case: Any) -> None:
     - ``parent_id`` must name a published comment of the same article: a valid id becomes the
       seeded published comment, and the article the seeded one's;
     - ``article_id`` and ``reason`` filter the moderation lists one at a time: when both were
-      generated, ``reason`` is dropped.
+      generated, ``reason`` is dropped;
+    - bulk decisions name each comment once and trust an author only with an approval: a
+      repeated item is dropped, ``trust_author`` is cleared on other actions.
     """
     body = case.body
     if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
+        decisions = body.get("decisions")
+        if isinstance(decisions, list) and all(isinstance(d, dict) for d in decisions):
+            once = {d.get("comment_id"): d for d in reversed(decisions)}
+            body["decisions"] = [d for d in decisions if once.get(d.get("comment_id")) is d]
+            for decision in body["decisions"]:
+                if decision.get("action") != "approve" and "trust_author" in decision:
+                    decision["trust_author"] = False
         redirect = body.get("redirect")
         if isinstance(redirect, str) and URL.match(redirect):
             body["redirect"] = f"{ALLOWED_ORIGIN}/comments?sent=1"

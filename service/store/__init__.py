@@ -5,7 +5,7 @@ articles, moderators (facade.py) and the rate-limit counters (ratelimits.py). Th
 from .check import CheckReport, StoreCheck, check_store, history_problems
 from .client import make_redis
 from .commenters import KeyExchange
-from .decisions import ContentChanged
+from .decisions import ContentChanged, Move, MoveOutcome
 from .facade import CommentStore
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
 from .keys import STATUSES, Keys
@@ -25,6 +25,8 @@ __all__ = [
     "RateLimitCounters",
     "SubmissionSettings",
     "ContentChanged",
+    "Move",
+    "MoveOutcome",
     "WindowCounter",
     "Judgement",
     "KeyExchange",

@@ -176,6 +176,8 @@ return {1, variant, holder and 1 or 0}
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
 # ARGV[8+4n] 2 when the commenter keys were given, else 0
+# ARGV[9+4n] a field of the commenter record to delete as the decision stamps it ("" = none):
+# an approval that also trusts the author forgives its earlier rejections this way
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, else {1 (unchanged) or 2 (changed), the comment's JSON, its public JSON or
 # false}: the comment as this call left it.
@@ -248,6 +250,7 @@ if ARGV[8 + 4 * n] == '2' and to.stamp ~= '' and (record['commenter'] or '') ~= 
     and redis.call('EXISTS', commenter) == 1 then
   local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
   redis.call('HSET', commenter, to.stamp, now)
+  if ARGV[9 + 4 * n] ~= '' then redis.call('HDEL', commenter, ARGV[9 + 4 * n]) end
   redis.call('PEXPIRE', commenter, ttl)
   if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
 end
