@@ -256,11 +256,15 @@ def test_an_erase_between_the_read_and_the_move_publishes_nothing_erased(
     real_get_many = store.get_many
     reads: list[list[str]] = []
 
+    def erase_then_reject() -> None:
+        erase(app)
+        reject(app, erased)
+
     def get_many(comment_ids: list[str]) -> Any:
         found = real_get_many(comment_ids)
         reads.append(list(comment_ids))
         if len(reads) == 1:
-            in_thread(lambda: (erase(app), reject(app, erased)))
+            in_thread(erase_then_reject)
         return found
 
     monkeypatch.setattr(store, "get_many", get_many)
