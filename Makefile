@@ -7,7 +7,7 @@ export HOST ?= 127.0.0.1
 export PORT ?= 8000
 export DATA_DIR ?= data
 
-.PHONY: run test check lint bench bench-scale clean
+.PHONY: run test check lint browser-deps bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python -m service.serve
 
-# Everything: lint, then the whole suite (slow tests too).
-test: lint
+# Everything: lint, then the whole suite (slow tests too, the browser tests among them).
+test: lint browser-deps
 	$(BIN)/python -m pytest
 
 # Lint, then the tests not marked slow (no real processes, no fuzzing): a minute or two.
@@ -39,6 +39,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check service tests bench devtools
 	$(BIN)/codespell
 	$(BIN)/mypy
+
+# Debian's Chromium and the pinned axe-core for tests/browser (installed when missing, or a
+# message saying how).
+browser-deps:
+	devtools/browser-deps
 
 # HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
 # wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see
@@ -53,4 +58,4 @@ bench-scale: $(VENV)/.installed-test
 	$(BIN)/python bench/scale_bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache node_modules

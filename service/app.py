@@ -24,6 +24,7 @@ from .errors import register_error_handlers
 from .hashing import Hasher
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
+from .pages import pages_bp
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
 from .submissions import Submissions
@@ -105,9 +106,12 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        # Appended, not setdefault: no route sets these, and werkzeug's setdefault raises and
-        # catches a KeyError per missing header (measured: 3% of a worker's time under load).
-        response.headers.extend(SECURITY_HEADERS)
+        # Appended, not setdefault: no API route sets these, and werkzeug's setdefault raises
+        # and catches a KeyError per missing header (measured: 3% of a worker's time under
+        # load). Pages set a policy of their own (service/pages/security.py) and keep it: two
+        # policies would both be enforced, and this one forbids everything.
+        if "Content-Security-Policy" not in response.headers:
+            response.headers.extend(SECURITY_HEADERS)
         return response
 
     register_error_handlers(app, retry_after=config.unavailable_retry_after)
@@ -115,6 +119,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(moderation_bp)
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(pages_bp)
     install_cors(app, config)
     return app
 
