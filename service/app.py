@@ -25,6 +25,7 @@ from .hashing import Hasher
 from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .pages import pages_bp
+from .pages.console import bp as console_bp
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
 from .submissions import Submissions
@@ -120,6 +121,7 @@ def create_app(config: Config | None = None, redis: Redis | None = None) -> Flas
     app.register_blueprint(data_requests_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(console_bp)
     install_cors(app, config)
     return app
 

@@ -1,0 +1,332 @@
+"""The moderator console (GET /moderate) in Debian's Chromium, against the real service.
+
+Each test works on articles of its own (the service is shared by the session) and filters the
+console by that article, as a moderator would.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import (
+    OpenContext,
+    axe_violations,
+    csp_violations,
+    moderation_queue,
+)
+from tests.servicehelpers import MODERATOR_TOKEN, Service
+
+ROOT = Path(__file__).resolve().parents[2]
+# The machine is shared: give assertions the contexts' 10 s rather than Playwright's 5 s.
+expect.set_options(timeout=10_000)
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def article_id(label: str) -> str:
+    return f"{label}-{secrets.token_hex(4)}"
+
+
+def post(live: Service, article: str, comment: str, **fields: Any) -> str:
+    body = {"name": "Ann", "email": "ann@example.com", "comment": comment, **fields}
+    response = requests.post(
+        live.url(f"/api/v1/articles/{article}/comments"), json=body, timeout=10
+    )
+    assert response.status_code == 202, response.text
+    comment_id: str = response.json()["id"]
+    return comment_id
+
+
+def status_of(live: Service, comment_id: str) -> str:
+    response = live.moderate("GET", f"/comments/{comment_id}")
+    assert response.status_code == 200, response.text
+    status: str = response.json()["status"]
+    return status
+
+
+def published(live: Service, article: str) -> list[str]:
+    response = requests.get(live.url(f"/api/v1/articles/{article}/comments"), timeout=10)
+    assert response.status_code == 200
+    return [c["id"] for c in response.json()["comments"]]
+
+
+def page_errors(page: Page) -> list[str]:
+    """The page's uncaught errors, as they happen. (A lambda: Playwright cannot wrap a
+    builtin method such as list.append as a handler.)"""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def tab_to(page: Page, target: Locator, limit: int = 60) -> None:
+    """Press Tab until ``target`` has the focus: it is reachable by keyboard alone."""
+    for _ in range(limit):
+        if target.evaluate("node => node === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{target} never got the focus by Tab")
+
+
+@pytest.fixture
+def console(live: Service, open_context: OpenContext) -> Iterator[Page]:
+    page = open_context().new_page()
+    page.goto(live.url("/moderate"))
+    yield page
+
+
+def sign_in(page: Page, token: str = MODERATOR_TOKEN) -> None:
+    page.get_by_label("Moderator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def show_article(page: Page, article: str, status: str = "pending") -> None:
+    page.get_by_label("Status").select_option(status)
+    page.get_by_label("Article", exact=True).fill(article)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#list-status")).to_contain_text(f"{status} comments")
+
+
+def comments(page: Page) -> Locator:
+    return page.locator("#comments > li")
+
+
+def test_sign_in_keeps_the_token_in_session_storage_only(
+    live: Service, open_context: OpenContext
+) -> None:
+    context = open_context()
+    page = context.new_page()
+    errors = page_errors(page)
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    response = page.goto(live.url("/moderate"))
+    assert response is not None and response.headers["cache-control"] == "no-store"
+    # A wrong token is refused, said next to the field, and not kept.
+    sign_in_button = page.get_by_role("button", name="Sign in")
+    page.get_by_label("Moderator token").fill("not-the-token-not-the-token-00")
+    sign_in_button.click()
+    expect(page.locator("#token-error")).to_contain_text("sign in again")
+    assert page.evaluate("sessionStorage.length") == 0
+    sign_in(page)
+    assert page.evaluate("sessionStorage.getItem('moderator-token')") == MODERATOR_TOKEN
+    assert page.evaluate("localStorage.length") == 0
+    assert context.cookies() == []
+    expect(page.locator("#pending-count")).to_contain_text("pending")
+    # A reload keeps the session (same tab); a new tab of another context does not.
+    page.reload()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Moderator token")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    assert urls and not [u for u in urls if MODERATOR_TOKEN in u]
+    assert page.url == live.url("/moderate")
+    assert csp_violations(page) == [] and errors == []
+
+
+def test_keyboard_only_moderation(live: Service, console: Page) -> None:
+    article = article_id("keys")
+    first, second, third = (post(live, article, f"Comment number {n}.") for n in (1, 2, 3))
+    page = console
+    errors = page_errors(page)
+    tab_to(page, page.get_by_label("Moderator token"))
+    page.keyboard.type(MODERATOR_TOKEN)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    tab_to(page, page.get_by_label("Article", exact=True))
+    page.keyboard.type(article)
+    page.keyboard.press("Enter")
+    expect(comments(page)).to_have_count(3)
+    # Showing a list moves the focus to it (out of the field): the keys act on the list.
+    expect(page.locator("#queue-title")).to_be_focused()
+    page.keyboard.press("j")
+    expect(comments(page).nth(0)).to_be_focused()
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(comments(page).nth(0)).to_be_focused()
+    page.keyboard.press("a")  # approve the first
+    expect(comments(page)).to_have_count(2)
+    assert status_of(live, first) == "approved"
+    expect(comments(page).nth(0)).to_be_focused()  # the next comment is the current one
+    page.keyboard.press("r")
+    expect(comments(page)).to_have_count(1)
+    assert status_of(live, second) == "rejected"
+    page.keyboard.press("x")
+    expect(page.locator("#selected-count")).to_have_text("1 selected")
+    page.keyboard.press("s")
+    expect(comments(page)).to_have_count(0)
+    assert status_of(live, third) == "spam"
+    page.keyboard.press("u")  # undo the last decision: back to pending
+    expect(comments(page)).to_have_count(1)
+    assert status_of(live, third) == "pending"
+    page.keyboard.press("?")
+    dialog = page.get_by_role("dialog", name="Keyboard keys")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("approve the current comment")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert published(live, article) == [first]
+    assert csp_violations(page) == [] and errors == []
+
+
+def test_bulk_decisions_and_undo(live: Service, console: Page) -> None:
+    article = article_id("bulk")
+    ids = [post(live, article, f"Bulk comment {n}.") for n in range(3)]
+    page = console
+    sign_in(page)
+    show_article(page, article)
+    expect(comments(page)).to_have_count(3)
+    page.get_by_label("Select all on this page").check()
+    expect(page.locator("#selected-count")).to_have_text("3 selected")
+    page.get_by_label("Note for the next decision (optional)").fill("welcome")
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_role("status")).to_contain_text("Approved 3 comments.")
+    expect(comments(page)).to_have_count(0)
+    assert sorted(published(live, article)) == sorted(ids)
+    assert all(status_of(live, i) == "approved" for i in ids)
+    # Undo: each published comment goes back to pending (unpublished), through the API.
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("status")).to_contain_text("Undone: 3 comments restored.")
+    expect(comments(page)).to_have_count(3)
+    assert published(live, article) == []
+    history = live.moderate("GET", f"/comments/{ids[0]}").json()["history"]
+    assert [(h["from"], h["to"], h["note"]) for h in history[1:]] == [
+        ("pending", "approved", "welcome"),
+        ("approved", "pending", "undo"),
+    ]
+    # Two selected of three, rejected at once; the third stays.
+    page.get_by_label("Select the comment by Ann").nth(0).check()
+    page.get_by_label("Select the comment by Ann").nth(2).check()
+    page.get_by_role("button", name="Reject selected").click()
+    expect(comments(page)).to_have_count(1)
+    assert [status_of(live, i) for i in ids] == ["rejected", "pending", "rejected"]
+    # The Undo offer expires after a few seconds.
+    expect(page.get_by_role("button", name="Undo")).to_be_hidden(timeout=12_000)
+    assert moderation_queue(live, article)[0]["id"] == ids[1]
+
+
+def test_the_queue_shows_every_field_as_text_and_the_reasons(live: Service, console: Page) -> None:
+    article = article_id("fields")
+    hostile = '<img src=x onerror="window.__pwned=1"> two links http://a.example http://b.example'
+    post(live, article, hostile, name="<b>Mallory</b>", website="https://mallory.example/")
+    page = console
+    sign_in(page)
+    show_article(page, article)
+    item = comments(page).nth(0)
+    expect(item.locator(".text")).to_have_text(hostile)
+    expect(item.get_by_role("heading")).to_have_text("<b>Mallory</b>")
+    expect(item).to_contain_text("ann@example.com")
+    expect(item).to_contain_text("https://mallory.example/")
+    expect(item).to_contain_text(article)
+    expect(item.locator("time")).to_have_count(1)
+    expect(item.get_by_role("list", name="Reasons")).to_contain_text("Links: 2 links")
+    assert item.locator("img").count() == 0 and item.locator("b").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    item.get_by_role("button", name="History").click()
+    expect(item.locator(".history li")).to_have_count(1)
+    expect(item.locator(".history")).to_contain_text("pending by policy")
+    expect(item.get_by_role("button", name="History")).to_have_attribute("aria-expanded", "true")
+
+
+def test_close_and_reopen_an_article(live: Service, console: Page) -> None:
+    article = article_id("closing")
+    page = console
+    sign_in(page)
+    page.get_by_role("link", name="Articles").click()
+    page.get_by_label("Article id").fill(article)
+    page.get_by_role("button", name="Close commenting").click()
+    expect(page.locator("#article-result")).to_have_text(f"Commenting on {article} is closed.")
+    body = {"name": "Ann", "email": "ann@example.com", "comment": "Closed?"}
+    url = live.url(f"/api/v1/articles/{article}/comments")
+    assert requests.post(url, json=body, timeout=10).status_code == 403
+    page.get_by_role("button", name="Reopen commenting").click()
+    expect(page.locator("#article-result")).to_have_text(f"Commenting on {article} is open.")
+    assert requests.post(url, json=body, timeout=10).status_code == 202
+
+
+def test_policy_errors_are_shown_by_field(live: Service, console: Page) -> None:
+    before = live.moderate("GET", "/policy").json()
+    page = console
+    sign_in(page)
+    page.get_by_role("link", name="Policy").click()
+    days = page.get_by_label("Trusted days")
+    expect(days).to_have_value(str(before["trusted_days"]))
+    days.fill("0")
+    page.get_by_role("button", name="Save policy").click()
+    expect(days).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#policy-trusted_days-error")).to_contain_text("greater than or equal to 1")
+    expect(page.locator("#policy-result")).to_contain_text("Not saved")
+    assert live.moderate("GET", "/policy").json() == before
+    days.fill(str(before["trusted_days"]))
+    page.get_by_label("Hold terms").fill("bananas\nkumquats")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.locator("#policy-result")).to_have_text("Policy saved.")
+    try:
+        assert live.moderate("GET", "/policy").json()["hold_terms"] == ["bananas", "kumquats"]
+    finally:
+        assert live.moderate("PUT", "/policy", json=before).status_code == 200
+
+
+def test_approve_and_trust_this_author(live: Service, console: Page) -> None:
+    """The policy trusts known commenters. This one's earlier comment was rejected, so a plain
+    approval would leave their next one held (tests/test_bulk_decisions.py); one click
+    approves and trusts them, and their next comment is published at once."""
+    article = article_id("trust")
+    url = live.url(f"/api/v1/articles/{article}/comments")
+    author = {"name": "Tracy", "email": "tracy@example.com"}
+
+    def send(comment: str, key: str | None) -> requests.Response:
+        extra = {"commenter_key": key} if key else {}
+        return requests.post(url, json={**author, "comment": comment, **extra}, timeout=10)
+
+    first = send("My first comment here.", None)
+    assert first.status_code == 202
+    rejected = live.moderate("POST", f"/comments/{first.json()['id']}/reject", json={})
+    assert rejected.status_code == 200
+    second = send("A better second comment.", first.json()["commenter_key"])
+    assert second.status_code == 202
+    page = console
+    sign_in(page)
+    show_article(page, article)
+    expect(comments(page)).to_have_count(1)
+    page.get_by_role("button", name="Approve and trust this author").click()
+    expect(page.get_by_role("status")).to_contain_text("Approved and trusted 1 comment.")
+    expect(comments(page)).to_have_count(0)
+    assert status_of(live, second.json()["id"]) == "approved"
+    third = send("Back again.", second.json()["commenter_key"])
+    assert third.status_code == 201  # published at once
+
+
+def test_the_console_has_no_accessibility_violations(live: Service, console: Page) -> None:
+    article = article_id("axe")
+    post(live, article, "Read more at http://a.example and http://b.example today.")
+    post(live, article, "A second one,\nwith a line break.", website="https://bo.example/")
+    page = console
+    assert axe_violations(page) == []  # the sign-in screen
+    sign_in(page)
+    show_article(page, article)
+    comments(page).nth(0).get_by_role("button", name="History").click()
+    expect(comments(page).nth(0).locator(".history li")).to_have_count(1)
+    comments(page).nth(1).get_by_role("checkbox").check()
+    assert axe_violations(page) == []  # the queue, with a selection and a history open
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_role("button", name="Undo")).to_be_visible()
+    assert axe_violations(page) == []  # the Undo offer
+    page.get_by_role("button", name="Keyboard keys (?)").click()
+    assert axe_violations(page) == []  # the keys dialog
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Policy").click()
+    page.get_by_label("Trusted days").fill("0")
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_label("Trusted days")).to_have_attribute("aria-invalid", "true")
+    assert axe_violations(page) == []  # the policy, with a field error
+    page.get_by_role("link", name="Articles").click()
+    assert axe_violations(page) == []
+    assert csp_violations(page) == []
