@@ -330,3 +330,66 @@ def test_the_console_has_no_accessibility_violations(live: Service, console: Pag
     page.get_by_role("link", name="Articles").click()
     assert axe_violations(page) == []
     assert csp_violations(page) == []
+
+
+def pending_text(n: int) -> str:
+    return "1 comment pending" if n == 1 else f"{n} comments pending"
+
+
+def test_the_pending_count_follows_the_queue(live: Service, open_context: OpenContext) -> None:
+    """The count is polled: a comment sent meanwhile shows up at the next poll (the page's
+    timers run on Playwright's clock, fast-forwarded past the polling interval)."""
+    context = open_context()
+    context.clock.install()
+    page = context.new_page()
+    page.goto(live.url("/moderate"))
+    sign_in(page)
+    count = page.locator("#pending-count")
+    expect(count).to_contain_text("pending")
+    before = live.moderate("GET", "/queue?limit=1").json()["total"]
+    expect(count).to_have_text(pending_text(before))
+    post(live, article_id("count"), "One more for the queue.")
+    page.clock.fast_forward(16_000)
+    expect(count).to_have_text(pending_text(before + 1))
+
+
+def test_paging_filters_and_undo_outside_the_pending_queue(live: Service, console: Page) -> None:
+    article = article_id("pages")
+    ids = [post(live, article, f"Paged comment {n}.") for n in range(23)]
+    linked = post(live, article_id("reasons"), "See http://a.example and http://b.example")
+    page = console
+    sign_in(page)
+    show_article(page, article)
+    expect(comments(page)).to_have_count(20)
+    expect(page.locator("#list-status")).to_have_text(
+        "Page 1: 20 of 23 pending comments, oldest first."
+    )
+    page.get_by_role("button", name="Next page").click()
+    expect(comments(page)).to_have_count(3)
+    expect(comments(page).nth(0)).to_have_attribute("data-id", ids[20])
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    page.get_by_role("button", name="Previous page").click()
+    expect(comments(page)).to_have_count(20)
+    expect(comments(page).nth(0)).to_have_attribute("data-id", ids[0])
+    # Article and reason filter one at a time; by reason, across articles.
+    page.get_by_label("Reason", exact=True).select_option("links")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("#filter-error")).to_have_text(
+        "Filter by an article or by a reason, one at a time."
+    )
+    page.get_by_label("Article", exact=True).fill("")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator(f'#comments > li[data-id="{linked}"]')).to_have_count(1)
+    for item in comments(page).all():
+        expect(item.get_by_role("list", name="Reasons")).to_contain_text("Links")
+    # In the approved list, a rejection's Undo publishes the comment again.
+    assert live.moderate("POST", f"/comments/{ids[0]}/approve", json={}).status_code == 200
+    page.get_by_label("Reason", exact=True).select_option("")
+    show_article(page, article, "approved")
+    expect(comments(page)).to_have_count(1)
+    comments(page).nth(0).get_by_role("button", name="Reject").click()
+    expect(comments(page)).to_have_count(0)
+    assert published(live, article) == []
+    page.get_by_role("button", name="Undo").click()
+    expect(comments(page)).to_have_count(1)
+    assert published(live, article) == [ids[0]]
