@@ -52,6 +52,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/profanity_bench.py
 	$(BIN)/python bench/submission_bench.py
+	$(BIN)/python bench/bulk_decisions_bench.py
 
 # Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
 bench-scale: $(VENV)/.installed-test
