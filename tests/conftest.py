@@ -8,6 +8,7 @@ listener thread still running long after its test is reported, naming that test.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import re
@@ -179,9 +180,10 @@ class RecordingClient(FlaskClient):
         # The contract is a static document whose examples show made-up addresses.
         if not moderator_view and path != "/openapi.yaml":
             headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-            _exposure.record(
-                f"{response.status_code} {path}", headers + "\n" + response.get_data(as_text=True)
-            )
+            body = response.get_data()
+            if response.headers.get("Content-Encoding") == "gzip":  # embed.js
+                body = gzip.decompress(body)
+            _exposure.record(f"{response.status_code} {path}", headers + "\n" + body.decode())
         return response
 
 

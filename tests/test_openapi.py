@@ -108,6 +108,11 @@ def test_every_route_is_documented_and_nothing_else(spec: dict[str, Any], flask_
         # The pages (HTML and their assets) are for browsers, not part of the API's contract.
         if rule.endpoint == "static" or rule.endpoint.split(".")[0] in PAGE_BLUEPRINTS:
             continue
+        # The pages (widget script, thread page, demo, console) are HTML and assets for
+        # browsers, not the API: the README documents them, tests/test_pages.py and
+        # tests/browser test them.
+        if flask_app.view_functions[rule.endpoint].__module__.startswith("service.pages"):
+            continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             routes.update((method, path) for path in expand_rule(rule.rule))
     documented = {(method, path) for method, path, _ in operations(spec)}

@@ -39,7 +39,7 @@ def submit_comment(article_id: str) -> BaseResponse:
     schema = svc.form_submission_schema if from_form else svc.submission_schema
     fields: dict[str, Any] = schema.load(data)
     redirect_to = fields.pop("redirect", None)
-    if redirect_to is not None and not _allowed_origin(redirect_to, svc.config.allowed_origins):
+    if redirect_to is not None and not _allowed_redirect(redirect_to, svc.config.allowed_origins):
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
     # A redirect cannot carry a commenter key back, so none is used or handed out.
     follows_redirect = from_form and redirect_to is not None
@@ -152,9 +152,12 @@ def _count_read() -> None:
     svc.rate_limits.check("read", svc.hasher.ip(request.remote_addr or ""))
 
 
-def _allowed_origin(url: str, origins: tuple[str, ...]) -> bool:
+def _allowed_redirect(url: str, origins: tuple[str, ...]) -> bool:
+    """A configured site, or this service itself (its thread page without JavaScript posts
+    here and comes back): never anywhere else."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() in origins
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    return origin in origins or origin == request.host_url.rstrip("/").lower()
 
 
 def _cacheable(body: bytes, etag: str) -> BaseResponse:

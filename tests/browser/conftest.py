@@ -127,18 +127,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, host: Host) -> Iterator[Servi
         service.stop()
 
 
-def moderation_queue(live: Service, article: str) -> list[dict[str, Any]]:
-    response = live.moderate("GET", "/queue", params={"article_id": article, "limit": 100})
-    assert response.status_code == 200, response.text
-    comments: list[dict[str, Any]] = response.json()["comments"]
-    return comments
-
-
-def approve(live: Service, comment_id: str) -> None:
-    response = live.moderate("POST", f"/comments/{comment_id}/approve", json={})
-    assert response.status_code == 200, response.text
-
-
 # -- the browser ------------------------------------------------------------------------------
 
 # Installed in every context before any page script: CSP violations anywhere in the page
@@ -207,7 +195,7 @@ class PageLog:
 
 def watch(page: Page) -> PageLog:
     log = PageLog()
-    page.on("console", log.console.append)
+    page.on("console", lambda message: log.console.append(message))
     page.on("pageerror", lambda error: log.errors.append(str(error)))
     return log
 
