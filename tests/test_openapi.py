@@ -99,14 +99,10 @@ def test_document_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
     assert spec["servers"] == [{"url": "/"}]
 
 
-PAGE_BLUEPRINTS = {"pages", "console"}
-
-
 def test_every_route_is_documented_and_nothing_else(spec: dict[str, Any], flask_app: Flask) -> None:
     routes: set[tuple[str, str]] = set()
     for rule in flask_app.url_map.iter_rules():
-        # The pages (HTML and their assets) are for browsers, not part of the API's contract.
-        if rule.endpoint == "static" or rule.endpoint.split(".")[0] in PAGE_BLUEPRINTS:
+        if rule.endpoint == "static":
             continue
         # The pages (widget script, thread page, demo, console) are HTML and assets for
         # browsers, not the API: the README documents them, tests/test_pages.py and

@@ -6,7 +6,6 @@ console by that article, as a moderator would.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,22 +14,15 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import (
-    OpenContext,
-    axe_violations,
-    csp_violations,
-    moderation_queue,
-)
+from tests.browser.conftest import Host, OpenContext, axe_violations, csp_violations
+from tests.browser.sites import article_id, embed_page, queue_ids
+from tests.browser.test_widget import PENDING, fill_form, reload_until
 from tests.servicehelpers import MODERATOR_TOKEN, Service
 
 ROOT = Path(__file__).resolve().parents[2]
 # The machine is shared: give assertions the contexts' 10 s rather than Playwright's 5 s.
 expect.set_options(timeout=10_000)
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-def article_id(label: str) -> str:
-    return f"{label}-{secrets.token_hex(4)}"
 
 
 def post(live: Service, article: str, comment: str, **fields: Any) -> str:
@@ -207,7 +199,7 @@ def test_bulk_decisions_and_undo(live: Service, console: Page) -> None:
     assert [status_of(live, i) for i in ids] == ["rejected", "pending", "rejected"]
     # The Undo offer expires after a few seconds.
     expect(page.get_by_role("button", name="Undo")).to_be_hidden(timeout=12_000)
-    assert moderation_queue(live, article)[0]["id"] == ids[1]
+    assert queue_ids(live, article) == [ids[1]]
 
 
 def test_the_queue_shows_every_field_as_text_and_the_reasons(live: Service, console: Page) -> None:
@@ -393,3 +385,53 @@ def test_paging_filters_and_undo_outside_the_pending_queue(live: Service, consol
     page.get_by_role("button", name="Undo").click()
     expect(comments(page)).to_have_count(1)
     assert published(live, article) == [ids[0]]
+
+
+def test_the_whole_path_from_the_widget_to_the_console_and_back(
+    live: Service, host: Host, open_context: OpenContext
+) -> None:
+    """A reader posts in the widget on an embedding site and sees their comment pending; a
+    moderator approves it in the console; after a reload it is on the article, for the reader
+    and for a second browser (context) that never posted."""
+    article = article_id("path")
+    url = host.page(f"/{article}", embed_page(live, article))
+    reader = open_context().new_page()
+    reader_errors = page_errors(reader)
+    reader.goto(url)
+    expect(reader.get_by_text("No comments yet.")).to_be_visible()
+    fill_form(reader, "Pat Reader", "pat@example.net", "Approved through the console, I hope.")
+    with reader.expect_response(lambda r: r.request.method == "POST") as posted:
+        reader.get_by_role("button", name="Post Comment").click()
+    assert posted.value.status == 202
+    comment_id = posted.value.json()["id"]
+    expect(reader.locator(f"#c-{comment_id}")).to_contain_text(PENDING)
+    reader.reload()
+    expect(reader.locator(f"#c-{comment_id}")).to_contain_text(PENDING)
+    stranger = open_context().new_page()
+    stranger.goto(url)
+    expect(stranger.get_by_text("No comments yet.")).to_be_visible()
+
+    moderator = open_context().new_page()
+    moderator_errors = page_errors(moderator)
+    moderator.goto(live.url("/moderate"))
+    sign_in(moderator)
+    show_article(moderator, article)
+    item = comments(moderator).nth(0)
+    expect(item).to_have_attribute("data-id", comment_id)
+    expect(item.locator(".text")).to_have_text("Approved through the console, I hope.")
+    expect(item).to_contain_text("pat@example.net")  # moderators see the email
+    item.get_by_role("button", name="Approve", exact=True).click()
+    expect(moderator.get_by_role("status")).to_contain_text("Approved 1 comment.")
+    expect(comments(moderator)).to_have_count(0)
+
+    reader.reload()
+    published_item = reader.locator(f"#c-{comment_id}")
+    expect(published_item).to_contain_text("Approved through the console, I hope.")
+    expect(published_item).not_to_contain_text(PENDING)
+    expect(reader.get_by_role("heading", name="1 comment")).to_be_visible()
+    # The second browser may serve its cached page for its max-age (5 s) first.
+    reload_until(stranger, stranger.locator(f"comment-thread #c-{comment_id}"))
+    expect(stranger.locator(f"#c-{comment_id}")).to_contain_text("Approved through the console")
+    assert "pat@example.net" not in stranger.content()
+    assert reader_errors == [] and moderator_errors == []
+    assert csp_violations(moderator) == []
