@@ -259,7 +259,7 @@
     historyButton.addEventListener('click', () => toggleHistory(comment.id, historyButton, history));
     actions.append(historyButton);
     item.setAttribute('aria-labelledby', heading.id);
-    item.addEventListener('focus', () => { state.current = index; paintCurrent(); });
+    item.addEventListener('focusin', () => { state.current = index; paintCurrent(); });
     item.append(el('div', { className: 'head' }, heading, el('span', { className: 'select' }, select, selectLabel)), meta, text);
     if (comment.reasons.length) item.append(reasons);
     item.append(actions, history);
