@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.schemas import MAX_BULK_DECISIONS
-from tests.conftest import AUTH, approve, submit
+from tests.conftest import AUTH, Browser, approve, submit
 from tests.test_api_policy import make_trusted, set_policy
 from tests.test_decision_races import REAL, erase, in_thread, store_of
 from tests.test_round_trips import commands_during
@@ -279,3 +279,44 @@ def test_an_erase_between_the_read_and_the_move_publishes_nothing_erased(
     assert second["comment"]["status"] == "approved"
     page = client.get("/api/v1/articles/a1/comments").get_data(as_text=True)
     assert "Erin Real" not in page and "erin.example.org" not in page
+
+
+def test_an_undone_approval_leaves_no_trust_behind(client: FlaskClient) -> None:
+    set_policy(client, auto_approve="trusted")
+    ann = Browser(client)
+    first = ann.submit(comment="My first comment here.")
+    assert first.status_code == 202
+    comment_id = first.get_json()["id"]
+    decide(client, {"comment_id": comment_id, "action": "approve"})
+    decide(client, {"comment_id": comment_id, "action": "requeue"})  # the console's Undo
+    assert ann.submit(comment="Not trusted: the approval was undone.").status_code == 202
+    # Approved for good this time: trusted.
+    decide(client, {"comment_id": comment_id, "action": "approve"})
+    assert ann.submit(comment="Trusted now.").status_code == 201
+
+
+def test_an_undone_rejection_gives_the_trust_back(client: FlaskClient) -> None:
+    set_policy(client, auto_approve="trusted")
+    ann = make_trusted(client)
+    second = ann.submit(comment="Published at once.")
+    assert second.status_code == 201
+    comment_id = second.get_json()["id"]
+    decide(client, {"comment_id": comment_id, "action": "reject"})
+    decide(client, {"comment_id": comment_id, "action": "approve"})  # changed their mind
+    decide(client, {"comment_id": comment_id, "action": "requeue"})  # and undid it all
+    assert ann.submit(comment="Still trusted: nothing of it counts.").status_code == 201
+
+
+def test_an_undo_restores_nothing_once_another_comment_was_decided(
+    client: FlaskClient,
+) -> None:
+    """The record remembers the last comment decided: undoing an older one leaves the newer
+    decision's stamps as they are."""
+    set_policy(client, auto_approve="trusted")
+    ann = Browser(client)
+    one = ann.submit(comment="One, held.").get_json()["id"]
+    two = ann.submit(comment="Two, held too.").get_json()["id"]
+    decide(client, {"comment_id": one, "action": "approve"})
+    decide(client, {"comment_id": two, "action": "approve"})
+    decide(client, {"comment_id": one, "action": "requeue"})
+    assert ann.submit(comment="Trusted by the second approval.").status_code == 201
