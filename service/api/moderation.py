@@ -13,7 +13,13 @@ from flask import Blueprint, Response, g, request
 
 from .. import states
 from ..clock import iso_from_ms, now_ms
-from ..documents import moderator_view, render_moderator_page, render_public
+from ..documents import (
+    decided_item,
+    moderator_view,
+    refused_item,
+    render_moderator_page,
+    render_public,
+)
 from ..domain_errors import CommentNotFound, Conflict, DomainError
 from ..errors import domain_problem, problem_document
 from ..ids import is_valid_id
@@ -152,23 +158,14 @@ def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             elif outcome is None:  # deleted between the read and the decision
                 results[item["comment_id"]] = _item_problem(item, CommentNotFound())
             else:
-                results[item["comment_id"]] = {
-                    "comment_id": item["comment_id"],
-                    "status": 200,
-                    "comment": moderator_view(outcome),
-                }
+                results[item["comment_id"]] = decided_item(outcome)
     for item in waiting:
         results[item["comment_id"]] = _item_problem(item, Conflict(_CHANGED_MEANWHILE))
     return [results[item["comment_id"]] for item in items]
 
 
 def _item_problem(item: dict[str, Any], error: DomainError) -> dict[str, Any]:
-    problem = domain_problem(error)
-    return {
-        "comment_id": item["comment_id"],
-        "status": problem.code,
-        "problem": problem_document(problem),
-    }
+    return refused_item(item["comment_id"], problem_document(domain_problem(error)))
 
 
 @bp.delete("/comments/<comment_id>")
