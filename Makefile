@@ -7,7 +7,7 @@ export HOST ?= 127.0.0.1
 export PORT ?= 8000
 export DATA_DIR ?= data
 
-.PHONY: run test check lint browser-deps bench bench-scale clean
+.PHONY: run test check lint browser-deps screenshots bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,10 +45,15 @@ lint: $(VENV)/.installed-test
 browser-deps:
 	devtools/browser-deps
 
-# HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
+# Refresh docs/screenshots/ (the widget light and dark, the thread page) from a real browser.
+screenshots: $(VENV)/.installed-test browser-deps
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py -k screenshots -q
+
+# embed.js's size (raw, gzipped) against its 12 KB budget, then HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
 # wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
+	$(BIN)/python bench/embed_size.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/profanity_bench.py
 	$(BIN)/python bench/submission_bench.py

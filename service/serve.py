@@ -49,6 +49,13 @@ def main() -> int:
             flush=True,
         )
     print(f"serving on {base}  (contract: {base}/openapi.yaml)", flush=True)
+    print(f"  demo article with the comment widget: {base}/", flush=True)
+    print(f"  moderator console: {base}/moderate", flush=True)
+    if not config.moderator_tokens:
+        # Only the development token make run created under DATA_DIR is shown; a configured
+        # MODERATOR_TOKENS is a deployment's secret and never printed.
+        token = env["MODERATOR_TOKENS"].split(":", 1)[1]
+        print(f"  sign in to the console with the moderator token: {token}", flush=True)
 
     gunicorn = subprocess.Popen(
         [

@@ -72,6 +72,9 @@ def test_three_users_paths_over_http_and_restart(
         assert str(token_file) in startup and "Authorization: Bearer" in startup
         assert oct(token_file.stat().st_mode & 0o777) == "0o600"
         auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        # ...and where the demo article and the console are, with the token to sign in with.
+        assert f"{base}/\n" in startup and f"{base}/moderate\n" in startup
+        assert f"moderator token: {token_file.read_text().strip()}" in startup
 
         # The embedding site: JSON from a widget, and a plain HTML form with a redirect.
         sent = requests.post(

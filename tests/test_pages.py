@@ -27,6 +27,7 @@ def test_embed_js_is_minified_gzipped_hashed_and_long_cached(client: FlaskClient
     etag = plain.headers["ETag"].strip('"')
     assert re.fullmatch(r"[0-9a-f]{32}", etag)
     assert "max-age=86400" in plain.headers["Cache-Control"]
+    assert plain.headers["Access-Control-Allow-Origin"] == "*"  # any site, crossorigin too
     again = client.get("/embed.js", headers={"If-None-Match": plain.headers["ETag"]})
     assert again.status_code == 304 and again.data == b""
     # Minified: smaller than its sources, and the placeholders were filled.
@@ -159,3 +160,32 @@ def test_unknown_asset_is_404(client: FlaskClient) -> None:
     assert client.get("/assets/nope.css").status_code == 404
     css = client.get("/assets/thread.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
+
+
+def test_thread_view_caps_the_depth_and_keeps_text_as_text() -> None:
+    import json
+
+    from service.pages.thread_view import MAX_DEPTH, comment_html, thread
+
+    docs = [json.dumps({"id": "c0", "parent_id": None, "comment": "root"})]
+    for i in range(1, 8):
+        docs.append(json.dumps({"id": f"c{i}", "parent_id": f"c{i - 1}", "comment": str(i)}))
+    docs.append(json.dumps({"id": "orphan", "parent_id": "elsewhere", "comment": "?"}))
+    top = thread(docs)
+    assert [n.comment["id"] for n in top] == ["c0", "orphan"]
+    depths = []
+    level = top[:1]
+    while level:
+        depths.append([n.depth for n in level])
+        level = [child for n in level for child in n.replies]
+    # Depths 0-3 nest one per level; from depth 4 on, replies sit beside their parent.
+    assert depths == [[0], [1], [2], [3], [MAX_DEPTH, MAX_DEPTH, MAX_DEPTH, MAX_DEPTH]]
+    html = comment_html(
+        'a <b>&\n\nsee https://x.example/a_(b). (https://y.example/c) "javascript:x"'
+    )
+    assert html == (
+        "<p>a &lt;b&gt;&amp;</p><p>see "
+        '<a href="https://x.example/a_(b)" rel="nofollow ugc noopener">https://x.example/a_(b)</a>'
+        '. (<a href="https://y.example/c" rel="nofollow ugc noopener">https://y.example/c</a>)'
+        " &#34;javascript:x&#34;</p>"
+    )

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The widget's languages; English is the fallback for every missing string.
-LOCALES = ("en", "uk", "ru", "de", "fr")
+LOCALES: tuple[str, ...] = ("en", "uk", "ru", "de", "fr")
 CSS_PLACEHOLDER = '"__CSS__"'
 STRINGS_PLACEHOLDER = '{"__STRINGS__":0}'
 # Sites load embed.js from a fixed URL: a day's max-age, a week of stale-while-revalidate,
@@ -46,12 +46,13 @@ def _asset(body: bytes, mimetype: str, cache_control: str) -> Asset:
     return Asset(body, gzip.compress(body, 9, mtime=0), digest, mimetype, cache_control)
 
 
-def widget_source() -> str:
-    """embed.js before minification: the script with its stylesheet and strings."""
+def widget_source(locales: tuple[str, ...] = LOCALES) -> str:
+    """embed.js before minification: the script with its stylesheet and strings (bench/
+    embed_size.py measures other selections of locales)."""
     script = (STATIC / "widget.js").read_text()
     css = rcssmin.cssmin((STATIC / "widget.css").read_text())
     strings = {
-        lang: json.loads((STATIC / "locales" / f"{lang}.json").read_text()) for lang in LOCALES
+        lang: json.loads((STATIC / "locales" / f"{lang}.json").read_text()) for lang in locales
     }
     for placeholder in (CSS_PLACEHOLDER, STRINGS_PLACEHOLDER):
         if placeholder not in script.replace(" ", ""):
@@ -89,6 +90,8 @@ def serve(asset: Asset, request: Request) -> Response:
     response.set_etag(asset.etag)
     response.headers["Cache-Control"] = asset.cache_control
     response.vary.add("Accept-Encoding")
-    # Any site may load the script (that is its purpose), cross-origin isolated ones too.
+    # Any site may load the script (that is its purpose): cross-origin isolated ones too, and
+    # with `crossorigin` (subresource integrity, modules), which needs CORS.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers["Access-Control-Allow-Origin"] = "*"
     return response

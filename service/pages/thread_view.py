@@ -55,11 +55,24 @@ def is_web_url(value: str | None) -> bool:
     return bool(value) and urlsplit(value or "").scheme.lower() in ("http", "https")
 
 
+def trim_url(url: str) -> str:
+    """A URL found in prose without the punctuation after it; a closing bracket stays when
+    it closes one inside the URL (``https://en.wikipedia.org/wiki/Foo_(bar)``)."""
+    while url and url[-1] in TRAILING:
+        last = url[-1]
+        if last == ")" and url.count("(") >= url.count(")"):
+            break
+        if last == "]" and url.count("[") >= url.count("]"):
+            break
+        url = url[:-1]
+    return url
+
+
 def _linked(line: str) -> Markup:
     pieces: list[Markup | str] = []
     last = 0
     for match in URL.finditer(line):
-        url = match.group(0).rstrip(TRAILING)
+        url = trim_url(match.group(0))
         start = match.start()
         pieces += [
             line[last:start],

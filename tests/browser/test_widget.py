@@ -102,6 +102,44 @@ def test_post_pending_survives_reload_then_published_for_everyone(
     assert not log.errors
 
 
+def test_a_pending_comment_is_forgotten_after_a_few_days(
+    live: Service, open_context: OpenContext, host: Host
+) -> None:
+    article = article_id()
+    url = host.page(f"/{article}", embed_page(live, article))
+    now = time.time() * 1000
+    kept = [
+        ("01M8S0000000000000000OLD00", 8, "Too old to keep."),
+        ("01M8S0000000000000000NEW00", 1, "Still waiting."),
+    ]
+    entries = [
+        {
+            "id": comment_id,
+            "article_id": article,
+            "base": live.base + "/",
+            "parent_id": None,
+            "name": "Ann",
+            "comment": text,
+            "website": None,
+            "created_at": time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime((now - days * 86_400_000) / 1000)
+            ),
+        }
+        for comment_id, days, text in kept
+    ]
+    context = open_context()
+    context.add_init_script(
+        f"if (!sessionStorage.seeded) {{ sessionStorage.seeded = 1; "
+        f"localStorage.setItem('comment-widget:pending', {json.dumps(json.dumps(entries))}); }}"
+    )
+    page = context.new_page()
+    page.goto(url)
+    expect(page.get_by_text("Still waiting.")).to_be_visible()
+    expect(page.get_by_text("Too old to keep.")).to_have_count(0)
+    stored = json.loads(page.evaluate("localStorage.getItem('comment-widget:pending')"))
+    assert [entry["id"] for entry in stored] == ["01M8S0000000000000000NEW00"]
+
+
 def test_only_the_script_and_one_page_of_comments_on_load(
     live: Service, page: Page, host: Host
 ) -> None:
@@ -311,6 +349,46 @@ def test_replies_nest_under_their_parent_and_reply_sets_parent_id(
     expect(page.locator("comment-thread section > [part=form-box] form")).to_be_visible()
 
 
+def focused_in_widget(page: Page) -> str:
+    """The name (or part) of what has the focus inside the widget's shadow root."""
+    found: str = page.evaluate(
+        """() => {
+            const active = document.querySelector('comment-thread').shadowRoot.activeElement;
+            return active ? (active.name || active.getAttribute('part') || active.tagName) : '';
+        }"""
+    )
+    return found
+
+
+def test_keyboard_only_reply_and_post(live: Service, page: Page, host: Host) -> None:
+    article = article_id()
+    root = published(live, article, name="Root")
+    page.goto(host.page(f"/{article}", embed_page(live, article)))
+    expect(comment_items(page)).to_have_count(1)
+    page.keyboard.press("Tab")
+    assert focused_in_widget(page) == "reply-button"
+    page.keyboard.press("Enter")  # the form moves under the comment, the focus into it
+    assert focused_in_widget(page) == "comment"
+    page.keyboard.type("Typed with the keyboard only.")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert focused_in_widget(page) == "name"
+    page.keyboard.type("Kim")
+    page.keyboard.press("Tab")
+    page.keyboard.type("kim.keys@example.net")
+    for _ in range(3):  # website, comment, then the submit button
+        page.keyboard.press("Tab")
+    assert focused_in_widget(page) == "submit"
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        page.keyboard.press("Enter")
+    body = sent.value.post_data_json
+    assert isinstance(body, dict) and body["parent_id"] == root and body["name"] == "Kim"
+    expect(page.locator(f"comment-thread #c-{root} li.pending")).to_contain_text(
+        "Typed with the keyboard only."
+    )
+
+
 def test_load_more_follows_next_cursor(live: Service, page: Page, host: Host) -> None:
     article = article_id()
     ids = [published(live, article, comment=f"Comment number {i}.") for i in range(5)]
@@ -353,7 +431,9 @@ def test_hostile_comment_and_website_are_inert_text(live: Service, page: Page, h
         live,
         article,
         name="<b>Mallory</b>",
-        comment=hostile + "\njavascript:window.__pwned=3 https://ok.example.org/a.",
+        comment=hostile
+        + "\njavascript:window.__pwned=3 https://ok.example.org/a."
+        + " (see https://wiki.example.org/Foo_(bar))",
         website="https://mallory.example.org/",
     )
     dialogs: list[str] = []
@@ -374,6 +454,7 @@ def test_hostile_comment_and_website_are_inert_text(live: Service, page: Page, h
     assert links == [
         ["https://mallory.example.org/", "nofollow ugc noopener"],
         ["https://ok.example.org/a", "nofollow ugc noopener"],  # the full stop left out
+        ["https://wiki.example.org/Foo_(bar)", "nofollow ugc noopener"],  # its own bracket kept
     ]
     page.wait_for_timeout(200)
     assert page.evaluate("window.__pwned") is None and dialogs == []
@@ -430,10 +511,41 @@ def test_the_language_comes_from_lang_or_the_page(
 
 def test_every_string_can_be_overridden(live: Service, page: Page, host: Host) -> None:
     article = article_id()
-    attrs = """strings='{"post": "Send it", "leave": "Your say"}'"""
-    page.goto(host.page(f"/{article}", embed_page(live, article, attrs=attrs)))
-    expect(page.get_by_role("button", name="Send it")).to_be_visible()
-    expect(page.get_by_role("heading", name="Your say")).to_be_visible()
+    host.page(
+        "/site-strings.js",
+        "window.CommentWidgetStrings = {en: {leave: 'Your say', reply: 'Answer'}};",
+        {"Content-Type": "text/javascript"},
+    )
+    published(live, article)
+    attrs = """strings='{"post": "Send it"}'"""
+    head = '<script src="/site-strings.js"></script>'
+    page.goto(host.page(f"/{article}", embed_page(live, article, attrs=attrs, head=head)))
+    expect(page.get_by_role("button", name="Send it")).to_be_visible()  # the element's
+    expect(page.get_by_role("heading", name="Your say")).to_be_visible()  # the site's
+    expect(page.get_by_role("button", name=re.compile("^Answer"))).to_be_visible()
+    expect(page.get_by_text("Your email address will not be published.")).to_be_visible()
+
+
+def test_a_published_comment_shows_at_once(live: Service, page: Page, host: Host) -> None:
+    article = article_id()
+    live.put_policy(auto_approve="all")
+    try:
+        page.goto(host.page(f"/{article}", embed_page(live, article)))
+        fill_form(page, "Ann", EMAIL, "Published straight away.")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.get_by_role("button", name="Post Comment").click()
+        assert posted.value.status == 201
+        item = page.locator(f"comment-thread #c-{posted.value.json()['id']}")
+        expect(item).to_contain_text("Published straight away.")
+        expect(item).not_to_contain_text(PENDING)
+        expect(page.get_by_role("heading", name="1 comment")).to_be_visible()
+        expect(page.locator("comment-thread [part=form-status]")).to_have_text(
+            "Your comment has been published."
+        )
+        assert "comment-widget:pending" not in page.evaluate("Object.keys(localStorage)")
+        assert page.get_by_role("textbox", name="Comment", exact=True).input_value() == ""
+    finally:
+        live.put_policy()
 
 
 # -- isolation, themes, CSP ---------------------------------------------------------------

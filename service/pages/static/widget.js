@@ -57,14 +57,17 @@
     return 'en';
   }
 
-  // The strings for a node: English, then its language, then the element's own overrides
-  // (a JSON `strings` attribute), then the page's (CommentThread.strings[lang] = {...}).
+  // The strings for a node, each layer over the last: English, the page's English overrides,
+  // the node's language, the page's overrides for it (window.CommentWidgetStrings, set by a
+  // script of the site's that runs before this one), the element's own (a JSON `strings`
+  // attribute).
   function strings(node, lang) {
     let own = {};
     try { own = JSON.parse(node.getAttribute('strings') || '{}'); } catch (e) {
       console.error('comment-thread: the strings attribute is not JSON', e);
     }
-    return Object.assign({}, STRINGS.en, STRINGS[lang], own);
+    const site = window.CommentWidgetStrings || {};
+    return Object.assign({}, STRINGS.en, site.en, STRINGS[lang], site[lang], own);
   }
 
   function fill(template, values) {
@@ -79,6 +82,18 @@
     return el('a', {href, rel: REL, text});
   }
 
+  // A URL found in prose without the punctuation after it; a closing bracket stays when it
+  // closes one inside the URL (https://en.wikipedia.org/wiki/Foo_(bar)).
+  function trimUrl(url) {
+    const count = (c) => url.split(c).length - 1;
+    while (/[.,;:!?)\]'’]$/.test(url)) {
+      const last = url.slice(-1);
+      if ((last === ')' && count('(') >= count(')')) || (last === ']' && count('[') >= count(']'))) break;
+      url = url.slice(0, -1);
+    }
+    return url;
+  }
+
   // Comment text as text: paragraphs at blank lines, <br> at line breaks, http(s) links.
   function body(text) {
     const box = el('div', {class: 'body', part: 'body'});
@@ -88,7 +103,7 @@
         if (i) p.append(el('br'));
         let last = 0;
         for (const match of line.matchAll(URL_RE)) {
-          const url = match[0].replace(/[.,;:!?)\]'’]+$/, '');
+          const url = trimUrl(match[0]);
           if (!isWebUrl(url)) continue;
           p.append(line.slice(last, match.index), link(url, url));
           last = match.index + url.length;
@@ -267,9 +282,9 @@
     }
 
     showPending() {
-      const kept = readPending();
-      const still = kept.filter((c) => !this.items.has(c.id));  // published ones are dropped
-      if (still.length !== kept.length) writePending(still);
+      // Published ones are dropped, and (by readPending) those older than PENDING_DAYS.
+      const still = readPending().filter((c) => !this.items.has(c.id));
+      writePending(still);
       for (const comment of still.filter((c) => c.article_id === this.article && c.base === BASE.href)) {
         this.add(comment, true);
       }
