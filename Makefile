@@ -45,9 +45,11 @@ lint: $(VENV)/.installed-test
 browser-deps:
 	devtools/browser-deps
 
-# Refresh docs/screenshots/ (the widget light and dark, the thread page) from a real browser.
+# Refresh docs/screenshots/ (the widget light and dark, the thread page, the console) from a
+# real browser.
 screenshots: $(VENV)/.installed-test browser-deps
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py -k screenshots -q
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py \
+		tests/browser/test_console.py -k screenshots -q
 
 # embed.js's size (raw, gzipped) against its 12 KB budget, then HTTP scenarios under gunicorn against a bare-Flask ceiling measured in the same run (needs
 # wrk: apt-get install -y wrk), then the policy's costs. Ratios are the figures; see

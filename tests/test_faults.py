@@ -90,6 +90,11 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
         ("POST", f"{comment}/approve", {"json": {"note": "while away"}}),
         ("POST", f"{comment}/reject", {}),
         ("POST", f"{comment}/spam", {}),
+        (
+            "POST",
+            f"{moderation}/decisions",
+            {"json": {"decisions": [{"comment_id": comment_id, "action": "requeue"}]}},
+        ),
         ("DELETE", comment, {}),
         ("GET", f"{moderation}/policy", {}),
         ("PUT", f"{moderation}/policy", {"json": RELAXED_POLICY}),
@@ -126,6 +131,8 @@ NO_REDIS = {
     "pages.embed_js",
     "pages.stylesheet",
     "pages.demo",
+    "console.console_page",
+    "console.console_asset",
 }
 
 

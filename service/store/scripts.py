@@ -259,10 +259,16 @@ if keyed and to.stamp ~= '' then
   local seq = redis.call('HINCRBY', commenter, 'decisions', 1)
   local before = record['undo'] and record['undo']['before']
   if not before then
-    before = {}
+    local fields, seen = {}, {}
     for _, r in pairs(rules) do
-      if r.stamp ~= '' then before[r.stamp] = redis.call('HGET', commenter, r.stamp) or '' end
+      if r.stamp ~= '' and not seen[r.stamp] then
+        seen[r.stamp] = true
+        fields[#fields + 1] = r.stamp
+      end
     end
+    local values = redis.call('HMGET', commenter, unpack(fields))
+    before = {}
+    for i, field in ipairs(fields) do before[field] = values[i] or '' end
   end
   record['undo'] = {seq = seq, before = before}
   redis.call('HSET', commenter, to.stamp, now)

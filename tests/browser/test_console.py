@@ -6,6 +6,7 @@ console by that article, as a moderator would.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from tests.browser.test_widget import PENDING, fill_form, reload_until
 from tests.servicehelpers import MODERATOR_TOKEN, Service
 
 ROOT = Path(__file__).resolve().parents[2]
+# Written to docs/screenshots/ (linked from the README) when UPDATE_SCREENSHOTS=1 (make
+# screenshots), else to the test's temporary folder: an ordinary run leaves the tree alone.
 # The machine is shared: give assertions the contexts' 10 s rather than Playwright's 5 s.
 expect.set_options(timeout=10_000)
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -306,8 +309,6 @@ def test_the_console_has_no_accessibility_violations(live: Service, console: Pag
     expect(comments(page).nth(0).locator(".history li")).to_have_count(1)
     comments(page).nth(1).get_by_role("checkbox").check()
     assert axe_violations(page) == []  # the queue, with a selection and a history open
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "console.png"), full_page=True)
     page.get_by_role("button", name="Approve selected").click()
     expect(page.get_by_role("button", name="Undo")).to_be_visible()
     assert axe_violations(page) == []  # the Undo offer
@@ -435,3 +436,33 @@ def test_the_whole_path_from_the_widget_to_the_console_and_back(
     assert "pat@example.net" not in stranger.content()
     assert reader_errors == [] and moderator_errors == []
     assert csp_violations(moderator) == []
+
+
+def test_screenshots_of_the_console(live: Service, console: Page, tmp_path: Path) -> None:
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    article = "the-river-crossing-queue"  # unique per session: each has its own store
+    post(
+        live,
+        article,
+        "Read the full report at https://example.org/report and https://example.org/annex.",
+        name="Olena",
+        email="olena@example.org",
+        website="https://olena.example.org/",
+    )
+    post(
+        live,
+        article,
+        "Is there a follow-up planned?\nI would like to read it.",
+        name="Ivan",
+        email="ivan@example.net",
+    )
+    page = console
+    page.set_viewport_size({"width": 1100, "height": 1000})
+    sign_in(page)
+    show_article(page, article)
+    comments(page).nth(0).get_by_role("button", name="History").click()
+    expect(comments(page).nth(0).locator(".history li")).to_have_count(1)
+    comments(page).nth(1).get_by_role("checkbox").check()
+    page.screenshot(path=str(folder / "console.png"), full_page=True)
+    assert (folder / "console.png").stat().st_size > 10_000
