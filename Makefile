@@ -53,9 +53,11 @@ lint: $(VENV)/.installed-test
 browser-deps:
 	devtools/browser-deps
 
-# Refresh docs/screenshots/ (the widget light and dark, the thread page) from a real browser.
+# Refresh docs/screenshots/ (the widget light and dark, the thread page, the console) from a
+# real browser.
 screenshots: $(VENV)/.installed-test browser-deps
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py -k screenshots -q
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py \
+		tests/browser/test_console.py -k screenshots -q
 
 # embed.js's size (raw, gzipped) against its 12 KB budget; HTTP scenarios against the fastest
 # of several servers serving a bare Flask app, measured in the same run (needs wrk: apt-get
@@ -71,6 +73,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/delivery_bench.py
 	$(BIN)/python bench/campaign_bench.py
+	$(BIN)/python bench/bulk_decisions_bench.py
 
 # Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
 bench-scale: $(VENV)/.installed-test

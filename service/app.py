@@ -38,6 +38,7 @@ from .logs import install_redaction
 from .moderation.profanity import default_matcher
 from .observability import install_observability
 from .pages import pages_bp
+from .pages.console import bp as console_bp
 from .reader_reports import ReaderReports
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
@@ -167,6 +168,7 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
     app.register_blueprint(events_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(campaigns_bp)
+    app.register_blueprint(console_bp)
     install_cors(app, config)
     return app
 

@@ -290,6 +290,16 @@ def render_reports(comment_id: str, reports: Iterable[Report]) -> dict[str, Any]
     }
 
 
+def decided_item(comment: StoredComment) -> dict[str, Any]:
+    """One bulk decision's result when it was applied (``BulkDecisionResult``)."""
+    return {"comment_id": comment.id, "status": 200, "comment": moderator_view(comment)}
+
+
+def refused_item(comment_id: str, problem: dict[str, Any]) -> dict[str, Any]:
+    """One bulk decision's result when it was not: its problem document."""
+    return {"comment_id": comment_id, "status": problem["status"], "problem": problem}
+
+
 def render_export(email: str, comments: Iterable[StoredComment]) -> dict[str, Any]:
     """Every stored comment of one address (``DataExport``)."""
     return {"email": email, "comments": [moderator_view(c) for c in comments]}

@@ -179,6 +179,17 @@ def domain_problem(error: DomainError) -> Problem:
     raise TypeError(f"no problem is defined for {type(error).__name__}")
 
 
+def problem_document(problem: Problem) -> dict[str, Any]:
+    """A problem as its JSON document, for answers that carry several (bulk decisions)."""
+    return {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.code,
+        "detail": problem.description or "",
+        **problem.extensions,
+    }
+
+
 def problem_response(
     status: int,
     title: str,

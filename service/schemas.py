@@ -23,7 +23,7 @@ from marshmallow import (
 
 from .ids import ID_PATTERN
 from .moderation.policy import REPORT_REASONS
-from .states import STATUS_VALUES
+from .states import BULK_ACTIONS, STATUS_VALUES
 from .text_policy import (
     comment_problem,
     name_problem,
@@ -266,6 +266,60 @@ class DecisionSchema(ObjectSchema):
         pre_load=clean_text,
         validate=[validate.Length(max=1000), no_control_characters],
     )
+
+
+MAX_BULK_DECISIONS = 200
+
+
+class BulkDecisionItemSchema(ObjectSchema):
+    # Any string: an id that names no comment is that item's 404, as on the single route.
+    comment_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    action = fields.String(required=True, validate=validate.OneOf(tuple(BULK_ACTIONS)))
+    note = fields.String(
+        load_default="",
+        pre_load=clean_text,
+        validate=[validate.Length(max=1000), no_control_characters],
+    )
+    trust_author = JsonBoolean(load_default=False)
+
+    @validates_schema
+    def _trust_only_with_approval(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("trust_author") and data.get("action") != "approve":
+            raise ValidationError("Only an approval can trust the author.", "trust_author")
+
+
+class BulkDecisionsSchema(ObjectSchema):
+    decisions = fields.List(
+        fields.Nested(BulkDecisionItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BULK_DECISIONS),
+    )
+
+    @validates_schema
+    def _each_comment_once(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[str] = set()
+        for item in data.get("decisions", []):
+            if item["comment_id"] in seen:
+                raise ValidationError(
+                    f"Comment {item['comment_id']} appears more than once.", "decisions"
+                )
+            seen.add(item["comment_id"])
+
+    def handle_error(self, error: ValidationError, data: Any, **kwargs: Any) -> None:
+        """An item's errors as one list of "field: message" under its index, the contract's
+        shape for lists (``errors.decisions["3"]``)."""
+        messages = error.messages
+        items = messages.get("decisions") if isinstance(messages, dict) else None
+        if isinstance(messages, dict) and isinstance(items, dict):
+            flat: dict[Any, list[str]] = {}
+            for index, problem in items.items():
+                flat[str(index)] = (
+                    [f"{field}: {m}" for field, ms in problem.items() for m in ms]
+                    if isinstance(problem, dict)
+                    else list(problem)
+                )
+            raise ValidationError({**messages, "decisions": flat})
+        raise error
 
 
 class PageArgsSchema(Schema):

@@ -65,3 +65,10 @@ PURGEABLE: frozenset[Status] = frozenset(s for s, r in STATE_RULES.items() if r.
 def rule(status: str) -> StateRule:
     """The rule of a status given as stored (a plain string)."""
     return STATE_RULES[Status(status)]
+
+
+# The bulk decisions' actions: every decision verb, and "requeue", back to pending (the
+# console's Undo of a decision taken on a pending comment sends it).
+BULK_ACTIONS: MappingProxyType[str, Status] = MappingProxyType(
+    {**DECISIONS, "requeue": Status.PENDING}
+)

@@ -93,6 +93,11 @@ def redis_routes(article: str, comment_id: str) -> list[tuple[str, str, dict[str
         ("POST", f"{comment}/approve", {"json": {"note": "while away"}}),
         ("POST", f"{comment}/reject", {}),
         ("POST", f"{comment}/spam", {}),
+        (
+            "POST",
+            f"{moderation}/decisions",
+            {"json": {"decisions": [{"comment_id": comment_id, "action": "requeue"}]}},
+        ),
         ("DELETE", comment, {}),
         ("GET", f"{moderation}/policy", {}),
         ("PUT", f"{moderation}/policy", {"json": RELAXED_POLICY}),
@@ -152,6 +157,8 @@ NO_REDIS = {
     # /metrics reads Redis too, but answers without the queue gauges while it is away
     # (tests/test_observability.py): metrics are what shows the outage.
     "observe.scrape",
+    "console.console_page",
+    "console.console_asset",
 }
 
 

@@ -280,11 +280,13 @@ def test_a_decision_is_one_read_and_one_script(client: FlaskClient, redis_client
     until_cached(redis_client, lambda: client.get("/api/v1/moderation/queue", headers=AUTH))
 
     # The comment (one MGET), then the transition script, whose reply is the comment as the
-    # decision left it: the answer needs no second read. (The one HGET is the script's own:
-    # the TTL of the commenter key's record it stamps.) Then the review is finished: one
-    # script dismisses its reports, takes it out of the Reported queue and releases its claim.
+    # decision left it: the answer needs no second read. (The HGET, HMGET and HINCRBY are the
+    # script's own: the TTL of the commenter key's record it stamps, the stamps it replaces
+    # and its count of decisions, kept for an undo.) Then the review is finished: one script
+    # dismisses its reports, takes it out of the Reported queue and releases its claim.
     approval = commands_during(redis_client, lambda: approve(client, held[0]))
     assert (approval["mget"], approval["evalsha"], approval["hget"]) == (1, 2, 1), approval
+    assert (approval["hmget"], approval["hincrby"]) == (1, 1), approval
     assert (approval["hgetall"], approval["del"]) == (1, 1), approval
     # A published comment's content is in its public document: the read is then the records
     # (MGET) and the script that reads the published ones with their documents.

@@ -207,6 +207,8 @@ def meet_unstated_constraints(case: Any) -> None:
     - an ``Edit-Token`` is the one the comment's answer showed: a valid one becomes the seeded
       comment's (tests/test_author_edits.py covers wrong ones);
     - a campaign id names a detected campaign: a valid one becomes the seeded campaign's.
+    - bulk decisions name each comment once and trust an author only with an approval: a
+      repeated item is dropped, ``trust_author`` is cleared on other actions.
     """
     path = case.path_parameters
     if isinstance(path, dict) and positive(case, ParameterLocation.PATH):
@@ -222,6 +224,13 @@ def meet_unstated_constraints(case: Any) -> None:
             headers["Edit-Token"] = SEEDED_EDIT_TOKEN[SEEDED_ID]
     body = case.body
     if isinstance(body, dict) and positive(case, ParameterLocation.BODY):
+        decisions = body.get("decisions")
+        if isinstance(decisions, list) and all(isinstance(d, dict) for d in decisions):
+            once = {d.get("comment_id"): d for d in reversed(decisions)}
+            body["decisions"] = [d for d in decisions if once.get(d.get("comment_id")) is d]
+            for decision in body["decisions"]:
+                if decision.get("action") != "approve" and "trust_author" in decision:
+                    decision["trust_author"] = False
         redirect = body.get("redirect")
         if isinstance(redirect, str) and URL.match(redirect):
             body["redirect"] = f"{ALLOWED_ORIGIN}/comments?sent=1"

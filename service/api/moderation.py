@@ -1,5 +1,5 @@
-"""The moderators' API: the queue and listings, one comment, decisions, deletion, the policy
-and closing articles."""
+"""The moderators' API: the queue and listings, one comment, decisions (one, or many at once),
+deletion, the policy and closing articles."""
 
 from __future__ import annotations
 
@@ -14,26 +14,30 @@ from flask import Blueprint, Response, g, request
 from .. import metrics, states
 from ..clock import iso_from_ms, now_ms
 from ..documents import (
+    decided_item,
     moderator_view,
+    refused_item,
     render_claim,
     render_moderator_page,
     render_public,
     render_reports,
 )
-from ..domain_errors import ClaimHeld, CommentNotFound, Conflict, StaleVersion
+from ..domain_errors import ClaimHeld, CommentNotFound, Conflict, DomainError, StaleVersion
+from ..errors import domain_problem, problem_document
 from ..ids import is_valid_id
 from ..models import HistoryEntry, StoredComment
 from ..moderation.policy import policy_to_document
 from ..policy_terms import hash_identifier_terms
 from ..schemas import (
     ArticleSettingsSchema,
+    BulkDecisionsSchema,
     DecisionSchema,
     PolicySchema,
     QueueArgsSchema,
     StatusListArgsSchema,
 )
 from ..spam_worker import enqueue_feedback
-from ..store import Claim, ClaimRefused, ContentChanged, VersionMismatch
+from ..store import Claim, ClaimRefused, ContentChanged, Move, VersionMismatch
 from ..submissions import load_policy
 from .auth import MODERATION_PREFIX, moderators_only
 from .context import services
@@ -46,13 +50,16 @@ bp = moderators_only(Blueprint("moderation", __name__, url_prefix=MODERATION_PRE
 _queue_args = QueueArgsSchema()
 _list_args = StatusListArgsSchema()
 _decision = DecisionSchema()
+_bulk_decisions = BulkDecisionsSchema()
 _policy = PolicySchema()
 _article_settings = ArticleSettingsSchema()
 # The decision verbs and the status each leads to are the states' (approve -> approved...).
 DECISIONS = states.DECISIONS
+BULK_ACTIONS = states.BULK_ACTIONS
 DECISION_ATTEMPTS = 2
 # What a decision tells the outside spam service (submit-spam, submit-ham).
 FEEDBACK = {states.Status.SPAM.value: "spam", states.Status.APPROVED.value: "ham"}
+_CHANGED_MEANWHILE = "The comment changed while it was being decided; read it and decide again."
 
 
 @bp.get("/queue")
@@ -124,15 +131,79 @@ def decide_comment(
             raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
-        metrics.count_decision(
-            states.STATE_RULES[states.Status(target)].decision or target, "moderator"
-        )
-        # Decided: its claim is released, its reports are dealt with (they stop counting).
-        svc.store.finish_review(comment_id, decided=True)
-        if svc.config.spam_check_key and target in FEEDBACK:  # reported back by the worker
-            enqueue_feedback(svc.store, decided, FEEDBACK[target])
+        _after_decision(decided, target)
         return decided
-    raise Conflict("The comment changed while it was being decided; read it and decide again.")
+    raise Conflict(_CHANGED_MEANWHILE)
+
+
+def _after_decision(decided: StoredComment, target: str) -> None:
+    """What follows a moderator's decision, one or in bulk: counted; its claim released and its
+    reports dealt with (they stop counting); a spam/ham verdict reported back by the worker."""
+    svc = services()
+    metrics.count_decision(
+        states.STATE_RULES[states.Status(target)].decision or target, "moderator"
+    )
+    svc.store.finish_review(decided.id, decided=True)
+    if svc.config.spam_check_key and target in FEEDBACK:
+        enqueue_feedback(svc.store, decided, FEEDBACK[target])
+
+
+@bp.post("/decisions")
+def decide_many() -> Response:
+    items: list[dict[str, Any]] = _bulk_decisions.load(json_body(request))["decisions"]
+    return json_response({"results": _apply_decisions(items)})
+
+
+def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item decided as the single route decides one comment (one atomic script call per
+    comment), all at once: the comments are read in one or two round trips, moved in one
+    pipelined round trip, and those whose content changed in between (an erase) read and
+    moved again. Results in the items' order: the comment, or the item's own problem."""
+    store = services().store
+    results: dict[str, dict[str, Any]] = {}
+    waiting = []
+    for item in items:
+        if is_valid_id(item["comment_id"]):
+            waiting.append(item)
+        else:
+            results[item["comment_id"]] = _item_problem(item, CommentNotFound())
+    for _ in range(DECISION_ATTEMPTS):
+        if not waiting:
+            break
+        found = store.get_many([item["comment_id"] for item in waiting])
+        moment = now_ms()
+        moving, moves = [], []
+        for item in waiting:
+            comment = found.get(item["comment_id"])
+            if comment is None:
+                results[item["comment_id"]] = _item_problem(item, CommentNotFound())
+                continue
+            target = BULK_ACTIONS[item["action"]].value
+            entry = HistoryEntry(
+                at=iso_from_ms(moment),
+                actor=f"moderator:{g.moderator}",
+                to=target,
+                note=item["note"],
+            )
+            public_json = render_public(comment.public())
+            moving.append(item)
+            moves.append(Move(comment, target, entry, public_json, trust=item["trust_author"]))
+        waiting = []
+        for item, outcome in zip(moving, store.transition_many(moves, moment), strict=True):
+            if isinstance(outcome, ContentChanged):
+                waiting.append(item)
+            elif outcome is None:  # deleted between the read and the decision
+                results[item["comment_id"]] = _item_problem(item, CommentNotFound())
+            else:
+                _after_decision(outcome, BULK_ACTIONS[item["action"]].value)
+                results[item["comment_id"]] = decided_item(outcome)
+    for item in waiting:
+        results[item["comment_id"]] = _item_problem(item, Conflict(_CHANGED_MEANWHILE))
+    return [results[item["comment_id"]] for item in items]
+
+
+def _item_problem(item: dict[str, Any], error: DomainError) -> dict[str, Any]:
+    return refused_item(item["comment_id"], problem_document(domain_problem(error)))
 
 
 @bp.post("/comments/<comment_id>/claim")

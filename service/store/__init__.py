@@ -6,7 +6,7 @@ from .check import CheckReport, StoreCheck, check_store, history_problems
 from .claims import Claim, ClaimAnswer, ClaimRefused
 from .client import make_redis
 from .commenters import KeyExchange
-from .decisions import ContentChanged, VersionMismatch
+from .decisions import ContentChanged, Move, MoveOutcome, VersionMismatch
 from .facade import CommentStore
 from .imports import DecidedComment
 from .inserts import Guards, InsertResult, Judgement, Outcome, WindowCounter
@@ -36,6 +36,8 @@ __all__ = [
     "SubmissionSettings",
     "ContentChanged",
     "VersionMismatch",
+    "Move",
+    "MoveOutcome",
     "WindowCounter",
     "Judgement",
     "KeyExchange",

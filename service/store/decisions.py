@@ -1,9 +1,14 @@
-"""Moderators' changes to a comment: a move to another status, deletion."""
+"""Moderators' changes to a comment: a move to another status (one, or many pipelined),
+deletion."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
+
+from redis.exceptions import NoScriptError
 
 from ..clock import iso_from_ms
 from ..clock import now_ms as now
@@ -39,6 +44,41 @@ class VersionMismatch(Exception):
         self.current = current
 
 
+@dataclass(frozen=True)
+class Move:
+    """One comment's move, as :meth:`Decisions.transition_many` takes it: ``public_json`` is
+    rendered from ``comment`` as it was read (see :meth:`Decisions.transition`)."""
+
+    comment: StoredComment
+    target: str
+    entry: HistoryEntry
+    public_json: str
+    # With an If-Match: the versions it accepts (another one: VersionMismatch); None: any.
+    accepted_versions: tuple[int, ...] | None = None
+    # A reason that joins the comment's reasons with the move (replacing one of its code).
+    add_reason: dict[str, str] | None = None
+    # Also trust the commenter key that sent it: an approval then forgives the key's earlier
+    # rejections and spam verdicts, so its next comments are auto-approved (policy.is_trusted).
+    trust: bool = False
+
+
+# The commenter record's field that a trusting approval deletes.
+_FORGIVEN = STATE_RULES[Status.REJECTED].author_stamp or ""
+# A move's outcome: the comment as the move left it, None when it no longer exists, or
+# ContentChanged when the content it rendered from is no longer the stored one.
+MoveOutcome = StoredComment | None | ContentChanged
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One TRANSITION_COMMENT call, ready to send: its keys, its args, what it invalidates."""
+
+    comment_id: str
+    keys: list[str]
+    args: list[Any]
+    touched: list[str]
+
+
 class Decisions(RecordLoader):
     def transition(
         self,
@@ -57,10 +97,48 @@ class Decisions(RecordLoader):
         history entry's actor. With ``accepted_versions`` (an If-Match), a comment at another
         version is left alone: :class:`VersionMismatch`. ``add_reason`` joins the comment's
         reasons with the change (replacing one of its code)."""
-        k = self.keys
+        move = Move(
+            comment,
+            target,
+            entry,
+            public_json,
+            accepted_versions=accepted_versions,
+            add_reason=add_reason,
+        )
+        call = self._transition_call(move, now_ms)
+        outcome = self._transition_outcome(call, self._transition(keys=call.keys, args=call.args))
+        if isinstance(outcome, ContentChanged):
+            raise outcome
+        return outcome
+
+    def transition_many(self, moves: Sequence[Move], now_ms: int) -> list[MoveOutcome]:
+        """Each move as :meth:`transition` makes it, one atomic script call per comment, all
+        of them in one pipelined round trip; outcomes in the moves' order. Every comment must
+        appear once (a second move of one comment would be judged against the first read)."""
+        calls = [self._transition_call(move, now_ms) for move in moves]
+        if not calls:
+            return []
+        sha = self._transition.sha
+        pipe = self.redis.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+        replies = pipe.execute(raise_on_error=False)
+        outcomes: list[MoveOutcome] = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, NoScriptError):  # Redis lost its scripts (a restart): load
+                reply = self._transition(keys=call.keys, args=call.args)
+            elif isinstance(reply, Exception):
+                raise reply
+            outcomes.append(self._transition_outcome(call, reply))
+        return outcomes
+
+    def _transition_call(self, move: Move, now_ms: int) -> _Call:
+        comment, k = move.comment, self.keys
+        if move.trust and Status(move.target) is not Status.APPROVED:
+            raise ValueError("only an approval can trust the author")
         codes = comment.reason_codes
-        if add_reason is not None and add_reason["code"] not in codes:
-            codes += (add_reason["code"],)
+        if move.add_reason is not None and move.add_reason["code"] not in codes:
+            codes += (move.add_reason["code"],)
         touched = [
             k.comment(comment.id),
             k.article_public(comment.article_id),
@@ -76,38 +154,40 @@ class Decisions(RecordLoader):
             if comment.commenter_id and comment.email_hash
             else []
         )
-        reply = self._transition(
-            keys=touched + commenter,
-            args=[
-                comment.id,
-                Status(target),
-                now_ms,
-                entry.to_json(),
-                public_json,
-                compact(comment.content()),
-                len(STATUSES),
-                *_RULE_ARGS,
-                len(commenter),
-                "" if accepted_versions is None else ",".join(map(str, accepted_versions)) or "-",
-                "" if add_reason is None else compact(add_reason),
-                entry.at,
-                entry.actor,
-                comment_subject(comment),
-                *self.event_retention.script_args(now_ms),
-            ],
-        )
+        versions = move.accepted_versions
+        args: list[Any] = [
+            comment.id,
+            Status(move.target),
+            now_ms,
+            move.entry.to_json(),
+            move.public_json,
+            compact(comment.content()),
+            len(STATUSES),
+            *_RULE_ARGS,
+            len(commenter),
+            "" if versions is None else ",".join(map(str, versions)) or "-",
+            "" if move.add_reason is None else compact(move.add_reason),
+            _FORGIVEN if move.trust else "",
+            move.entry.at,
+            move.entry.actor,
+            comment_subject(comment),
+            *self.event_retention.script_args(now_ms),
+        ]
+        return _Call(comment.id, touched + commenter, args, touched)
+
+    def _transition_outcome(self, call: _Call, reply: Any) -> MoveOutcome:
         if reply is None:
             return None
         outcome, *stored = cast(list[Any], reply)
         if int(outcome) == -1:
             raw, doc = stored
-            raise VersionMismatch(self._decode(comment.id, json.loads(raw), doc))
+            raise VersionMismatch(self._decode(call.comment_id, json.loads(raw), doc))
         if int(outcome) == 0:
-            raise ContentChanged(comment.id)
+            return ContentChanged(call.comment_id)
         if int(outcome) == 2:
-            self._changed(*touched)
+            self._changed(*call.touched)
         raw, doc = stored
-        return self._decode(comment.id, json.loads(raw), doc)
+        return self._decode(call.comment_id, json.loads(raw), doc)
 
     def delete(
         self, comment: StoredComment, *, actor: str = "operator", kind: str = COMMENT_DELETED

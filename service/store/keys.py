@@ -14,7 +14,9 @@ never the raw address.
 Key                                      type    holds
 {p}:comment:<id>                         string  one comment as JSON: status, encrypted email,
                                                  its hash, reasons, history (who or what, when,
-                                                 from, to, note) and, while unpublished, content
+                                                 from, to, note), while unpublished, content,
+                                                 and while decided, undo (what its first
+                                                 decision replaced in its commenter record)
 {p}:status:<status>                      zset    ids in that status, all articles
 {p}:idx:<status>:<article>               zset    ids of one article in that status
 {p}:reason:<code>:status:<status>        zset    ids in that status that a rule flagged with code
@@ -31,7 +33,8 @@ Key                                      type    holds
                                                  (keyed hashes of the current secret and of the
                                                  one it replaced), previous_until (ms),
                                                  last_approved / last_negative (ms): trust;
-                                                 ttl (ms). TTL: trusted_days from its last use
+                                                 decisions (a count, for undo); ttl (ms).
+                                                 TTL: trusted_days from its last use
 {p}:retention                            zset    rejected/spam ids, score = decision time (ms)
 {p}:moderators                           hash    moderator name -> SHA-256 of their token
 {p}:authfail:<ip-hash>                   string  failed moderator logins from one client IP

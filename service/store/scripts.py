@@ -206,11 +206,16 @@ return {1, variant, holder and 1 or 0}
 # ARGV[9+4n] the versions the caller's If-Match accepts, comma-separated ("" or absent: any)
 # ARGV[10+4n] a reason JSON to add on a change (replacing one of the same code; "" or absent:
 # none); its index group must be among the groups in KEYS
+# ARGV[11+4n] a field of the commenter record to delete as the decision stamps it ("" = none):
+# an approval that also trusts the author forgives its earlier rejections this way
+# A decision that stamps the commenter record counts it there ("decisions") and keeps in the
+# comment's "undo" what its first decision replaced; a move back to pending restores that when
+# no other comment of the key was decided since.
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, {-1, the comment's JSON, its public JSON or false} when its version is not
 # one the caller accepts, else {1 (unchanged) or 2 (changed), the comment's JSON, its public
 # JSON or false}: the comment as this call left it. Every change increments its version.
-# ARGV[11+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
+# ARGV[12+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
 TRANSITION_COMMENT = (
     _APPEND_EVENT
     + """
@@ -287,13 +292,47 @@ end
 -- the stored comment is still tied to it (anonymising cuts the tie); the email's set of
 -- records outlives it, so an erasure finds it.
 local commenter, commenters = KEYS[#KEYS - 1], KEYS[#KEYS]
-if ARGV[8 + 4 * n] == '2' and to.stamp ~= '' and (record['commenter'] or '') ~= ''
-    and redis.call('EXISTS', commenter) == 1 then
+local keyed = ARGV[8 + 4 * n] == '2' and (record['commenter'] or '') ~= ''
+    and redis.call('EXISTS', commenter) == 1
+if keyed and to.stamp ~= '' then
   local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
+  -- The comment keeps what its first decision replaced in the key's record, and the record's
+  -- count of decisions, so that moving it back to pending (an undo) puts the key's standing
+  -- back as it was: an approval undone leaves no trust behind.
+  local seq = redis.call('HINCRBY', commenter, 'decisions', 1)
+  local before = record['undo'] and record['undo']['before']
+  if not before then
+    local fields, seen = {}, {}
+    for _, r in pairs(rules) do
+      if r.stamp ~= '' and not seen[r.stamp] then
+        seen[r.stamp] = true
+        fields[#fields + 1] = r.stamp
+      end
+    end
+    local values = redis.call('HMGET', commenter, unpack(fields))
+    before = {}
+    for i, field in ipairs(fields) do before[field] = values[i] or '' end
+  end
+  record['undo'] = {seq = seq, before = before}
   redis.call('HSET', commenter, to.stamp, now)
+  if ARGV[11 + 4 * n] ~= '' then redis.call('HDEL', commenter, ARGV[11 + 4 * n]) end
   redis.call('PEXPIRE', commenter, ttl)
   if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
+elseif keyed and from.stamp ~= '' and record['undo'] then
+  -- Back to a status that stamps nothing (pending): take back the stamps of this comment's
+  -- decisions, unless a decision on another comment of the key came since.
+  local undo = record['undo']
+  if tonumber(redis.call('HGET', commenter, 'decisions')) == tonumber(undo['seq']) then
+    for field, value in pairs(undo['before']) do
+      if value == '' then
+        redis.call('HDEL', commenter, field)
+      else
+        redis.call('HSET', commenter, field, value)
+      end
+    end
+  end
 end
+if to.stamp == '' then record['undo'] = nil end
 if to.purge then
   redis.call('ZADD', KEYS[4], now, id)
 else
@@ -317,7 +356,7 @@ table.insert(record['history'], entry)
 raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
 -- The event, and the text it shows as the comment now stands.
-local ev, shown = 11 + 4 * n, record['content']
+local ev, shown = 12 + 4 * n, record['content']
 if public then shown = cjson.decode(public) end
 redis.call('SET', KEYS[6], cjson.encode({name = shown['name'], comment = shown['comment'],
   website = shown['website']}), 'PX', ARGV[ev + 5])
