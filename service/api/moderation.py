@@ -131,19 +131,19 @@ def decide_comment(
             raise StaleVersion(moved.current) from None
         if decided is None:  # deleted between the read and the decision
             _not_found()
+        # Decided: its claim is released, its reports are dealt with (they stop counting).
+        svc.store.finish_review(comment_id, decided=True)
         _after_decision(decided, target)
         return decided
     raise Conflict(_CHANGED_MEANWHILE)
 
 
 def _after_decision(decided: StoredComment, target: str) -> None:
-    """What follows a moderator's decision, one or in bulk: counted; its claim released and its
-    reports dealt with (they stop counting); a spam/ham verdict reported back by the worker."""
+    """What follows a moderator's decision, one or in bulk (besides finishing its review):
+    counted, and a spam/ham verdict reported back to the spam service by its worker."""
     svc = services()
-    metrics.count_decision(
-        states.STATE_RULES[states.Status(target)].decision or target, "moderator"
-    )
-    svc.store.finish_review(decided.id, decided=True)
+    action = states.STATE_RULES[states.Status(target)].decision or target
+    metrics.count_decision(action, "moderator")
     if svc.config.spam_check_key and target in FEEDBACK:
         enqueue_feedback(svc.store, decided, FEEDBACK[target])
 
@@ -199,6 +199,8 @@ def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 results[item["comment_id"]] = decided_item(outcome)
     for item in waiting:
         results[item["comment_id"]] = _item_problem(item, Conflict(_CHANGED_MEANWHILE))
+    # The decided ones' reviews end together: one pipelined round trip.
+    store.finish_reviews([i for i, r in results.items() if r["status"] == 200])
     return [results[item["comment_id"]] for item in items]
 
 

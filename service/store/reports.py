@@ -113,3 +113,18 @@ class Reports(StoreCore):
         dismissed = int(self._finish_review(keys=keys, args=[comment_id]))
         self._changed(*keys)
         return dismissed
+
+    def finish_reviews(self, comment_ids: list[str]) -> None:
+        """:meth:`finish_review` of each decided comment, in one pipelined round trip (bulk
+        decisions): one script call per comment, as atomic as one alone."""
+        if not comment_ids:
+            return
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=False)
+        touched = [k.reported()]
+        for comment_id in comment_ids:
+            keys = [k.reports(comment_id), k.reported(), k.claim(comment_id)]
+            self._finish_review(keys=keys, args=[comment_id], client=pipe)
+            touched += [keys[0], keys[2]]
+        pipe.execute()
+        self._changed(*touched)
