@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,15 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.redis_for_bench import bench_redis  # noqa: E402
-from service.api.context import EXTENSION_KEY  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.config import Config  # noqa: E402
-from service.crypto import KeyRing  # noqa: E402
-from service.store import make_redis  # noqa: E402
+from bench.redis_for_bench import AUTH, bench_app  # noqa: E402
 
-TOKEN = "bench-moderator-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # Every comment held for a moderator; nothing refuses a benchmark's rapid fire.
 POLICY = {
     "auto_approve": "none",
@@ -80,34 +72,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    prefix = f"bulkbench{os.getpid()}"  # a key prefix of its own: nothing else is touched
-    with bench_redis() as (url, _):
-        app = create_app(
-            Config(
-                redis_url=url,
-                moderator_tokens={"bench": TOKEN},
-                secret_key=b"bench-secret-key-0123456789abcdef",
-                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-                rate_limits_enabled=False,
-                key_prefix=prefix,
-            )
-        )
-        try:
-            client = app.test_client()
-            assert client.put("/api/v1/moderation/policy", json=POLICY, headers=AUTH).status_code
-            in_bulk(client, store_pending(client, 20, "warm"))  # imports, scripts, caches
-            one_by_one(client, store_pending(client, 20, "warm2"))
-            best = {"single": float("inf"), "bulk": float("inf")}
-            for round_no in range(args.rounds):
-                single_ids = store_pending(client, args.n, f"s{round_no}")
-                bulk_ids = store_pending(client, args.n, f"b{round_no}")
-                best["single"] = min(best["single"], one_by_one(client, single_ids))
-                best["bulk"] = min(best["bulk"], in_bulk(client, bulk_ids))
-        finally:
-            app.extensions[EXTENSION_KEY].store.cache.close()
-            redis = make_redis(url)
-            for key in redis.scan_iter(f"{{{prefix}}}*", count=10_000):
-                redis.delete(key)
+    with bench_app("bulkbench") as app:
+        client = app.test_client()
+        assert client.put("/api/v1/moderation/policy", json=POLICY, headers=AUTH).status_code
+        in_bulk(client, store_pending(client, 20, "warm"))  # imports, scripts, caches
+        one_by_one(client, store_pending(client, 20, "warm2"))
+        best = {"single": float("inf"), "bulk": float("inf")}
+        for round_no in range(args.rounds):
+            single_ids = store_pending(client, args.n, f"s{round_no}")
+            bulk_ids = store_pending(client, args.n, f"b{round_no}")
+            best["single"] = min(best["single"], one_by_one(client, single_ids))
+            best["bulk"] = min(best["bulk"], in_bulk(client, bulk_ids))
 
     ratio = best["single"] / best["bulk"]
     print(f"{'decisions':<22}{'ms/comment':>12}")

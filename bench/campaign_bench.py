@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -24,15 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.redis_for_bench import bench_redis  # noqa: E402
-from bench.submission_bench import AUTH, TOKEN, comment_text  # noqa: E402
+from bench.redis_for_bench import AUTH, bench_app  # noqa: E402
+from bench.submission_bench import comment_text  # noqa: E402
 from devtools.campaign_texts import generated, replay  # noqa: E402
-from service.api.context import EXTENSION_KEY  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.config import Config  # noqa: E402
-from service.crypto import KeyRing  # noqa: E402
 from service.moderation.campaigns import sketch  # noqa: E402
-from service.store import make_redis  # noqa: E402
 
 BASE = {"flood_interval_seconds": 0, "flood_hourly_cap": 0}
 
@@ -81,34 +75,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    prefix = f"cmpbench{os.getpid()}"
-    with bench_redis() as (url, _):
-        app = create_app(
-            Config(
-                redis_url=url,
-                moderator_tokens={"bench": TOKEN},
-                secret_key=b"bench-secret-key-0123456789abcdef",
-                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-                rate_limits_enabled=False,
-                key_prefix=prefix,
-            )
-        )
-        try:
-            client = app.test_client()
-            run_mode(client, 3, 50, 999, "varied")  # warm-up
-            best: dict[tuple[str, str], float] = {}
-            for round_no in range(args.rounds):
-                for texts in ("varied", "samey"):
-                    for mode, threshold in (("on", 3), ("off", 0)):
-                        seed = round_no * 4 + (mode == "on") + 2 * (texts == "samey")
-                        seconds = run_mode(client, threshold, args.n, seed, texts)
-                        key = (texts, mode)
-                        best[key] = min(best.get(key, float("inf")), seconds)
-        finally:
-            app.extensions[EXTENSION_KEY].store.cache.close()
-            redis = make_redis(url)
-            for key in redis.scan_iter(f"{{{prefix}}}*", count=10_000):
-                redis.delete(key)
+    with bench_app("cmpbench") as app:
+        client = app.test_client()
+        run_mode(client, 3, 50, 999, "varied")  # warm-up
+        best: dict[tuple[str, str], float] = {}
+        for round_no in range(args.rounds):
+            for texts in ("varied", "samey"):
+                for mode, threshold in (("on", 3), ("off", 0)):
+                    seed = round_no * 4 + (mode == "on") + 2 * (texts == "samey")
+                    seconds = run_mode(client, threshold, args.n, seed, texts)
+                    key = (texts, mode)
+                    best[key] = min(best.get(key, float("inf")), seconds)
 
     quality = {seed: replay(generated(seed=seed)) for seed in (7, 11, 23)}
     ratios = {texts: best[(texts, "on")] / best[(texts, "off")] for texts in ("varied", "samey")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -21,15 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.redis_for_bench import bench_redis  # noqa: E402
-from service.api.context import EXTENSION_KEY  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.config import Config  # noqa: E402
-from service.crypto import KeyRing  # noqa: E402
-from service.store import make_redis  # noqa: E402
+from bench.redis_for_bench import AUTH, bench_app  # noqa: E402
 
-TOKEN = "bench-moderator-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WORDS = (
     "the council said that budget plans for the new library would be reviewed next week "
     "while residents asked whether parking and bus routes near the station could change "
@@ -85,31 +77,14 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    prefix = f"subbench{os.getpid()}"  # a key prefix of its own: nothing else is touched
-    with bench_redis() as (url, _):
-        app = create_app(
-            Config(
-                redis_url=url,
-                moderator_tokens={"bench": TOKEN},
-                secret_key=b"bench-secret-key-0123456789abcdef",
-                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-                rate_limits_enabled=False,
-                key_prefix=prefix,
-            )
-        )
-        try:
-            client = app.test_client()
-            run_mode(client, POLICY_ON, 50, 999)  # warm-up: imports, matcher, scripts
-            best = {"on": float("inf"), "off": float("inf")}
-            for round_no in range(args.rounds):
-                for mode, policy in (("on", POLICY_ON), ("off", POLICY_OFF)):
-                    seconds = run_mode(client, policy, args.n, round_no * 2 + (mode == "on"))
-                    best[mode] = min(best[mode], seconds)
-        finally:
-            app.extensions[EXTENSION_KEY].store.cache.close()
-            redis = make_redis(url)
-            for key in redis.scan_iter(f"{{{prefix}}}*", count=10_000):
-                redis.delete(key)
+    with bench_app("subbench") as app:
+        client = app.test_client()
+        run_mode(client, POLICY_ON, 50, 999)  # warm-up: imports, matcher, scripts
+        best = {"on": float("inf"), "off": float("inf")}
+        for round_no in range(args.rounds):
+            for mode, policy in (("on", POLICY_ON), ("off", POLICY_OFF)):
+                seconds = run_mode(client, policy, args.n, round_no * 2 + (mode == "on"))
+                best[mode] = min(best[mode], seconds)
 
     ratio = best["on"] / best["off"]
     print(f"{'mode':<12}{'ms/submission':>16}")
