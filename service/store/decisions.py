@@ -15,19 +15,10 @@ from ..clock import now_ms as now
 from ..events import COMMENT_DELETED, comment_subject
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, STATUSES, Status
-from .records import RecordLoader, compact
+from .records import RecordLoader, compact, status_rule_args
 
 # What each status implies, as the transition script takes it (in the index groups' order).
-_RULE_ARGS: tuple[str, ...] = tuple(
-    arg
-    for status in STATUSES
-    for arg in (
-        status.value,
-        "1" if STATE_RULES[status].public else "",
-        "1" if STATE_RULES[status].awaits_purge else "",
-        STATE_RULES[status].author_stamp or "",
-    )
-)
+_RULE_ARGS = status_rule_args(stamps=True)
 
 
 class ContentChanged(Exception):

@@ -7,19 +7,11 @@ import json
 from typing import Any, cast
 
 from ..models import HistoryEntry, StoredComment
-from ..states import STATE_RULES, STATUSES
+from ..states import STATUSES
 from .decisions import VersionMismatch
-from .records import RecordLoader, compact
+from .records import RecordLoader, compact, status_rule_args
 
-_RULE_ARGS: tuple[str, ...] = tuple(
-    arg
-    for status in STATUSES
-    for arg in (
-        status.value,
-        "1" if STATE_RULES[status].public else "",
-        "1" if STATE_RULES[status].awaits_purge else "",
-    )
-)
+_RULE_ARGS = status_rule_args(stamps=False)
 
 
 class Edits(RecordLoader):

@@ -7,7 +7,24 @@ import json
 from typing import Any, cast
 
 from ..models import StoredComment
+from ..states import STATE_RULES, STATUSES
 from ._core import StoreCore
+
+
+def status_rule_args(*, stamps: bool) -> tuple[str, ...]:
+    """What each status implies, as the scripts that move comments take it, in the index
+    groups' order: its name, "1" if public, "1" if it waits for the retention purge, and
+    with ``stamps`` the author's field it stamps ("" = none)."""
+    return tuple(
+        arg
+        for status in STATUSES
+        for arg in (
+            status.value,
+            "1" if STATE_RULES[status].public else "",
+            "1" if STATE_RULES[status].awaits_purge else "",
+            *((STATE_RULES[status].author_stamp or "",) if stamps else ()),
+        )
+    )
 
 
 def compact(document: Any) -> str:
