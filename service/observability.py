@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 
@@ -100,21 +101,24 @@ def queue_collector(store: CommentStore, *, count_errors: bool = True) -> metric
     return metrics.QueueCollector(summary, count_errors=count_errors)
 
 
-def serve_metrics_port(app: Flask) -> bool:
+def serve_metrics_port(app: Flask, directory: Path | None = None) -> bool:
     """Serve the metrics on METRICS_HOST:METRICS_PORT from this process (a daemon thread),
     if configured; whether it is now listening.
 
-    Called where the server loads the app: gunicorn's master, with preload_app (service/
-    wsgi.py), so one listener outlives every worker and a scrape never takes a worker's
-    thread. A port already taken (a server that loads the app in each worker: the first one
-    has it) is logged, not fatal: the service serves comments without its metrics port.
+    Called where no request is served and every worker is outlived: gunicorn's master, with
+    preload_app (service/wsgi.py), or under granian the launcher (service/serve.py), so a
+    scrape never takes a worker's thread. ``directory``: the workers' metrics files, when not
+    this process's own (the launcher imported the metrics before it named theirs). A port
+    already taken is logged, not fatal: the service serves comments without its metrics port.
     """
     svc: Services = app.extensions[EXTENSION_KEY]
     config = svc.config
     if config.metrics_port is None:
         return False
     # This process forks the workers: its scrape thread records nothing (QueueCollector).
-    registry = metrics.ScrapeRegistry([queue_collector(svc.store, count_errors=False)])
+    registry = metrics.ScrapeRegistry(
+        [queue_collector(svc.store, count_errors=False)], directory or metrics.METRICS_DIR
+    )
     try:
         metrics.serve_http(config.metrics_port, config.metrics_host, registry=registry)
     except OSError as error:

@@ -17,6 +17,7 @@ import logging
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from types import FrameType
 
 from .bootstrap import REDIS_URL_FILE, TOKEN_FILE, fill_defaults
@@ -137,7 +138,7 @@ def serve_metrics_from_here(env: dict[str, str]) -> None:
     from .app import create_app
     from .observability import serve_metrics_port
 
-    serve_metrics_port(create_app(Config.from_env(env)))
+    serve_metrics_port(create_app(Config.from_env(env)), Path(env[METRICS_DIR_VARIABLE]))
 
 
 if __name__ == "__main__":

@@ -154,14 +154,17 @@ def test_the_queue_is_read_at_scrape_time() -> None:
 
 
 @pytest.mark.slow
-def test_the_served_metrics_count_every_workers_requests(tmp_path: Path) -> None:
-    """The real service (2 gunicorn workers): the separate port and the main port with its
-    token both see every request, whichever worker served it, and a killed worker's counts
-    stay."""
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_the_served_metrics_count_every_workers_requests(tmp_path: Path, server: str) -> None:
+    """The real service (2 workers): the separate port (gunicorn's master serves it, or under
+    granian the launcher) and the main port with its token both see every request, whichever
+    worker served it, and a killed worker's counts stay."""
     metrics_port = free_port()
     token = "served-metrics-token-0123456789abcdef"
     service = Service(
-        tmp_path, env={"METRICS_PORT": str(metrics_port), "METRICS_TOKEN": token}, workers=2
+        tmp_path,
+        env={"METRICS_PORT": str(metrics_port), "METRICS_TOKEN": token, "SERVER": server},
+        workers=2,
     )
     service.start()
     try:
@@ -180,7 +183,7 @@ def test_the_served_metrics_count_every_workers_requests(tmp_path: Path) -> None
         )
         assert samples(separate.content)[key] == 40
         files = {p.name for p in (tmp_path / "metrics").glob("histogram_*.db")}
-        assert len(files) >= 2, files  # both workers wrote (gunicorn spreads new connections)
+        assert len(files) >= 2, files  # both workers wrote (new connections are spread)
         victim = service.workers()[0]
         send_signal(victim, signal.SIGKILL)
         assert wait_until(
