@@ -17,6 +17,7 @@ import requests
 
 from devtools.processes import ROOT, GroupProcess, free_port
 from tests.conftest import EMAIL_PATTERN
+from tests.servicehelpers import log_records
 
 pytestmark = pytest.mark.slow  # the service as `make run` starts it, twice
 
@@ -71,10 +72,13 @@ def test_three_users_paths_over_http_and_restart(
         # A newcomer is told where the moderator token is and how to use it.
         assert str(token_file) in startup and "Authorization: Bearer" in startup
         assert oct(token_file.stat().st_mode & 0o777) == "0o600"
-        auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+        token = token_file.read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
         # ...and where the demo article and the console are, with the token to sign in with.
-        assert f"{base}/\n" in startup and f"{base}/moderate\n" in startup
-        assert f"moderator token: {token_file.read_text().strip()}" in startup
+        said = [r["message"] for r in log_records(startup) if r["logger"] == "service.serve"]
+        assert f"demo article with the comment widget: {base}/" in said
+        assert f"moderator console: {base}/moderate" in said
+        assert f"sign in to the console with the moderator token: {token}" in said
 
         # The embedding site: JSON from a widget, and a plain HTML form with a redirect.
         sent = requests.post(
