@@ -1631,8 +1631,8 @@ def run_sweep(args: argparse.Namespace, setup: Setup) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="wrk benchmark of the service against a bare-Flask ceiling (same gunicorn "
-        "config); reports each scenario's ratio to the ceiling."
+        description="wrk benchmark of the service against the fastest bare-Flask ceiling of "
+        "several servers (bench/servers.py); reports each scenario's ratio to that ceiling."
     )
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (5)")
     parser.add_argument(
@@ -1655,7 +1655,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=None,
-        help="WORKERS for both the service and the ceiling (default: $WORKERS or 4)",
+        help="WORKERS for the service and the ceilings (default: $WORKERS or 4)",
     )
     parser.add_argument(
         "--env",
