@@ -134,7 +134,9 @@ BENCH_POLICY: dict[str, Any] = {
     "flood_hourly_cap": 0,
     "duplicate_window_seconds": 0,
 }
-PUBLISH_POLICY: dict[str, Any] = {**BENCH_POLICY, "auto_approve": "all"}
+# Seeding publishes every comment: its generated texts are alike, and campaign detection
+# (on in BENCH_POLICY, as by default) would hold them as one campaign.
+PUBLISH_POLICY: dict[str, Any] = {**BENCH_POLICY, "auto_approve": "all", "campaign_threshold": 0}
 
 WORDS = (
     "the council said that budget plans for the new library would be reviewed next week "
