@@ -414,8 +414,9 @@ return existed
 # KEYS[1] article approved index   KEYS[2] article public hash
 # ARGV[1] lex range start ("-" or "(<cursor id>")   ARGV[2] how many ids to fetch
 # Returns {total, id1, json1, id2, json2, ...}; ids whose JSON is missing are skipped.
-PUBLIC_PAGE = """
-local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+# What both answer after choosing their ids: the index's total, then each id with its public
+# document (KEYS[1] the approved index, KEYS[2] the public hash, ``ids`` the chosen ids).
+_WITH_DOCUMENTS = """
 local out = {redis.call('ZCARD', KEYS[1])}
 if #ids == 0 then return out end
 local docs = redis.call('HMGET', KEYS[2], unpack(ids))
@@ -427,6 +428,12 @@ for i = 1, #ids do
 end
 return out
 """
+PUBLIC_PAGE = (
+    """
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+"""
+    + _WITH_DOCUMENTS
+)
 
 # Keep a published comment's text readable in its thread but cut every tie to its author.
 # KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author's comment set
@@ -483,19 +490,12 @@ return listed
 # An article's newest published comments (its feed), newest first, in one round trip.
 # KEYS[1] article approved index   KEYS[2] article public hash   ARGV[1] how many
 # Returns {total, id1, json1, id2, json2, ...}; ids whose JSON is missing are skipped.
-LATEST_PUBLIC = """
+LATEST_PUBLIC = (
+    """
 local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', 0, tonumber(ARGV[1]))
-local out = {redis.call('ZCARD', KEYS[1])}
-if #ids == 0 then return out end
-local docs = redis.call('HMGET', KEYS[2], unpack(ids))
-for i = 1, #ids do
-  if docs[i] then
-    out[#out + 1] = ids[i]
-    out[#out + 1] = docs[i]
-  end
-end
-return out
 """
+    + _WITH_DOCUMENTS
+)
 
 # A moderator claims a comment for review: granted when nobody holds it, renewed (the TTL
 # starts again, "since" stays) when the same moderator holds it, refused when another does.
