@@ -111,6 +111,8 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
         cache,
         moderation_cache=moderation_cache,
         event_retention=config.event_retention,
+        wait_replicas=config.redis_wait_replicas,
+        wait_timeout_ms=config.redis_wait_timeout_ms,
     )
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()

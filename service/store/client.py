@@ -182,6 +182,11 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+class ReplicasBehind(RedisError):
+    """A write the primary applied that fewer replicas than asked confirmed in time
+    (durability.py)."""
+
+
 # "The store cannot take this request now; retry shortly": answered 503 with Retry-After.
 # MovedError is an AskError; both reach us only when the client gave up following them (it
 # gives up with ClusterError "TTL exhausted"). A RedisClusterException otherwise is a request
@@ -196,6 +201,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     ReadOnlyError,
     SlotNotCoveredError,
     MasterNotFoundError,
+    ReplicasBehind,
 )
 # Replies redis-py does not give a class of their own (also what a script's failing write
 # carries inside its error text).
@@ -223,6 +229,7 @@ __all__ = [
     "RedisClient",
     "RedisError",
     "RedisTarget",
+    "ReplicasBehind",
     "UNAVAILABLE_ERRORS",
     "is_cluster",
     "is_unavailable",
