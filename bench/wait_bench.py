@@ -3,8 +3,8 @@
 Three set-ups in one run, each the machine's redis-server on loopback (devtools/topologies.py):
 a single node; a master with one replica, WAIT off; the same master, WAIT 1. The app runs in
 this process (no HTTP server: the difference is not hidden behind network noise), each
-submission distinct; after a warm-up, rounds alternate between the set-ups (each round starting with another)
-and the best round of each counts.
+submission distinct; after a warm-up, rounds alternate between the set-ups (each round
+starting with another one) and the best round of each counts.
 
     python bench/wait_bench.py [--n 300] [--rounds 5] [--json out.json]
 """
