@@ -33,9 +33,13 @@ class StoreCore:
         # Each acknowledging write waits for this many replicas (None: as the topology has
         # them); see durability.py.
         self.replica_wait = ReplicaWait(redis, wait_replicas, wait_timeout_ms)
+        self.replica_wait.on_redirect = self._slots_moved
 
         def write(source: str, what: str) -> WriteScript:
             return WriteScript(redis.register_script(source), self.replica_wait, what)
+
+        def script(source: str) -> WriteScript:  # a read, or a lease: nothing to wait for
+            return WriteScript(redis.register_script(source))
 
         self.keys = keys
         self.cipher = cipher
@@ -48,23 +52,23 @@ class StoreCore:
         self._insert = write(scripts.INSERT_COMMENT, "insert")
         self._transition = write(scripts.TRANSITION_COMMENT, "decision")
         self._delete = write(scripts.DELETE_COMMENT, "deletion")
-        self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
+        self._public_page = script(scripts.PUBLIC_PAGE)
         self._forget_author = write(scripts.FORGET_AUTHOR, "erasure")
-        self._read_comments = redis.register_script(scripts.READ_COMMENTS)
-        self._latest_public = redis.register_script(scripts.LATEST_PUBLIC)
+        self._read_comments = script(scripts.READ_COMMENTS)
+        self._latest_public = script(scripts.LATEST_PUBLIC)
         self.event_retention = event_retention or EventRetention()
         self._save_policy = write(scripts.SAVE_POLICY, "policy")
         self._set_article_closed = write(scripts.SET_ARTICLE_CLOSED, "article closed")
         self._save_moderator = write(scripts.SAVE_MODERATOR, "moderator")
-        self._hold_lease = redis.register_script(scripts.HOLD_LEASE)
-        self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
-        self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
-        self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
+        self._hold_lease = script(scripts.HOLD_LEASE)
+        self._claim_script = script(scripts.CLAIM_COMMENT)
+        self._release_claim = script(scripts.RELEASE_CLAIM)
+        self._begin_idempotent = script(scripts.BEGIN_IDEMPOTENT)
         self._report = write(scripts.REPORT_COMMENT, "report")
         self._finish_review = write(scripts.FINISH_REVIEW, "review")
         self._edit = write(scripts.EDIT_COMMENT, "edit")
-        self._campaign_candidates = redis.register_script(scripts.CAMPAIGN_CANDIDATES)
-        self._record_sketch = redis.register_script(scripts.RECORD_SKETCH)
+        self._campaign_candidates = script(scripts.CAMPAIGN_CANDIDATES)
+        self._record_sketch = script(scripts.RECORD_SKETCH)
         self._add_reason = write(scripts.ADD_REASON, "reason")
 
     def ping(self) -> bool:
@@ -81,6 +85,11 @@ class StoreCore:
             if state != "ok":
                 raise ClusterDownError(f"{node.name} sees the cluster state as {state}")
         return True
+
+    def _slots_moved(self) -> None:
+        for cache in (self.cache, self.moderation_cache):
+            if cache:
+                cache.topology_changed()
 
     def _changed(self, *keys: str) -> None:
         """Our own writes: forget what they touched now, not when Redis's message arrives."""

@@ -182,6 +182,17 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def primaries(client: RedisClient) -> list[Redis]:
+    """One client a primary: the cluster's, or the one server (for SCAN, whose cursor is one
+    server's, and other per-server commands)."""
+    if isinstance(client, RedisCluster):
+        return [
+            client.get_redis_connection(node)
+            for node in client.get_primaries()  # type: ignore[no-untyped-call]
+        ]
+    return [client]
+
+
 class ReplicasBehind(RedisError):
     """A write the primary applied that fewer replicas than asked confirmed in time
     (durability.py)."""
@@ -232,6 +243,7 @@ __all__ = [
     "ReplicasBehind",
     "UNAVAILABLE_ERRORS",
     "is_cluster",
+    "primaries",
     "is_unavailable",
     "make_redis",
     "parse_redis_url",

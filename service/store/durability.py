@@ -29,14 +29,14 @@ from taking writes at all; its NOREPLICAS refusal is a 503 too), and README says
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import (
     AskError,
@@ -109,6 +109,8 @@ class ReplicaWait:
     replicas: int | None = None
     timeout_ms: int = 500
     _resolved: int | None = field(default=None, init=False)
+    # Told when a write met a MOVED or ASK: the caches flush and re-track (StoreCore).
+    on_redirect: Callable[[], None] | None = None
 
     def wanted(self) -> int:
         if self._resolved is None:
@@ -202,6 +204,8 @@ class ReplicaWait:
             if not redirected:
                 return replies, confirmed
             pending = redirected
+            if isinstance(redirect, AskError) and self.on_redirect is not None:
+                self.on_redirect()  # MovedError is an AskError too
             if isinstance(redirect, MovedError):
                 _refresh(cluster)
                 asking_at = None
@@ -300,13 +304,16 @@ def _is_sentinel_master(redis: RedisClient) -> bool:
 
 
 class WriteScript:
-    """A registered write script whose direct calls wait for the replicas; called with
-    ``client=`` (a pipeline of the caller's) it is the plain script, and that caller waits."""
+    """A registered script as the store calls it. A write script's direct calls wait for the
+    replicas (``waits``); called with ``client=`` (a pipeline of the caller's) it is queued
+    there, and that caller waits. In a cluster's pipeline, which refuses ``evalsha()``, it is
+    queued as a plain EVALSHA command, loaded on every primary beforehand."""
 
-    def __init__(self, script: Script, waits: ReplicaWait, what: str) -> None:
+    def __init__(self, script: Script, waits: ReplicaWait | None = None, what: str = "") -> None:
         self.plain = script
         self.waits = waits
         self.what = what
+        self._loaded = False
 
     @property
     def sha(self) -> str:
@@ -315,6 +322,11 @@ class WriteScript:
     def __call__(
         self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None
     ) -> Any:
-        if client is not None:
+        if isinstance(client, ClusterPipeline):
+            if not self._loaded:  # SCRIPT LOAD goes to every primary
+                self.plain.registered_client.script_load(self.plain.script)
+                self._loaded = True
+            return client.execute_command(*_evalsha(self.plain, keys, args))  # type: ignore[no-untyped-call]
+        if client is not None or self.waits is None:
             return self.plain(keys=keys, args=args, client=client)
         return self.waits.script(self.plain, keys, args, what=self.what)

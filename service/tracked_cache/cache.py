@@ -224,6 +224,14 @@ class TrackedCache:
                 for name in self._dependents.pop(key, ()):
                     self._values.pop(name, None)
 
+    def topology_changed(self) -> None:
+        """A request saw the cluster's slots move (a MOVED or ASK reply): flush now and let
+        the listener re-track, rather than wait for its heartbeat to notice."""
+        stream = self._stream
+        if stream is not None:
+            stream.stale = True
+        self._set_health(False)
+
     def close(self) -> None:
         self._stop.set()
 
@@ -301,8 +309,8 @@ class TrackedCache:
                 if waiter.poll(heartbeat_ms):
                     self._stop.wait(BATCH_SECONDS)
                     self._drain(stream)
-                if stream.stale:  # a request read the sentinels' news first
-                    raise TopologyChanged("the sentinels announce a failover")
+                if stream.stale:  # a request read the sentinels' news, or saw a MOVED
+                    raise TopologyChanged("the primaries are changing")
                 if self._idle():
                     with self._lock:  # no put lands between this check and the clear
                         if self._idle():
@@ -311,13 +319,12 @@ class TrackedCache:
                             self._clear()
                             return "idle"
                 if time.monotonic() - last_beat >= heartbeat:
-                    try:
-                        stream.ping(sources.still_current)
-                    except TopologyChanged:
-                        self.retracked += 1
-                        raise
+                    stream.ping(sources.still_current)
                     last_beat = time.monotonic()
             return "stopped"
+        except TopologyChanged:
+            self.retracked += 1
+            raise
         finally:
             self._stream = None
             with self._drain_lock:  # not under a request that is reading it
@@ -367,7 +374,6 @@ class TrackedCache:
                 waiting = stream.read_waiting()
             except TopologyChanged:
                 stream.stale = True
-                self.retracked += 1
                 self._set_health(False)
                 raise
             for keys in waiting:
