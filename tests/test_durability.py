@@ -254,3 +254,31 @@ def test_a_killed_cluster_primary_answers_503_then_recovers_and_loses_nothing(
         assert missing(survivor, stream.acknowledged) == []
         slots = command(promoted[0].client(), "CLUSTER", "INFO")
         assert "cluster_state:ok" in str(slots)
+
+
+@pytest.mark.slow
+def test_a_slot_migration_under_a_submission_stream_loses_nothing_and_answers_no_500(
+    tmp_path: Path, config: Config, make_app: MakeApp
+) -> None:
+    # The waiting writes go to the slot's owner themselves (durability.py): ASK, TRYAGAIN
+    # and MOVED during the move are theirs to follow, each with its WAIT on the right node.
+    with LocalCluster(tmp_path, primaries=3, replicas=1) as cluster:
+        app = relaxed(make_app(with_redis(config, cluster.url, redis_wait_timeout_ms=500)))
+        assert store_of(app).replica_wait.wanted() == 1
+        probe = make_redis(cluster.url)
+        assert isinstance(probe, RedisCluster)
+        slot = int(probe.keyslot(Keys().policy()))  # type: ignore[no-untyped-call]
+        target = next(s for s in cluster.primary_servers() if s is not cluster.owner_of(slot))
+        with Stream(app) as stream:
+            assert wait_until(lambda: len(stream.acknowledged) >= 100, 30)
+            moved = cluster.migrate_slot(slot, target, batch=5)  # slowly: many ASKs
+            done = time.monotonic()
+            assert wait_until(lambda: stream.acknowledged_since(done) >= 30, 30)
+        assert moved > 0
+        assert stream.statuses.keys() <= {202, 503}, stream.statuses
+        assert cluster.owner_of(slot) is target
+        assert missing(probe, stream.acknowledged) == []
+        # And through the service, on the slot's new owner.
+        client = app.test_client()
+        last = stream.acknowledged[-1]
+        assert client.get(f"/api/v1/moderation/comments/{last}", headers=AUTH).status_code == 200
