@@ -3,8 +3,10 @@
 Redis tells us which keys changed: one connection enables ``CLIENT TRACKING ... BCAST`` for a
 few key prefixes and redirects the invalidation messages to a second connection subscribed to
 ``__redis__:invalidate``; a daemon thread reads them and evicts every cached value built from a
-changed key. So an article page can be served from memory, without a round trip, and still
-show a new comment within the moment it takes a message to cross a local socket.
+changed key (on a cluster one such stream a primary, through Sentinel the master's: see
+topology.py for which servers, and how a change of them is noticed). So an article page can
+be served from memory, without a round trip, and still show a new comment within the moment
+it takes a message to cross a local socket.
 
 Why not redis-py's own client cache: it refuses servers older than 7.4, and the embedded Redis
 is 6.2. The two connections, and the redis-py and hiredis internals they rely on, are in
