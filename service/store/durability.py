@@ -5,7 +5,8 @@ Redis replicates asynchronously: a primary answers a write before any replica ha
 failover (Sentinel's, or a cluster replica taking over from a killed primary) can drop writes
 the service already acknowledged. With ``REDIS_WAIT_REPLICAS`` = N > 0 each acknowledging write
 (a submission's insert, decisions, edits, deletions, erasures, reports, settings, the
-Idempotency-Key's kept answer) is followed by ``WAIT N <REDIS_WAIT_TIMEOUT_MS>`` **in the same
+Idempotency-Key's kept answer, imported batches; not yet the few MULTI/WATCH transactions,
+README says which) is followed by ``WAIT N <REDIS_WAIT_TIMEOUT_MS>`` **in the same
 pipeline, on the same connection** (WAIT counts only that connection's own writes; sent on
 another one it returns at once and proves nothing), so a single node or Sentinel's master
 still takes one round trip per write. On a cluster that connection is the one to the primary
@@ -13,7 +14,7 @@ owning the keys' slot, found through the cluster client; a MOVED/ASK/TRYAGAIN re
 followed here (the pipeline bypasses the cluster client's own redirection).
 
 When fewer replicas than N confirm in time, the write has happened on the primary but may not
-survive it. Inside a request (:func:`request_scope`) the request goes on, so that its answer is
+survive it. Inside a request (:func:`begin_request`) the request goes on, so that its answer is
 kept under its Idempotency-Key like any other, and is then answered 503 with Retry-After
 (service/errors.py): a retry with the same key replays the first answer if the write survived
 (the kept answer is written after it, on the same primary, and replication keeps the order),
@@ -29,8 +30,7 @@ from taking writes at all; its NOREPLICAS refusal is a 503 too), and README says
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,20 +63,9 @@ TRY_AGAIN_SECONDS = 0.05
 _unconfirmed: ContextVar[list[str] | None] = ContextVar("unconfirmed_writes", default=None)
 
 
-@contextmanager
-def request_scope() -> Iterator[list[str]]:
-    """Collect the request's unconfirmed writes instead of raising at the first."""
-    writes: list[str] = []
-    token = _unconfirmed.set(writes)
-    try:
-        yield writes
-    finally:
-        _unconfirmed.reset(token)
-
-
 def begin_request() -> object:
-    """Flask's before/teardown hooks cannot hold a ``with``: the token to pass to
-    :func:`end_request`."""
+    """Collect the request's unconfirmed writes instead of raising at the first (service/
+    errors.py's hooks); the token to pass to :func:`end_request`."""
     return _unconfirmed.set([])
 
 
