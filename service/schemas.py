@@ -281,6 +281,8 @@ class BulkDecisionItemSchema(ObjectSchema):
         validate=[validate.Length(max=1000), no_control_characters],
     )
     trust_author = JsonBoolean(load_default=False)
+    # The version the moderator reviewed (the If-Match of one item): another one is 412.
+    version = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1))
 
     @validates_schema
     def _trust_only_with_approval(self, data: dict[str, Any], **kwargs: Any) -> None:
