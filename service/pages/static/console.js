@@ -500,8 +500,14 @@
     return stale;
   }
 
+  // Who moved it: the latest of its history (decisions, the policy) and its author's edits
+  // (an edit that keeps the status is in `edits` only).
   function movedText(comment) {
-    const last = comment.history && comment.history[comment.history.length - 1];
+    const history = comment.history || [];
+    const edits = comment.edits || [];
+    let last = history[history.length - 1];
+    const edit = edits[edits.length - 1];
+    if (edit && (!last || edit.at >= last.at)) last = { actor: 'author', at: edit.at };
     const actor = last ? last.actor : comment.decided_by ? 'moderator:' + comment.decided_by : '';
     const who = actor === 'author' ? 'its author (an edit)'
       : actor.startsWith('moderator:') ? actor.slice('moderator:'.length)
