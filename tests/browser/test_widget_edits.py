@@ -66,7 +66,7 @@ def test_edit_and_delete_ones_own_comment_within_the_window(
     page = open_context().new_page()
     log = watch(page)
     open_thread(live, page, host, article)
-    answer = post_in_widget(page, "Frist post!")
+    answer = post_in_widget(page, "My first post")
     item = page.locator(f"comment-thread #c-{answer['id']}")
     expect(item).to_contain_text(PENDING)
     # The token is kept by the comment's id with the window's end: never the email.
@@ -89,13 +89,13 @@ def test_edit_and_delete_ones_own_comment_within_the_window(
     form = page.get_by_role("form", name="Edit your comment, Ann")
     text = form.get_by_role("textbox", name="Comment", exact=True)
     expect(text).to_be_focused()
-    expect(text).to_have_value("Frist post!")
+    expect(text).to_have_value("My first post")
     # Checked as the post form checks: blanks at once, the service's 422 by field.
     text.fill("")
     form.get_by_role("button", name="Save changes").click()
     expect(text).to_have_attribute("aria-invalid", "true")
     expect(form.locator(f"#ex{answer['id']}-comment")).to_have_text("This field is required.")
-    text.fill("First post!")
+    text.fill("My first post, fixed.")
     form.get_by_role("textbox", name="Website", exact=True).fill("ftp://files.example.org")
     with page.expect_response(lambda r: r.request.method == "PATCH") as refused:
         form.get_by_role("button", name="Save changes").click()
@@ -112,14 +112,19 @@ def test_edit_and_delete_ones_own_comment_within_the_window(
         form.get_by_role("button", name="Save changes").click()
     assert saved.value.status == 200
     assert saved.value.request.headers["edit-token"] == answer["edit_token"]
-    expect(item.locator(".body")).to_have_text("First post!")
+    expect(item.locator(".body")).to_have_text("My first post, fixed.")
     expect(item).to_contain_text(EDITED_PENDING)
     expect(item.get_by_role("button", name="Edit")).to_be_focused()
     stored = moderator_view(live, answer["id"]).json()
-    assert stored["comment"] == "First post!" and stored["edits"][0]["comment"] == "Frist post!"
+    assert (
+        stored["comment"] == "My first post, fixed."
+        and stored["edits"][0]["comment"] == "My first post"
+    )
     # Still the edited words after a reload (the pending copy was updated).
     page.reload()
-    expect(page.locator(f"comment-thread #c-{answer['id']} .body")).to_have_text("First post!")
+    expect(page.locator(f"comment-thread #c-{answer['id']} .body")).to_have_text(
+        "My first post, fixed."
+    )
     expect(page.locator(f"comment-thread #c-{answer['id']}")).to_contain_text(EDITED_PENDING)
     assert axe_violations(page, "comment-thread") == []  # Edit and Delete shown
 
