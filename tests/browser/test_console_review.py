@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from tests.browser.conftest import (
 )
 from tests.browser.sites import article_id
 from tests.browser.test_console import (
+    SCREENSHOTS,
     comments,
     page_errors,
     post,
@@ -184,7 +187,7 @@ def test_the_reported_tab_shows_counts_and_notes_and_dismisses(
     expect(counts.get_by_role("listitem")).to_have_count(2)
     expect(counts).to_contain_text("Spam: 1")
     expect(counts).to_contain_text("Abuse: 1")
-    expect(two.get_by_role("list", name="Reader reports")).to_have_text("Abuse: 2")
+    expect(two.get_by_role("list", name="Reader reports")).to_have_text("Abuse: 2 reports")
     notes = one.get_by_role("list", name="Notes of the reports")
     expect(notes).to_contain_text("Looks like an advert <b>really</b>")  # as text
     assert notes.locator("b").count() == 0
@@ -262,3 +265,31 @@ def test_the_focused_comment_is_claimed_and_others_claims_are_shown(
     page.get_by_role("button", name="Show").click()
     expect(comments(page)).to_have_count(2)
     assert csp_violations(page) == [] and errors == []
+
+
+def test_screenshots_of_the_reported_tab(
+    live: Service, console: Page, reports_at_two: None, tmp_path: Path
+) -> None:
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    article = "the-river-crossing-reported"
+    advert = published_by_api(
+        live, article, "Cheap river cruises, book now at https://cruises.example.", name="Promo"
+    )
+    report_from(live, "127.0.0.4", advert, "spam", "An advert, not a comment.")
+    report_from(live, "127.0.0.5", advert, "spam")
+    report_from(live, "127.0.0.6", advert, "off_topic", "Nothing to do with the article.")
+    claimed = published_by_api(live, article, "The ferryman was rude to us.", name="Marta")
+    report_from(live, "127.0.0.4", claimed, "abuse", "Names a person.")
+    report_from(live, "127.0.0.5", claimed, "privacy")
+    assert as_other(live, "POST", f"/comments/{claimed}/claim").status_code == 200
+    page = console
+    page.set_viewport_size({"width": 1100, "height": 900})
+    sign_in(page)
+    page.get_by_role("link", name="Reported").click()
+    expect(item(page, advert).get_by_role("list", name="Notes of the reports")).to_contain_text(
+        "An advert"
+    )
+    expect(item(page, claimed).locator(".claim")).to_be_visible()
+    page.screenshot(path=str(folder / "console-reported.png"), full_page=True)
+    assert (folder / "console-reported.png").stat().st_size > 10_000

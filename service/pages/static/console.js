@@ -361,7 +361,7 @@
   function renderReports(comment) {
     const counts = el('ul', { className: 'reports', ariaLabel: 'Reader reports' });
     for (const [reason, n] of Object.entries(comment.reports)) {
-      counts.append(el('li', { className: 'reason' }, (REPORTS[reason] || reason) + ': ' + n));
+      counts.append(el('li', { className: 'reason' }, (REPORTS[reason] || reason) + ': ' + (n === 1 ? '1 report' : n + ' reports')));
     }
     const notes = el('ul', { className: 'report-notes', id: 'notes-' + comment.id, ariaLabel: 'Notes of the reports', hidden: true });
     return [counts, notes];
