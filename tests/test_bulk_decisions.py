@@ -134,7 +134,7 @@ def test_an_items_version_decides_it_only_at_that_version(client: FlaskClient) -
     assert again["results"][0]["comment"]["version"] == 3
 
 
-@pytest.mark.parametrize("version", [0, -1, "2", 1.5, True])
+@pytest.mark.parametrize("version", [0, -1, "2", 1.5, True, None, 2**53])
 def test_a_version_is_a_positive_integer(client: FlaskClient, version: Any) -> None:
     (comment_id,) = pending(client, 1)
     body = decide(
