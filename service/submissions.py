@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import commenter_keys
-from .clock import iso_from_ms, now_ms
+from .clock import iso_from_ms, now_ms, parse_iso_ms
 from .documents import render_public
 from .domain_errors import (
     ArticleClosed,
@@ -56,8 +56,10 @@ class Accepted:
     comment: StoredComment
     verdict: Verdict
     commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
-    # The author's token to edit or delete it (service/author_edits.py), shown once.
+    # The author's token to edit or delete it (service/author_edits.py), shown once, and
+    # when the policy's edit window for it ends (the widget offers Edit and Delete until then).
     edit_token: str | None = None
+    edit_until: str | None = None
 
     @property
     def status(self) -> str:
@@ -245,6 +247,8 @@ class Submissions:
             verdict=judged[result.chosen],
             commenter_key=key.handed_out(result.key_rotated),
             edit_token=edit_token,
+            # As author_edits.py reckons it: from the stored created_at.
+            edit_until=iso_from_ms(parse_iso_ms(at) + policy.edit_window_seconds * 1000),
         )
 
 

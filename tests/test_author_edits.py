@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.context import EXTENSION_KEY
+from service.clock import parse_iso_ms
 from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation/comments"
@@ -139,6 +140,21 @@ def test_after_the_window_403_with_its_end(client: FlaskClient) -> None:
     set_policy(client, edit_window_seconds=0)
     fresh_id, fresh = posted(client, comment="fresh")
     assert edit(client, fresh_id, fresh, comment="off").status_code == 403
+
+
+def test_the_answer_says_when_the_window_ends_as_the_403_does(client: FlaskClient) -> None:
+    """edit_until (what the widget keeps to offer Edit and Delete) is the end the refusal
+    names after the window, created_at plus edit_window_seconds; created_at when off."""
+    set_policy(client, edit_window_seconds=1)
+    answer = submit(client, comment="timed").get_json()
+    created = parse_iso_ms(answer["created_at"])
+    assert parse_iso_ms(answer["edit_until"]) == created + 1000
+    time.sleep(1.1)
+    late = edit(client, answer["id"], answer["edit_token"], comment="Too late.")
+    assert late.get_json()["window_ends_at"] == answer["edit_until"]
+    set_policy(client, edit_window_seconds=0)
+    off = submit(client, comment="off").get_json()
+    assert off["edit_until"] == off["created_at"]
 
 
 def test_an_author_deletes_their_comment(client: FlaskClient) -> None:

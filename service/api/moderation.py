@@ -187,13 +187,25 @@ def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
             public_json = render_public(comment.public())
             moving.append(item)
-            moves.append(Move(comment, target, entry, public_json, trust=item["trust_author"]))
+            versions = None if item["version"] is None else (item["version"],)
+            moves.append(
+                Move(
+                    comment,
+                    target,
+                    entry,
+                    public_json,
+                    accepted_versions=versions,
+                    trust=item["trust_author"],
+                )
+            )
         waiting = []
         for item, outcome in zip(moving, store.transition_many(moves, moment), strict=True):
             if isinstance(outcome, ContentChanged):
                 waiting.append(item)
             elif outcome is None:  # deleted between the read and the decision
                 results[item["comment_id"]] = _item_problem(item, CommentNotFound())
+            elif isinstance(outcome, VersionMismatch):  # moved on since it was reviewed
+                results[item["comment_id"]] = _item_problem(item, StaleVersion(outcome.current))
             else:
                 _after_decision(outcome, BULK_ACTIONS[item["action"]].value)
                 results[item["comment_id"]] = decided_item(outcome)

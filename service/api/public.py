@@ -100,7 +100,13 @@ def _submit(
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
     response = json_response(
-        render_accepted(accepted.comment, published, accepted.commenter_key, accepted.edit_token),
+        render_accepted(
+            accepted.comment,
+            published,
+            accepted.commenter_key,
+            accepted.edit_token,
+            accepted.edit_until,
+        ),
         201 if published else 202,
     )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
