@@ -9,7 +9,6 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from devtools.campaign_texts import generated, replay
-from service.api.context import EXTENSION_KEY
 from tests.conftest import AUTH, RELAXED_POLICY, submit
 
 MODERATION = "/api/v1/moderation"
@@ -30,14 +29,7 @@ def reasons(client: FlaskClient, comment_id: str) -> list[str]:
 
 def post(client: FlaskClient, n: int, **fields: Any) -> Any:
     fields.setdefault("email", f"sock{n}@example.com")
-    return recorded(client, submit(client, comment=TEXTS[n], **fields))
-
-
-def recorded(client: FlaskClient, response: Any) -> Any:
-    """The answer, once the comment's sketch is recorded (that happens after the answer, on
-    the recorder's thread)."""
-    client.application.extensions[EXTENSION_KEY].submissions.sketches.flush()
-    return response
+    return submit(client, comment=TEXTS[n], **fields)
 
 
 def test_the_third_author_makes_a_campaign(client: FlaskClient) -> None:
@@ -47,9 +39,7 @@ def test_the_third_author_makes_a_campaign(client: FlaskClient) -> None:
     assert second.status_code == 201
     assert "campaign" not in reasons(client, first)
     # An unrelated comment in between changes nothing.
-    other = recorded(
-        client, submit(client, comment="I enjoyed the piece on the library budget, thank you.")
-    )
+    other = submit(client, comment="I enjoyed the piece on the library budget, thank you.")
     assert other.status_code == 201
     held = client.put(
         f"{MODERATION}/policy", json={**RELAXED_POLICY, "auto_approve": "none"}, headers=AUTH

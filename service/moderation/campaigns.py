@@ -1,7 +1,8 @@
 """Campaign detection: near-duplicate texts from different authors, by a MinHash sketch.
 
-Pure functions, no I/O: the store keeps the sketches (store/campaigns.py) and the submission
-decides (service/submissions.py). A text is normalised (as the policy compares texts: NFKC,
+Pure functions, no I/O: the submission's insert script keeps the sketches in Redis and decides
+there, atomically with the insert (store/scripts.py, INSERT_COMMENT); :func:`detect` is the
+rule it is held to. A text is normalised (as the policy compares texts: NFKC,
 case folded, invisible characters and punctuation dropped, whitespace collapsed) and cut into
 character 5-grams; its sketch is a one-permutation MinHash (Li, Owen, Zhang 2012): each
 shingle is hashed once (CRC-32, in C), the hash picks one of :data:`SLOTS` slots and the
@@ -18,8 +19,11 @@ datasketch's MinHash costs SLOTS hash permutations per shingle and needs numpy.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from .policy import normalize
 
@@ -83,4 +87,75 @@ def decode(stored: str) -> tuple[int, ...]:
 def similar_encoded(a: list[str], b: list[str]) -> bool:
     """:func:`similarity` at least :data:`SIMILAR`, on sketches as stored (split, not parsed:
     a lookup compares up to 8 x 20 of them)."""
-    return sum(map(str.__eq__, a, b)) >= SIMILAR * SLOTS
+    return sum(map(str.__eq__, a, b)) >= MIN_EQUAL
+
+
+# How many of a band's most recent members a new sketch meets: enough for a campaign's recent
+# texts, bounded, so that a flood of similar texts costs the same.
+CANDIDATES_PER_BAND = 20
+# The components two sketches must share to be similar (:func:`similar_encoded`).
+MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
+
+
+def member(comment_id: str, email_hash: str, encoded: str) -> str:
+    """How a sketch is kept in its band sets: all a later comment needs to compare with it."""
+    return f"{comment_id}|{email_hash}|{encoded}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A campaign the new comment completes: the earlier similar comments of other authors."""
+
+    campaign_id: str  # its first comment's id (ids sort by time)
+    members: tuple[str, ...]  # the earlier comments, sorted
+    authors: int  # distinct authors, the new comment's included
+
+    @property
+    def comments(self) -> int:
+        return len(self.members) + 1
+
+
+def recent(band: Iterable[tuple[int, str]], since_ms: int, limit: int) -> list[str]:
+    """What a new sketch meets in one band set of (score = when, member): the ``limit`` most
+    recent members from ``since_ms`` on (as ZREVRANGEBYSCORE +inf since LIMIT 0 limit)."""
+    newest = sorted((m for m in band if m[0] >= since_ms), reverse=True)
+    return [value for _, value in newest[:limit]]
+
+
+def detect(
+    comment_id: str,
+    email_hash: str,
+    encoded: str,
+    met: Sequence[Sequence[str]],
+    threshold: int,
+) -> Found | None:
+    """The rule: the new comment (its id, author and encoded sketch) completes a campaign when
+    the members it met in its bands (``met``, per band as :func:`recent` gives them) that are
+    similar to it come from at least ``threshold - 1`` other authors.
+
+    The insert script (INSERT_COMMENT in store/scripts.py) decides this in Redis, atomically
+    with the insert; this is its definition, and tests/test_campaign_property.py holds the
+    script to it: change both together."""
+    if threshold <= 0:
+        return None
+    mine = encoded.split(",")
+    seen: set[str] = set()
+    similar: list[str] = []
+    authors: set[str] = set()
+    for band in met:
+        for raw in band:
+            if raw in seen:
+                continue
+            seen.add(raw)
+            other, other_email, other_sketch = raw.split("|", 2)
+            if other_email == email_hash or other == comment_id:
+                continue
+            if similar_encoded(mine, other_sketch.split(",")):
+                similar.append(other)
+                authors.add(other_email)
+    # A campaign needs an earlier similar text, whatever the threshold (1 would make every
+    # comment one).
+    if not similar or len(authors) + 1 < threshold:
+        return None
+    members = tuple(sorted(similar))
+    return Found(members[0], members, len(authors) + 1)
