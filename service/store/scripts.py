@@ -182,7 +182,7 @@ end
 local sp_n = tonumber(ARGV[ev - 1])
 local cg = ev - 2 - sp_n - 11
 local bands = tonumber(ARGV[cg])
-local band_key = #KEYS - 4 - bands
+local band_key = #KEYS - 5 - bands
 local sketch_member, campaign, similar, authors = nil, nil, {}, 0
 if bands > 0 then
   local email_hash, sketch = ARGV[cg + 1], ARGV[cg + 2]
