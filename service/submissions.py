@@ -119,7 +119,7 @@ class Submissions:
         if signature is None:
             return None
         return CampaignProbe(
-            email_hash=comment.email_hash,
+            author=campaigns.author_tag(comment.email_hash),
             sketch=campaigns.encode(signature),
             band_labels=campaigns.bands(signature),
             window_ms=policy.campaign_window_seconds * 1000,

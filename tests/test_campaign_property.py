@@ -8,7 +8,7 @@ band or several), some of them stored comments (pending or published, already in
 or carrying a campaign reason), runs the real script on a real Redis through
 ``CommentStore.insert_submission`` and compares with the oracle: whether the comment is held,
 the campaign's id, comments and authors, the reason's detail; which earlier members got the
-reason; the band sets afterwards (the new sketch in, members older than the window out).
+reason; the band sets afterwards (the new sketch in, a full band trimmed to its most recent).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NOW = 2_000_000_000_000
 WINDOW = 60_000
 LABELS = [f"{b}-band" for b in range(campaigns.BANDS)]
 MINE = "mine"
-BASE = [str(1_000_000 + i) for i in range(campaigns.SLOTS)]
+BASE = [f"0{i:03x}" for i in range(campaigns.SLOTS)]  # the new comment's encoded components
 _serial = itertools.count()
 
 
@@ -67,8 +67,8 @@ members = st.builds(
 )
 
 
-def sketch_of(changed: int, serial: int) -> str:
-    return ",".join(v if i >= changed else f"{serial}{i}" for i, v in enumerate(BASE))
+def sketch_of(changed: int) -> str:
+    return "".join(v if i >= changed else f"f{i:03x}" for i, v in enumerate(BASE))
 
 
 def judgement(status: str, at: str, reasons: tuple[dict[str, str], ...]) -> Judgement:
@@ -115,7 +115,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     ids = [f"{NOW - m.age:013d}{i:013d}" for i, m in enumerate(found)]
     raw_of = {}
     for member_id, m in zip(ids, found, strict=True):
-        raw = campaigns.member(member_id, m.author, sketch_of(m.changed, serial))
+        raw = campaigns.member(member_id, m.author, sketch_of(m.changed))
         raw_of[member_id] = raw
         for band in m.bands:
             redis_client.zadd(keys.campaign_band(LABELS[band]), {raw: NOW - m.age})
@@ -125,7 +125,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
             record["reasons"] = reasons if m.has_reason else []
             redis_client.set(keys.comment(member_id), json.dumps(record))
     new_id = f"{NOW:013d}{999:013d}"
-    sketch = ",".join(BASE)
+    sketch = "".join(BASE)
     # The oracle, on the band sets as the script reads them.
     met = [
         campaigns.recent(
@@ -200,13 +200,17 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
                     assert record["version"] == 1
         members = {str(m) for m in redis_client.smembers(keys.campaign(expected.campaign_id))}
         assert members >= {new_id, *expected.members}
-    # The band sets: the new sketch in each, nothing older than the window left.
+    # The band sets: the new sketch in each; one that was full (as many members as a sketch
+    # reads) is trimmed back to its most recent ones.
     mine = campaigns.member(new_id, MINE, sketch)
-    for label in LABELS:
+    for b, label in enumerate(LABELS):
+        before = [(NOW - m.age, raw_of[i]) for i, m in zip(ids, found, strict=True) if b in m.bands]
+        after = sorted([*before, (NOW, mine)], reverse=True)
+        if len(before) >= campaigns.CANDIDATES_PER_BAND:
+            after = after[: campaigns.CANDIDATES_PER_BAND]
         scored = cast(
             list[tuple[str, float]],
-            redis_client.zrange(keys.campaign_band(label), 0, -1, withscores=True),
+            redis_client.zrevrange(keys.campaign_band(label), 0, -1, withscores=True),
         )
-        assert (mine, float(NOW)) in scored
-        assert all(score > NOW - WINDOW for _, score in scored)
+        assert scored == [(m, float(score)) for score, m in after]
         assert 0 < redis_client.pttl(keys.campaign_band(label)) <= WINDOW

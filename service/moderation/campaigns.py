@@ -76,17 +76,30 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / SLOTS
 
 
+# A sketch as kept in Redis: each component as CODE_WIDTH hex digits of its value modulo a
+# prime below 16 bits (the prime folds in the marks of borrowed values), so that a band member
+# is short (the insert script writes eight of them per comment, each to the append-only file);
+# two different components code alike with a chance of 1 in 65521, which the similarity
+# estimate does not notice.
+CODE_WIDTH = 4
+_CODE_MODULUS = 65521
+
+
 def encode(signature: tuple[int, ...]) -> str:
-    return ",".join(map(str, signature))
+    return "".join(f"{v % _CODE_MODULUS:04x}" for v in signature)
 
 
-def decode(stored: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in stored.split(","))
+def components(encoded: str) -> list[str]:
+    return [encoded[i : i + CODE_WIDTH] for i in range(0, len(encoded), CODE_WIDTH)]
+
+
+def author_tag(email_hash: str) -> str:
+    """The part of an author's email hash a band member keeps: enough to tell authors apart."""
+    return email_hash[:16]
 
 
 def similar_encoded(a: list[str], b: list[str]) -> bool:
-    """:func:`similarity` at least :data:`SIMILAR`, on sketches as stored (split, not parsed:
-    a lookup compares up to 8 x 20 of them)."""
+    """:func:`similarity` at least :data:`SIMILAR`, on encoded sketches' :func:`components`."""
     return sum(map(str.__eq__, a, b)) >= MIN_EQUAL
 
 
@@ -97,9 +110,10 @@ CANDIDATES_PER_BAND = 20
 MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
 
 
-def member(comment_id: str, email_hash: str, encoded: str) -> str:
-    """How a sketch is kept in its band sets: all a later comment needs to compare with it."""
-    return f"{comment_id}|{email_hash}|{encoded}"
+def member(comment_id: str, author: str, encoded: str) -> str:
+    """How a sketch is kept in its band sets: all a later comment needs to compare with it
+    (``author``: the :func:`author_tag` of its email hash)."""
+    return f"{comment_id}|{author}|{encoded}"
 
 
 @dataclass(frozen=True)
@@ -124,12 +138,12 @@ def recent(band: Iterable[tuple[int, str]], since_ms: int, limit: int) -> list[s
 
 def detect(
     comment_id: str,
-    email_hash: str,
+    author: str,
     encoded: str,
     met: Sequence[Sequence[str]],
     threshold: int,
 ) -> Found | None:
-    """The rule: the new comment (its id, author and encoded sketch) completes a campaign when
+    """The rule: the new comment (its id, author tag and encoded sketch) completes a campaign when
     the members it met in its bands (``met``, per band as :func:`recent` gives them) that are
     similar to it come from at least ``threshold - 1`` other authors.
 
@@ -138,7 +152,7 @@ def detect(
     script to it: change both together."""
     if threshold <= 0:
         return None
-    mine = encoded.split(",")
+    mine = components(encoded)
     seen: set[str] = set()
     similar: list[str] = []
     authors: set[str] = set()
@@ -147,12 +161,12 @@ def detect(
             if raw in seen:
                 continue
             seen.add(raw)
-            other, other_email, other_sketch = raw.split("|", 2)
-            if other_email == email_hash or other == comment_id:
+            other, other_author, other_sketch = raw.split("|", 2)
+            if other_author == author or other == comment_id:
                 continue
-            if similar_encoded(mine, other_sketch.split(",")):
+            if similar_encoded(mine, components(other_sketch)):
                 similar.append(other)
-                authors.add(other_email)
+                authors.add(other_author)
     # A campaign needs an earlier similar text, whatever the threshold (1 would make every
     # comment one).
     if not similar or len(authors) + 1 < threshold:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..moderation.campaigns import CANDIDATES_PER_BAND, MIN_EQUAL
+from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL
 from ..moderation.policy import CAMPAIGN_DETAIL
 from ..states import Status
 from ._core import StoreCore
@@ -20,14 +20,14 @@ from .keys import Keys
 
 CAMPAIGN_TTL_SECONDS = 7 * 86_400
 # The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
-CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 10)
+CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 11)
 
 
 @dataclass(frozen=True)
 class CampaignProbe:
     """What the insert needs to detect a campaign and record the new comment's sketch."""
 
-    email_hash: str
+    author: str  # campaigns.author_tag of the email hash
     sketch: str  # encoded (campaigns.encode)
     band_labels: list[str]
     window_ms: int
@@ -48,7 +48,7 @@ class CampaignJoined:
 def campaign_arguments(
     keys: Keys, probe: CampaignProbe | None
 ) -> tuple[list[str], list[str | int]]:
-    """The insert script's campaign keys and its eleven campaign arguments."""
+    """The insert script's campaign keys and its twelve campaign arguments."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
     found = [
@@ -57,8 +57,9 @@ def campaign_arguments(
     ]
     args: list[str | int] = [
         len(probe.band_labels),
-        probe.email_hash,
+        probe.author,
         probe.sketch,
+        CODE_WIDTH,
         probe.window_ms,
         CANDIDATES_PER_BAND,
         probe.threshold,

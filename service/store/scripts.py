@@ -56,10 +56,10 @@ end
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
 # campaign detection the standings' variants come again, held with a campaign reason whose
 # detail the script fills in
-# then campaign detection's eleven: B (0 = off), the email hash, the encoded sketch, the
-# window (ms), members read per band, the threshold, the equal components that make two
-# sketches similar, the comment key's prefix, the campaign key's prefix, the campaign's TTL
-# (s), the reason's detail format (its campaign id, comments, authors)
+# then campaign detection's twelve: B (0 = off), the author's tag, the encoded sketch, a
+# component's width in it, the window (ms), members read per band, the threshold, the equal
+# components that make two sketches similar, the comment key's prefix, the campaign key's
+# prefix, the campaign's TTL (s), the reason's detail format (campaign id, comments, authors)
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -180,40 +180,43 @@ end
 -- sketch meets the most recent members of its band sets within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 11
+local cg = ev - 2 - sp_n - 12
 local bands = tonumber(ARGV[cg])
 local band_key = #KEYS - 5 - bands
-local sketch_member, campaign, similar, authors = nil, nil, {}, 0
+local sketch_member, campaign, similar, authors, full = nil, nil, {}, 0, nil
 if bands > 0 then
-  local email_hash, sketch = ARGV[cg + 1], ARGV[cg + 2]
-  local since = tonumber(now) - tonumber(ARGV[cg + 3])
-  local per_band, threshold, min_equal = tonumber(ARGV[cg + 4]), tonumber(ARGV[cg + 5]),
-    tonumber(ARGV[cg + 6])
-  sketch_member = id .. '|' .. email_hash .. '|' .. sketch
-  local mine, i = {}, 1
-  for v in string.gmatch(sketch, '[^,]+') do
-    mine[i] = v
-    i = i + 1
-  end
+  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
+  local since = tonumber(now) - tonumber(ARGV[cg + 4])
+  local per_band, threshold, min_equal = tonumber(ARGV[cg + 5]), tonumber(ARGV[cg + 6]),
+    tonumber(ARGV[cg + 7])
+  sketch_member = id .. '|' .. author .. '|' .. sketch
+  local mine = {}
+  for at = 1, #sketch, width do mine[#mine + 1] = string.sub(sketch, at, at + width - 1) end
   local seen, by_author = {}, {}
+  full = {}
   for b = band_key + 1, band_key + bands do
-    for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[b], '+inf', since, 'LIMIT', 0,
-        per_band)) do
-      if not seen[m] then
+    -- The most recent members, whatever their age (a band keeps no more: see below), those
+    -- within the window compared.
+    local read = redis.call('ZREVRANGEBYSCORE', KEYS[b], '+inf', '-inf', 'WITHSCORES', 'LIMIT',
+      0, per_band)
+    full[b] = #read >= 2 * per_band
+    for r = 1, #read, 2 do
+      local m = read[r]
+      if tonumber(read[r + 1]) >= since and not seen[m] then
         seen[m] = true
         local bar = string.find(m, '|', 1, true)
         local bar2 = string.find(m, '|', bar + 1, true)
-        local other, other_email = string.sub(m, 1, bar - 1), string.sub(m, bar + 1, bar2 - 1)
-        if other_email ~= email_hash and other ~= id then
-          local equal, j = 0, 1
-          for v in string.gmatch(string.sub(m, bar2 + 1), '[^,]+') do
-            if v == mine[j] then equal = equal + 1 end
-            j = j + 1
+        local other, other_author = string.sub(m, 1, bar - 1), string.sub(m, bar + 1, bar2 - 1)
+        if other_author ~= author and other ~= id then
+          local equal = 0
+          for k = 1, #mine do
+            local at = bar2 + 1 + (k - 1) * width
+            if string.sub(m, at, at + width - 1) == mine[k] then equal = equal + 1 end
           end
           if equal >= min_equal then
             similar[#similar + 1] = other
-            if not by_author[other_email] then
-              by_author[other_email] = true
+            if not by_author[other_author] then
+              by_author[other_author] = true
               authors = authors + 1
             end
           end
@@ -239,7 +242,7 @@ if campaign or recorded_commenter then
   if campaign then
     for _, r in ipairs(patched['reasons']) do
       if r['code'] == 'campaign' then
-        r['detail'] = string.format(ARGV[cg + 10], campaign, #similar + 1, authors + 1)
+        r['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
         campaign_reason = r
       end
     end
@@ -259,12 +262,13 @@ if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumbe
 end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
--- The sketch joins its band sets (members older than the window trimmed on the way).
+-- The sketch joins its band sets, each kept to the members a sketch reads (the most recent;
+-- trimmed only when it was full, which costs a quiet band nothing) and to the window's TTL.
 if sketch_member then
-  local window = tonumber(ARGV[cg + 3])
+  local window, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
   for b = band_key + 1, band_key + bands do
-    redis.call('ZREMRANGEBYSCORE', KEYS[b], '-inf', tonumber(now) - window)
     redis.call('ZADD', KEYS[b], now, sketch_member)
+    if full[b] then redis.call('ZREMRANGEBYRANK', KEYS[b], 0, -per_band - 1) end
     redis.call('PEXPIRE', KEYS[b], window)
   end
 end
@@ -273,12 +277,12 @@ end
 -- built here from prefixes Keys gives (their ids are only known now), under the same hash tag.
 local held = {}
 if campaign then
-  local members = redis.call('SMISMEMBER', ARGV[cg + 8] .. campaign, unpack(similar))
+  local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
   local fresh = {id}
   for i, other in ipairs(similar) do
     if members[i] == 0 then
       fresh[#fresh + 1] = other
-      local other_key = ARGV[cg + 7] .. other
+      local other_key = ARGV[cg + 8] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
       if other_record and other_record['status'] == 'pending' then
@@ -298,8 +302,8 @@ if campaign then
       end
     end
   end
-  redis.call('SADD', ARGV[cg + 8] .. campaign, unpack(fresh))
-  redis.call('EXPIRE', ARGV[cg + 8] .. campaign, ARGV[cg + 9])
+  redis.call('SADD', ARGV[cg + 9] .. campaign, unpack(fresh))
+  redis.call('EXPIRE', ARGV[cg + 9] .. campaign, ARGV[cg + 10])
 end
 -- The outside spam services' check of it (service/spam_worker.py), queued with it.
 if sp_n > 0 then
