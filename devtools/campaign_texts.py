@@ -111,8 +111,8 @@ def replay(items: list[Labelled], threshold: int = 3) -> Scores:
             should += seen_of[item.campaign] >= threshold
         if signature is None:
             continue
-        labels = campaigns.bands(signature)
         encoded = campaigns.encode(signature)
+        labels = campaigns.bands(encoded)
         comment_id = f"{n:026d}"
         met = [campaigns.recent(index[label], 0, campaigns.CANDIDATES_PER_BAND) for label in labels]
         for label in labels:

@@ -118,10 +118,11 @@ class Submissions:
         signature = campaigns.sketch(comment.comment)
         if signature is None:
             return None
+        encoded = campaigns.encode(signature)
         return CampaignProbe(
             author=campaigns.author_tag(comment.email_hash),
-            sketch=campaigns.encode(signature),
-            band_labels=campaigns.bands(signature),
+            sketch=encoded,
+            band_labels=campaigns.bands(encoded),
             window_ms=policy.campaign_window_seconds * 1000,
             threshold=policy.campaign_threshold,
         )

@@ -94,10 +94,10 @@ def test_an_unknown_campaign_is_404(client: FlaskClient) -> None:
 
 def test_precision_and_recall_on_a_generated_set() -> None:
     """Four paraphrased campaigns of 25 texts among 600 ordinary comments (measured: precision
-    1.00, recall 0.91 with seed 7; the misses are mostly the third text of a campaign whose
-    two earlier ones happened to be far paraphrases)."""
+    1.00, recall 0.96 with seed 7, 0.95 with seed 11; the misses are mostly the third text of a
+    campaign whose two earlier ones happened to be far paraphrases)."""
     scores = replay(generated(seed=7))
     assert scores.precision >= 0.95, scores
-    assert scores.recall >= 0.85, scores
+    assert scores.recall >= 0.9, scores
     other = replay(generated(seed=11))
-    assert other.precision >= 0.95 and other.recall >= 0.8, other
+    assert other.precision >= 0.95 and other.recall >= 0.9, other

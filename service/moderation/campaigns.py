@@ -2,11 +2,11 @@
 
 Pure functions, no I/O: the submission's insert script keeps the sketches in Redis and decides
 there, atomically with the insert (store/scripts.py, INSERT_COMMENT); :func:`detect` is the
-rule it is held to. A text is normalised (as the policy compares texts: NFKC,
-case folded, invisible characters and punctuation dropped, whitespace collapsed) and cut into
-character 5-grams; its sketch is a one-permutation MinHash (Li, Owen, Zhang 2012): each
-shingle is hashed once (CRC-32, in C), the hash picks one of :data:`SLOTS` slots and the
-slot keeps its smallest value; empty slots borrow from the next filled one (rotation
+rule it is held to. A text is normalised (as the policy compares texts: NFKC, case folded,
+invisible characters and punctuation dropped, whitespace collapsed) and cut into shingles, its
+words and its pairs of adjacent words; its sketch is a one-permutation MinHash (Li, Owen, Zhang
+2012): each shingle is hashed once (CRC-32, in C), the hash picks one of :data:`SLOTS` slots
+and the slot keeps its smallest value; empty slots borrow from the next filled one (rotation
 densification, Shrivastava and Li 2014), so the fraction of equal slots estimates the Jaccard
 similarity of two shingle sets. Candidates are found by LSH banding: :data:`BANDS` bands of
 :data:`ROWS` slots, one Redis set per band value, so a text meets the earlier ones sharing at
@@ -14,7 +14,10 @@ least one band (likely from a similarity of about (1/BANDS)^(1/ROWS) = 0.59 up).
 
 One hash per shingle instead of one per shingle and permutation keeps the sketch at tens of
 microseconds for a comment (bench/campaign_bench.py measures it against the submission), where
-datasketch's MinHash costs SLOTS hash permutations per shingle and needs numpy.
+datasketch's MinHash costs SLOTS hash permutations per shingle and needs numpy. Words and word
+pairs rather than character 5-grams: a fifth of the shingles (one hash each: the sketch's whole
+cost) and, measured on the generated set (devtools/campaign_texts.py, seeds 7, 11, 23, 31, 43),
+a recall of 0.92-0.96 against 0.87-0.93, precision 1.00 for both.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .policy import normalize
 
 SLOTS = 32
 BANDS = 8
 ROWS = SLOTS // BANDS
-SHINGLE = 5
 # Estimated Jaccard similarity from which two texts count as the same campaign text.
 SIMILAR = 0.5
 # Texts shorter than this (normalised) are never a campaign: "Great article!" is no campaign.
@@ -48,9 +51,11 @@ def sketch(text: str) -> tuple[int, ...] | None:
     flat = canonical(text)
     if len(flat) < MIN_LENGTH:
         return None
-    data = flat.encode()
+    words = flat.split()
     crc = zlib.crc32
-    values = {crc(data[i : i + SHINGLE]) for i in range(len(data) - SHINGLE + 1)}
+    # All in C but the set: the words, then the pairs of adjacent words.
+    values = set(map(crc, map(str.encode, words)))
+    values.update(map(crc, map(str.encode, map(" ".join, pairwise(words)))))
     # Largest first, so that each slot ends with its smallest value (all in C but the dict).
     smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
     slots = [smallest.get(i, _EMPTY) for i in range(SLOTS)]
@@ -64,10 +69,12 @@ def sketch(text: str) -> tuple[int, ...] | None:
     return tuple(slots)
 
 
-def bands(signature: tuple[int, ...]) -> list[str]:
-    """One short label per band: the Redis sets a sketch joins and looks into."""
+def bands(encoded: str) -> list[str]:
+    """One short label per band of an encoded sketch (:func:`encode`): the Redis sets it joins
+    and looks into."""
+    width = ROWS * CODE_WIDTH
     return [
-        f"{band}-{zlib.crc32(repr(signature[band * ROWS : (band + 1) * ROWS]).encode()):08x}"
+        f"{band}-{zlib.crc32(encoded[band * width : (band + 1) * width].encode()):08x}"
         for band in range(BANDS)
     ]
 
