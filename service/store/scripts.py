@@ -741,9 +741,14 @@ return dismissed
 # content JSON   ARGV[6] its public JSON   ARGV[7] target status   ARGV[8] reasons JSON
 # ARGV[9] history entry JSON for a change of status (its "from" is filled in here)
 # ARGV[10] g   ARGV[11] n   then per status: its name, "1" if public, "1" if purged
+# then its event (service/events.py, "comment.edited"): actor, comment JSON, MAXLEN, MINID,
+# the text's TTL (ms), the new text JSON; the last two KEYS: the event stream, the comment's
+# event text (replaced by the new words)
 # Returns false when the comment does not exist, {-1, the comment's JSON, its public JSON or
 # false} when it is at another version, else {2, the comment's JSON, its public JSON or false}.
-EDIT_COMMENT = """
+EDIT_COMMENT = (
+    _APPEND_EVENT
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local id = ARGV[1]
@@ -782,7 +787,7 @@ for first = 4, 3 + g * n, n do
     end
   end
 end
-for i = 4 + g * n, #KEYS do redis.call('ZREM', KEYS[i], id) end
+for i = 4 + g * n, #KEYS - 2 do redis.call('ZREM', KEYS[i], id) end
 if to.purge then
   redis.call('ZADD', KEYS[3], ARGV[3], id)
 else
@@ -798,8 +803,14 @@ record['reasons'] = cjson.decode(ARGV[8])
 record['version'] = version + 1
 raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
+local ev = 12 + 3 * n
+redis.call('SET', KEYS[#KEYS], ARGV[ev + 5], 'PX', ARGV[ev + 4])
+append_event(KEYS[#KEYS - 1], ARGV[ev + 2], ARGV[ev + 3], {'type', 'comment.edited',
+  'at', ARGV[4], 'actor', ARGV[ev], 'comment', ARGV[ev + 1], 'status', target, 'from', current,
+  'reasons', ARGV[8]})
 return {2, raw, to.public and ARGV[6] or false}
 """
+)
 
 # Site-wide changes, each with its event (service/events.py), only when something changed.
 # KEYS[1] the changed key   KEYS[2] event stream
