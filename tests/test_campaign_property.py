@@ -124,6 +124,10 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
             record = {"id": member_id, "status": m.stored, "version": 1}
             record["reasons"] = reasons if m.has_reason else []
             redis_client.set(keys.comment(member_id), json.dumps(record))
+            # Its indexes, as the store keeps them (the script reads them).
+            redis_client.zadd(keys.status_index(m.stored), {member_id: 0})
+            if m.has_reason:
+                redis_client.zadd(keys.reason_status_index("campaign", m.stored), {member_id: 0})
     new_id = f"{NOW:013d}{999:013d}"
     sketch = "".join(BASE)
     # The oracle, on the band sets as the script reads them.

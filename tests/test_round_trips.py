@@ -195,9 +195,10 @@ def test_a_submission_long_enough_for_campaign_detection_is_still_one_round_trip
 def test_a_submission_completing_a_campaign_is_still_one_round_trip(
     client: FlaskClient, redis_client: Redis
 ) -> None:
-    """The third author's near-duplicate completes a campaign: the earlier pending members are
-    read (get) and given the reason (set, zadd), the campaign's set learns who is in it
-    (smismember, sadd, expire): all inside the one script."""
+    """The third author's near-duplicate completes a campaign: the earlier members found
+    pending without the reason by their indexes (zmscore) are read (get) and given it (set,
+    zadd), the campaign's set learns who is in it (smismember, sadd, expire): all inside the
+    one script."""
     text = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
     submit(client, article="big", comment=text, email="sock0@example.com")
     submit(client, article="big", comment=text + " Please", email="sock1@example.com")
@@ -207,8 +208,8 @@ def test_a_submission_completing_a_campaign_is_still_one_round_trip(
         lambda: submit(client, article="big", comment=text + " Now", email="sock2@example.com"),
     )
     assert cost["evalsha"] == 1, cost
-    assert (cost["smismember"], cost["get"], cost["expire"]) == (1, 2, 1), cost
-    inside = {"get", "smismember", "expire", "zrevrangebyscore", *INSIDE_SUBMISSION}
+    assert (cost["smismember"], cost["zmscore"], cost["get"], cost["expire"]) == (1, 2, 2, 1)
+    inside = {"get", "smismember", "zmscore", "expire", "zrevrangebyscore", *INSIDE_SUBMISSION}
     assert set(cost) <= {"evalsha", *inside}, cost
 
 

@@ -52,6 +52,7 @@ def campaign_arguments(
     if probe is None:
         return [], list(CAMPAIGN_OFF)
     found = [
+        keys.status_index(Status.PENDING),
         keys.reason_status_index("campaign", Status.PENDING),
         *(keys.campaign_band(label) for label in probe.band_labels),
     ]

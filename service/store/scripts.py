@@ -43,7 +43,8 @@ end
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
-# then, with campaign detection, the campaign reason's pending index and the B band sets
+# then, with campaign detection, the pending index, the campaign reason's pending index and
+# the B band sets
 # then the spam checker's stream (service/store/spamchecks.py)
 # then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
@@ -278,10 +279,14 @@ end
 local held = {}
 if campaign then
   local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
+  -- Which are pending, and which of those have a campaign reason: the indexes say, so only the
+  -- comments that change are read.
+  local pending = redis.call('ZMSCORE', KEYS[band_key - 1], unpack(similar))
+  local reasoned = redis.call('ZMSCORE', KEYS[band_key], unpack(similar))
   local fresh = {id}
   for i, other in ipairs(similar) do
-    if members[i] == 0 then
-      fresh[#fresh + 1] = other
+    if members[i] == 0 then fresh[#fresh + 1] = other end
+    if members[i] == 0 and pending[i] and not reasoned[i] then
       local other_key = ARGV[cg + 8] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
