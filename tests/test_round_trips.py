@@ -4,10 +4,10 @@ commandstats) around the request; never a timing.
 commandstats counts every command Redis executes, including those a script runs inside one
 EVALSHA; the client's round trips follow from what it sends: a read miss is one EVALSHA (one
 round trip); a submission is one EVALSHA (rate limits, parent check, guards, the author's
-standing and the insert, all inside), plus one pipeline for the policy and the article's state
-when they are not in the worker's cache; a moderator page is three round trips (ids, comments,
-claims). None of it may
-grow with the amount of data.
+standing, campaign detection, the insert and its spam check's queue entry, all inside), plus
+one pipeline for the policy and the article's state when they are not in the worker's cache; a
+moderator page is three round trips (ids, comments, claims). None of it may grow with the
+amount of data.
 """
 
 from __future__ import annotations
