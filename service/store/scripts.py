@@ -290,7 +290,7 @@ if campaign then
       local other_key = ARGV[cg + 8] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
-      if other_record and other_record['status'] == 'pending' then
+      if other_record then
         local reasons = type(other_record['reasons']) == 'table' and other_record['reasons'] or {}
         local has = false
         for _, r in ipairs(reasons) do
