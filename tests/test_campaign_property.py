@@ -35,7 +35,7 @@ NOW = 2_000_000_000_000
 WINDOW = 60_000
 LABELS = [f"{b}-band" for b in range(campaigns.BANDS)]
 MINE = "mine"
-BASE = [f"0{i:03x}" for i in range(campaigns.SLOTS)]  # the new comment's encoded components
+BASE = [f"0{i:x}"[-2:] for i in range(campaigns.SLOTS)]  # the new comment's encoded components
 _serial = itertools.count()
 
 
@@ -68,7 +68,7 @@ members = st.builds(
 
 
 def sketch_of(changed: int) -> str:
-    return "".join(v if i >= changed else f"f{i:03x}" for i, v in enumerate(BASE))
+    return "".join(v if i >= changed else f"Z{i % 10}" for i, v in enumerate(BASE))
 
 
 def judgement(status: str, at: str, reasons: tuple[dict[str, str], ...]) -> Judgement:

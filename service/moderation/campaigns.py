@@ -83,17 +83,21 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return sum(x == y for x, y in zip(a, b, strict=True)) / SLOTS
 
 
-# A sketch as kept in Redis: each component as CODE_WIDTH hex digits of its value modulo a
-# prime below 16 bits (the prime folds in the marks of borrowed values), so that a band member
-# is short (the insert script writes eight of them per comment, each to the append-only file);
-# two different components code alike with a chance of 1 in 65521, which the similarity
-# estimate does not notice.
-CODE_WIDTH = 4
-_CODE_MODULUS = 65521
+# A sketch as kept in Redis: each component as CODE_WIDTH characters of a 64-letter alphabet,
+# its value modulo a prime below 12 bits (the prime folds in the marks of borrowed values), so
+# that a band member is short (the insert script writes eight of them per comment, each to the
+# append-only file, whose fsync'd bytes a submission waits for); two different components code
+# alike with a chance of 1 in 4093, which the similarity estimate does not notice (0.008 of the
+# 16 equal slots that make two sketches similar, on average).
+CODE_WIDTH = 2
+_CODE_MODULUS = 4093
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+_CODES = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 
 def encode(signature: tuple[int, ...]) -> str:
-    return "".join(f"{v % _CODE_MODULUS:04x}" for v in signature)
+    codes = _CODES
+    return "".join([codes[v % _CODE_MODULUS] for v in signature])
 
 
 def components(encoded: str) -> list[str]:
@@ -101,8 +105,10 @@ def components(encoded: str) -> list[str]:
 
 
 def author_tag(email_hash: str) -> str:
-    """The part of an author's email hash a band member keeps: enough to tell authors apart."""
-    return email_hash[:16]
+    """The part of an author's email hash a band member keeps: enough to tell authors apart
+    (two authors alike by 1 in 4 billion would count as one: a campaign missed, never one
+    made up)."""
+    return email_hash[:8]
 
 
 def similar_encoded(a: list[str], b: list[str]) -> bool:
