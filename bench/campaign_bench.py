@@ -5,9 +5,10 @@
    3) versus off (0), alternating in the same run; best of several rounds; the ratio is the
    figure (issue 16 asks for at most 10% more). Texts are 450 characters, as in
    submission_bench.py. Detection runs inside the insert script (its one round trip), so
-   Redis's own time in the scripts per submission (INFO commandstats) is reported beside the
-   wall time: the part of the cost that no client-side noise hides. The sketch alone is timed
-   too.
+   Redis's own time in the scripts per submission (INFO commandstats) and the bytes each
+   submission appends to the append-only file (which ``appendfsync always`` makes it wait for)
+   are reported beside the wall time: figures that a busy machine's noise does not hide. The
+   sketch alone is timed too.
 2. Quality: precision and recall on a generated set of paraphrased campaign texts mixed with
    ordinary comments (devtools/campaign_texts.py), for a few seeds: replayed in memory by the
    rule (campaigns.detect), and submitted through the app, where the insert script decides (a
@@ -49,6 +50,12 @@ def varied_text(rng: random.Random, length: int) -> str:
     return " ".join(words)[:length]
 
 
+def aof_bytes(client: Any) -> int:
+    """The append-only file's size (0 without one): what a submission makes Redis fsync."""
+    redis = client.application.extensions[EXTENSION_KEY].store.redis
+    return int(redis.info("persistence").get("aof_current_size", 0))
+
+
 def script_usec(client: Any) -> tuple[int, int]:
     """Redis's own count of EVALSHA calls and the microseconds spent in them."""
     redis = client.application.extensions[EXTENSION_KEY].store.redis
@@ -56,9 +63,11 @@ def script_usec(client: Any) -> tuple[int, int]:
     return int(stats["calls"]), int(stats["usec"])
 
 
-def run_mode(client: Any, threshold: int, n: int, seed: int, texts: str) -> tuple[float, float]:
-    """Seconds per submission, and microseconds per script call inside Redis (a submission
-    makes one)."""
+def run_mode(
+    client: Any, threshold: int, n: int, seed: int, texts: str
+) -> tuple[float, float, float]:
+    """Seconds per submission, microseconds per script call inside Redis (a submission makes
+    one), and bytes per submission appended to the append-only file."""
     policy = {**BASE, "campaign_threshold": threshold}
     assert client.put("/api/v1/moderation/policy", json=policy, headers=AUTH).status_code == 200
     rng = random.Random(seed)
@@ -68,6 +77,7 @@ def run_mode(client: Any, threshold: int, n: int, seed: int, texts: str) -> tupl
         for i in range(n)
     ]
     calls, usec = script_usec(client)
+    appended = aof_bytes(client)
     started = time.perf_counter()
     for i, body in enumerate(bodies):
         address = f"10.{seed % 250}.{i // 250}.{i % 250}"
@@ -78,7 +88,11 @@ def run_mode(client: Any, threshold: int, n: int, seed: int, texts: str) -> tupl
     seconds = (time.perf_counter() - started) / n
     # (A first call of a script is refused NOSCRIPT and sent again: count the calls, not n.)
     calls_after, usec_after = script_usec(client)
-    return seconds, (usec_after - usec) / max(calls_after - calls, 1)
+    return (
+        seconds,
+        (usec_after - usec) / max(calls_after - calls, 1),
+        (aof_bytes(client) - appended) / n,
+    )
 
 
 def through_app(client: Any, seed: int) -> Scores:
@@ -129,6 +143,7 @@ def main() -> int:
         run_mode(client, 3, 50, 999, "varied")  # warm-up
         best: dict[tuple[str, str], float] = {}
         inside: dict[tuple[str, str], float] = {}
+        aof: dict[tuple[str, str], float] = {}
         # Each round's own on / off (the two run back to back): their median beside the best.
         per_round: dict[str, list[float]] = {"varied": [], "samey": []}
         for round_no in range(args.rounds):
@@ -138,8 +153,10 @@ def main() -> int:
                 this_round: dict[str, float] = {}
                 for mode, threshold in modes:
                     seed = round_no * 4 + (mode == "on") + 2 * (texts == "samey")
-                    seconds, usec = run_mode(client, threshold, args.n, seed, texts)
+                    seconds, usec, appended = run_mode(client, threshold, args.n, seed, texts)
                     key = (texts, mode)
+                    # The largest: a rewrite of the file in a round only makes it look smaller.
+                    aof[key] = max(aof.get(key, 0.0), appended)
                     this_round[mode] = seconds
                     best[key] = min(best.get(key, float("inf")), seconds)
                     inside[key] = min(inside.get(key, float("inf")), usec)
@@ -154,12 +171,13 @@ def main() -> int:
     ratios = {texts: best[(texts, "on")] / best[(texts, "off")] for texts in ("varied", "samey")}
     print(
         f"{'texts':<10}{'detection off':>16}{'on (ms/submission)':>22}{'on / off':>10}"
-        f"{'script us off':>15}{'on':>8}"
+        f"{'script us off':>15}{'on':>8}{'AOF B off':>11}{'on':>8}"
     )
     for texts in ("varied", "samey"):
         print(
             f"{texts:<10}{best[(texts, 'off')] * 1000:>16.3f}{best[(texts, 'on')] * 1000:>22.3f}"
             f"{ratios[texts]:>10.3f}{inside[(texts, 'off')]:>15.1f}{inside[(texts, 'on')]:>8.1f}"
+            f"{aof[(texts, 'off')]:>11.0f}{aof[(texts, 'on')]:>8.0f}"
         )
     medians = {texts: statistics.median(ratios) for texts, ratios in per_round.items()}
     print(
@@ -186,6 +204,7 @@ def main() -> int:
                     "ratio_on_over_off": ratios,
                     "median_round_ratio": medians,
                     "script_usec_per_submission": {f"{t}_{m}": v for (t, m), v in inside.items()},
+                    "aof_bytes_per_submission": {f"{t}_{m}": v for (t, m), v in aof.items()},
                     "quality": {
                         str(s): {"precision": q.precision, "recall": q.recall}
                         for s, q in quality.items()
