@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from devtools.campaign_texts import generated, replay
-from tests.conftest import AUTH, RELAXED_POLICY, submit
+from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation"
 TEXTS = [
@@ -101,3 +101,20 @@ def test_precision_and_recall_on_a_generated_set() -> None:
     assert scores.recall >= 0.9, scores
     other = replay(generated(seed=11))
     assert other.precision >= 0.95 and other.recall >= 0.9, other
+
+
+def test_a_trusted_author_completing_a_campaign_is_held_too(client: FlaskClient) -> None:
+    """With two standings (untrusted, trusted) the insert carries four variants; the trusted
+    one's held variant is chosen when a trusted author completes a campaign."""
+    browser = Browser(client, email="trusted@example.com")
+    first = browser.submit(comment="My first comment here.").get_json()["id"]
+    assert approve(client, first).status_code == 200
+    ordinary = browser.submit(comment="A long enough ordinary comment about the river bridge.")
+    assert ordinary.get_json()["status"] == "approved"  # trusted: published at once
+    post(client, 0)
+    post(client, 1)
+    answer = browser.submit(comment=TEXTS[2]).get_json()
+    assert answer["status"] == "pending"
+    record = client.get(f"{MODERATION}/comments/{answer['id']}", headers=AUTH).get_json()
+    assert record["status"] == "pending" and "campaign" in reasons(client, answer["id"])
+    assert record["history"][0]["note"].split(", ")[-1] == "campaign"
