@@ -53,9 +53,6 @@ class StoreCore:
         self._report = redis.register_script(scripts.REPORT_COMMENT)
         self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
         self._edit = redis.register_script(scripts.EDIT_COMMENT)
-        self._campaign_candidates = redis.register_script(scripts.CAMPAIGN_CANDIDATES)
-        self._record_sketch = redis.register_script(scripts.RECORD_SKETCH)
-        self._add_reason = redis.register_script(scripts.ADD_REASON)
 
     def ping(self) -> bool:
         """Ready to serve: the server answers; on a cluster, every primary answers and each
