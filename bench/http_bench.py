@@ -121,6 +121,7 @@ SUBMIT_PATH = f"/api/v1/articles/{SUBMIT_ARTICLE}/comments"
 MIXED_POST_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments"
 CEILING_PATH = "/ceiling"
 FLOOR_PATH = "/write-floor"
+PAGE_PATH = "/page"
 # service.serve writes the embedded Redis's URL to this file in DATA_DIR before gunicorn starts
 # (service/bootstrap.py REDIS_URL_FILE): the socket may be DATA_DIR/redis.sock or, when that
 # path is too long for a unix socket, a temporary path only the service knows.
@@ -201,9 +202,22 @@ MIXED_FLOOR = Scenario(
     post_path=FLOOR_PATH,
     server="ceiling",
 )
-# The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed.
+# The read's physical bound: the bare app answering a body of the read page's shape and size
+# (bench/ceiling_app.py's /page, pre-rendered bytes). Informational, like the floors: what
+# separates it from the ceiling is payload (bytes the kernel copies and wrk parses), what
+# separates `read` from it is the service's code.
+PAGE_FLOOR = Scenario(
+    "page",
+    "bare Flask answering the read's ~24 KB body (pre-rendered bytes)",
+    None,
+    PAGE_PATH,
+    server="ceiling",
+)
+# The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed,
+# the same-body page with read.
 FLOOR_WITH = ("submit", "mixed")
 MIXED_FLOOR_WITH = ("mixed",)
+PAGE_FLOOR_WITH = ("read",)
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.9, READ_PATH),
     Scenario(
@@ -1049,7 +1063,11 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
     old_ceiling = previous.get("ceiling", {}).get("req_s")
     if old_ceiling:
         print(f"  {'ceiling':<8} req/s {old_ceiling:>8.0f} -> {current['ceiling']['req_s']:>8.0f}")
-    for key, label in (("floor", "floor"), ("mixed_floor", "mixfloor")):
+    for key, label in (
+        ("floor", "floor"),
+        ("mixed_floor", "mixfloor"),
+        ("page_floor", "page"),
+    ):
         old_floor, now_floor = previous.get(key), current.get(key)
         if now_floor and old_floor and "ratio" in old_floor:
             print(
@@ -1341,6 +1359,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     floor_scenarios = [FLOOR] if with_floor else []
     if any(name in MIXED_FLOOR_WITH for name in names):
         floor_scenarios.append(MIXED_FLOOR)
+    if any(name in PAGE_FLOOR_WITH for name in names):
+        floor_scenarios.append(PAGE_FLOOR)
     info = machine_info()
     floor_redis: dict[str, Any] | None = None
     read, submit = SCENARIOS[0], SCENARIOS[1]
@@ -1408,6 +1428,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     references = {"ceiling": ceiling, **{f.name: results[f.name] for f in floor_scenarios}}
     floor = results.get("floor")
     mixed_floor = results.get(MIXED_FLOOR.name)
+    page_floor = results.get(PAGE_FLOOR.name)
     floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
     default_label = next(iter(stack.services))
@@ -1475,6 +1496,14 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10); "
             f"mixed keeps {results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
         )
+    if page_floor is not None and "read" in results and page_floor.best.req_s:
+        print(
+            f"page = bare Flask under {strongest} answering the read's body "
+            f"({page_floor.best.bytes_per_response} B/resp against read's "
+            f"{results['read'].best.bytes_per_response}): the payload's own bound, "
+            f"{page_floor.ratio(ceiling):.2f} of the ceiling; read keeps "
+            f"{results['read'].best.req_s / page_floor.best.req_s:.2f} of its req/s"
+        )
     for label, log in service_logs.items():
         if any(log.values()):
             print(f"service log ({label}): {log}")
@@ -1506,6 +1535,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         if floor is None
         else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
+        # The read's payload bound (bench/ceiling_app.py /page); informational.
+        "page_floor": None if page_floor is None else measurement_json(page_floor, ceiling),
         "scenarios": {
             m.scenario.name: {
                 **measurement_json(m, ceiling),

@@ -3,7 +3,7 @@ they can), moderator listings by status."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -53,6 +53,30 @@ class Reads(RecordLoader):
             return None
         found = self.cache.get_many([("count", article_id) for article_id in article_ids])
         return None if None in found else cast(tuple[int, ...], tuple(found))
+
+    def still_holds_page(self, article_id: str, limit: int, cursor: str | None, page: Page) -> bool:
+        """Whether this worker still has this very ``page`` in memory for that query, as fresh
+        as Redis (one freshness check): counted as a hit when it has, not at all otherwise
+        (the caller then reads it as usual, and that counts)."""
+        if self.cache is None:
+            return False
+        if self.cache.get(("page", article_id, limit, cursor), count=False) is not page:
+            return False
+        if self.cache.counters is not None:
+            self.cache.counters.hit()
+        return True
+
+    def still_holds_counts(self, article_ids: Sequence[str], counts: tuple[int, ...]) -> bool:
+        """Whether this worker has every one of these counts in memory, unchanged; counted
+        as :meth:`still_holds_page` is."""
+        if self.cache is None:
+            return False
+        names: list[Hashable] = [("count", article_id) for article_id in article_ids]
+        if tuple(self.cache.get_many(names, count=False)) != counts:
+            return False
+        if self.cache.counters is not None and names:
+            self.cache.counters.hit(len(names))
+        return True
 
     def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
         """Published comments as pre-rendered JSON documents: from the worker's cache, else
