@@ -8,16 +8,21 @@ answer to such a read is kept whole, exactly as the app sent it (status, every h
 body), and the same request is answered with it again on the worker's event loop, for as
 long as what it was built from is still in the read cache:
 
-- **Which answers.** Only those a view marks with :func:`replayable` (the public page and the
-  counts), with status 200 or 304, to a GET without a body. The view hands a check that
-  says, with the read cache's own freshness check (service/tracked_cache/cache.py, which
-  applies any invalidation already delivered), whether the cache still holds the very value
-  the answer was built from. So an answer is replayed only while Flask would build the same
-  one, and never after an invalidation of what it shows: the tracked cache's invalidation is
-  the replay's too.
+- **Which answers.** Only those a view marks with :func:`replayable`, with status 200 or 304,
+  to a GET without a body: the public page and the counts, and the moderators' plain
+  listings (the queue, comments by status). The view hands a check that says, with the read
+  cache's own freshness check (service/tracked_cache/cache.py, which applies any
+  invalidation already delivered), whether the cache still holds the very value the answer
+  was built from. So an answer is replayed only while Flask would build the same one, and
+  never after an invalidation of what it shows: the tracked cache's invalidation is the
+  replay's too. A listing's check also tests the moderator's token on every request, as
+  service/api/auth.py does (a revoked token, or too many failed logins from the client,
+  sends the request to Flask, which refuses it); its answer stays ``no-store`` for every
+  other cache.
 - **The same request.** What these answers depend on in a request is its path, its query
-  string, ``Origin`` (CORS) and ``If-None-Match`` (304): together they are the key. A
-  different value of any of them is another key, answered by Flask the first time.
+  string, ``Origin`` (CORS), ``If-None-Match`` (304) and ``Authorization``: together they
+  are the key. A different value of any of them is another key, answered by Flask the first
+  time.
 - **What differs per request** is made again each time as the app makes it: the request id
   (``X-Request-Id``: the trusted proxy's, under the same rule as service/observability.py, or
   a new one), the access log line (service/access_log.py, the same line) and the request
@@ -53,15 +58,17 @@ log = logging.getLogger(__name__)
 REPLAYABLE = "service.replayable"
 MAX_ENTRIES = 512
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
-# (path, query string, Origin, If-None-Match): everything these answers depend on.
-Key = tuple[str, str, str | None, str | None]
+# (path, query string, Origin, If-None-Match, Authorization): everything these answers
+# depend on.
+Key = tuple[str, str, str | None, str | None, str | None]
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-def replayable(still_current: Callable[[], bool]) -> None:
+def replayable(still_current: Callable[[str], bool]) -> None:
     """Called by a view whose answer is the same for every request with the same key, for as
-    long as ``still_current()`` holds: a check of the read cache that counts a hit, as the view
-    did, when it holds (and counts nothing otherwise: Flask then answers and counts)."""
+    long as ``still_current(client_address)`` holds: a check of the read cache that counts the
+    hits the view counted when it holds (and counts nothing otherwise: Flask then answers and
+    counts)."""
     rule = request.url_rule
     request.environ[REPLAYABLE] = (still_current, rule.rule if rule is not None else None)
 
@@ -72,7 +79,7 @@ class Replay:
     headers: tuple[tuple[str, str], ...]
     id_index: int  # where X-Request-Id is in headers
     body: bytes
-    still_current: Callable[[], bool]
+    still_current: Callable[[str], bool]  # given the client's address
     route: str | None  # the metrics' label, as Flask's url_rule gave it
     log_path: str  # the path as the access line shows it (decoded, redacted)
     log_length: str  # the Content-Length the access line shows
@@ -91,23 +98,25 @@ class ReplayedReads:
         if scope.method != "GET":
             return None
         headers = scope.headers
-        origin = inm = None
+        origin = inm = authorization = None
         # Repeated fields joined as the bridge's environ joins them (what Flask reads).
         if "origin" in headers:
             origin = _joined(headers, "origin")
         if "if-none-match" in headers:
             inm = _joined(headers, "if-none-match")
-        return scope.path, scope.query_string, origin, inm
+        if "authorization" in headers:
+            authorization = _joined(headers, "authorization")
+        return scope.path, scope.query_string, origin, inm, authorization
 
     def answer(self, key: Key, scope: Any, started: float) -> Answer | None:
         """The kept answer to this request, or None (then the app answers and is kept)."""
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if not entry.still_current():
+        request_id, address = self._request_id_and_address(scope)
+        if not entry.still_current(address):
             self.entries.pop(key, None)
             return None
-        request_id, address = self._request_id_and_address(scope)
         headers = list(entry.headers)
         headers[entry.id_index] = (REQUEST_ID_HEADER, request_id)
         elapsed = time.perf_counter() - started

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,12 +26,21 @@ from prometheus_client.parser import text_string_to_metric_families
 from devtools.processes import wait_until
 from service import metrics
 from service.access_log import AccessLog
+from service.api.auth import token_hash
 from service.api.context import EXTENSION_KEY
 from service.app import SECURITY_HEADERS
 from service.config import Config
 from service.replayed_reads import ReplayedReads
 from service.rsgi_bridge import Answer, RSGIBridge
-from tests.conftest import MakeApp, approve, submit
+from tests.conftest import (
+    AUTH,
+    MODERATOR_TOKEN,
+    OTHER_TOKEN,
+    RELAXED_POLICY,
+    MakeApp,
+    approve,
+    submit,
+)
 from tests.servicehelpers import Service, log_records
 
 ARTICLE = "replayed"
@@ -151,17 +161,28 @@ def access_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {**fields, "message": record.getMessage()}
 
 
+def until_replayed(bridges: Bridges, scope: Scope) -> tuple[Answer, logging.LogRecord]:
+    """The first replayed answer to ``scope``, and its access line. A value just read from
+    Redis is cached only once the cache's listener is up (a moment, for the moderation cache,
+    which starts listening on its first use): until then Flask answers, and is kept again."""
+    deadline = time.monotonic() + 3
+    while True:
+        before, lines = bridges.replayer.replayed, len(bridges.lines.records)
+        answer = serve(bridges.replaying, scope)
+        if bridges.replayer.replayed == before + 1:
+            return answer, bridges.lines.records[lines]
+        assert time.monotonic() < deadline, "never replayed"
+        time.sleep(0.01)
+
+
 def assert_replayed_like_flask(bridges: Bridges, scope: Scope) -> Answer:
     """Flask's answer, kept; the replay; the plain bridge's Flask answer: all the same."""
     first = serve(bridges.replaying, scope)
+    replayed, replay_line = until_replayed(bridges, scope)
     before = bridges.replayer.replayed
-    lines_before = len(bridges.lines.records)
-    replayed = serve(bridges.replaying, scope)
-    assert bridges.replayer.replayed == before + 1, "the second answer was not replayed"
-    replay_line = bridges.lines.records[lines_before]
     flask = serve(bridges.plain, scope)
     flask_line = bridges.lines.records[-1]
-    assert bridges.replayer.replayed == before + 1
+    assert bridges.replayer.replayed == before
     for answer in (first, flask):
         assert replayed[0] == answer[0]
         assert without_request_id(replayed[1])[0] == without_request_id(answer[1])[0]
@@ -332,3 +353,68 @@ def test_under_granian_replays_are_logged_and_never_stale(tmp_path: Path) -> Non
         assert wait_until(lambda: set(ids) <= logged_ids(), 5), "a read was not logged"
     finally:
         service.kill()
+
+
+QUEUE = "/api/v1/moderation/queue"
+
+
+def bearer(token: str) -> Headers:
+    return Headers([("Authorization", f"Bearer {token}")])
+
+
+def hold(client: FlaskClient, count: int) -> None:
+    policy = {**RELAXED_POLICY, "auto_approve": "trusted"}  # first-time commenters are held
+    assert client.put("/api/v1/moderation/policy", json=policy, headers=AUTH).status_code == 200
+    for n in range(count):
+        response = submit(
+            client, ARTICLE, email=f"new-{n}@example.com", comment=f"Held comment {n}."
+        )
+        assert response.status_code == 202, response.get_data(as_text=True)
+
+
+def test_moderator_listings_are_replayed_with_the_token_checked_every_time(
+    bridges: Bridges, app: Flask, make_app: MakeApp, config: Config
+) -> None:
+    svc = app.extensions[EXTENSION_KEY]
+    hold(bridges.client, 2)
+    queue = Scope(QUEUE, "limit=50", headers=bearer(MODERATOR_TOKEN))
+    first = assert_replayed_like_flask(bridges, queue)
+    assert first[0] == 200 and ("Cache-Control", "no-store") in first[1]
+    assert assert_replayed_like_flask(bridges, Scope(QUEUE, headers=bearer(OTHER_TOKEN)))[0] == 200
+    by_status = Scope("/api/v1/moderation/comments", "status=pending", headers=bearer(OTHER_TOKEN))
+    assert assert_replayed_like_flask(bridges, by_status)[0] == 200
+
+    # A token made with the CLI, replayed, then revoked by another process: refused at once.
+    svc.store.save_moderator_token_hash("carol", token_hash("carol-token-0123456789abcdef"))
+    carol = Scope(QUEUE, headers=bearer("carol-token-0123456789abcdef"))
+    assert assert_replayed_like_flask(bridges, carol)[0] == 200
+    other = make_app(config).extensions[EXTENSION_KEY].store
+    assert other.revoke_moderator("carol")
+    replayed = bridges.replayer.replayed
+    assert serve(bridges.replaying, carol)[0] == 401
+    assert bridges.replayer.replayed == replayed
+
+    # A new held comment, submitted through another worker: the next answer shows it.
+    hold(make_app(config).test_client(), 1)
+    assert b'"total":3' in serve(bridges.replaying, queue)[2]
+    assert bridges.replayer.replayed == replayed
+    assert b'"total":3' in assert_replayed_like_flask(bridges, queue)[2]
+
+    # Too many failed logins from this client: 429 for everyone's token from it, replayed or not.
+    ip_hash = svc.hasher.ip("127.0.0.1")
+    for _ in range(config.auth_failure_limit):
+        other.record_auth_failure(ip_hash, config.auth_failure_window_seconds)
+    replayed = bridges.replayer.replayed
+    # Flask's path first: the count it reads is then this worker's in memory, and the kept
+    # answer (from before) must not be replayed over it.
+    assert serve(bridges.plain, queue)[0] == 429
+    assert serve(bridges.replaying, queue)[0] == 429
+    assert bridges.replayer.replayed == replayed
+
+
+def test_per_request_listings_are_not_replayed(bridges: Bridges) -> None:
+    hold(bridges.client, 1)
+    for query in ("view=reported", "unclaimed=true"):
+        scope = Scope(QUEUE, query, headers=bearer(MODERATOR_TOKEN))
+        assert serve(bridges.replaying, scope)[0] == serve(bridges.replaying, scope)[0] == 200
+    assert bridges.replayer.replayed == 0

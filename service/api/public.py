@@ -193,7 +193,7 @@ def list_comments(article_id: str) -> BaseResponse:
     store = svc.store
     # The same request is answered again from this worker's memory, without Flask, for as long
     # as the cache holds this page (service/replayed_reads.py).
-    replayable(lambda: store.still_holds_page(article_id, limit, cursor, page))
+    replayable(lambda _address: store.still_holds_page(article_id, limit, cursor, page))
     return _cacheable(*rendered)
 
 
@@ -211,7 +211,7 @@ def comment_counts() -> BaseResponse:
     article_ids = _parse_counts_query(request.query_string)
     counts = _counts_of(article_ids)
     store = services().store
-    replayable(lambda: store.still_holds_counts(article_ids, counts))  # as list_comments
+    replayable(lambda _address: store.still_holds_counts(article_ids, counts))  # as list_comments
     return _cacheable(*_counts_document(article_ids, counts))
 
 
