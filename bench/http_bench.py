@@ -1028,6 +1028,43 @@ def print_servers(
         )
 
 
+def print_variants(
+    results: dict[str, Measurement],
+    stack: Stack,
+    scenarios: Sequence[Scenario],
+    ceiling: Measurement,
+) -> dict[str, dict[str, Any]]:
+    """The default service beside each variant of it measured on more than read and submit
+    (bench/servers.py, e.g. without replayed reads): the same scenarios, the same rounds."""
+    found: dict[str, dict[str, Any]] = {}
+    default = next(iter(stack.services))
+    for label, layout in list(zip(stack.services, stack.service_layouts, strict=True))[1:]:
+        rows = [
+            (sc.name, results[sc.name], results[f"{sc.name}@{label}"])
+            for sc in scenarios
+            if sc.name in layout.scenarios and f"{sc.name}@{label}" in results
+        ]
+        if not rows or set(layout.scenarios) <= {"read", "submit"}:
+            continue
+        print(f"\n{default} against {label}, in the same rounds (ratios to the ceiling):\n")
+        header = (
+            f"{'scenario':<9} {'req/s':>8} {'p50':>6} {'p99':>7} {'ratio':>6}   "
+            f"{'variant':>8} {'p50':>6} {'p99':>7} {'ratio':>6}  {'x':>5}"
+        )
+        print(header)
+        print("-" * len(header))
+        for name, mine, theirs in rows:
+            a, b = mine.best, theirs.best
+            print(
+                f"{name:<9} {a.req_s:>8.0f} {a.p50_ms:>6.1f} {a.p99_ms:>7.1f} "
+                f"{mine.ratio(ceiling):>6.2f}   {b.req_s:>8.0f} {b.p50_ms:>6.1f} "
+                f"{b.p99_ms:>7.1f} {theirs.ratio(ceiling):>6.2f}  "
+                f"{a.req_s / b.req_s if b.req_s else 0.0:>5.2f}"
+            )
+        found[label] = {name: measurement_json(theirs, ceiling) for name, _, theirs in rows}
+    return found
+
+
 def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
     best = m.best
     return {
@@ -1369,8 +1406,9 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         print(f"  gunicorn (SERVER=gunicorn): {gunicorn}", flush=True)
         print(f"  environment added: {setup.bench_env}", flush=True)
         seeded = seed(stack.service.port, full=True)
-        for server in list(stack.services.values())[1:]:
-            seed(server.port, full=False)
+        layouts = list(zip(stack.services.values(), stack.service_layouts, strict=True))
+        for server, layout in layouts[1:]:
+            seed(server.port, full=bool({"counts", "queue"} & set(layout.scenarios)))
 
         # 1. The bare app under every layout, interleaved; the fastest is the ceiling.
         print("\nthe ceiling under every server layout:", flush=True)
@@ -1400,9 +1438,15 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         jobs: list[Job] = [("ceiling", strongest_server, CEILING)]
         jobs += [(f.name, strongest_server, f) for f in floor_scenarios]
         jobs += [(sc.name, stack.service, sc) for sc in scenarios]
-        others = list(stack.services.items())[1:]
-        for label, server in others:
-            jobs += [(f"read@{label}", server, read), (f"submit@{label}", server, submit)]
+        others = list(zip(stack.services.items(), stack.service_layouts, strict=True))[1:]
+        for (label, server), layout in others:
+            jobs += [
+                (f"{sc.name}@{label}", server, sc)
+                for sc in (read, submit, *scenarios)
+                if sc.name in layout.scenarios
+            ]
+        # A scenario may be measured twice on one layout when listed twice: once is enough.
+        jobs = list({key: (key, on, sc) for key, on, sc in jobs}.values())
         fsync_pids: dict[str, int] = {}
         for server in stack.services.values():
             pid = redis_pid_of(server)
@@ -1410,7 +1454,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
                 continue
             writing = [key for key, on, sc in jobs if sc.mode != "get" and on is server]
             if server is stack.service:  # the floors write to the default service's Redis
-                writing += [f.name for f in floor_scenarios]
+                writing += [f.name for f in floor_scenarios if f.mode != "get"]
             fsync_pids.update(dict.fromkeys(writing, pid))
         results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
         results["ceiling"].runs += ceilings[strongest].runs
@@ -1504,6 +1548,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             f"{page_floor.ratio(ceiling):.2f} of the ceiling; read keeps "
             f"{results['read'].best.req_s / page_floor.best.req_s:.2f} of its req/s"
         )
+    variants = print_variants(results, stack, scenarios, ceiling)
     for label, log in service_logs.items():
         if any(log.values()):
             print(f"service log ({label}): {log}")
@@ -1530,6 +1575,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "ceiling": measurement_json(ceiling, ceiling),
         "ceilings": {label: measurement_json(m, ceiling) for label, m in ceilings.items()},
         "servers": comparison,
+        # The default service's scenarios on its variants (e.g. REPLAY_READS=false).
+        "variants": variants,
         # A reference (no target; only its errors count), None when not measured.
         "floor": None
         if floor is None
