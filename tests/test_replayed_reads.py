@@ -10,10 +10,13 @@ approval must be visible at once (the replay checks the read cache, as a read do
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,13 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.processes import wait_until
-from service import metrics
+from service import access_log, metrics
 from service.access_log import AccessLog
 from service.api.auth import token_hash
 from service.api.context import EXTENSION_KEY
 from service.app import SECURITY_HEADERS
 from service.config import Config
+from service.logs import REQUEST_ID, JsonLines, install_redaction
 from service.replayed_reads import ReplayedReads
 from service.rsgi_bridge import Answer, RSGIBridge
 from tests.conftest import (
@@ -418,3 +422,86 @@ def test_per_request_listings_are_not_replayed(bridges: Bridges) -> None:
         scope = Scope(QUEUE, query, headers=bearer(MODERATOR_TOKEN))
         assert serve(bridges.replaying, scope)[0] == serve(bridges.replaying, scope)[0] == 200
     assert bridges.replayer.replayed == 0
+
+
+@contextmanager
+def only_the_services_handler() -> Iterator[access_log.BatchedLineHandler]:
+    """The access logger as the service has it: its own JSON handler alone, the redacting
+    record factory installed (pytest adds capture handlers to loggers while a test runs)."""
+    install_redaction()
+    access_log.install_access_log("json")
+    logger = access_log.log
+    saved = logger.handlers
+    ours = [h for h in saved if isinstance(h, access_log.BatchedLineHandler)]
+    assert len(ours) == 1 and type(ours[0].formatter) is JsonLines
+    logger.handlers = [ours[0]]
+    try:
+        yield ours[0]
+    finally:
+        logger.handlers = saved
+
+
+@pytest.mark.parametrize(
+    ("path", "request_id", "status"),
+    [
+        (PAGE, "0123456789abcdef0123456789abcdef", "200"),
+        ("/api/v1/articles/ann@example.com/comments", None, "404"),
+        (QUEUE, "proxy-id", "-"),
+    ],
+)
+def test_an_access_line_made_without_a_record_is_the_records_line(
+    path: str, request_id: str | None, status: str
+) -> None:
+    """The access line the bridge's replays (and every request) write without a LogRecord
+    (service/access_log.py _direct_handler) is the line the JSON formatter makes of the
+    record, field for field and in the same order; only the time may differ, by the moment
+    between the two."""
+    with only_the_services_handler() as handler:
+        assert access_log._direct_handler() is handler
+    fields = {
+        "client": "a1b2",
+        "method": "GET",
+        "path": path,
+        "status": int(status) if status.isdigit() else None,
+        "bytes": 254,
+        "duration_ms": 0.123,
+    }
+    direct = json.loads(
+        handler.formatter.jsonify_log_record(  # type: ignore[union-attr]
+            access_log._json_line_data("GET", path, fields, request_id)
+        )
+    )
+    token = REQUEST_ID.set(request_id)
+    try:
+        record = access_log.log.makeRecord(
+            access_log.log.name,
+            logging.INFO,
+            __file__,
+            1,
+            "%s %s %s",
+            ("GET", path, fields["status"]),
+            None,
+            extra=fields,
+        )
+    finally:
+        REQUEST_ID.reset(token)
+    via_record = json.loads(handler.format(record))
+    assert list(direct) == list(via_record)
+    times = (direct.pop("time"), via_record.pop("time"))
+    assert direct == via_record
+    assert "ann@example.com" not in json.dumps(direct)
+    parsed = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times]
+    assert all(t.endswith("Z") and len(t) == 24 for t in times)
+    assert abs((parsed[0] - parsed[1]).total_seconds()) < 1
+
+
+def test_with_another_handler_the_access_line_is_a_record() -> None:
+    with only_the_services_handler():
+        assert access_log._direct_handler() is not None
+        extra = Lines()
+        access_log.log.addHandler(extra)
+        try:
+            assert access_log._direct_handler() is None
+        finally:
+            access_log.log.removeHandler(extra)
+        assert access_log._direct_handler() is not None
