@@ -57,7 +57,7 @@ browser-deps:
 # real browser.
 screenshots: $(VENV)/.installed-test browser-deps
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_pages.py \
-		tests/browser/test_console.py -k screenshots -q
+		tests/browser/test_console.py tests/browser/test_console_review.py -k screenshots -q
 
 # embed.js's size (raw, gzipped) against its 12 KB budget; HTTP scenarios against the fastest
 # of several servers serving a bare Flask app, measured in the same run (needs wrk: apt-get

@@ -19,6 +19,12 @@ touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
     python -m granian --interface wsgi bench.ceiling_app:app
     python -m granian --interface rsgi --loop uvloop bench.ceiling_app:rsgi_app
 
+``GET /page`` is the read's physical bound: bare Flask answering a body of the same shape and
+size as the service's 50-comment page (~24 KB of JSON, made once at import, as the service keeps
+its pages pre-rendered): what serving those bytes costs this server, wrk and the kernel, with
+none of the service's code. The difference between ``/ceiling`` and ``/page`` is payload, not
+code.
+
 ``rsgi_app`` is the app behind the service's own RSGI bridge (service/rsgi_bridge.py, with
 THREADS, MAX_BODY_BYTES and REQUEST_READ_TIMEOUT from the environment as the service reads
 them): the ceiling of the layout the service is served with under granian.
@@ -26,6 +32,7 @@ them): the ceiling of the layout the service is served with under granian.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -57,6 +64,43 @@ rsgi_app = RSGIBridge(
 @app.get("/ceiling")
 def ceiling() -> Response:
     return jsonify({"status": "ok", "comments": []})
+
+
+PAGE_WORDS = (
+    "the council said that budget plans for the new library would be reviewed next week "
+    "while residents asked whether parking and bus routes near the station could change"
+).split()
+
+
+def page_body(comments: int = 50, length: int = 303) -> bytes:
+    """A page like ``GET /api/v1/articles/<id>/comments?limit=50`` answers: the same fields,
+    texts of ``length`` characters (the page is then within 0.2% of the
+    service's 23,683 bytes), rendered once (the service stores its documents rendered)."""
+    docs = []
+    for n in range(1, comments + 1):
+        words = [PAGE_WORDS[(n * 7 + i * (1 + n % 5)) % len(PAGE_WORDS)] for i in range(60)]
+        text = " ".join(words)[: length - 12] + f" (seed {n})"
+        docs.append(
+            {
+                "id": f"01M8SE95Z{n:017d}",
+                "article_id": "bench-read",
+                "parent_id": None,
+                "name": f"Seed reader {n}",
+                "comment": text,
+                "website": None,
+                "created_at": "2026-12-01T18:36:11.620Z",
+            }
+        )
+    document = {"article_id": "bench-read", "comments": docs, "next_cursor": None, "total": 50}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+PAGE_BODY = page_body()
+
+
+@app.get("/page")
+def page() -> Response:
+    return Response(PAGE_BODY, mimetype="application/json")
 
 
 def _floor_client(url: str) -> RedisClient:

@@ -121,6 +121,7 @@ SUBMIT_PATH = f"/api/v1/articles/{SUBMIT_ARTICLE}/comments"
 MIXED_POST_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments"
 CEILING_PATH = "/ceiling"
 FLOOR_PATH = "/write-floor"
+PAGE_PATH = "/page"
 # service.serve writes the embedded Redis's URL to this file in DATA_DIR before gunicorn starts
 # (service/bootstrap.py REDIS_URL_FILE): the socket may be DATA_DIR/redis.sock or, when that
 # path is too long for a unix socket, a temporary path only the service knows.
@@ -201,9 +202,22 @@ MIXED_FLOOR = Scenario(
     post_path=FLOOR_PATH,
     server="ceiling",
 )
-# The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed.
+# The read's physical bound: the bare app answering a body of the read page's shape and size
+# (bench/ceiling_app.py's /page, pre-rendered bytes). Informational, like the floors: what
+# separates it from the ceiling is payload (bytes the kernel copies and wrk parses), what
+# separates `read` from it is the service's code.
+PAGE_FLOOR = Scenario(
+    "page",
+    "bare Flask answering the read's ~24 KB body (pre-rendered bytes)",
+    None,
+    PAGE_PATH,
+    server="ceiling",
+)
+# The floor is measured whenever a scenario that writes is selected, the mixed floor with mixed,
+# the same-body page with read.
 FLOOR_WITH = ("submit", "mixed")
 MIXED_FLOOR_WITH = ("mixed",)
+PAGE_FLOOR_WITH = ("read",)
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.9, READ_PATH),
     Scenario(
@@ -1014,6 +1028,43 @@ def print_servers(
         )
 
 
+def print_variants(
+    results: dict[str, Measurement],
+    stack: Stack,
+    scenarios: Sequence[Scenario],
+    ceiling: Measurement,
+) -> dict[str, dict[str, Any]]:
+    """The default service beside each variant of it measured on more than read and submit
+    (bench/servers.py, e.g. without replayed reads): the same scenarios, the same rounds."""
+    found: dict[str, dict[str, Any]] = {}
+    default = next(iter(stack.services))
+    for label, layout in list(zip(stack.services, stack.service_layouts, strict=True))[1:]:
+        rows = [
+            (sc.name, results[sc.name], results[f"{sc.name}@{label}"])
+            for sc in scenarios
+            if sc.name in layout.scenarios and f"{sc.name}@{label}" in results
+        ]
+        if not rows or set(layout.scenarios) <= {"read", "submit"}:
+            continue
+        print(f"\n{default} against {label}, in the same rounds (ratios to the ceiling):\n")
+        header = (
+            f"{'scenario':<9} {'req/s':>8} {'p50':>6} {'p99':>7} {'ratio':>6}   "
+            f"{'variant':>8} {'p50':>6} {'p99':>7} {'ratio':>6}  {'x':>5}"
+        )
+        print(header)
+        print("-" * len(header))
+        for name, mine, theirs in rows:
+            a, b = mine.best, theirs.best
+            print(
+                f"{name:<9} {a.req_s:>8.0f} {a.p50_ms:>6.1f} {a.p99_ms:>7.1f} "
+                f"{mine.ratio(ceiling):>6.2f}   {b.req_s:>8.0f} {b.p50_ms:>6.1f} "
+                f"{b.p99_ms:>7.1f} {theirs.ratio(ceiling):>6.2f}  "
+                f"{a.req_s / b.req_s if b.req_s else 0.0:>5.2f}"
+            )
+        found[label] = {name: measurement_json(theirs, ceiling) for name, _, theirs in rows}
+    return found
+
+
 def measurement_json(m: Measurement, ceiling: Measurement) -> dict[str, Any]:
     best = m.best
     return {
@@ -1049,7 +1100,11 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
     old_ceiling = previous.get("ceiling", {}).get("req_s")
     if old_ceiling:
         print(f"  {'ceiling':<8} req/s {old_ceiling:>8.0f} -> {current['ceiling']['req_s']:>8.0f}")
-    for key, label in (("floor", "floor"), ("mixed_floor", "mixfloor")):
+    for key, label in (
+        ("floor", "floor"),
+        ("mixed_floor", "mixfloor"),
+        ("page_floor", "page"),
+    ):
         old_floor, now_floor = previous.get(key), current.get(key)
         if now_floor and old_floor and "ratio" in old_floor:
             print(
@@ -1341,6 +1396,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     floor_scenarios = [FLOOR] if with_floor else []
     if any(name in MIXED_FLOOR_WITH for name in names):
         floor_scenarios.append(MIXED_FLOOR)
+    if any(name in PAGE_FLOOR_WITH for name in names):
+        floor_scenarios.append(PAGE_FLOOR)
     info = machine_info()
     floor_redis: dict[str, Any] | None = None
     read, submit = SCENARIOS[0], SCENARIOS[1]
@@ -1349,8 +1406,9 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         print(f"  gunicorn (SERVER=gunicorn): {gunicorn}", flush=True)
         print(f"  environment added: {setup.bench_env}", flush=True)
         seeded = seed(stack.service.port, full=True)
-        for server in list(stack.services.values())[1:]:
-            seed(server.port, full=False)
+        layouts = list(zip(stack.services.values(), stack.service_layouts, strict=True))
+        for server, layout in layouts[1:]:
+            seed(server.port, full=bool({"counts", "queue"} & set(layout.scenarios)))
 
         # 1. The bare app under every layout, interleaved; the fastest is the ceiling.
         print("\nthe ceiling under every server layout:", flush=True)
@@ -1380,9 +1438,15 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         jobs: list[Job] = [("ceiling", strongest_server, CEILING)]
         jobs += [(f.name, strongest_server, f) for f in floor_scenarios]
         jobs += [(sc.name, stack.service, sc) for sc in scenarios]
-        others = list(stack.services.items())[1:]
-        for label, server in others:
-            jobs += [(f"read@{label}", server, read), (f"submit@{label}", server, submit)]
+        others = list(zip(stack.services.items(), stack.service_layouts, strict=True))[1:]
+        for (label, server), layout in others:
+            jobs += [
+                (f"{sc.name}@{label}", server, sc)
+                for sc in (read, submit, *scenarios)
+                if sc.name in layout.scenarios
+            ]
+        # A scenario may be measured twice on one layout when listed twice: once is enough.
+        jobs = list({key: (key, on, sc) for key, on, sc in jobs}.values())
         fsync_pids: dict[str, int] = {}
         for server in stack.services.values():
             pid = redis_pid_of(server)
@@ -1390,7 +1454,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
                 continue
             writing = [key for key, on, sc in jobs if sc.mode != "get" and on is server]
             if server is stack.service:  # the floors write to the default service's Redis
-                writing += [f.name for f in floor_scenarios]
+                writing += [f.name for f in floor_scenarios if f.mode != "get"]
             fsync_pids.update(dict.fromkeys(writing, pid))
         results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
         results["ceiling"].runs += ceilings[strongest].runs
@@ -1408,6 +1472,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     references = {"ceiling": ceiling, **{f.name: results[f.name] for f in floor_scenarios}}
     floor = results.get("floor")
     mixed_floor = results.get(MIXED_FLOOR.name)
+    page_floor = results.get(PAGE_FLOOR.name)
     floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
     default_label = next(iter(stack.services))
@@ -1475,6 +1540,15 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10); "
             f"mixed keeps {results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
         )
+    if page_floor is not None and "read" in results and page_floor.best.req_s:
+        print(
+            f"page = bare Flask under {strongest} answering the read's body "
+            f"({page_floor.best.bytes_per_response} B/resp against read's "
+            f"{results['read'].best.bytes_per_response}): the payload's own bound, "
+            f"{page_floor.ratio(ceiling):.2f} of the ceiling; read keeps "
+            f"{results['read'].best.req_s / page_floor.best.req_s:.2f} of its req/s"
+        )
+    variants = print_variants(results, stack, scenarios, ceiling)
     for label, log in service_logs.items():
         if any(log.values()):
             print(f"service log ({label}): {log}")
@@ -1501,11 +1575,15 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "ceiling": measurement_json(ceiling, ceiling),
         "ceilings": {label: measurement_json(m, ceiling) for label, m in ceilings.items()},
         "servers": comparison,
+        # The default service's scenarios on its variants (e.g. REPLAY_READS=false).
+        "variants": variants,
         # A reference (no target; only its errors count), None when not measured.
         "floor": None
         if floor is None
         else {**measurement_json(floor, ceiling), "redis": floor_redis},
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
+        # The read's payload bound (bench/ceiling_app.py /page); informational.
+        "page_floor": None if page_floor is None else measurement_json(page_floor, ceiling),
         "scenarios": {
             m.scenario.name: {
                 **measurement_json(m, ceiling),

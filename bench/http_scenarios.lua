@@ -36,20 +36,41 @@ local counter = 0
 local post_headers = nil
 local read_request = nil
 
--- ~300 characters of plain prose (no links, no profanity), different for every request: the
--- word sequence depends on the counter, and the reference at the end makes it unique.
+-- Made-up words mixed into the prose, so that two requests' texts share few word pairs:
+-- ordinary comments, not one "campaign" (service/moderation/campaigns.py would hold those).
+local SYLLABLES = {
+  "ka", "lo", "mi", "ren", "tu", "sa", "ve", "dor", "pi", "nal", "bo", "ste", "gri", "fu",
+  "mon", "ta", "le", "wen", "ko", "ris",
+}
+local NSYLLABLES = #SYLLABLES
+
+-- ~300 characters of plain prose (no links, no profanity), different for every request: each
+-- request seeds the generator from its thread, counter and the run's nonce, and the reference
+-- at the end makes it unique.
+-- A seed from a request's reference (a polynomial string hash): distinct references give
+-- distinct texts, across threads and runs.
+local function seed_of(reference)
+  local h = 7
+  for i = 1, #reference do h = (h * 131 + reference:byte(i)) % 2147483647 end
+  return h
+end
+
 local function comment_text(n)
+  local reference = nonce .. "-" .. (tid or 0) .. "-" .. n
+  math.randomseed(seed_of(reference))
   local parts = {}
   local length = 0
-  local i = (n * 7 + (tid or 0) * 13) % NWORDS
-  local step = 1 + n % 5
   while length < 270 do
-    local word = WORDS[i + 1]
+    local word
+    if math.random() < 0.5 then
+      word = WORDS[math.random(NWORDS)]
+    else
+      word = SYLLABLES[math.random(NSYLLABLES)] .. SYLLABLES[math.random(NSYLLABLES)]
+    end
     parts[#parts + 1] = word
     length = length + #word + 1
-    i = (i + step) % NWORDS
   end
-  return table.concat(parts, " ") .. " (ref " .. nonce .. "-" .. (tid or 0) .. "-" .. n .. ")"
+  return table.concat(parts, " ") .. " (ref " .. reference .. ")"
 end
 
 local function submission()

@@ -28,9 +28,14 @@ class Layout:
     # granian: its interface, "wsgi" or "rsgi" (the service's bridge, service/rsgi_bridge.py).
     kind: str | None = None
     extra: tuple[str, ...] = field(default=())
+    # The service only: extra environment, and the scenarios measured on it when it is not
+    # the default service (of those selected).
+    env: tuple[tuple[str, str], ...] = field(default=())
+    scenarios: tuple[str, ...] = ("read", "submit")
 
     def label(self, workers: int) -> str:
-        return f"{self.name} {self.workers or workers}x{self.threads or 4}"
+        setting = "".join(f" {key}={value}" for key, value in self.env)
+        return f"{self.name} {self.workers or workers}x{self.threads or 4}{setting}"
 
     def ceiling_argv(self, port: int, workers: int) -> list[str]:
         """The bare app under this layout on 127.0.0.1:``port``."""
@@ -62,6 +67,7 @@ class Layout:
             "SERVER": self.server,
             "WORKERS": str(self.workers or workers),
             "THREADS": str(self.threads or 4),
+            **dict(self.env),
         }
 
 
@@ -76,6 +82,16 @@ GRANIAN_SERVICE_2 = Layout(
     "RSGI + bridge, 2 workers",
     workers=2,
     kind="rsgi",
+)
+# The default service without its replayed reads (service/replayed_reads.py): what the bridge's
+# fast path saves, measured in the same run on every read scenario.
+GRANIAN_NO_REPLAY = Layout(
+    "granian-rsgi",
+    "granian",
+    "the default without replayed reads",
+    kind="rsgi",
+    env=(("REPLAY_READS", "false"),),
+    scenarios=("read", "counts", "queue"),
 )
 GUNICORN_SERVICE = Layout(
     "gunicorn-gthread", "gunicorn", "SERVER=gunicorn: gthread + buffering_worker.py"
@@ -99,4 +115,9 @@ CEILING_LAYOUTS: tuple[Layout, ...] = (
 )
 # The service under each server it supports; the first is the default whose scenarios make the
 # main table. Each is compared with the ceiling of the same layout too.
-SERVICE_LAYOUTS: tuple[Layout, ...] = (GRANIAN_SERVICE, GRANIAN_SERVICE_2, GUNICORN_SERVICE)
+SERVICE_LAYOUTS: tuple[Layout, ...] = (
+    GRANIAN_SERVICE,
+    GRANIAN_NO_REPLAY,
+    GRANIAN_SERVICE_2,
+    GUNICORN_SERVICE,
+)

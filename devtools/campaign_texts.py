@@ -97,30 +97,27 @@ class Scores:
 
 
 def replay(items: list[Labelled], threshold: int = 3) -> Scores:
-    """The detection over the items in order: a comment is flagged when earlier similar ones
-    (sharing a band, similar enough) come from ``threshold - 1`` other authors. It should be
-    when it is at least the ``threshold``-th of its campaign."""
-    index: dict[str, list[tuple[str, tuple[int, ...]]]] = defaultdict(list)
+    """The detection over the items in order, by the rule itself (campaigns.detect on what
+    campaigns.recent reads from each band, as the insert script does; every item within the
+    window): a comment is flagged when earlier similar ones come from ``threshold - 1`` other
+    authors. It should be when it is at least the ``threshold``-th of its campaign."""
+    index: dict[str, list[tuple[int, str]]] = defaultdict(list)
     seen_of: dict[int, int] = defaultdict(int)
     flagged = true_positives = should = 0
-    for item in items:
+    for n, item in enumerate(items):
         signature = campaigns.sketch(item.text)
         if item.campaign is not None:
             seen_of[item.campaign] += 1
             should += seen_of[item.campaign] >= threshold
         if signature is None:
             continue
-        labels = campaigns.bands(signature)
-        authors = set()
+        encoded = campaigns.encode(signature)
+        labels = campaigns.bands(encoded)
+        comment_id = f"{n:026d}"
+        met = [campaigns.recent(index[label], 0, campaigns.CANDIDATES_PER_BAND) for label in labels]
         for label in labels:
-            for author, other in index[label]:
-                if author != item.author and campaigns.similarity(signature, other) >= (
-                    campaigns.SIMILAR
-                ):
-                    authors.add(author)
-        for label in labels:
-            index[label].append((item.author, signature))
-        if len(authors) + 1 >= threshold:
+            index[label].append((n, campaigns.member(comment_id, item.author, encoded)))
+        if campaigns.detect(comment_id, item.author, encoded, met, threshold) is not None:
             flagged += 1
             true_positives += item.campaign is not None
     return Scores(flagged, true_positives, should)

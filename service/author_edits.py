@@ -91,7 +91,7 @@ class AuthorEdits:
 
     def delete(self, comment_id: str, token: str) -> None:
         comment, _ = self._authorised(comment_id, token)
-        self.store.delete(comment)
+        self.store.delete(comment, actor=AUTHOR_ACTOR)  # its event: comment.deleted by the author
 
     def _authorised(self, comment_id: str, token: str) -> tuple[StoredComment, Policy]:
         comment = self.store.get(comment_id) if is_valid_id(comment_id) else None

@@ -117,6 +117,9 @@ class Config:
     # Serve article pages, counts and token checks from each worker's memory, kept current by
     # Redis's invalidation messages (CLIENT TRACKING).
     read_cache: bool = True
+    # Under granian, answer a cached page or counts read again on the worker's event loop,
+    # without Flask (service/replayed_reads.py); off only to measure what it saves.
+    replay_reads: bool = True
     # Seconds without a moderator request after which a worker stops tracking (and caching)
     # the moderation listings: every submission changes them.
     moderation_cache_idle_seconds: float = 60.0
@@ -240,6 +243,7 @@ class Config:
             rate_limits_enabled=_bool(env, "RATE_LIMITS_ENABLED", True),
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
             read_cache=_bool(env, "READ_CACHE", True),
+            replay_reads=_bool(env, "REPLAY_READS", True),
             moderation_cache_idle_seconds=_float(
                 env, "MODERATION_CACHE_IDLE_SECONDS", defaults.moderation_cache_idle_seconds
             ),

@@ -94,6 +94,8 @@ class AcceptedSchema(Schema):
     commenter_key = fields.String(allow_none=True)
     # The author's token to edit or delete this comment (service/author_edits.py), or null.
     edit_token = fields.String(allow_none=True)
+    # When the edit window ends (created_at itself when edits are off).
+    edit_until = fields.String(allow_none=True)
 
 
 def render_accepted(
@@ -101,6 +103,7 @@ def render_accepted(
     published: bool,
     commenter_key: str | None,
     edit_token: str | None = None,
+    edit_until: str | None = None,
 ) -> dict[str, Any]:
     """What AcceptedSchema dumps. An unpublished comment answers ``pending`` whatever its
     verdict: spam is answered exactly like a held comment, so a spammer learns nothing."""
@@ -111,6 +114,7 @@ def render_accepted(
         "created_at": comment.created_at,
         "commenter_key": commenter_key,
         "edit_token": edit_token,
+        "edit_until": edit_until,
     }
 
 

@@ -1,9 +1,10 @@
 """The event log: what each change of state appends, and how an entry reads back.
 
-Every change (a comment submitted, decided, unpublished, deleted or erased; an article closed
-or reopened; the policy changed; a moderator token created or revoked) appends one entry to a
-Redis Stream from inside the script that makes the change, so a change that happened has its
-event and an event describes a change that happened. The stream id is the event's id.
+Every change (a comment submitted, decided, edited by its author, unpublished, deleted or
+erased; an article closed or reopened; the policy changed; a moderator token created or
+revoked) appends one entry to a Redis Stream from inside the script that makes the change, so
+a change that happened has its event and an event describes a change that happened. The
+stream id is the event's id.
 
 An entry holds no email, no email hash and no IP hash. Nor does it hold the comment's text:
 that is one key per comment beside the stream (``Keys.event_content``), joined in when an
@@ -28,6 +29,10 @@ DAY_MS = 86_400_000
 
 # Every type an event can have (openapi.yaml lists them as the EventType enum).
 COMMENT_SUBMITTED = "comment.submitted"
+# An author edited their comment's words (service/author_edits.py): its status after the edit,
+# the one before, the reasons the policy gave the new words. An author's deletion is
+# ``comment.deleted`` with the actor ``author``.
+COMMENT_EDITED = "comment.edited"
 COMMENT_UNPUBLISHED = "comment.unpublished"
 COMMENT_DELETED = "comment.deleted"
 COMMENT_ERASED = "comment.erased"
@@ -42,6 +47,7 @@ DECISION_TYPES = ("comment.approved", "comment.rejected", "comment.spam", "comme
 EVENT_TYPES: tuple[str, ...] = (
     COMMENT_SUBMITTED,
     *DECISION_TYPES,
+    COMMENT_EDITED,
     COMMENT_UNPUBLISHED,
     COMMENT_DELETED,
     COMMENT_ERASED,

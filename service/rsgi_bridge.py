@@ -18,6 +18,10 @@ thread, bounded in size and time, and only a complete request is handed to a thr
 Each of those is the app's own problem+json document, with the same headers, written here.
 The app then runs in this worker's pool of THREADS threads, with the body in memory.
 
+A request without a body may be answered on the event loop, without a thread, by a
+:class:`Replayer` (service/replayed_reads.py: the public reads the worker has in memory); every
+other request, and those it cannot answer, go to the threads.
+
 What granian (hyper) refuses itself, before this code runs, it answers with an empty body, not
 problem+json: a malformed request (400) and more than 100 header fields (431). No option
 changes that; tests/test_http_limits.py pins what it does.
@@ -32,8 +36,9 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, Protocol
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -44,8 +49,22 @@ REQUEST_LINE_LIMIT = 8190
 FIELD_SIZE_LIMIT = 8190
 
 
+# Where the bridge puts a request's replay key in the environ (service/replayed_reads.py).
+REPLAY_KEY = "service.replay_key"
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+class Replayer(Protocol):
+    """Answers some requests without a body on the event loop (service/replayed_reads.py)."""
+
+    def key(self, scope: Any) -> Hashable | None: ...
+
+    def answer(self, key: Any, scope: Any, started: float) -> Answer | None: ...
+
+    def remember(self, environ: dict[str, Any], answer: Answer) -> None: ...
 
 
 class RSGIBridge:
@@ -57,8 +76,10 @@ class RSGIBridge:
         max_body_bytes: int,
         read_timeout: float,
         extra_headers: Iterable[tuple[str, str]] = (),
+        replayer: Replayer | None = None,
     ) -> None:
         self.app = app
+        self.replayer = replayer
         self.threads = threads
         # (environ, future, loop) to run; the threads are started in the process that serves.
         self.work: queue.SimpleQueue[tuple[dict[str, Any], asyncio.Future[Answer], Any]] = (
@@ -92,13 +113,23 @@ class RSGIBridge:
             return
         length = headers.get("content-length")
         body = b""
+        replay_key = None
         if length is not None or "transfer-encoding" in headers:
             answer = await self._read_body(protocol, length)
             if isinstance(answer, tuple):
                 protocol.response_bytes(*answer)
                 return
             body = answer
+        elif self.replayer is not None:
+            replay_key = self.replayer.key(scope)
+            if replay_key is not None:
+                replayed = self.replayer.answer(replay_key, scope, time.perf_counter())
+                if replayed is not None:
+                    protocol.response_bytes(*replayed)
+                    return
         environ = self._environ(scope, body)
+        if replay_key is not None:
+            environ[REPLAY_KEY] = replay_key
         if not self.started:
             self._start_threads()
         loop = asyncio.get_running_loop()
@@ -237,7 +268,10 @@ class RSGIBridge:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        return started[0], started[1], out
+        answer: Answer = (started[0], started[1], out)
+        if self.replayer is not None and REPLAY_KEY in environ:
+            self.replayer.remember(environ, answer)
+        return answer
 
 
 def _settle(

@@ -271,6 +271,10 @@ class DecisionSchema(ObjectSchema):
 MAX_BULK_DECISIONS = 200
 
 
+# A bulk item's version is at most what a JSON number holds exactly (2**53 - 1).
+MAX_VERSION = 2**53 - 1
+
+
 class BulkDecisionItemSchema(ObjectSchema):
     # Any string: an id that names no comment is that item's 404, as on the single route.
     comment_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
@@ -281,6 +285,10 @@ class BulkDecisionItemSchema(ObjectSchema):
         validate=[validate.Length(max=1000), no_control_characters],
     )
     trust_author = JsonBoolean(load_default=False)
+    # The version the moderator reviewed (the If-Match of one item): another one is 412.
+    version = WholeNumber(
+        load_default=None, allow_none=False, validate=validate.Range(min=1, max=MAX_VERSION)
+    )
 
     @validates_schema
     def _trust_only_with_approval(self, data: dict[str, Any], **kwargs: Any) -> None:

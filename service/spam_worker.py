@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from .clock import iso_from_ms, now_ms
 from .config import Config
+from .crypto import Cipher
 from .documents import render_public
 from .models import HistoryEntry, StoredComment
 from .spam_services import (
@@ -44,14 +45,12 @@ class Move:
     reason: dict[str, str] | None
 
 
-def enqueue_check(store: CommentStore, comment: StoredComment, client_ip: str | None) -> None:
-    """Queue a stored comment for the outside checks (the client IP, when it is to be sent,
-    travels encrypted and is deleted with the entry)."""
-    ip = store.cipher.encrypt(client_ip, IP_PURPOSE) if client_ip else ""
-    store.enqueue_spam_work(
-        comment.article_id,
-        {"kind": "check", "id": comment.id, "article": comment.article_id, "ip": ip},
-    )
+def check_entry(cipher: Cipher, comment: StoredComment, client_ip: str | None) -> dict[str, str]:
+    """The queue entry of a stored comment's outside checks, which the insert script writes
+    with the comment (the client IP, when it is to be sent, travels encrypted and is deleted
+    with the entry)."""
+    ip = cipher.encrypt(client_ip, IP_PURPOSE) if client_ip else ""
+    return {"kind": "check", "id": comment.id, "article": comment.article_id, "ip": ip}
 
 
 def enqueue_feedback(store: CommentStore, comment: StoredComment, kind: str) -> None:

@@ -4,7 +4,8 @@ One Redis round trip, whatever the data size: the policy and the article's state
 the worker's cache (Redis invalidates them when they change; a miss costs one pipeline), and a
 single script counts the client's rate limits, checks the parent and the flood guards,
 drops a duplicate, reads the standing of the commenter key presented (service/commenter_keys.py),
-and stores the comment as the policy judged it for that standing.
+detects a campaign (service/moderation/campaigns.py), and stores the comment as the policy
+judged it for that standing (held, when it completes a campaign), with its spam check queued.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from . import commenter_keys
-from .clock import iso_from_ms, now_ms
+from .clock import iso_from_ms, now_ms, parse_iso_ms
 from .documents import render_public
 from .domain_errors import (
     ArticleClosed,
@@ -30,7 +31,6 @@ from .moderation import campaigns
 from .moderation.policy import (
     Policy,
     ProfanityFinder,
-    Reason,
     Submission,
     Verdict,
     campaign_reason,
@@ -41,11 +41,9 @@ from .moderation.policy import (
     with_reason,
 )
 from .policy_terms import submission_term_hashes
-from .sketch_recorder import SketchRecorder
-from .spam_worker import enqueue_check
+from .spam_worker import check_entry
 from .states import Status
-from .store import CommentStore, Guards, Judgement, Outcome, WindowCounter
-from .store.campaigns import Sketch
+from .store import CampaignProbe, CommentStore, Guards, Judgement, Outcome, WindowCounter
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,10 @@ class Accepted:
     comment: StoredComment
     verdict: Verdict
     commenter_key: str | None = None  # the key the answer hands out (commenter_keys.py)
-    # The author's token to edit or delete it (service/author_edits.py), shown once.
+    # The author's token to edit or delete it (service/author_edits.py), shown once, and
+    # when the policy's edit window for it ends (the widget offers Edit and Delete until then).
     edit_token: str | None = None
+    edit_until: str | None = None
 
     @property
     def status(self) -> str:
@@ -106,43 +106,28 @@ class Submissions:
         self.store = store
         self.hasher = hasher
         self.profanity = profanity
-        # Queue each stored comment for the outside spam services (service/spam_worker.py):
-        # one more round trip, only when they are configured.
+        # Queue each stored comment for the outside spam services (service/spam_worker.py),
+        # inside its insert, only when they are configured.
         self.spam_checks = spam_checks
         self.send_client_ip = send_client_ip
-        # Campaign sketches, recorded after the answer, in batches.
-        self.sketches: SketchRecorder[Sketch] = SketchRecorder(store.record_sketches)
 
-    def _campaign(
-        self, comment: StoredComment, policy: Policy, now: int
-    ) -> tuple[Campaign | None, Sketch | None]:
-        """Whether this comment completes a campaign: near-duplicates of its text from at
-        least ``campaign_threshold - 1`` other authors within the window (one round trip,
-        read only); and what records its sketch for the comments to come, once stored."""
+    @staticmethod
+    def _campaign_probe(comment: StoredComment, policy: Policy) -> CampaignProbe | None:
+        """What the insert needs to detect a campaign with this comment (None: detection off,
+        or a text too short to judge)."""
         if policy.campaign_threshold <= 0:
-            return None, None
+            return None
         signature = campaigns.sketch(comment.comment)
         if signature is None:
-            return None, None
-        labels, window = campaigns.bands(signature), policy.campaign_window_seconds * 1000
+            return None
         encoded = campaigns.encode(signature)
-        candidates = self.store.campaign_candidates(labels, now, window)
-        record = Sketch(comment.id, comment.email_hash, encoded, labels, now, window)
-        mine = encoded.split(",")
-        similar = [
-            c
-            for c in candidates
-            if c.email_hash != comment.email_hash
-            and c.comment_id != comment.id
-            and campaigns.similar_encoded(mine, c.sketch.split(","))
-        ]
-        authors = {c.email_hash for c in similar}
-        if len(authors) + 1 < policy.campaign_threshold:
-            return None, record
-        members = sorted(c.comment_id for c in similar)
-        campaign_id = members[0]  # its first comment's id (ids sort by time)
-        reason = campaign_reason(campaign_id, len(members) + 1, len(authors) + 1)
-        return Campaign(campaign_id, members, reason), record
+        return CampaignProbe(
+            author=campaigns.author_tag(comment.email_hash),
+            sketch=encoded,
+            band_labels=campaigns.bands(encoded),
+            window_ms=policy.campaign_window_seconds * 1000,
+            threshold=policy.campaign_threshold,
+        )
 
     def submit(self, request: SubmissionRequest) -> Accepted:
         """Judge and store one submission. Every refusal is a :mod:`~service.domain_errors`
@@ -193,9 +178,10 @@ class Submissions:
             if verdicts.trusted is None
             else [verdicts.untrusted, verdicts.trusted]
         )
-        campaign, record_sketch = self._campaign(base, policy, created)
-        if campaign is not None:
-            judged = [with_reason(verdict, campaign.reason) for verdict in judged]
+        probe = self._campaign_probe(base, policy)
+        # Should it complete a campaign: the same verdicts with the campaign reason (the
+        # script fills in its detail).
+        held = [with_reason(v, campaign_reason("", 0, 0)) for v in judged] if probe else []
         guards = Guards(
             duplicate_key=hasher.duplicate(
                 base.email, article_id, duplicate_fingerprint(base.comment)
@@ -218,6 +204,13 @@ class Submissions:
             trusted_since_ms=(None if verdicts.trusted is None else trusted_since(created, policy)),
             limits=request.limits,
             key=key.exchange,
+            campaign=probe,
+            campaign_judgements=[_judgement(verdict, base.created_at) for verdict in held],
+            spam_check=(
+                check_entry(store.cipher, base, request.client_ip if self.send_client_ip else None)
+                if self.spam_checks
+                else None
+            ),
         )
         retry_after = max(1, -(-result.retry_after_ms // 1000))
         if result.outcome is Outcome.RATE_LIMITED and result.limit is not None:
@@ -226,33 +219,22 @@ class Submissions:
             raise ParentNotPublished()
         if result.outcome in (Outcome.TOO_SOON, Outcome.HOURLY_CAP):
             raise CommentFlood(retry_after, hourly=result.outcome is Outcome.HOURLY_CAP)
-        if record_sketch is not None and result.outcome is Outcome.STORED:
-            self.sketches.submit(record_sketch)  # after the answer, on a thread of its own
-        if campaign is not None and result.outcome is Outcome.STORED:
-            # The earlier pending members are held with it (approved ones stay published).
-            store.join_campaign(
-                campaign.campaign_id,
-                [*campaign.members, base.id],
-                campaign.reason.as_dict(),
-                if_status=Status.PENDING,
+        verdict = judged[result.chosen]
+        if result.campaign is not None:
+            joined = result.campaign
+            verdict = with_reason(
+                verdict, campaign_reason(joined.campaign_id, joined.comments, joined.authors)
             )
-        if self.spam_checks and result.outcome is Outcome.STORED:
-            enqueue_check(store, base, request.client_ip if self.send_client_ip else None)
         # A dropped duplicate (Outcome.DROPPED_DUPLICATE) is answered exactly like a stored
         # comment: whether an email has commented is no one's to learn here.
         return Accepted(
             comment=base,
-            verdict=judged[result.chosen],
+            verdict=verdict,
             commenter_key=key.handed_out(result.key_rotated),
             edit_token=edit_token,
+            # As author_edits.py reckons it: from the stored created_at.
+            edit_until=iso_from_ms(parse_iso_ms(at) + policy.edit_window_seconds * 1000),
         )
-
-
-@dataclass(frozen=True)
-class Campaign:
-    campaign_id: str
-    members: list[str]  # the earlier comments of it (similar, from other authors)
-    reason: Reason
 
 
 def _judgement(verdict: Verdict, at: str) -> Judgement:

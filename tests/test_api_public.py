@@ -17,7 +17,15 @@ def test_submission_is_accepted_pending_without_the_email(client: FlaskClient) -
     response = submit(client, email="  Ann.Lee@EXAMPLE.com ")
     assert response.status_code == 202
     body = response.get_json()
-    assert set(body) == {"id", "article_id", "status", "created_at", "commenter_key", "edit_token"}
+    assert set(body) == {
+        "id",
+        "article_id",
+        "status",
+        "created_at",
+        "commenter_key",
+        "edit_token",
+        "edit_until",
+    }
     assert body["status"] == "pending" and body["article_id"] == "a1"
     # Held, so not yet on the article page; the moderator sees the normalised address.
     assert client.get("/api/v1/articles/a1/comments").get_json()["comments"] == []

@@ -4,8 +4,9 @@ for moderators, after the window 403 with its end."""
 
 from __future__ import annotations
 
+import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -13,7 +14,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from service.api.context import EXTENSION_KEY
-from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
+from service.clock import parse_iso_ms
+from service.store import Keys
+from tests.conftest import AUTH, EMAIL_PATTERN, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation/comments"
 
@@ -141,6 +144,21 @@ def test_after_the_window_403_with_its_end(client: FlaskClient) -> None:
     assert edit(client, fresh_id, fresh, comment="off").status_code == 403
 
 
+def test_the_answer_says_when_the_window_ends_as_the_403_does(client: FlaskClient) -> None:
+    """edit_until (what the widget keeps to offer Edit and Delete) is the end the refusal
+    names after the window, created_at plus edit_window_seconds; created_at when off."""
+    set_policy(client, edit_window_seconds=1)
+    answer = submit(client, comment="timed").get_json()
+    created = parse_iso_ms(answer["created_at"])
+    assert parse_iso_ms(answer["edit_until"]) == created + 1000
+    time.sleep(1.1)
+    late = edit(client, answer["id"], answer["edit_token"], comment="Too late.")
+    assert late.get_json()["window_ends_at"] == answer["edit_until"]
+    set_policy(client, edit_window_seconds=0)
+    off = submit(client, comment="off").get_json()
+    assert off["edit_until"] == off["created_at"]
+
+
 def test_an_author_deletes_their_comment(client: FlaskClient) -> None:
     comment_id, token = posted(client)
     approve(client, comment_id)
@@ -182,3 +200,48 @@ def test_a_trusted_authors_edit_is_judged_on_its_words(client: FlaskClient) -> N
     assert answer["status"] == "approved"
     edited = edit(client, answer["id"], answer["edit_token"], comment="Second, edited.")
     assert edited.get_json()["status"] == "approved"
+
+
+def events(client: FlaskClient) -> list[dict[str, Any]]:
+    response = client.get("/api/v1/moderation/events?limit=1000", headers=AUTH)
+    assert response.status_code == 200
+    found: list[dict[str, Any]] = response.get_json()["events"]
+    return found
+
+
+def test_edits_and_deletion_have_their_events_in_their_own_scripts(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    """An edit appends ``comment.edited`` (status after, before, the new words' reasons; the
+    events show the new words), an author's deletion ``comment.deleted`` by the actor
+    ``author``; an unchanged edit none. No email or email hash in any of it."""
+    email = "edits.secret@example.net"
+    comment_id, token = posted(client, comment="Nice article.", email=email)
+    assert approve(client, comment_id).status_code == 200
+    start = len(events(client))
+    edit(client, comment_id, token, comment="Nice article.")  # unchanged: no event
+    edit(client, comment_id, token, comment="Buy at http://a.example and http://b.example")
+    edit(client, comment_id, token, comment="Nice article, thanks.")
+    log = events(client)[start:]
+    assert [e["type"] for e in log] == ["comment.edited", "comment.edited"]
+    first, second = log
+    assert first["actor"] == "author" and first["comment"]["id"] == comment_id
+    assert (first["comment"]["status"], first["comment"]["previous_status"]) == (
+        "pending",
+        "approved",
+    )
+    assert [r["code"] for r in first["reasons"]] == ["links"]
+    assert (second["comment"]["status"], second["reasons"]) == ("pending", [])
+    # Every retained event shows the comment's words as they now are.
+    assert {e["comment"]["comment"] for e in log} == {"Nice article, thanks."}
+    raw = redis_client.get(next(iter(redis_client.scan_iter(match=f"*:comment:{comment_id}"))))
+    email_hash = json.loads(str(raw))["email_hash"]
+    gone = client.delete(f"/api/v1/comments/{comment_id}", headers={"Edit-Token": token})
+    assert gone.status_code == 204
+    log = events(client)[start:]
+    assert log[-1]["type"] == "comment.deleted" and log[-1]["actor"] == "author"
+    assert log[-1]["comment"]["id"] == comment_id and log[-1]["comment"]["comment"] is None
+    shown = json.dumps(log)
+    stream = json.dumps([cast(list[Any], redis_client.xrange(k)) for k in Keys().event_streams()])
+    for text in (shown, stream):
+        assert email not in text and email_hash not in text and not EMAIL_PATTERN.search(text)

@@ -105,6 +105,44 @@ def test_repeating_a_decision_changes_nothing(client: FlaskClient) -> None:
     assert again["results"][0]["comment"] == first["results"][0]["comment"]
 
 
+def test_an_items_version_decides_it_only_at_that_version(client: FlaskClient) -> None:
+    """The console sends each item's reviewed version: an item whose comment moved on is its
+    own 412 with the comment's current state (no email), the other items are decided."""
+    moved, kept = pending(client, 2)
+    approve(client, moved, note="the other moderator")  # v1 -> v2 behind the console's back
+    body = decide(
+        client,
+        {"comment_id": moved, "action": "reject", "version": 1},
+        {"comment_id": kept, "action": "reject", "version": 1},
+    )
+    stale, done = body["results"]
+    assert stale["status"] == 412
+    problem = stale["problem"]
+    assert problem["type"] == "/problems/version-mismatch" and problem["status"] == 412
+    assert problem["current"]["status"] == "approved"
+    assert problem["current"]["version"] == 2
+    assert problem["current"]["decided_by"] == "alice"
+    assert problem["current"]["note"] == "the other moderator"
+    assert "email" not in problem["current"]
+    assert done["status"] == 200 and done["comment"]["status"] == "rejected"
+    assert done["comment"]["version"] == 2
+    # Nothing changed on the stale one; at its current version the decision applies.
+    current = client.get(f"/api/v1/moderation/comments/{moved}", headers=AUTH).get_json()
+    assert (current["status"], current["version"]) == ("approved", 2)
+    again = decide(client, {"comment_id": moved, "action": "reject", "version": 2})
+    assert again["results"][0]["status"] == 200
+    assert again["results"][0]["comment"]["version"] == 3
+
+
+@pytest.mark.parametrize("version", [0, -1, "2", 1.5, True, None, 2**53])
+def test_a_version_is_a_positive_integer(client: FlaskClient, version: Any) -> None:
+    (comment_id,) = pending(client, 1)
+    body = decide(
+        client, {"comment_id": comment_id, "action": "approve", "version": version}, status=422
+    )
+    assert "version" in " ".join(body["errors"]["decisions"]["0"])
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -9,8 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from devtools.campaign_texts import generated, replay
-from service.api.context import EXTENSION_KEY
-from tests.conftest import AUTH, RELAXED_POLICY, submit
+from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation"
 TEXTS = [
@@ -30,14 +29,7 @@ def reasons(client: FlaskClient, comment_id: str) -> list[str]:
 
 def post(client: FlaskClient, n: int, **fields: Any) -> Any:
     fields.setdefault("email", f"sock{n}@example.com")
-    return recorded(client, submit(client, comment=TEXTS[n], **fields))
-
-
-def recorded(client: FlaskClient, response: Any) -> Any:
-    """The answer, once the comment's sketch is recorded (that happens after the answer, on
-    the recorder's thread)."""
-    client.application.extensions[EXTENSION_KEY].submissions.sketches.flush()
-    return response
+    return submit(client, comment=TEXTS[n], **fields)
 
 
 def test_the_third_author_makes_a_campaign(client: FlaskClient) -> None:
@@ -47,9 +39,7 @@ def test_the_third_author_makes_a_campaign(client: FlaskClient) -> None:
     assert second.status_code == 201
     assert "campaign" not in reasons(client, first)
     # An unrelated comment in between changes nothing.
-    other = recorded(
-        client, submit(client, comment="I enjoyed the piece on the library budget, thank you.")
-    )
+    other = submit(client, comment="I enjoyed the piece on the library budget, thank you.")
     assert other.status_code == 201
     held = client.put(
         f"{MODERATION}/policy", json={**RELAXED_POLICY, "auto_approve": "none"}, headers=AUTH
@@ -104,10 +94,27 @@ def test_an_unknown_campaign_is_404(client: FlaskClient) -> None:
 
 def test_precision_and_recall_on_a_generated_set() -> None:
     """Four paraphrased campaigns of 25 texts among 600 ordinary comments (measured: precision
-    1.00, recall 0.91 with seed 7; the misses are mostly the third text of a campaign whose
-    two earlier ones happened to be far paraphrases)."""
+    1.00, recall 0.96 with seed 7, 0.95 with seed 11; the misses are mostly the third text of a
+    campaign whose two earlier ones happened to be far paraphrases)."""
     scores = replay(generated(seed=7))
     assert scores.precision >= 0.95, scores
-    assert scores.recall >= 0.85, scores
+    assert scores.recall >= 0.9, scores
     other = replay(generated(seed=11))
-    assert other.precision >= 0.95 and other.recall >= 0.8, other
+    assert other.precision >= 0.95 and other.recall >= 0.9, other
+
+
+def test_a_trusted_author_completing_a_campaign_is_held_too(client: FlaskClient) -> None:
+    """With two standings (untrusted, trusted) the insert carries four variants; the trusted
+    one's held variant is chosen when a trusted author completes a campaign."""
+    browser = Browser(client, email="trusted@example.com")
+    first = browser.submit(comment="My first comment here.").get_json()["id"]
+    assert approve(client, first).status_code == 200
+    ordinary = browser.submit(comment="A long enough ordinary comment about the river bridge.")
+    assert ordinary.get_json()["status"] == "approved"  # trusted: published at once
+    post(client, 0)
+    post(client, 1)
+    answer = browser.submit(comment=TEXTS[2]).get_json()
+    assert answer["status"] == "pending"
+    record = client.get(f"{MODERATION}/comments/{answer['id']}", headers=AUTH).get_json()
+    assert record["status"] == "pending" and "campaign" in reasons(client, answer["id"])
+    assert record["history"][0]["note"].split(", ")[-1] == "campaign"

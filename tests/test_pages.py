@@ -52,6 +52,24 @@ def test_the_widget_never_writes_html_styles_or_code_from_strings() -> None:
         assert forbidden not in source, forbidden
 
 
+def test_every_locale_has_every_string_the_widget_uses() -> None:
+    """English is the fallback, yet each locale says everything itself, the edit and delete
+    strings included; and every `t.<name>` the script reads is a string of English."""
+    import json
+
+    strings = {
+        lang: json.loads((assets.STATIC / "locales" / f"{lang}.json").read_text())
+        for lang in assets.LOCALES
+    }
+    for lang, found in strings.items():
+        assert set(found) == set(strings["en"]), lang
+        assert all(value for value in found.values()), lang
+    script = (assets.STATIC / "widget.js").read_text()
+    used = set(re.findall(r"\bt\.(\w+)", script)) | set(re.findall(r"this\.t\.(\w+)", script))
+    assert {"post", "edit", "remove", "editEnded", "editPending"} <= used
+    assert used <= set(strings["en"]), used - set(strings["en"])
+
+
 def test_pages_carry_a_strict_policy_and_the_api_keeps_its_own(client: FlaskClient) -> None:
     demo = client.get("/")
     policy = demo.headers["Content-Security-Policy"]

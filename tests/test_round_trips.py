@@ -4,10 +4,10 @@ commandstats) around the request; never a timing.
 commandstats counts every command Redis executes, including those a script runs inside one
 EVALSHA; the client's round trips follow from what it sends: a read miss is one EVALSHA (one
 round trip); a submission is one EVALSHA (rate limits, parent check, guards, the author's
-standing and the insert, all inside), plus one pipeline for the policy and the article's state
-when they are not in the worker's cache; a moderator page is three round trips (ids, comments,
-claims). None of it may
-grow with the amount of data.
+standing, campaign detection, the insert and its spam check's queue entry, all inside), plus
+one pipeline for the policy and the article's state when they are not in the worker's cache; a
+moderator page is three round trips (ids, comments, claims). None of it may grow with the
+amount of data.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
-from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, approve, close_app, command_calls, submit
@@ -167,30 +166,53 @@ def test_submission_is_one_round_trip_whatever_the_data(
     assert set(with_key) <= {"evalsha", *INSIDE_SUBMISSION}
 
 
-def test_a_submission_long_enough_for_campaign_detection_is_two_round_trips(
+def test_a_submission_long_enough_for_campaign_detection_is_still_one_round_trip(
     client: FlaskClient, redis_client: Redis
 ) -> None:
-    """A text of 40 characters or more is sketched for campaign detection (issue 16): one more
-    script, before the insert, reads the 8 band sets of its sketch (a read: no fsync); after
-    the answer the recorder's thread adds the sketch to them (a third script, off the request's
-    path)."""
+    """A text of 40 characters or more is sketched for campaign detection (issue 16): inside
+    the same insert script, its 8 band sets are read (zrevrangebyscore), given the new sketch
+    (zadd) and their TTL (pexpire); a band is trimmed only when full (none is here)."""
     fill(client, "big", 1)
-    sketches = client.application.extensions[EXTENSION_KEY].submissions.sketches
-    # A first one loads the scripts (a first call is refused NOSCRIPT).
     submit(client, article="big", comment="An unrelated first comment, long enough to count.")
-    sketches.flush()
     warm_settings_cache(client, redis_client, "big")
     text = "A long enough comment about the library budget and the buses."
-    answered = commands_during(redis_client, lambda: submit(client, article="big", comment=text))
-    assert answered["evalsha"] in (2, 3), answered  # the recorder may have run already
-    assert answered["zrevrangebyscore"] == 8, answered
-    sketches.flush()
-    text = "Another long enough comment, on the bridge and the festival."
+    cost = commands_during(redis_client, lambda: submit(client, article="big", comment=text))
+    assert cost == Counter(
+        {
+            "evalsha": 1,
+            "exists": 1,
+            "set": 2,
+            "xadd": 1,
+            "xtrim": 1,
+            "sadd": 2,
+            "zadd": 3 + 8,
+            "hset": 1,
+            "pexpire": 2 + 8,
+            "pttl": 1,
+            "zrevrangebyscore": 8,
+        }
+    ), cost
+
+
+def test_a_submission_completing_a_campaign_is_still_one_round_trip(
+    client: FlaskClient, redis_client: Redis
+) -> None:
+    """The third author's near-duplicate completes a campaign: the earlier members found
+    pending without the reason by their indexes (zmscore) are read (get) and given it (set,
+    zadd), the campaign's set learns who is in it (smismember, sadd, expire): all inside the
+    one script."""
+    text = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
+    submit(client, article="big", comment=text, email="sock0@example.com")
+    submit(client, article="big", comment=text + " Please", email="sock1@example.com")
+    warm_settings_cache(client, redis_client, "big")
     cost = commands_during(
-        redis_client, lambda: (submit(client, article="big", comment=text), sketches.flush())
+        redis_client,
+        lambda: submit(client, article="big", comment=text + " Now", email="sock2@example.com"),
     )
-    assert cost["evalsha"] == 3, cost
-    assert (cost["zrevrangebyscore"], cost["zremrangebyscore"]) == (8, 8), cost
+    assert cost["evalsha"] == 1, cost
+    assert (cost["smismember"], cost["zmscore"], cost["get"], cost["expire"]) == (1, 2, 2, 1)
+    inside = {"get", "smismember", "zmscore", "expire", "zrevrangebyscore", *INSIDE_SUBMISSION}
+    assert set(cost) <= {"evalsha", *inside}, cost
 
 
 def warm_settings_cache(client: FlaskClient, redis: Redis, article: str) -> None:

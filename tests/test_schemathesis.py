@@ -42,7 +42,6 @@ from schemathesis.specs.openapi.checks import (
 
 import service.api.webhooks
 import service.submissions
-from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from tests.conftest import AUTH, MODERATOR_TOKEN, approve, close_app
@@ -174,7 +173,6 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
     for n in range(3):
         posted = post(f"sock{n}@example.org", comment=campaign)
         first = first or posted
-        app.extensions[EXTENSION_KEY].submissions.sketches.flush()
     SEEDED_CAMPAIGN[:] = [first]
     return app
 

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -22,9 +22,10 @@ from service.api.context import EXTENSION_KEY
 from service.cli import main as cli_main
 from service.config import Config
 from service.spam_worker import SpamWorker
-from service.store import CommentStore
+from service.store import CommentStore, Keys
 from tests.conftest import AUTH, RELAXED_POLICY, MakeApp, approve, submit
 from tests.spamservers import AKISMET_KEY, AkismetServer, HookServer, running
+from tests.test_round_trips import INSIDE_SUBMISSION, commands_during, warm_settings_cache
 
 MODERATION = "/api/v1/moderation/comments"
 SECRET = b"hook-secret-0123456789"
@@ -265,3 +266,42 @@ def test_the_worker_command_needs_a_service(monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     assert cli_main(["spamcheck"]) == 2
+
+
+def test_the_check_is_queued_by_the_insert_itself_in_its_one_round_trip(
+    make_app: MakeApp, config: Config, akismet: AkismetServer
+) -> None:
+    """A stored comment is never without its check: the insert script writes the queue entry
+    with the comment (one evalsha, two xadds: its event and its check); a submission that
+    stores nothing (a duplicate dropped) queues nothing."""
+    app = app_with(make_app, config, spam_check_url=akismet.url, spam_check_key=AKISMET_KEY)
+    client = app.test_client()
+    store = store_of(app)
+    policy(client, duplicate_window_seconds=600)
+    warm_settings_cache(client, store.redis, "a1")  # type: ignore[arg-type]
+    stream = store.keys.spam_checks()
+    before = store.redis.xlen(stream)
+    cost = commands_during(
+        store.redis,  # type: ignore[arg-type]
+        lambda: submit(client, comment="Checked inside the insert.", email="in@example.com"),
+    )
+    assert cost["evalsha"] == 1 and cost["xadd"] == 2, cost
+    assert set(cost) <= {"evalsha", *INSIDE_SUBMISSION}, cost
+    entries = cast(list[Any], store.redis.xrange(stream))
+    assert len(entries) == before + 1
+    fields = entries[-1][1]
+    assert fields["kind"] == "check" and fields["article"] == "a1"
+    assert store.get(fields["id"]) is not None
+    again = submit(client, comment="Checked inside the insert.", email="in@example.com")
+    assert again.status_code == 202  # answered like any accepted comment, stored nothing
+    assert store.redis.xlen(stream) == before + 1
+    assert worker(app).run_once() == before + 1
+    assert len(akismet.calls("comment-check")) == before + 1
+
+
+def test_without_spam_services_the_insert_queues_no_check(
+    client: FlaskClient, redis_client: Any
+) -> None:
+    assert submit(client, comment="No check configured.").status_code == 202
+    assert redis_client.exists(Keys().events())  # the insert ran, under these keys
+    assert not redis_client.exists(Keys().spam_checks())

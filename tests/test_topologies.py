@@ -132,6 +132,25 @@ def test_the_service_runs_on_a_cluster_through_a_node_that_owns_none_of_its_keys
     assert ready.status_code == 200 and ready.get_json() == {"status": "ready"}
 
 
+def test_a_campaign_is_detected_on_a_cluster(
+    cluster: LocalCluster, config: Config, make_app: MakeApp
+) -> None:
+    """The insert script builds an earlier member's comment key and the campaign's set from
+    prefixes (their ids come from the band sets): under the one hash tag, a cluster runs it."""
+    app = relaxed(make_app(cluster_config(config, cluster.url)))
+    client = app.test_client()
+    text = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
+    ids = [
+        submit(client, comment=text, email=f"sock{n}@example.com").get_json()["id"]
+        for n in range(3)
+    ]
+    for comment_id in ids:
+        record = client.get(f"/api/v1/moderation/comments/{comment_id}", headers=AUTH)
+        assert "campaign" in [r["code"] for r in record.get_json()["reasons"]], record.get_json()
+    listed = client.get(f"/api/v1/moderation/campaigns/{ids[0]}", headers=AUTH).get_json()
+    assert {c["id"] for c in listed["comments"]} == set(ids)
+
+
 @pytest.mark.slow
 def test_a_cluster_missing_a_primary_answers_503_and_readyz_says_so(
     tmp_path: Path, config: Config, make_app: MakeApp

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Request, Response, g, request
 
@@ -69,12 +69,7 @@ def authenticate(request: Request, svc: Services) -> str:
     stored, failures = svc.store.moderator_token_hashes(ip_hash)
     if failures >= config.auth_failure_limit:
         _throttled(svc.store.auth_failure_ttl(ip_hash))
-    candidate = token_hash(presented)
-    found = None
-    # Every hash is compared, always: the time taken says nothing about which came close.
-    for name, expected in (*svc.bootstrap_token_hashes.items(), *stored.items()):
-        if hmac.compare_digest(candidate, expected):
-            found = name
+    found = _moderator_of(token_hash(presented), svc.bootstrap_token_hashes, stored)
     if found is None:
         count, ttl = svc.store.record_auth_failure(ip_hash, config.auth_failure_window_seconds)
         if count >= config.auth_failure_limit:
@@ -87,6 +82,40 @@ def authenticate(request: Request, svc: Services) -> str:
             headers=CHALLENGE,
         )
     return found
+
+
+def _moderator_of(
+    candidate: str, bootstrap: Mapping[str, str], stored: Mapping[str, str]
+) -> str | None:
+    found = None
+    # Every hash is compared, always: the time taken says nothing about which came close.
+    for name, expected in (*bootstrap.items(), *stored.items()):
+        if hmac.compare_digest(candidate, expected):
+            found = name
+    return found
+
+
+def still_authorized(request: Request, svc: Services) -> Callable[[str], bool]:
+    """For an answer replayed to the same request (service/replayed_reads.py; its key holds
+    the Authorization header): given the client's address, whether :func:`authenticate` would
+    accept this request's token now, tested as it tests it (the client's failed logins under
+    the limit, the token's hash among the configured and stored ones, compared in constant
+    time) on what this worker holds in memory, as fresh as Redis. False when that is not in
+    memory: the request then goes to Flask, which authenticates it as usual. Counts nothing.
+    Only for a request :func:`authenticate` accepted."""
+    candidate = token_hash(request.headers.get("Authorization", "").partition(" ")[2].strip())
+    limit = svc.config.auth_failure_limit
+
+    def check(address: str) -> bool:
+        cached = svc.store.cached_token_hashes(svc.hasher.ip(address))
+        if cached is None:
+            return False
+        stored, failures = cached
+        if failures >= limit:
+            return False
+        return _moderator_of(candidate, svc.bootstrap_token_hashes, stored) is not None
+
+    return check
 
 
 def _throttled(retry_after: int) -> None:

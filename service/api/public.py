@@ -16,6 +16,7 @@ from ..errors import validation_problem
 from ..idempotency import Replay
 from ..observability import VERDICT
 from ..reader_reports import ReportRequest
+from ..replayed_reads import replayable
 from ..schemas import (
     CountsArgsSchema,
     CountsRequestSchema,
@@ -100,7 +101,13 @@ def _submit(
         return redirect(redirect_to, code=303)
     published = accepted.status == Status.APPROVED
     response = json_response(
-        render_accepted(accepted.comment, published, accepted.commenter_key, accepted.edit_token),
+        render_accepted(
+            accepted.comment,
+            published,
+            accepted.commenter_key,
+            accepted.edit_token,
+            accepted.edit_until,
+        ),
         201 if published else 202,
     )
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
@@ -189,6 +196,10 @@ def list_comments(article_id: str) -> BaseResponse:
         )
         rendered = (body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
         page.memo["rendered"] = rendered
+    store = svc.store
+    # The same request is answered again from this worker's memory, without Flask, for as long
+    # as the cache holds this page (service/replayed_reads.py).
+    replayable(lambda _address: store.still_holds_page(article_id, limit, cursor, page))
     return _cacheable(*rendered)
 
 
@@ -204,7 +215,10 @@ def _parse_counts_query(query: bytes) -> tuple[str, ...]:
 @bp.get("/comment-counts")
 def comment_counts() -> BaseResponse:
     article_ids = _parse_counts_query(request.query_string)
-    return _cacheable(*_counts_document(article_ids, _counts_of(article_ids)))
+    counts = _counts_of(article_ids)
+    store = services().store
+    replayable(lambda _address: store.still_holds_counts(article_ids, counts))  # as list_comments
+    return _cacheable(*_counts_document(article_ids, counts))
 
 
 @bp.post("/comment-counts")

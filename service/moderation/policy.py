@@ -402,13 +402,14 @@ def reached_report_threshold(active_reports: int, policy: Policy) -> bool:
     return active_reports >= policy.report_threshold
 
 
+# A campaign reason's detail, as printf-style format (the insert script fills it in Lua's
+# string.format with the same three values).
+CAMPAIGN_DETAIL = "campaign %s: %d similar comments from %d authors"
+
+
 def campaign_reason(campaign_id: str, comments: int, authors: int) -> Reason:
     """The reason of a comment held as part of a campaign: its id (which lists the others)."""
-    return Reason(
-        "campaign",
-        f"campaign {campaign_id}: {comments} similar comments from {authors} authors",
-        Action.HOLD,
-    )
+    return Reason("campaign", CAMPAIGN_DETAIL % (campaign_id, comments, authors), Action.HOLD)
 
 
 def with_reason(verdict: Verdict, reason: Reason) -> Verdict:

@@ -2,6 +2,7 @@
 articles, moderators (facade.py) and the rate-limit counters (ratelimits.py). The tracked cache
 (service/tracked_cache) only listens to Redis for its own invalidations."""
 
+from .campaigns import CampaignJoined, CampaignProbe
 from .check import CheckReport, StoreCheck, check_store, history_problems
 from .claims import Claim, ClaimAnswer, ClaimRefused
 from .client import make_redis
@@ -18,6 +19,8 @@ from .settings import SubmissionSettings
 
 __all__ = [
     "STATUSES",
+    "CampaignJoined",
+    "CampaignProbe",
     "CommentStore",
     "DecidedComment",
     "Claim",

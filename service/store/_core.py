@@ -67,9 +67,6 @@ class StoreCore:
         self._report = write(scripts.REPORT_COMMENT, "report")
         self._finish_review = write(scripts.FINISH_REVIEW, "review")
         self._edit = write(scripts.EDIT_COMMENT, "edit")
-        self._campaign_candidates = script(scripts.CAMPAIGN_CANDIDATES)
-        self._record_sketch = script(scripts.RECORD_SKETCH)
-        self._add_reason = write(scripts.ADD_REASON, "reason")
 
     def ping(self) -> bool:
         """Ready to serve: the server answers; on a cluster, every primary answers and each

@@ -1,121 +1,88 @@
 """Campaign sketches in Redis, so that every worker sees every recent text: LSH band sets of
-recent comments (see service/moderation/campaigns.py), and the members of each campaign."""
+recent comments (see service/moderation/campaigns.py), and the members of each campaign.
+
+Detection runs inside the submission's insert script (store/inserts.py, INSERT_COMMENT): the
+sketch is compared with its bands' members, recorded in them, and a campaign's comments held,
+all in the insert's one round trip. This room builds that part of the script's arguments and
+reads campaigns back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..states import STATUSES
+from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL
+from ..moderation.policy import CAMPAIGN_DETAIL
+from ..states import Status
 from ._core import StoreCore
-from .records import compact
+from .keys import Keys
 
-# Enough for a campaign's recent texts; bounded, so that a flood of similar texts costs the same.
-CANDIDATES_PER_BAND = 20
 CAMPAIGN_TTL_SECONDS = 7 * 86_400
+# The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
+CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 11)
 
 
 @dataclass(frozen=True)
-class Sketch:
-    """One comment's sketch, to record in its band sets."""
+class CampaignProbe:
+    """What the insert needs to detect a campaign and record the new comment's sketch."""
 
-    comment_id: str
-    email_hash: str
-    sketch: str
+    author: str  # campaigns.author_tag of the email hash
+    sketch: str  # encoded (campaigns.encode)
     band_labels: list[str]
-    now_ms: int
     window_ms: int
+    threshold: int
 
 
 @dataclass(frozen=True)
-class Candidate:
-    comment_id: str
-    email_hash: str
-    sketch: str
+class CampaignJoined:
+    """The insert found a campaign: the new comment was stored held with the campaign reason,
+    and ``held`` are the earlier pending members that got the reason then."""
+
+    campaign_id: str
+    comments: int
+    authors: int
+    held: tuple[str, ...]
+
+
+def campaign_arguments(
+    keys: Keys, probe: CampaignProbe | None
+) -> tuple[list[str], list[str | int]]:
+    """The insert script's campaign keys and its twelve campaign arguments."""
+    if probe is None:
+        return [], list(CAMPAIGN_OFF)
+    found = [
+        keys.status_index(Status.PENDING),
+        keys.reason_status_index("campaign", Status.PENDING),
+        *(keys.campaign_band(label) for label in probe.band_labels),
+    ]
+    args: list[str | int] = [
+        len(probe.band_labels),
+        probe.author,
+        probe.sketch,
+        CODE_WIDTH,
+        probe.window_ms,
+        CANDIDATES_PER_BAND,
+        probe.threshold,
+        MIN_EQUAL,
+        keys.comment(""),
+        keys.campaign(""),
+        CAMPAIGN_TTL_SECONDS,
+        CAMPAIGN_DETAIL,
+    ]
+    return found, args
+
+
+def campaign_joined(reply: list[Any]) -> CampaignJoined | None:
+    """The campaign part of a stored insert's reply (None: no campaign)."""
+    if len(reply) <= 3:
+        return None
+    held = tuple(str(i) for i in reply[6:])
+    return CampaignJoined(str(reply[3]), int(reply[4]), int(reply[5]), held)
 
 
 class Campaigns(StoreCore):
-    def campaign_candidates(
-        self, band_labels: list[str], now_ms: int, window_ms: int
-    ) -> list[Candidate]:
-        """The recent comments sharing a band with a sketch (one read-only round trip)."""
-        reply = cast(
-            list[Any],
-            self._campaign_candidates(
-                keys=[self.keys.campaign_band(label) for label in band_labels],
-                args=[now_ms, window_ms, CANDIDATES_PER_BAND],
-            ),
-        )
-        found = []
-        for raw in reply:
-            other, email, sig = str(raw).split("|", 2)
-            found.append(Candidate(other, email, sig))
-        return found
-
-    def record_sketches(self, sketches: list[Sketch]) -> None:
-        """Sketches join their band sets: one pipeline (one round trip, one fsync)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for item in sketches:
-            self._record_sketch(
-                keys=[self.keys.campaign_band(label) for label in item.band_labels],
-                args=[
-                    f"{item.comment_id}|{item.email_hash}|{item.sketch}",
-                    item.now_ms,
-                    item.window_ms,
-                ],
-                client=pipe,
-            )
-        pipe.execute()
-
-    def join_campaign(
-        self, campaign_id: str, comment_ids: list[str], reason: dict[str, str], if_status: str
-    ) -> None:
-        """The comments join the campaign; those new to it get the reason (while in
-        ``if_status``): two round trips, however many members."""
-        key = self.keys.campaign(campaign_id)
-        known = cast(list[Any], self.redis.smismember(key, comment_ids))
-        fresh = [c for c, member in zip(comment_ids, known, strict=True) if not int(member)]
-        pipe = self.redis.pipeline(transaction=False)
-        if fresh:
-            pipe.sadd(key, *fresh)
-        pipe.expire(key, CAMPAIGN_TTL_SECONDS)
-        touched = []
-        for comment_id in fresh:
-            keys = self._reason_keys(comment_id, reason["code"])
-            touched += keys
-            self._add_reason(
-                keys=keys,
-                args=[comment_id, compact(reason), if_status, *(s.value for s in STATUSES)],
-                client=pipe,
-            )
-        pipe.execute()
-        self._changed(*touched)
-
-    def _reason_keys(self, comment_id: str, code: str) -> list[str]:
-        return [
-            self.keys.comment(comment_id),
-            *(self.keys.reason_status_index(code, s) for s in STATUSES),
-        ]
-
     def campaign_members(self, campaign_id: str) -> list[str]:
         return sorted(
             str(m) for m in cast(set[Any], self.redis.smembers(self.keys.campaign(campaign_id)))
         )
-
-    def add_reason(self, comment_id: str, reason: dict[str, str], *, if_status: str = "") -> bool:
-        """Add a reason to a comment where it stands (no status change), only while it is in
-        ``if_status`` when given."""
-        code = reason["code"]
-        keys = [
-            self.keys.comment(comment_id),
-            *(self.keys.reason_status_index(code, s) for s in STATUSES),
-        ]
-        added = bool(
-            self._add_reason(
-                keys=keys,
-                args=[comment_id, compact(reason), if_status, *(s.value for s in STATUSES)],
-            )
-        )
-        if added:
-            self._changed(*keys)
-        return added

@@ -54,9 +54,10 @@ class Move:
 
 # The commenter record's field that a trusting approval deletes.
 _FORGIVEN = STATE_RULES[Status.REJECTED].author_stamp or ""
-# A move's outcome: the comment as the move left it, None when it no longer exists, or
-# ContentChanged when the content it rendered from is no longer the stored one.
-MoveOutcome = StoredComment | None | ContentChanged
+# A move's outcome: the comment as the move left it, None when it no longer exists,
+# ContentChanged when the content it rendered from is no longer the stored one, or
+# VersionMismatch when the move's accepted versions no longer include the stored one.
+MoveOutcome = StoredComment | None | ContentChanged | VersionMismatch
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,10 @@ class Decisions(RecordLoader):
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, Exception):
                 raise reply
-            outcomes.append(self._transition_outcome(call, reply))
+            try:
+                outcomes.append(self._transition_outcome(call, reply))
+            except VersionMismatch as moved:  # this move's refusal, not the others'
+                outcomes.append(moved)
         return outcomes
 
     def _transition_call(self, move: Move, now_ms: int) -> _Call:
@@ -165,7 +169,7 @@ class Decisions(RecordLoader):
         ]
         return _Call(comment.id, touched + commenter, args, touched)
 
-    def _transition_outcome(self, call: _Call, reply: Any) -> MoveOutcome:
+    def _transition_outcome(self, call: _Call, reply: Any) -> StoredComment | None | ContentChanged:
         if reply is None:
             return None
         outcome, *stored = cast(list[Any], reply)

@@ -1,11 +1,13 @@
 """Authors' edits of their own comments: new words in place, the old ones kept for moderators,
-status and reasons as the policy judged the new words; one script, on the version read."""
+status and reasons as the policy judged the new words; one script, on the version read, which
+appends the edit's event (``comment.edited``, service/events.py)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, cast
 
+from ..events import comment_subject, comment_text
 from ..models import HistoryEntry, StoredComment
 from ..states import STATUSES
 from .decisions import VersionMismatch
@@ -32,8 +34,9 @@ class Edits(RecordLoader):
         gone = [c for c in comment.reason_codes if c not in edited.reason_codes]
         cleared = [k.reason_status_index(code, s) for code in gone for s in STATUSES]
         touched = [k.comment(comment.id), k.article_public(comment.article_id), k.retention()]
+        event_keys = [k.events(comment.article_id), k.event_content(comment.article_id, comment.id)]
         reply = self._edit(
-            keys=[*touched, *placed, *cleared],
+            keys=[*touched, *placed, *cleared, *event_keys],
             args=[
                 comment.id,
                 comment.version,
@@ -47,6 +50,11 @@ class Edits(RecordLoader):
                 len(placed) // len(STATUSES),
                 len(STATUSES),
                 *_RULE_ARGS,
+                # Its event: who, which comment, the log's retention, the words it now shows.
+                entry.actor,
+                comment_subject(edited),
+                *self.event_retention.script_args(now_ms),
+                comment_text(edited.name, edited.comment, edited.website),
             ],
         )
         if reply is None:

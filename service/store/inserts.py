@@ -11,8 +11,10 @@ from ..events import COMMENT_SUBMITTED, comment_subject, comment_text
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
+from .campaigns import CampaignJoined, CampaignProbe, campaign_arguments, campaign_joined
 from .commenters import KeyExchange
 from .records import compact
+from .spamchecks import MAX_ENTRIES as SPAM_QUEUE_ENTRIES
 
 HOUR_MS = 3_600_000
 # The author's fields the trusted-commenter rule reads (policy.is_trusted): the last approval,
@@ -96,6 +98,8 @@ class InsertResult:
     limit: WindowCounter | None = None  # the exhausted one, when RATE_LIMITED
     # Whether the presented commenter key was valid and rotated (else a new record was made).
     key_rotated: bool = False
+    # Stored as part of a campaign (held: ``campaign_judgements[chosen]`` applied).
+    campaign: CampaignJoined | None = None
 
 
 class Inserts(StoreCore):
@@ -110,6 +114,9 @@ class Inserts(StoreCore):
         trusted_since_ms: int | None = None,
         limits: tuple[WindowCounter, ...] = (),
         key: KeyExchange | None = None,
+        campaign: CampaignProbe | None = None,
+        campaign_judgements: list[Judgement] | None = None,
+        spam_check: dict[str, str] | None = None,
     ) -> InsertResult:
         """Store a new comment with its indexes in one round trip, unless a rate limit, a
         duplicate or flood guard, or an unpublished parent refuses it.
@@ -119,10 +126,28 @@ class Inserts(StoreCore):
         commenter key the submission presented (``key``) and stores the comment as judged for
         the standing that applies (``chosen``). The comment's own status and reasons are
         ignored.
+
+        With ``campaign`` the script also detects a campaign (service/moderation/campaigns.py)
+        and records the comment's sketch; ``campaign_judgements`` are then the same standings'
+        judgements held with a campaign reason (its detail filled in by the script), stored
+        instead when the comment completes a campaign. ``spam_check`` is the spam checker's
+        entry (service/spam_worker.py), queued with the comment.
         """
         key = key or KeyExchange.none(guards.email_hash)
+        held = campaign_judgements or []
+        if campaign is not None and len(held) != len(judgements):
+            raise ValueError("campaign detection needs a held judgement per standing")
         keys, args, variant_indexes = self._insert_arguments(
-            comment, public_json, judgements, guards, now_ms, trusted_since_ms, limits, key
+            comment,
+            public_json,
+            [*judgements, *held] if campaign is not None else judgements,
+            guards,
+            now_ms,
+            trusted_since_ms,
+            limits,
+            key,
+            campaign=campaign,
+            spam_check=spam_check,
         )
         k = self.keys
         reply = cast(list[Any], self._insert(keys=keys, args=args))
@@ -131,6 +156,7 @@ class Inserts(StoreCore):
             return InsertResult(outcome, chosen=int(reply[1]) - 1, key_rotated=bool(int(reply[2])))
         if outcome is Outcome.STORED:
             variant = int(reply[1]) - 1
+            joined = campaign_joined(reply)
             # Only what the script wrote: evicting the article's page for a held comment
             # would make this worker rebuild an unchanged page after every submission.
             written = [
@@ -138,10 +164,18 @@ class Inserts(StoreCore):
                 k.author_comments(comment.email_hash),
                 *variant_indexes[variant],
             ]
-            if rule(judgements[variant].status).public:
+            if joined is not None:
+                written += [k.comment(i) for i in joined.held]
+                written.append(k.reason_status_index("campaign", Status.PENDING))
+            if rule(([*judgements, *held])[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
-            return InsertResult(outcome, chosen=variant, key_rotated=bool(int(reply[2])))
+            return InsertResult(
+                outcome,
+                chosen=variant - (len(judgements) if joined is not None else 0),
+                key_rotated=bool(int(reply[2])),
+                campaign=joined,
+            )
         if outcome is Outcome.RATE_LIMITED:
             return InsertResult(outcome, int(reply[1]), limit=limits[int(reply[2]) - 1])
         return InsertResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
@@ -156,10 +190,15 @@ class Inserts(StoreCore):
         trusted_since_ms: int | None,
         limits: tuple[WindowCounter, ...],
         key: KeyExchange,
+        *,
+        campaign: CampaignProbe | None = None,
+        spam_check: dict[str, str] | None = None,
     ) -> tuple[list[str], list[str | int], list[list[str]]]:
-        """The insert script's keys and arguments, and each variant's indexes."""
-        if len(judgements) != (1 if trusted_since_ms is None else 2):
-            raise ValueError("one judgement, or two with trusted_since_ms")
+        """The insert script's keys and arguments, and each variant's indexes (``judgements``:
+        the standings', then with ``campaign`` the same held for a campaign)."""
+        standings = 1 if trusted_since_ms is None else 2
+        if len(judgements) != standings * (2 if campaign is not None else 1):
+            raise ValueError("one judgement, or two with trusted_since_ms (each twice to detect)")
         k = self.keys
         hour = now_ms // HOUR_MS
         keys = [
@@ -218,9 +257,14 @@ class Inserts(StoreCore):
                 implies.author_stamp or "",
                 "1" if implies.awaits_purge else "",
             ]
-        # The event (service/events.py): what it shows of each variant, and its text apart.
+        campaign_keys, campaign_args = campaign_arguments(k, campaign)
+        keys += [*campaign_keys, k.spam_checks(comment.article_id)]
+        spam_fields = [part for item in (spam_check or {}).items() for part in item]
+        args += [*campaign_args, *spam_fields, SPAM_QUEUE_ENTRIES, len(spam_fields)]
+        # The event (service/events.py): what it shows of each standing's variant (a held
+        # one's the script reads from its record), and its text apart.
         first = judgements[0]
-        variants = [(j.status, compact(list(j.reasons))) for j in judgements]
+        variants = [(j.status, compact(list(j.reasons))) for j in judgements[:standings]]
         keys += [k.events(comment.article_id), k.event_content(comment.article_id, comment.id)]
         args += [
             COMMENT_SUBMITTED,

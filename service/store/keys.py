@@ -73,9 +73,13 @@ Key                                      type    holds
                                                  back (consumer group "spamcheck")
 {p}:campaign:band:<label>                zset    recent comments whose sketch has this LSH
                                                  band value: "<id>|<email-hash>|<sketch>",
-                                                 score = when (ms); TTL: the window
+                                                 score = when (ms), the most recent 20 (what a
+                                                 sketch reads); TTL: the window
 {p}:campaign:<campaign-id>               set     the ids of one campaign (its id: its first
-                                                 comment's); TTL: a week
+                                                 comment's); TTL: a week. It and an earlier
+                                                 member's comment key are built inside the
+                                                 insert script from comment("") and
+                                                 campaign("") (ids read from the bands)
 {p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;

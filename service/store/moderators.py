@@ -24,6 +24,15 @@ class Moderators(StoreCore):
             self.cache.put(name, found, (moderators, failures_key), epoch)
         return found
 
+    def cached_token_hashes(self, ip_hash: str) -> tuple[dict[str, str], int] | None:
+        """What :meth:`moderator_token_hashes` answers, from this worker's memory only (as
+        fresh as Redis: one freshness check); None when it is not there. Counts nothing (a
+        replayed answer counts its hits once it is given, service/replayed_reads.py)."""
+        if self.cache is None:
+            return None
+        found: tuple[dict[str, str], int] | None = self.cache.get(("auth", ip_hash), count=False)
+        return found
+
     def record_auth_failure(self, ip_hash: str, window_seconds: int) -> tuple[int, int]:
         """Count a failed login; the new count and seconds until the count resets."""
         key = self.keys.auth_failures(ip_hash)

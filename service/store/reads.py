@@ -3,7 +3,7 @@ they can), moderator listings by status."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -53,6 +53,28 @@ class Reads(RecordLoader):
             return None
         found = self.cache.get_many([("count", article_id) for article_id in article_ids])
         return None if None in found else cast(tuple[int, ...], tuple(found))
+
+    def still_holds_page(self, article_id: str, limit: int, cursor: str | None, page: Page) -> bool:
+        """Whether this worker still has this very ``page`` in memory for that query, as fresh
+        as Redis (one freshness check): counted as a hit when it has, not at all otherwise
+        (the caller then reads it as usual, and that counts)."""
+        if self.cache is None:
+            return False
+        if self.cache.get(("page", article_id, limit, cursor), count=False) is not page:
+            return False
+        self.count_cache_hits(public=1)
+        return True
+
+    def still_holds_counts(self, article_ids: Sequence[str], counts: tuple[int, ...]) -> bool:
+        """Whether this worker has every one of these counts in memory, unchanged; counted
+        as :meth:`still_holds_page` is."""
+        if self.cache is None:
+            return False
+        names: list[Hashable] = [("count", article_id) for article_id in article_ids]
+        if tuple(self.cache.get_many(names, count=False)) != counts:
+            return False
+        self.count_cache_hits(public=len(names))
+        return True
 
     def public_page(self, article_id: str, limit: int, cursor: str | None) -> Page:
         """Published comments as pre-rendered JSON documents: from the worker's cache, else
@@ -120,15 +142,7 @@ class Reads(RecordLoader):
         """Full records in one status, oldest first, with the claims on them: from the
         worker's cache, else in three round trips (the page's ids, the comments, their claims;
         four for published comments across articles, see RecordLoader._load_many)."""
-        if reported:  # the Reported queue, whatever the status
-            index = self.keys.reported()
-        elif article_id is not None:
-            index = self.keys.article_status_index(article_id, status)
-        elif reason is not None:
-            index = self.keys.reason_status_index(reason, status)
-        else:
-            index = self.keys.status_index(status)
-        name = ("listing", index, limit, cursor)
+        index, name = self._listing_name(status, limit, cursor, article_id, reason, reported)
         cache = self.moderation_cache
         cached: Listing | None = cache.get(name) if cache else None
         if cached is not None:
@@ -147,6 +161,51 @@ class Reads(RecordLoader):
             claim_keys = [self.keys.claim(comment_id) for comment_id in ids]
             cache.put(name, listing, (index, *comment_keys, *claim_keys), epoch)
         return listing
+
+    def still_holds_listing(
+        self,
+        listing: Listing,
+        status: str,
+        limit: int,
+        cursor: str | None,
+        *,
+        article_id: str | None = None,
+        reason: str | None = None,
+        reported: bool = False,
+    ) -> bool:
+        """Whether this worker still has this very ``listing`` in memory for that query (one
+        freshness check). Counts nothing (see :meth:`count_cache_hits`)."""
+        cache = self.moderation_cache
+        if cache is None:
+            return False
+        _, name = self._listing_name(status, limit, cursor, article_id, reason, reported)
+        return cache.get(name, count=False) is listing
+
+    def count_cache_hits(self, public: int = 0, moderation: int = 0) -> None:
+        """Hits of lookups made with ``count=False``, once the answer they served is given."""
+        for cache, hits in ((self.cache, public), (self.moderation_cache, moderation)):
+            if hits and cache is not None and cache.counters is not None:
+                cache.counters.hit(hits)
+
+    def _listing_name(
+        self,
+        status: str,
+        limit: int,
+        cursor: str | None,
+        article_id: str | None,
+        reason: str | None,
+        reported: bool,
+    ) -> tuple[str, tuple[str, str, int, str | None]]:
+        """The index a listing is read from, and its name in the moderation cache."""
+        if reported:  # the Reported queue, whatever the status
+            index = self.keys.reported()
+        elif article_id is not None:
+            index = self.keys.article_status_index(article_id, status)
+        elif reason is not None:
+            index = self.keys.reason_status_index(reason, status)
+        else:
+            index = self.keys.status_index(status)
+        return index, ("listing", index, limit, cursor)
 
     def pending_summary(self) -> tuple[int, str | None]:
         """How many comments wait for a moderator and the oldest one's id, in one round trip

@@ -43,6 +43,9 @@ end
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
+# then, with campaign detection, the pending index, the campaign reason's pending index and
+# the B band sets
+# then the spam checker's stream (service/store/spamchecks.py)
 # then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
 # ARGV[1] id   ARGV[2] now (ms)   ARGV[3] duplicate window (ms, 0 = off)   ARGV[4] flood
@@ -51,15 +54,28 @@ end
 # ARGV[9], ARGV[10] the author's fields the standing reads: its approvals, its rejections
 # ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
-# once), author field to stamp ("" = none), "1" if it waits for the retention purge
+# once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
+# campaign detection the standings' variants come again, held with a campaign reason whose
+# detail the script fills in
+# then campaign detection's twelve: B (0 = off), the author's tag, the encoded sketch, a
+# component's width in it, the window (ms), members read per band, the threshold, the equal
+# components that make two sketches similar, the comment key's prefix, the campaign key's
+# prefix, the campaign's TTL (s), the reason's detail format (campaign id, comments, authors)
+# then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
 # there is one variant)
 # last seven: email hash, presented secret hash ("" = none), new secret hash ("" = hand out
 # none), new commenter id, record TTL (ms), grace of a replaced secret (ms), "1" if the
 # comment's JSON records the presented commenter id (else the new one)
+# Campaign detection follows service/moderation/campaigns.detect, its oracle, which a property
+# test (tests/test_campaign_property.py) holds this Lua to; change both together. Only here are
+# key names built in Lua (an earlier member's comment, the campaign's set: ids read from the
+# band sets), from prefixes Keys gives, under the hash tag every other key has (one slot).
 # Returns {1, variant, rotated} stored, {2, variant, rotated} a duplicate dropped (rotated: 1
-# when the presented key was valid and rotated, 0 when a new record was created), {0} already
+# when the presented key was valid and rotated, 0 when a new record was created), and stored as
+# part of a campaign {1, held variant, rotated, campaign id, comments, authors, the earlier
+# members it held}; {0} already
 # stored, {-2, ms} too soon, {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent
 # not published.
 INSERT_COMMENT = (
@@ -96,6 +112,7 @@ local duplicate = window > 0 and redis.call('PTTL', KEYS[4]) > 0
 -- that secret replaced, within the grace) and the record is bound to this email. A replaced
 -- secret used after its grace was copied by someone: the record is revoked.
 local ck = #ARGV - 6
+local ev = ck - 12
 local email, presented, fresh = ARGV[ck], ARGV[ck + 1], ARGV[ck + 2]
 local holder, replayed = nil, false
 if presented ~= '' then
@@ -115,14 +132,17 @@ if ARGV[8] ~= '' and holder then
   local negative = holder[6] and tonumber(holder[6]) >= since
   if approved and not negative then variant = 2 end
 end
--- Find the chosen variant's arguments and its first index key.
-local arg, key = 12 + 2 * limits, 11 + limits
-for _ = 2, variant do
-  key = key + tonumber(ARGV[arg])
-  arg = arg + 5
+-- The chosen variant's arguments and its first index key.
+local function variant_at(v)
+  local arg, key = 12 + 2 * limits, 11 + limits
+  for _ = 2, v do
+    key = key + tonumber(ARGV[arg])
+    arg = arg + 5
+  end
+  return arg, key
 end
-local indexes, record, public, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1],
-  ARGV[arg + 2], ARGV[arg + 3], ARGV[arg + 4]
+local arg, key = variant_at(variant)
+local stamp = ARGV[arg + 3]
 if interval > 0 then redis.call('SET', KEYS[5], '1', 'PX', interval) end
 if cap > 0 then
   if redis.call('INCR', KEYS[7]) == 1 then redis.call('PEXPIRE', KEYS[7], ARGV[6]) end
@@ -130,6 +150,7 @@ end
 -- The commenter key the answer hands out: the presented one's record rotated to the new
 -- secret, or a new record.
 local commenter, ttl = KEYS[6], ARGV[ck + 4]
+local recorded_commenter = nil
 if holder then
   if holder[2] == presented then
     redis.call('HSET', commenter, 'secret', fresh, 'previous', presented, 'previous_until',
@@ -142,11 +163,7 @@ elseif fresh ~= '' then
   commenter = KEYS[#KEYS - 1]
   redis.call('HSET', commenter, 'email', email, 'secret', fresh, 'ttl', ttl)
   redis.call('SADD', KEYS[#KEYS], ARGV[ck + 3])
-  if ARGV[ck + 6] == '1' then
-    local patched = cjson.decode(record)
-    patched['commenter'] = ARGV[ck + 3]
-    record = cjson.encode(patched)
-  end
+  if ARGV[ck + 6] == '1' then recorded_commenter = ARGV[ck + 3] end
 else
   commenter = nil
 end
@@ -160,6 +177,80 @@ end
 if duplicate then
   return {2, variant, holder and 1 or 0}
 end
+-- Campaign detection (the rule: service/moderation/campaigns.detect, its oracle): the new
+-- sketch meets the most recent members of its band sets within the window; those similar
+-- enough (equal components) from other authors, counted by author, against the threshold.
+local sp_n = tonumber(ARGV[ev - 1])
+local cg = ev - 2 - sp_n - 12
+local bands = tonumber(ARGV[cg])
+local band_key = #KEYS - 5 - bands
+local sketch_member, campaign, similar, authors, full = nil, nil, {}, 0, nil
+if bands > 0 then
+  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
+  local since = tonumber(now) - tonumber(ARGV[cg + 4])
+  local per_band, threshold, min_equal = tonumber(ARGV[cg + 5]), tonumber(ARGV[cg + 6]),
+    tonumber(ARGV[cg + 7])
+  sketch_member = id .. '|' .. author .. '|' .. sketch
+  local mine = {}
+  for at = 1, #sketch, width do mine[#mine + 1] = string.sub(sketch, at, at + width - 1) end
+  local seen, by_author = {}, {}
+  full = {}
+  for b = band_key + 1, band_key + bands do
+    -- The most recent members, whatever their age (a band keeps no more: see below), those
+    -- within the window compared.
+    local read = redis.call('ZREVRANGEBYSCORE', KEYS[b], '+inf', '-inf', 'WITHSCORES', 'LIMIT',
+      0, per_band)
+    full[b] = #read >= 2 * per_band
+    for r = 1, #read, 2 do
+      local m = read[r]
+      if tonumber(read[r + 1]) >= since and not seen[m] then
+        seen[m] = true
+        local bar = string.find(m, '|', 1, true)
+        local bar2 = string.find(m, '|', bar + 1, true)
+        local other, other_author = string.sub(m, 1, bar - 1), string.sub(m, bar + 1, bar2 - 1)
+        if other_author ~= author and other ~= id then
+          local equal = 0
+          for k = 1, #mine do
+            local at = bar2 + 1 + (k - 1) * width
+            if string.sub(m, at, at + width - 1) == mine[k] then equal = equal + 1 end
+          end
+          if equal >= min_equal then
+            similar[#similar + 1] = other
+            if not by_author[other_author] then
+              by_author[other_author] = true
+              authors = authors + 1
+            end
+          end
+        end
+      end
+    end
+  end
+  if #similar > 0 and authors + 1 >= threshold then
+    table.sort(similar)
+    campaign = similar[1]
+    -- The variant that holds it: the same standing's, with the campaign reason.
+    variant = variant + (ARGV[8] == '' and 1 or 2)
+    arg, key = variant_at(variant)
+    stamp = ARGV[arg + 3]
+  end
+end
+local indexes, record, public, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
+  ARGV[arg + 4]
+local campaign_reason, event_status, event_reasons = nil, nil, nil
+if campaign or recorded_commenter then
+  local patched = cjson.decode(record)
+  if recorded_commenter then patched['commenter'] = recorded_commenter end
+  if campaign then
+    for _, r in ipairs(patched['reasons']) do
+      if r['code'] == 'campaign' then
+        r['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
+        campaign_reason = r
+      end
+    end
+    event_status, event_reasons = patched['status'], cjson.encode(patched['reasons'])
+  end
+  record = cjson.encode(patched)
+end
 if commenter and stamp ~= '' then redis.call('HSET', commenter, stamp, now) end
 if window > 0 then redis.call('SET', KEYS[4], '1', 'PX', window) end
 redis.call('SET', KEYS[1], record)
@@ -172,11 +263,66 @@ if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumbe
 end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
-local ev = ck - 12
+-- The sketch joins its band sets, each kept to the members a sketch reads (the most recent;
+-- trimmed only when it was full, which costs a quiet band nothing) and to the window's TTL.
+if sketch_member then
+  local window, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
+  for b = band_key + 1, band_key + bands do
+    redis.call('ZADD', KEYS[b], now, sketch_member)
+    if full[b] then redis.call('ZREMRANGEBYRANK', KEYS[b], 0, -per_band - 1) end
+    redis.call('PEXPIRE', KEYS[b], window)
+  end
+end
+-- The campaign's set gets its new members; the earlier ones still pending get the reason
+-- (approved ones stay published; one already in a campaign keeps its reason). Their keys are
+-- built here from prefixes Keys gives (their ids are only known now), under the same hash tag.
+local held = {}
+if campaign then
+  local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
+  -- Which are pending, and which of those have a campaign reason: the indexes say, so only the
+  -- comments that change are read.
+  local pending = redis.call('ZMSCORE', KEYS[band_key - 1], unpack(similar))
+  local reasoned = redis.call('ZMSCORE', KEYS[band_key], unpack(similar))
+  local fresh = {id}
+  for i, other in ipairs(similar) do
+    if members[i] == 0 then fresh[#fresh + 1] = other end
+    if members[i] == 0 and pending[i] and not reasoned[i] then
+      local other_key = ARGV[cg + 8] .. other
+      local raw = redis.call('GET', other_key)
+      local other_record = raw and cjson.decode(raw)
+      if other_record then
+        local reasons = type(other_record['reasons']) == 'table' and other_record['reasons'] or {}
+        local has = false
+        for _, r in ipairs(reasons) do
+          if r['code'] == 'campaign' then has = true end
+        end
+        if not has then
+          table.insert(reasons, campaign_reason)
+          other_record['reasons'] = reasons
+          other_record['version'] = (tonumber(other_record['version']) or 1) + 1
+          redis.call('SET', other_key, cjson.encode(other_record))
+          redis.call('ZADD', KEYS[band_key], 0, other)
+          held[#held + 1] = other
+        end
+      end
+    end
+  end
+  redis.call('SADD', ARGV[cg + 9] .. campaign, unpack(fresh))
+  redis.call('EXPIRE', ARGV[cg + 9] .. campaign, ARGV[cg + 10])
+end
+-- The outside spam services' check of it (service/spam_worker.py), queued with it.
+if sp_n > 0 then
+  redis.call('XADD', KEYS[#KEYS - 4], 'MAXLEN', '~', ARGV[ev - 2], '*',
+    unpack(ARGV, ev - 2 - sp_n, ev - 3))
+end
 redis.call('SET', KEYS[#KEYS - 2], ARGV[ev + 4], 'PX', ARGV[ev + 7])
 append_event(KEYS[#KEYS - 3], ARGV[ev + 5], ARGV[ev + 6], {'type', ARGV[ev], 'at', ARGV[ev + 1],
-  'actor', ARGV[ev + 2], 'comment', ARGV[ev + 3], 'status', ARGV[ev + 6 + 2 * variant],
-  'reasons', ARGV[ev + 7 + 2 * variant]})
+  'actor', ARGV[ev + 2], 'comment', ARGV[ev + 3],
+  'status', event_status or ARGV[ev + 6 + 2 * variant],
+  'reasons', event_reasons or ARGV[ev + 7 + 2 * variant]})
+if campaign then
+  return {1, variant, holder and 1 or 0, campaign, #similar + 1, authors + 1, unpack(held)}
+end
 return {1, variant, holder and 1 or 0}
 """
 )
@@ -600,9 +746,14 @@ return dismissed
 # content JSON   ARGV[6] its public JSON   ARGV[7] target status   ARGV[8] reasons JSON
 # ARGV[9] history entry JSON for a change of status (its "from" is filled in here)
 # ARGV[10] g   ARGV[11] n   then per status: its name, "1" if public, "1" if purged
+# then its event (service/events.py, "comment.edited"): actor, comment JSON, MAXLEN, MINID,
+# the text's TTL (ms), the new text JSON; the last two KEYS: the event stream, the comment's
+# event text (replaced by the new words)
 # Returns false when the comment does not exist, {-1, the comment's JSON, its public JSON or
 # false} when it is at another version, else {2, the comment's JSON, its public JSON or false}.
-EDIT_COMMENT = """
+EDIT_COMMENT = (
+    _APPEND_EVENT
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local id = ARGV[1]
@@ -641,7 +792,7 @@ for first = 4, 3 + g * n, n do
     end
   end
 end
-for i = 4 + g * n, #KEYS do redis.call('ZREM', KEYS[i], id) end
+for i = 4 + g * n, #KEYS - 2 do redis.call('ZREM', KEYS[i], id) end
 if to.purge then
   redis.call('ZADD', KEYS[3], ARGV[3], id)
 else
@@ -657,30 +808,14 @@ record['reasons'] = cjson.decode(ARGV[8])
 record['version'] = version + 1
 raw = cjson.encode(record)
 redis.call('SET', KEYS[1], raw)
+local ev = 12 + 3 * n
+redis.call('SET', KEYS[#KEYS], ARGV[ev + 5], 'PX', ARGV[ev + 4])
+append_event(KEYS[#KEYS - 1], ARGV[ev + 2], ARGV[ev + 3], {'type', 'comment.edited',
+  'at', ARGV[4], 'actor', ARGV[ev], 'comment', ARGV[ev + 1], 'status', target, 'from', current,
+  'reasons', ARGV[8]})
 return {2, raw, to.public and ARGV[6] or false}
 """
-
-# A new comment's sketch meets the recent ones (campaign detection): every member of its band
-# sets within the window (the most recent ones, at most ARGV[3] per band). A member is
-# "<id>|<email hash>|<sketch>", so one call has all it needs. Read only: no write, so it costs
-# the submission no fsync (RECORD_SKETCH writes, off the request path).
-# KEYS[1 .. b] the band sets   ARGV[1] now (ms)   ARGV[2] window (ms)   ARGV[3] per band
-# Returns the distinct members.
-CAMPAIGN_CANDIDATES = """
-local since = tonumber(ARGV[1]) - tonumber(ARGV[2])
-local seen, out = {}, {}
-for i = 1, #KEYS do
-  local members = redis.call('ZREVRANGEBYSCORE', KEYS[i], '+inf', since, 'LIMIT', 0,
-    tonumber(ARGV[3]))
-  for _, member in ipairs(members) do
-    if not seen[member] then
-      seen[member] = true
-      out[#out + 1] = member
-    end
-  end
-end
-return out
-"""
+)
 
 # Site-wide changes, each with its event (service/events.py), only when something changed.
 # KEYS[1] the changed key   KEYS[2] event stream
@@ -748,43 +883,4 @@ if not holder then
   return 1
 end
 return 0
-"""
-
-# A comment's sketch joins its band sets (old members trimmed on the way).
-# KEYS[1 .. b] the band sets   ARGV[1] the member   ARGV[2] now (ms)   ARGV[3] window (ms)
-RECORD_SKETCH = """
-local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-for i = 1, #KEYS do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
-  redis.call('ZADD', KEYS[i], now, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], window)
-end
-return 1
-"""
-
-# Add a reason to a comment without moving it (a campaign found among pending comments):
-# into the reason's index of its current status, the version moves on. Nothing when the
-# comment is gone or already has a reason of that code.
-# KEYS[1] comment   KEYS[2 ..] the reason's index, one key per status (STATUSES order)
-# ARGV[1] id   ARGV[2] reason JSON   ARGV[3] the status it must be in ("" = any)
-# ARGV[4 ..] the statuses, in the keys' order
-# Returns 1 when added.
-ADD_REASON = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local record = cjson.decode(raw)
-if ARGV[3] ~= '' and record['status'] ~= ARGV[3] then return 0 end
-local added = cjson.decode(ARGV[2])
-local reasons = type(record['reasons']) == 'table' and record['reasons'] or {}
-for _, r in ipairs(reasons) do
-  if r['code'] == added['code'] then return 0 end
-end
-table.insert(reasons, added)
-record['reasons'] = reasons
-for i = 4, #ARGV do
-  if ARGV[i] == record['status'] then redis.call('ZADD', KEYS[i - 2], 0, ARGV[1]) end
-end
-record['version'] = (tonumber(record['version']) or 1) + 1
-redis.call('SET', KEYS[1], cjson.encode(record))
-return 1
 """

@@ -30,9 +30,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from devtools.processes import ROOT, free_port
-from tests.servicehelpers import Service
+from tests.servicehelpers import MODERATOR_TOKEN, Service
 
 CHROMIUM = "/usr/bin/chromium"
+# A second moderator of the live service (claims and versions are about two at once).
+OTHER_MODERATOR = "bea"
+OTHER_MODERATOR_TOKEN = "browser-test-second-moderator-0123456789"
 AXE_SOURCE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 HERE = Path(__file__).resolve().parent
@@ -117,7 +120,11 @@ def live(tmp_path_factory: pytest.TempPathFactory, host: Host) -> Iterator[Servi
     service = Service(
         tmp_path_factory.mktemp("browser-service"),
         workers=2,
-        env={"ALLOWED_ORIGINS": host.origin},
+        env={
+            "ALLOWED_ORIGINS": host.origin,
+            "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN},"
+            f"{OTHER_MODERATOR}:{OTHER_MODERATOR_TOKEN}",
+        },
     )
     service.start()
     try:

@@ -8,7 +8,10 @@
  * - nothing is fetched before a thread comes near the viewport; all counts on a page are one
  *   request;
  * - what the browser keeps of a pending comment is its id, article, name, text and website,
- *   never the email.
+ *   never the email; of the reader's own comments, each id with its edit token until the edit
+ *   window ends (then both are dropped);
+ * - each post attempt carries an Idempotency-Key, the same when that attempt is sent again
+ *   after a network failure or a 503, so a retry never stores the comment twice.
  */
 (() => {
   'use strict';
@@ -18,7 +21,9 @@
   const PENDING_DAYS = 7;       // a pending comment is forgotten after this many days
   const PENDING_KEY = 'comment-widget:pending';
   const KEY_KEY = 'comment-widget:commenter-key';
+  const MINE_KEY = 'comment-widget:mine'; // [{id, token, until, base}]: Edit and Delete until `until`
   const FIELDS = ['name', 'email', 'website', 'comment'];
+  const EDIT_FIELDS = ['name', 'website', 'comment'];
   const REL = 'nofollow ugc noopener';
   const URL_RE = /\bhttps?:\/\/[^\s<>"]+/g;
 
@@ -128,6 +133,30 @@
       if (list.length) localStorage.setItem(PENDING_KEY, JSON.stringify(list));
       else localStorage.removeItem(PENDING_KEY);
     } catch (e) { /* storage off: the comment is still shown until the page is left */ }
+  }
+
+  // The reader's own comments still in their edit window (the expired ones are dropped).
+  function readMine() {
+    let all = [];
+    try { all = JSON.parse(localStorage.getItem(MINE_KEY) || '[]'); } catch (e) { /* none */ }
+    const open = all.filter((m) => m && m.id && m.token && Date.parse(m.until) > Date.now());
+    if (open.length !== all.length) writeMine(open);
+    return open;
+  }
+
+  function writeMine(list) {
+    try {
+      if (list.length) localStorage.setItem(MINE_KEY, JSON.stringify(list));
+      else localStorage.removeItem(MINE_KEY);
+    } catch (e) { /* storage off: editable until the page is left */ }
+  }
+
+  const dropMine = (id) => writeMine(readMine().filter((m) => m.id !== id));
+
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // Pages served over plain http have no randomUUID; getRandomValues works everywhere.
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   function storage(op, key, value) {
@@ -254,24 +283,9 @@
       if (this.items.has(comment.id)) return this.items.get(comment.id);
       const parent = comment.parent_id && this.items.get(comment.parent_id);
       const depth = parent ? Math.min(MAX_DEPTH, Number(parent.dataset.depth) + 1) : 0;
-      const name = comment.website && isWebUrl(comment.website)
-        ? link(comment.website, comment.name) : document.createTextNode(comment.name);
-      const date = new Date(comment.created_at);
       const replies = el('ol', {class: 'replies', part: 'replies'});
-      const item = el('li', {id: 'c-' + comment.id, 'data-depth': depth,
-        class: 'comment' + (pending ? ' pending' : '') + (depth >= MAX_DEPTH ? ' deep' : ''),
-        part: pending ? 'comment pending' : 'comment'},
-      el('article', {class: 'box', 'aria-label': comment.name},
-        el('p', {class: 'meta'},
-          el('span', {class: 'author', part: 'author'}, name),
-          el('time', {datetime: comment.created_at, part: 'date',
-            text: isNaN(date) ? comment.created_at : this.dates.format(date)})),
-        body(comment.comment),
-        pending ? el('p', {class: 'note', part: 'pending-note', text: this.t.pending}) : null,
-        el('button', {type: 'button', class: 'reply', part: 'reply-button', text: this.t.reply,
-          'aria-label': `${this.t.reply}: ${comment.name}`,
-          onclick: () => this.replyTo(comment, item)})),
-      replies);
+      const item = el('li', {id: 'c-' + comment.id, 'data-depth': depth}, replies);
+      item.prepend(this.box(comment, pending, item));
       this.items.set(comment.id, item);
       // At the depth cap a reply joins its parent's list instead of indenting further.
       const into = !parent ? this.list
@@ -279,6 +293,159 @@
           : parent.querySelector(':scope > .replies');
       into.append(item);
       return item;
+    }
+
+    // A comment's box (and its item's classes): Edit and Delete on the reader's own while its
+    // edit window is open, gone when it ends.
+    box(comment, pending, item) {
+      const t = this.t;
+      const deep = Number(item.dataset.depth) >= MAX_DEPTH;
+      item.className = 'comment' + (pending ? ' pending' : '') + (deep ? ' deep' : '');
+      item.setAttribute('part', pending ? 'comment pending' : 'comment');
+      const name = comment.website && isWebUrl(comment.website)
+        ? link(comment.website, comment.name) : document.createTextNode(comment.name);
+      const date = new Date(comment.created_at);
+      const own = readMine().find((m) => m.id === comment.id && m.base === BASE.href);
+      let actions = null;
+      if (own) {
+        actions = el('span', {class: 'own', part: 'own-actions'},
+          el('button', {type: 'button', class: 'reply', part: 'edit-button', text: t.edit,
+            onclick: () => this.edit(comment, item, own)}),
+          el('button', {type: 'button', class: 'reply', part: 'delete-button', text: t.remove,
+            onclick: () => this.remove(comment, item, own)}));
+        const left = Date.parse(own.until) - Date.now();
+        if (left < 2 ** 31) setTimeout(() => actions.remove(), left);
+      }
+      return el('article', {class: 'box', 'aria-label': comment.name},
+        el('p', {class: 'meta'},
+          el('span', {class: 'author', part: 'author'}, name),
+          el('time', {datetime: comment.created_at, part: 'date',
+            text: isNaN(date) ? comment.created_at : this.dates.format(date)})),
+        body(comment.comment),
+        pending ? el('p', {class: 'note', part: 'pending-note',
+          text: comment.edited ? t.editPending : t.pending}) : null,
+        el('button', {type: 'button', class: 'reply', part: 'reply-button', text: t.reply,
+          'aria-label': `${t.reply}: ${comment.name}`,
+          onclick: () => this.replyTo(comment, item)}),
+        actions);
+    }
+
+    // The author's own request on their comment, with its edit token: {status, doc}, or null
+    // when the service could not be reached.
+    async ownRequest(method, own, payload) {
+      const headers = {'Edit-Token': own.token};
+      if (payload) headers['Content-Type'] = 'application/json';
+      try {
+        const response = await fetch(api('comments/' + encodeURIComponent(own.id)),
+          {method, headers, body: payload ? JSON.stringify(payload) : undefined});
+        return {status: response.status, doc: await response.json().catch(() => ({}))};
+      } catch (error) {
+        unreachable('comment-thread', error);
+        return null;
+      }
+    }
+
+    // An answer to an edit or a deletion that is no success, said in `node`: after the window
+    // (403) when it ended, and the buttons go with the token.
+    refused(answer, node, comment, item) {
+      const t = this.t;
+      if (answer && answer.status === 403) {
+        dropMine(comment.id);
+        const ends = new Date(answer.doc.window_ends_at);
+        const box = this.box(comment, item.classList.contains('pending'), item);
+        item.querySelector(':scope > .box, :scope > form').replaceWith(box);
+        node = el('p', {class: 'status bad', part: 'edit-status', role: 'status'});
+        box.append(node);
+        this.say(node, isNaN(ends) ? t.editClosed : fill(t.editEnded, {when: this.dates.format(ends)}), true);
+      } else {
+        this.say(node, answer && answer.status === 503 ? t.unavailable : t.editFailed, true);
+      }
+    }
+
+    edit(comment, item, own) {
+      const t = this.t;
+      const prefix = 'x' + comment.id + '-';
+      const inputs = {};
+      const errors = {};
+      const field = (name, label, attrs, control) => {
+        const id = prefix + name;
+        inputs[name] = el(control || 'input', Object.assign({id, name, 'aria-describedby': 'e' + id}, attrs));
+        errors[name] = el('p', {class: 'error', id: 'e' + id, part: 'field-error'});
+        return el('div', {class: 'field'}, el('label', {for: id, text: label}), inputs[name], errors[name]);
+      };
+      const status = el('p', {class: 'status', part: 'edit-status', role: 'status', 'aria-live': 'polite'});
+      const close = () => {
+        form.replaceWith(this.box(comment, item.classList.contains('pending'), item));
+        item.querySelector('[part=edit-button]').focus();
+      };
+      const form = el('form', {class: 'box edit', part: 'edit-form', novalidate: true,
+        'aria-label': fill(t.editing, {name: comment.name}),
+        onsubmit: (event) => { event.preventDefault(); this.saveEdit(comment, item, own, {inputs, errors, status}); }},
+      field('name', t.name, {required: true, 'aria-required': 'true', autocomplete: 'name', maxlength: 100}),
+      field('website', t.website, {type: 'url', autocomplete: 'url', maxlength: 500}),
+      field('comment', t.comment, {required: true, 'aria-required': 'true', maxlength: 5000, rows: 4}, 'textarea'),
+      status,
+      el('button', {type: 'submit', class: 'primary', part: 'save-edit', text: t.save}), ' ',
+      el('button', {type: 'button', part: 'cancel-edit', text: t.cancelEdit, onclick: close}));
+      inputs.name.value = comment.name;
+      inputs.website.value = comment.website || '';
+      inputs.comment.value = comment.comment;
+      item.querySelector(':scope > .box').replaceWith(form);
+      inputs.comment.focus();
+    }
+
+    async saveEdit(comment, item, own, form) {
+      const t = this.t;
+      const {inputs, status} = form;
+      const values = {};
+      for (const name of EDIT_FIELDS) values[name] = inputs[name].value;
+      this.clearErrors(form, EDIT_FIELDS);
+      const blank = {};
+      for (const name of ['name', 'comment']) if (!values[name].trim()) blank[name] = [t.required];
+      if (Object.keys(blank).length) return this.showErrors(blank, form, EDIT_FIELDS);
+      const answer = await this.ownRequest('PATCH', own, {name: values.name, comment: values.comment,
+        website: values.website.trim() || null});
+      if (answer && answer.status === 200) {
+        const doc = answer.doc;
+        const wasPending = item.classList.contains('pending');
+        const pending = doc.status !== 'approved';
+        const edited = Object.assign({}, comment, {name: doc.name, comment: doc.comment,
+          website: doc.website, edited: true});
+        // A published comment edited into something the policy holds left the thread.
+        if (!wasPending && pending) this.total -= 1;
+        const others = readPending().filter((c) => c.id !== comment.id);
+        writePending(pending ? others.concat([Object.assign({article_id: this.article, base: BASE.href}, edited)]) : others);
+        const box = this.box(edited, pending, item);
+        item.querySelector(':scope > form').replaceWith(box);
+        this.updateHeading();
+        const note = el('p', {class: 'status', part: 'edit-status', role: 'status'});
+        box.append(note);
+        this.say(note, pending ? t.editPending : t.edited);
+        box.querySelector('[part=edit-button]').focus();
+      } else if (answer && answer.status === 422 && answer.doc.errors) {
+        this.showErrors(answer.doc.errors, form, EDIT_FIELDS);
+      } else {
+        this.refused(answer, status, comment, item);
+      }
+    }
+
+    async remove(comment, item, own) {
+      const t = this.t;
+      if (!window.confirm(t.confirmRemove)) return;
+      const answer = await this.ownRequest('DELETE', own);
+      if (answer && answer.status === 204) {
+        dropMine(comment.id);
+        writePending(readPending().filter((c) => c.id !== comment.id));
+        if (!item.classList.contains('pending')) this.total -= 1;
+        this.items.delete(comment.id);
+        item.remove();
+        this.updateHeading();
+        this.say(this.status, t.removed);
+      } else {
+        const node = el('p', {class: 'status', part: 'edit-status', role: 'status'});
+        item.querySelector(':scope > .box').append(node);
+        this.refused(answer, node, comment, item);
+      }
     }
 
     showPending() {
@@ -314,12 +481,18 @@
       node.classList.toggle('bad', Boolean(bad));
     }
 
-    clearErrors() {
-      for (const name of FIELDS) {
-        this.inputs[name].removeAttribute('aria-invalid');
-        this.errors[name].textContent = '';
+    // The post form's fields by default; an edit form's ({inputs, errors, status}) when given.
+    clearErrors(form, fields) {
+      const {inputs, errors, status} = form || this.main();
+      for (const name of fields || FIELDS) {
+        inputs[name].removeAttribute('aria-invalid');
+        errors[name].textContent = '';
       }
-      this.say(this.formStatus, '');
+      this.say(status, '');
+    }
+
+    main() {
+      return {inputs: this.inputs, errors: this.errors, status: this.formStatus};
     }
 
     async post() {
@@ -338,11 +511,16 @@
       if (Object.keys(blank).length) return this.showErrors(blank);
       this.submit.disabled = true;
       this.submit.textContent = t.posting;
+      // One key per attempt: sending the same comment again (after a network failure, a 503)
+      // repeats the attempt, and the service answers it once; another comment is a new one.
+      const sent = JSON.stringify(payload);
+      if (!this.attempt || this.attempt.body !== sent) this.attempt = {body: sent, key: newKey()};
       let response;
       let answer = {};
       try {
         response = await fetch(api(`articles/${encodeURIComponent(this.article)}/comments`), {
-          method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(payload)});
+          method: 'POST', headers: {'Content-Type': 'application/json', 'Idempotency-Key': this.attempt.key},
+          body: sent});
         answer = await response.json().catch(() => ({}));
       } catch (error) {
         unreachable('comment-thread', error);
@@ -352,7 +530,12 @@
       this.ready();
       const status = response.status;
       if (status === 201 || status === 202) {
+        this.attempt = null;
         if (answer.commenter_key) storage('set', KEY_KEY, answer.commenter_key);
+        if (answer.edit_token && Date.parse(answer.edit_until) > Date.now()) {
+          writeMine(readMine().filter((m) => m.id !== answer.id).concat([{id: answer.id,
+            token: answer.edit_token, until: answer.edit_until, base: BASE.href}]));
+        }
         const comment = {id: answer.id, article_id: this.article, base: BASE.href,
           parent_id: this.parentId, name: values.name.trim(), comment: values.comment,
           website: payload.website || null, created_at: answer.created_at};
@@ -383,21 +566,22 @@
 
     // Field errors by their fields (aria-invalid, described by the message), the rest in the
     // form's status line; the first invalid field gets the focus.
-    showErrors(errors) {
+    showErrors(errors, form, fields) {
+      const {inputs, errors: nodes, status} = form || this.main();
       const other = [];
       for (const [name, messages] of Object.entries(errors)) {
         const text = [].concat(messages).map((m) => (
           m === 'Missing data for required field.' ? this.t.required : m)).join(' ');
-        if (this.inputs[name]) {
-          this.inputs[name].setAttribute('aria-invalid', 'true');
-          this.errors[name].textContent = text;
+        if (inputs[name]) {
+          inputs[name].setAttribute('aria-invalid', 'true');
+          nodes[name].textContent = text;
         } else {
           other.push(text);
         }
       }
-      this.say(this.formStatus, [this.t.invalid].concat(other).join(' '), true);
-      const first = FIELDS.find((f) => errors[f]);
-      if (first) this.inputs[first].focus();
+      this.say(status, [this.t.invalid].concat(other).join(' '), true);
+      const first = (fields || FIELDS).find((f) => errors[f]);
+      if (first) inputs[first].focus();
     }
 
     ready() {

@@ -1,0 +1,220 @@
+"""Property: the insert script detects campaigns exactly as :func:`campaigns.detect`, the oracle.
+
+Campaign detection runs in production inside INSERT_COMMENT (store/scripts.py), on the band
+sets as they are at write time; the pure Python rule is the definition the script is held to.
+Each example fills a sketch's band sets with members (their authors, their sketches some
+components away from the new one's, their times in, on the edge of or out of the window, a
+band or several), some of them stored comments (pending or published, already in the campaign
+or carrying a campaign reason), runs the real script on a real Redis through
+``CommentStore.insert_submission`` and compares with the oracle: whether the comment is held,
+the campaign's id, comments and authors, the reason's detail; which earlier members got the
+reason; the band sets afterwards (the new sketch in, a full band trimmed to its most recent).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import cast
+
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+from redis import Redis
+
+from service.clock import iso_from_ms
+from service.crypto import Cipher, KeyRing
+from service.documents import render_public
+from service.models import HistoryEntry, StoredComment
+from service.moderation import campaigns
+from service.moderation.policy import campaign_reason
+from service.store import CampaignProbe, CommentStore, Guards, Judgement, Keys, Outcome
+
+CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("t1")))
+NOW = 2_000_000_000_000
+WINDOW = 60_000
+LABELS = [f"{b}-band" for b in range(campaigns.BANDS)]
+MINE = "mine"
+BASE = [f"0{i:x}"[-2:] for i in range(campaigns.SLOTS)]  # the new comment's encoded components
+_serial = itertools.count()
+
+
+@dataclass(frozen=True)
+class Member:
+    author: str
+    changed: int  # components of the sketch that differ from the new comment's
+    age: int  # ms before now (WINDOW: exactly on the window's edge)
+    bands: frozenset[int]
+    stored: str | None  # its comment's status, when it is a stored comment
+    has_reason: bool  # the stored comment already carries a campaign reason
+    in_campaign: bool  # already in the campaign's set (if it turns out to be the campaign)
+
+
+members = st.builds(
+    Member,
+    author=st.sampled_from([MINE, "a", "b", "c", "d"]),
+    changed=st.one_of(
+        st.sampled_from([0, 15, 16, 17]), st.integers(min_value=0, max_value=campaigns.SLOTS)
+    ),
+    age=st.one_of(
+        st.sampled_from([0, WINDOW - 1, WINDOW, WINDOW + 1]),
+        st.integers(min_value=0, max_value=2 * WINDOW),
+    ),
+    bands=st.frozensets(st.integers(min_value=0, max_value=campaigns.BANDS - 1), min_size=1),
+    stored=st.sampled_from([None, "pending", "pending", "approved"]),
+    has_reason=st.booleans(),
+    in_campaign=st.booleans(),
+)
+
+
+def sketch_of(changed: int) -> str:
+    return "".join(v if i >= changed else f"Z{i % 10}" for i, v in enumerate(BASE))
+
+
+def judgement(status: str, at: str, reasons: tuple[dict[str, str], ...]) -> Judgement:
+    codes = ", ".join(r["code"] for r in reasons)
+    return Judgement(
+        status=status,
+        reasons=reasons,
+        entry=HistoryEntry(at=at, actor="policy", to=status, note=codes),
+    )
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    found=st.lists(members, max_size=60),  # past CANDIDATES_PER_BAND in a band
+    threshold=st.integers(min_value=1, max_value=5),
+    approved=st.booleans(),
+)
+@example(  # two other authors, similar by exactly half the components: a campaign of three
+    found=[
+        Member("a", 16, 10, frozenset({0}), "pending", False, False),
+        Member("b", 0, WINDOW, frozenset({1, 2}), "approved", False, False),
+    ],
+    threshold=3,
+    approved=True,
+)
+@example(  # the same author twice and one too far: no campaign
+    found=[
+        Member("a", 0, 10, frozenset({0}), "pending", False, False),
+        Member("a", 0, 10, frozenset({3}), "pending", False, False),
+        Member("b", 17, 10, frozenset({0}), "pending", False, False),
+    ],
+    threshold=3,
+    approved=False,
+)
+def test_the_insert_script_detects_campaigns_as_detect_does(
+    redis_client: Redis, found: list[Member], threshold: int, approved: bool
+) -> None:
+    serial = next(_serial)
+    keys = Keys(f"cp{serial}")
+    store = CommentStore(redis_client, keys, CIPHER)
+    at = iso_from_ms(NOW)
+    ids = [f"{NOW - m.age:013d}{i:013d}" for i, m in enumerate(found)]
+    raw_of = {}
+    for member_id, m in zip(ids, found, strict=True):
+        raw = campaigns.member(member_id, m.author, sketch_of(m.changed))
+        raw_of[member_id] = raw
+        for band in m.bands:
+            redis_client.zadd(keys.campaign_band(LABELS[band]), {raw: NOW - m.age})
+        if m.stored:
+            reasons = [{"code": "campaign", "detail": "earlier", "action": "hold"}]
+            record = {"id": member_id, "status": m.stored, "version": 1}
+            record["reasons"] = reasons if m.has_reason else []
+            redis_client.set(keys.comment(member_id), json.dumps(record))
+            # Its indexes, as the store keeps them (the script reads them).
+            redis_client.zadd(keys.status_index(m.stored), {member_id: 0})
+            if m.has_reason:
+                redis_client.zadd(keys.reason_status_index("campaign", m.stored), {member_id: 0})
+    new_id = f"{NOW:013d}{999:013d}"
+    sketch = "".join(BASE)
+    # The oracle, on the band sets as the script reads them.
+    met = [
+        campaigns.recent(
+            [(NOW - m.age, raw_of[i]) for i, m in zip(ids, found, strict=True) if b in m.bands],
+            NOW - WINDOW,
+            campaigns.CANDIDATES_PER_BAND,
+        )
+        for b in range(campaigns.BANDS)
+    ]
+    expected = campaigns.detect(new_id, MINE, sketch, met, threshold)
+    event("a campaign" if expected else "no campaign")
+    if expected is not None:
+        for member_id, m in zip(ids, found, strict=True):
+            if m.in_campaign:
+                redis_client.sadd(keys.campaign(expected.campaign_id), member_id)
+
+    comment = StoredComment(
+        id=new_id,
+        article_id="camp",
+        name="N",
+        email="n@example.com",
+        comment="text",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash=MINE,
+    )
+    placeholder = campaign_reason("", 0, 0).as_dict()
+    result = store.insert_submission(
+        comment,
+        render_public(comment.public()),
+        [judgement("approved" if approved else "pending", at, ())],
+        Guards.off(),
+        NOW,
+        campaign=CampaignProbe(MINE, sketch, LABELS, WINDOW, threshold),
+        campaign_judgements=[judgement("pending", at, (placeholder,))],
+    )
+
+    assert result.outcome is Outcome.STORED
+    stored = json.loads(str(redis_client.get(keys.comment(new_id))))
+    if expected is None:
+        assert result.campaign is None
+        assert stored["status"] == ("approved" if approved else "pending")
+        assert stored["reasons"] in ([], {})  # Lua's cjson writes an empty array as {}
+    else:
+        assert result.campaign is not None
+        assert (result.campaign.campaign_id, result.campaign.comments) == (
+            expected.campaign_id,
+            expected.comments,
+        )
+        assert result.campaign.authors == expected.authors
+        reason = campaign_reason(expected.campaign_id, expected.comments, expected.authors)
+        assert stored["status"] == "pending"
+        assert stored["reasons"] == [reason.as_dict()]
+        assert redis_client.zscore(keys.reason_status_index("campaign", "pending"), new_id) == 0
+        assert redis_client.hget(keys.article_public("camp"), new_id) is None
+        # The earlier members new to the campaign that are pending without a campaign reason
+        # get this one; every member is in the campaign's set.
+        fresh = {i for i, m in zip(ids, found, strict=True) if not m.in_campaign}
+        should_hold = {
+            i
+            for i, m in zip(ids, found, strict=True)
+            if i in expected.members and i in fresh and m.stored == "pending" and not m.has_reason
+        }
+        assert set(result.campaign.held) == should_hold
+        for member_id, m in zip(ids, found, strict=True):
+            if m.stored:
+                record = json.loads(str(redis_client.get(keys.comment(member_id))))
+                if member_id in should_hold:
+                    assert record["reasons"] == [reason.as_dict()] and record["version"] == 2
+                else:
+                    assert record["version"] == 1
+        members = {str(m) for m in redis_client.smembers(keys.campaign(expected.campaign_id))}
+        assert members >= {new_id, *expected.members}
+    # The band sets: the new sketch in each; one that was full (as many members as a sketch
+    # reads) is trimmed back to its most recent ones.
+    mine = campaigns.member(new_id, MINE, sketch)
+    for b, label in enumerate(LABELS):
+        before = [(NOW - m.age, raw_of[i]) for i, m in zip(ids, found, strict=True) if b in m.bands]
+        after = sorted([*before, (NOW, mine)], reverse=True)
+        if len(before) >= campaigns.CANDIDATES_PER_BAND:
+            after = after[: campaigns.CANDIDATES_PER_BAND]
+        scored = cast(
+            list[tuple[str, float]],
+            redis_client.zrevrange(keys.campaign_band(label), 0, -1, withscores=True),
+        )
+        assert scored == [(m, float(score)) for score, m in after]
+        assert 0 < redis_client.pttl(keys.campaign_band(label)) <= WINDOW
