@@ -216,6 +216,33 @@ class LocalCluster:
         for server in self.primary_servers():
             server.client().flushall()
 
+    def owner_of(self, slot: int) -> RedisServer:
+        """The primary serving ``slot`` now."""
+        for start, end, primary, *_ in command(self.servers[0].client(), "CLUSTER", "SLOTS"):
+            if int(start) <= slot <= int(end):
+                return next(s for s in self.servers if s.port == int(primary[1]))
+        raise ProcessError(f"slot {slot} is not served")
+
+    def migrate_slot(self, slot: int, target: RedisServer, batch: int = 100) -> int:
+        """Move ``slot`` to ``target`` by hand (IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE),
+        the way ``redis-cli --cluster reshard`` does; how many keys moved."""
+        source = self.owner_of(slot)
+        if source is target:
+            return 0
+        src, dst = source.client(), target.client()
+        source_id, target_id = command(src, "CLUSTER", "MYID"), command(dst, "CLUSTER", "MYID")
+        command(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        command(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        moved = 0
+        while keys := command(src, "CLUSTER", "GETKEYSINSLOT", slot, batch):
+            command(src, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+            moved += len(keys)
+        for server in self.primary_servers():
+            command(server.client(), "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        if not wait_until(lambda: self.owner_of(slot) is target and self.healthy(), 20, 0.1):
+            raise ProcessError(f"slot {slot} did not settle on {target.port}")
+        return moved
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()

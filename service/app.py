@@ -42,7 +42,7 @@ from .pages.console import bp as console_bp
 from .reader_reports import ReaderReports
 from .schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from .store import CommentStore, Keys, RateLimitCounters, make_redis
-from .store.client import RedisClient, parse_redis_url
+from .store.client import RedisClient
 from .submissions import Submissions
 from .tracked_cache import TrackedCache
 
@@ -84,17 +84,15 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
     json_schema, form_schema = make_submission_schemas(config.email_check_deliverability)
     keys = Keys(config.key_prefix)
     connect_timeout = min(config.redis_timeout, 1.0)
-    read_cache = config.read_cache and parse_redis_url(config.resolved_redis_url).kind == "single"
-    if config.read_cache and not read_cache:
-        log.warning(
-            "read cache off: it tracks one server only so far (cluster and sentinel read Redis)"
-        )
+    # On a cluster or Sentinel the cache tracks every primary (service/tracked_cache/topology.py).
+    read_cache = config.read_cache
     cache = TrackedCache(
         config.resolved_redis_url,
         keys.public_tracked_prefixes,
         connect_timeout=connect_timeout,
         enabled=read_cache,
         counters=metrics.CacheCounters("public"),
+        sentinel_password=config.sentinel_password,
     )
     moderation_cache = TrackedCache(
         config.resolved_redis_url,
@@ -103,6 +101,7 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
         enabled=read_cache,
         idle_seconds=config.moderation_cache_idle_seconds,
         counters=metrics.CacheCounters("moderation"),
+        sentinel_password=config.sentinel_password,
     )
     store = CommentStore(
         redis,
@@ -111,6 +110,8 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
         cache,
         moderation_cache=moderation_cache,
         event_retention=config.event_retention,
+        wait_replicas=config.redis_wait_replicas,
+        wait_timeout_ms=config.redis_wait_timeout_ms,
     )
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()

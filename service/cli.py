@@ -29,6 +29,7 @@ from .importers.source import FormatError
 from .logs import install_redaction
 from .spam_worker import SpamWorker
 from .store import CommentStore, Keys, StoreCheck, make_redis
+from .store.client import ReplicasBehind
 
 
 def load_config(configured: Config) -> Config:
@@ -53,6 +54,8 @@ def open_store(config: Config) -> CommentStore:
         Keys(config.key_prefix),
         Cipher(config.encryption_keys),
         event_retention=config.event_retention,
+        wait_replicas=config.redis_wait_replicas,
+        wait_timeout_ms=config.redis_wait_timeout_ms,
     )
 
 
@@ -237,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FormatError, ValueError, OSError) as error:
         print(f"comments-service: {error}", file=sys.stderr)
         return 2
+    except ReplicasBehind as error:
+        # Written on the primary, not confirmed by a replica in time: it may not survive a
+        # failover. Running the command again is safe (imports skip what is stored).
+        print(f"comments-service: store unavailable: {error}; run it again", file=sys.stderr)
+        return 3
 
 
 def add_import_commands(commands: Any) -> None:

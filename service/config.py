@@ -46,6 +46,11 @@ class Config:
     # (plus the bounded retries below) before answering 503.
     redis_timeout: float = 2.0
     redis_retries: int = 2
+    # Replicas that must confirm each acknowledging write (WAIT, service/store/durability.py);
+    # None ("auto"): 1 on Sentinel and on a cluster with replicas, none on a single server.
+    redis_wait_replicas: int | None = None
+    # How long a write waits for them before its request is answered 503 (below redis_timeout).
+    redis_wait_timeout_ms: int = 500
     # Whole request bodies above this are answered 413 (a 5,000-character comment in 4-byte
     # UTF-8 is 20 KB, so 64 KiB leaves room for the other fields and form encoding).
     max_body_bytes: int = 64 * 1024
@@ -198,6 +203,10 @@ class Config:
             key_prefix=_key_prefix(env.get("KEY_PREFIX", defaults.key_prefix)),
             redis_timeout=_float(env, "REDIS_TIMEOUT", defaults.redis_timeout),
             redis_retries=_int(env, "REDIS_RETRIES", defaults.redis_retries, minimum=0),
+            redis_wait_replicas=_wait_replicas(env.get("REDIS_WAIT_REPLICAS", "auto")),
+            redis_wait_timeout_ms=_int(
+                env, "REDIS_WAIT_TIMEOUT_MS", defaults.redis_wait_timeout_ms, minimum=1
+            ),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1024),
             allowed_origins=_origins(env.get("ALLOWED_ORIGINS", "")),
             email_check_deliverability=_bool(env, "EMAIL_CHECK_DELIVERABILITY", False),
@@ -380,6 +389,15 @@ def _server(value: str) -> str:
     if name not in SERVERS:
         raise ConfigError(f"SERVER must be one of {', '.join(SERVERS)}, not {value!r}")
     return name
+
+
+def _wait_replicas(raw: str) -> int | None:
+    text = raw.strip().lower()
+    if text in ("", "auto"):
+        return None
+    if not text.isdigit():
+        raise ConfigError(f"REDIS_WAIT_REPLICAS must be auto or a number >= 0, got {raw!r}")
+    return int(text)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

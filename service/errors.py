@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, g, json
 from marshmallow import ValidationError
 from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -32,6 +32,7 @@ from .domain_errors import (
     StaleVersion,
     WebhookNotFound,
 )
+from .store import durability
 from .store.client import is_unavailable
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -239,6 +240,40 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
             error.code or 500, error.name, error.description or error.name, base=base
         )
 
+    @app.before_request
+    def collect_unconfirmed_writes() -> None:
+        g.durability_scope = durability.begin_request()
+
+    @app.teardown_request
+    def forget_unconfirmed_writes(_error: BaseException | None) -> None:
+        scope = g.pop("durability_scope", None)
+        if scope is not None:
+            durability.end_request(scope)
+
+    @app.after_request
+    def refuse_unconfirmed(response: BaseResponse) -> BaseResponse:
+        # A write the primary applied but no replica confirmed in time may not survive a
+        # failover: the request was answered as usual (so an Idempotency-Key keeps that
+        # answer), the client is told 503 and retries (service/store/durability.py).
+        if response.status_code >= 400 or not durability.unconfirmed_writes():
+            return response
+        metrics.count_redis_error(durability.ReplicasBehind())
+        log.warning(
+            "writes not confirmed by a replica in time: %s",
+            ", ".join(durability.unconfirmed_writes()),
+        )
+        return unavailable()
+
+    def unavailable() -> BaseResponse:
+        response = problem_response(
+            503,
+            "Service Unavailable",
+            "The comment store is temporarily unavailable. Retry later.",
+            "/problems/store-unavailable",
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
     @app.errorhandler(RedisError)
     @app.errorhandler(RedisClusterException)
     def handle_redis_error(error: Exception) -> BaseResponse:
@@ -249,14 +284,7 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
             return handle_unexpected(error)
         metrics.count_redis_error(error)
         log.warning("redis unavailable: %s", type(error).__name__)
-        response = problem_response(
-            503,
-            "Service Unavailable",
-            "The comment store is temporarily unavailable. Retry later.",
-            "/problems/store-unavailable",
-        )
-        response.headers["Retry-After"] = str(retry_after)
-        return response
+        return unavailable()
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> BaseResponse:

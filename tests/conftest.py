@@ -31,6 +31,7 @@ from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
 from service.logs import JsonLines
 from service.store import make_redis
+from service.store.client import primaries
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 MODERATOR_TOKEN = "test-moderator-token-0123456789abcdef"
@@ -38,11 +39,22 @@ OTHER_TOKEN = "second-moderator-token-abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 
 
+# TEST_REDIS=cluster: the whole suite on a local 3-primary Redis Cluster that the session
+# starts (.ci/run's cluster pass); REDIS_URL may also name any server or cluster of your own.
+CLUSTER_PASS = os.environ.get("TEST_REDIS") == "cluster"
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
+        return
+    if CLUSTER_PASS:
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        yield cluster.url
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
@@ -60,6 +72,16 @@ def cluster(redis_cluster: LocalCluster) -> LocalCluster:
     """The session's cluster, every primary emptied before the test."""
     redis_cluster.flush()
     return redis_cluster
+
+
+def command_calls(redis: Redis) -> dict[str, int]:
+    """INFO commandstats' calls by command, summed over every primary (the one server, or
+    each of a cluster's: a request's commands go to whichever owns their keys)."""
+    totals: dict[str, int] = {}
+    for server in primaries(redis):
+        for name, stats in server.info("commandstats").items():
+            totals[name] = totals.get(name, 0) + int(stats["calls"])
+    return totals
 
 
 @pytest.fixture

@@ -66,3 +66,11 @@ def test_import_export_backup_restore_commands(env: dict[str, str], tmp_path: Pa
     assert "not a Disqus export: the document's root is <rss>" in wrong.stderr
     missing = cli(env, "import", "isso", str(tmp_path / "nothing.db"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_an_import_no_replica_confirms_fails_and_says_so(env: dict[str, str]) -> None:
+    # The test Redis has no replica: WAIT 1 times out, as on a master cut off from its own.
+    waiting = {**env, "REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT_MS": "50"}
+    refused = cli(waiting, "import", "wordpress", str(FIXTURES / "wordpress.xml"))
+    assert refused.returncode == 3, refused.stderr
+    assert "0 of 1 replicas confirmed in time; run it again" in refused.stderr, refused.stderr

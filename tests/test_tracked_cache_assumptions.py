@@ -14,13 +14,15 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import pytest
 from redis import Redis
+from redis.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from service.store.client import parse_redis_url
 from service.tracked_cache import CHANNEL, InvalidationStream
 from service.tracked_cache.stream import make_pool
 
@@ -40,22 +42,41 @@ def readable(sock: socket.socket, seconds: float = 3.0) -> bool:
 
 @pytest.fixture
 def prefix() -> str:
-    """A prefix no other client writes under (the Redis server may be shared)."""
-    return f"assume-{uuid.uuid4().hex}:"
+    """A prefix no other client writes under (the Redis server may be shared); a hash tag,
+    so that on a cluster all its keys live on one primary."""
+    return f"{{assume-{uuid.uuid4().hex}}}:"
 
 
 @pytest.fixture
-def stream(redis_url: str, prefix: str) -> Iterator[InvalidationStream]:
-    opened = InvalidationStream(redis_url, (prefix,))
+def server(redis_client: Redis, prefix: str) -> Redis:
+    """The one server the stream listens to: on a cluster, the primary owning the prefix's
+    slot (a node reports only the keys it owns)."""
+    if not isinstance(redis_client, RedisCluster):
+        return redis_client
+    node = redis_client.get_node_from_key(prefix)
+    return cast(Redis, redis_client.get_redis_connection(node))
+
+
+@pytest.fixture
+def server_url(redis_url: str, server: Redis) -> str:
+    if parse_redis_url(redis_url).kind == "cluster":
+        kwargs = server.connection_pool.connection_kwargs
+        return f"redis://{kwargs['host']}:{kwargs['port']}/0"
+    return redis_url
+
+
+@pytest.fixture
+def stream(server_url: str, prefix: str) -> Iterator[InvalidationStream]:
+    opened = InvalidationStream(server_url, (prefix,))
     yield opened
     opened.close()
 
 
-def test_1_the_pure_python_resp2_parser_exists_and_the_pool_uses_it(redis_url: str) -> None:
+def test_1_the_pure_python_resp2_parser_exists_and_the_pool_uses_it(server_url: str) -> None:
     parsers = importlib.import_module("redis._parsers")
     parser_class = getattr(parsers, "_RESP2Parser", None)
     assert parser_class is not None, broken(1, "redis._parsers._RESP2Parser is gone")
-    connection: Any = make_pool(redis_url, 1.0).make_connection()
+    connection: Any = make_pool(server_url, 1.0).make_connection()
     parser = getattr(connection, "_parser", None)
     assert isinstance(parser, parser_class), broken(
         1,
@@ -66,9 +87,9 @@ def test_1_the_pure_python_resp2_parser_exists_and_the_pool_uses_it(redis_url: s
 
 
 def test_2_a_raw_connection_sends_reads_and_closes_one_command_at_a_time(
-    redis_url: str, redis_client: Redis
+    server_url: str, server: Redis
 ) -> None:
-    pool = make_pool(redis_url, 1.0)
+    pool = make_pool(server_url, 1.0)
     connection: Any = pool.make_connection()
     for name in ("connect", "send_command", "read_response", "disconnect"):
         assert callable(getattr(connection, name, None)), broken(
@@ -85,7 +106,7 @@ def test_2_a_raw_connection_sends_reads_and_closes_one_command_at_a_time(
     connection.disconnect()
 
     def still_open() -> bool:
-        return client_id in {int(c["id"]) for c in redis_client.client_list()}
+        return client_id in {int(c["id"]) for c in server.client_list()}
 
     # The server sees the close a moment after disconnect() returns.
     deadline = time.monotonic() + 3.0
@@ -94,8 +115,8 @@ def test_2_a_raw_connection_sends_reads_and_closes_one_command_at_a_time(
     assert not still_open(), broken(2, "disconnect() left the connection open")
 
 
-def test_3_the_private_socket_is_the_one_replies_arrive_on(redis_url: str) -> None:
-    connection: Any = make_pool(redis_url, 1.0).make_connection()
+def test_3_the_private_socket_is_the_one_replies_arrive_on(server_url: str) -> None:
+    connection: Any = make_pool(server_url, 1.0).make_connection()
     connection.connect()
     try:
         sock = getattr(connection, "_sock", None)
@@ -129,7 +150,7 @@ def test_4_the_hiredis_reader_waits_for_a_whole_reply() -> None:
 
 
 def test_5_an_invalidation_message_has_the_shape_the_stream_reads(
-    stream: InvalidationStream, redis_client: Redis, prefix: str
+    stream: InvalidationStream, server: Redis, prefix: str
 ) -> None:
     reader = hiredis.Reader(encoding="utf-8")
 
@@ -139,38 +160,38 @@ def test_5_an_invalidation_message_has_the_shape_the_stream_reads(
             reader.feed(stream.sock.recv(65536))
         return message
 
-    redis_client.set(prefix + "page", "v")
+    server.set(prefix + "page", "v")
     message = next_message()
     while message == ["message", CHANNEL, None]:  # a flush by another client of the server
         message = next_message()
     assert message == ["message", CHANNEL, [prefix + "page"]], broken(
         5, f"a write's invalidation is {message!r}, not ['message', '__redis__:invalidate', [key]]"
     )
-    redis_client.flushdb()
+    server.flushdb()
     assert next_message() == ["message", CHANNEL, None], broken(
         5, "a FLUSHDB's invalidation is not ['message', '__redis__:invalidate', None]"
     )
 
 
 def test_5_the_stream_reports_changed_keys_and_flushes(
-    stream: InvalidationStream, redis_client: Redis, prefix: str
+    stream: InvalidationStream, server: Redis, prefix: str
 ) -> None:
-    redis_client.set(prefix + "a", "1")
-    redis_client.set(prefix + "b", "2")
-    redis_client.set("not-tracked:" + prefix, "3")
+    server.set(prefix + "a", "1")
+    server.set(prefix + "b", "2")
+    server.set("not-tracked:" + prefix, "3")
     changed: list[Any] = []
     while len(changed) < 2 and readable(stream.sock):
         # None: a flush, here only another client's (the server may be shared)
         changed += [keys for keys in stream.read_waiting() if keys is not None]
     assert changed == [[prefix + "a"], [prefix + "b"]], broken(5, f"read {changed}")
-    redis_client.flushdb()
+    server.flushdb()
     assert readable(stream.sock) and None in stream.read_waiting(), broken(
         5, "a FLUSHDB did not read as None (everything changed)"
     )
 
 
 def test_6_nonblocking_reads_signal_nothing_waiting_and_a_closed_connection(
-    stream: InvalidationStream, redis_client: Redis
+    stream: InvalidationStream, server: Redis
 ) -> None:
     assert stream.sock.gettimeout() == 0.0, broken(3, "the subscriber's socket is blocking")
     # Returning at all means recv raised BlockingIOError on an empty socket (else it would
@@ -180,7 +201,7 @@ def test_6_nonblocking_reads_signal_nothing_waiting_and_a_closed_connection(
     )
     with pytest.raises(BlockingIOError):
         stream.sock.recv(1)
-    redis_client.client_kill_filter(_id=str(stream.subscriber_id))
+    server.client_kill_filter(_id=str(stream.subscriber_id))
     assert readable(stream.sock), broken(6, "a closed subscriber never became readable")
     with pytest.raises(RedisConnectionError):
         stream.read_waiting()

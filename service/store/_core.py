@@ -12,6 +12,7 @@ from ..events import EventRetention
 from ..tracked_cache import TrackedCache
 from . import scripts
 from .client import RedisClient
+from .durability import ReplicaWait, WriteScript
 from .keys import Keys
 
 
@@ -25,8 +26,21 @@ class StoreCore:
         *,
         moderation_cache: TrackedCache | None = None,
         event_retention: EventRetention | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout_ms: int = 500,
     ) -> None:
         self.redis = redis
+        # Each acknowledging write waits for this many replicas (None: as the topology has
+        # them); see durability.py.
+        self.replica_wait = ReplicaWait(redis, wait_replicas, wait_timeout_ms)
+        self.replica_wait.on_redirect = self._slots_moved
+
+        def write(source: str, what: str) -> WriteScript:
+            return WriteScript(redis.register_script(source), self.replica_wait, what)
+
+        def script(source: str) -> WriteScript:  # a read, or a lease: nothing to wait for
+            return WriteScript(redis.register_script(source))
+
         self.keys = keys
         self.cipher = cipher
         # Without caches every read goes to Redis (tests, the CLI). ``cache`` holds what
@@ -34,25 +48,25 @@ class StoreCore:
         # listings, whose keys every submission changes (see Keys.*_tracked_prefixes).
         self.cache = cache
         self.moderation_cache = moderation_cache
-        self._anonymise = redis.register_script(scripts.ANONYMISE_COMMENT)
-        self._insert = redis.register_script(scripts.INSERT_COMMENT)
-        self._transition = redis.register_script(scripts.TRANSITION_COMMENT)
-        self._delete = redis.register_script(scripts.DELETE_COMMENT)
-        self._public_page = redis.register_script(scripts.PUBLIC_PAGE)
-        self._forget_author = redis.register_script(scripts.FORGET_AUTHOR)
-        self._read_comments = redis.register_script(scripts.READ_COMMENTS)
-        self._latest_public = redis.register_script(scripts.LATEST_PUBLIC)
+        self._anonymise = write(scripts.ANONYMISE_COMMENT, "anonymise")
+        self._insert = write(scripts.INSERT_COMMENT, "insert")
+        self._transition = write(scripts.TRANSITION_COMMENT, "decision")
+        self._delete = write(scripts.DELETE_COMMENT, "deletion")
+        self._public_page = script(scripts.PUBLIC_PAGE)
+        self._forget_author = write(scripts.FORGET_AUTHOR, "erasure")
+        self._read_comments = script(scripts.READ_COMMENTS)
+        self._latest_public = script(scripts.LATEST_PUBLIC)
         self.event_retention = event_retention or EventRetention()
-        self._save_policy = redis.register_script(scripts.SAVE_POLICY)
-        self._set_article_closed = redis.register_script(scripts.SET_ARTICLE_CLOSED)
-        self._save_moderator = redis.register_script(scripts.SAVE_MODERATOR)
-        self._hold_lease = redis.register_script(scripts.HOLD_LEASE)
-        self._claim_script = redis.register_script(scripts.CLAIM_COMMENT)
-        self._release_claim = redis.register_script(scripts.RELEASE_CLAIM)
-        self._begin_idempotent = redis.register_script(scripts.BEGIN_IDEMPOTENT)
-        self._report = redis.register_script(scripts.REPORT_COMMENT)
-        self._finish_review = redis.register_script(scripts.FINISH_REVIEW)
-        self._edit = redis.register_script(scripts.EDIT_COMMENT)
+        self._save_policy = write(scripts.SAVE_POLICY, "policy")
+        self._set_article_closed = write(scripts.SET_ARTICLE_CLOSED, "article closed")
+        self._save_moderator = write(scripts.SAVE_MODERATOR, "moderator")
+        self._hold_lease = script(scripts.HOLD_LEASE)
+        self._claim_script = script(scripts.CLAIM_COMMENT)
+        self._release_claim = script(scripts.RELEASE_CLAIM)
+        self._begin_idempotent = script(scripts.BEGIN_IDEMPOTENT)
+        self._report = write(scripts.REPORT_COMMENT, "report")
+        self._finish_review = write(scripts.FINISH_REVIEW, "review")
+        self._edit = write(scripts.EDIT_COMMENT, "edit")
 
     def ping(self) -> bool:
         """Ready to serve: the server answers; on a cluster, every primary answers and each
@@ -68,6 +82,11 @@ class StoreCore:
             if state != "ok":
                 raise ClusterDownError(f"{node.name} sees the cluster state as {state}")
         return True
+
+    def _slots_moved(self) -> None:
+        for cache in (self.cache, self.moderation_cache):
+            if cache:
+                cache.topology_changed()
 
     def _changed(self, *keys: str) -> None:
         """Our own writes: forget what they touched now, not when Redis's message arrives."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..states import PURGEABLE, STATE_RULES, STATUS_VALUES, rule
-from .client import RedisClient
+from .client import RedisClient, primaries
 from .keys import Keys, KeyShape
 
 # The statuses whose comments are published (in their article's public hash).
@@ -146,16 +146,18 @@ class StoreCheck:
         return summary(problems, self.statuses, self.keys_scanned, self.changed)
 
     def problems(self) -> Iterator[str]:
-        cursor = 0
-        while True:
-            cursor, found = cast(
-                tuple[int, list[Any]],
-                self.redis.scan(cursor, match=self.keys.scan_pattern(), count=self.batch),
-            )
-            if found:
-                yield from self._check_keys([_text(k) for k in found])
-            if int(cursor) == 0:
-                return
+        # Every primary's keys on a cluster (a SCAN cursor is one server's).
+        for server in primaries(self.redis):
+            cursor = 0
+            while True:
+                cursor, found = cast(
+                    tuple[int, list[Any]],
+                    server.scan(cursor, match=self.keys.scan_pattern(), count=self.batch),
+                )
+                if found:
+                    yield from self._check_keys([_text(k) for k in found])
+                if int(cursor) == 0:
+                    break
 
     # -- one batch of scanned keys ------------------------------------------------------------
 

@@ -182,6 +182,22 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def primaries(client: RedisClient) -> list[Redis]:
+    """One client a primary: the cluster's, or the one server (for SCAN, whose cursor is one
+    server's, and other per-server commands)."""
+    if isinstance(client, RedisCluster):
+        return [
+            client.get_redis_connection(node)
+            for node in client.get_primaries()  # type: ignore[no-untyped-call]
+        ]
+    return [client]
+
+
+class ReplicasBehind(RedisError):
+    """A write the primary applied that fewer replicas than asked confirmed in time
+    (durability.py)."""
+
+
 # "The store cannot take this request now; retry shortly": answered 503 with Retry-After.
 # MovedError is an AskError; both reach us only when the client gave up following them (it
 # gives up with ClusterError "TTL exhausted"). A RedisClusterException otherwise is a request
@@ -196,6 +212,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     ReadOnlyError,
     SlotNotCoveredError,
     MasterNotFoundError,
+    ReplicasBehind,
 )
 # Replies redis-py does not give a class of their own (also what a script's failing write
 # carries inside its error text).
@@ -223,8 +240,10 @@ __all__ = [
     "RedisClient",
     "RedisError",
     "RedisTarget",
+    "ReplicasBehind",
     "UNAVAILABLE_ERRORS",
     "is_cluster",
+    "primaries",
     "is_unavailable",
     "make_redis",
     "parse_redis_url",

@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from redis.exceptions import NoScriptError
-
 from ..clock import iso_from_ms
 from ..clock import now_ms as now
 from ..events import COMMENT_DELETED, comment_subject
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, STATUSES, Status
+from .durability import evalsha
 from .records import RecordLoader, compact, status_rule_args
 
 # What each status implies, as the transition script takes it (in the index groups' order).
@@ -110,16 +109,16 @@ class Decisions(RecordLoader):
         calls = [self._transition_call(move, now_ms) for move in moves]
         if not calls:
             return []
-        sha = self._transition.sha
-        pipe = self.redis.pipeline(transaction=False)
-        for call in calls:
-            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
-        replies = pipe.execute(raise_on_error=False)
+        # One round trip with the replicas' confirmation after it (durability.py), the
+        # scripts loaded again if Redis lost them (a restart).
+        replies = self.replica_wait.batch(
+            [evalsha(self._transition.plain, call.keys, call.args) for call in calls],
+            [self._transition.plain],
+            what="decisions",
+        )
         outcomes: list[MoveOutcome] = []
         for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError):  # Redis lost its scripts (a restart): load
-                reply = self._transition(keys=call.keys, args=call.args)
-            elif isinstance(reply, Exception):
+            if isinstance(reply, Exception):
                 raise reply
             try:
                 outcomes.append(self._transition_outcome(call, reply))

@@ -62,7 +62,13 @@ class IdempotencyRecords(StoreCore):
             "body": self.cipher.encrypt(body, "idempotent-answer"),
             "location": location,
         }
-        self.redis.set(self.keys.idempotency(ip_hash, key_hash), compact(record), px=keep_ms)
+        # Confirmed by the replicas like the write it answers (durability.py).
+        key = self.keys.idempotency(ip_hash, key_hash)
+        (reply,) = self.replica_wait.batch(
+            [("SET", key, compact(record), "PX", keep_ms)], [], what="idempotent answer"
+        )
+        if isinstance(reply, Exception):
+            raise reply
 
     def abandon_idempotent(self, ip_hash: str, key_hash: str) -> None:
         """The request was refused: forget the key, so that a retry is processed afresh."""

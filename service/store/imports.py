@@ -16,6 +16,7 @@ from typing import Any, cast
 from ..models import StoredComment
 from ..states import STATUSES
 from .commenters import KeyExchange
+from .durability import evalsha
 from .inserts import Guards, Inserts, Judgement, Outcome
 from .keys import SHAPES
 from .records import RecordLoader
@@ -60,7 +61,7 @@ class Imports(Inserts, RecordLoader):
         if not batch:
             return []
         k = self.keys
-        pipe = self.redis.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         for decided in batch:
             comment = decided.comment
             judgement = Judgement(
@@ -76,15 +77,21 @@ class Imports(Inserts, RecordLoader):
                 (),
                 KeyExchange.none(comment.email_hash),
             )
-            self._insert(keys=keys, args=args, client=pipe)
+            commands.append(evalsha(self._insert.plain, keys, args))
             if comment.source:
-                pipe.hset(k.imported(comment.article_id), comment.source, comment.id)
+                commands.append(
+                    ("HSET", k.imported(comment.article_id), comment.source, comment.id)
+                )
             if not comment.email_hash:
                 # An anonymised comment has no author: what the script keeps per author went
                 # under the empty hash, which no live comment has (ANONYMISE_COMMENT).
-                pipe.srem(k.author_comments(""), comment.id)
-                pipe.delete(k.author(""))
-        replies = pipe.execute()
+                commands.append(("SREM", k.author_comments(""), comment.id))
+                commands.append(("DEL", k.author("")))
+        # One round trip, with the replicas' confirmation when they are waited for.
+        replies = self.replica_wait.batch(commands, [self._insert.plain], what="import")
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
         outcomes = [Outcome(int(r[0])) for r in replies if isinstance(r, list)]
         written = {k.comment(d.comment.id) for d in batch}
         written.update(k.article_public(d.comment.article_id) for d in batch)

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from ..states import Status
 from ._core import StoreCore
+from .durability import evalsha
 from .records import compact
 
 
@@ -120,11 +121,14 @@ class Reports(StoreCore):
         if not comment_ids:
             return
         k = self.keys
-        pipe = self.redis.pipeline(transaction=False)
         touched = [k.reported()]
+        commands = []
         for comment_id in comment_ids:
             keys = [k.reports(comment_id), k.reported(), k.claim(comment_id)]
-            self._finish_review(keys=keys, args=[comment_id], client=pipe)
+            commands.append(evalsha(self._finish_review.plain, keys, [comment_id]))
             touched += [keys[0], keys[2]]
-        pipe.execute()
+        replies = self.replica_wait.batch(commands, [self._finish_review.plain], what="reviews")
         self._changed(*touched)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply

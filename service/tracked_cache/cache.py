@@ -3,8 +3,10 @@
 Redis tells us which keys changed: one connection enables ``CLIENT TRACKING ... BCAST`` for a
 few key prefixes and redirects the invalidation messages to a second connection subscribed to
 ``__redis__:invalidate``; a daemon thread reads them and evicts every cached value built from a
-changed key. So an article page can be served from memory, without a round trip, and still
-show a new comment within the moment it takes a message to cross a local socket.
+changed key (on a cluster one such stream a primary, through Sentinel the master's: see
+topology.py for which servers, and how a change of them is noticed). So an article page can
+be served from memory, without a round trip, and still show a new comment within the moment
+it takes a message to cross a local socket.
 
 Why not redis-py's own client cache: it refuses servers older than 7.4, and the embedded Redis
 is 6.2. The two connections, and the redis-py and hiredis internals they rely on, are in
@@ -51,12 +53,17 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from .stream import InvalidationStream
+from .stream import InvalidationStream, SentinelWatch, StreamSet, TopologyChanged
+from .stream import command as stream_command
+from .topology import SENTINEL_EVENTS, Sources, discover
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 20_000
 # How long the listener waits for a message before checking the control connection is alive.
 HEARTBEAT_SECONDS = 2.0
+# On a cluster or Sentinel the heartbeat also checks the tracked servers are still the
+# primaries (topology.py): more often, since a changed map leaves nothing stale only once seen.
+TOPOLOGY_HEARTBEAT_SECONDS = 0.5
 # How long the listener lets waiting messages gather (requests apply them sooner whenever they
 # look at the cache): it bounds how long an idle worker holds evicted values in memory.
 BATCH_SECONDS = 0.02
@@ -80,12 +87,16 @@ class TrackedCache:
         enabled: bool = True,
         idle_seconds: float | None = None,
         counters: LookupCounters | None = None,
+        sentinel_password: str | None = None,
     ) -> None:
         # Lookups of an enabled cache are counted (a cache switched off counts nothing); one
         # that cannot be trusted at the moment answers, and counts, a miss.
         self.counters = counters
         self.redis_url = redis_url
         self.prefixes = prefixes
+        self.sentinel_password = sentinel_password
+        self.sources: Sources | None = None  # the primaries tracked while listening
+        self.retracked = 0  # how many times a topology change flushed and re-tracked
         self.connect_timeout = connect_timeout
         self.enabled = enabled
         self.idle_seconds = idle_seconds
@@ -101,7 +112,7 @@ class TrackedCache:
         self._stop = threading.Event()
         # The invalidation stream while listening, and the lock held by whoever (listener or
         # request) reads and applies its messages (see _settled).
-        self._stream: InvalidationStream | None = None
+        self._stream: StreamSet | None = None
         self._drain_lock = threading.Lock()
         self._pollers = threading.local()  # poll objects refuse concurrent use: one a thread
 
@@ -165,7 +176,7 @@ class TrackedCache:
         if stream is None:
             return False
         try:
-            waiting = bool(self._poller(stream.fileno).poll(0))
+            waiting = bool(self._poller(stream.filenos).poll(0))
         except OSError:
             return False
         # The lock is looked at after the socket: a message the listener took off the socket
@@ -177,13 +188,14 @@ class TrackedCache:
                 return False  # the listener sees the same failure and reconnects
         return self._healthy
 
-    def _poller(self, fd: int) -> Any:
-        """This thread's poll object, watching the current subscriber socket."""
+    def _poller(self, fds: list[int]) -> Any:
+        """This thread's poll object, watching the current subscriber sockets."""
         local = self._pollers
-        if getattr(local, "fd", None) != fd:
+        if getattr(local, "fds", None) != fds:
             local.poller = select.poll()
-            local.poller.register(fd, select.POLLIN)
-            local.fd = fd
+            for fd in fds:
+                local.poller.register(fd, select.POLLIN)
+            local.fds = fds
         return local.poller
 
     def put(
@@ -213,6 +225,14 @@ class TrackedCache:
             for key in keys:
                 for name in self._dependents.pop(key, ()):
                     self._values.pop(name, None)
+
+    def topology_changed(self) -> None:
+        """A request saw the cluster's slots move (a MOVED or ASK reply): flush now and let
+        the listener re-track, rather than wait for its heartbeat to notice."""
+        stream = self._stream
+        if stream is not None:
+            stream.stale = True
+        self._set_health(False)
 
     def close(self) -> None:
         self._stop.set()
@@ -272,23 +292,27 @@ class TrackedCache:
     def _listen(self) -> str:
         """Listen until stopped ("stopped") or unused for idle_seconds ("idle"); a lost
         connection raises."""
-        stream = InvalidationStream(
-            self.redis_url, self.prefixes, connect_timeout=self.connect_timeout
-        )
+        stream = self._open()
         self._stream = stream
         self._set_health(True)
+        sources = self.sources
+        assert sources is not None
+        heartbeat = HEARTBEAT_SECONDS if sources.kind == "single" else TOPOLOGY_HEARTBEAT_SECONDS
         last_beat = time.monotonic()
         # Wait with our own poll: bytes are taken off the socket only under the drain lock.
         waiter = select.poll()
-        waiter.register(stream.fileno, select.POLLIN)
+        for fd in stream.filenos:
+            waiter.register(fd, select.POLLIN)
         try:
-            heartbeat_ms = HEARTBEAT_SECONDS * 1000
+            heartbeat_ms = heartbeat * 1000
             if self.idle_seconds is not None:
                 heartbeat_ms = min(heartbeat_ms, self.idle_seconds * 1000)
             while not self._stop.is_set():
                 if waiter.poll(heartbeat_ms):
                     self._stop.wait(BATCH_SECONDS)
                     self._drain(stream)
+                if stream.stale:  # a request read the sentinels' news, or saw a MOVED
+                    raise TopologyChanged("the primaries are changing")
                 if self._idle():
                     with self._lock:  # no put lands between this check and the clear
                         if self._idle():
@@ -296,21 +320,65 @@ class TrackedCache:
                             self._epoch += 1
                             self._clear()
                             return "idle"
-                if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                    stream.ping()
+                if time.monotonic() - last_beat >= heartbeat:
+                    stream.ping(sources.still_current)
                     last_beat = time.monotonic()
             return "stopped"
+        except TopologyChanged:
+            self.retracked += 1
+            raise
         finally:
             self._stream = None
             with self._drain_lock:  # not under a request that is reading it
                 stream.close()  # its connections are not a pool's: nobody else closes them
 
-    def _drain(self, stream: InvalidationStream) -> None:
-        """Apply every message waiting on the stream, all in one eviction."""
+    def _open(self) -> StreamSet:
+        """A stream from every primary there is now (and the sentinels' events)."""
+        sources = discover(
+            self.redis_url,
+            connect_timeout=self.connect_timeout,
+            sentinel_password=self.sentinel_password,
+        )
+        streams: list[InvalidationStream] = []
+        watch: SentinelWatch | None = None
+        try:
+            if sources.kind == "sentinel":  # first: a failover from now on is heard
+                watch = SentinelWatch(
+                    sources.sentinels,
+                    SENTINEL_EVENTS,
+                    password=sources.sentinel_password,
+                    connect_timeout=self.connect_timeout,
+                )
+            for url in sources.servers:
+                streams.append(
+                    InvalidationStream(url, self.prefixes, connect_timeout=self.connect_timeout)
+                )
+            opened = StreamSet(streams, watch)
+            # The primaries may have changed while we connected: the map must still hold.
+            if not sources.still_current(streams[0]._control, stream_command):
+                raise TopologyChanged("the primaries changed while connecting")
+        except BaseException:
+            for stream in streams:
+                stream.close()
+            if watch is not None:
+                watch.close()
+            raise
+        self.sources = sources
+        return opened
+
+    def _drain(self, stream: StreamSet) -> None:
+        """Apply every message waiting on the streams, all in one eviction; a failover the
+        sentinels announce makes the cache unusable until the listener re-tracks."""
         changed: list[str] = []
         everything = False
         with self._drain_lock:
-            for keys in stream.read_waiting():
+            try:
+                waiting = stream.read_waiting()
+            except TopologyChanged:
+                stream.stale = True
+                self._set_health(False)
+                raise
+            for keys in waiting:
                 self.messages_applied += 1
                 if keys is None:
                     everything = True  # FLUSHDB/FLUSHALL: no key list

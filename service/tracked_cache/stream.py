@@ -52,7 +52,9 @@ from typing import Any, cast
 import hiredis
 from redis import ConnectionPool
 from redis._parsers import _RESP2Parser
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 CHANNEL = "__redis__:invalidate"
 READ_SIZE = 65536
@@ -70,6 +72,8 @@ def make_pool(redis_url: str, connect_timeout: float) -> ConnectionPool:
         parser_class=_RESP2Parser,
         socket_connect_timeout=connect_timeout,
         socket_timeout=connect_timeout,
+        # No retries of its own: the listener reconnects with back-off and stops when told.
+        retry=Retry(NoBackoff(), 0),
     )
 
 
@@ -138,6 +142,115 @@ class InvalidationStream:
     def close(self) -> None:
         for connection in (self._subscriber, self._control):
             connection.disconnect()
+
+
+class TopologyChanged(RedisConnectionError):
+    """The servers tracked are no longer the primaries: flush and track the new ones."""
+
+
+class SentinelWatch:
+    """A subscriber on each sentinel to the failover events, read like the invalidations
+    (the same raw-socket reading, items 2-6 of the list above)."""
+
+    def __init__(
+        self,
+        sentinels: tuple[tuple[str, int], ...],
+        events: tuple[str, ...],
+        *,
+        password: str | None,
+        connect_timeout: float,
+    ) -> None:
+        self._connections: list[Any] = []
+        self.socks: list[socket.socket] = []
+        self._readers: list[Any] = []
+        try:
+            for host, port in sentinels:
+                pool = ConnectionPool(
+                    host=host,
+                    port=port,
+                    password=password,
+                    protocol=2,
+                    decode_responses=True,
+                    parser_class=_RESP2Parser,
+                    socket_connect_timeout=connect_timeout,
+                    socket_timeout=connect_timeout,
+                    retry=Retry(NoBackoff(), 0),
+                )
+                connection: Any = cast(Any, pool.make_connection())
+                try:
+                    connection.connect()
+                except RedisConnectionError:
+                    continue  # a sentinel down: the others tell the same story
+                self._connections.append(connection)
+                for event in events:
+                    command(connection, "SUBSCRIBE", event)
+                sock: socket.socket = connection._sock
+                sock.setblocking(False)
+                self.socks.append(sock)
+                self._readers.append(hiredis.Reader(encoding="utf-8"))
+            if not self.socks:
+                raise RedisConnectionError("no sentinel answers")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def filenos(self) -> list[int]:
+        return [sock.fileno() for sock in self.socks]
+
+    def changed(self) -> bool:
+        """Whether any sentinel sent an event since the last look (a lost sentinel counts)."""
+        seen = False
+        for sock, reader in zip(self.socks, self._readers, strict=True):
+            while True:
+                try:
+                    data = sock.recv(READ_SIZE)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                if not data:
+                    return True
+                reader.feed(data)
+            while (message := reader.gets()) is not False:
+                if isinstance(message, list) and message and message[0] == "message":
+                    seen = True
+        return seen
+
+    def close(self) -> None:
+        for connection in self._connections:
+            connection.disconnect()
+
+
+class StreamSet:
+    """The invalidation streams of every tracked primary, and the sentinels' events."""
+
+    def __init__(self, streams: list[InvalidationStream], watch: SentinelWatch | None) -> None:
+        self.streams = streams
+        self.watch = watch
+        self.stale = False  # a failover was announced: re-track before trusting anything
+        self.filenos = [s.fileno for s in streams] + (watch.filenos if watch else [])
+
+    def read_waiting(self) -> list[Changed]:
+        """Every message waiting on the streams; TopologyChanged when a sentinel says the
+        master is changing."""
+        changed: list[Changed] = []
+        for stream in self.streams:
+            changed += stream.read_waiting()
+        if self.watch is not None and self.watch.changed():
+            raise TopologyChanged("the sentinels announce a failover")
+        return changed
+
+    def ping(self, still_current: Any) -> None:
+        """Every control connection is alive and the topology is the one tracked."""
+        for stream in self.streams:
+            stream.ping()
+        if not still_current(self.streams[0]._control, command):
+            raise TopologyChanged("the primaries are not the ones tracked")
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+        if self.watch is not None:
+            self.watch.close()
 
 
 def command(connection: Any, *args: Any) -> Any:

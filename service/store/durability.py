@@ -1,0 +1,321 @@
+"""Acknowledged means on a replica too: ``WAIT`` after the write scripts (README, "Redis
+topologies", Durability on failover).
+
+Redis replicates asynchronously: a primary answers a write before any replica has it, so a
+failover (Sentinel's, or a cluster replica taking over from a killed primary) can drop writes
+the service already acknowledged. With ``REDIS_WAIT_REPLICAS`` = N > 0 each acknowledging write
+(a submission's insert, decisions, edits, deletions, erasures, reports, settings, the
+Idempotency-Key's kept answer, imported batches; not yet the few MULTI/WATCH transactions,
+README says which) is followed by ``WAIT N <REDIS_WAIT_TIMEOUT_MS>`` **in the same
+pipeline, on the same connection** (WAIT counts only that connection's own writes; sent on
+another one it returns at once and proves nothing), so a single node or Sentinel's master
+still takes one round trip per write. On a cluster that connection is the one to the primary
+owning the keys' slot, found through the cluster client; a MOVED/ASK/TRYAGAIN reply is
+followed here (the pipeline bypasses the cluster client's own redirection).
+
+When fewer replicas than N confirm in time, the write has happened on the primary but may not
+survive it. Inside a request (:func:`begin_request`) the request goes on, so that its answer is
+kept under its Idempotency-Key like any other, and is then answered 503 with Retry-After
+(service/errors.py): a retry with the same key replays the first answer if the write survived
+(the kept answer is written after it, on the same primary, and replication keeps the order),
+or is processed afresh if both were lost. Outside a request (the CLI) :class:`ReplicasBehind`
+is raised at once.
+
+Why not ``min-replicas-to-write`` alone: it refuses writes when no replica has acknowledged
+*anything* for ``min-replicas-max-lag`` seconds, so it bounds the loss to about that lag, not
+to nothing. It is the right companion setting on the servers (it stops an isolated old master
+from taking writes at all; its NOREPLICAS refusal is a 503 too), and README says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import (
+    AskError,
+    MovedError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.sentinel import SentinelConnectionPool
+
+from .client import RedisClient
+from .client import ReplicasBehind as ReplicasBehind
+
+# Attempts at one write batch on a cluster whose slot map is changing under it.
+REDIRECT_ATTEMPTS = 5
+TRY_AGAIN_SECONDS = 0.05
+
+
+# The writes of the current request that no replica confirmed (None outside a request).
+_unconfirmed: ContextVar[list[str] | None] = ContextVar("unconfirmed_writes", default=None)
+
+
+def begin_request() -> object:
+    """Collect the request's unconfirmed writes instead of raising at the first (service/
+    errors.py's hooks); the token to pass to :func:`end_request`."""
+    return _unconfirmed.set([])
+
+
+def end_request(token: object) -> None:
+    _unconfirmed.reset(token)  # type: ignore[arg-type]
+
+
+def unconfirmed_writes() -> list[str]:
+    """What the current request wrote that no replica confirmed in time."""
+    return list(_unconfirmed.get() or ())
+
+
+def _report_unconfirmed(what: str, confirmed: int, wanted: int) -> None:
+    writes = _unconfirmed.get()
+    if writes is None:
+        raise ReplicasBehind(f"{what}: {confirmed} of {wanted} replicas confirmed in time")
+    writes.append(what)
+
+
+# A command as sent: ("EVALSHA", sha, numkeys, *keys, *args) or any single-slot write.
+Command = tuple[Any, ...]
+
+
+@dataclass
+class ReplicaWait:
+    """How many replicas must confirm each write (None: decide from the topology) and for
+    how long to wait."""
+
+    redis: RedisClient
+    replicas: int | None = None
+    timeout_ms: int = 500
+    _resolved: int | None = field(default=None, init=False)
+    # Told when a write met a MOVED or ASK: the caches flush and re-track (StoreCore).
+    on_redirect: Callable[[], None] | None = None
+
+    def wanted(self) -> int:
+        if self._resolved is None:
+            self._resolved = self.replicas if self.replicas is not None else self._auto()
+        return self._resolved
+
+    def _auto(self) -> int:
+        # Sentinel means a replica to fail over to; a cluster waits when it has replicas; a
+        # single server (no replica known) does not wait.
+        if isinstance(self.redis, RedisCluster):
+            nodes = str(self.redis.execute_command("CLUSTER", "NODES"))  # type: ignore[no-untyped-call]
+            return 1 if any(" slave " in f" {line} " for line in nodes.splitlines()) else 0
+        if _is_sentinel_master(self.redis):
+            return 1
+        return 0
+
+    def script(self, script: Script, keys: Sequence[Any], args: Sequence[Any], *, what: str) -> Any:
+        """Run one write script and wait for the replicas; its reply (errors raised)."""
+        if self.wanted() == 0:
+            return script(keys=keys, args=args)
+        (reply,) = self.batch([_evalsha(script, keys, args)], [script], what=what)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def batch(
+        self, commands: Sequence[Command], scripts: Sequence[Script], *, what: str
+    ) -> list[Any]:
+        """Several single-slot writes (all of one slot), pipelined with one WAIT after them;
+        each command's reply, an exception for one that failed (as ``raise_on_error=False``
+        gives). ``scripts`` are those the EVALSHAs name, loaded again if the server lost them.
+        Without replicas to wait for, a plain pipeline."""
+        if not commands:
+            return []
+        wanted = self.wanted()
+        if wanted == 0:
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return _reload_missing(
+                self.redis, pipe.execute(raise_on_error=False), commands, scripts
+            )
+        slot_key = _slot_key(commands[0])
+        replies, confirmed = self._on_owner(slot_key, list(commands), scripts, wanted)
+        if confirmed < wanted:
+            _report_unconfirmed(what, confirmed, wanted)
+        return replies
+
+    def _on_owner(
+        self, slot_key: str, commands: list[Command], scripts: Sequence[Script], wanted: int
+    ) -> tuple[list[Any], int]:
+        """The commands and WAIT on the connection to the primary owning ``slot_key``; their
+        replies and the fewest replicas any round confirmed."""
+        if not isinstance(self.redis, RedisCluster):
+            return _send(self.redis, commands, scripts, wanted, self.timeout_ms, asking=False)
+        cluster = self.redis
+        replies: list[Any] = [None] * len(commands)
+        pending = list(range(len(commands)))
+        confirmed = wanted
+        asking_at: tuple[str, int] | None = None
+        for attempt in range(REDIRECT_ATTEMPTS):
+            if asking_at is not None:
+                node = cluster.get_node(host=asking_at[0], port=asking_at[1])  # type: ignore[no-untyped-call]
+            else:
+                node = cluster.get_node_from_key(slot_key)  # type: ignore[no-untyped-call]
+            if node is None:  # an ASK to a node the map does not know yet
+                _refresh(cluster)
+                asking_at = None
+                continue
+            server = cluster.get_redis_connection(node)
+            try:
+                got, acks = _send(
+                    server,
+                    [commands[i] for i in pending],
+                    scripts,
+                    wanted,
+                    self.timeout_ms,
+                    asking=asking_at is not None,
+                )
+            except (RedisConnectionError, RedisTimeoutError):
+                _refresh(cluster)  # the primary is gone or going: learn the new map
+                raise
+            confirmed = min(confirmed, acks)
+            redirected: list[int] = []
+            redirect: Exception | None = None
+            for index, reply in zip(pending, got, strict=True):
+                if isinstance(reply, (AskError, TryAgainError)):  # MovedError is an AskError
+                    redirected.append(index)  # nothing of it ran: run it where it belongs
+                    redirect = reply
+                replies[index] = reply
+            if not redirected:
+                return replies, confirmed
+            pending = redirected
+            if isinstance(redirect, AskError) and self.on_redirect is not None:
+                self.on_redirect()  # MovedError is an AskError too
+            if isinstance(redirect, MovedError):
+                _refresh(cluster)
+                asking_at = None
+            elif isinstance(redirect, AskError):
+                asking_at = redirect.node_addr
+            else:  # TRYAGAIN: keys of the slot are half-way through a migration
+                time.sleep(TRY_AGAIN_SECONDS * (attempt + 1))
+                asking_at = None
+        return replies, confirmed  # the redirections left in place are 503s (is_unavailable)
+
+
+def _send(
+    server: Redis,
+    commands: Sequence[Command],
+    scripts: Sequence[Script],
+    wanted: int,
+    timeout_ms: int,
+    *,
+    asking: bool,
+) -> tuple[list[Any], int]:
+    """One round trip: the commands (each after ASKING when redirected by ASK), then WAIT;
+    a script the server lost is loaded and its command sent again with a WAIT of its own."""
+    pipe = server.pipeline(transaction=False)
+    for command in commands:
+        if asking:
+            pipe.execute_command("ASKING")  # type: ignore[no-untyped-call]
+        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+    pipe.execute_command("WAIT", wanted, timeout_ms)  # type: ignore[no-untyped-call]
+    raw = pipe.execute(raise_on_error=False)
+    acks = raw[-1]
+    if isinstance(acks, ResponseError) and "replica" in str(acks):
+        # "WAIT cannot be used with replica instances": this server was demoted (a failover
+        # went on without us). Drop its connections so the next request finds the master.
+        server.connection_pool.disconnect()
+        raise ReadOnlyError(str(acks))
+    if isinstance(acks, Exception):
+        raise acks
+    replies = raw[1:-1:2] if asking else raw[:-1]
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if not missing:
+        return list(replies), int(acks)
+    _load(server, scripts)
+    again, acks_again = _send(
+        server, [commands[i] for i in missing], (), wanted, timeout_ms, asking=asking
+    )
+    merged = list(replies)
+    for i, reply in zip(missing, again, strict=True):
+        merged[i] = reply
+    return merged, min(int(acks), acks_again)
+
+
+def _reload_missing(
+    redis: RedisClient, replies: list[Any], commands: Sequence[Command], scripts: Sequence[Script]
+) -> list[Any]:
+    """Without WAIT: the commands whose script the server lost, once more after loading it."""
+    for i, reply in enumerate(replies):
+        if isinstance(reply, NoScriptError):
+            _load(redis, scripts)
+            try:
+                replies[i] = redis.execute_command(*commands[i])  # type: ignore[no-untyped-call]
+            except RedisError as error:
+                replies[i] = error
+    return replies
+
+
+def _load(server: RedisClient, scripts: Sequence[Script]) -> None:
+    for script in scripts:
+        server.script_load(script.script)
+
+
+def _refresh(cluster: RedisCluster) -> None:
+    try:
+        cluster.nodes_manager.initialize()
+    except RedisError:
+        pass  # no node answers now: the next request tries again
+
+
+def _evalsha(script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Command:
+    return ("EVALSHA", script.sha, len(keys), *keys, *args)
+
+
+def evalsha(script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Command:
+    """The command that runs ``script`` (for :meth:`ReplicaWait.batch`)."""
+    return _evalsha(script, keys, args)
+
+
+def _slot_key(command: Command) -> str:
+    """The first key of a command: EVALSHA's after its key count, else the first argument."""
+    if str(command[0]).upper() in ("EVALSHA", "EVAL"):
+        return str(command[3])
+    return str(command[1])
+
+
+def _is_sentinel_master(redis: RedisClient) -> bool:
+    return isinstance(getattr(redis, "connection_pool", None), SentinelConnectionPool)
+
+
+class WriteScript:
+    """A registered script as the store calls it. A write script's direct calls wait for the
+    replicas (``waits``); called with ``client=`` (a pipeline of the caller's) it is queued
+    there, and that caller waits. In a cluster's pipeline, which refuses ``evalsha()``, it is
+    queued as a plain EVALSHA command, loaded on every primary beforehand."""
+
+    def __init__(self, script: Script, waits: ReplicaWait | None = None, what: str = "") -> None:
+        self.plain = script
+        self.waits = waits
+        self.what = what
+        self._loaded = False
+
+    @property
+    def sha(self) -> str:
+        return str(self.plain.sha)
+
+    def __call__(
+        self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None
+    ) -> Any:
+        if isinstance(client, ClusterPipeline):
+            if not self._loaded:  # SCRIPT LOAD goes to every primary
+                self.plain.registered_client.script_load(self.plain.script)
+                self._loaded = True
+            return client.execute_command(*_evalsha(self.plain, keys, args))  # type: ignore[no-untyped-call]
+        if client is not None or self.waits is None:
+            return self.plain(keys=keys, args=args, client=client)
+        return self.waits.script(self.plain, keys, args, what=self.what)
