@@ -49,6 +49,7 @@ SIMILAR = 0.5
 MIN_LENGTH = 40
 _NOT_WORD = re.compile(r"[^\w\s]+")
 _EMPTY = 1 << 32
+_SLOT_RANGE = range(SLOTS)
 
 
 def canonical(text: str) -> str:
@@ -67,6 +68,8 @@ def sketch(text: str) -> tuple[int, ...] | None:
     values.update(map(crc, map(str.encode, map(" ".join, pairwise(words)))))
     # Largest first, so that each slot ends with its smallest value (all in C but the dict).
     smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
+    if len(smallest) == SLOTS:  # a comment's usual case: every slot filled, nothing to borrow
+        return tuple(map(smallest.__getitem__, _SLOT_RANGE))
     slots = [smallest.get(i, _EMPTY) for i in range(SLOTS)]
     filled = [i for i, v in enumerate(slots) if v != _EMPTY]
     for i in range(SLOTS):
