@@ -1553,13 +1553,13 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             "mixfloor = the mixed load on the bare app (9 ceiling GETs, 1 floor POST in 10); "
             f"mixed keeps {results['mixed'].best.req_s / mixed_floor.best.req_s:.2f} of its req/s"
         )
-    if campaign_cost is not None:
-        print(campaign_cost["summary"])
     for label, log in service_logs.items():
         if any(log.values()):
             print(f"service log ({label}): {log}")
     if any(ceiling_log.values()):
         print(f"ceiling log: {ceiling_log}")
+    if campaign_cost is not None:
+        print(campaign_cost["summary"])
 
     all_passed = all(m.passed(references) for m in (ceiling, *floors, *measured))
     document: dict[str, Any] = {
