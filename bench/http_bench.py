@@ -1360,6 +1360,83 @@ def measure_metrics_cost(setup: Setup) -> tuple[list[MetricsCost], dict[str, Any
     return costs, {"logs": logs, "counted_reads": counted, "wrk_reads": read_requests}
 
 
+# Campaign detection's cost (issue 16: at most 10% of a submission's time): the submit scenario
+# on one service with the default policy (detection on) and with campaign_threshold 0 (off),
+# alternated round by round; the policy is read per submission, so a PUT switches it.
+CAMPAIGN_OFF_POLICY: dict[str, Any] = {**BENCH_POLICY, "campaign_threshold": 0}
+CAMPAIGN_COST_TARGET = 0.9  # on / off req/s
+
+
+def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
+    submit = next(s for s in SCENARIOS if s.name == "submit")
+    client = Client(server.port)
+    on, off = Measurement(submit), Measurement(submit)
+    nonce = secrets.token_hex(3)
+    try:
+        for round_no in range(1, setup.runs + 1):
+            order = ("on", "off") if round_no % 2 else ("off", "on")
+            for label in order:
+                policy = BENCH_POLICY if label == "on" else CAMPAIGN_OFF_POLICY
+                status, answer = client("PUT", "/api/v1/moderation/policy", policy, auth=True)
+                expect(status, (200,), f"PUT policy (campaigns {label})", answer)
+                run = run_wrk(server, submit, setup, f"{nonce}c{round_no}{label}")
+                (on if label == "on" else off).runs.append(run)
+                print(
+                    f"  campaigns {label:<3} submit run {round_no}/{setup.runs}: "
+                    f"{run.req_s:>8.0f} req/s  p50 {run.p50_ms:6.1f} ms  errors {run.errors}"
+                    f"{_cpu_text(run)}",
+                    flush=True,
+                )
+        status, answer = client("PUT", "/api/v1/moderation/policy", BENCH_POLICY, auth=True)
+        expect(status, (200,), "PUT policy (bench)", answer)
+    finally:
+        client.close()
+    rounds = [a.req_s / b.req_s if b.req_s else 0.0 for a, b in zip(on.runs, off.runs, strict=True)]
+    best = on.best.req_s / off.best.req_s if off.best.req_s else 0.0
+    median = _median(rounds)
+    summary = (
+        f"Cost of campaign detection (submit, default policy over campaign_threshold 0, "
+        f"{setup.runs} alternated rounds): best {on.best.req_s:.0f} / {off.best.req_s:.0f} "
+        f"req/s = {best:.3f}, median of the rounds' ratios {median:.3f} (rounds "
+        + " ".join(f"{r:.3f}" for r in rounds)
+        + f"); target >= {CAMPAIGN_COST_TARGET}; load average {os.getloadavg()[0]:.2f}"
+    )
+    print("\n" + summary, flush=True)
+    return {
+        "summary": summary,
+        "best_ratio": round(best, 4),
+        "median_ratio": round(median, 4),
+        "round_ratios": [round(r, 4) for r in rounds],
+        "target": CAMPAIGN_COST_TARGET,
+        "errors": on.errors + off.errors,
+        "on": [asdict(r) for r in on.runs],
+        "off": [asdict(r) for r in off.runs],
+    }
+
+
+def run_campaign_cost(setup: Setup) -> int:
+    """Only the campaign detection on/off comparison (``--only-campaign-cost``)."""
+    with ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="http-bench-c-")))
+        env = {**Stack(setup, workdir).base_env, "PORT": str(free_port())}
+        env["DATA_DIR"] = str(workdir / "campaigns")
+        if setup.redis_url is not None:
+            env["KEY_PREFIX"] = f"{env['KEY_PREFIX']}c"
+            cleanup.callback(drop_keys, setup.redis_url, (env["KEY_PREFIX"],))
+        server = Server(
+            "service (campaigns)",
+            [sys.executable, "-m", "service.serve"],
+            env,
+            workdir / "campaigns.log",
+            "/readyz",
+        )
+        cleanup.callback(server.stop)
+        server.start()
+        seed(server.port, full=False)
+        measure_campaign_cost(server, setup)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # Modes
 
@@ -1457,6 +1534,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
                 writing += [f.name for f in floor_scenarios if f.mode != "get"]
             fsync_pids.update(dict.fromkeys(writing, pid))
         results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
+        campaign_cost = measure_campaign_cost(stack.service, setup) if "submit" in names else None
         results["ceiling"].runs += ceilings[strongest].runs
         service_logs = {
             label: scan_log(server.log_path) for label, server in stack.services.items()
@@ -1554,6 +1632,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             print(f"service log ({label}): {log}")
     if any(ceiling_log.values()):
         print(f"ceiling log: {ceiling_log}")
+    if campaign_cost is not None:
+        print(campaign_cost["summary"])
 
     all_passed = all(m.passed(references) for m in (ceiling, *floors, *measured))
     document: dict[str, Any] = {
@@ -1595,6 +1675,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "all_passed": all_passed and all(cost.passed for cost in metrics_cost),
         "metrics_cost": {cost.scenario.name: cost.as_json() for cost in metrics_cost} or None,
         "metrics_cost_notes": metrics_notes or None,
+        "campaign_cost": campaign_cost,
         "service_logs": service_logs,
         "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),
@@ -1768,6 +1849,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(default on; --no-metrics-cost skips it)",
     )
     parser.add_argument(
+        "--only-campaign-cost",
+        action="store_true",
+        help="only the submit scenario with campaign detection on and off, alternated",
+    )
+    parser.add_argument(
         "--only-metrics-cost",
         action="store_true",
         help="only the metrics on/off comparison",
@@ -1833,6 +1919,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.only_metrics_cost:
             return run_metrics_cost(args, setup)
+        if args.only_campaign_cost:
+            return run_campaign_cost(setup)
         return run_sweep(args, setup) if args.worker_sweep else run_benchmark(args, setup)
     except (BenchError, ProcessError) as error:
         print(f"\nbenchmark broke: {error}", file=sys.stderr)

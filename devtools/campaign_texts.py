@@ -101,7 +101,8 @@ def replay(items: list[Labelled], threshold: int = 3) -> Scores:
     campaigns.recent reads from each band, as the insert script does; every item within the
     window): a comment is flagged when earlier similar ones come from ``threshold - 1`` other
     authors. It should be when it is at least the ``threshold``-th of its campaign."""
-    index: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    index: dict[int, list[str]] = defaultdict(list)
+    sketches: dict[str, str] = {}
     seen_of: dict[int, int] = defaultdict(int)
     flagged = true_positives = should = 0
     for n, item in enumerate(items):
@@ -112,12 +113,13 @@ def replay(items: list[Labelled], threshold: int = 3) -> Scores:
         if signature is None:
             continue
         encoded = campaigns.encode(signature)
-        labels = campaigns.bands(encoded)
+        scores = campaigns.band_scores(encoded)
         comment_id = f"{n:026d}"
-        met = [campaigns.recent(index[label], 0, campaigns.CANDIDATES_PER_BAND) for label in labels]
-        for label in labels:
-            index[label].append((n, campaigns.member(comment_id, item.author, encoded)))
-        if campaigns.detect(comment_id, item.author, encoded, met, threshold) is not None:
+        met = [campaigns.recent(index[s], "", campaigns.CANDIDATES_PER_BAND) for s in scores]
+        if campaigns.detect(comment_id, item.author, encoded, met, sketches, threshold) is not None:
             flagged += 1
             true_positives += item.campaign is not None
+        for s in scores:
+            index[s].append(comment_id)
+        sketches[comment_id] = campaigns.sketch_entry(item.author, encoded)
     return Scores(flagged, true_positives, should)

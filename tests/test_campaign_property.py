@@ -2,21 +2,23 @@
 
 Campaign detection runs in production inside INSERT_COMMENT (store/scripts.py), on the band
 sets as they are at write time; the pure Python rule is the definition the script is held to.
-Each example fills a sketch's band sets with members (their authors, their sketches some
-components away from the new one's, their times in, on the edge of or out of the window, a
-band or several), some of them stored comments (pending or published, already in the campaign
-or carrying a campaign reason), runs the real script on a real Redis through
-``CommentStore.insert_submission`` and compares with the oracle: whether the comment is held,
-the campaign's id, comments and authors, the reason's detail; which earlier members got the
-reason; the band sets afterwards (the new sketch in, a full band trimmed to its most recent).
+Each example fills the time buckets' band sets and sketch hashes with members (their authors,
+their sketches some components away from the new one's, their times in, on the edge of or out
+of the window, in the current bucket, the one before or an older one, a band or several, and a
+band value the new sketch does not have), some of them stored comments (pending or published,
+already in the campaign or carrying a campaign reason), runs the real script on a real Redis
+through ``CommentStore.insert_submission`` and compares with the oracle: whether the comment is
+held, the campaign's id, comments and authors, the reason's detail; which earlier members got
+the reason; the current bucket afterwards (the new entries in, a full band's oldest out, the
+sketch in its hash, both keys' TTL).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from dataclasses import dataclass
-from typing import cast
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ from redis import Redis
 from service.clock import iso_from_ms
 from service.crypto import Cipher, KeyRing
 from service.documents import render_public
+from service.ids import id_at
 from service.models import HistoryEntry, StoredComment
 from service.moderation import campaigns
 from service.moderation.policy import campaign_reason
@@ -33,7 +36,10 @@ from service.store import CampaignProbe, CommentStore, Guards, Judgement, Keys, 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("t1")))
 NOW = 2_000_000_000_000
 WINDOW = 60_000
-LABELS = [f"{b}-band" for b in range(campaigns.BANDS)]
+# The new sketch's band scores; OTHER: a band value of position 0 that no member shares with it.
+SCORES = [(b << 32) + 1000 + b for b in range(campaigns.BANDS)]
+OTHER = SCORES[0] + 1
+BUCKET = campaigns.bucket(NOW, WINDOW)
 MINE = "mine"
 BASE = [f"0{i:x}"[-2:] for i in range(campaigns.SLOTS)]  # the new comment's encoded components
 _serial = itertools.count()
@@ -112,13 +118,18 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     keys = Keys(f"cp{serial}")
     store = CommentStore(redis_client, keys, CIPHER)
     at = iso_from_ms(NOW)
-    ids = [f"{NOW - m.age:013d}{i:013d}" for i, m in enumerate(found)]
-    raw_of = {}
+    ids = [id_at(NOW - m.age, f"{i:020x}") for i, m in enumerate(found)]
+    bucket_of = {i: campaigns.bucket(NOW - m.age, WINDOW) for i, m in zip(ids, found, strict=True)}
+    sketches = {}
     for member_id, m in zip(ids, found, strict=True):
-        raw = campaigns.member(member_id, m.author, sketch_of(m.changed))
-        raw_of[member_id] = raw
-        for band in m.bands:
-            redis_client.zadd(keys.campaign_band(LABELS[band]), {raw: NOW - m.age})
+        # In its own time's bucket (the current one, the one before, or one the script never
+        # reads), under the scores of the bands it shares and a band value it does not.
+        bucket = bucket_of[member_id]
+        entries = {campaigns.band_entry(b, member_id): SCORES[b] for b in m.bands}
+        entries[campaigns.band_entry(0, member_id) + "x"] = OTHER
+        redis_client.zadd(keys.campaign_bands(WINDOW, bucket), entries)
+        sketches[member_id] = campaigns.sketch_entry(m.author, sketch_of(m.changed))
+        redis_client.hset(keys.campaign_sketches(WINDOW, bucket), member_id, sketches[member_id])
         if m.stored:
             reasons = [{"code": "campaign", "detail": "earlier", "action": "hold"}]
             record = {"id": member_id, "status": m.stored, "version": 1}
@@ -128,18 +139,23 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
             redis_client.zadd(keys.status_index(m.stored), {member_id: 0})
             if m.has_reason:
                 redis_client.zadd(keys.reason_status_index("campaign", m.stored), {member_id: 0})
-    new_id = f"{NOW:013d}{999:013d}"
+    new_id = id_at(NOW, "f" * 20)
     sketch = "".join(BASE)
-    # The oracle, on the band sets as the script reads them.
+    # The oracle, on the band sets as the script reads them (the current and the previous
+    # bucket's).
     met = [
         campaigns.recent(
-            [(NOW - m.age, raw_of[i]) for i, m in zip(ids, found, strict=True) if b in m.bands],
-            NOW - WINDOW,
+            [
+                i
+                for i, m in zip(ids, found, strict=True)
+                if b in m.bands and BUCKET - bucket_of[i] in (0, 1)
+            ],
+            campaigns.since_id(NOW - WINDOW),
             campaigns.CANDIDATES_PER_BAND,
         )
         for b in range(campaigns.BANDS)
     ]
-    expected = campaigns.detect(new_id, MINE, sketch, met, threshold)
+    expected = campaigns.detect(new_id, MINE, sketch, met, sketches, threshold)
     event("a campaign" if expected else "no campaign")
     if expected is not None:
         for member_id, m in zip(ids, found, strict=True):
@@ -164,7 +180,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         [judgement("approved" if approved else "pending", at, ())],
         Guards.off(),
         NOW,
-        campaign=CampaignProbe(MINE, sketch, LABELS, WINDOW, threshold),
+        campaign=CampaignProbe(MINE, sketch, SCORES, WINDOW, threshold),
         campaign_judgements=[judgement("pending", at, (placeholder,))],
     )
 
@@ -204,17 +220,25 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
                     assert record["version"] == 1
         members = {str(m) for m in redis_client.smembers(keys.campaign(expected.campaign_id))}
         assert members >= {new_id, *expected.members}
-    # The band sets: the new sketch in each; one that was full (as many members as a sketch
-    # reads) is trimmed back to its most recent ones.
-    mine = campaigns.member(new_id, MINE, sketch)
-    for b, label in enumerate(LABELS):
-        before = [(NOW - m.age, raw_of[i]) for i, m in zip(ids, found, strict=True) if b in m.bands]
-        after = sorted([*before, (NOW, mine)], reverse=True)
-        if len(before) >= campaigns.CANDIDATES_PER_BAND:
-            after = after[: campaigns.CANDIDATES_PER_BAND]
-        scored = cast(
-            list[tuple[str, float]],
-            redis_client.zrevrange(keys.campaign_band(label), 0, -1, withscores=True),
+    # The current bucket: the new comment's entry under each band's score, and a band that was
+    # full (as many entries as a sketch reads) loses its oldest; the band value it does not
+    # share untouched; its sketch in the bucket's hash; both keys expire a window after the
+    # bucket's end.
+    current = keys.campaign_bands(WINDOW, BUCKET)
+    for b, score in enumerate(SCORES):
+        before = sorted(
+            campaigns.band_entry(b, i)
+            for i, m in zip(ids, found, strict=True)
+            if b in m.bands and bucket_of[i] == BUCKET
         )
-        assert scored == [(m, float(score)) for score, m in after]
-        assert 0 < redis_client.pttl(keys.campaign_band(label)) <= WINDOW
+        after = [*before, campaigns.band_entry(b, new_id)]
+        if len(before) >= campaigns.CANDIDATES_PER_BAND:
+            after = after[1:]
+        assert [str(e) for e in redis_client.zrangebyscore(current, score, score)] == after
+    untouched = sorted(campaigns.band_entry(0, i) + "x" for i in ids if bucket_of[i] == BUCKET)
+    assert [str(e) for e in redis_client.zrangebyscore(current, OTHER, OTHER)] == untouched
+    sketches_key = keys.campaign_sketches(WINDOW, BUCKET)
+    assert redis_client.hget(sketches_key, new_id) == campaigns.sketch_entry(MINE, sketch)
+    expires_in = (BUCKET + 2) * WINDOW - time.time() * 1000
+    for key in (current, sketches_key):
+        assert abs(redis_client.pttl(key) - expires_in) < 60_000

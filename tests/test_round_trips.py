@@ -170,8 +170,12 @@ def test_a_submission_long_enough_for_campaign_detection_is_still_one_round_trip
     client: FlaskClient, redis_client: Redis
 ) -> None:
     """A text of 40 characters or more is sketched for campaign detection (issue 16): inside
-    the same insert script, its 8 band sets are read (zrevrangebyscore), given the new sketch
-    (zadd) and their TTL (pexpire); a band is trimmed only when full (none is here)."""
+    the same insert script, its 8 bands are read in the current and the previous time bucket
+    (zrevrangebyscore), the current bucket gets its 8 band entries in one zadd and its sketch
+    in one hset; the bucket's keys already have their TTL (pttl; no pexpireat: the first
+    comment set it); a band is trimmed only when full (none is here). The first comment
+    shares a band with it (both short, alike in "long enough" and "comment"), so its sketch is
+    read to compare (one hmget)."""
     fill(client, "big", 1)
     submit(client, article="big", comment="An unrelated first comment, long enough to count.")
     warm_settings_cache(client, redis_client, "big")
@@ -185,11 +189,12 @@ def test_a_submission_long_enough_for_campaign_detection_is_still_one_round_trip
             "xadd": 1,
             "xtrim": 1,
             "sadd": 2,
-            "zadd": 3 + 8,
-            "hset": 1,
-            "pexpire": 2 + 8,
-            "pttl": 1,
-            "zrevrangebyscore": 8,
+            "zadd": 3 + 1,
+            "hset": 1 + 1,
+            "pexpire": 2,
+            "pttl": 1 + 2,
+            "zrevrangebyscore": 8 * 2,
+            "hmget": 1,
         }
     ), cost
 

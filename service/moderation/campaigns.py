@@ -9,8 +9,16 @@ words and its pairs of adjacent words; its sketch is a one-permutation MinHash (
 and the slot keeps its smallest value; empty slots borrow from the next filled one (rotation
 densification, Shrivastava and Li 2014), so the fraction of equal slots estimates the Jaccard
 similarity of two shingle sets. Candidates are found by LSH banding: :data:`BANDS` bands of
-:data:`ROWS` slots, one Redis set per band value, so a text meets the earlier ones sharing at
-least one band (likely from a similarity of about (1/BANDS)^(1/ROWS) = 0.59 up).
+:data:`ROWS` slots, each band value a score (:func:`band_scores`) in one sorted set per time
+bucket, so a text meets the earlier ones sharing at least one band (likely from a similarity
+of about (1/BANDS)^(1/ROWS) = 0.59 up).
+
+What the insert script writes per comment is kept small, because a submission waits for it
+to be fsync'd to the append-only file: one ZADD of its eight band entries (position and id,
+:func:`band_entry`) into the bucket's sorted set, one HSET of its sketch (author tag and
+encoded sketch, :func:`sketch_entry`) into the bucket's hash, and a TTL only on a bucket's
+first write. A bucket is :func:`bucket` of the time, as wide as the window; a comment reads
+the current bucket and the one before, which hold the whole window.
 
 One hash per shingle instead of one per shingle and permutation keeps the sketch at tens of
 microseconds for a comment (bench/campaign_bench.py measures it against the submission), where
@@ -25,10 +33,11 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from ..ids import id_at
 from .policy import normalize
 
 SLOTS = 32
@@ -40,6 +49,7 @@ SIMILAR = 0.5
 MIN_LENGTH = 40
 _NOT_WORD = re.compile(r"[^\w\s]+")
 _EMPTY = 1 << 32
+_SLOT_RANGE = range(SLOTS)
 
 
 def canonical(text: str) -> str:
@@ -58,6 +68,8 @@ def sketch(text: str) -> tuple[int, ...] | None:
     values.update(map(crc, map(str.encode, map(" ".join, pairwise(words)))))
     # Largest first, so that each slot ends with its smallest value (all in C but the dict).
     smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
+    if len(smallest) == SLOTS:  # a comment's usual case: every slot filled, nothing to borrow
+        return tuple(map(smallest.__getitem__, _SLOT_RANGE))
     slots = [smallest.get(i, _EMPTY) for i in range(SLOTS)]
     filled = [i for i, v in enumerate(slots) if v != _EMPTY]
     for i in range(SLOTS):
@@ -69,12 +81,12 @@ def sketch(text: str) -> tuple[int, ...] | None:
     return tuple(slots)
 
 
-def bands(encoded: str) -> list[str]:
-    """One short label per band of an encoded sketch (:func:`encode`): the Redis sets it joins
-    and looks into."""
+def band_scores(encoded: str) -> list[int]:
+    """One score per band of an encoded sketch (:func:`encode`): the band's position times
+    2^32 plus a CRC-32 of its components (exact in a double, as Redis keeps scores)."""
     width = ROWS * CODE_WIDTH
     return [
-        f"{band}-{zlib.crc32(encoded[band * width : (band + 1) * width].encode()):08x}"
+        (band << 32) + zlib.crc32(encoded[band * width : (band + 1) * width].encode())
         for band in range(BANDS)
     ]
 
@@ -85,7 +97,7 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 # A sketch as kept in Redis: each component as CODE_WIDTH characters of a 64-letter alphabet,
 # its value modulo a prime below 12 bits (the prime folds in the marks of borrowed values), so
-# that a band member is short (the insert script writes eight of them per comment, each to the
+# that a stored sketch is short (the insert script writes one per comment to the
 # append-only file, whose fsync'd bytes a submission waits for); two different components code
 # alike with a chance of 1 in 4093, which the similarity estimate does not notice (0.008 of the
 # 16 equal slots that make two sketches similar, on average).
@@ -105,7 +117,7 @@ def components(encoded: str) -> list[str]:
 
 
 def author_tag(email_hash: str) -> str:
-    """The part of an author's email hash a band member keeps: enough to tell authors apart
+    """The part of an author's email hash a stored sketch keeps: enough to tell authors apart
     (two authors alike by 1 in 4 billion would count as one: a campaign missed, never one
     made up)."""
     return email_hash[:8]
@@ -123,10 +135,28 @@ CANDIDATES_PER_BAND = 20
 MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
 
 
-def member(comment_id: str, author: str, encoded: str) -> str:
-    """How a sketch is kept in its band sets: all a later comment needs to compare with it
-    (``author``: the :func:`author_tag` of its email hash)."""
-    return f"{comment_id}|{author}|{encoded}"
+def band_entry(position: int, comment_id: str) -> str:
+    """A comment's entry in a bucket's band set, with its band's score: the position keeps the
+    eight entries apart, and entries of one score sort by id, that is by time."""
+    return f"{position}{comment_id}"
+
+
+def sketch_entry(author: str, encoded: str) -> str:
+    """What a bucket's sketch hash keeps under a comment's id: all a later comment needs to
+    compare with it (``author``: the :func:`author_tag` of its email hash)."""
+    return f"{author}|{encoded}"
+
+
+def bucket(at_ms: int, window_ms: int) -> int:
+    """The time bucket ``at_ms`` falls in: buckets are as wide as the window, so the current
+    one and the one before hold every time within the window."""
+    return at_ms // window_ms
+
+
+def since_id(since_ms: int) -> str:
+    """The smallest comment id made at ``since_ms``: ids at or after it are within the window
+    (ids sort by time, service/ids.py)."""
+    return id_at(since_ms, "0" * 20)
 
 
 @dataclass(frozen=True)
@@ -142,11 +172,11 @@ class Found:
         return len(self.members) + 1
 
 
-def recent(band: Iterable[tuple[int, str]], since_ms: int, limit: int) -> list[str]:
-    """What a new sketch meets in one band set of (score = when, member): the ``limit`` most
-    recent members from ``since_ms`` on (as ZREVRANGEBYSCORE +inf since LIMIT 0 limit)."""
-    newest = sorted((m for m in band if m[0] >= since_ms), reverse=True)
-    return [value for _, value in newest[:limit]]
+def recent(band: Iterable[str], since: str, limit: int) -> list[str]:
+    """What a new sketch meets in one band (the ids in the bucket sets under its score): the
+    ``limit`` most recent ids from ``since`` (:func:`since_id`) on. The script reads the
+    current bucket's most recent, then as many more as are missing from the bucket before."""
+    return sorted((i for i in band if i >= since), reverse=True)[:limit]
 
 
 def detect(
@@ -154,11 +184,13 @@ def detect(
     author: str,
     encoded: str,
     met: Sequence[Sequence[str]],
+    sketches: Mapping[str, str],
     threshold: int,
 ) -> Found | None:
     """The rule: the new comment (its id, author tag and encoded sketch) completes a campaign when
-    the members it met in its bands (``met``, per band as :func:`recent` gives them) that are
-    similar to it come from at least ``threshold - 1`` other authors.
+    the comments it met in its bands (``met``, ids per band as :func:`recent` gives them) whose
+    sketches (``sketches``: id -> :func:`sketch_entry`) are similar to its own come from at least
+    ``threshold - 1`` other authors.
 
     The insert script (INSERT_COMMENT in store/scripts.py) decides this in Redis, atomically
     with the insert; this is its definition, and tests/test_campaign_property.py holds the
@@ -170,12 +202,15 @@ def detect(
     similar: list[str] = []
     authors: set[str] = set()
     for band in met:
-        for raw in band:
-            if raw in seen:
+        for other in band:
+            if other in seen or other == comment_id:
                 continue
-            seen.add(raw)
-            other, other_author, other_sketch = raw.split("|", 2)
-            if other_author == author or other == comment_id:
+            seen.add(other)
+            entry = sketches.get(other)
+            if entry is None:
+                continue
+            other_author, other_sketch = entry.split("|", 1)
+            if other_author == author:
                 continue
             if similar_encoded(mine, components(other_sketch)):
                 similar.append(other)

@@ -1,5 +1,6 @@
-"""Campaign sketches in Redis, so that every worker sees every recent text: LSH band sets of
-recent comments (see service/moderation/campaigns.py), and the members of each campaign.
+"""Campaign sketches in Redis, so that every worker sees every recent text: per time bucket
+the LSH bands and the sketches of its comments (see service/moderation/campaigns.py), and the
+members of each campaign.
 
 Detection runs inside the submission's insert script (store/inserts.py, INSERT_COMMENT): the
 sketch is compared with its bands' members, recorded in them, and a campaign's comments held,
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL
+from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL, bucket, since_id
 from ..moderation.policy import CAMPAIGN_DETAIL
 from ..states import Status
 from ._core import StoreCore
@@ -20,7 +21,7 @@ from .keys import Keys
 
 CAMPAIGN_TTL_SECONDS = 7 * 86_400
 # The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
-CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 11)
+CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 12)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class CampaignProbe:
 
     author: str  # campaigns.author_tag of the email hash
     sketch: str  # encoded (campaigns.encode)
-    band_labels: list[str]
+    band_scores: list[int]  # campaigns.band_scores
     window_ms: int
     threshold: int
 
@@ -46,22 +47,30 @@ class CampaignJoined:
 
 
 def campaign_arguments(
-    keys: Keys, probe: CampaignProbe | None
+    keys: Keys, probe: CampaignProbe | None, now_ms: int
 ) -> tuple[list[str], list[str | int]]:
-    """The insert script's campaign keys and its twelve campaign arguments."""
+    """The insert script's campaign keys (the pending indexes, then the current and the
+    previous bucket's bands and sketches) and its campaign arguments (the band scores, then
+    thirteen)."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
+    window = probe.window_ms
+    current = bucket(now_ms, window)
     found = [
         keys.status_index(Status.PENDING),
         keys.reason_status_index("campaign", Status.PENDING),
-        *(keys.campaign_band(label) for label in probe.band_labels),
+        keys.campaign_bands(window, current),
+        keys.campaign_bands(window, current - 1),
+        keys.campaign_sketches(window, current),
+        keys.campaign_sketches(window, current - 1),
     ]
     args: list[str | int] = [
-        len(probe.band_labels),
+        *probe.band_scores,
+        len(probe.band_scores),
         probe.author,
         probe.sketch,
         CODE_WIDTH,
-        probe.window_ms,
+        since_id(now_ms - window),
         CANDIDATES_PER_BAND,
         probe.threshold,
         MIN_EQUAL,
@@ -69,6 +78,8 @@ def campaign_arguments(
         keys.campaign(""),
         CAMPAIGN_TTL_SECONDS,
         CAMPAIGN_DETAIL,
+        # The buckets' keys live until the current one's end plus a window (the last reader).
+        (current + 2) * window,
     ]
     return found, args
 

@@ -257,7 +257,7 @@ class Inserts(StoreCore):
                 implies.author_stamp or "",
                 "1" if implies.awaits_purge else "",
             ]
-        campaign_keys, campaign_args = campaign_arguments(k, campaign)
+        campaign_keys, campaign_args = campaign_arguments(k, campaign, now_ms)
         keys += [*campaign_keys, k.spam_checks(comment.article_id)]
         spam_fields = [part for item in (spam_check or {}).items() for part in item]
         args += [*campaign_args, *spam_fields, SPAM_QUEUE_ENTRIES, len(spam_fields)]

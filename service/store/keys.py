@@ -71,10 +71,13 @@ Key                                      type    holds
 {p}:spamcheck                            stream  comments to check with the outside spam
                                                  services, and moderators' verdicts to report
                                                  back (consumer group "spamcheck")
-{p}:campaign:band:<label>                zset    recent comments whose sketch has this LSH
-                                                 band value: "<id>|<email-hash>|<sketch>",
-                                                 score = when (ms), the most recent 20 (what a
-                                                 sketch reads); TTL: the window
+{p}:campaign:bands:<window>:<bucket>     zset    the LSH bands of the comments of one time
+                                                 bucket (now // window ms): "<position><id>",
+                                                 score = position * 2^32 + the band's CRC-32;
+                                                 at most the 20 most recent per score; TTL:
+                                                 the bucket's end plus a window
+{p}:campaign:sketches:<window>:<bucket>  hash    the same bucket's sketches: id ->
+                                                 "<email-hash tag>|<sketch>"; TTL: as its bands
 {p}:campaign:<campaign-id>               set     the ids of one campaign (its id: its first
                                                  comment's); TTL: a week. It and an earlier
                                                  member's comment key are built inside the
@@ -143,7 +146,8 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("reports", ("comment_id",), "hash", False),
     KeyShape("reported", (), "zset", False),
     KeyShape("spam_checks", (), "stream", False),
-    KeyShape("campaign_band", ("label",), "zset", True),
+    KeyShape("campaign_bands", ("window_ms", "bucket"), "zset", True),
+    KeyShape("campaign_sketches", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
@@ -282,10 +286,14 @@ class Keys:
         """Every stream the spam checker reads."""
         return (self.spam_checks(),)
 
-    def campaign_band(self, label: str) -> str:
-        """Recent comments sharing one LSH band value (across articles and authors: that is
-        what a campaign is)."""
-        return f"{self.tag}:campaign:band:{label}"
+    def campaign_bands(self, window_ms: int, bucket: int) -> str:
+        """One time bucket's LSH bands (across articles and authors: that is what a campaign
+        is), every band value a score."""
+        return f"{self.tag}:campaign:bands:{window_ms}:{bucket}"
+
+    def campaign_sketches(self, window_ms: int, bucket: int) -> str:
+        """The sketches of the comments in one time bucket's bands, by id."""
+        return f"{self.tag}:campaign:sketches:{window_ms}:{bucket}"
 
     def campaign(self, campaign_id: str) -> str:
         return f"{self.tag}:campaign:{campaign_id}"

@@ -43,8 +43,8 @@ end
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
-# then, with campaign detection, the pending index, the campaign reason's pending index and
-# the B band sets
+# then, with campaign detection, the pending index, the campaign reason's pending index, the
+# current and the previous time bucket's band set, the same buckets' sketch hashes
 # then the spam checker's stream (service/store/spamchecks.py)
 # then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
@@ -57,10 +57,11 @@ end
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
 # campaign detection the standings' variants come again, held with a campaign reason whose
 # detail the script fills in
-# then campaign detection's twelve: B (0 = off), the author's tag, the encoded sketch, a
-# component's width in it, the window (ms), members read per band, the threshold, the equal
-# components that make two sketches similar, the comment key's prefix, the campaign key's
-# prefix, the campaign's TTL (s), the reason's detail format (campaign id, comments, authors)
+# then campaign detection's B band scores and thirteen: B (0 = off, no scores), the author's
+# tag, the encoded sketch, a component's width in it, the window's first id, entries read per
+# band, the threshold, the equal components that make two sketches similar, the comment key's
+# prefix, the campaign key's prefix, the campaign's TTL (s), the reason's detail format
+# (campaign id, comments, authors), when the bucket keys expire (ms since the epoch)
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -181,44 +182,62 @@ end
 -- sketch meets the most recent members of its band sets within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 12
+local cg = ev - 2 - sp_n - 13
 local bands = tonumber(ARGV[cg])
-local band_key = #KEYS - 5 - bands
-local sketch_member, campaign, similar, authors, full = nil, nil, {}, 0, nil
+local band_key = #KEYS - 5 - (bands > 0 and 4 or 0)
+local campaign, similar, authors, full = nil, {}, 0, {}
 if bands > 0 then
   local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
-  local since = tonumber(now) - tonumber(ARGV[cg + 4])
-  local per_band, threshold, min_equal = tonumber(ARGV[cg + 5]), tonumber(ARGV[cg + 6]),
-    tonumber(ARGV[cg + 7])
-  sketch_member = id .. '|' .. author .. '|' .. sketch
+  local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
+  local threshold, min_equal = tonumber(ARGV[cg + 6]), tonumber(ARGV[cg + 7])
   local mine = {}
   for at = 1, #sketch, width do mine[#mine + 1] = string.sub(sketch, at, at + width - 1) end
-  local seen, by_author = {}, {}
-  full = {}
-  for b = band_key + 1, band_key + bands do
-    -- The most recent members, whatever their age (a band keeps no more: see below), those
-    -- within the window compared.
-    local read = redis.call('ZREVRANGEBYSCORE', KEYS[b], '+inf', '-inf', 'WITHSCORES', 'LIMIT',
-      0, per_band)
-    full[b] = #read >= 2 * per_band
-    for r = 1, #read, 2 do
-      local m = read[r]
-      if tonumber(read[r + 1]) >= since and not seen[m] then
-        seen[m] = true
-        local bar = string.find(m, '|', 1, true)
-        local bar2 = string.find(m, '|', bar + 1, true)
-        local other, other_author = string.sub(m, 1, bar - 1), string.sub(m, bar + 1, bar2 - 1)
-        if other_author ~= author and other ~= id then
-          local equal = 0
-          for k = 1, #mine do
-            local at = bar2 + 1 + (k - 1) * width
-            if string.sub(m, at, at + width - 1) == mine[k] then equal = equal + 1 end
-          end
-          if equal >= min_equal then
-            similar[#similar + 1] = other
-            if not by_author[other_author] then
-              by_author[other_author] = true
-              authors = authors + 1
+  -- Each band's most recent entries under its score: the current bucket's, then as many more
+  -- as are missing from the bucket before (whose older ones may be out of the window); the
+  -- distinct other ids, by the bucket whose hash has their sketch.
+  local seen, met = {}, {{}, {}}
+  for b = 1, bands do
+    local score = ARGV[cg - bands + b - 1]
+    local read = redis.call('ZREVRANGEBYSCORE', KEYS[band_key + 1], score, score, 'LIMIT', 0,
+      per_band)
+    full[b] = #read >= per_band
+    local older = {}
+    if #read < per_band then
+      older = redis.call('ZREVRANGEBYSCORE', KEYS[band_key + 2], score, score, 'LIMIT', 0,
+        per_band - #read)
+    end
+    for which, entries in ipairs({read, older}) do
+      for _, entry in ipairs(entries) do
+        local other = string.sub(entry, 2)
+        if other >= since and other ~= id and not seen[other] then
+          seen[other] = true
+          table.insert(met[which], other)
+        end
+      end
+    end
+  end
+  local by_author = {}
+  for which = 1, 2 do
+    local ids = met[which]
+    if #ids > 0 then
+      local entries = redis.call('HMGET', KEYS[band_key + 2 + which], unpack(ids))
+      for i, other in ipairs(ids) do
+        local entry = entries[i]
+        if entry then
+          local bar = string.find(entry, '|', 1, true)
+          local other_author = string.sub(entry, 1, bar - 1)
+          if other_author ~= author then
+            local equal = 0
+            for k = 1, #mine do
+              local at = bar + 1 + (k - 1) * width
+              if string.sub(entry, at, at + width - 1) == mine[k] then equal = equal + 1 end
+            end
+            if equal >= min_equal then
+              similar[#similar + 1] = other
+              if not by_author[other_author] then
+                by_author[other_author] = true
+                authors = authors + 1
+              end
             end
           end
         end
@@ -263,14 +282,26 @@ if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumbe
 end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
--- The sketch joins its band sets, each kept to the members a sketch reads (the most recent;
--- trimmed only when it was full, which costs a quiet band nothing) and to the window's TTL.
-if sketch_member then
-  local window, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
-  for b = band_key + 1, band_key + bands do
-    redis.call('ZADD', KEYS[b], now, sketch_member)
-    if full[b] then redis.call('ZREMRANGEBYRANK', KEYS[b], 0, -per_band - 1) end
-    redis.call('PEXPIRE', KEYS[b], window)
+-- The comment joins the current bucket: its bands in one ZADD, its sketch in one HSET, a TTL
+-- only on a bucket's first write (the append-only file, which a submission waits for, gets
+-- little); a full band (it had the most recent a sketch reads) loses its oldest entry.
+if bands > 0 then
+  local entries = {}
+  for b = 1, bands do
+    entries[2 * b - 1] = ARGV[cg - bands + b - 1]
+    entries[2 * b] = (b - 1) .. id
+  end
+  redis.call('ZADD', KEYS[band_key + 1], unpack(entries))
+  for b = 1, bands do
+    if full[b] then
+      local score = ARGV[cg - bands + b - 1]
+      local oldest = redis.call('ZRANGEBYSCORE', KEYS[band_key + 1], score, score, 'LIMIT', 0, 1)
+      redis.call('ZREM', KEYS[band_key + 1], oldest[1])
+    end
+  end
+  redis.call('HSET', KEYS[band_key + 3], id, ARGV[cg + 1] .. '|' .. ARGV[cg + 2])
+  for k = band_key + 1, band_key + 3, 2 do
+    if redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIREAT', KEYS[k], ARGV[cg + 12]) end
   end
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
