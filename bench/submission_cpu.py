@@ -13,8 +13,9 @@ campaign detection included). Per round it reports:
 - each part's *exclusive* CPU (``time.thread_time`` around it, its parts subtracted), for the
   parts the service must do (validation, policy, profanity, the campaign sketch, the keyed
   hashes, the email's encryption, the insert's client side) and the rest;
-- the floor request's CPU: the same bridge and access log around bench/ceiling_app.py's
-  ``POST /write-floor`` (one SET of the body, same Redis), and Redis's CPU per SET.
+- the floor request's CPU: bench/ceiling_app.py's ``rsgi_app`` (the same bridge, no access
+  log, as http_bench.py serves it) answering ``POST /write-floor`` (one SET of the body, same
+  Redis), and Redis's CPU per SET.
 
 The bound: on a machine with ``C`` cores that only serves, throughput is at most C ÷ (CPU per
 request, everything counted: server process and Redis). So the highest submit/floor ratio is
@@ -333,12 +334,7 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
         max_body_bytes=config.max_body_bytes,
         read_timeout=10.0,
     )
-    floor_app = RSGIBridge(
-        AccessLog(ceiling.app, ext.hasher, config.log_format),
-        threads=1,
-        max_body_bytes=config.max_body_bytes,
-        read_timeout=10.0,
-    )
+    floor_app = ceiling.rsgi_app  # as bench/http_bench.py serves the floor under granian
     client = app.test_client()
     assert (
         client.put("/api/v1/moderation/policy", json=BENCH_POLICY, headers=AUTH).status_code == 200
