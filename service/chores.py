@@ -45,6 +45,8 @@ def purge_expired(store: CommentStore, retention_days: int, *, at_ms: int | None
 def start_purger(store: CommentStore, retention_days: int) -> None:
     """Start this process's purge thread once (gunicorn forks after the app is built)."""
     pid = os.getpid()
+    if pid in _started_in:
+        return  # every request after the first: no lock to take (a set lookup is atomic)
     with _guard:
         if pid in _started_in:
             return

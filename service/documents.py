@@ -24,6 +24,8 @@ from .store.claims import Claim
 from .store.reports import Report
 
 _COMPACT = (",", ":")
+# Built once for the per-submission document (json.dumps given options builds one per call).
+_PUBLIC_ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 
 
 # -- public: one published comment, a page of them, counts ---------------------------------
@@ -42,7 +44,7 @@ class PublicCommentSchema(Schema):
 def render_public(comment: PublicComment) -> str:
     """What PublicCommentSchema dumps, as JSON text: stored pre-rendered with every published
     comment, so a page is a join of stored documents."""
-    return json.dumps(
+    return _PUBLIC_ENCODER.encode(
         {
             "id": comment.id,
             "article_id": comment.article_id,
@@ -51,9 +53,7 @@ def render_public(comment: PublicComment) -> str:
             "comment": comment.comment,
             "website": comment.website,
             "created_at": comment.created_at,
-        },
-        separators=_COMPACT,
-        ensure_ascii=False,
+        }
     )
 
 

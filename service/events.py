@@ -58,6 +58,10 @@ EVENT_TYPES: tuple[str, ...] = (
     TOKEN_REVOKED,
 )
 _COMPACT = (",", ":")
+# Built once for the two documents every submission's event carries (json.dumps given options
+# builds an encoder per call); an encoder keeps no state between calls.
+_SUBJECT_ENCODER = json.JSONEncoder(separators=_COMPACT)
+_TEXT_ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -76,24 +80,19 @@ class EventRetention:
 
 def comment_subject(comment: StoredComment) -> str:
     """The comment's part of an entry, as the scripts store it (status added by them)."""
-    return json.dumps(
+    return _SUBJECT_ENCODER.encode(
         {
             "id": comment.id,
             "article_id": comment.article_id,
             "parent_id": comment.parent_id,
             "created_at": comment.created_at,
-        },
-        separators=_COMPACT,
+        }
     )
 
 
 def comment_text(name: str, comment: str, website: str | None) -> str:
     """The public text an event shows, kept beside the stream (``Keys.event_content``)."""
-    return json.dumps(
-        {"name": name, "comment": comment, "website": website},
-        separators=_COMPACT,
-        ensure_ascii=False,
-    )
+    return _TEXT_ENCODER.encode({"name": name, "comment": comment, "website": website})
 
 
 def stream_id_key(event_id: str) -> tuple[int, int, int]:

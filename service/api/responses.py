@@ -12,11 +12,13 @@ from werkzeug.wrappers import Response as BaseResponse
 # absorbs a front-page burst; ETags make the revalidation cheap. Every public read (the JSON
 # pages and counts, the feeds) is cached the same way.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
+# Built once (json.dumps given options builds one per call); it keeps no state between calls.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        _ENCODER.encode(body),
         status=status,
         mimetype="application/json",
     )

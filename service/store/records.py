@@ -27,8 +27,14 @@ def status_rule_args(*, stamps: bool) -> tuple[str, ...]:
     )
 
 
+# Built once: json.dumps given any option builds a new JSONEncoder on every call, and a
+# submission encodes six documents here (bench/submission_cpu.py). An encoder keeps no state
+# between calls, so one is shared by every thread.
+_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def compact(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT_ENCODER.encode(document)
 
 
 class RecordLoader(StoreCore):
