@@ -375,6 +375,63 @@ def test_wrong_and_truncated_files(app: Flask, tmp_path: Path) -> None:
         run(app, "json", FIXTURES / "disqus.xml")
 
 
+def comparable(report: Report) -> dict[str, object]:
+    fields = ("stored", "already", "skipped", "examples", "invalid_articles", "orphans")
+    return {name: getattr(report, name) for name in fields} | {
+        "articles": sorted(report.articles),
+        "closed": sorted(report.closed_articles),
+    }
+
+
+@pytest.mark.slow  # a reader process per import
+@pytest.mark.parametrize(
+    ("kind", "fixture", "options"),
+    [
+        ("wordpress", "wordpress.xml", {}),
+        ("wordpress", "wordpress.xml", {"include_pingbacks": True}),
+        ("disqus", "disqus.xml", {}),
+    ],
+)
+def test_a_reader_process_imports_what_this_process_does(
+    app: Flask, client: FlaskClient, kind: str, fixture: str, options: dict[str, object]
+) -> None:
+    """Large files are read and checked in a process of their own (reader_process.py): the
+    same report, the same records, the same threads as read in the importing process."""
+    store = parts(app)[0]
+    here = run(app, kind, FIXTURES / fixture, reader_process=False, **options)
+    records = store.comments(store.all_comment_ids())
+    threads = {a: public(client, a) for a in here.articles}
+    assert here.comments >= 5 and here.skipped["invalid"] >= 1
+    store.redis.flushdb()
+    apart = run(app, kind, FIXTURES / fixture, reader_process=True, **options)
+    assert comparable(apart) == comparable(here)
+    assert store.comments(store.all_comment_ids()) == records
+    assert {a: public(client, a) for a in apart.articles} == threads
+    again = run(app, kind, FIXTURES / fixture, reader_process=True, **options)
+    assert again.comments == 0 and again.already == here.comments
+    no_problems(store)
+
+
+@pytest.mark.slow  # a reader process per import
+def test_a_reader_process_refuses_what_this_process_does(app: Flask, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_bytes(BILLION_LAUGHS)
+    with pytest.raises(FormatError, match="refused: the file declares entities"):
+        run(app, "wordpress", bomb, reader_process=True)
+    with pytest.raises(FormatError, match="not a Disqus export: the document's root is <rss>"):
+        run(app, "disqus", FIXTURES / "wordpress.xml", reader_process=True)
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes((FIXTURES / "wordpress.xml").read_bytes()[:3000])
+    store = parts(app)[0]
+    stored_before_the_break = []
+    for apart in (False, True):
+        store.redis.flushdb()
+        with pytest.raises(FormatError, match="not well-formed XML"):
+            run(app, "wordpress", truncated, reader_process=apart)
+        stored_before_the_break.append(sorted(store.all_comment_ids()))
+    assert stored_before_the_break[0] == stored_before_the_break[1]
+
+
 @pytest.mark.slow  # reads (and drops) the gigabyte: a few seconds
 def test_a_gigabyte_line_is_refused_without_reading_it_whole(app: Flask, tmp_path: Path) -> None:
     # A sparse file: 1 GiB of NUL bytes in one "line", costing no disk.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from marshmallow import Schema, ValidationError
@@ -33,7 +33,7 @@ from ..policy_terms import submission_term_hashes
 from ..schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from ..store import CommentStore, DecidedComment, Outcome
 from ..submissions import load_policy
-from .source import Skipped, SourceComment, Thread
+from .source import Checked, Skipped, SourceComment, Thread, Verdict
 
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
 _VALIDATED = ("name", "email", "comment", "website")
@@ -43,6 +43,8 @@ BATCH = 500
 # replies meanwhile (a reply's parent is close by in every source).
 IN_FLIGHT = 2
 RECENT = 5_000
+# Per-distinct-value results kept (pure functions of the value): at most this many values.
+DISTINCT_REMEMBERED = 100_000
 EXAMPLES = 20  # skipped comments and invalid article ids listed by name in the report
 
 
@@ -176,6 +178,43 @@ class _Ready:
     source: str
 
 
+# A comment on its way to the store: its article id, and its fields' verdict when a reader
+# process checked them already (None: checked here, when it is decided).
+_Pending = tuple[SourceComment, str, Verdict | None]
+
+
+class FieldCheck:
+    """A live submission's validation and normalisation of a comment's fields: the submission
+    schema's own fields (validators, normalisation), without the ones a source has no value
+    for (honeypot, commenter key; the parent is resolved by the importer). Pure, so a reader
+    process can run it beside the import (reader_process.py)."""
+
+    def __init__(self) -> None:
+        live = make_submission_schemas(False, remember_emails=True)[0]
+        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
+
+    def __call__(self, item: SourceComment) -> Verdict:
+        """The valid fields, or why a live submission with these fields would be refused."""
+        # An anonymised comment (erased by its author, its text kept) has no email any more.
+        erased = item.anonymised and not item.email
+        fields = {"name": item.name, "comment": item.text}
+        if not erased:
+            fields["email"] = item.email
+        if item.website:
+            fields["website"] = item.website
+        try:
+            valid: dict[str, Any] = self.schema.load(
+                fields, partial=("email",) if erased else False
+            )
+        except ValidationError as error:
+            messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+            return "; ".join(
+                f"{name}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
+                for name, m in sorted(messages.items())
+            )
+        return valid
+
+
 class Importer:
     def __init__(
         self,
@@ -193,14 +232,12 @@ class Importer:
         self.rule = rule
         self.dry_run = dry_run
         self.profanity = rejudge
-        # The live submission schema's own fields (validators, normalisation), without the
-        # ones a source has no value for (honeypot, commenter key; parent: resolved here).
-        live = make_submission_schemas(False, remember_emails=True)[0]
-        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
+        self.check = FieldCheck()
+        self.email_hashes: dict[str, str] = {}
         self.report = Report(dry_run=dry_run)
         self.policy = load_policy(store.policy_json()) if rejudge else None
         # Replies waiting for their parent: parent source id -> the replies.
-        self.waiting: dict[tuple[str, str], list[tuple[SourceComment, str]]] = {}
+        self.waiting: dict[tuple[str, str], list[_Pending]] = {}
         self.seen_in_dry_run: set[tuple[str, str]] = set()
         self.recent: dict[tuple[str, str], str] = {}
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
@@ -208,18 +245,19 @@ class Importer:
 
     def run(
         self,
-        items: Iterable[SourceComment | Skipped],
+        items: Iterable[SourceComment | Skipped | Checked],
         progress: Callable[[], int] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Report:
-        pending: list[tuple[SourceComment, str]] = []
-        for item in items:
-            if isinstance(item, Skipped):
-                self.report.skip(item.source, item.reason, item.detail)
+        pending: list[_Pending] = []
+        for read in items:
+            if isinstance(read, Skipped):
+                self.report.skip(read.source, read.reason, read.detail)
                 continue
+            item, verdict = (read.item, read.verdict) if isinstance(read, Checked) else (read, None)
             article_id = self._article(item)
             if article_id is not None:
-                pending.append((item, article_id))
+                pending.append((item, article_id, verdict))
             if len(pending) >= BATCH:
                 self._batch(pending)
                 pending = []
@@ -247,13 +285,13 @@ class Importer:
             self.report.closed_articles.add(article_id)
         return article_id
 
-    def _batch(self, pending: list[tuple[SourceComment, str]]) -> None:
+    def _batch(self, pending: list[_Pending]) -> None:
         """Look up which are stored already and where their parents are (one round trip),
         then store the rest (one more)."""
         if not pending:
             return
         lookups: list[tuple[str, str]] = []
-        for item, article_id in pending:
+        for item, article_id, _ in pending:
             if item.source:
                 lookups.append((article_id, item.source))
             if item.parent_source:
@@ -261,7 +299,7 @@ class Importer:
         found = dict(zip(lookups, self.store.imported_ids(lookups), strict=True))
         ready: list[_Ready] = []
         in_batch: dict[tuple[str, str], str] = {}
-        for item, article_id in pending:
+        for item, article_id, verdict in pending:
             if item.comment_id is None and found.get((article_id, item.source)):
                 self.report.already += 1
                 continue
@@ -274,9 +312,9 @@ class Importer:
                 if parent_id is None and parent_key in self.seen_in_dry_run:
                     parent_id = "0" * 26
                 if parent_id is None:
-                    self.waiting.setdefault(parent_key, []).append((item, article_id))
+                    self.waiting.setdefault(parent_key, []).append((item, article_id, verdict))
                     continue
-            decided = self._decide(item, article_id, parent_id)
+            decided = self._decide(item, article_id, parent_id, verdict)
             if decided is None:
                 continue
             in_batch[(article_id, item.source)] = decided.comment.id
@@ -288,8 +326,7 @@ class Importer:
         # Replies that waited for a comment of this batch are ready now.
         released = []
         for key in in_batch:
-            for child, article_id in self.waiting.pop(key, []):
-                released.append((child, article_id))
+            released += self.waiting.pop(key, [])
         if released:
             self._batch(released)
 
@@ -324,30 +361,24 @@ class Importer:
         while self.waiting:
             _, children = self.waiting.popitem()
             self.report.orphans += len(children)
-            self._batch([(dataclasses.replace(c, parent_source=None), a) for c, a in children])
+            self._batch(
+                [(dataclasses.replace(c, parent_source=None), a, v) for c, a, v in children]
+            )
 
     def _decide(
-        self, item: SourceComment, article_id: str, parent_id: str | None
+        self,
+        item: SourceComment,
+        article_id: str,
+        parent_id: str | None,
+        verdict: Verdict | None = None,
     ) -> DecidedComment | None:
         """The comment as the service will hold it, or None (reported) if a live submission
-        with these fields would be refused."""
-        # An anonymised comment (erased by its author, its text kept) has no email any more.
-        erased = item.anonymised and not item.email
-        fields = {"name": item.name, "comment": item.text}
-        if not erased:
-            fields["email"] = item.email
-        if item.website:
-            fields["website"] = item.website
-        try:
-            valid = self.schema.load(fields, partial=("email",) if erased else False)
-        except ValidationError as error:
-            messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-            detail = "; ".join(
-                f"{name}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
-                for name, m in sorted(messages.items())
-            )
-            self.report.skip(item.source or item.comment_id or "?", "invalid", detail)
+        with these fields would be refused (``verdict``: the fields' check, when done already)."""
+        valid = self.check(item) if verdict is None else verdict
+        if isinstance(valid, str):
+            self.report.skip(item.source or item.comment_id or "?", "invalid", valid)
             return None
+        erased = item.anonymised and not item.email
         email = "" if erased else valid["email"]
         status, reasons, history = item.status, item.reasons, item.history
         at = iso_from_ms(item.created_ms)
@@ -370,7 +401,7 @@ class Importer:
             status=status,
             created_at=at,
             updated_at=history[-1].at,
-            email_hash=self.hasher.email(email) if email else "",
+            email_hash=self._email_hash(email) if email else "",
             commenter_id=item.commenter_id,
             reasons=reasons,
             history=history,
@@ -381,6 +412,16 @@ class Importer:
             edit_token_hash=item.edit_token_hash,
         )
         return DecidedComment(comment, render_public(comment.public()), decided_ms)
+
+    def _email_hash(self, email: str) -> str:
+        """The keyed hash of an address, computed once per distinct address (an import meets
+        the same few thousand authors over and over)."""
+        found = self.email_hashes.get(email)
+        if found is None:
+            found = self.hasher.email(email)
+            if len(self.email_hashes) < DISTINCT_REMEMBERED:
+                self.email_hashes[email] = found
+        return found
 
     def _rejudge(
         self, item: SourceComment, valid: dict[str, str], at: str
