@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import stat
+import time
 from pathlib import Path
 from typing import cast
 
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient
 from service.api.context import EXTENSION_KEY
 from service.hashing import Hasher
 from service.importers import commands
+from service.importers import run as run_module
 from service.importers.html_text import html_to_text
 from service.importers.run import ArticleRule, Importer, Progress, Report
 from service.importers.source import FormatError, SourceComment, Thread
@@ -26,6 +28,7 @@ from tests.conftest import AUTH, EMAIL_PATTERN
 
 FIXTURES = Path(__file__).parent / "import_fixtures"
 SITE = "wordpress:https://news.example.org:"
+SITE_MANY = "wordpress:"  # many_comments's export names no site
 
 
 def parts(app: Flask) -> tuple[CommentStore, Hasher]:
@@ -410,6 +413,71 @@ def test_a_reader_process_imports_what_this_process_does(
     again = run(app, kind, FIXTURES / fixture, reader_process=True, **options)
     assert again.comments == 0 and again.already == here.comments
     no_problems(store)
+
+
+def many_comments(path: Path, posts: int, per_post: int) -> tuple[int, int]:
+    """A WXR of ``posts`` posts of ``per_post`` comments: every fourth a reply, to an earlier
+    comment or (one in ten of those) to the next one, which comes later in the file. Returns
+    how many comments, how many of them replies."""
+    items = []
+    cid = replies = 0
+    for post in range(posts):
+        comments = []
+        first = cid + 1
+        for i in range(per_post):
+            cid += 1
+            parent = 0
+            if i % 4 == 3:
+                parent = cid + 1 if i % 40 == 3 and i + 1 < per_post else first + i // 2
+                replies += 1
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(1_600_000_000 + cid * 37))
+            comments.append(
+                f"<wp:comment><wp:comment_id>{cid}</wp:comment_id>"
+                f"<wp:comment_author>Reader {cid % 300}</wp:comment_author>"
+                f"<wp:comment_author_email>r{cid % 300}@example.com</wp:comment_author_email>"
+                f"<wp:comment_date_gmt>{when}</wp:comment_date_gmt>"
+                f"<wp:comment_content>Comment {cid} &amp; more.</wp:comment_content>"
+                f"<wp:comment_approved>{'1' if cid % 10 else '0'}</wp:comment_approved>"
+                f"<wp:comment_parent>{parent}</wp:comment_parent></wp:comment>"
+            )
+        items.append(
+            f"<item><link>https://news.example.org/p/post-{post}/</link>"
+            f"<wp:post_id>{post + 1}</wp:post_id>{''.join(comments)}</item>"
+        )
+    path.write_text(
+        '<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel>'
+        f"<wp:wxr_version>1.2</wp:wxr_version>{''.join(items)}</channel></rss>",
+        encoding="utf-8",
+    )
+    return cid, replies
+
+
+@pytest.mark.slow  # a reader process, a few thousand comments
+def test_batches_in_flight_keep_every_thread_whole(app: Flask, tmp_path: Path) -> None:
+    """Several batches are written at once, on connections of their own: every reply still
+    finds its parent (earlier or later in the file, in a batch stored or still in flight),
+    the store's invariants hold, and importing again stores nothing."""
+    wxr = tmp_path / "many.xml"
+    total, replies = many_comments(wxr, posts=60, per_post=50)
+    assert total > run_module.BATCH * run_module.IN_FLIGHT  # batches overlap
+    store = parts(app)[0]
+    stored = {}
+    for apart in (False, True):
+        store.redis.flushdb()
+        report = run(app, "wordpress", wxr, reader_process=apart)
+        assert report.comments == total and report.orphans == 0 and not report.skipped
+        records = store.comments(store.all_comment_ids())
+        by_source = {c.source: c for c in records}
+        for comment in records:
+            if comment.parent_id is not None:
+                assert store.comments([comment.parent_id])[0].article_id == comment.article_id
+        assert sum(1 for c in records if c.parent_id) == replies
+        stored[apart] = sorted((c.id, c.parent_id, c.status) for c in records)
+        assert by_source[SITE_MANY + "4"].parent_id == by_source[SITE_MANY + "5"].id
+        no_problems(store)
+    assert stored[False] == stored[True]
+    again = run(app, "wordpress", wxr, reader_process=True)
+    assert again.comments == 0 and again.already == total
 
 
 @pytest.mark.slow  # a reader process per import

@@ -38,10 +38,13 @@ from .source import Checked, Skipped, SourceComment, Thread, Verdict
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
 _VALIDATED = ("name", "email", "comment", "website")
 BATCH = 500
-# Batches sent to Redis while the next are prepared (a thread writes them: Redis runs the
-# scripts while Python parses and validates), and the ids of recent comments kept for their
-# replies meanwhile (a reply's parent is close by in every source).
-IN_FLIGHT = 2
+# Batches sent to Redis while the next are prepared, each by a thread of its own on a
+# connection of its own (Redis runs the scripts while Python validates and renders), and the
+# ids of recent comments kept for their replies meanwhile (a reply's parent is close by in
+# every source). Several connections because of appendfsync always: Redis fsyncs once per
+# turn of its event loop, and a turn reads at most 16 KB from each client, about 6 insert
+# scripts; a turn with several connections' batches waiting covers several times as many.
+IN_FLIGHT = 4
 RECENT = 5_000
 # Per-distinct-value results kept (pure functions of the value): at most this many values.
 DISTINCT_REMEMBERED = 100_000
@@ -240,7 +243,7 @@ class Importer:
         self.waiting: dict[tuple[str, str], list[_Pending]] = {}
         self.seen_in_dry_run: set[tuple[str, str]] = set()
         self.recent: dict[tuple[str, str], str] = {}
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.writer = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="import-writer")
         self.in_flight: deque[tuple[list[_Ready], Future[list[Outcome]]]] = deque()
 
     def run(
