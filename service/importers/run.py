@@ -39,12 +39,10 @@ ARTICLE_RULES = ("slug", "post-id", "thread-id")
 _VALIDATED = ("name", "email", "comment", "website")
 BATCH = 500
 # Batches sent to Redis while the next are prepared, each by a thread of its own on a
-# connection of its own (Redis runs the scripts while Python validates and renders), and the
-# ids of recent comments kept for their replies meanwhile (a reply's parent is close by in
-# every source). Several connections because of appendfsync always: Redis fsyncs once per
-# turn of its event loop, and a turn reads at most 16 KB from each client, about 6 insert
-# scripts; a turn with several connections' batches waiting covers several times as many.
-IN_FLIGHT = 4
+# connection of its own (Redis runs one batch's scripts while Python builds the next one's
+# arguments and validates and renders the one after), and the ids of recent comments kept
+# for their replies meanwhile (a reply's parent is close by in every source).
+IN_FLIGHT = 2
 RECENT = 5_000
 # Per-distinct-value results kept (pure functions of the value): at most this many values.
 DISTINCT_REMEMBERED = 100_000
