@@ -67,7 +67,9 @@ class ProcessReader:
         # or a checkout run in place).
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
-        self._child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
+        self._child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env
+        )
         return self
 
     def __exit__(
@@ -134,6 +136,8 @@ def main(argv: list[str]) -> int:
         serve(kind, Path(file), "--include-pingbacks" in options, out)
     except BrokenPipeError:
         return 1  # the importing process stopped reading (it failed, or was interrupted)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C reaches the whole process group: the importer reports it
     finally:
         try:
             out.close()
