@@ -60,15 +60,13 @@ class ProcessReader:
         self._child: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ProcessReader:
-        command = [sys.executable, "-m", __name__, self.kind, str(self.path)]
+        command = [sys.executable, "-m", __name__, self.kind, str(self.path.resolve())]
         if self.include_pingbacks:
             command.append("--include-pingbacks")
-        # The child imports this package from where this process did (an editable install,
-        # or a checkout run in place).
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
+        # Started in the directory this package was imported from: ``-m`` finds the same
+        # code there first (an installed package, or a checkout run in place).
         self._child = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, cwd=_PACKAGE_ROOT
         )
         return self
 
