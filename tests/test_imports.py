@@ -478,6 +478,19 @@ def test_batches_in_flight_keep_every_thread_whole(app: Flask, tmp_path: Path) -
     assert stored[False] == stored[True]
     again = run(app, "wordpress", wxr, reader_process=True)
     assert again.comments == 0 and again.already == total
+    # Broken two thirds in: the whole batches read before the break are stored (the one
+    # whose lookup ran ahead included), in this process as in a reader process.
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(wxr.read_bytes()[: wxr.stat().st_size * 2 // 3])
+    before_the_break = []
+    for apart in (False, True):
+        store.redis.flushdb()
+        with pytest.raises(FormatError, match="not well-formed XML"):
+            run(app, "wordpress", broken, reader_process=apart)
+        before_the_break.append(sorted(store.all_comment_ids()))
+    read_whole = broken.read_bytes().count(b"</item>") * 50  # posts of 50 before the break
+    assert len(before_the_break[0]) == read_whole // run_module.BATCH * run_module.BATCH > 0
+    assert before_the_break[0] == before_the_break[1]
 
 
 @pytest.mark.slow  # a reader process per import

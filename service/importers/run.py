@@ -33,7 +33,7 @@ from ..policy_terms import submission_term_hashes
 from ..schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from ..store import CommentStore, DecidedComment, Outcome
 from ..submissions import load_policy
-from .source import Checked, Skipped, SourceComment, Thread, Verdict
+from .source import Checked, FormatError, Skipped, SourceComment, Thread, Verdict
 
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
 _VALIDATED = ("name", "email", "comment", "website")
@@ -242,6 +242,7 @@ class Importer:
         self.seen_in_dry_run: set[tuple[str, str]] = set()
         self.recent: dict[tuple[str, str], str] = {}
         self.writer = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="import-writer")
+        self.lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-lookup")
         self.in_flight: deque[tuple[list[_Ready], Future[list[Outcome]]]] = deque()
 
     def run(
@@ -251,24 +252,41 @@ class Importer:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Report:
         pending: list[_Pending] = []
-        for read in items:
-            if isinstance(read, Skipped):
-                self.report.skip(read.source, read.reason, read.detail)
-                continue
-            item, verdict = (read.item, read.verdict) if isinstance(read, Checked) else (read, None)
-            article_id = self._article(item)
-            if article_id is not None:
-                pending.append((item, article_id, verdict))
-            if len(pending) >= BATCH:
-                self._batch(pending)
-                pending = []
-                if on_progress and progress:
-                    on_progress(progress(), self.report.comments)
+        # The batch read before this one, whose lookup runs in Redis while this one is read.
+        ahead: tuple[list[_Pending], Future[list[str | None]]] | None = None
         try:
+            try:
+                for read in items:
+                    if isinstance(read, Skipped):
+                        self.report.skip(read.source, read.reason, read.detail)
+                        continue
+                    item, verdict = (
+                        (read.item, read.verdict) if isinstance(read, Checked) else (read, None)
+                    )
+                    article_id = self._article(item)
+                    if article_id is not None:
+                        pending.append((item, article_id, verdict))
+                    if len(pending) >= BATCH:
+                        previous, ahead = ahead, None
+                        if previous is not None:
+                            self._batch(*previous)
+                        ahead = (pending, self.lookup.submit(self._look_up, pending))
+                        pending = []
+                        if on_progress and progress:
+                            on_progress(progress(), self.report.comments)
+            except FormatError:
+                # What was read before a break in the file is stored, as without a lookup
+                # ahead (the batch being read when it broke is not).
+                if ahead is not None:
+                    self._batch(*ahead)
+                raise
+            if ahead is not None:
+                self._batch(*ahead)
             self._batch(pending)
             self._orphans()
             self._drain(0)
         finally:
+            self.lookup.shutdown(wait=True)
             self.writer.shutdown(wait=True)
         self.report.seconds = time.monotonic() - self.report.started
         return self.report
@@ -286,18 +304,31 @@ class Importer:
             self.report.closed_articles.add(article_id)
         return article_id
 
-    def _batch(self, pending: list[_Pending]) -> None:
-        """Look up which are stored already and where their parents are (one round trip),
-        then store the rest (one more)."""
-        if not pending:
-            return
+    def _lookups(self, pending: list[_Pending]) -> list[tuple[str, str]]:
+        """The (article, source id) pairs a batch needs: its own and its parents'."""
         lookups: list[tuple[str, str]] = []
         for item, article_id, _ in pending:
             if item.source:
                 lookups.append((article_id, item.source))
             if item.parent_source:
                 lookups.append((article_id, item.parent_source))
-        found = dict(zip(lookups, self.store.imported_ids(lookups), strict=True))
+        return lookups
+
+    def _look_up(self, pending: list[_Pending]) -> list[str | None]:
+        return self.store.imported_ids(self._lookups(pending))
+
+    def _batch(
+        self, pending: list[_Pending], looked_up: Future[list[str | None]] | None = None
+    ) -> None:
+        """Look up which are stored already and where their parents are (one round trip, or
+        ``looked_up`` ahead of time), then store the rest (one more). A lookup ahead of the
+        batches before it misses what they store: their ids are in ``recent``, and one stored
+        twice is ALREADY_STORED by the script."""
+        if not pending:
+            return
+        lookups = self._lookups(pending)
+        ids = self.store.imported_ids(lookups) if looked_up is None else looked_up.result()
+        found = dict(zip(lookups, ids, strict=True))
         ready: list[_Ready] = []
         in_batch: dict[tuple[str, str], str] = {}
         for item, article_id, verdict in pending:
