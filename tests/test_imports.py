@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import stat
+import time
 from pathlib import Path
 from typing import cast
 
@@ -18,6 +19,7 @@ from flask.testing import FlaskClient
 from service.api.context import EXTENSION_KEY
 from service.hashing import Hasher
 from service.importers import commands
+from service.importers import run as run_module
 from service.importers.html_text import html_to_text
 from service.importers.run import ArticleRule, Importer, Progress, Report
 from service.importers.source import FormatError, SourceComment, Thread
@@ -26,6 +28,7 @@ from tests.conftest import AUTH, EMAIL_PATTERN
 
 FIXTURES = Path(__file__).parent / "import_fixtures"
 SITE = "wordpress:https://news.example.org:"
+SITE_MANY = "wordpress:"  # many_comments's export names no site
 
 
 def parts(app: Flask) -> tuple[CommentStore, Hasher]:
@@ -373,6 +376,141 @@ def test_wrong_and_truncated_files(app: Flask, tmp_path: Path) -> None:
         run(app, "wordpress", truncated)
     with pytest.raises(FormatError, match="not a comments-service export"):
         run(app, "json", FIXTURES / "disqus.xml")
+
+
+def comparable(report: Report) -> dict[str, object]:
+    fields = ("stored", "already", "skipped", "examples", "invalid_articles", "orphans")
+    return {name: getattr(report, name) for name in fields} | {
+        "articles": sorted(report.articles),
+        "closed": sorted(report.closed_articles),
+    }
+
+
+@pytest.mark.slow  # a reader process per import
+@pytest.mark.parametrize(
+    ("kind", "fixture", "options"),
+    [
+        ("wordpress", "wordpress.xml", {}),
+        ("wordpress", "wordpress.xml", {"include_pingbacks": True}),
+        ("disqus", "disqus.xml", {}),
+    ],
+)
+def test_a_reader_process_imports_what_this_process_does(
+    app: Flask, client: FlaskClient, kind: str, fixture: str, options: dict[str, object]
+) -> None:
+    """Large files are read and checked in a process of their own (reader_process.py): the
+    same report, the same records, the same threads as read in the importing process."""
+    store = parts(app)[0]
+    here = run(app, kind, FIXTURES / fixture, reader_process=False, **options)
+    records = store.comments(store.all_comment_ids())
+    threads = {a: public(client, a) for a in here.articles}
+    assert here.comments >= 5 and here.skipped["invalid"] >= 1
+    store.redis.flushdb()
+    apart = run(app, kind, FIXTURES / fixture, reader_process=True, **options)
+    assert comparable(apart) == comparable(here)
+    assert store.comments(store.all_comment_ids()) == records
+    assert {a: public(client, a) for a in apart.articles} == threads
+    again = run(app, kind, FIXTURES / fixture, reader_process=True, **options)
+    assert again.comments == 0 and again.already == here.comments
+    no_problems(store)
+
+
+def many_comments(path: Path, posts: int, per_post: int) -> tuple[int, int]:
+    """A WXR of ``posts`` posts of ``per_post`` comments: every fourth a reply, to an earlier
+    comment or (one in ten of those) to the next one, which comes later in the file. Returns
+    how many comments, how many of them replies."""
+    items = []
+    cid = replies = 0
+    for post in range(posts):
+        comments = []
+        first = cid + 1
+        for i in range(per_post):
+            cid += 1
+            parent = 0
+            if i % 4 == 3:
+                parent = cid + 1 if i % 40 == 3 and i + 1 < per_post else first + i // 2
+                replies += 1
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(1_600_000_000 + cid * 37))
+            comments.append(
+                f"<wp:comment><wp:comment_id>{cid}</wp:comment_id>"
+                f"<wp:comment_author>Reader {cid % 300}</wp:comment_author>"
+                f"<wp:comment_author_email>r{cid % 300}@example.com</wp:comment_author_email>"
+                f"<wp:comment_date_gmt>{when}</wp:comment_date_gmt>"
+                f"<wp:comment_content>Comment {cid} &amp; more.</wp:comment_content>"
+                f"<wp:comment_approved>{'1' if cid % 10 else '0'}</wp:comment_approved>"
+                f"<wp:comment_parent>{parent}</wp:comment_parent></wp:comment>"
+            )
+        items.append(
+            f"<item><link>https://news.example.org/p/post-{post}/</link>"
+            f"<wp:post_id>{post + 1}</wp:post_id>{''.join(comments)}</item>"
+        )
+    path.write_text(
+        '<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel>'
+        f"<wp:wxr_version>1.2</wp:wxr_version>{''.join(items)}</channel></rss>",
+        encoding="utf-8",
+    )
+    return cid, replies
+
+
+@pytest.mark.slow  # a reader process, a few thousand comments
+def test_batches_in_flight_keep_every_thread_whole(app: Flask, tmp_path: Path) -> None:
+    """Several batches are written at once, on connections of their own: every reply still
+    finds its parent (earlier or later in the file, in a batch stored or still in flight),
+    the store's invariants hold, and importing again stores nothing."""
+    wxr = tmp_path / "many.xml"
+    total, replies = many_comments(wxr, posts=60, per_post=50)
+    assert total > run_module.BATCH * run_module.IN_FLIGHT  # batches overlap
+    store = parts(app)[0]
+    stored = {}
+    for apart in (False, True):
+        store.redis.flushdb()
+        report = run(app, "wordpress", wxr, reader_process=apart)
+        assert report.comments == total and report.orphans == 0 and not report.skipped
+        records = store.comments(store.all_comment_ids())
+        by_source = {c.source: c for c in records}
+        for comment in records:
+            if comment.parent_id is not None:
+                assert store.comments([comment.parent_id])[0].article_id == comment.article_id
+        assert sum(1 for c in records if c.parent_id) == replies
+        stored[apart] = sorted((c.id, c.parent_id, c.status) for c in records)
+        assert by_source[SITE_MANY + "4"].parent_id == by_source[SITE_MANY + "5"].id
+        no_problems(store)
+    assert stored[False] == stored[True]
+    again = run(app, "wordpress", wxr, reader_process=True)
+    assert again.comments == 0 and again.already == total
+    # Broken two thirds in: the whole batches read before the break are stored (the one
+    # whose lookup ran ahead included), in this process as in a reader process.
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(wxr.read_bytes()[: wxr.stat().st_size * 2 // 3])
+    before_the_break = []
+    for apart in (False, True):
+        store.redis.flushdb()
+        with pytest.raises(FormatError, match="not well-formed XML"):
+            run(app, "wordpress", broken, reader_process=apart)
+        before_the_break.append(sorted(store.all_comment_ids()))
+    read_whole = broken.read_bytes().count(b"</item>") * 50  # posts of 50 before the break
+    assert len(before_the_break[0]) == read_whole // run_module.BATCH * run_module.BATCH > 0
+    assert before_the_break[0] == before_the_break[1]
+
+
+@pytest.mark.slow  # a reader process per import
+def test_a_reader_process_refuses_what_this_process_does(app: Flask, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_bytes(BILLION_LAUGHS)
+    with pytest.raises(FormatError, match="refused: the file declares entities"):
+        run(app, "wordpress", bomb, reader_process=True)
+    with pytest.raises(FormatError, match="not a Disqus export: the document's root is <rss>"):
+        run(app, "disqus", FIXTURES / "wordpress.xml", reader_process=True)
+    truncated = tmp_path / "truncated.xml"
+    truncated.write_bytes((FIXTURES / "wordpress.xml").read_bytes()[:3000])
+    store = parts(app)[0]
+    stored_before_the_break = []
+    for apart in (False, True):
+        store.redis.flushdb()
+        with pytest.raises(FormatError, match="not well-formed XML"):
+            run(app, "wordpress", truncated, reader_process=apart)
+        stored_before_the_break.append(sorted(store.all_comment_ids()))
+    assert stored_before_the_break[0] == stored_before_the_break[1]
 
 
 @pytest.mark.slow  # reads (and drops) the gigabyte: a few seconds

@@ -6,15 +6,16 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TextIO, cast
+from typing import TextIO
 
 from ..hashing import Hasher
 from ..moderation.profanity import default_matcher
 from ..store import CommentStore
-from . import disqus, isso, wordpress
+from . import isso
 from .jsonl import ExportReader, write_export
+from .reader_process import IN_PROCESS_BELOW, ProcessReader, xml_items
 from .run import ArticleRule, Importer, Progress, Report
-from .source import BoundedReader, FormatError, Skipped, SourceComment
+from .source import FormatError, Skipped, SourceComment
 
 SOURCES = ("wordpress", "disqus", "isso", "json")
 BACKUP_FILE = "comments-backup.jsonl"
@@ -31,8 +32,12 @@ def run_import(
     rejudge: bool = False,
     include_pingbacks: bool = False,
     out: TextIO = sys.stdout,
+    reader_process: bool | None = None,
 ) -> Report:
-    """Import one file; FormatError when it is not the named format or is hostile."""
+    """Import one file; FormatError when it is not the named format or is hostile.
+
+    ``reader_process``: read an XML export in a process of its own (reader_process.py);
+    None: when the file is large enough to gain from it."""
     importer = Importer(
         store,
         hasher,
@@ -57,27 +62,30 @@ def run_import(
             progress.close()
     if not path.is_file():
         raise FormatError(f"{path}: no such file")
-    progress = Progress(path.stat().st_size, out, "B")
-    with path.open("rb") as handle:
-        if kind == "json":
-            reader = ExportReader(handle)
-            try:
-                report = importer.run(reader, lambda: reader.position, progress.update)
-            finally:
-                progress.close()
-            if not dry_run:
-                apply_settings(store, reader)
-            return report
-        counting = BoundedReader(handle, limit=2**62)
-        items = (
-            wordpress.read(cast(IO[bytes], counting), include_pingbacks=include_pingbacks)
-            if kind == "wordpress"
-            else disqus.read(cast(IO[bytes], counting))
-        )
+    size = path.stat().st_size
+    progress = Progress(size, out, "B")
+    if kind != "json" and (size >= IN_PROCESS_BELOW if reader_process is None else reader_process):
         try:
-            report = importer.run(items, lambda: counting.position, progress.update)
+            with ProcessReader(kind, path, include_pingbacks=include_pingbacks) as read:
+                report = importer.run(read, lambda: read.position, progress.update)
         finally:
             progress.close()
+    else:
+        with path.open("rb") as handle:
+            if kind == "json":
+                reader = ExportReader(handle)
+                try:
+                    report = importer.run(reader, lambda: reader.position, progress.update)
+                finally:
+                    progress.close()
+                if not dry_run:
+                    apply_settings(store, reader)
+                return report
+            items, counting = xml_items(kind, handle, include_pingbacks=include_pingbacks)
+            try:
+                report = importer.run(items, lambda: counting.position, progress.update)
+            finally:
+                progress.close()
     if not dry_run:
         for article_id in sorted(report.closed_articles):
             store.set_article_open(article_id, False)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from marshmallow import Schema, ValidationError
@@ -33,16 +33,19 @@ from ..policy_terms import submission_term_hashes
 from ..schemas import ARTICLE_ID_PATTERN, make_submission_schemas
 from ..store import CommentStore, DecidedComment, Outcome
 from ..submissions import load_policy
-from .source import Skipped, SourceComment, Thread
+from .source import Checked, FormatError, Skipped, SourceComment, Thread, Verdict
 
 ARTICLE_RULES = ("slug", "post-id", "thread-id")
 _VALIDATED = ("name", "email", "comment", "website")
 BATCH = 500
-# Batches sent to Redis while the next are prepared (a thread writes them: Redis runs the
-# scripts while Python parses and validates), and the ids of recent comments kept for their
-# replies meanwhile (a reply's parent is close by in every source).
+# Batches sent to Redis while the next are prepared, each by a thread of its own on a
+# connection of its own (Redis runs one batch's scripts while Python builds the next one's
+# arguments and validates and renders the one after), and the ids of recent comments kept
+# for their replies meanwhile (a reply's parent is close by in every source).
 IN_FLIGHT = 2
 RECENT = 5_000
+# Per-distinct-value results kept (pure functions of the value): at most this many values.
+DISTINCT_REMEMBERED = 100_000
 EXAMPLES = 20  # skipped comments and invalid article ids listed by name in the report
 
 
@@ -176,6 +179,43 @@ class _Ready:
     source: str
 
 
+# A comment on its way to the store: its article id, and its fields' verdict when a reader
+# process checked them already (None: checked here, when it is decided).
+_Pending = tuple[SourceComment, str, Verdict | None]
+
+
+class FieldCheck:
+    """A live submission's validation and normalisation of a comment's fields: the submission
+    schema's own fields (validators, normalisation), without the ones a source has no value
+    for (honeypot, commenter key; the parent is resolved by the importer). Pure, so a reader
+    process can run it beside the import (reader_process.py)."""
+
+    def __init__(self) -> None:
+        live = make_submission_schemas(False, remember_emails=True)[0]
+        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
+
+    def __call__(self, item: SourceComment) -> Verdict:
+        """The valid fields, or why a live submission with these fields would be refused."""
+        # An anonymised comment (erased by its author, its text kept) has no email any more.
+        erased = item.anonymised and not item.email
+        fields = {"name": item.name, "comment": item.text}
+        if not erased:
+            fields["email"] = item.email
+        if item.website:
+            fields["website"] = item.website
+        try:
+            valid: dict[str, Any] = self.schema.load(
+                fields, partial=("email",) if erased else False
+            )
+        except ValidationError as error:
+            messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
+            return "; ".join(
+                f"{name}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
+                for name, m in sorted(messages.items())
+            )
+        return valid
+
+
 class Importer:
     def __init__(
         self,
@@ -193,43 +233,60 @@ class Importer:
         self.rule = rule
         self.dry_run = dry_run
         self.profanity = rejudge
-        # The live submission schema's own fields (validators, normalisation), without the
-        # ones a source has no value for (honeypot, commenter key; parent: resolved here).
-        live = make_submission_schemas(False, remember_emails=True)[0]
-        self.schema = Schema.from_dict({name: live.fields[name] for name in _VALIDATED})()
+        self.check = FieldCheck()
+        self.email_hashes: dict[str, str] = {}
         self.report = Report(dry_run=dry_run)
         self.policy = load_policy(store.policy_json()) if rejudge else None
         # Replies waiting for their parent: parent source id -> the replies.
-        self.waiting: dict[tuple[str, str], list[tuple[SourceComment, str]]] = {}
+        self.waiting: dict[tuple[str, str], list[_Pending]] = {}
         self.seen_in_dry_run: set[tuple[str, str]] = set()
         self.recent: dict[tuple[str, str], str] = {}
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self.writer = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="import-writer")
+        self.lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-lookup")
         self.in_flight: deque[tuple[list[_Ready], Future[list[Outcome]]]] = deque()
 
     def run(
         self,
-        items: Iterable[SourceComment | Skipped],
+        items: Iterable[SourceComment | Skipped | Checked],
         progress: Callable[[], int] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> Report:
-        pending: list[tuple[SourceComment, str]] = []
-        for item in items:
-            if isinstance(item, Skipped):
-                self.report.skip(item.source, item.reason, item.detail)
-                continue
-            article_id = self._article(item)
-            if article_id is not None:
-                pending.append((item, article_id))
-            if len(pending) >= BATCH:
-                self._batch(pending)
-                pending = []
-                if on_progress and progress:
-                    on_progress(progress(), self.report.comments)
+        pending: list[_Pending] = []
+        # The batch read before this one, whose lookup runs in Redis while this one is read.
+        ahead: tuple[list[_Pending], Future[list[str | None]]] | None = None
         try:
+            try:
+                for read in items:
+                    if isinstance(read, Skipped):
+                        self.report.skip(read.source, read.reason, read.detail)
+                        continue
+                    item, verdict = (
+                        (read.item, read.verdict) if isinstance(read, Checked) else (read, None)
+                    )
+                    article_id = self._article(item)
+                    if article_id is not None:
+                        pending.append((item, article_id, verdict))
+                    if len(pending) >= BATCH:
+                        previous, ahead = ahead, None
+                        if previous is not None:
+                            self._batch(*previous)
+                        ahead = (pending, self.lookup.submit(self._look_up, pending))
+                        pending = []
+                        if on_progress and progress:
+                            on_progress(progress(), self.report.comments)
+            except FormatError:
+                # What was read before a break in the file is stored, as without a lookup
+                # ahead (the batch being read when it broke is not).
+                if ahead is not None:
+                    self._batch(*ahead)
+                raise
+            if ahead is not None:
+                self._batch(*ahead)
             self._batch(pending)
             self._orphans()
             self._drain(0)
         finally:
+            self.lookup.shutdown(wait=True)
             self.writer.shutdown(wait=True)
         self.report.seconds = time.monotonic() - self.report.started
         return self.report
@@ -247,21 +304,34 @@ class Importer:
             self.report.closed_articles.add(article_id)
         return article_id
 
-    def _batch(self, pending: list[tuple[SourceComment, str]]) -> None:
-        """Look up which are stored already and where their parents are (one round trip),
-        then store the rest (one more)."""
-        if not pending:
-            return
+    def _lookups(self, pending: list[_Pending]) -> list[tuple[str, str]]:
+        """The (article, source id) pairs a batch needs: its own and its parents'."""
         lookups: list[tuple[str, str]] = []
-        for item, article_id in pending:
+        for item, article_id, _ in pending:
             if item.source:
                 lookups.append((article_id, item.source))
             if item.parent_source:
                 lookups.append((article_id, item.parent_source))
-        found = dict(zip(lookups, self.store.imported_ids(lookups), strict=True))
+        return lookups
+
+    def _look_up(self, pending: list[_Pending]) -> list[str | None]:
+        return self.store.imported_ids(self._lookups(pending))
+
+    def _batch(
+        self, pending: list[_Pending], looked_up: Future[list[str | None]] | None = None
+    ) -> None:
+        """Look up which are stored already and where their parents are (one round trip, or
+        ``looked_up`` ahead of time), then store the rest (one more). A lookup ahead of the
+        batches before it misses what they store: their ids are in ``recent``, and one stored
+        twice is ALREADY_STORED by the script."""
+        if not pending:
+            return
+        lookups = self._lookups(pending)
+        ids = self.store.imported_ids(lookups) if looked_up is None else looked_up.result()
+        found = dict(zip(lookups, ids, strict=True))
         ready: list[_Ready] = []
         in_batch: dict[tuple[str, str], str] = {}
-        for item, article_id in pending:
+        for item, article_id, verdict in pending:
             if item.comment_id is None and found.get((article_id, item.source)):
                 self.report.already += 1
                 continue
@@ -274,9 +344,9 @@ class Importer:
                 if parent_id is None and parent_key in self.seen_in_dry_run:
                     parent_id = "0" * 26
                 if parent_id is None:
-                    self.waiting.setdefault(parent_key, []).append((item, article_id))
+                    self.waiting.setdefault(parent_key, []).append((item, article_id, verdict))
                     continue
-            decided = self._decide(item, article_id, parent_id)
+            decided = self._decide(item, article_id, parent_id, verdict)
             if decided is None:
                 continue
             in_batch[(article_id, item.source)] = decided.comment.id
@@ -288,8 +358,7 @@ class Importer:
         # Replies that waited for a comment of this batch are ready now.
         released = []
         for key in in_batch:
-            for child, article_id in self.waiting.pop(key, []):
-                released.append((child, article_id))
+            released += self.waiting.pop(key, [])
         if released:
             self._batch(released)
 
@@ -324,30 +393,24 @@ class Importer:
         while self.waiting:
             _, children = self.waiting.popitem()
             self.report.orphans += len(children)
-            self._batch([(dataclasses.replace(c, parent_source=None), a) for c, a in children])
+            self._batch(
+                [(dataclasses.replace(c, parent_source=None), a, v) for c, a, v in children]
+            )
 
     def _decide(
-        self, item: SourceComment, article_id: str, parent_id: str | None
+        self,
+        item: SourceComment,
+        article_id: str,
+        parent_id: str | None,
+        verdict: Verdict | None = None,
     ) -> DecidedComment | None:
         """The comment as the service will hold it, or None (reported) if a live submission
-        with these fields would be refused."""
-        # An anonymised comment (erased by its author, its text kept) has no email any more.
-        erased = item.anonymised and not item.email
-        fields = {"name": item.name, "comment": item.text}
-        if not erased:
-            fields["email"] = item.email
-        if item.website:
-            fields["website"] = item.website
-        try:
-            valid = self.schema.load(fields, partial=("email",) if erased else False)
-        except ValidationError as error:
-            messages = error.messages if isinstance(error.messages, dict) else {"_": error.messages}
-            detail = "; ".join(
-                f"{name}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
-                for name, m in sorted(messages.items())
-            )
-            self.report.skip(item.source or item.comment_id or "?", "invalid", detail)
+        with these fields would be refused (``verdict``: the fields' check, when done already)."""
+        valid = self.check(item) if verdict is None else verdict
+        if isinstance(valid, str):
+            self.report.skip(item.source or item.comment_id or "?", "invalid", valid)
             return None
+        erased = item.anonymised and not item.email
         email = "" if erased else valid["email"]
         status, reasons, history = item.status, item.reasons, item.history
         at = iso_from_ms(item.created_ms)
@@ -370,7 +433,7 @@ class Importer:
             status=status,
             created_at=at,
             updated_at=history[-1].at,
-            email_hash=self.hasher.email(email) if email else "",
+            email_hash=self._email_hash(email) if email else "",
             commenter_id=item.commenter_id,
             reasons=reasons,
             history=history,
@@ -381,6 +444,16 @@ class Importer:
             edit_token_hash=item.edit_token_hash,
         )
         return DecidedComment(comment, render_public(comment.public()), decided_ms)
+
+    def _email_hash(self, email: str) -> str:
+        """The keyed hash of an address, computed once per distinct address (an import meets
+        the same few thousand authors over and over)."""
+        found = self.email_hashes.get(email)
+        if found is None:
+            found = self.hasher.email(email)
+            if len(self.email_hashes) < DISTINCT_REMEMBERED:
+                self.email_hashes[email] = found
+        return found
 
     def _rejudge(
         self, item: SourceComment, valid: dict[str, str], at: str

@@ -58,6 +58,19 @@ class SourceComment:
     edit_token_hash: str = ""
 
 
+# A comment's fields after a live submission's checks (run.FieldCheck): the valid, normalised
+# fields, or why a live submission with them would be refused.
+Verdict = dict[str, Any] | str
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A comment whose fields a reader process checked already (reader_process.py)."""
+
+    item: SourceComment
+    verdict: Verdict
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A record of the source that is not imported, and why (counted in the report)."""
