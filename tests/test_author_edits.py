@@ -116,7 +116,9 @@ def test_the_store_stays_consistent_after_edits(app: Flask, client: FlaskClient)
 
 def test_a_wrong_or_missing_token_is_403(client: FlaskClient) -> None:
     comment_id, token = posted(client)
-    wrong = edit(client, comment_id, "x" + token[1:], comment="Hijacked.")
+    # Another first character: a fixed "x" would leave a token that starts with "x" unchanged.
+    changed = "y" if token[0] == "x" else "x"
+    wrong = edit(client, comment_id, changed + token[1:], comment="Hijacked.")
     assert wrong.status_code == 403
     assert wrong.get_json()["type"] == "/problems/edit-token-invalid"
     other_id, _ = posted(client, comment="someone else")
