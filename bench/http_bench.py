@@ -1461,6 +1461,18 @@ def running_stack(
         yield stack
 
 
+# The key suffix of a floor measured under the service's own layout as well.
+ALSO = "@service-layout"
+
+
+def _ceiling_under(stack: Stack, layout: Layout) -> Server | None:
+    """The bare app's server under ``layout``, when it is one of the ceiling layouts."""
+    for server, candidate in zip(stack.ceilings.values(), stack.ceiling_layouts, strict=True):
+        if candidate == layout:
+            return server
+    return None
+
+
 def _ceiling_scenario(layout: Layout) -> Scenario:
     return replace(CEILING, name="ceiling", title=layout.note)
 
@@ -1514,6 +1526,12 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         print("\nthe scenarios:", flush=True)
         jobs: list[Job] = [("ceiling", strongest_server, CEILING)]
         jobs += [(f.name, strongest_server, f) for f in floor_scenarios]
+        # The floors under the service's own layout too, and the stronger of the two counts:
+        # under a layout with few requests in flight (granian WSGI 2x1 may win the ceiling) the
+        # fsync-bound write floor is low, which would flatter every write ratio.
+        floor_elsewhere = _ceiling_under(stack, stack.service_layouts[0])
+        if floor_elsewhere is not None and floor_elsewhere is not strongest_server:
+            jobs += [(f"{f.name}{ALSO}", floor_elsewhere, f) for f in floor_scenarios]
         jobs += [(sc.name, stack.service, sc) for sc in scenarios]
         others = list(zip(stack.services.items(), stack.service_layouts, strict=True))[1:]
         for (label, server), layout in others:
@@ -1532,8 +1550,19 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             writing = [key for key, on, sc in jobs if sc.mode != "get" and on is server]
             if server is stack.service:  # the floors write to the default service's Redis
                 writing += [f.name for f in floor_scenarios if f.mode != "get"]
+                writing += [f"{f.name}{ALSO}" for f in floor_scenarios if f.mode != "get"]
             fsync_pids.update(dict.fromkeys(writing, pid))
         results = measure_jobs(jobs, setup, fsync_pids=fsync_pids)
+        for f in floor_scenarios:
+            also = results.pop(f"{f.name}{ALSO}", None)
+            if also is not None and also.best.req_s > results[f.name].best.req_s:
+                print(
+                    f"  {f.name}: stronger under the service's layout "
+                    f"({also.best.req_s:.0f} req/s against {results[f.name].best.req_s:.0f} "
+                    f"under {strongest}): that is the floor",
+                    flush=True,
+                )
+                results[f.name] = also
         campaign_cost = measure_campaign_cost(stack.service, setup) if "submit" in names else None
         results["ceiling"].runs += ceilings[strongest].runs
         service_logs = {
