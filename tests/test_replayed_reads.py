@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -93,7 +94,11 @@ class Protocol:
 
 def serve(bridge: RSGIBridge, scope: Scope) -> Answer:
     protocol = Protocol()
-    asyncio.run(bridge(scope, protocol))
+    # On an event loop in a thread of its own: a test that ran earlier in this process may
+    # have left a loop running in this thread (Playwright's sync API does), and asyncio.run
+    # refuses to run inside one.
+    with ThreadPoolExecutor(max_workers=1) as runner:
+        runner.submit(asyncio.run, bridge(scope, protocol)).result()
     assert len(protocol.answers) == 1
     return protocol.answers[0]
 
