@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,6 +24,19 @@ from service.store import make_redis  # noqa: E402
 # The moderator token of the in-process benches (bench_app).
 TOKEN = "bench-moderator-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def bench_config(url: str, **settings: Any) -> Config:
+    """The benches' settings for an app in their own process: the bench moderator token, fixed
+    keys, rate limits off; ``settings`` override or add to them."""
+    return Config(
+        redis_url=url,
+        moderator_tokens={"bench": TOKEN},
+        secret_key=b"bench-secret-key-0123456789abcdef",
+        encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
+        rate_limits_enabled=False,
+        **settings,
+    )
 
 
 @contextmanager
@@ -43,16 +57,7 @@ def bench_app(name: str) -> Iterator[Flask]:
     the way out."""
     prefix = f"{name}{os.getpid()}"
     with bench_redis() as (url, _):
-        app = create_app(
-            Config(
-                redis_url=url,
-                moderator_tokens={"bench": TOKEN},
-                secret_key=b"bench-secret-key-0123456789abcdef",
-                encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-                rate_limits_enabled=False,
-                key_prefix=prefix,
-            )
-        )
+        app = create_app(bench_config(url, key_prefix=prefix))
         try:
             yield app
         finally:

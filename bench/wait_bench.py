@@ -23,29 +23,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.redis_for_bench import AUTH, bench_config  # noqa: E402
 from devtools.processes import wait_until  # noqa: E402
 from devtools.topologies import RedisServer  # noqa: E402
 from service.api.context import EXTENSION_KEY  # noqa: E402
 from service.app import create_app  # noqa: E402
-from service.config import Config  # noqa: E402
-from service.crypto import KeyRing  # noqa: E402
 
-TOKEN = "bench-moderator-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 POLICY = {"flood_interval_seconds": 0, "flood_hourly_cap": 0, "duplicate_window_seconds": 0}
 
 
 def app_for(url: str, wait_replicas: int) -> Any:
     app = create_app(
-        Config(
-            redis_url=url,
-            moderator_tokens={"bench": TOKEN},
-            secret_key=b"bench-secret-key-0123456789abcdef",
-            encryption_keys=KeyRing.parse(KeyRing.generate_entry("b1")),
-            rate_limits_enabled=False,
-            redis_wait_replicas=wait_replicas,
-            redis_wait_timeout_ms=1000,
-        )
+        bench_config(url, redis_wait_replicas=wait_replicas, redis_wait_timeout_ms=1000)
     )
     assert app.test_client().put("/api/v1/moderation/policy", json=POLICY, headers=AUTH).status_code
     return app
