@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from service import states
 from service.api import moderation
 from service.documents import HistoryEntrySchema, ModeratorCommentSchema
+from service.events import EVENT_TYPES
 from service.schemas import StatusListArgsSchema
 from tests.conftest import AUTH
 
@@ -99,6 +100,18 @@ def test_openapi_status_enums_are_the_states() -> None:
 
     for enum in enums(spec["components"]["schemas"]):
         assert set(enum) <= set(states.STATUS_VALUES), enum
+
+
+def test_openapi_event_types_are_the_events() -> None:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
+    schemas = spec["components"]["schemas"]
+    assert set(schemas["EventType"]["enum"]) == set(EVENT_TYPES)
+    # A webhook subscribes to at most every type once: the limit follows the list.
+    limits = {
+        name: schemas[name]["properties"]["event_types"]["maxItems"]
+        for name in ("WebhookCreate", "WebhookUpdate")
+    }
+    assert set(limits.values()) == {len(EVENT_TYPES)}, limits
 
 
 def one_of(schema: Any, field: str) -> tuple[str, ...]:
