@@ -237,7 +237,11 @@ class LocalCluster:
         while keys := command(src, "CLUSTER", "GETKEYSINSLOT", slot, batch):
             command(src, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
             moved += len(keys)
-        for server in self.primary_servers():
+        # The target first, then the source, then the rest, as the Cluster specification
+        # says: told while importing, the target bumps its config epoch and wins the slot; the
+        # other order once left source and target each naming the other (MOVED ping-pong).
+        rest = [s for s in self.primary_servers() if s is not target and s is not source]
+        for server in (target, source, *rest):
             command(server.client(), "CLUSTER", "SETSLOT", slot, "NODE", target_id)
         if not wait_until(lambda: self.owner_of(slot) is target and self.healthy(), 20, 0.1):
             raise ProcessError(f"slot {slot} did not settle on {target.port}")
