@@ -63,18 +63,23 @@ READ_SIZE = 65536
 Changed = list[str] | None
 
 
+def _listener_options(connect_timeout: float) -> dict[str, Any]:
+    """Connection settings of every listener connection (a tracked server's or a sentinel's):
+    RESP2 and the pure-Python parser (item 1), bounded timeouts."""
+    return {
+        "protocol": 2,
+        "decode_responses": True,
+        "parser_class": _RESP2Parser,
+        "socket_connect_timeout": connect_timeout,
+        "socket_timeout": connect_timeout,
+        # No retries of its own: the listener reconnects with back-off and stops when told.
+        "retry": Retry(NoBackoff(), 0),
+    }
+
+
 def make_pool(redis_url: str, connect_timeout: float) -> ConnectionPool:
     """A pool whose connections use RESP2 and the pure-Python parser (item 1)."""
-    return ConnectionPool.from_url(
-        redis_url,
-        protocol=2,
-        decode_responses=True,
-        parser_class=_RESP2Parser,
-        socket_connect_timeout=connect_timeout,
-        socket_timeout=connect_timeout,
-        # No retries of its own: the listener reconnects with back-off and stops when told.
-        retry=Retry(NoBackoff(), 0),
-    )
+    return ConnectionPool.from_url(redis_url, **_listener_options(connect_timeout))
 
 
 class InvalidationStream:
@@ -166,15 +171,7 @@ class SentinelWatch:
         try:
             for host, port in sentinels:
                 pool = ConnectionPool(
-                    host=host,
-                    port=port,
-                    password=password,
-                    protocol=2,
-                    decode_responses=True,
-                    parser_class=_RESP2Parser,
-                    socket_connect_timeout=connect_timeout,
-                    socket_timeout=connect_timeout,
-                    retry=Retry(NoBackoff(), 0),
+                    host=host, port=port, password=password, **_listener_options(connect_timeout)
                 )
                 connection: Any = cast(Any, pool.make_connection())
                 try:
