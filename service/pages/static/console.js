@@ -49,6 +49,7 @@
 
   const state = {
     comments: [], // the page shown
+    listAsked: 0, // the latest list request: an older answer arriving later is dropped
     current: -1, // index of the comment the keys act on
     selected: new Set(),
     cursors: [null], // cursor of each page seen so far; the last is the page shown
@@ -193,7 +194,9 @@
   }
 
   async function reload() {
+    const asked = ++state.listAsked;
     const answer = await api('GET', (state.view === 'reported' ? '/queue?' : '/comments?') + listQuery());
+    if (asked !== state.listAsked) return; // a newer list (other filters, page) was asked since
     if (!answer.ok) {
       showFilterError(answer.doc);
       return;
