@@ -4,11 +4,14 @@ bulk; one author repeating themself is no campaign. Precision and recall on a ge
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from typing import Any
 
 from flask.testing import FlaskClient
 
 from devtools.campaign_texts import generated, replay
+from service.moderation import campaigns
 from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation"
@@ -118,3 +121,25 @@ def test_a_trusted_author_completing_a_campaign_is_held_too(client: FlaskClient)
     record = client.get(f"{MODERATION}/comments/{answer['id']}", headers=AUTH).get_json()
     assert record["status"] == "pending" and "campaign" in reasons(client, answer["id"])
     assert record["history"][0]["note"].split(", ")[-1] == "campaign"
+
+
+def test_an_empty_slot_borrows_from_the_next_filled_one() -> None:
+    # Few shingles leave slots empty: each holds the next filled slot's value (wrapping round)
+    # marked by the distance it was borrowed from, so it is the definition, slot by slot.
+    text = "alpha beta gamma delta epsilon zeta eta theta"
+    flat = campaigns.canonical(text).split()
+    values = {zlib.crc32(w.encode()) for w in flat}
+    values |= {zlib.crc32(f"{a} {b}".encode()) for a, b in itertools.pairwise(flat)}
+    smallest: dict[int, int] = {}
+    for v in values:
+        smallest[v % campaigns.SLOTS] = min(v, smallest.get(v % campaigns.SLOTS, v))
+    assert 0 < len(smallest) < campaigns.SLOTS
+    expected = []
+    for i in range(campaigns.SLOTS):
+        j = next(
+            (i + d) % campaigns.SLOTS
+            for d in range(campaigns.SLOTS)
+            if (i + d) % campaigns.SLOTS in smallest
+        )
+        expected.append(smallest[j] + ((j - i) % campaigns.SLOTS) * (1 << 32))
+    assert campaigns.sketch(text) == tuple(expected)

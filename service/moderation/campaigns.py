@@ -70,14 +70,21 @@ def sketch(text: str) -> tuple[int, ...] | None:
     smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
     if len(smallest) == SLOTS:  # a comment's usual case: every slot filled, nothing to borrow
         return tuple(map(smallest.__getitem__, _SLOT_RANGE))
-    slots = [smallest.get(i, _EMPTY) for i in range(SLOTS)]
-    filled = [i for i, v in enumerate(slots) if v != _EMPTY]
-    for i in range(SLOTS):
-        if slots[i] == _EMPTY:
-            j = next((f for f in filled if f > i), filled[0])
+    # An empty slot borrows from the next filled one (wrapping round): walking down from the
+    # last slot, the next filled one is known at each step (one pass, where a search per
+    # empty slot cost a 30-word comment a sixth of its sketch).
+    get = smallest.get
+    slots = [0] * SLOTS
+    nearest = min(smallest) + SLOTS  # the first filled slot, seen from past the last one
+    for i in range(SLOTS - 1, -1, -1):
+        v = get(i)
+        if v is None:
             # A borrowed value is marked by how far it was borrowed from, so that two
             # sketches only agree on it when they borrowed alike.
-            slots[i] = slots[j] + ((j - i) % SLOTS) * _EMPTY
+            slots[i] = smallest[nearest % SLOTS] + ((nearest - i) % SLOTS) * _EMPTY
+        else:
+            slots[i] = v
+            nearest = i
     return tuple(slots)
 
 
