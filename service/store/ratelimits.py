@@ -23,6 +23,7 @@ from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
+from .. import metrics
 from .client import RedisClient, is_unavailable
 from .inserts import WindowCounter
 from .keys import Keys
@@ -84,6 +85,7 @@ class RateLimitCounters:
                 if not is_unavailable(error):
                     raise
                 self.not_counted += 1
+                metrics.count_rate_limit_not_counted(scope)
                 log.warning(
                     "rate limit not counted, request let through (fail open): %s",
                     type(error).__name__,
