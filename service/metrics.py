@@ -34,7 +34,7 @@ redis_errors_total                              counter    kind: the redis-py ex
 webhook_deliveries_total                        counter    result (the delivery worker's)
 webhook_oldest_undelivered_event_age_seconds    gauge      - (set by delivery workers; max)
 smtp_sends_total                                counter    result (the notifier's)
-rate_limits_not_counted_total                   counter    scope: read, submit, ... (a limit
+rate_limits_not_counted_total                   counter    scope: submit, read, report (a limit
                                                            Redis could not count: let through)
 """
 
