@@ -50,8 +50,8 @@ class RateLimitCounters:
     def __init__(self, redis: RedisClient, keys: Keys) -> None:
         storage = SharedClientStorage(redis, keys.rate_limits())
         self.limiter = FixedWindowRateLimiter(storage)
-        # Requests let through uncounted because the store could not count them (a metric's
-        # source once service/metrics.py exists; logged each time meanwhile).
+        # Requests let through uncounted because the store could not count them (logged each
+        # time, and counted in rate_limits_not_counted_total too).
         self.not_counted = 0
 
     def window_counters(
