@@ -34,6 +34,8 @@ redis_errors_total                              counter    kind: the redis-py ex
 webhook_deliveries_total                        counter    result (the delivery worker's)
 webhook_oldest_undelivered_event_age_seconds    gauge      - (set by delivery workers; max)
 smtp_sends_total                                counter    result (the notifier's)
+rate_limits_not_counted_total                   counter    scope: submit, read, report (a limit
+                                                           Redis could not count: let through)
 """
 
 from __future__ import annotations
@@ -150,6 +152,12 @@ WEBHOOK_OLDEST_UNDELIVERED = Gauge(
     registry=None,
     multiprocess_mode="livemax",
 )
+RATE_LIMITS_NOT_COUNTED = Counter(
+    "rate_limits_not_counted",
+    "Requests let through because Redis could not count their rate limit (fail open).",
+    ("scope",),
+    registry=None,
+)
 SMTP_SENDS = Counter(
     "smtp_sends",
     "Moderator notification mails by result (recorded by the notifier).",
@@ -246,6 +254,11 @@ def count_webhook_delivery(result: str) -> None:
 def set_oldest_undelivered_age(seconds: float) -> None:
     if switch.enabled:
         WEBHOOK_OLDEST_UNDELIVERED.set(seconds)
+
+
+def count_rate_limit_not_counted(scope: str) -> None:
+    if switch.enabled:
+        _series_of(RATE_LIMITS_NOT_COUNTED, scope).inc()
 
 
 def count_smtp_send(result: str) -> None:

@@ -127,6 +127,42 @@ def test_decisions_and_erasures_wait_too(
     assert waiting.get("/api/v1/articles/a1/comments").status_code == 200
 
 
+def test_transactions_wait_too_webhook_changes_answer_503_and_stay_applied(
+    config: Config, make_app: MakeApp, redis_client: Redis
+) -> None:
+    # The webhook changes are MULTI/WATCH transactions, not scripts: confirmed by a mark
+    # written and WAITed for on the primary after EXEC (ReplicaWait.confirm).
+    hooks = "/api/v1/moderation/webhooks"
+    setting = with_redis(config, webhook_allow_private=True)
+    plain = make_app(setting).test_client()
+    created = plain.post(hooks, json={"url": "https://cms.example.org/a"}, headers=AUTH)
+    assert created.status_code == 201, created.get_json()
+    path = f"{hooks}/{created.get_json()['id']}"
+    waiting = make_app(
+        with_redis(setting, redis_wait_replicas=1, redis_wait_timeout_ms=50)
+    ).test_client()
+    refused = waiting.post(hooks, json={"url": "https://cms.example.org/b"}, headers=AUTH)
+    assert refused.status_code == 503, refused.get_json()
+    assert refused.headers["Retry-After"] == str(RETRY_AFTER)
+    patched = waiting.patch(path, json={"enabled": False}, headers=AUTH)
+    assert patched.status_code == 503, patched.get_json()
+    assert plain.get(path, headers=AUTH).get_json()["enabled"] is False  # applied on the primary
+    deleted = waiting.delete(path, headers=AUTH)
+    assert deleted.status_code == 503, deleted.get_json()
+    assert plain.get(path, headers=AUTH).status_code == 404
+    assert len(plain.get(hooks, headers=AUTH).get_json()["webhooks"]) == 1  # "b" was kept
+
+
+def test_outside_a_request_a_transaction_no_replica_confirms_raises(
+    config: Config, redis_client: Redis
+) -> None:
+    store = CommentStore(redis_client, Keys(), _cipher(config), wait_replicas=1, wait_timeout_ms=20)
+    with pytest.raises(ReplicasBehind, match="revocation"):
+        store.revoke_commenters("0" * 64)
+    mark = Keys().replication_mark()
+    assert 0 < int(redis_client.pttl(mark)) <= 60_000  # a mark that does not stay
+
+
 def test_outside_a_request_an_unconfirmed_write_raises(config: Config, redis_client: Redis) -> None:
     store = CommentStore(redis_client, Keys(), _cipher(config), wait_replicas=1, wait_timeout_ms=20)
     with pytest.raises(ReplicasBehind) as raised:

@@ -227,3 +227,23 @@ def test_only_the_metrics_module_imports_prometheus_client() -> None:
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
     )
     assert "imported before service.metrics" in ran.stdout, ran.stdout + ran.stderr
+
+
+def test_a_rate_limit_let_through_uncounted_is_counted_by_scope(tmp_path: Path) -> None:
+    # Fail open is never silent: a log line (tests/test_topologies.py) and this series.
+    from devtools.topologies import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    port = server.port
+    server.stop()
+    code = f"""
+        from limits import parse
+        from service.store import Keys, make_redis
+        from service.store.ratelimits import RateLimitCounters
+        counters = RateLimitCounters(make_redis("redis://127.0.0.1:{port}/0", retries=0), Keys())
+        assert counters.first_exhausted([parse("1/minute")], "read", "client-hash") is None
+    """
+    recorder = run_recorder(tmp_path / "metrics", code)
+    assert recorder.wait(60) == 0
+    found = samples(metrics.render(directory=tmp_path / "metrics"))
+    assert found[("rate_limits_not_counted_total", labels(scope="read"))] == 1

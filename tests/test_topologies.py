@@ -236,6 +236,21 @@ def test_rate_limits_count_on_a_cluster(
 
 
 @pytest.mark.slow
+def test_rate_limits_count_through_sentinel_on_the_master(
+    tmp_path: Path, config: Config, make_app: MakeApp
+) -> None:
+    with LocalSentinel(tmp_path, "comments") as setup:
+        app = make_app(
+            cluster_config(config, setup.url, rate_limits_enabled=True, rate_limit_read="2/minute")
+        )
+        client = app.test_client()
+        statuses = [client.get("/api/v1/articles/a1/comments").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        counted = list(setup.master.client().scan_iter(match=f"{Keys().rate_limits()}*"))
+        assert counted, "the counter is on the master"
+
+
+@pytest.mark.slow
 def test_a_rate_limit_that_cannot_be_counted_lets_through_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

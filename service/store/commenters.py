@@ -58,6 +58,7 @@ class Commenters(StoreCore):
                     pipe.multi()
                     pipe.delete(index, *(self.keys.commenter(i) for i in ids))
                     pipe.execute()
+                    self.replica_wait.confirm(self.keys.replication_mark(), what="revocation")
                     return len(ids)
                 except WatchError:
                     continue

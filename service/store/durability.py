@@ -5,13 +5,15 @@ Redis replicates asynchronously: a primary answers a write before any replica ha
 failover (Sentinel's, or a cluster replica taking over from a killed primary) can drop writes
 the service already acknowledged. With ``REDIS_WAIT_REPLICAS`` = N > 0 each acknowledging write
 (a submission's insert, decisions, edits, deletions, erasures, reports, settings, the
-Idempotency-Key's kept answer, imported batches; not yet the few MULTI/WATCH transactions,
-README says which) is followed by ``WAIT N <REDIS_WAIT_TIMEOUT_MS>`` **in the same
-pipeline, on the same connection** (WAIT counts only that connection's own writes; sent on
-another one it returns at once and proves nothing), so a single node or Sentinel's master
-still takes one round trip per write. On a cluster that connection is the one to the primary
-owning the keys' slot, found through the cluster client; a MOVED/ASK/TRYAGAIN reply is
-followed here (the pipeline bypasses the cluster client's own redirection).
+Idempotency-Key's kept answer, imported batches) is followed by ``WAIT N
+<REDIS_WAIT_TIMEOUT_MS>`` **in the same pipeline, on the same connection** (WAIT counts only
+that connection's own writes; sent on another one it returns at once and proves nothing), so
+a single node or Sentinel's master still takes one round trip per write. On a cluster that
+connection is the one to the primary owning the keys' slot, found through the cluster client;
+a MOVED/ASK/TRYAGAIN reply is followed here (the pipeline bypasses the cluster client's own
+redirection). The MULTI/WATCH transactions and plain commands that acknowledge a change
+(webhook endpoints, commenter keys revoked, an email re-encrypted, a backup's keys restored)
+are confirmed after EXEC by :meth:`ReplicaWait.confirm`.
 
 When fewer replicas than N confirm in time, the write has happened on the primary but may not
 survive it. Inside a request (:func:`begin_request`) the request goes on, so that its answer is
@@ -57,6 +59,8 @@ from .client import ReplicasBehind as ReplicasBehind
 # Attempts at one write batch on a cluster whose slot map is changing under it.
 REDIRECT_ATTEMPTS = 5
 TRY_AGAIN_SECONDS = 0.05
+# How long the replication mark (ReplicaWait.confirm) stays: only its replication matters.
+MARK_TTL_MS = 60_000
 
 
 # The writes of the current request that no replica confirmed (None outside a request).
@@ -124,6 +128,16 @@ class ReplicaWait:
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    def confirm(self, mark_key: str, *, what: str) -> None:
+        """Wait for the replicas to have a write that went without :meth:`batch` (a MULTI/
+        WATCH transaction, a plain command) on ``mark_key``'s primary: WAIT counts only the
+        writes of its own connection, so a short-lived mark is written on that connection
+        first; being later in the one replication stream, a replica that has it has the
+        transaction too. A change made again (a retried request) is confirmed again."""
+        if self.wanted() == 0:
+            return
+        self.batch([("SET", mark_key, "1", "PX", MARK_TTL_MS)], [], what=what)
 
     def batch(
         self,

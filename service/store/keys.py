@@ -83,6 +83,9 @@ Key                                      type    holds
                                                  member's comment key are built inside the
                                                  insert script from comment("") and
                                                  campaign("") (ids read from the bands)
+{p}:replmark                             string  "1", written after a MULTI/WATCH transaction
+                                                 for WAIT to confirm it (durability.py); TTL:
+                                                 60 s
 {p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -149,6 +152,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("campaign_bands", ("window_ms", "bucket"), "zset", True),
     KeyShape("campaign_sketches", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
+    KeyShape("replication_mark", (), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -297,6 +301,12 @@ class Keys:
 
     def campaign(self, campaign_id: str) -> str:
         return f"{self.tag}:campaign:{campaign_id}"
+
+    def replication_mark(self) -> str:
+        """Written (with a TTL) after a MULTI/WATCH transaction, with WAIT after it on the
+        same connection: replication is one ordered stream, so a replica that has the mark
+        has the transaction (store/durability.py, ReplicaWait.confirm)."""
+        return f"{self.tag}:replmark"
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""

@@ -103,6 +103,7 @@ class PersonalData(RecordLoader):
                 pipe.set(key, compact(record))
                 pipe.execute()
                 self._changed(key)
+                self.replica_wait.confirm(self.keys.replication_mark(), what="re-encryption")
                 return True
             except WatchError:
                 return False

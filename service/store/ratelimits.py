@@ -23,6 +23,7 @@ from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import RedisError
 
+from .. import metrics
 from .client import RedisClient, is_unavailable
 from .inserts import WindowCounter
 from .keys import Keys
@@ -49,8 +50,8 @@ class RateLimitCounters:
     def __init__(self, redis: RedisClient, keys: Keys) -> None:
         storage = SharedClientStorage(redis, keys.rate_limits())
         self.limiter = FixedWindowRateLimiter(storage)
-        # Requests let through uncounted because the store could not count them (a metric's
-        # source once service/metrics.py exists; logged each time meanwhile).
+        # Requests let through uncounted because the store could not count them (logged each
+        # time, and counted in rate_limits_not_counted_total too).
         self.not_counted = 0
 
     def window_counters(
@@ -84,6 +85,7 @@ class RateLimitCounters:
                 if not is_unavailable(error):
                     raise
                 self.not_counted += 1
+                metrics.count_rate_limit_not_counted(scope)
                 log.warning(
                     "rate limit not counted, request let through (fail open): %s",
                     type(error).__name__,
