@@ -159,7 +159,7 @@ class Submissions:
         at = iso_from_ms(created)
         edit_token = secrets.token_urlsafe(32)  # stored only as its keyed hash
         base = StoredComment(
-            id=new_id(created),
+            id=new_id(created, store.keys.bucket(article_id)),
             article_id=article_id,
             name=request.name,
             email=request.email,

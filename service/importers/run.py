@@ -423,7 +423,12 @@ class Importer:
             )
         decided_ms = item.created_ms if history[-1].at == at else parse_iso_ms(history[-1].at)
         comment = StoredComment(
-            id=item.comment_id or id_at(item.created_ms, self.hasher.import_seed(item.source)),
+            id=item.comment_id
+            or id_at(
+                item.created_ms,
+                self.hasher.import_seed(item.source),
+                self.store.keys.bucket(article_id),
+            ),
             article_id=article_id,
             name=valid["name"],
             email=email,

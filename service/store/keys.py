@@ -95,8 +95,11 @@ Key                                      type    holds
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
+
+from ..ids import BUCKET_BITS
 
 # Re-exported: the index groups' order, which callers and scripts share.
 from ..states import STATUSES as STATUSES
@@ -160,9 +163,24 @@ _PART = "[^:]+"
 _TAIL_PARTS = {"counter": ".+"}
 
 
+# How many buckets articles are spread over, fixed for good (a comment's id carries its
+# bucket): far more than any cluster has primaries, so buckets spread evenly over them.
+BUCKETS = 1 << BUCKET_BITS
+
+
+def article_bucket(article_id: str) -> int:
+    """The bucket of an article's keys: CRC-32 of its id (stable across processes and
+    versions, unlike Python's hash), mod BUCKETS."""
+    return zlib.crc32(article_id.encode()) % BUCKETS
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str = "cm"
+
+    @staticmethod
+    def bucket(article_id: str) -> int:
+        return article_bucket(article_id)
 
     @property
     def tag(self) -> str:

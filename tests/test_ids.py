@@ -1,0 +1,66 @@
+"""Comment ids: their time order, and the article bucket they carry."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from service.ids import id_at, id_bucket, id_time_ms, is_valid_id, new_id
+from service.store.keys import BUCKETS, Keys, article_bucket
+
+NOW = 1_764_633_600_000
+
+
+@pytest.mark.parametrize("bucket", [0, 1, 17, 128, BUCKETS - 1])
+def test_an_id_carries_its_bucket_and_its_time(bucket: int) -> None:
+    for _ in range(50):
+        made = new_id(NOW, bucket)
+        assert is_valid_id(made)
+        assert id_bucket(made) == bucket
+        assert id_time_ms(made) == NOW
+
+
+def test_ids_of_one_bucket_keep_their_order_inside_one_millisecond() -> None:
+    made = [new_id(NOW + 5, 42) for _ in range(1000)]
+    assert made == sorted(made)
+    assert len(set(made)) == 1000
+    assert {id_bucket(i) for i in made} == {42}
+
+
+def test_buckets_interleaved_in_one_millisecond_each_stay_ordered_and_keep_their_bucket() -> None:
+    made: dict[int, list[str]] = collections.defaultdict(list)
+    for n in range(600):
+        bucket = n % 3
+        made[bucket].append(new_id(NOW + 9, bucket))
+    for bucket, ids in made.items():
+        assert ids == sorted(ids)
+        assert {id_bucket(i) for i in ids} == {bucket}
+
+
+def test_an_imported_id_is_fixed_by_its_seed_and_carries_its_bucket() -> None:
+    seed = "0123456789abcdef0123456789"
+    first = id_at(NOW, seed, 200)
+    assert first == id_at(NOW, seed, 200)
+    assert id_bucket(first) == 200
+    assert id_time_ms(first) == NOW
+    assert id_at(NOW, seed, 201) != first
+
+
+def test_a_bucket_outside_the_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="bucket"):
+        new_id(NOW, BUCKETS)
+    with pytest.raises(ValueError, match="bucket"):
+        id_at(NOW, "0" * 20, -1)
+
+
+def test_ids_without_a_bucket_keep_80_random_bits() -> None:
+    buckets = {id_bucket(new_id(NOW + n)) for n in range(2000)}
+    assert len(buckets) > BUCKETS // 2  # spread over the range, not stamped
+
+
+def test_articles_spread_evenly_over_the_buckets() -> None:
+    counts = collections.Counter(article_bucket(f"article-{n}") for n in range(25_600))
+    assert len(counts) == BUCKETS
+    assert max(counts.values()) < 2 * 25_600 / BUCKETS
+    assert Keys().bucket("article-7") == article_bucket("article-7")
