@@ -113,6 +113,9 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
         wait_replicas=config.redis_wait_replicas,
         wait_timeout_ms=config.redis_wait_timeout_ms,
     )
+    # LayoutError: the operator must migrate first (serve.py checked before the workers).
+    if not store.check_layout_if_reachable():
+        log.warning("the store did not answer: its key layout is not checked by this worker")
     hasher = Hasher(config.secret_key)
     profanity = default_matcher()
     app.extensions[EXTENSION_KEY] = Services(

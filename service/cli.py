@@ -30,6 +30,7 @@ from .logs import install_redaction
 from .spam_worker import SpamWorker
 from .store import CommentStore, Keys, StoreCheck, make_redis
 from .store.client import ReplicasBehind
+from .store.layout import LayoutError
 
 
 def load_config(configured: Config) -> Config:
@@ -126,6 +127,21 @@ def reencrypt(store: CommentStore) -> int:
     return 0
 
 
+def migrate_layout(store: CommentStore) -> int:
+    """Rename the keys to the current layout, saying how far it got; exit 1 when a key could
+    not be moved (its new name exists: the report names it), so that a script notices."""
+    said = [0]
+
+    def progress(moved: int) -> None:  # a line per 10,000 keys, not per batch
+        if moved - said[0] >= 10_000:
+            print(f"{moved} keys renamed so far")
+            said[0] = moved
+
+    report = store.migrate_layout(progress=progress)
+    print(report.summary())
+    return 1 if report.conflicts else 0
+
+
 def check(store: CommentStore) -> int:
     """One line per inconsistency of the store's keys as it is found, then the counts by
     status; exit 1 if there was any problem."""
@@ -204,6 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="check that every comment is in exactly the keys its "
         "status implies and that no key is an orphan",
     )
+    commands.add_parser(
+        "migrate-layout",
+        help="rename the store's keys to this version's layout (idempotent, resumable; "
+        "run it with the service stopped)",
+    )
     add_import_commands(commands)
     args = parser.parse_args(argv)
 
@@ -215,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keys":
             return keys_rotate(config, keys_configured=configured.encryption_keys is not None)
         store = open_store(config)
+        if args.command == "migrate-layout":
+            return migrate_layout(store)
+        store.require_current_layout()
         if args.command == "tokens":
             if args.action == "create":
                 return tokens_create(store, args.name)
@@ -237,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{config.retention_days} days ago"
         )
         return 0
-    except (ConfigError, FormatError, ValueError, OSError) as error:
+    except (ConfigError, FormatError, LayoutError, ValueError, OSError) as error:
         print(f"comments-service: {error}", file=sys.stderr)
         return 2
     except ReplicasBehind as error:

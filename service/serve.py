@@ -25,9 +25,31 @@ from .config import METRICS_DIR_VARIABLE, Config, ConfigError, environment, metr
 from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
 from .logs import install_redaction
 from .server import server_argv
+from .store import Keys, make_redis
+from .store.client import UNAVAILABLE_ERRORS
+from .store.layout import LayoutError, require_current_layout
 
 log = logging.getLogger("service.serve")
 METRICS_SUBDIR = "metrics"
+
+
+def check_layout(config: Config, redis_url: str) -> str | None:
+    """Why the store cannot be served as it is (its key names are of an older layout), once
+    before any worker starts: else each worker would fail the same way, over and over."""
+    redis = make_redis(
+        redis_url, timeout=config.redis_timeout, sentinel_password=config.sentinel_password
+    )
+    try:
+        require_current_layout(redis, Keys(config.key_prefix))
+    except LayoutError as error:
+        return str(error)
+    except UNAVAILABLE_ERRORS:
+        # The service starts without its store (readiness says 503 until it is back); each
+        # worker checks the layout again as it starts.
+        log.warning("the store did not answer: its key layout is not checked yet")
+    finally:
+        redis.close()
+    return None
 
 
 def main() -> int:
@@ -72,6 +94,16 @@ def main() -> int:
     warning = config.exposure_warning()
     if warning and config.server != "gunicorn":  # gunicorn_conf.py's on_starting says it
         log.warning("%s", warning)
+
+    layout_problem = check_layout(config, env["REDIS_URL"])
+    if layout_problem:
+        print(f"comments-service: {layout_problem}", file=sys.stderr)
+        if supervisor is not None:
+            supervisor.stop()
+        if embedded is not None:
+            embedded.stop()
+            (config.data_dir / REDIS_URL_FILE).unlink(missing_ok=True)
+        return 2
 
     if config.server != "gunicorn" and config.metrics_port is not None:
         serve_metrics_from_here(env)

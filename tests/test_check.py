@@ -216,8 +216,8 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         lambda s: [f"{s.pending}: no history"],
     ),
     "an orphan key": (
-        lambda r, s: r.set(KEYS.tag + ":stray", "1"),
-        lambda s: [f"{KEYS.tag}:stray: orphan key (not part of the key schema)"],
+        lambda r, s: r.set(KEYS.prefix + ":stray", "1"),
+        lambda s: [f"{KEYS.prefix}:stray: orphan key (not part of the key schema)"],
     ),
     "an index of a status that does not exist": (
         lambda r, s: r.zadd(KEYS.status_index("archived"), {s.pending: 0}),

@@ -24,9 +24,9 @@ from tests.conftest import (
 
 
 def keys_under(redis: Redis, prefix: str) -> set[str]:
-    tag = Keys(prefix).tag
     # SCAN, not KEYS: on a cluster KEYS asks one node, scan_iter every primary.
-    return {str(k) for k in redis.scan_iter() if str(k).startswith(tag + ":")}  # decoded: str
+    mine = Keys(prefix).prefix + ":"
+    return {str(k) for k in redis.scan_iter() if str(k).startswith(mine)}  # decoded: str
 
 
 def test_delete_prefix_removes_the_comment_keys_and_the_rate_limit_counters(

@@ -71,7 +71,7 @@ def test_events_name_no_email_hash_or_address(client: FlaskClient, redis_client:
     shown = json.dumps(log)
     assert not EMAIL_PATTERN.search(shown)
     assert "email" not in shown and "ip" not in {k for e in log for k in e.get("comment", {})}
-    stored = redis_client.get(f"{{cm}}:comment:{comment}")
+    stored = redis_client.get(Keys().comment(comment))
     assert stored is not None
     email_hash = json.loads(stored)["email_hash"]
     raw = json.dumps([cast(list[Any], redis_client.xrange(k)) for k in Keys().event_streams()])

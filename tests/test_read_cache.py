@@ -222,9 +222,11 @@ def test_moderation_cache_follows_submissions_then_stops_when_idle(
 
 
 def test_a_value_must_depend_only_on_tracked_keys(redis_url: str) -> None:
-    cache = TrackedCache(redis_url, ("{cm}:public:",))
+    cache = TrackedCache(redis_url, ("cm:public:",))
     try:
         with pytest.raises(ValueError, match="tracked prefix"):
-            cache.put("page", "value", ("{cm}:public:a1", "{cm}:status:pending"), 0)
+            cache.put(
+                "page", "value", (Keys().article_public("a1"), Keys().status_index("pending")), 0
+            )
     finally:
         cache.close()

@@ -18,6 +18,7 @@ from .feeds import Feeds
 from .idempotency import IdempotencyRecords
 from .imports import Imports
 from .inserts import Inserts
+from .layout import Layouts
 from .moderators import Moderators
 from .personal import PersonalData
 from .reads import Reads
@@ -45,6 +46,7 @@ class CommentStore(
     Edits,
     SpamChecks,
     Campaigns,
+    Layouts,
 ):
     """The only code that speaks Redis for comments, policy, articles and moderators (the rate
     limiter's counters are the store's too, beside it: see ratelimits.py)."""

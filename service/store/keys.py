@@ -1,5 +1,10 @@
 """The whole Redis key schema. No other module builds a key name.
 
+A key's name is ``<prefix>:<kind>:{<prefix>}:<parts>`` (``p`` below): its kind first, so that a
+prefix names a kind (CLIENT TRACKING BCAST, scans), then its hash tag, then what varies.
+Layout 2; service/store/layout.py renames a store of layout 1 (``{<prefix>}:<kind>:<parts>``).
+Comments carry their article's bucket in their ids (service/ids.py) for the sharding to come.
+
 Every key of the comment domain carries the same hash tag, ``{<prefix>}``. A submission checks
 its duplicate and flood markers and inserts the comment with its indexes in one script, and a
 state change touches a comment, the global moderation queue, the article's indexes and the
@@ -12,81 +17,81 @@ Hashed identifiers (<email-hash>, <ip-hash>, <fingerprint>) are keyed HMACs (ser
 never the raw address.
 
 Key                                      type    holds
-{p}:comment:<id>                         string  one comment as JSON: status, encrypted email,
+p:comment:{p}:<id>                       string  one comment as JSON: status, encrypted email,
                                                  its hash, reasons, history (who or what, when,
                                                  from, to, note), while unpublished, content,
                                                  and while decided, undo (what its first
                                                  decision replaced in its commenter record)
-{p}:status:<status>                      zset    ids in that status, all articles
-{p}:idx:<status>:<article>               zset    ids of one article in that status
-{p}:reason:<code>:status:<status>        zset    ids in that status that a rule flagged with code
-{p}:public:<article>                     hash    id -> public JSON of each approved comment
+p:status:<status>:{p}                    zset    ids in that status, all articles
+p:idx:<status>:{p}:<article>             zset    ids of one article in that status
+p:reason:<code>:status:<status>:{p}      zset    ids in that status that a rule flagged with code
+p:public:{p}:<article>                   hash    id -> public JSON of each approved comment
                                                  (the only copy of a published one's content)
-{p}:article:<article>:settings           hash    closed=1 while comments are closed
-{p}:author:<email-hash>                  hash    last_approved / last_negative (ms); grants
+p:article:settings:{p}:<article>         hash    closed=1 while comments are closed
+p:author:{p}:<email-hash>                hash    last_approved / last_negative (ms); grants
                                                  no trust (a commenter key does)
-{p}:author:<email-hash>:comments         set     ids of the author's comments (data requests)
-{p}:author:<email-hash>:commenters       set     ids of the commenter records bound to the email
+p:author:comments:{p}:<email-hash>       set     ids of the author's comments (data requests)
+p:author:commenters:{p}:<email-hash>     set     ids of the commenter records bound to the email
                                                  (so an erasure revokes them; TTL: trusted_days)
-{p}:commenter:<commenter-id>             hash    one commenter key (service/commenter_keys.py):
+p:commenter:{p}:<commenter-id>           hash    one commenter key (service/commenter_keys.py):
                                                  email (its keyed hash), secret and previous
                                                  (keyed hashes of the current secret and of the
                                                  one it replaced), previous_until (ms),
                                                  last_approved / last_negative (ms): trust;
                                                  decisions (a count, for undo); ttl (ms).
                                                  TTL: trusted_days from its last use
-{p}:retention                            zset    rejected/spam ids, score = decision time (ms)
-{p}:moderators                           hash    moderator name -> SHA-256 of their token
-{p}:authfail:<ip-hash>                   string  failed moderator logins from one client IP
-{p}:lock:<name>                          string  a short lease so one worker runs a chore
-{p}:limits:LIMITER/<scope>/<ip-hash>/..  string  rate-limit counters (fixed windows, TTL)
-{p}:policy                               string  the moderation policy as JSON
-{p}:imported:<article>                   hash    source id -> comment id of each comment an
+p:retention:{p}                          zset    rejected/spam ids, score = decision time (ms)
+p:moderators:{p}                         hash    moderator name -> SHA-256 of their token
+p:authfail:{p}:<ip-hash>                 string  failed moderator logins from one client IP
+p:lock:{p}:<name>                        string  a short lease so one worker runs a chore
+p:limits:{p}:LIMITER/<scope>/<ip-hash>/. string  rate-limit counters (fixed windows, TTL)
+p:policy:{p}                             string  the moderation policy as JSON
+p:imported:{p}:<article>                 hash    source id -> comment id of each comment an
                                                  import stored (service/importers): a second
                                                  import of the same file finds them
-{p}:dup:<fingerprint>                    string  marker of a recent comment (TTL: the window)
-{p}:flood:ip:<ip-hash>                   string  marker of a recent comment (TTL: the interval)
-{p}:hourly:<ip-hash>:<hour>              string  comments from one client IP in one clock hour
-{p}:events                               stream  the event log (service/events.py): one entry per
+p:dup:{p}:<fingerprint>                  string  marker of a recent comment (TTL: the window)
+p:flood:ip:{p}:<ip-hash>                 string  marker of a recent comment (TTL: the interval)
+p:hourly:{p}:<ip-hash>:<hour>            string  comments from one client IP in one clock hour
+p:events:{p}                             stream  the event log (service/events.py): one entry per
                                                  change, appended by the change's own script;
                                                  no email, email hash, IP hash or comment text
-{p}:evtext:<id>                          string  the comment's public text for its events (name,
+p:evtext:{p}:<id>                        string  the comment's public text for its events (name,
                                                  comment, website): removed or anonymised by an
                                                  erasure, so retained events lose it too
                                                  (TTL: the event log's retention age)
-{p}:webhooks                             hash    webhook id -> endpoint JSON (secrets encrypted)
-{p}:webhook:<id>:state                   hash    the delivery worker's view: failing, errors in a
+p:webhooks:{p}                           hash    webhook id -> endpoint JSON (secrets encrypted)
+p:webhook:state:{p}:<id>                 hash    the delivery worker's view: failing, errors in a
                                                  row, last status and attempt
-{p}:webhook:<id>:deliveries              list    the endpoint's delivery log (newest first, capped)
-{p}:webhook:<id>:dead                    list    events that exhausted their retries (JSON)
-{p}:webhook:<id>:replay                  list    dead events a moderator asked to send again
-{p}:notify:digest                        list    held comments waiting for the next digest mail
-{p}:claim:<id>                           string  a moderator's claim on one comment: JSON
+p:webhook:deliveries:{p}:<id>            list    the endpoint's delivery log (newest first, capped)
+p:webhook:dead:{p}:<id>                  list    events that exhausted their retries (JSON)
+p:webhook:replay:{p}:<id>                list    dead events a moderator asked to send again
+p:notify:digest:{p}                      list    held comments waiting for the next digest mail
+p:claim:{p}:<id>                         string  a moderator's claim on one comment: JSON
                                                  {moderator, since, until (ms)}; TTL:
                                                  CLAIM_SECONDS
-{p}:reports:<id>                         hash    readers' reports of one comment: reporter's
+p:reports:{p}:<id>                       hash    readers' reports of one comment: reporter's
                                                  ip-hash -> JSON {reason, note, at, dismissed}
-{p}:reported                             zset    ids reported past the policy's threshold and
+p:reported:{p}                           zset    ids reported past the policy's threshold and
                                                  not yet reviewed (the Reported queue)
-{p}:spamcheck                            stream  comments to check with the outside spam
+p:spamcheck:{p}                          stream  comments to check with the outside spam
                                                  services, and moderators' verdicts to report
                                                  back (consumer group "spamcheck")
-{p}:campaign:bands:<window>:<bucket>     zset    the LSH bands of the comments of one time
+p:campaign:bands:{p}:<window>:<bucket>    zset    the LSH bands of the comments of one time
                                                  bucket (now // window ms): "<position><id>",
                                                  score = position * 2^32 + the band's CRC-32;
                                                  at most the 20 most recent per score; TTL:
                                                  the bucket's end plus a window
-{p}:campaign:sketches:<window>:<bucket>  hash    the same bucket's sketches: id ->
+p:campaign:sketches:{p}:<window>:<bucket>  hash    the same bucket's sketches: id ->
                                                  "<email-hash tag>|<sketch>"; TTL: as its bands
-{p}:campaign:<campaign-id>               set     the ids of one campaign (its id: its first
+p:campaign:{p}:<campaign-id>             set     the ids of one campaign (its id: its first
                                                  comment's); TTL: a week. It and an earlier
                                                  member's comment key are built inside the
                                                  insert script from comment("") and
                                                  campaign("") (ids read from the bands)
-{p}:replmark                             string  "1", written after a MULTI/WATCH transaction
+p:replmark:{p}                           string  "1", written after a MULTI/WATCH transaction
                                                  for WAIT to confirm it (durability.py); TTL:
                                                  60 s
-{p}:idem:<ip-hash>:<key-hash>            string  one client's Idempotency-Key: JSON {fp (keyed
+p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
                                                  TTL: 24 h)}
@@ -104,6 +109,11 @@ from ..ids import BUCKET_BITS
 # Re-exported: the index groups' order, which callers and scripts share.
 from ..states import STATUSES as STATUSES
 from ..states import Status
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob pattern (SCAN MATCH, KEYS)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("campaign_sketches", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
     KeyShape("replication_mark", (), "string", True),
+    KeyShape("layout", (), "string", False),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells.
@@ -186,51 +197,61 @@ class Keys:
     def tag(self) -> str:
         return "{" + self.prefix + "}"
 
+    def _key(self, kind: str, *parts: str) -> str:
+        """``<prefix>:<kind>:{<tag>}[:<part>...]``: the kind first (so that a prefix names a
+        kind, for CLIENT TRACKING BCAST and for scans), then the hash tag that places the key
+        (today one tag for every key), then the parts that vary."""
+        return ":".join((self.prefix, kind, self.tag, *parts))
+
+    def layout(self) -> str:
+        """The layout version of the store's key names (service/store/layout.py)."""
+        return self._key("layout")
+
     def comment(self, comment_id: str) -> str:
-        return f"{self.tag}:comment:{comment_id}"
+        return self._key("comment", comment_id)
 
     def status_index(self, status: str) -> str:
-        return f"{self.tag}:status:{status}"
+        return self._key(f"status:{status}")
 
     def article_status_index(self, article_id: str, status: str) -> str:
-        return f"{self.tag}:idx:{status}:{article_id}"
+        return self._key(f"idx:{status}", article_id)
 
     def reason_status_index(self, code: str, status: str) -> str:
-        return f"{self.tag}:reason:{code}:status:{status}"
+        return self._key(f"reason:{code}:status:{status}")
 
     def article_public(self, article_id: str) -> str:
-        return f"{self.tag}:public:{article_id}"
+        return self._key("public", article_id)
 
     def article_settings(self, article_id: str) -> str:
-        return f"{self.tag}:article:{article_id}:settings"
+        return self._key("article:settings", article_id)
 
     def author(self, email_hash: str) -> str:
-        return f"{self.tag}:author:{email_hash}"
+        return self._key("author", email_hash)
 
     def author_comments(self, email_hash: str) -> str:
-        return f"{self.tag}:author:{email_hash}:comments"
+        return self._key("author:comments", email_hash)
 
     def author_commenters(self, email_hash: str) -> str:
-        return f"{self.tag}:author:{email_hash}:commenters"
+        return self._key("author:commenters", email_hash)
 
     def commenter(self, commenter_id: str) -> str:
-        return f"{self.tag}:commenter:{commenter_id}"
+        return self._key("commenter", commenter_id)
 
     def retention(self) -> str:
-        return f"{self.tag}:retention"
+        return self._key("retention")
 
     def moderators(self) -> str:
-        return f"{self.tag}:moderators"
+        return self._key("moderators")
 
     def auth_failures(self, ip_hash: str) -> str:
-        return f"{self.tag}:authfail:{ip_hash}"
+        return self._key("authfail", ip_hash)
 
     def lock(self, name: str) -> str:
-        return f"{self.tag}:lock:{name}"
+        return self._key("lock", name)
 
     def rate_limits(self) -> str:
         """Prefix of the rate-limit counters (the ``limits`` library names the rest)."""
-        return f"{self.tag}:limits"
+        return self._key("limits")
 
     def rate_limit_counter(self, counter: str) -> str:
         """One counter, as ``limits`` names it under :meth:`rate_limits` (for recognising
@@ -238,26 +259,26 @@ class Keys:
         return f"{self.rate_limits()}:{counter}"
 
     def policy(self) -> str:
-        return f"{self.tag}:policy"
+        return self._key("policy")
 
     def imported(self, article_id: str) -> str:
         """The article's imported comments by source id (a source's thread is one article,
         so a reply finds its parent here; the key lives where the article's comments do)."""
-        return f"{self.tag}:imported:{article_id}"
+        return self._key("imported", article_id)
 
     def duplicate(self, fingerprint: str) -> str:
-        return f"{self.tag}:dup:{fingerprint}"
+        return self._key("dup", fingerprint)
 
     def flood_ip(self, ip_hash: str) -> str:
-        return f"{self.tag}:flood:ip:{ip_hash}"
+        return self._key("flood:ip", ip_hash)
 
     def hourly(self, ip_hash: str, hour: int) -> str:
-        return f"{self.tag}:hourly:{ip_hash}:{hour}"
+        return self._key("hourly", ip_hash, str(hour))
 
     def events(self, article_id: str | None = None) -> str:
         """The event stream of an article's comments (``None``: site-wide events: policy,
         tokens). Today one stream for all; readers go through :meth:`event_streams`."""
-        return f"{self.tag}:events"
+        return self._key("events")
 
     def event_streams(self) -> tuple[str, ...]:
         """Every event stream, for readers that merge them by stream id."""
@@ -266,43 +287,43 @@ class Keys:
     def event_content(self, article_id: str, comment_id: str) -> str:
         """The public text a comment's events show (name, comment, website), apart from
         the stream so that an erasure can remove it from retained events."""
-        return f"{self.tag}:evtext:{comment_id}"
+        return self._key("evtext", comment_id)
 
     def webhooks(self) -> str:
-        return f"{self.tag}:webhooks"
+        return self._key("webhooks")
 
     def webhook_state(self, webhook_id: str) -> str:
-        return f"{self.tag}:webhook:{webhook_id}:state"
+        return self._key("webhook:state", webhook_id)
 
     def webhook_deliveries(self, webhook_id: str) -> str:
-        return f"{self.tag}:webhook:{webhook_id}:deliveries"
+        return self._key("webhook:deliveries", webhook_id)
 
     def webhook_dead(self, webhook_id: str) -> str:
-        return f"{self.tag}:webhook:{webhook_id}:dead"
+        return self._key("webhook:dead", webhook_id)
 
     def webhook_replay(self, webhook_id: str) -> str:
-        return f"{self.tag}:webhook:{webhook_id}:replay"
+        return self._key("webhook:replay", webhook_id)
 
     def notify_digest(self) -> str:
-        return f"{self.tag}:notify:digest"
+        return self._key("notify:digest")
 
     def claim(self, comment_id: str) -> str:
         """A moderator's claim: it changes with its comment, so it is built from the comment's
         id (and moves with it when keys are sharded)."""
-        return f"{self.tag}:claim:{comment_id}"
+        return self._key("claim", comment_id)
 
     def reports(self, comment_id: str) -> str:
         """Readers' reports of one comment (they change with it: built from its id)."""
-        return f"{self.tag}:reports:{comment_id}"
+        return self._key("reports", comment_id)
 
     def reported(self) -> str:
         """The Reported queue, all articles (like the status indexes)."""
-        return f"{self.tag}:reported"
+        return self._key("reported")
 
     def spam_checks(self, article_id: str | None = None) -> str:
         """The spam checker's work for a comment of ``article_id`` (today one stream for all;
         built from the article so that it can follow the comment's keys when sharded)."""
-        return f"{self.tag}:spamcheck"
+        return self._key("spamcheck")
 
     def spam_check_streams(self) -> tuple[str, ...]:
         """Every stream the spam checker reads."""
@@ -311,24 +332,24 @@ class Keys:
     def campaign_bands(self, window_ms: int, bucket: int) -> str:
         """One time bucket's LSH bands (across articles and authors: that is what a campaign
         is), every band value a score."""
-        return f"{self.tag}:campaign:bands:{window_ms}:{bucket}"
+        return self._key("campaign:bands", str(window_ms), str(bucket))
 
     def campaign_sketches(self, window_ms: int, bucket: int) -> str:
         """The sketches of the comments in one time bucket's bands, by id."""
-        return f"{self.tag}:campaign:sketches:{window_ms}:{bucket}"
+        return self._key("campaign:sketches", str(window_ms), str(bucket))
 
     def campaign(self, campaign_id: str) -> str:
-        return f"{self.tag}:campaign:{campaign_id}"
+        return self._key("campaign", campaign_id)
 
     def replication_mark(self) -> str:
         """Written (with a TTL) after a MULTI/WATCH transaction, with WAIT after it on the
         same connection: replication is one ordered stream, so a replica that has the mark
         has the transaction (store/durability.py, ReplicaWait.confirm)."""
-        return f"{self.tag}:replmark"
+        return self._key("replmark")
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""
-        return f"{self.tag}:idem:{ip_hash}:{key_hash}"
+        return self._key("idem", ip_hash, key_hash)
 
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:
@@ -338,13 +359,13 @@ class Keys:
         A held submission writes none of these keys, so it sends no worker any message; an
         approval sends each one message per prefix it touches (public hash, approved indexes)."""
         return (
-            f"{self.tag}:public:",
-            f"{self.tag}:idx:{Status.APPROVED}:",
+            self._kind_prefix("public"),
+            self._kind_prefix(f"idx:{Status.APPROVED}"),
             self.status_index(Status.APPROVED),
-            f"{self.tag}:article:",
-            f"{self.tag}:policy",
-            f"{self.tag}:moderators",
-            f"{self.tag}:authfail:",
+            self._kind_prefix("article"),
+            self._kind_prefix("policy"),
+            self._kind_prefix("moderators"),
+            self._kind_prefix("authfail"),
         )
 
     @property
@@ -353,17 +374,22 @@ class Keys:
         Every submission changes them, so a worker tracks them only while it serves
         moderators (see TrackedCache's idle_seconds)."""
         return (
-            f"{self.tag}:status:",
-            f"{self.tag}:idx:",
-            f"{self.tag}:reason:",
-            f"{self.tag}:comment:",
-            f"{self.tag}:claim:",
-            f"{self.tag}:reported",
+            self._kind_prefix("status"),
+            self._kind_prefix("idx"),
+            self._kind_prefix("reason"),
+            self._kind_prefix("comment"),
+            self._kind_prefix("claim"),
+            self._kind_prefix("reported"),
         )
 
+    def _kind_prefix(self, kind: str) -> str:
+        """What every key of ``kind`` (and of the kinds it prefixes) begins with."""
+        return f"{self.prefix}:{kind}:"
+
     def scan_pattern(self) -> str:
-        """A SCAN MATCH pattern for every key of the prefix (glob characters escaped)."""
-        return re.sub(r"([*?\[\]\\])", r"\\\1", self.tag) + ":*"
+        """A SCAN MATCH pattern for every key of the prefix (glob characters escaped; a
+        prefix has no colon: config.py)."""
+        return glob_escape(self.prefix) + ":*"
 
     def classify(self, key: str) -> tuple[KeyShape, dict[str, str]] | None:
         """The shape of a key of the prefix and its variable parts; None for an orphan."""

@@ -1,0 +1,306 @@
+"""Layout 1 of the key names, and the migration to the current layout (``comments-service
+migrate-layout``).
+
+Layout 1 named a key ``{<prefix>}:<kind>:<parts>``; layout 2 (service/store/keys.py) puts the
+kind first, ``<prefix>:<kind>:{<prefix>}:<parts>``, so that a prefix names a kind whatever hash
+tag the key carries. Both carry the tag ``{<prefix>}``, so a key's old and new names share a
+Cluster slot and each key moves by one RENAME, which keeps its value and its TTL.
+
+The migration scans the old names (every primary), recognises each by layout 1's builders,
+builds its new name with the current :class:`Keys`, and renames it; at the end it writes the
+layout marker. It is idempotent and resumable: a renamed key no longer matches the old names,
+so a second run (or one after an interrupted run) moves only what is left. Run it with the
+service stopped: a running service of the new version refuses to start on an unmigrated store
+(:func:`require_current_layout`), and one of the old version would go on writing old names.
+
+LegacyKeys is layout 1 frozen: it must not follow later changes of the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from ._core import StoreCore
+from .client import UNAVAILABLE_ERRORS, RedisClient, primaries
+from .durability import WriteScript
+from .keys import Keys, KeyShape, glob_escape
+
+CURRENT_LAYOUT = "2"
+
+# For each old name (KEYS[2i-1]) its new name (KEYS[2i]), in one slot: rename it unless the
+# new name exists already (then leave both and count a conflict; the operator decides).
+# Returns {moved, already gone, conflicts}.
+_RENAME_BATCH = """
+local moved, gone, conflicts = 0, 0, {}
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    gone = gone + 1
+  elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    conflicts[#conflicts + 1] = KEYS[i]
+  else
+    redis.call('RENAME', KEYS[i], KEYS[i + 1])
+    moved = moved + 1
+  end
+end
+return {moved, gone, conflicts}
+"""
+
+
+# The layout marker, written at the end of a migration (a script: waited on like the rest).
+_MARK = "return redis.call('SET', KEYS[1], ARGV[1])"
+
+
+class LayoutError(RuntimeError):
+    """The store holds key names of an older layout: it must be migrated first."""
+
+
+@dataclass(frozen=True)
+class LegacyKeys(Keys):
+    """Layout 1's names, for recognising them (builders only; the rest is :class:`Keys`')."""
+
+    def scan_pattern(self) -> str:
+        return glob_escape(self.tag) + ":*"
+
+    def layout(self) -> str:
+        return f"{self.tag}:layout"  # layout 1 had no marker: a name it never wrote
+
+    def comment(self, comment_id: str) -> str:
+        return f"{self.tag}:comment:{comment_id}"
+
+    def status_index(self, status: str) -> str:
+        return f"{self.tag}:status:{status}"
+
+    def article_status_index(self, article_id: str, status: str) -> str:
+        return f"{self.tag}:idx:{status}:{article_id}"
+
+    def reason_status_index(self, code: str, status: str) -> str:
+        return f"{self.tag}:reason:{code}:status:{status}"
+
+    def article_public(self, article_id: str) -> str:
+        return f"{self.tag}:public:{article_id}"
+
+    def article_settings(self, article_id: str) -> str:
+        return f"{self.tag}:article:{article_id}:settings"
+
+    def author(self, email_hash: str) -> str:
+        return f"{self.tag}:author:{email_hash}"
+
+    def author_comments(self, email_hash: str) -> str:
+        return f"{self.tag}:author:{email_hash}:comments"
+
+    def author_commenters(self, email_hash: str) -> str:
+        return f"{self.tag}:author:{email_hash}:commenters"
+
+    def commenter(self, commenter_id: str) -> str:
+        return f"{self.tag}:commenter:{commenter_id}"
+
+    def retention(self) -> str:
+        return f"{self.tag}:retention"
+
+    def moderators(self) -> str:
+        return f"{self.tag}:moderators"
+
+    def auth_failures(self, ip_hash: str) -> str:
+        return f"{self.tag}:authfail:{ip_hash}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.tag}:lock:{name}"
+
+    def rate_limits(self) -> str:
+        return f"{self.tag}:limits"
+
+    def policy(self) -> str:
+        return f"{self.tag}:policy"
+
+    def imported(self, article_id: str) -> str:
+        return f"{self.tag}:imported:{article_id}"
+
+    def duplicate(self, fingerprint: str) -> str:
+        return f"{self.tag}:dup:{fingerprint}"
+
+    def flood_ip(self, ip_hash: str) -> str:
+        return f"{self.tag}:flood:ip:{ip_hash}"
+
+    def hourly(self, ip_hash: str, hour: int) -> str:
+        return f"{self.tag}:hourly:{ip_hash}:{hour}"
+
+    def events(self, article_id: str | None = None) -> str:
+        return f"{self.tag}:events"
+
+    def event_content(self, article_id: str, comment_id: str) -> str:
+        return f"{self.tag}:evtext:{comment_id}"
+
+    def webhooks(self) -> str:
+        return f"{self.tag}:webhooks"
+
+    def webhook_state(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:state"
+
+    def webhook_deliveries(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:deliveries"
+
+    def webhook_dead(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:dead"
+
+    def webhook_replay(self, webhook_id: str) -> str:
+        return f"{self.tag}:webhook:{webhook_id}:replay"
+
+    def notify_digest(self) -> str:
+        return f"{self.tag}:notify:digest"
+
+    def claim(self, comment_id: str) -> str:
+        return f"{self.tag}:claim:{comment_id}"
+
+    def reports(self, comment_id: str) -> str:
+        return f"{self.tag}:reports:{comment_id}"
+
+    def reported(self) -> str:
+        return f"{self.tag}:reported"
+
+    def spam_checks(self, article_id: str | None = None) -> str:
+        return f"{self.tag}:spamcheck"
+
+    def campaign_bands(self, window_ms: int, bucket: int) -> str:
+        return f"{self.tag}:campaign:bands:{window_ms}:{bucket}"
+
+    def campaign_sketches(self, window_ms: int, bucket: int) -> str:
+        return f"{self.tag}:campaign:sketches:{window_ms}:{bucket}"
+
+    def campaign(self, campaign_id: str) -> str:
+        return f"{self.tag}:campaign:{campaign_id}"
+
+    def replication_mark(self) -> str:
+        return f"{self.tag}:replmark"
+
+    def idempotency(self, ip_hash: str, key_hash: str) -> str:
+        return f"{self.tag}:idem:{ip_hash}:{key_hash}"
+
+
+@dataclass
+class MigrationReport:
+    moved: int = 0  # keys renamed by this run
+    gone: int = 0  # old names that expired (or were moved by another run) meanwhile
+    conflicts: list[str] = field(default_factory=list)  # old names whose new name exists
+    unknown: list[str] = field(default_factory=list)  # old-looking names of no known kind
+    already_current: bool = False  # the marker said so: nothing was scanned
+
+    def summary(self) -> str:
+        if self.already_current:
+            return f"the store is already in layout {CURRENT_LAYOUT}: nothing to do"
+        text = f"{self.moved} keys renamed to layout {CURRENT_LAYOUT}"
+        if self.gone:
+            text += f", {self.gone} expired meanwhile"
+        if self.unknown:
+            text += f"; {len(self.unknown)} keys of no known kind left as they are"
+        if self.conflicts:
+            text += (
+                f"; {len(self.conflicts)} left unmoved because their new name exists "
+                "(first: " + self.conflicts[0] + ")"
+            )
+        return text
+
+
+def require_current_layout(redis: RedisClient, keys: Keys) -> None:
+    """Start-up's check: the store is in the current layout. A store with the marker is; an
+    empty (or new) store gets the marker; one holding old names raises LayoutError, telling
+    the operator to migrate (a service writing new names beside old ones would split the data
+    in two). The marker is not waited on: lost in a failover, the next start writes it again
+    (the store then holds no old names)."""
+    marker = _text(redis.get(keys.layout()))
+    if marker == CURRENT_LAYOUT:
+        return
+    if marker is None and not _has_legacy_keys(redis, keys):
+        # NX: two workers starting together both find the store empty; neither overwrites.
+        redis.set(keys.layout(), CURRENT_LAYOUT, nx=True)
+        return
+    found = f"layout {marker}" if marker else "key names of layout 1"
+    raise LayoutError(
+        f"the store under prefix {keys.prefix!r} holds {found}; this version uses layout "
+        f"{CURRENT_LAYOUT}: stop the service and run `comments-service migrate-layout`"
+    )
+
+
+class Layouts(StoreCore):
+    """The store's room for its own key layout: the start-up check and the migration."""
+
+    def require_current_layout(self) -> None:
+        require_current_layout(self.redis, self.keys)
+
+    def check_layout_if_reachable(self) -> bool:
+        """A worker's start: the check when the store answers (whether it did). A store that
+        is down must not stop the service from starting (its readiness probe says 503 until
+        the store is back); the launcher checked before starting any worker."""
+        try:
+            require_current_layout(self.redis, self.keys)
+        except UNAVAILABLE_ERRORS:
+            return False
+        return True
+
+    def migrate_layout(
+        self, *, batch: int = 500, progress: Callable[[int], None] | None = None
+    ) -> MigrationReport:
+        """Rename every key of layout 1 under the prefix to the current layout, then write
+        the layout marker (unless some key could not be moved: a rerun finishes the job).
+        Each batch is one script (one slot: see the module's docstring), waited on by the
+        replicas as every acknowledging write is."""
+        report = MigrationReport()
+        current = _text(self.redis.get(self.keys.layout())) == CURRENT_LAYOUT
+        if current and not _has_legacy_keys(self.redis, self.keys):
+            report.already_current = True
+            return report
+        legacy = LegacyKeys(self.keys.prefix)
+        for names in _scan(self.redis, legacy.scan_pattern(), batch):
+            pairs: list[str] = []
+            for name in names:
+                found = legacy.classify(name)
+                if found is None:
+                    report.unknown.append(name)
+                    continue
+                pairs += [name, rebuilt(self.keys, *found)]
+            if pairs:
+                moved, gone, conflicts = cast(list[Any], self._write(_RENAME_BATCH, pairs, []))
+                report.moved += int(moved)
+                report.gone += int(gone)
+                report.conflicts += [_text(c) or "" for c in conflicts]
+            if progress is not None:
+                progress(report.moved)
+        if not report.conflicts:
+            self._write(_MARK, [self.keys.layout()], [CURRENT_LAYOUT])
+        return report
+
+    def _write(self, source: str, keys: list[str], args: list[str]) -> Any:
+        script = WriteScript(self.redis.register_script(source), self.replica_wait, "layout")
+        return script(keys=keys, args=args)
+
+
+def _has_legacy_keys(redis: RedisClient, keys: Keys) -> bool:
+    pattern = LegacyKeys(keys.prefix).scan_pattern()
+    return any(True for _ in _scan(redis, pattern, 1000))
+
+
+def rebuilt(keys: Keys, shape: KeyShape, parts: dict[str, str]) -> str:
+    """The name ``keys`` gives the key of ``shape`` with ``parts`` (a part that a layout's
+    name does not carry, such as an event text's article today, is given empty)."""
+    return str(getattr(keys, shape.kind)(*(parts.get(p, "") for p in shape.parts)))
+
+
+def _scan(redis: RedisClient, pattern: str, count: int) -> Iterator[list[str]]:
+    """The names matching ``pattern``, a SCAN batch at a time, on every primary."""
+    for server in primaries(redis):
+        cursor = 0
+        while True:
+            cursor, found = cast(
+                tuple[int, list[Any]], server.scan(cursor, match=pattern, count=count)
+            )
+            if found:
+                yield [_text(k) or "" for k in found]
+            if int(cursor) == 0:
+                break
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,200 @@
+"""The key layout: a store of layout 1 is refused at start and migrated by
+``comments-service migrate-layout`` (idempotent, resumable), on a store of 10,000 comments."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from service import cli
+from service.app import create_app
+from service.config import Config
+from service.crypto import KeyRing
+from service.store import CommentStore, Keys
+from service.store.client import primaries
+from service.store.layout import CURRENT_LAYOUT, LayoutError, LegacyKeys, rebuilt
+from tests.conftest import AUTH, approve, close_app, submit
+from tests.test_imports import many_comments, no_problems, parts, public, run
+
+KEYS = Keys()
+
+
+def snapshot(redis: Redis, keys: Keys) -> dict[str, tuple[bytes, bool]]:
+    """Every key of the prefix: its serialised value (DUMP) and whether it expires."""
+    found: dict[str, tuple[bytes, bool]] = {}
+    for server in primaries(redis):
+        for name in server.scan_iter(match=keys.scan_pattern(), count=1000):
+            value = server.dump(name)  # bytes: DUMP's reply is never decoded
+            if value is not None:  # not expired between the scan and the read
+                found[str(name)] = (bytes(value), int(server.pttl(name)) > 0)
+    return found
+
+
+def to_layout_1(redis: Redis, keys: Keys) -> int:
+    """What a store of the previous version looked like: every key renamed back to its layout
+    1 name (a test's own reverse of the migration), the marker removed."""
+    legacy = LegacyKeys(keys.prefix)
+    moved = 0
+    for name in list(snapshot(redis, keys)):
+        found = keys.classify(name)
+        assert found is not None, name
+        if found[0].kind == "layout":
+            redis.delete(name)
+            continue
+        redis.rename(name, rebuilt(legacy, *found))
+        moved += 1
+    return moved
+
+
+def migrate(config: Config, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> tuple[int, str]:
+    monkeypatch.setenv("REDIS_URL", config.resolved_redis_url)
+    monkeypatch.setenv("ENCRYPTION_KEYS", KeyRing.generate_entry("layout"))
+    capsys.readouterr()
+    code = cli.main(["migrate-layout"])
+    return code, capsys.readouterr().out
+
+
+def a_lived_in_store(app: Flask, client: FlaskClient, tmp_path: Path) -> int:
+    """10,000 imported comments over 100 articles, and live ones that leave the other kinds of
+    key: keys with TTLs, events, a decision, a claim, a report, a closed article, a
+    webhook."""
+    wxr = tmp_path / "many.xml"
+    total, _ = many_comments(wxr, posts=100, per_post=100)
+    assert run(app, "wordpress", wxr).comments == total
+    live = submit(client, article="live").get_json()["id"]
+    assert approve(client, live).status_code == 200
+    held = submit(client, article="live", comment="second one", email="b@example.org")
+    claimed = client.post(
+        f"/api/v1/moderation/comments/{held.get_json()['id']}/claim", headers=AUTH
+    )
+    assert claimed.status_code == 200
+    reported = client.post(f"/api/v1/comments/{live}/reports", json={"reason": "spam"})
+    assert reported.status_code in (201, 202), reported.get_data(as_text=True)
+    closed = client.put(
+        "/api/v1/moderation/articles/closed-one", json={"open": False}, headers=AUTH
+    )
+    assert closed.status_code == 200
+    hook = client.post(
+        "/api/v1/moderation/webhooks",
+        json={"url": "https://cms.example.org/hooks", "event_types": ["comment.approved"]},
+        headers=AUTH,
+    )
+    assert hook.status_code == 201, hook.get_data(as_text=True)
+    return total + 2
+
+
+@pytest.mark.slow  # 10,000 comments imported, renamed twice
+def test_migrate_layout_renames_a_store_of_10000_comments_exactly(
+    app: Flask,
+    client: FlaskClient,
+    config: Config,
+    redis_client: Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    comments = a_lived_in_store(app, client, tmp_path)
+    store = parts(app)[0]
+    pages = {a: public(client, a) for a in ("p-post-0", "p-post-99", "live")}
+    before = snapshot(redis_client, KEYS)
+    kinds = {KEYS.classify(k)[0].kind for k in before}  # type: ignore[index]
+    assert {
+        "comment",
+        "events",
+        "event_content",
+        "claim",
+        "reports",
+        "article_settings",
+        "webhooks",
+        "imported",
+        "layout",
+    } <= kinds
+    assert sum(expires for _, expires in before.values()) >= 2  # the claim, the event text
+    moved = to_layout_1(redis_client, KEYS)
+    assert moved == len(before) - 1 and moved > comments
+
+    with pytest.raises(LayoutError, match="migrate-layout"):
+        create_app(config)
+    code, out = migrate(config, monkeypatch, capsys)
+    assert code == 0, out
+    assert f"{moved} keys renamed to layout {CURRENT_LAYOUT}" in out
+
+    assert snapshot(redis_client, KEYS) == before  # every key, value and expiry back
+    no_problems(store)
+    assert {a: public(client, a) for a in pages} == pages
+    assert len(store.all_comment_ids()) == comments
+    code, out = migrate(config, monkeypatch, capsys)
+    assert code == 0 and "already in layout 2: nothing to do" in out
+
+
+def test_an_interrupted_migration_resumes_where_it_stopped(
+    app: Flask,
+    client: FlaskClient,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(30):
+        submit(client, article=f"a{n % 3}", comment=f"comment {n}", email=f"r{n}@example.org")
+    store: CommentStore = parts(app)[0]
+    before = snapshot(redis_client, KEYS)
+    to_layout_1(redis_client, KEYS)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_batch(moved: int) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        store.migrate_layout(batch=10, progress=stop_after_first_batch)
+    halfway = snapshot(redis_client, KEYS)
+    assert 0 < len(halfway) < len(before) - 1  # some keys moved, no marker yet
+    with pytest.raises(LayoutError):
+        store.require_current_layout()
+
+    report = store.migrate_layout(batch=10)
+    assert report.moved == len(before) - 1 - len(halfway) and not report.conflicts
+    assert snapshot(redis_client, KEYS) == before
+    store.require_current_layout()
+    no_problems(store)
+
+
+def test_a_key_whose_new_name_exists_is_left_and_named(
+    app: Flask, client: FlaskClient, redis_client: Redis
+) -> None:
+    comment_id = submit(client).get_json()["id"]
+    store: CommentStore = parts(app)[0]
+    to_layout_1(redis_client, KEYS)
+    legacy = LegacyKeys()
+    redis_client.set(KEYS.comment(comment_id), "written by a newer service meanwhile")
+    report = store.migrate_layout()
+    assert report.conflicts == [legacy.comment(comment_id)]
+    assert "left unmoved because their new name exists" in report.summary()
+    assert redis_client.get(KEYS.layout()) is None  # not marked current: a rerun is due
+    assert redis_client.exists(legacy.comment(comment_id))
+
+
+def test_a_new_store_is_marked_current_and_old_names_stop_the_service(
+    config: Config,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert redis_client.get(KEYS.layout()) is None
+    close_app(create_app(config))
+    assert redis_client.get(KEYS.layout()) == CURRENT_LAYOUT
+    redis_client.delete(KEYS.layout())
+    redis_client.set(LegacyKeys().policy(), "{}")
+    monkeypatch.setenv("REDIS_URL", config.resolved_redis_url)
+    monkeypatch.setenv("ENCRYPTION_KEYS", KeyRing.generate_entry("layout"))
+    capsys.readouterr()
+    assert cli.main(["purge"]) == 2
+    assert "run `comments-service migrate-layout`" in capsys.readouterr().err
+    # Another prefix's store is its own: it starts.
+    close_app(create_app(replace(config, key_prefix="other")))
