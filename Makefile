@@ -63,7 +63,8 @@ screenshots: $(VENV)/.installed-test browser-deps
 # of several servers serving a bare Flask app, measured in the same run (needs wrk: apt-get
 # install -y wrk; strace for fsync counts), the service under granian and gunicorn; the
 # policy's costs; a 100,000-comment WXR import against the live insert path (and peak memory);
-# what waiting for a replica (WAIT 1) costs a submission, next to a single node.
+# what waiting for a replica (WAIT 1) costs a submission, next to a single node; a submission
+# and a page read on a 3-primary cluster next to a single node, and one primary's capacity.
 # Ratios are the figures; see
 # bench/README-bench.md.
 bench: $(VENV)/.installed-test
@@ -76,6 +77,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/campaign_bench.py
 	$(BIN)/python bench/bulk_decisions_bench.py
 	$(BIN)/python bench/wait_bench.py
+	$(BIN)/python bench/cluster_bench.py
 
 # Cost as data grows: 50,000 vs 50 approved, 100,000 vs 100 pending, memory per comment.
 bench-scale: $(VENV)/.installed-test

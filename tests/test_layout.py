@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from service import cli
+from service import cli, serve
 from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
@@ -198,3 +198,17 @@ def test_a_new_store_is_marked_current_and_old_names_stop_the_service(
     assert "run `comments-service migrate-layout`" in capsys.readouterr().err
     # Another prefix's store is its own: it starts.
     close_app(create_app(replace(config, key_prefix="other")))
+
+
+def test_the_launcher_refuses_old_names_before_any_worker_starts(
+    config: Config, redis_client: Redis
+) -> None:
+    url = config.resolved_redis_url
+    assert serve.check_layout(config, url) is None  # a new store: marked, served
+    assert redis_client.get(KEYS.layout()) == CURRENT_LAYOUT
+    redis_client.delete(KEYS.layout())
+    redis_client.set(LegacyKeys().comment("01KA0000000000000000000000"), "{}")
+    problem = serve.check_layout(config, url)
+    assert problem is not None and "comments-service migrate-layout" in problem
+    # A store that does not answer does not stop the start (readiness says 503 meanwhile).
+    assert serve.check_layout(replace(config, redis_retries=0), "redis://127.0.0.1:1/0") is None
