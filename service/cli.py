@@ -238,7 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_store(config)
         if args.command == "migrate-layout":
             return migrate_layout(store)
-        store.require_current_layout()
+        if args.command in ("deliver", "spamcheck"):
+            # Workers that wait out a store that is down (as the web workers do) check when
+            # it answers; the launcher checked before starting them.
+            store.check_layout_if_reachable()
+        else:
+            store.require_current_layout()
         if args.command == "tokens":
             if args.action == "create":
                 return tokens_create(store, args.name)

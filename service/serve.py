@@ -26,7 +26,7 @@ from .embedded import EmbeddedRedis, RedisSupervisor, die_with_parent
 from .logs import install_redaction
 from .server import server_argv
 from .store import Keys, make_redis
-from .store.client import UNAVAILABLE_ERRORS
+from .store.client import RedisError, is_unavailable
 from .store.layout import LayoutError, require_current_layout
 
 log = logging.getLogger("service.serve")
@@ -43,7 +43,9 @@ def check_layout(config: Config, redis_url: str) -> str | None:
         require_current_layout(redis, Keys(config.key_prefix))
     except LayoutError as error:
         return str(error)
-    except UNAVAILABLE_ERRORS:
+    except RedisError as error:
+        if not is_unavailable(error):
+            raise
         # The service starts without its store (readiness says 503 until it is back); each
         # worker checks the layout again as it starts.
         log.warning("the store did not answer: its key layout is not checked yet")

@@ -143,7 +143,7 @@ def seeded_app(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Flask:
         SEEDED_EDIT_TOKEN[comment_id] = response.get_json()["edit_token"]
         return comment_id
 
-    monkeypatch.setattr(service.submissions, "new_id", lambda _ms: SEEDED_ID)
+    monkeypatch.setattr(service.submissions, "new_id", lambda _ms, _bucket: SEEDED_ID)
     assert post(SEEDED_EMAIL) == SEEDED_ID
     monkeypatch.undo()
     assert approve(client, SEEDED_ID).status_code == 200

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ._core import StoreCore
-from .client import UNAVAILABLE_ERRORS, RedisClient, primaries
+from .client import RedisClient, RedisError, is_unavailable, primaries
 from .durability import WriteScript
 from .keys import Keys, KeyShape, glob_escape
 
@@ -234,8 +234,10 @@ class Layouts(StoreCore):
         the store is back); the launcher checked before starting any worker."""
         try:
             require_current_layout(self.redis, self.keys)
-        except UNAVAILABLE_ERRORS:
-            return False
+        except RedisError as error:
+            if is_unavailable(error):  # down, or refusing writes (NOREPLICAS) for now
+                return False
+            raise
         return True
 
     def migrate_layout(
