@@ -23,6 +23,16 @@ a mixed load with durable writes can keep here.
                                [--json bench/results/latest.json] [--strict]
     python bench/http_bench.py --worker-sweep      # ceiling and `read` for WORKERS 2, 4, 8
     python bench/http_bench.py --only-metrics-cost # only the metrics on/off comparison
+    python bench/http_bench.py --only-campaign-cost [--campaign-warm 20000]
+
+**The cost of campaign detection** (issue 16: at most 10% of a submission). The submit
+scenario on one service, the default policy (detection on) against ``campaign_threshold`` 0,
+alternated round by round, ``--runs`` rounds; the figure is best on over best off, printed with
+the median of the rounds' own ratios. Before it, the store gets ``--campaign-warm`` ordinary
+comments (default 20,000) made over the last 24 h (bench/campaign_warm.py: through the insert
+script, with their sketches), so that detection reads and writes the current and the previous
+time bucket at a busy site's size; on an empty store every band read is a miss in a missing
+key, which flatters detection. ``--campaign-warm 0`` measures the empty store.
 
 **The cost of metrics.** After the scenarios (when ``read`` or ``submit`` is among them), two
 fresh services are started side by side, identical but for ``METRICS_ENABLED`` (true, with
@@ -63,6 +73,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.campaign_warm import DEFAULT_COMMENTS as CAMPAIGN_WARM  # noqa: E402
+from bench.campaign_warm import warm  # noqa: E402
 from bench.servers import CEILING_LAYOUTS, SERVICE_LAYOUTS, Layout  # noqa: E402
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
 from devtools.processes import (  # noqa: E402
@@ -422,6 +434,9 @@ class Setup:
     runs: int
     extra_env: dict[str, str]
     redis_url: str | None  # None: embedded Redis
+    # The campaign-cost phase's store holds this many ordinary comments of the last window
+    # first (bench/campaign_warm.py); 0: it starts empty, which flatters detection.
+    campaign_warm: int = CAMPAIGN_WARM
 
     @property
     def redis_mode(self) -> str:
@@ -531,18 +546,7 @@ class Stack:
 
     def service_redis_url(self) -> str:
         """The Redis the default service uses: REDIS_URL, or its embedded server's socket."""
-        if self.setup.redis_url is not None:
-            return self.setup.redis_url
-        url_file = Path(self.service.env["DATA_DIR"]) / EMBEDDED_URL_FILE
-        try:
-            url = url_file.read_text().strip()
-        except OSError as error:
-            raise BenchError(
-                f"cannot find the embedded Redis's URL ({error}):\n{self.service.log_text()}"
-            ) from error
-        if not url.startswith("unix://") or not Path(url[len("unix://") :]).exists():
-            raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no socket")
-        return url
+        return server_redis_url(self.service, self.setup)
 
     def floor_redis_info(self) -> dict[str, Any]:
         """The persistence settings the write floor runs against (they decide its figure)."""
@@ -602,6 +606,22 @@ class Stack:
             raise BenchError(f"cannot read service.gunicorn_conf:\n{done.stderr}")
         settings: dict[str, Any] = json.loads(done.stdout)
         return settings
+
+
+def server_redis_url(server: Server, setup: Setup) -> str:
+    """The Redis a running service uses: REDIS_URL, or its embedded server's socket."""
+    if setup.redis_url is not None:
+        return setup.redis_url
+    url_file = Path(server.env["DATA_DIR"]) / EMBEDDED_URL_FILE
+    try:
+        url = url_file.read_text().strip()
+    except OSError as error:
+        raise BenchError(
+            f"cannot find the embedded Redis's URL ({error}):\n{server.log_text()}"
+        ) from error
+    if not url.startswith("unix://") or not Path(url[len("unix://") :]).exists():
+        raise BenchError(f"the embedded Redis's URL {url!r} (from {url_file}) names no socket")
+    return url
 
 
 def drop_keys(redis_url: str, prefixes: Sequence[str]) -> None:
@@ -1367,11 +1387,34 @@ CAMPAIGN_OFF_POLICY: dict[str, Any] = {**BENCH_POLICY, "campaign_threshold": 0}
 CAMPAIGN_COST_TARGET = 0.9  # on / off req/s
 
 
+def warm_campaigns(server: Server, setup: Setup) -> str:
+    """Fill the service's store as a day of ordinary comments leaves it (the current and the
+    previous time bucket of the default window), so that detection reads and writes sets of
+    the size it meets in production; a description of what was done."""
+    if setup.campaign_warm <= 0:
+        return "on an empty store"
+    from service.store.client import make_redis
+
+    client = make_redis(server_redis_url(server, setup))
+    try:
+        prefix = server.env.get("KEY_PREFIX", "cm")
+        seconds = warm(client, prefix, comments=setup.campaign_warm)
+    finally:
+        client.close()
+    print(
+        f"  stored {setup.campaign_warm} ordinary comments of the last 24 h first "
+        f"(campaign warm-up, {seconds:.1f}s)",
+        flush=True,
+    )
+    return f"after {setup.campaign_warm} ordinary comments of the last 24 h"
+
+
 def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
     submit = next(s for s in SCENARIOS if s.name == "submit")
     client = Client(server.port)
     on, off = Measurement(submit), Measurement(submit)
     nonce = secrets.token_hex(3)
+    store_state = warm_campaigns(server, setup)
     try:
         for round_no in range(1, setup.runs + 1):
             order = ("on", "off") if round_no % 2 else ("off", "on")
@@ -1396,8 +1439,9 @@ def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
     median = _median(rounds)
     summary = (
         f"Cost of campaign detection (submit, default policy over campaign_threshold 0, "
-        f"{setup.runs} alternated rounds): best {on.best.req_s:.0f} / {off.best.req_s:.0f} "
-        f"req/s = {best:.3f}, median of the rounds' ratios {median:.3f} (rounds "
+        f"{setup.runs} alternated rounds, {store_state}): best {on.best.req_s:.0f} / "
+        f"{off.best.req_s:.0f} req/s = {best:.3f}, median of the rounds' ratios {median:.3f} "
+        "(rounds "
         + " ".join(f"{r:.3f}" for r in rounds)
         + f"); target >= {CAMPAIGN_COST_TARGET}; load average {os.getloadavg()[0]:.2f}"
     )
@@ -1408,6 +1452,7 @@ def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
         "median_ratio": round(median, 4),
         "round_ratios": [round(r, 4) for r in rounds],
         "target": CAMPAIGN_COST_TARGET,
+        "warm_comments": setup.campaign_warm,
         "errors": on.errors + off.errors,
         "on": [asdict(r) for r in on.runs],
         "off": [asdict(r) for r in off.runs],
@@ -1883,6 +1928,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only the submit scenario with campaign detection on and off, alternated",
     )
     parser.add_argument(
+        "--campaign-warm",
+        type=int,
+        default=CAMPAIGN_WARM,
+        metavar="N",
+        help="the campaign-cost phase first stores N ordinary comments of the last 24 h "
+        f"(default {CAMPAIGN_WARM}; 0: an empty store, which flatters detection)",
+    )
+    parser.add_argument(
         "--only-metrics-cost",
         action="store_true",
         help="only the metrics on/off comparison",
@@ -1942,6 +1995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs=args.runs,
         extra_env=args.extra_env,
         redis_url=redis_url,
+        campaign_warm=args.campaign_warm,
     )
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)

@@ -1,16 +1,16 @@
 """Property: the insert script detects campaigns exactly as :func:`campaigns.detect`, the oracle.
 
-Campaign detection runs in production inside INSERT_COMMENT (store/scripts.py), on the band
-sets as they are at write time; the pure Python rule is the definition the script is held to.
-Each example fills the time buckets' band sets and sketch hashes with members (their authors,
-their sketches some components away from the new one's, their times in, on the edge of or out
-of the window, in the current bucket, the one before or an older one, a band or several, and a
-band value the new sketch does not have), some of them stored comments (pending or published,
-already in the campaign or carrying a campaign reason), runs the real script on a real Redis
-through ``CommentStore.insert_submission`` and compares with the oracle: whether the comment is
-held, the campaign's id, comments and authors, the reason's detail; which earlier members got
-the reason; the current bucket afterwards (the new entries in, a full band's oldest out, the
-sketch in its hash, both keys' TTL).
+Campaign detection runs in production inside INSERT_COMMENT (store/scripts.py), on the
+buckets as they are at write time; the pure Python rule is the definition the script is held
+to. Each example fills the time buckets' hashes (band values and sketches) with members (their
+authors, their sketches some components away from the new one's, their times in, on the edge
+of or out of the window, in the current bucket, the one before or an older one, a band or
+several, and a band value the new sketch does not have), some of them stored comments (pending
+or published, already in the campaign or carrying a campaign reason), runs the real script on a
+real Redis through ``CommentStore.insert_submission`` and compares with the oracle: whether the
+comment is held, the campaign's id, comments and authors, the reason's detail; which earlier
+members got the reason; the current bucket afterwards (each band's most recent ids with the new
+one's, the sketch, the TTL).
 """
 
 from __future__ import annotations
@@ -111,6 +111,24 @@ def judgement(status: str, at: str, reasons: tuple[dict[str, str], ...]) -> Judg
     threshold=3,
     approved=False,
 )
+@example(  # a band the current bucket fills only in part: the rest from the bucket before,
+    # its most recent first (two of four similar ones: a campaign of three, not of five)
+    found=[
+        *(Member("a", 32, 10 + i, frozenset({0}), None, False, False) for i in range(18)),
+        *(
+            Member(author, 0, 30_000 + i, frozenset({0}), None, False, False)
+            for i, author in enumerate("bcdb")
+        ),
+    ],
+    threshold=3,
+    approved=False,
+)
+@example(  # a band past its most recent 20 in the current bucket: the new one's joins them,
+    # the oldest go
+    found=[Member("a", 32, 10 + i, frozenset({0, 5}), None, False, False) for i in range(25)],
+    threshold=3,
+    approved=False,
+)
 def test_the_insert_script_detects_campaigns_as_detect_does(
     redis_client: Redis, found: list[Member], threshold: int, approved: bool
 ) -> None:
@@ -121,15 +139,23 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     ids = [id_at(NOW - m.age, f"{i:020x}") for i, m in enumerate(found)]
     bucket_of = {i: campaigns.bucket(NOW - m.age, WINDOW) for i, m in zip(ids, found, strict=True)}
     sketches = {}
+    # Each member in its own time's bucket (the current one, the one before, or one the script
+    # never reads), under the values of the bands it shares and a band value it does not. All
+    # of a band's ids, even past the most recent that the script keeps: it reads those only.
+    band_ids: dict[tuple[int, int], list[str]] = {}
     for member_id, m in zip(ids, found, strict=True):
-        # In its own time's bucket (the current one, the one before, or one the script never
-        # reads), under the scores of the bands it shares and a band value it does not.
         bucket = bucket_of[member_id]
-        entries = {campaigns.band_entry(b, member_id): SCORES[b] for b in m.bands}
-        entries[campaigns.band_entry(0, member_id) + "x"] = OTHER
-        redis_client.zadd(keys.campaign_bands(WINDOW, bucket), entries)
+        for score in [*(SCORES[b] for b in m.bands), OTHER]:
+            band_ids.setdefault((bucket, score), []).append(member_id)
         sketches[member_id] = campaigns.sketch_entry(m.author, sketch_of(m.changed))
-        redis_client.hset(keys.campaign_sketches(WINDOW, bucket), member_id, sketches[member_id])
+        redis_client.hset(keys.campaign_bucket(WINDOW, bucket), member_id, sketches[member_id])
+    for (bucket, score), members_of_band in band_ids.items():
+        redis_client.hset(
+            keys.campaign_bucket(WINDOW, bucket),
+            campaigns.band_field(score),
+            "".join(sorted(members_of_band)),
+        )
+    for member_id, m in zip(ids, found, strict=True):
         if m.stored:
             reasons = [{"code": "campaign", "detail": "earlier", "action": "hold"}]
             record = {"id": member_id, "status": m.stored, "version": 1}
@@ -141,7 +167,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
                 redis_client.zadd(keys.reason_status_index("campaign", m.stored), {member_id: 0})
     new_id = id_at(NOW, "f" * 20)
     sketch = "".join(BASE)
-    # The oracle, on the band sets as the script reads them (the current and the previous
+    # The oracle, on the bands as the script reads them (the current and the previous
     # bucket's).
     met = [
         campaigns.recent(
@@ -220,25 +246,19 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
                     assert record["version"] == 1
         members = {str(m) for m in redis_client.smembers(keys.campaign(expected.campaign_id))}
         assert members >= {new_id, *expected.members}
-    # The current bucket: the new comment's entry under each band's score, and a band that was
-    # full (as many entries as a sketch reads) loses its oldest; the band value it does not
-    # share untouched; its sketch in the bucket's hash; both keys expire a window after the
-    # bucket's end.
-    current = keys.campaign_bands(WINDOW, BUCKET)
-    for b, score in enumerate(SCORES):
-        before = sorted(
-            campaigns.band_entry(b, i)
-            for i, m in zip(ids, found, strict=True)
-            if b in m.bands and bucket_of[i] == BUCKET
-        )
-        after = [*before, campaigns.band_entry(b, new_id)]
-        if len(before) >= campaigns.CANDIDATES_PER_BAND:
-            after = after[1:]
-        assert [str(e) for e in redis_client.zrangebyscore(current, score, score)] == after
-    untouched = sorted(campaigns.band_entry(0, i) + "x" for i in ids if bucket_of[i] == BUCKET)
-    assert [str(e) for e in redis_client.zrangebyscore(current, OTHER, OTHER)] == untouched
-    sketches_key = keys.campaign_sketches(WINDOW, BUCKET)
-    assert redis_client.hget(sketches_key, new_id) == campaigns.sketch_entry(MINE, sketch)
+    # The current bucket: under each band's value its most recent ids (as many as a sketch
+    # reads), the new one's included; the band value it does not share untouched; its sketch
+    # under its id; the hash expires a window after the bucket's end.
+    current = keys.campaign_bucket(WINDOW, BUCKET)
+    for score in SCORES:
+        before = band_ids.get((BUCKET, score), [])
+        after = campaigns.band_value([*before, new_id])
+        assert len(after) == 26 * min(len(before) + 1, campaigns.CANDIDATES_PER_BAND)
+        assert redis_client.hget(current, campaigns.band_field(score)) == after
+    untouched = band_ids.get((BUCKET, OTHER))
+    assert redis_client.hget(current, campaigns.band_field(OTHER)) == (
+        "".join(sorted(untouched)) if untouched else None
+    )
+    assert redis_client.hget(current, new_id) == campaigns.sketch_entry(MINE, sketch)
     expires_in = (BUCKET + 2) * WINDOW - time.time() * 1000
-    for key in (current, sketches_key):
-        assert abs(redis_client.pttl(key) - expires_in) < 60_000
+    assert abs(redis_client.pttl(current) - expires_in) < 60_000

@@ -212,3 +212,25 @@ def test_the_launcher_refuses_old_names_before_any_worker_starts(
     assert problem is not None and "comments-service migrate-layout" in problem
     # A store that does not answer does not stop the start (readiness says 503 meanwhile).
     assert serve.check_layout(replace(config, redis_retries=0), "redis://127.0.0.1:1/0") is None
+
+
+def test_keys_of_retired_kinds_are_dropped_so_the_store_can_start(
+    app: Flask, client: FlaskClient, redis_client: Redis
+) -> None:
+    submit(client)
+    store: CommentStore = parts(app)[0]
+    to_layout_1(redis_client, KEYS)
+    legacy = LegacyKeys()
+    bands, sketches = (
+        legacy.campaign_bands(86_400_000, 20_424),
+        legacy.campaign_sketches(86_400_000, 20_424),
+    )
+    redis_client.zadd(bands, {"0" + "01KA0000000000000000000000": 1})
+    redis_client.hset(sketches, "01KA0000000000000000000000", "x|y")
+    for key in (bands, sketches):
+        redis_client.pexpire(key, 600_000)
+    report = store.migrate_layout()
+    assert report.dropped == 2 and not report.unknown and not report.conflicts
+    assert "2 of retired kinds dropped" in report.summary()
+    assert not redis_client.exists(bands, sketches)
+    store.require_current_layout()

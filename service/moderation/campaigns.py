@@ -9,16 +9,20 @@ words and its pairs of adjacent words; its sketch is a one-permutation MinHash (
 and the slot keeps its smallest value; empty slots borrow from the next filled one (rotation
 densification, Shrivastava and Li 2014), so the fraction of equal slots estimates the Jaccard
 similarity of two shingle sets. Candidates are found by LSH banding: :data:`BANDS` bands of
-:data:`ROWS` slots, each band value a score (:func:`band_scores`) in one sorted set per time
-bucket, so a text meets the earlier ones sharing at least one band (likely from a similarity
-of about (1/BANDS)^(1/ROWS) = 0.59 up).
+:data:`ROWS` slots, each band value (:func:`band_scores`) a field of one hash per time bucket,
+so a text meets the earlier ones sharing at least one band (likely from a similarity of about
+(1/BANDS)^(1/ROWS) = 0.59 up).
 
-What the insert script writes per comment is kept small, because a submission waits for it
-to be fsync'd to the append-only file: one ZADD of its eight band entries (position and id,
-:func:`band_entry`) into the bucket's sorted set, one HSET of its sketch (author tag and
-encoded sketch, :func:`sketch_entry`) into the bucket's hash, and a TTL only on a bucket's
-first write. A bucket is :func:`bucket` of the time, as wide as the window; a comment reads
-the current bucket and the one before, which hold the whole window.
+What the insert script reads and writes per comment is kept small, because Redis runs the
+script alone and a submission waits for its writes to be fsync'd to the append-only file. One
+hash per time bucket holds both: under each band value (:func:`band_field`) the ids of its most
+recent comments (:func:`band_value`: at most :data:`CANDIDATES_PER_BAND`, oldest first), and
+under each id its sketch (author tag and encoded sketch, :func:`sketch_entry`). A comment reads
+its eight bands in one HMGET of the current bucket and one of the bucket before, and writes its
+eight band values and its sketch in one HSET, with a TTL only on a bucket's first write. (Band
+sets scored by band value cost sixteen range reads and a trim per comment: 170-220 us of Redis
+time on a day's worth of comments, bench/campaign_warm.py.) A bucket is :func:`bucket` of the
+time, as wide as the window; the current bucket and the one before hold the whole window.
 
 One hash per shingle instead of one per shingle and permutation keeps the sketch at tens of
 microseconds for a comment (bench/campaign_bench.py measures it against the submission), where
@@ -90,7 +94,8 @@ def sketch(text: str) -> tuple[int, ...] | None:
 
 def band_scores(encoded: str) -> list[int]:
     """One score per band of an encoded sketch (:func:`encode`): the band's position times
-    2^32 plus a CRC-32 of its components (exact in a double, as Redis keeps scores)."""
+    2^32 plus a CRC-32 of its components; in decimal, the band's field in a bucket's hash
+    (:func:`band_field`)."""
     width = ROWS * CODE_WIDTH
     return [
         (band << 32) + zlib.crc32(encoded[band * width : (band + 1) * width].encode())
@@ -142,14 +147,20 @@ CANDIDATES_PER_BAND = 20
 MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
 
 
-def band_entry(position: int, comment_id: str) -> str:
-    """A comment's entry in a bucket's band set, with its band's score: the position keeps the
-    eight entries apart, and entries of one score sort by id, that is by time."""
-    return f"{position}{comment_id}"
+def band_field(score: int) -> str:
+    """A band value's field in a bucket's hash: its score (:func:`band_scores`), in decimal
+    (never as long as an id, the sketches' fields)."""
+    return str(score)
+
+
+def band_value(ids: Iterable[str]) -> str:
+    """What a bucket's hash keeps under a band value: the ids of its comments (ids sort by
+    time, all as long), oldest first, the :data:`CANDIDATES_PER_BAND` most recent."""
+    return "".join(sorted(ids)[-CANDIDATES_PER_BAND:])
 
 
 def sketch_entry(author: str, encoded: str) -> str:
-    """What a bucket's sketch hash keeps under a comment's id: all a later comment needs to
+    """What a bucket's hash keeps under a comment's id: all a later comment needs to
     compare with it (``author``: the :func:`author_tag` of its email hash)."""
     return f"{author}|{encoded}"
 
@@ -180,7 +191,7 @@ class Found:
 
 
 def recent(band: Iterable[str], since: str, limit: int) -> list[str]:
-    """What a new sketch meets in one band (the ids in the bucket sets under its score): the
+    """What a new sketch meets in one band (the ids the buckets keep under its value): the
     ``limit`` most recent ids from ``since`` (:func:`since_id`) on. The script reads the
     current bucket's most recent, then as many more as are missing from the bucket before."""
     return sorted((i for i in band if i >= since), reverse=True)[:limit]

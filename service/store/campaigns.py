@@ -50,7 +50,7 @@ def campaign_arguments(
     keys: Keys, probe: CampaignProbe | None, now_ms: int
 ) -> tuple[list[str], list[str | int]]:
     """The insert script's campaign keys (the pending indexes, then the current and the
-    previous bucket's bands and sketches) and its campaign arguments (the band scores, then
+    previous bucket's hash of bands and sketches) and its campaign arguments (the band scores, then
     thirteen)."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
@@ -59,10 +59,8 @@ def campaign_arguments(
     found = [
         keys.status_index(Status.PENDING),
         keys.reason_status_index("campaign", Status.PENDING),
-        keys.campaign_bands(window, current),
-        keys.campaign_bands(window, current - 1),
-        keys.campaign_sketches(window, current),
-        keys.campaign_sketches(window, current - 1),
+        keys.campaign_bucket(window, current),
+        keys.campaign_bucket(window, current - 1),
     ]
     args: list[str | int] = [
         *probe.band_scores,
@@ -78,7 +76,7 @@ def campaign_arguments(
         keys.campaign(""),
         CAMPAIGN_TTL_SECONDS,
         CAMPAIGN_DETAIL,
-        # The buckets' keys live until the current one's end plus a window (the last reader).
+        # A bucket's hash lives until its end plus a window (its last reader).
         (current + 2) * window,
     ]
     return found, args

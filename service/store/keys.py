@@ -76,13 +76,13 @@ p:reported:{p}                           zset    ids reported past the policy's 
 p:spamcheck:{p}                          stream  comments to check with the outside spam
                                                  services, and moderators' verdicts to report
                                                  back (consumer group "spamcheck")
-p:campaign:bands:{p}:<window>:<bucket>    zset    the LSH bands of the comments of one time
-                                                 bucket (now // window ms): "<position><id>",
-                                                 score = position * 2^32 + the band's CRC-32;
-                                                 at most the 20 most recent per score; TTL:
-                                                 the bucket's end plus a window
-p:campaign:sketches:{p}:<window>:<bucket>  hash    the same bucket's sketches: id ->
-                                                 "<email-hash tag>|<sketch>"; TTL: as its bands
+p:campaign:bucket:{p}:<window>:<bucket>  hash    the LSH bands and sketches of the comments of
+                                                 one time bucket (now // window ms): band
+                                                 value (position * 2^32 + the band's CRC-32,
+                                                 decimal) -> the ids of its at most 20 most
+                                                 recent comments, concatenated oldest first;
+                                                 id -> "<email-hash tag>|<sketch>"; TTL: the
+                                                 bucket's end plus a window
 p:campaign:{p}:<campaign-id>             set     the ids of one campaign (its id: its first
                                                  comment's); TTL: a week. It and an earlier
                                                  member's comment key are built inside the
@@ -162,8 +162,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("reports", ("comment_id",), "hash", False),
     KeyShape("reported", (), "zset", False),
     KeyShape("spam_checks", (), "stream", False),
-    KeyShape("campaign_bands", ("window_ms", "bucket"), "zset", True),
-    KeyShape("campaign_sketches", ("window_ms", "bucket"), "hash", True),
+    KeyShape("campaign_bucket", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
     KeyShape("replication_mark", (), "string", True),
     KeyShape("layout", (), "string", False),
@@ -329,14 +328,10 @@ class Keys:
         """Every stream the spam checker reads."""
         return (self.spam_checks(),)
 
-    def campaign_bands(self, window_ms: int, bucket: int) -> str:
+    def campaign_bucket(self, window_ms: int, bucket: int) -> str:
         """One time bucket's LSH bands (across articles and authors: that is what a campaign
-        is), every band value a score."""
-        return self._key("campaign:bands", str(window_ms), str(bucket))
-
-    def campaign_sketches(self, window_ms: int, bucket: int) -> str:
-        """The sketches of the comments in one time bucket's bands, by id."""
-        return self._key("campaign:sketches", str(window_ms), str(bucket))
+        is), each band value a field listing its recent comments, and their sketches by id."""
+        return self._key("campaign:bucket", str(window_ms), str(bucket))
 
     def campaign(self, campaign_id: str) -> str:
         return self._key("campaign", campaign_id)

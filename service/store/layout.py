@@ -18,8 +18,10 @@ LegacyKeys is layout 1 frozen: it must not follow later changes of the schema.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, cast
 
 from ._core import StoreCore
@@ -29,12 +31,16 @@ from .keys import Keys, KeyShape, glob_escape
 
 CURRENT_LAYOUT = "2"
 
-# For each old name (KEYS[2i-1]) its new name (KEYS[2i]), in one slot: rename it unless the
-# new name exists already (then leave both and count a conflict; the operator decides).
-# Returns {moved, already gone, conflicts}.
+# For each old name (KEYS[2i-1]) its new name (KEYS[2i]), ARGV[1] keys of them, in one slot:
+# rename it unless the new name exists already (then leave both and count a conflict; the
+# operator decides); the keys after them are of retired kinds: deleted. Returns {moved,
+# already gone, conflicts, dropped}.
 _RENAME_BATCH = """
 local moved, gone, conflicts = 0, 0, {}
-for i = 1, #KEYS, 2 do
+local renames = tonumber(ARGV[1])
+local dropped = 0
+for i = renames + 1, #KEYS do dropped = dropped + redis.call('DEL', KEYS[i]) end
+for i = 1, renames, 2 do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     gone = gone + 1
   elseif redis.call('EXISTS', KEYS[i + 1]) == 1 then
@@ -44,7 +50,7 @@ for i = 1, #KEYS, 2 do
     moved = moved + 1
   end
 end
-return {moved, gone, conflicts}
+return {moved, gone, conflicts, dropped}
 """
 
 
@@ -168,6 +174,20 @@ class LegacyKeys(Keys):
     def campaign_sketches(self, window_ms: int, bucket: int) -> str:
         return f"{self.tag}:campaign:sketches:{window_ms}:{bucket}"
 
+    def campaign_bucket(self, window_ms: int, bucket: int) -> str:
+        return f"{self.tag}:campaign:bucket:{window_ms}:{bucket}"  # never written in layout 1
+
+    def is_retired(self, name: str) -> bool:
+        """A key of a kind the current layout no longer has: campaign detection's band sets
+        and sketches (now one hash per time bucket). They are its memory of the last window
+        (TTL'd); dropping them means only that a campaign begun before the migration is
+        matched against the comments after it."""
+        return self._retired.fullmatch(name) is not None
+
+    @cached_property
+    def _retired(self) -> re.Pattern[str]:
+        return re.compile(re.escape(self.tag) + r":campaign:(?:bands|sketches):[^:]+:[^:]+")
+
     def campaign(self, campaign_id: str) -> str:
         return f"{self.tag}:campaign:{campaign_id}"
 
@@ -182,6 +202,7 @@ class LegacyKeys(Keys):
 class MigrationReport:
     moved: int = 0  # keys renamed by this run
     gone: int = 0  # old names that expired (or were moved by another run) meanwhile
+    dropped: int = 0  # keys of retired kinds deleted (LegacyKeys.is_retired)
     conflicts: list[str] = field(default_factory=list)  # old names whose new name exists
     unknown: list[str] = field(default_factory=list)  # old-looking names of no known kind
     already_current: bool = False  # the marker said so: nothing was scanned
@@ -192,6 +213,8 @@ class MigrationReport:
         text = f"{self.moved} keys renamed to layout {CURRENT_LAYOUT}"
         if self.gone:
             text += f", {self.gone} expired meanwhile"
+        if self.dropped:
+            text += f", {self.dropped} of retired kinds dropped"
         if self.unknown:
             text += f"; {len(self.unknown)} keys of no known kind left as they are"
         if self.conflicts:
@@ -255,16 +278,23 @@ class Layouts(StoreCore):
         legacy = LegacyKeys(self.keys.prefix)
         for names in _scan(self.redis, legacy.scan_pattern(), batch):
             pairs: list[str] = []
+            retired: list[str] = []
             for name in names:
+                if legacy.is_retired(name):
+                    retired.append(name)
+                    continue
                 found = legacy.classify(name)
                 if found is None:
                     report.unknown.append(name)
                     continue
                 pairs += [name, rebuilt(self.keys, *found)]
-            if pairs:
-                moved, gone, conflicts = cast(list[Any], self._write(_RENAME_BATCH, pairs, []))
+            if pairs or retired:
+                moved, gone, conflicts, dropped = cast(
+                    list[Any], self._write(_RENAME_BATCH, pairs + retired, [str(len(pairs))])
+                )
                 report.moved += int(moved)
                 report.gone += int(gone)
+                report.dropped += int(dropped)
                 report.conflicts += [_text(c) or "" for c in conflicts]
             if progress is not None:
                 progress(report.moved)

@@ -44,7 +44,7 @@ end
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
 # then, with campaign detection, the pending index, the campaign reason's pending index, the
-# current and the previous time bucket's band set, the same buckets' sketch hashes
+# current and the previous time bucket's hash (bands and sketches)
 # then the spam checker's stream (service/store/spamchecks.py)
 # then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
@@ -72,7 +72,7 @@ end
 # Campaign detection follows service/moderation/campaigns.detect, its oracle, which a property
 # test (tests/test_campaign_property.py) holds this Lua to; change both together. Only here are
 # key names built in Lua (an earlier member's comment, the campaign's set: ids read from the
-# band sets), from prefixes Keys gives, under the hash tag every other key has (one slot).
+# buckets), from prefixes Keys gives, under the hash tag every other key has (one slot).
 # Returns {1, variant, rotated} stored, {2, variant, rotated} a duplicate dropped (rotated: 1
 # when the presented key was valid and rotated, 0 when a new record was created), and stored as
 # part of a campaign {1, held variant, rotated, campaign id, comments, authors, the earlier
@@ -179,58 +179,77 @@ if duplicate then
   return {2, variant, holder and 1 or 0}
 end
 -- Campaign detection (the rule: service/moderation/campaigns.detect, its oracle): the new
--- sketch meets the most recent members of its band sets within the window; those similar
+-- sketch meets the most recent members of its bands within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
 local cg = ev - 2 - sp_n - 13
 local bands = tonumber(ARGV[cg])
-local band_key = #KEYS - 5 - (bands > 0 and 4 or 0)
-local campaign, similar, authors, full = nil, {}, 0, {}
+local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
+local campaign, similar, authors, current = nil, {}, 0, nil
 if bands > 0 then
   local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
   local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
   local threshold, min_equal = tonumber(ARGV[cg + 6]), tonumber(ARGV[cg + 7])
-  local mine = {}
-  for at = 1, #sketch, width do mine[#mine + 1] = string.sub(sketch, at, at + width - 1) end
-  -- Each band's most recent entries under its score: the current bucket's, then as many more
-  -- as are missing from the bucket before (whose older ones may be out of the window); the
-  -- distinct other ids, by the bucket whose hash has their sketch.
+  -- A bucket's hash keeps, under each band value, the ids of its most recent comments with
+  -- that value, oldest first, each as long as this one; under each id, its sketch. All bands
+  -- are read in one HMGET: the current bucket's, then the one before's for the bands the
+  -- current one cannot fill (whose older ids may be out of the window).
+  local size = #id
+  current = redis.call('HMGET', KEYS[band_key + 1], unpack(ARGV, cg - bands, cg - 1))
+  local counts, wanted, older = {}, {}, {}
+  for b = 1, bands do
+    counts[b] = math.min(current[b] and #current[b] / size or 0, per_band)
+    if counts[b] < per_band then wanted[#wanted + 1] = b end
+  end
+  if #wanted > 0 then
+    local fields = {}
+    for i, b in ipairs(wanted) do fields[i] = ARGV[cg - bands + b - 1] end
+    local read = redis.call('HMGET', KEYS[band_key + 2], unpack(fields))
+    for i, b in ipairs(wanted) do older[b] = read[i] end
+  end
+  -- Each band's most recent ids, newest first: the current bucket's, then as many more as are
+  -- missing from the bucket before; the distinct other ids, by the bucket that has their
+  -- sketch.
   local seen, met = {}, {{}, {}}
   for b = 1, bands do
-    local score = ARGV[cg - bands + b - 1]
-    local read = redis.call('ZREVRANGEBYSCORE', KEYS[band_key + 1], score, score, 'LIMIT', 0,
-      per_band)
-    full[b] = #read >= per_band
-    local older = {}
-    if #read < per_band then
-      older = redis.call('ZREVRANGEBYSCORE', KEYS[band_key + 2], score, score, 'LIMIT', 0,
-        per_band - #read)
-    end
-    for which, entries in ipairs({read, older}) do
-      for _, entry in ipairs(entries) do
-        local other = string.sub(entry, 2)
-        if other >= since and other ~= id and not seen[other] then
-          seen[other] = true
-          table.insert(met[which], other)
+    for which, value in ipairs({current[b], older[b]}) do
+      if value then
+        local last = #value / size
+        local take = which == 1 and counts[b] or per_band - counts[b]
+        for j = last, math.max(last - take + 1, 1), -1 do
+          local other = string.sub(value, (j - 1) * size + 1, j * size)
+          if other >= since and other ~= id and not seen[other] then
+            seen[other] = true
+            table.insert(met[which], other)
+          end
         end
       end
     end
   end
   local by_author = {}
+  local mine = {string.byte(sketch, 1, -1)}
   for which = 1, 2 do
     local ids = met[which]
     if #ids > 0 then
-      local entries = redis.call('HMGET', KEYS[band_key + 2 + which], unpack(ids))
+      local entries = redis.call('HMGET', KEYS[band_key + which], unpack(ids))
       for i, other in ipairs(ids) do
         local entry = entries[i]
         if entry then
           local bar = string.find(entry, '|', 1, true)
           local other_author = string.sub(entry, 1, bar - 1)
           if other_author ~= author then
+            -- Components compared byte by byte (no substring made per component).
+            local theirs = {string.byte(entry, bar + 1, bar + #sketch)}
             local equal = 0
-            for k = 1, #mine do
-              local at = bar + 1 + (k - 1) * width
-              if string.sub(entry, at, at + width - 1) == mine[k] then equal = equal + 1 end
+            for k = 1, #mine, width do
+              local same = true
+              for w = k, k + width - 1 do
+                if theirs[w] ~= mine[w] then
+                  same = false
+                  break
+                end
+              end
+              if same then equal = equal + 1 end
             end
             if equal >= min_equal then
               similar[#similar + 1] = other
@@ -282,26 +301,36 @@ if stamp ~= '' and tonumber(redis.call('HGET', KEYS[3], stamp) or '0') < tonumbe
 end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
--- The comment joins the current bucket: its bands in one ZADD, its sketch in one HSET, a TTL
--- only on a bucket's first write (the append-only file, which a submission waits for, gets
--- little); a full band (it had the most recent a sketch reads) loses its oldest entry.
+-- The comment joins the current bucket: each band's ids with its own, trimmed to the most
+-- recent a sketch reads, and its sketch, in one HSET; a TTL only on the bucket's first write
+-- (the append-only file, which a submission waits for, gets little).
 if bands > 0 then
-  local entries = {}
+  local size, keep, fields = #id, tonumber(ARGV[cg + 5]) * #id, {}
   for b = 1, bands do
-    entries[2 * b - 1] = ARGV[cg - bands + b - 1]
-    entries[2 * b] = (b - 1) .. id
-  end
-  redis.call('ZADD', KEYS[band_key + 1], unpack(entries))
-  for b = 1, bands do
-    if full[b] then
-      local score = ARGV[cg - bands + b - 1]
-      local oldest = redis.call('ZRANGEBYSCORE', KEYS[band_key + 1], score, score, 'LIMIT', 0, 1)
-      redis.call('ZREM', KEYS[band_key + 1], oldest[1])
+    local value = current[b]
+    if not value then
+      value = id
+    elseif id > string.sub(value, -size) then
+      value = value .. id
+    else
+      -- Out of time order (ids are made in each worker): in its place.
+      local ids = {id}
+      for at = 1, #value, size do
+        local other = string.sub(value, at, at + size - 1)
+        if other ~= id then ids[#ids + 1] = other end
+      end
+      table.sort(ids)
+      value = table.concat(ids)
     end
+    if #value > keep then value = string.sub(value, -keep) end
+    fields[2 * b - 1] = ARGV[cg - bands + b - 1]
+    fields[2 * b] = value
   end
-  redis.call('HSET', KEYS[band_key + 3], id, ARGV[cg + 1] .. '|' .. ARGV[cg + 2])
-  for k = band_key + 1, band_key + 3, 2 do
-    if redis.call('PTTL', KEYS[k]) == -1 then redis.call('PEXPIREAT', KEYS[k], ARGV[cg + 12]) end
+  fields[2 * bands + 1] = id
+  fields[2 * bands + 2] = ARGV[cg + 1] .. '|' .. ARGV[cg + 2]
+  redis.call('HSET', KEYS[band_key + 1], unpack(fields))
+  if redis.call('PTTL', KEYS[band_key + 1]) == -1 then
+    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 12])
   end
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
