@@ -73,6 +73,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bounds import (  # noqa: E402
+    mixed_from_parts,
+    p99_spread,
+    submit_cost_for_mixed,
+)
 from bench.campaign_warm import DEFAULT_COMMENTS as CAMPAIGN_WARM  # noqa: E402
 from bench.campaign_warm import warm  # noqa: E402
 from bench.servers import CEILING_LAYOUTS, SERVICE_LAYOUTS, Layout  # noqa: E402
@@ -1048,6 +1053,62 @@ def print_servers(
         )
 
 
+def print_bounds(results: dict[str, Measurement], ceiling: Measurement) -> dict[str, Any]:
+    """The ceiling's own p99 spread over its runs (the A/A factor the p99 target must be read
+    against), and what the read and submit rows' CPU per request predict and allow for mixed
+    (bench/bounds.py). Returns them for the JSON."""
+    out: dict[str, Any] = {}
+    spread = p99_spread([run.p99_ms for run in ceiling.runs])
+    if spread is not None and spread.runs > 1:
+        out["ceiling_p99_spread"] = {
+            "runs": spread.runs,
+            "low_ms": spread.low_ms,
+            "high_ms": spread.high_ms,
+            "factor": round(spread.factor, 2),
+        }
+        print(
+            f"the ceiling's own p99 over its {spread.runs} runs (same server, same code): "
+            f"{spread.low_ms:.1f}-{spread.high_ms:.1f} ms, {spread.factor:.1f}x"
+            + (
+                f": above the p99 target's {P99_FACTOR:g}x, so a p99 verdict here compares "
+                "moments of the machine's load, not code"
+                if spread.factor > P99_FACTOR
+                else ""
+            )
+        )
+    parts = [results.get(name) for name in ("read", "submit", "floor", "mixed", MIXED_FLOOR.name)]
+    read, submit, floor, mixed, mixfloor = parts
+    if None in parts:
+        return out
+    assert read and submit and floor and mixed and mixfloor
+    costs = [m.best.machine for m in (read, submit, ceiling, floor)]
+    if any(cost is None for cost in costs):
+        return out
+    read_us, submit_us, ceiling_us, floor_us = (
+        cost.cpu_us_per_request for cost in costs if cost is not None
+    )
+    predicted = mixed_from_parts(read_us, submit_us, ceiling_us, floor_us)
+    target = next(s.target for s in SCENARIOS if s.name == "mixed") or 0.8
+    allowed = submit_cost_for_mixed(target, read_us, ceiling_us, floor_us)
+    measured = mixed.ratio(mixfloor)
+    out["mixed"] = {
+        "measured": round(measured, 3),
+        "predicted_from_parts": round(predicted, 3),
+        "submit_us": round(submit_us),
+        "submit_us_allowed_for_target": round(allowed),
+        "floor_over_allowed": round(floor_us / allowed, 3) if allowed else None,
+    }
+    print(
+        f"mixed from its parts' CPU (0.9 x read {read_us:.0f} us + 0.1 x submit {submit_us:.0f}"
+        f" us, against 0.9 x ceiling {ceiling_us:.0f} + 0.1 x floor {floor_us:.0f}): "
+        f"{predicted:.2f} of mixfloor predicted, {measured:.2f} measured; mixed reaches "
+        f"{target:g} only if a submission costs at most {allowed:.0f} us, i.e. submit keeps "
+        + (f"{floor_us / allowed:.2f}" if allowed else "more than 1.00")
+        + " of the floor's cost (bench/submission_cpu.py bounds what its required work allows)"
+    )
+    return out
+
+
 def print_variants(
     results: dict[str, Measurement],
     stack: Stack,
@@ -1700,6 +1761,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             f"{page_floor.ratio(ceiling):.2f} of the ceiling; read keeps "
             f"{results['read'].best.req_s / page_floor.best.req_s:.2f} of its req/s"
         )
+    bounds = print_bounds(results, ceiling)
     variants = print_variants(results, stack, scenarios, ceiling)
     for label, log in service_logs.items():
         if any(log.values()):
@@ -1750,6 +1812,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "metrics_cost": {cost.scenario.name: cost.as_json() for cost in metrics_cost} or None,
         "metrics_cost_notes": metrics_notes or None,
         "campaign_cost": campaign_cost,
+        # What this run says by itself about the p99 and mixed targets (bench/bounds.py).
+        "bounds": bounds,
         "service_logs": service_logs,
         "ceiling_log": ceiling_log,
         "elapsed_s": round(elapsed, 1),

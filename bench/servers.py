@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from service.server import GRANIAN_TASK_IMPL
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -57,7 +59,8 @@ class Layout:
             argv += ["--blocking-threads", t]
             target = "bench.ceiling_app:app"
         else:
-            argv += ["--loop", "uvloop"]
+            # As the service runs (service/server.py): the ceiling gets what the service gets.
+            argv += ["--loop", "uvloop", "--task-impl", GRANIAN_TASK_IMPL]
             target = "bench.ceiling_app:rsgi_app"  # THREADS from the environment
         return [*argv, *self.extra, target]
 
