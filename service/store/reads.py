@@ -3,6 +3,8 @@ they can), moderator listings by status."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -10,6 +12,7 @@ from typing import Any, cast
 from ..models import StoredComment
 from ..states import Status
 from .claims import Claim, claims_of
+from .client import RedisClient
 from .records import RecordLoader
 
 
@@ -148,11 +151,7 @@ class Reads(RecordLoader):
         if cached is not None:
             return cached
         epoch = cache.begin() if cache else None
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zrangebylex(index, _lex_start(cursor), "+", start=0, num=limit + 1)
-        pipe.zcard(index)
-        ids, total = pipe.execute()
-        page = _page([(i, "") for i in ids], limit, int(total))
+        page = merged_page(self.redis, (index,), limit, cursor)
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
         listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor, page.total)
@@ -216,6 +215,24 @@ class Reads(RecordLoader):
         pipe.zrange(index, 0, 0)
         count, oldest = pipe.execute()
         return int(count), (oldest[0] if oldest else None)
+
+
+def merged_page(redis: RedisClient, indexes: Sequence[str], limit: int, cursor: str | None) -> Page:
+    """One page of the ids in any of ``indexes`` (sorted sets of ids, score 0), oldest first,
+    after ``cursor``: each index's first ``limit + 1`` past the cursor, merged and cut to the
+    page; the total is the sum of their sizes. Ids are unique and sort by time, so the cursor
+    (the page's last id) stays right however the indexes change between pages. One pipeline:
+    on a cluster, one round trip per node holding any of the indexes (the queue's buckets
+    spread over the nodes once keys are sharded; today it is one index)."""
+    pipe = redis.pipeline(transaction=False)
+    start = _lex_start(cursor)
+    for index in indexes:
+        pipe.zrangebylex(index, start, "+", start=0, num=limit + 1)
+        pipe.zcard(index)
+    replies = pipe.execute()
+    ids = heapq.merge(*replies[0::2]) if len(indexes) > 1 else iter(replies[0])
+    firsts = [(comment_id, "") for comment_id in itertools.islice(ids, limit + 1)]
+    return _page(firsts, limit, sum(int(total) for total in replies[1::2]))
 
 
 def _lex_start(cursor: str | None) -> str:

@@ -1,0 +1,83 @@
+"""A listing merged from several indexes (the queue across buckets once keys are sharded):
+pages in id order, totals summed, cursors right while the indexes change between pages. The
+indexes carry their own hash tags, so on a cluster they sit on different nodes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from redis import Redis
+
+from service import ids
+from service.ids import new_id
+from service.store.reads import merged_page
+
+NOW = 1_764_633_600_000
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids made earlier in this process (later in time) would have each bucket's ids count
+    up from theirs, out of NOW's order."""
+    monkeypatch.setattr(ids, "_last", {})
+
+
+def page_through(redis: Redis, indexes: list[str], limit: int) -> tuple[list[str], list[int]]:
+    seen: list[str] = []
+    totals = []
+    cursor = None
+    while True:
+        page = merged_page(redis, indexes, limit, cursor)
+        seen += [comment_id for comment_id, _ in page.items]
+        totals.append(page.total)
+        if page.next_cursor is None:
+            return seen, totals
+        assert page.next_cursor == seen[-1]
+        cursor = page.next_cursor
+
+
+def test_pages_of_a_merge_are_the_sorted_union_with_summed_totals(redis_client: Redis) -> None:
+    rng = random.Random(7)
+    indexes = [f"mq:{{t{n}}}:pending" for n in range(5)]
+    everything = [new_id(NOW + rng.randrange(10_000), n % 256) for n in range(203)]
+    for comment_id in everything:
+        redis_client.zadd(rng.choice(indexes), {comment_id: 0})
+    for limit in (1, 7, 50, 500):
+        seen, totals = page_through(redis_client, indexes, limit)
+        assert seen == sorted(set(everything))
+        assert set(totals) == {len(set(everything))}
+    assert merged_page(redis_client, ["mq:{t9}:empty"], 10, None).items == []
+
+
+def test_a_cursor_stays_right_while_the_indexes_change(redis_client: Redis) -> None:
+    indexes = [f"mq:{{c{n}}}:pending" for n in range(3)]
+    first = [new_id(NOW + n, n % 3) for n in range(30)]
+    assert first == sorted(first)
+    for n, comment_id in enumerate(first):
+        redis_client.zadd(indexes[n % 3], {comment_id: 0})
+    page = merged_page(redis_client, indexes, 10, None)
+    shown = [comment_id for comment_id, _ in page.items]
+    assert shown == first[:10]
+    # Between two pages: one shown comment is decided (leaves), one not yet shown leaves,
+    # and a newer one arrives in another index.
+    redis_client.zrem(indexes[1], first[1])
+    redis_client.zrem(indexes[0], first[12])
+    newer = new_id(NOW + 1000, 2)
+    redis_client.zadd(indexes[2], {newer: 0})
+    rest, _ = page_through_from(redis_client, indexes, 10, page.next_cursor)
+    assert rest == [i for i in first[10:] if i != first[12]] + [newer]
+
+
+def page_through_from(
+    redis: Redis, indexes: list[str], limit: int, cursor: str | None
+) -> tuple[list[str], int]:
+    seen: list[str] = []
+    pages = 0
+    while True:
+        page = merged_page(redis, indexes, limit, cursor)
+        pages += 1
+        seen += [comment_id for comment_id, _ in page.items]
+        if page.next_cursor is None:
+            return seen, pages
+        cursor = page.next_cursor
