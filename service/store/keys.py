@@ -192,7 +192,7 @@ class Keys:
     def bucket(article_id: str) -> int:
         return article_bucket(article_id)
 
-    @property
+    @cached_property  # built for every key name: once
     def tag(self) -> str:
         return "{" + self.prefix + "}"
 
@@ -200,7 +200,11 @@ class Keys:
         """``<prefix>:<kind>:{<tag>}[:<part>...]``: the kind first (so that a prefix names a
         kind, for CLIENT TRACKING BCAST and for scans), then the hash tag that places the key
         (today one tag for every key), then the parts that vary."""
-        return ":".join((self.prefix, kind, self.tag, *parts))
+        return (
+            f"{self.prefix}:{kind}:{self.tag}:{':'.join(parts)}"
+            if parts
+            else f"{self.prefix}:{kind}:{self.tag}"
+        )
 
     def layout(self) -> str:
         """The layout version of the store's key names (service/store/layout.py)."""
