@@ -200,6 +200,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         email_hash=MINE,
     )
     placeholder = campaign_reason("", 0, 0).as_dict()
+    held = judgement("pending", at, (placeholder,))
     result = store.insert_submission(
         comment,
         render_public(comment.public()),
@@ -207,7 +208,7 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         Guards.off(),
         NOW,
         campaign=CampaignProbe(MINE, sketch, SCORES, WINDOW, threshold),
-        campaign_judgements=[judgement("pending", at, (placeholder,))],
+        campaign_judgements=[held],
     )
 
     assert result.outcome is Outcome.STORED
@@ -226,6 +227,11 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         reason = campaign_reason(expected.campaign_id, expected.comments, expected.authors)
         assert stored["status"] == "pending"
         assert stored["reasons"] == [reason.as_dict()]
+        # The held record is whole: the standing's, with the held verdict's history and (an
+        # approved one's is published: its record had none) the content.
+        assert stored["history"] == [held.entry.as_dict()]
+        assert stored["content"]["comment"] == "text" and stored["article_id"] == "camp"
+        assert CIPHER.decrypt(stored["email"], "email") == "n@example.com"
         assert redis_client.zscore(keys.reason_status_index("campaign", "pending"), new_id) == 0
         assert redis_client.hget(keys.article_public("camp"), new_id) is None
         # The earlier members new to the campaign that are pending without a campaign reason

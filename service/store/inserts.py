@@ -237,18 +237,25 @@ class Inserts(StoreCore):
             base["commenter"] = key.recorded_id
         content = base.pop("content", None) or comment.content()
         variant_indexes = []
-        for judgement in judgements:
+        for number, judgement in enumerate(judgements):
             indexes = self._initial_indexes(comment.article_id, judgement)
             variant_indexes.append(indexes)
             implies = rule(judgement.status)
-            record = {
-                **base,
+            changes: dict[str, Any] = {
                 "status": judgement.status,
                 "reasons": list(judgement.reasons),
                 "history": [h.as_dict() for h in judgement.history or (judgement.entry,)],
             }
-            if not implies.public:
-                record["content"] = content
+            if number >= standings:
+                # Held for a campaign: the script makes its record from its standing's, with
+                # these changes (it is stored only when the comment completes a campaign).
+                if not implies.public and rule(judgements[number - standings].status).public:
+                    changes["content"] = content
+                record = changes
+            else:
+                record = {**base, **changes}
+                if not implies.public:
+                    record["content"] = content
             keys += indexes
             args += [
                 len(indexes),

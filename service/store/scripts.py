@@ -56,7 +56,8 @@ end
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
 # campaign detection the standings' variants come again, held with a campaign reason whose
-# detail the script fills in
+# detail the script fills in, each one's JSON only the fields in which its record differs from
+# its standing's (status, reasons, history, and the content when that one is published)
 # then campaign detection's B band scores and thirteen: B (0 = off, no scores), the author's
 # tag, the encoded sketch, a component's width in it, the window's first id, entries read per
 # band, the threshold, the equal components that make two sketches similar, the comment key's
@@ -185,7 +186,7 @@ local sp_n = tonumber(ARGV[ev - 1])
 local cg = ev - 2 - sp_n - 13
 local bands = tonumber(ARGV[cg])
 local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
-local campaign, similar, authors, current = nil, {}, 0, nil
+local campaign, similar, authors, current, held_from = nil, {}, 0, nil, nil
 if bands > 0 then
   local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
   local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
@@ -266,7 +267,10 @@ if bands > 0 then
   if #similar > 0 and authors + 1 >= threshold then
     table.sort(similar)
     campaign = similar[1]
-    -- The variant that holds it: the same standing's, with the campaign reason.
+    -- The variant that holds it: the same standing's, with the campaign reason. Its record
+    -- comes as what differs from that standing's record (status, reasons, history and, when
+    -- that one is published, the content): the usual submission sends no second record.
+    held_from = ARGV[arg + 1]
     variant = variant + (ARGV[8] == '' and 1 or 2)
     arg, key = variant_at(variant)
     stamp = ARGV[arg + 3]
@@ -276,7 +280,13 @@ local indexes, record, public, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[
   ARGV[arg + 4]
 local campaign_reason, event_status, event_reasons = nil, nil, nil
 if campaign or recorded_commenter then
-  local patched = cjson.decode(record)
+  local patched
+  if campaign then
+    patched = cjson.decode(held_from)
+    for field, value in pairs(cjson.decode(record)) do patched[field] = value end
+  else
+    patched = cjson.decode(record)
+  end
   if recorded_commenter then patched['commenter'] = recorded_commenter end
   if campaign then
     for _, r in ipairs(patched['reasons']) do
