@@ -361,6 +361,28 @@ def test_hostile_xml_is_refused(app: Flask, tmp_path: Path) -> None:
     assert parts(app)[0].all_comment_ids() == []
 
 
+def test_parameter_entities_and_external_dtds_are_refused(app: Flask, tmp_path: Path) -> None:
+    """libxml2 expands a parameter entity inside the document type before the first element:
+    declaring one is refused, as is naming a DTD to fetch; a document type declaring
+    neither is no reason to refuse an export."""
+    body = (
+        b'<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel>'
+        b"<wp:wxr_version>1.2</wp:wxr_version></channel></rss>"
+    )
+    hostile = {
+        "parameter.xml": b"<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY x 'y'>\"> %p;]>",
+        "external-dtd.xml": b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">',
+    }
+    for name, doctype in hostile.items():
+        path = tmp_path / name
+        path.write_bytes(b'<?xml version="1.0"?>' + doctype + body)
+        with pytest.raises(FormatError, match="refused: the file declares entities or refers"):
+            run(app, "wordpress", path)
+    plain = tmp_path / "plain-doctype.xml"
+    plain.write_bytes(b'<?xml version="1.0"?><!DOCTYPE rss [<!ELEMENT rss ANY>]>' + body)
+    assert run(app, "wordpress", plain).comments == 0
+
+
 def test_wrong_and_truncated_files(app: Flask, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="not a Disqus export: the document's root is <rss>"):
         run(app, "disqus", FIXTURES / "wordpress.xml")
