@@ -106,6 +106,8 @@ class ArticleRule:
             raise ValueError(f"--article-id must be one of {', '.join(ARTICLE_RULES)}")
         self.rule = rule
         self.mapping = mapping
+        # Each URL's slug, worked out once: a post's comments all ask for it.
+        self.slugs: dict[str | None, str | None] = {}
 
     @classmethod
     def from_map(cls, path: Path) -> ArticleRule:
@@ -130,7 +132,13 @@ class ArticleRule:
             return thread.post_id
         if self.rule == "thread-id":
             return thread.thread_id
-        return slug(thread.url)
+        try:
+            return self.slugs[thread.url]
+        except KeyError:
+            found = slug(thread.url)
+            if len(self.slugs) < DISTINCT_REMEMBERED:
+                self.slugs[thread.url] = found
+            return found
 
 
 def slug(url: str | None) -> str | None:
