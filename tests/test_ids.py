@@ -1,13 +1,16 @@
-"""Comment ids: their time order, and the article bucket they carry."""
+"""Comment ids: their time order, the article bucket they carry, and the encoding against the
+plain 5 bits a character reading of ULID's layout."""
 
 from __future__ import annotations
 
 import collections
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service import ids
-from service.ids import id_at, id_bucket, id_time_ms, is_valid_id, new_id
+from service.ids import _ALPHABET, _encode, id_at, id_bucket, id_time_ms, is_valid_id, new_id
 from service.store.keys import BUCKETS, Keys, article_bucket
 
 NOW = 1_764_633_600_000
@@ -72,3 +75,19 @@ def test_articles_spread_evenly_over_the_buckets() -> None:
     assert len(counts) == BUCKETS
     assert max(counts.values()) < 2 * 25_600 / BUCKETS
     assert Keys().bucket("article-7") == article_bucket("article-7")
+
+
+def reference(value: int) -> str:
+    return "".join(_ALPHABET[(value >> (5 * (25 - i))) & 31] for i in range(26))
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_encode_equals_five_bits_a_character(value: int) -> None:
+    assert _encode(value) == reference(value)
+
+
+def test_encode_edges() -> None:
+    assert _encode(0) == "0" * 26
+    assert _encode(2**128 - 1) == "7" + "Z" * 25
+    made = id_at(1_600_000_000_123, "f" * 20)
+    assert is_valid_id(made) and id_time_ms(made) == 1_600_000_000_123

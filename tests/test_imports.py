@@ -21,7 +21,7 @@ from service.hashing import Hasher
 from service.importers import commands
 from service.importers import run as run_module
 from service.importers.html_text import html_to_text
-from service.importers.run import ArticleRule, Importer, Progress, Report
+from service.importers.run import ArticleRule, FieldCheck, Importer, Progress, Report
 from service.importers.source import FormatError, SourceComment, Thread
 from service.store import CommentStore, StoreCheck
 from tests.conftest import AUTH, EMAIL_PATTERN
@@ -103,6 +103,41 @@ def test_wxr_1_1(app: Flask, tmp_path: Path) -> None:
     )
     report = run(app, "wordpress", older)
     assert dict(report.stored) == {"approved": 3, "pending": 1, "spam": 1, "rejected": 1}
+
+
+def test_an_authors_checks_remembered_give_the_whole_schemas_verdict() -> None:
+    """FieldCheck checks an author's fields once and the text apart: a verdict joins both,
+    the same for an author met again as for one met first."""
+    check = FieldCheck()
+
+    def verdict(name: str, text: str, email: str = "ann@example.com") -> object:
+        return check(
+            SourceComment(
+                source="test:1",
+                thread=Thread(url="https://x.example/a/"),
+                parent_source=None,
+                name=name,
+                email=email,
+                website=None,
+                text=text,
+                created_ms=1_600_000_000_000,
+                status="approved",
+            )
+        )
+
+    for _ in range(2):  # met first, then remembered
+        assert (first := verdict("Ann", "Fine.")) == {
+            "name": "Ann",
+            "email": "ann@example.com",
+            "comment": "Fine.",
+            "website": None,
+        }
+        assert verdict("Ann", "Fine again.") == {**first, "comment": "Fine again."}
+        both = str(verdict("evil\u202egnp", "bell\x07"))
+        assert both.startswith("comment: Must not contain control") and "; name: Must no" in both
+        assert str(verdict("evil\u202egnp", "Fine.")).startswith("name: Must not contain bidi")
+        assert str(verdict("Ann", "ok", email="ann@")).startswith("email: Not a valid email")
+    assert len(check.authors) == 3
 
 
 def test_every_comment_is_validated_as_a_live_submission(app: Flask, client: FlaskClient) -> None:
@@ -359,6 +394,28 @@ def test_hostile_xml_is_refused(app: Flask, tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="refused"):
         run(app, "disqus", external)
     assert parts(app)[0].all_comment_ids() == []
+
+
+def test_parameter_entities_and_external_dtds_are_refused(app: Flask, tmp_path: Path) -> None:
+    """libxml2 expands a parameter entity inside the document type before the first element:
+    declaring one is refused, as is naming a DTD to fetch; a document type declaring
+    neither is no reason to refuse an export."""
+    body = (
+        b'<rss xmlns:wp="http://wordpress.org/export/1.2/"><channel>'
+        b"<wp:wxr_version>1.2</wp:wxr_version></channel></rss>"
+    )
+    hostile = {
+        "parameter.xml": b"<!DOCTYPE rss [<!ENTITY % p \"<!ENTITY x 'y'>\"> %p;]>",
+        "external-dtd.xml": b'<!DOCTYPE rss SYSTEM "http://127.0.0.1:9/x.dtd">',
+    }
+    for name, doctype in hostile.items():
+        path = tmp_path / name
+        path.write_bytes(b'<?xml version="1.0"?>' + doctype + body)
+        with pytest.raises(FormatError, match="refused: the file declares entities or refers"):
+            run(app, "wordpress", path)
+    plain = tmp_path / "plain-doctype.xml"
+    plain.write_bytes(b'<?xml version="1.0"?><!DOCTYPE rss [<!ELEMENT rss ANY>]>' + body)
+    assert run(app, "wordpress", plain).comments == 0
 
 
 def test_wrong_and_truncated_files(app: Flask, tmp_path: Path) -> None:

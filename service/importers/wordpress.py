@@ -13,12 +13,11 @@ import calendar
 import re
 from collections.abc import Iterator
 from typing import IO
-from xml.etree.ElementTree import Element
 
 from ..states import Status
 from .html_text import html_to_text
 from .source import FormatError, Skipped, SourceComment, Thread
-from .xml_stream import local, namespace, records, text
+from .xml_stream import Element, local, namespace, records, text
 
 _STATUS = {
     "1": Status.APPROVED,

@@ -72,6 +72,7 @@ class Imports(Inserts, RecordLoader):
         # The source ids, one HSET per article after the batch's scripts (one command for
         # hundreds of comments), in the same transaction.
         sources: dict[str, list[str]] = {}
+        guards = Guards.imported()
         for decided in batch:
             comment = decided.comment
             judgement = Judgement(
@@ -81,7 +82,7 @@ class Imports(Inserts, RecordLoader):
                 comment,
                 decided.public_json,
                 [judgement],
-                Guards.imported(),
+                guards,
                 decided.decided_ms,
                 None,
                 (),

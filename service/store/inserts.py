@@ -38,6 +38,8 @@ class Judgement:
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
+        if not self.reasons:
+            return ()  # most comments (every approved import): no generator, dict and tuple
         return tuple(dict.fromkeys(r["code"] for r in self.reasons))
 
 
