@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.redis_for_bench import AUTH, bench_config  # noqa: E402
+from bench.wait_bench import submissions as timed_submissions  # noqa: E402
 from devtools.topologies import LocalCluster, RedisServer  # noqa: E402
 from service.api.context import EXTENSION_KEY  # noqa: E402
 from service.app import create_app  # noqa: E402
@@ -68,18 +69,7 @@ def app_for(url: str) -> Any:
 
 
 def submissions(app: Any, n: int, articles: int, tag: str) -> None:
-    client = app.test_client()
-    for i in range(n):
-        response = client.post(
-            f"/api/v1/articles/bench-{i % articles}/comments",
-            json={
-                "name": f"Reader {i}",
-                "email": f"reader-{tag}-{i}@example.com",
-                "comment": f"Comment {tag} {i}: the council said the library plans are next.",
-            },
-            environ_base={"REMOTE_ADDR": f"10.{i % 250}.{i // 250 % 250}.1"},
-        )
-        assert response.status_code in (201, 202), response.get_data(as_text=True)
+    timed_submissions(app, n, tag, articles)
 
 
 def reads(app: Any, n: int, articles: int) -> None:

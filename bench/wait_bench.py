@@ -40,13 +40,14 @@ def app_for(url: str, wait_replicas: int) -> Any:
     return app
 
 
-def submissions(app: Any, n: int, tag: str) -> float:
-    """Seconds per submission over n submissions (every one must be acknowledged)."""
+def submissions(app: Any, n: int, tag: str, articles: int = 50) -> float:
+    """Seconds per submission over n submissions spread over ``articles`` articles, each one
+    distinct (every one must be acknowledged)."""
     client = app.test_client()
     started = time.perf_counter()
     for i in range(n):
         response = client.post(
-            f"/api/v1/articles/bench-{i % 50}/comments",
+            f"/api/v1/articles/bench-{i % articles}/comments",
             json={
                 "name": f"Reader {i}",
                 "email": f"reader-{tag}-{i}@example.com",
