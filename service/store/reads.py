@@ -230,8 +230,8 @@ def merged_page(redis: RedisClient, indexes: Sequence[str], limit: int, cursor: 
         pipe.zrangebylex(index, start, "+", start=0, num=limit + 1)
         pipe.zcard(index)
     replies = pipe.execute()
-    ids = heapq.merge(*replies[0::2]) if len(indexes) > 1 else iter(replies[0])
-    firsts = [(comment_id, "") for comment_id in itertools.islice(ids, limit + 1)]
+    merged = heapq.merge(*replies[0::2])
+    firsts = [(comment_id, "") for comment_id in itertools.islice(merged, limit + 1)]
     return _page(firsts, limit, sum(int(total) for total in replies[1::2]))
 
 
