@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,14 +46,14 @@ DEFAULT_COMMENTS = 20_000
 BATCH = 200
 
 
-def ordinary_text(rng: random.Random, reference: str) -> str:
+def ordinary_text(rng: random.Random, reference: str, words: Sequence[str] = WORDS) -> str:
     """One comment as the wrk script writes them: ~270 characters of words, half of them
-    common, half made-up, and a unique reference."""
+    common (``words``), half made-up, and a unique reference."""
     parts: list[str] = []
     length = 0
     while length < 270:
         if rng.random() < 0.5:
-            word = rng.choice(WORDS)
+            word = rng.choice(words)
         else:
             word = rng.choice(SYLLABLES) + rng.choice(SYLLABLES)
         parts.append(word)

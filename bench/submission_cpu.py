@@ -45,6 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.campaign_warm import ordinary_text  # noqa: E402
 from bench.http_bench import BENCH_POLICY  # noqa: E402
 from bench.redis_for_bench import AUTH, TOKEN, bench_redis  # noqa: E402
 
@@ -68,7 +69,6 @@ PARTS: dict[str, bool] = {
     "the rest (view, domain glue)": False,
 }
 
-SYLLABLES = "ka lo mi ren tu sa ve dor pi nal bo ste gri fu mon ta le wen ko ris".split()
 WORDS = (
     "the council said that budget plans for the new library would be reviewed next week "
     "while residents asked whether parking and bus routes near the station could change"
@@ -76,18 +76,9 @@ WORDS = (
 
 
 def comment_text(rng: random.Random, reference: str) -> str:
-    """As bench/http_scenarios.lua makes them: ~270 characters of words and made-up words, no
-    link or profanity, ending with a unique reference."""
-    parts: list[str] = []
-    length = 0
-    while length < 270:
-        if rng.random() < 0.5:
-            word = rng.choice(WORDS)
-        else:
-            word = rng.choice(SYLLABLES) + rng.choice(SYLLABLES)
-        parts.append(word)
-        length += len(word) + 1
-    return " ".join(parts) + f" (ref {reference})"
+    """As bench/http_scenarios.lua makes them (campaign_warm.ordinary_text), from this bench's
+    shorter list of common words: no link or profanity, ending with a unique reference."""
+    return ordinary_text(rng, reference, WORDS)
 
 
 class Meter:
