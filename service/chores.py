@@ -32,10 +32,10 @@ def purge_expired(store: CommentStore, retention_days: int, *, at_ms: int | None
         due = store.due_for_purge(cutoff)
         if not due:
             return purged
-        for comment_id in due:
+        for comment_id, bucket in due:
             comment = store.get(comment_id)
             if comment is None or comment.status not in PURGEABLE:
-                store.forget_purged(comment_id)
+                store.forget_purged(comment_id, bucket)
                 continue
             if store.delete(comment, actor="retention"):
                 metrics.count_decision("purge", "retention")

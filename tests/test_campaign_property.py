@@ -155,16 +155,20 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
             campaigns.band_field(score),
             "".join(sorted(members_of_band)),
         )
-    for member_id, m in zip(ids, found, strict=True):
+    for n, (member_id, m) in enumerate(zip(ids, found, strict=True)):
         if m.stored:
             reasons = [{"code": "campaign", "detail": "earlier", "action": "hold"}]
-            record = {"id": member_id, "status": m.stored, "version": 1}
+            # Each on an article of its own: a held one's reason goes to its bucket's index.
+            record = {"id": member_id, "article_id": f"a{n}", "status": m.stored, "version": 1}
             record["reasons"] = reasons if m.has_reason else []
             redis_client.set(keys.comment(member_id), json.dumps(record))
-            # Its indexes, as the store keeps them (the script reads them).
-            redis_client.zadd(keys.status_index(m.stored), {member_id: 0})
+            # Its indexes, as the store keeps them.
+            bucket = keys.bucket(f"a{n}")
+            redis_client.zadd(keys.status_index(m.stored, bucket), {member_id: 0})
             if m.has_reason:
-                redis_client.zadd(keys.reason_status_index("campaign", m.stored), {member_id: 0})
+                redis_client.zadd(
+                    keys.reason_status_index("campaign", m.stored, bucket), {member_id: 0}
+                )
     new_id = id_at(NOW, "f" * 20)
     sketch = "".join(BASE)
     # The oracle, on the bands as the script reads them (the current and the previous
@@ -232,7 +236,8 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         assert stored["history"] == [held.entry.as_dict()]
         assert stored["content"]["comment"] == "text" and stored["article_id"] == "camp"
         assert CIPHER.decrypt(stored["email"], "email") == "n@example.com"
-        assert redis_client.zscore(keys.reason_status_index("campaign", "pending"), new_id) == 0
+        held_index = keys.reason_status_index("campaign", "pending", keys.bucket("camp"))
+        assert redis_client.zscore(held_index, new_id) == 0
         assert redis_client.hget(keys.article_public("camp"), new_id) is None
         # The earlier members new to the campaign that are pending without a campaign reason
         # get this one; every member is in the campaign's set.
@@ -243,11 +248,19 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
             if i in expected.members and i in fresh and m.stored == "pending" and not m.has_reason
         }
         assert set(result.campaign.held) == should_hold
+        articles = {i: f"a{n}" for n, i in enumerate(ids)}
+        assert result.campaign.held_buckets == tuple(
+            keys.bucket(articles[i]) for i in result.campaign.held
+        )
         for member_id, m in zip(ids, found, strict=True):
             if m.stored:
                 record = json.loads(str(redis_client.get(keys.comment(member_id))))
+                member_index = keys.reason_status_index(
+                    "campaign", "pending", keys.bucket(record["article_id"])
+                )
                 if member_id in should_hold:
                     assert record["reasons"] == [reason.as_dict()] and record["version"] == 2
+                    assert redis_client.zscore(member_index, member_id) == 0
                 else:
                     assert record["version"] == 1
         members = {str(m) for m in redis_client.smembers(keys.campaign(expected.campaign_id))}

@@ -19,6 +19,8 @@ from service.store import Keys, check_store
 from tests.conftest import AUTH, approve, submit
 
 KEYS = Keys("cm")  # the config fixture's prefix
+B = KEYS.bucket("a1")  # the bucket of the article every comment here is on
+OTHER = (B + 1) % 256  # another bucket
 
 
 @dataclass(frozen=True)
@@ -98,21 +100,42 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         lambda s: [f"{s.pending}: status 'pending' but in article indexes []"],
     ),
     "a comment missing from its reason's index": (
-        lambda r, s: r.zrem(KEYS.reason_status_index("links", "pending"), s.linked),
+        lambda r, s: r.zrem(KEYS.reason_status_index("links", "pending", B), s.linked),
         lambda s: [f"{s.linked}: status 'pending' but in reason links indexes []"],
     ),
     "an index entry without its comment": (
-        lambda r, s: r.zadd(KEYS.status_index("approved"), {"0" * 26: 0}),
-        lambda s: [f"{KEYS.status_index('approved')}: " + "0" * 26 + " has no comment record"],
+        lambda r, s: r.zadd(KEYS.status_index("approved", B), {"0" * 26: 0}),
+        lambda s: [f"{KEYS.status_index('approved', B)}: " + "0" * 26 + " has no comment record"],
     ),
     "a comment in the wrong status index": (
         lambda r, s: (
-            r.zrem(KEYS.status_index("pending"), s.pending),
-            r.zadd(KEYS.status_index("spam"), {s.pending: 0}),
+            r.zrem(KEYS.status_index("pending", B), s.pending),
+            r.zadd(KEYS.status_index("spam", B), {s.pending: 0}),
         ),
         lambda s: [
-            f"{s.pending}: status 'pending' but in global indexes ['spam']",
-            f"{KEYS.status_index('spam')}: {s.pending} has status 'pending'",
+            f"{s.pending}: status 'pending' but in bucket indexes ['spam']",
+            f"{KEYS.status_index('spam', B)}: {s.pending} has status 'pending'",
+        ],
+    ),
+    "a comment in another bucket's index": (
+        lambda r, s: (
+            r.zrem(KEYS.status_index("pending", B), s.pending),
+            r.zadd(KEYS.status_index("pending", OTHER), {s.pending: 0}),
+        ),
+        lambda s: [
+            f"{s.pending}: status 'pending' but in bucket indexes []",
+            f"{KEYS.status_index('pending', OTHER)}: {s.pending} belongs to 'a1', "
+            "of another bucket",
+        ],
+    ),
+    "a retention entry in another bucket's index": (
+        lambda r, s: (
+            r.zrem(KEYS.retention(B), s.spam),
+            r.zadd(KEYS.retention(OTHER), {s.spam: 1}),
+        ),
+        lambda s: [
+            f"{s.spam}: status 'spam' but not in {KEYS.retention(B)}",
+            f"{KEYS.retention(OTHER)}: {s.spam} belongs to 'a1', of another bucket",
         ],
     ),
     "a comment in two status indexes": (
@@ -123,9 +146,10 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         ],
     ),
     "an index entry carrying a reason the comment lacks": (
-        lambda r, s: r.zadd(KEYS.reason_status_index("links", "pending"), {s.pending: 0}),
+        lambda r, s: r.zadd(KEYS.reason_status_index("links", "pending", B), {s.pending: 0}),
         lambda s: [
-            f"{KEYS.reason_status_index('links', 'pending')}: {s.pending} carries no reason 'links'"
+            f"{KEYS.reason_status_index('links', 'pending', B)}: {s.pending} "
+            "carries no reason 'links'"
         ],
     ),
     "a published document without its approved index entry": (
@@ -164,19 +188,19 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         ],
     ),
     "a retention entry for a non-purgeable comment": (
-        lambda r, s: r.zadd(KEYS.retention(), {s.approved: 1}),
+        lambda r, s: r.zadd(KEYS.retention(B), {s.approved: 1}),
         lambda s: [
-            f"{KEYS.retention()}: {s.approved} has status 'approved', which is not purged",
-            f"{s.approved}: status 'approved' but in {KEYS.retention()}",
+            f"{KEYS.retention(B)}: {s.approved} has status 'approved', which is not purged",
+            f"{s.approved}: status 'approved' but in {KEYS.retention(B)}",
         ],
     ),
     "a retention entry without its comment": (
-        lambda r, s: r.zadd(KEYS.retention(), {"1" * 26: 1}),
-        lambda s: [f"{KEYS.retention()}: " + "1" * 26 + " has no comment record"],
+        lambda r, s: r.zadd(KEYS.retention(B), {"1" * 26: 1}),
+        lambda s: [f"{KEYS.retention(B)}: " + "1" * 26 + " has no comment record"],
     ),
     "a purgeable comment missing from retention": (
-        lambda r, s: r.zrem(KEYS.retention(), s.spam),
-        lambda s: [f"{s.spam}: status 'spam' but not in {KEYS.retention()}"],
+        lambda r, s: r.zrem(KEYS.retention(B), s.spam),
+        lambda s: [f"{s.spam}: status 'spam' but not in {KEYS.retention(B)}"],
     ),
     "an approved comment whose author's record lacks its stamp": (
         lambda r, s: r.hdel(KEYS.author(s.author), "last_approved"),
@@ -220,8 +244,8 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         lambda s: [f"{KEYS.prefix}:stray: orphan key (not part of the key schema)"],
     ),
     "an index of a status that does not exist": (
-        lambda r, s: r.zadd(KEYS.status_index("archived"), {s.pending: 0}),
-        lambda s: [f"{KEYS.status_index('archived')}: index of an unknown status 'archived'"],
+        lambda r, s: r.zadd(KEYS.status_index("archived", B), {s.pending: 0}),
+        lambda s: [f"{KEYS.status_index('archived', B)}: index of an unknown status 'archived'"],
     ),
     "a key of the wrong type": (
         lambda r, s: r.hset(KEYS.comment("3" * 26), "status", "pending"),
@@ -266,9 +290,9 @@ def test_counts_and_problems_are_the_same_through_the_library(
     report = check_store(redis_client, KEYS)
     assert report.problems == [] and report.changed == 0
     assert dict(report.statuses) == {"pending": 2, "approved": 1, "rejected": 1, "spam": 1}
-    redis_client.zrem(KEYS.status_index("pending"), store.pending)
+    redis_client.zrem(KEYS.status_index("pending", B), store.pending)
     assert check_store(redis_client, KEYS).problems == [
-        f"{store.pending}: status 'pending' but in global indexes []"
+        f"{store.pending}: status 'pending' but in bucket indexes []"
     ]
 
 

@@ -81,3 +81,58 @@ def page_through_from(
         if page.next_cursor is None:
             return seen, pages
         cursor = page.next_cursor
+
+
+def counting_pipelines(redis: Redis, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A counter of the pipelines made on ``redis`` (each is one round trip per node)."""
+    made = [0]
+    real = redis.pipeline
+
+    def pipeline(*args: object, **kwargs: object) -> object:
+        made[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(redis, "pipeline", pipeline)
+    return made
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_a_queue_over_256_skewed_buckets_pages_right_in_two_round_trips(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch, newest_first: bool
+) -> None:
+    """Most of the queue in three busy buckets, the rest spread thin: the first trip's one id
+    per bucket does not settle a page, the second does."""
+    rng = random.Random(11)
+    indexes = [f"mq:{{b{n}}}:pending" for n in range(256)]
+    everything = []
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(1500):
+        bucket = rng.choice((3, 77, 200)) if n % 5 else rng.randrange(256)
+        comment_id = new_id(NOW + rng.randrange(100_000), bucket)
+        everything.append(comment_id)
+        pipe.zadd(indexes[bucket], {comment_id: 0})
+    pipe.execute()
+    expected = sorted(set(everything), reverse=newest_first)
+    made = counting_pipelines(redis_client, monkeypatch)
+    for limit in (13, 50, 500):
+        seen: list[str] = []
+        cursor, pages = None, 0
+        made[0] = 0
+        while True:
+            page = merged_page(redis_client, indexes, limit, cursor, newest_first=newest_first)
+            pages += 1
+            assert page.total == len(expected)
+            seen += [comment_id for comment_id, _ in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == expected
+        assert made[0] <= 2 * pages  # two round trips a page at most
+    # A page that one trip settles: every bucket's first id is the whole queue.
+    made[0] = 0
+    single = [new_id(NOW, n) for n in range(256)]
+    fresh = [f"mq:{{s{n}}}:pending" for n in range(256)]
+    for n, comment_id in enumerate(single):
+        redis_client.zadd(fresh[n], {comment_id: 0})
+    page = merged_page(redis_client, fresh, 300, None)
+    assert [i for i, _ in page.items] == sorted(single) and made[0] == 1

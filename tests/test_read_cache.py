@@ -226,7 +226,7 @@ def test_a_value_must_depend_only_on_tracked_keys(redis_url: str) -> None:
     try:
         with pytest.raises(ValueError, match="tracked prefix"):
             cache.put(
-                "page", "value", (Keys().article_public("a1"), Keys().status_index("pending")), 0
+                "page", "value", (Keys().article_public("a1"), Keys().status_index("pending", 0)), 0
             )
     finally:
         cache.close()

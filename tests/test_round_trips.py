@@ -23,7 +23,10 @@ from redis import Redis
 
 from service.app import create_app
 from service.config import Config
+from service.store.keys import BUCKETS, Keys
 from tests.conftest import AUTH, approve, close_app, command_calls, submit
+
+KEYS = Keys()
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 # Connection set-up (a new pooled connection, the cache listener's), the listener's heartbeat
@@ -200,10 +203,10 @@ def test_a_submission_long_enough_for_campaign_detection_is_still_one_round_trip
 def test_a_submission_completing_a_campaign_is_still_one_round_trip(
     client: FlaskClient, redis_client: Redis
 ) -> None:
-    """The third author's near-duplicate completes a campaign: the earlier members found
-    pending without the reason by their indexes (zmscore) are read (get) and given it (set,
-    zadd), the campaign's set learns who is in it (smismember, sadd, expire): all inside the
-    one script."""
+    """The third author's near-duplicate completes a campaign: the earlier members new to it
+    are read (get: their status, reasons and article) and, pending without the reason, given
+    it (set, zadd into their own bucket's index), the campaign's set learns who is in it
+    (smismember, sadd, expire): all inside the one script."""
     text = "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Act now!"
     submit(client, article="big", comment=text, email="sock0@example.com")
     submit(client, article="big", comment=text + " Please", email="sock1@example.com")
@@ -213,8 +216,8 @@ def test_a_submission_completing_a_campaign_is_still_one_round_trip(
         lambda: submit(client, article="big", comment=text + " Now", email="sock2@example.com"),
     )
     assert cost["evalsha"] == 1, cost
-    assert (cost["smismember"], cost["zmscore"], cost["get"], cost["expire"]) == (1, 2, 2, 1)
-    inside = {"get", "smismember", "zmscore", "expire", *INSIDE_SUBMISSION}
+    assert (cost["smismember"], cost["get"], cost["expire"]) == (1, 2, 1)
+    inside = {"get", "smismember", "expire", *INSIDE_SUBMISSION}
     assert set(cost) <= {"evalsha", *inside}, cost
 
 
@@ -288,10 +291,11 @@ def test_moderator_queue_page_is_two_round_trips_then_none(
 
     assert until_cached(redis_client, queue_page) == Counter()
     submit(client, comment="one more", email="late@example.com")  # changes the queue
-    # Three round trips: the page's ids and the total (a pipeline), then the comments (MGET),
-    # then the moderators' claims on them (MGET).
+    # Four round trips: each bucket's first id and size (a pipeline over the 256 buckets);
+    # the bucket that holds more than one id, read again up to the page's end (merged_page);
+    # then the comments (MGET), then the moderators' claims on them (MGET).
     assert commands_during(redis_client, queue_page) == Counter(
-        {"zrangebylex": 1, "zcard": 1, "mget": 2}
+        {"zrangebylex": BUCKETS + 1, "zcard": BUCKETS, "mget": 2}
     )
 
 
@@ -333,12 +337,15 @@ def test_a_listing_of_published_comments_reads_each_in_one_step(
     until_cached(redis_client, lambda: client.get(path, headers=AUTH))
     approve(client, submit(client, comment="one more", email="late@example.com").get_json()["id"])
     cost = commands_during(redis_client, lambda: client.get(path, headers=AUTH))
-    # The page's ids and total (a pipeline); then, by article, one script reads every comment
-    # with its public document (6 GETs and HGETs inside it). Across articles the records come
-    # first (MGET) to learn each one's article, then the same script. Then the claims (MGET).
+    # The page's ids and total (a pipeline; across articles, over the 256 buckets' indexes,
+    # and again in the one bucket holding more than one: merged_page); then, by article, one
+    # script reads every comment with its public document (6 GETs and HGETs inside it). Across
+    # articles the records come first (MGET) to learn each one's article, then the same
+    # script. Then the claims (MGET).
     inside = {"get": 6, "hget": 6}
     expected = {"zrangebylex": 1, "zcard": 1, "evalsha": 1, "mget": 1, **inside}
-    assert cost == Counter(expected if by_article else {**expected, "mget": 2})
+    across = {**expected, "zrangebylex": BUCKETS + 1, "zcard": BUCKETS, "mget": 2}
+    assert cost == Counter(expected if by_article else across)
 
 
 @pytest.mark.parametrize("existing", [3, pytest.param(300, marks=pytest.mark.slow)])
@@ -362,9 +369,11 @@ def test_the_site_feed_is_three_round_trips_then_none(
     fill(client, "site-b", 2)
     client.get("/feeds/articles/warm.atom")  # the listener is up
     miss = commands_during(redis_client, lambda: client.get("/feeds/recent.atom"))
-    # The newest ids of the global approved index; their records (to learn each one's
+    # The newest ids of the buckets' approved indexes (the newest of each, then more of the two
+    # buckets holding these articles: merged_page); their records (to learn each one's
     # article); the documents, one HMGET per article in one pipeline.
-    assert miss == Counter({"zrevrangebylex": 1, "mget": 1, "hmget": 2})
+    assert KEYS.bucket("site-a") != KEYS.bucket("site-b")
+    assert miss == Counter({"zrevrangebylex": BUCKETS + 2, "mget": 1, "hmget": 2})
     assert until_cached(redis_client, lambda: client.get("/feeds/recent.atom")) == Counter()
     # A held submission leaves it cached; an approval does not.
     held = submit(client, article="site-a", comment="held for now", email="h@example.com")

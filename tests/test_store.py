@@ -53,7 +53,10 @@ def make_comment(article: str = "art") -> StoredComment:
 def index_membership(redis: Redis, keys: Keys, comment: StoredComment) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for status in STATUSES:
-        in_global = redis.zscore(keys.status_index(status), comment.id) is not None
+        in_bucket = redis.zscore(
+            keys.status_index(status, keys.bucket(comment.article_id)), comment.id
+        )
+        in_global = in_bucket is not None
         in_article = (
             redis.zscore(keys.article_status_index(comment.article_id, status), comment.id)
             is not None
@@ -70,7 +73,9 @@ def test_insert_is_idempotent_for_a_retried_id(redis_client: Redis) -> None:
     assert insert(store, comment) is Outcome.ALREADY_STORED
     stored = store.get(comment.id)
     assert stored is not None and len(stored.history) == 1
-    assert redis_client.zcard(Keys("t").status_index("pending")) == 1
+    assert (
+        redis_client.zcard(Keys("t").status_index("pending", Keys.bucket(comment.article_id))) == 1
+    )
 
 
 @pytest.mark.slow
@@ -240,3 +245,16 @@ def test_the_scripts_take_what_each_status_implies_from_the_state_rules() -> Non
         if f"'{word}'" in text or f'"{word}"' in text
     }
     assert not spelled
+
+
+def test_the_scripts_bucket_of_an_article_is_the_one_python_gives(redis_client: Redis) -> None:
+    """The insert builds an earlier campaign member's index from its record's article: its
+    CRC-32 in Lua must give keys.article_bucket's bucket, for any article id."""
+    from service.store.keys import article_bucket
+    from service.store.scripts import _BUCKET_OF
+
+    articles = ["post", "", "é-ü-中文", "x" * 300, *(f"2026/12/{n}/a-slug" for n in range(3000))]
+    lua = _BUCKET_OF + "local out = {} for i, a in ipairs(ARGV) do out[i] = bucket_of(a) end"
+    got = redis_client.eval(lua + " return out", 0, *articles)
+    assert got == [article_bucket(a) for a in articles]
+    assert len(set(got)) == 256  # and they spread over every bucket

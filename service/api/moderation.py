@@ -133,7 +133,7 @@ def decide_comment(
         if decided is None:  # deleted between the read and the decision
             _not_found()
         # Decided: its claim is released, its reports are dealt with (they stop counting).
-        svc.store.finish_review(comment_id, decided=True)
+        svc.store.finish_review(comment_id, comment.article_id, decided=True)
         _after_decision(decided, target)
         return decided
     raise Conflict(_CHANGED_MEANWHILE)
@@ -162,6 +162,7 @@ def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     moved again. Results in the items' order: the comment, or the item's own problem."""
     store = services().store
     results: dict[str, dict[str, Any]] = {}
+    decided: dict[str, str] = {}  # id -> article of each comment decided
     waiting = []
     for item in items:
         if is_valid_id(item["comment_id"]):
@@ -210,10 +211,11 @@ def _apply_decisions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 _after_decision(outcome, BULK_ACTIONS[item["action"]].value)
                 results[item["comment_id"]] = decided_item(outcome)
+                decided[outcome.id] = outcome.article_id
     for item in waiting:
         results[item["comment_id"]] = _item_problem(item, Conflict(_CHANGED_MEANWHILE))
     # The decided ones' reviews end together: one pipelined round trip.
-    store.finish_reviews([i for i, r in results.items() if r["status"] == 200])
+    store.finish_reviews([(i, decided[i]) for i, r in results.items() if r["status"] == 200])
     return [results[item["comment_id"]] for item in items]
 
 
@@ -269,7 +271,7 @@ def dismiss_reports(comment_id: str) -> Response:
     """The reports were looked at and need nothing: they stop counting, the comment leaves
     the Reported queue (its status stays as it is)."""
     comment = _load(comment_id)
-    dismissed = services().store.finish_review(comment.id, decided=False)
+    dismissed = services().store.finish_review(comment.id, comment.article_id, decided=False)
     return json_response({"comment_id": comment.id, "dismissed": dismissed})
 
 

@@ -21,7 +21,7 @@ from .keys import Keys
 
 CAMPAIGN_TTL_SECONDS = 7 * 86_400
 # The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
-CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 12)
+CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 14)
 
 
 @dataclass(frozen=True)
@@ -44,21 +44,19 @@ class CampaignJoined:
     comments: int
     authors: int
     held: tuple[str, ...]
+    held_buckets: tuple[int, ...] = ()  # each one's article's bucket
 
 
 def campaign_arguments(
     keys: Keys, probe: CampaignProbe | None, now_ms: int
 ) -> tuple[list[str], list[str | int]]:
-    """The insert script's campaign keys (the pending indexes, then the current and the
-    previous bucket's hash of bands and sketches) and its campaign arguments (the band scores, then
-    thirteen)."""
+    """The insert script's campaign keys (the current and the previous time bucket's hash of
+    bands and sketches) and its campaign arguments (the band scores, then fifteen)."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
     window = probe.window_ms
     current = bucket(now_ms, window)
     found = [
-        keys.status_index(Status.PENDING),
-        keys.reason_status_index("campaign", Status.PENDING),
         keys.campaign_bucket(window, current),
         keys.campaign_bucket(window, current - 1),
     ]
@@ -78,6 +76,9 @@ def campaign_arguments(
         CAMPAIGN_DETAIL,
         # A bucket's hash lives until its end plus a window (its last reader).
         (current + 2) * window,
+        # An earlier member's index, its article's bucket appended by the script.
+        keys.reason_status_index("campaign", Status.PENDING, ""),
+        Status.PENDING,  # the status in which an earlier member is held
     ]
     return found, args
 
@@ -86,8 +87,9 @@ def campaign_joined(reply: list[Any]) -> CampaignJoined | None:
     """The campaign part of a stored insert's reply (None: no campaign)."""
     if len(reply) <= 3:
         return None
-    held = tuple(str(i) for i in reply[6:])
-    return CampaignJoined(str(reply[3]), int(reply[4]), int(reply[5]), held)
+    held = tuple(str(i) for i in reply[6::2])
+    buckets = tuple(int(b) for b in reply[7::2])
+    return CampaignJoined(str(reply[3]), int(reply[4]), int(reply[5]), held, buckets)
 
 
 class Campaigns(StoreCore):

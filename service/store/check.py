@@ -196,7 +196,7 @@ class StoreCheck:
             elif shape.kind == "article_public":
                 yield from self._check_published(name, parts["article_id"])
             elif shape.kind == "retention":
-                yield from self._check_retention(name)
+                yield from self._check_retention(name, parts["bucket"])
             elif shape.kind == "author_comments":
                 yield from self._check_author_set(name, parts["email_hash"])
         for start in range(0, len(comment_ids), self.batch):
@@ -246,12 +246,13 @@ class StoreCheck:
 
     def _groups(self, comment_id: str, record: Record) -> list[tuple[str, list[str]]]:
         k = self.keys
+        bucket = k.bucket(record.article)
         groups = [
-            ("global", [k.status_index(s) for s in STATUS_VALUES]),
+            ("bucket", [k.status_index(s, bucket) for s in STATUS_VALUES]),
             ("article", [k.article_status_index(record.article, s) for s in STATUS_VALUES]),
         ]
         groups += [
-            (f"reason {code}", [k.reason_status_index(code, s) for s in STATUS_VALUES])
+            (f"reason {code}", [k.reason_status_index(code, s, bucket) for s in STATUS_VALUES])
             for code in record.reasons
         ]
         return groups
@@ -265,7 +266,7 @@ class StoreCheck:
                 pipe.zscore(index, comment_id)
                 queued += 1
         pipe.hexists(k.article_public(record.article), comment_id)
-        pipe.zscore(k.retention(), comment_id)
+        pipe.zscore(k.retention(k.bucket(record.article)), comment_id)
         queued += 2
         stamp = rule(record.status).author_stamp
         if record.email_hash:
@@ -301,7 +302,7 @@ class StoreCheck:
         if retained != implied.awaits_purge:
             yield (
                 f"{comment_id}: status {status!r} but "
-                f"{'in' if retained else 'not in'} {k.retention()}"
+                f"{'in' if retained else 'not in'} {k.retention(k.bucket(record.article))}"
             )
         if record.email_hash:
             if not _found(next(replies)):
@@ -369,6 +370,7 @@ class StoreCheck:
 
     def _check_index(self, name: str, parts: dict[str, str]) -> Iterator[str]:
         status, article, code = parts["status"], parts.get("article_id"), parts.get("code")
+        bucket = parts.get("bucket")
         public_key = self.keys.article_public(article) if article else None
         published_index = public_key is not None and status in PUBLIC_STATUSES
 
@@ -387,6 +389,8 @@ class StoreCheck:
                     yield f"{name}: {member} belongs to {record.article!r}"
                 elif code is not None and code not in record.reasons:
                     yield f"{name}: {member} carries no reason {code!r}"
+                elif bucket is not None and str(self.keys.bucket(record.article)) != bucket:
+                    yield f"{name}: {member} belongs to {record.article!r}, of another bucket"
                 if published_index and not _found(more[0]):
                     yield f"{name}: {member} is not in {public_key}"
 
@@ -414,7 +418,7 @@ class StoreCheck:
                 if not _is_public_document(document, member, article):
                     yield f"{name}: {member} has no readable public document of its own"
 
-    def _check_retention(self, name: str) -> Iterator[str]:
+    def _check_retention(self, name: str, bucket: str) -> Iterator[str]:
         purgeable = {s.value for s in PURGEABLE}
         for members in self._members(name, "zset"):
             for member, record, _ in self._read_entries(name, members, "zscore"):
@@ -422,6 +426,8 @@ class StoreCheck:
                     yield f"{name}: {member} has no comment record"
                 elif record.status not in purgeable:
                     yield f"{name}: {member} has status {record.status!r}, which is not purged"
+                elif str(self.keys.bucket(record.article)) != bucket:
+                    yield f"{name}: {member} belongs to {record.article!r}, of another bucket"
 
     def _check_author_set(self, name: str, email_hash: str) -> Iterator[str]:
         for members in self._members(name, "set"):

@@ -32,8 +32,9 @@ class Edits(RecordLoader):
         k = self.keys
         placed = k.index_groups(comment.article_id, edited.reason_codes)
         gone = [c for c in comment.reason_codes if c not in edited.reason_codes]
-        cleared = [k.reason_status_index(code, s) for code in gone for s in STATUSES]
-        touched = [k.comment(comment.id), k.article_public(comment.article_id), k.retention()]
+        bucket = k.bucket(comment.article_id)
+        cleared = [k.reason_status_index(code, s, bucket) for code in gone for s in STATUSES]
+        touched = [k.comment(comment.id), k.article_public(comment.article_id), k.retention(bucket)]
         event_keys = [k.events(comment.article_id), k.event_content(comment.article_id, comment.id)]
         reply = self._edit(
             keys=[*touched, *placed, *cleared, *event_keys],

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from ..states import Status
 from ._core import StoreCore
+from .reads import merged_page
 
 
 @dataclass
@@ -65,8 +66,9 @@ class Feeds(StoreCore):
         if cached is not None:
             return cast(FeedEntries, cached)
         epoch = self.cache.begin() if self.cache else None
-        index = self.keys.status_index(Status.APPROVED)
-        ids = cast(list[str], self.redis.zrevrangebylex(index, "+", "-", start=0, num=limit))
+        indexes = self.keys.status_indexes(Status.APPROVED)
+        page = merged_page(self.redis, indexes, limit, None, newest_first=True, with_total=False)
+        ids = [comment_id for comment_id, _ in page.items]
         articles: dict[str, str] = {}  # id -> its article
         if ids:
             raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
@@ -85,6 +87,6 @@ class Feeds(StoreCore):
                 docs.update((i, doc) for i, doc in zip(wanted, found, strict=True) if doc)
         entries = FeedEntries(docs=[docs[i] for i in ids if i in docs])
         if self.cache:
-            depends = (index, *(self.keys.article_public(a) for a in by_article))
+            depends = (*indexes, *(self.keys.article_public(a) for a in by_article))
             self.cache.put(name, entries, depends, epoch)
         return entries

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from ..models import StoredComment
 from ..states import STATUSES
@@ -19,6 +19,7 @@ from .commenters import KeyExchange
 from .durability import evalsha
 from .inserts import Guards, Inserts, Judgement, Outcome
 from .keys import SHAPES
+from .reads import merged_page
 from .records import RecordLoader
 
 # The keys a backup carries beside the export (see :meth:`Imports.backup_keys`): who may
@@ -117,18 +118,15 @@ class Imports(Inserts, RecordLoader):
         however many there are. Not a point-in-time snapshot: a comment decided while this
         runs may be listed under both statuses or neither (see backup in README)."""
         for status in STATUSES:
-            index, start = self.keys.status_index(status), "-"
+            indexes, cursor = self.keys.status_indexes(status), None
             while True:
-                ids = [
-                    str(i)
-                    for i in cast(
-                        list[Any], self.redis.zrangebylex(index, start, "+", 0, page_size)
-                    )
-                ]
-                if not ids:
+                page = merged_page(self.redis, indexes, page_size, cursor, with_total=False)
+                ids = [comment_id for comment_id, _ in page.items]
+                if ids:
+                    yield [c for c in self._load_many(ids) if c.status == status]
+                if page.next_cursor is None:
                     break
-                yield [c for c in self._load_many(ids) if c.status == status]
-                start = "(" + ids[-1]
+                cursor = page.next_cursor
 
     def _scan(self, kinds: Sequence[str]) -> Iterator[tuple[str, str, dict[str, str]]]:
         """(key, kind, its variable parts) of every key of these kinds."""

@@ -168,7 +168,10 @@ class Inserts(StoreCore):
             ]
             if joined is not None:
                 written += [k.comment(i) for i in joined.held]
-                written.append(k.reason_status_index("campaign", Status.PENDING))
+                written += [
+                    k.reason_status_index("campaign", Status.PENDING, b)
+                    for b in set(joined.held_buckets)
+                ]
             if rule(([*judgements, *held])[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
@@ -212,7 +215,7 @@ class Inserts(StoreCore):
             k.commenter(key.presented_id or key.fresh_id),
             k.hourly(guards.ip_hash, hour),
             k.author_comments(comment.email_hash),
-            k.retention(),
+            k.retention(k.bucket(comment.article_id)),
             k.article_status_index(comment.article_id, Status.APPROVED),
             *(counter.key for counter in limits),
         ]
@@ -299,8 +302,9 @@ class Inserts(StoreCore):
 
     def _initial_indexes(self, article_id: str, judgement: Judgement) -> list[str]:
         k, status = self.keys, judgement.status
+        bucket = k.bucket(article_id)
         return [
-            k.status_index(status),
+            k.status_index(status, bucket),
             k.article_status_index(article_id, status),
-            *(k.reason_status_index(code, status) for code in judgement.reason_codes),
+            *(k.reason_status_index(code, status, bucket) for code in judgement.reason_codes),
         ]

@@ -2,15 +2,21 @@
 
 A key's name is ``<prefix>:<kind>:{<prefix>}:<parts>`` (``p`` below): its kind first, so that a
 prefix names a kind (CLIENT TRACKING BCAST, scans), then its hash tag, then what varies.
-Layout 2; service/store/layout.py renames a store of layout 1 (``{<prefix>}:<kind>:<parts>``).
-Comments carry their article's bucket in their ids (service/ids.py) for the sharding to come.
+Layout 3; service/store/layout.py migrates a store of layout 1 (``{<prefix>}:<kind>:<parts>``)
+or 2 (layout 3's names, with one status, reason, retention and Reported index for all articles).
 
-Every key of the comment domain carries the same hash tag, ``{<prefix>}``. A submission checks
-its duplicate and flood markers and inserts the comment with its indexes in one script, and a
-state change touches a comment, the global moderation queue, the article's indexes and the
-author's record in one script; the queue spans all articles, so these keys must share one
-Cluster slot. A site's comment volume is small next to what one Redis shard serves; what would
-need more than a shard is read traffic, which the pre-rendered pages absorb.
+Articles are spread over BUCKETS buckets (CRC-32 of the article id), and a comment's id carries
+its article's bucket (service/ids.py). Every index across articles is kept per bucket: the
+moderation queue, its reason filters, the retention index and the Reported queue. A change of
+one comment touches only its own bucket's indexes, and a listing across articles merges the
+buckets' (store/reads.py, merged_page: two pipelined round trips at most). That is what lets
+the keys of one bucket take their own hash tag and Cluster slot later (issue 13).
+
+Until then every key carries the same hash tag, ``{<prefix>}``: a submission checks its
+duplicate and flood markers and inserts the comment with its indexes in one script, and a
+state change touches a comment, its bucket's indexes, the article's indexes and the author's
+record in one script; the author's keys and the client's (flood markers, hourly counts) are
+shared by all buckets, so today every key must share one Cluster slot.
 
 Sorted sets hold ids with score 0: ids sort by creation time, so lexicographic ranges are pages.
 Hashed identifiers (<email-hash>, <ip-hash>, <fingerprint>) are keyed HMACs (service/hashing.py),
@@ -22,9 +28,10 @@ p:comment:{p}:<id>                       string  one comment as JSON: status, en
                                                  from, to, note), while unpublished, content,
                                                  and while decided, undo (what its first
                                                  decision replaced in its commenter record)
-p:status:<status>:{p}                    zset    ids in that status, all articles
+p:status:<status>:{p}:<bucket>           zset    ids in that status of one bucket's articles
 p:idx:<status>:{p}:<article>             zset    ids of one article in that status
-p:reason:<code>:status:<status>:{p}      zset    ids in that status that a rule flagged with code
+p:reason:<code>:status:<status>:{p}:<b>  zset    ids in that status that a rule flagged with
+                                                 code, of one bucket's articles
 p:public:{p}:<article>                   hash    id -> public JSON of each approved comment
                                                  (the only copy of a published one's content)
 p:article:settings:{p}:<article>         hash    closed=1 while comments are closed
@@ -40,7 +47,8 @@ p:commenter:{p}:<commenter-id>           hash    one commenter key (service/comm
                                                  last_approved / last_negative (ms): trust;
                                                  decisions (a count, for undo); ttl (ms).
                                                  TTL: trusted_days from its last use
-p:retention:{p}                          zset    rejected/spam ids, score = decision time (ms)
+p:retention:{p}:<bucket>                 zset    rejected/spam ids of one bucket's articles,
+                                                 score = decision time (ms)
 p:moderators:{p}                         hash    moderator name -> SHA-256 of their token
 p:authfail:{p}:<ip-hash>                 string  failed moderator logins from one client IP
 p:lock:{p}:<name>                        string  a short lease so one worker runs a chore
@@ -71,8 +79,9 @@ p:claim:{p}:<id>                         string  a moderator's claim on one comm
                                                  CLAIM_SECONDS
 p:reports:{p}:<id>                       hash    readers' reports of one comment: reporter's
                                                  ip-hash -> JSON {reason, note, at, dismissed}
-p:reported:{p}                           zset    ids reported past the policy's threshold and
-                                                 not yet reviewed (the Reported queue)
+p:reported:{p}:<bucket>                  zset    ids reported past the policy's threshold and
+                                                 not yet reviewed (the Reported queue), of one
+                                                 bucket's articles
 p:spamcheck:{p}                          stream  comments to check with the outside spam
                                                  services, and moderators' verdicts to report
                                                  back (consumer group "spamcheck")
@@ -130,16 +139,16 @@ class KeyShape:
 # Every key of the table above. A key under the prefix that none of these builds is an orphan.
 SHAPES: tuple[KeyShape, ...] = (
     KeyShape("comment", ("comment_id",), "string", False),
-    KeyShape("status_index", ("status",), "zset", False),
+    KeyShape("status_index", ("status", "bucket"), "zset", False),
     KeyShape("article_status_index", ("article_id", "status"), "zset", False),
-    KeyShape("reason_status_index", ("code", "status"), "zset", False),
+    KeyShape("reason_status_index", ("code", "status", "bucket"), "zset", False),
     KeyShape("article_public", ("article_id",), "hash", False),
     KeyShape("article_settings", ("article_id",), "hash", False),
     KeyShape("author", ("email_hash",), "hash", False),
     KeyShape("author_comments", ("email_hash",), "set", False),
     KeyShape("author_commenters", ("email_hash",), "set", True),
     KeyShape("commenter", ("commenter_id",), "hash", True),
-    KeyShape("retention", (), "zset", False),
+    KeyShape("retention", ("bucket",), "zset", False),
     KeyShape("moderators", (), "hash", False),
     KeyShape("auth_failures", ("ip_hash",), "string", True),
     KeyShape("lock", ("name",), "string", True),
@@ -160,7 +169,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("claim", ("comment_id",), "string", True),
     KeyShape("idempotency", ("ip_hash", "key_hash"), "string", True),
     KeyShape("reports", ("comment_id",), "hash", False),
-    KeyShape("reported", (), "zset", False),
+    KeyShape("reported", ("bucket",), "zset", False),
     KeyShape("spam_checks", (), "stream", False),
     KeyShape("campaign_bucket", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
@@ -213,14 +222,24 @@ class Keys:
     def comment(self, comment_id: str) -> str:
         return self._key("comment", comment_id)
 
-    def status_index(self, status: str) -> str:
-        return self._key(f"status:{status}")
+    def status_index(self, status: str, bucket: int | str) -> str:
+        """Ids in ``status`` of the articles of one bucket (a listing across articles
+        merges the buckets': store/reads.py, merged_page)."""
+        return self._key(f"status:{status}", str(bucket))
+
+    def status_indexes(self, status: str) -> tuple[str, ...]:
+        """Every bucket's index of ``status``, in bucket order."""
+        return tuple(self.status_index(status, b) for b in range(BUCKETS))
 
     def article_status_index(self, article_id: str, status: str) -> str:
         return self._key(f"idx:{status}", article_id)
 
-    def reason_status_index(self, code: str, status: str) -> str:
-        return self._key(f"reason:{code}:status:{status}")
+    def reason_status_index(self, code: str, status: str, bucket: int | str) -> str:
+        """(A bucket of "" gives the name without it, which a script completes.)"""
+        return self._key(f"reason:{code}:status:{status}", str(bucket))
+
+    def reason_status_indexes(self, code: str, status: str) -> tuple[str, ...]:
+        return tuple(self.reason_status_index(code, status, b) for b in range(BUCKETS))
 
     def article_public(self, article_id: str) -> str:
         return self._key("public", article_id)
@@ -240,8 +259,11 @@ class Keys:
     def commenter(self, commenter_id: str) -> str:
         return self._key("commenter", commenter_id)
 
-    def retention(self) -> str:
-        return self._key("retention")
+    def retention(self, bucket: int) -> str:
+        return self._key("retention", str(bucket))
+
+    def retention_indexes(self) -> tuple[str, ...]:
+        return tuple(self.retention(b) for b in range(BUCKETS))
 
     def moderators(self) -> str:
         return self._key("moderators")
@@ -319,9 +341,12 @@ class Keys:
         """Readers' reports of one comment (they change with it: built from its id)."""
         return self._key("reports", comment_id)
 
-    def reported(self) -> str:
-        """The Reported queue, all articles (like the status indexes)."""
-        return self._key("reported")
+    def reported(self, bucket: int) -> str:
+        """The Reported queue of one bucket's articles (like the status indexes)."""
+        return self._key("reported", str(bucket))
+
+    def reported_indexes(self) -> tuple[str, ...]:
+        return tuple(self.reported(b) for b in range(BUCKETS))
 
     def spam_checks(self, article_id: str | None = None) -> str:
         """The spam checker's work for a comment of ``article_id`` (today one stream for all;
@@ -360,7 +385,7 @@ class Keys:
         return (
             self._kind_prefix("public"),
             self._kind_prefix(f"idx:{Status.APPROVED}"),
-            self.status_index(Status.APPROVED),
+            self._kind_prefix(f"status:{Status.APPROVED}"),
             self._kind_prefix("article"),
             self._kind_prefix("policy"),
             self._kind_prefix("moderators"),
@@ -415,8 +440,9 @@ class Keys:
     def index_groups(self, article_id: str, reason_codes: tuple[str, ...]) -> list[str]:
         """Every index a comment can be in, as groups of one key per status (STATUSES order):
         the global one, the article's, and one per reason code the comment carries."""
-        keys = [self.status_index(s) for s in STATUSES]
+        bucket = self.bucket(article_id)
+        keys = [self.status_index(s, bucket) for s in STATUSES]
         keys += [self.article_status_index(article_id, s) for s in STATUSES]
         for code in reason_codes:
-            keys += [self.reason_status_index(code, s) for s in STATUSES]
+            keys += [self.reason_status_index(code, s, bucket) for s in STATUSES]
         return keys

@@ -1,35 +1,48 @@
-"""Layout 1 of the key names, and the migration to the current layout (``comments-service
-migrate-layout``).
+"""Layouts 1 and 2 of the key names, and the migration to the current layout
+(``comments-service migrate-layout``).
 
-Layout 1 named a key ``{<prefix>}:<kind>:<parts>``; layout 2 (service/store/keys.py) puts the
-kind first, ``<prefix>:<kind>:{<prefix>}:<parts>``, so that a prefix names a kind whatever hash
-tag the key carries. Both carry the tag ``{<prefix>}``, so a key's old and new names share a
-Cluster slot and each key moves by one RENAME, which keeps its value and its TTL.
+Layout 1 named a key ``{<prefix>}:<kind>:<parts>``; layout 2 put the kind first,
+``<prefix>:<kind>:{<prefix>}:<parts>``, so that a prefix names a kind whatever hash tag the key
+carries. Layout 3 (service/store/keys.py) keeps layout 2's names and splits the indexes across
+articles (status, reason, retention, Reported) into one per article bucket. Every layout
+carries the tag ``{<prefix>}``, so old and new names share a Cluster slot: a renamed key moves
+by one RENAME, which keeps its value and its TTL, and an index is split by scripts that move a
+batch of its entries into their buckets' indexes at a time.
 
-The migration scans the old names (every primary), recognises each by layout 1's builders,
-builds its new name with the current :class:`Keys`, and renames it; at the end it writes the
-layout marker. It is idempotent and resumable: a renamed key no longer matches the old names,
-so a second run (or one after an interrupted run) moves only what is left. Run it with the
-service stopped: a running service of the new version refuses to start on an unmigrated store
-(:func:`require_current_layout`), and one of the old version would go on writing old names.
+The migration scans the old names (every primary), recognises each by the old builders, and
+renames it to the name the current :class:`Keys` gives, or queues it for the split when it is
+an index across articles (of layout 1 or 2). An entry goes to the bucket of its comment's
+article (read from the comment's record: an id made before ids carried their bucket does not
+tell). At the end it writes the layout marker. It is idempotent and resumable: a renamed key no
+longer matches the old names, and a split entry is moved (added to its bucket's index and
+removed from the old one) in one script, so a second run (or one after an interrupted run)
+moves only what is left. Run it with the service stopped: a running service of the new version
+refuses to start on an unmigrated store (:func:`require_current_layout`), and one of an old
+version would go on writing old names.
 
-LegacyKeys is layout 1 frozen: it must not follow later changes of the schema.
+LegacyKeys and Layout2Keys are those layouts frozen: they must not follow later changes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, cast
 
+from ..ids import id_bucket
 from ._core import StoreCore
 from .client import RedisClient, RedisError, is_unavailable, primaries
 from .durability import WriteScript
 from .keys import Keys, KeyShape, glob_escape
 
-CURRENT_LAYOUT = "2"
+CURRENT_LAYOUT = "3"
+
+# The kinds of key that layout 3 splits by article bucket: in layouts 1 and 2, one index for
+# all articles.
+SPLIT_KINDS = ("status_index", "reason_status_index", "retention", "reported")
 
 # For each old name (KEYS[2i-1]) its new name (KEYS[2i]), ARGV[1] keys of them, in one slot:
 # rename it unless the new name exists already (then leave both and count a conflict; the
@@ -54,6 +67,17 @@ return {moved, gone, conflicts, dropped}
 """
 
 
+# KEYS[1] an index across articles, KEYS[2..] its buckets' indexes; ARGV in threes, one per
+# entry: the position of its bucket's index in KEYS, its score, its member. Each entry moves
+# (added there, removed from KEYS[1]) with the others of the batch, at once. Returns how many.
+_SPLIT_BATCH = """
+for i = 1, #ARGV, 3 do
+  redis.call('ZADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  redis.call('ZREM', KEYS[1], ARGV[i + 2])
+end
+return #ARGV / 3
+"""
+
 # The layout marker, written at the end of a migration (a script: waited on like the rest).
 _MARK = "return redis.call('SET', KEYS[1], ARGV[1])"
 
@@ -75,13 +99,13 @@ class LegacyKeys(Keys):
     def comment(self, comment_id: str) -> str:
         return f"{self.tag}:comment:{comment_id}"
 
-    def status_index(self, status: str) -> str:
-        return f"{self.tag}:status:{status}"
+    def status_index(self, status: str, bucket: int | str = "") -> str:
+        return f"{self.tag}:status:{status}"  # one for all articles (no bucket)
 
     def article_status_index(self, article_id: str, status: str) -> str:
         return f"{self.tag}:idx:{status}:{article_id}"
 
-    def reason_status_index(self, code: str, status: str) -> str:
+    def reason_status_index(self, code: str, status: str, bucket: int | str = "") -> str:
         return f"{self.tag}:reason:{code}:status:{status}"
 
     def article_public(self, article_id: str) -> str:
@@ -102,7 +126,7 @@ class LegacyKeys(Keys):
     def commenter(self, commenter_id: str) -> str:
         return f"{self.tag}:commenter:{commenter_id}"
 
-    def retention(self) -> str:
+    def retention(self, bucket: int = 0) -> str:
         return f"{self.tag}:retention"
 
     def moderators(self) -> str:
@@ -162,7 +186,7 @@ class LegacyKeys(Keys):
     def reports(self, comment_id: str) -> str:
         return f"{self.tag}:reports:{comment_id}"
 
-    def reported(self) -> str:
+    def reported(self, bucket: int = 0) -> str:
         return f"{self.tag}:reported"
 
     def spam_checks(self, article_id: str | None = None) -> str:
@@ -198,9 +222,39 @@ class LegacyKeys(Keys):
         return f"{self.tag}:idem:{ip_hash}:{key_hash}"
 
 
+@dataclass(frozen=True)
+class Layout2Keys(Keys):
+    """Layout 2's names of the kinds layout 3 splits (its other names are layout 3's)."""
+
+    def status_index(self, status: str, bucket: int | str = "") -> str:
+        return self._key(f"status:{status}")
+
+    def reason_status_index(self, code: str, status: str, bucket: int | str = "") -> str:
+        return self._key(f"reason:{code}:status:{status}")
+
+    def retention(self, bucket: int = 0) -> str:
+        return self._key("retention")
+
+    def reported(self, bucket: int = 0) -> str:
+        return self._key("reported")
+
+    def split_patterns(self) -> tuple[str, ...]:
+        """SCAN patterns that find every key of the split kinds (of layout 2 and 3)."""
+        start = glob_escape(self.prefix)
+        return tuple(f"{start}:{kind}:*" for kind in ("status", "reason", "retention", "reported"))
+
+    def split_source(self, name: str) -> tuple[KeyShape, dict[str, str]] | None:
+        """The shape and parts of a layout 2 index across articles (None for other names)."""
+        found = self.classify(name)
+        if found is None or found[0].kind not in SPLIT_KINDS or "bucket" in found[1]:
+            return None
+        return found
+
+
 @dataclass
 class MigrationReport:
     moved: int = 0  # keys renamed by this run
+    split: int = 0  # entries moved from indexes across articles into their buckets' indexes
     gone: int = 0  # old names that expired (or were moved by another run) meanwhile
     dropped: int = 0  # keys of retired kinds deleted (LegacyKeys.is_retired)
     conflicts: list[str] = field(default_factory=list)  # old names whose new name exists
@@ -211,6 +265,8 @@ class MigrationReport:
         if self.already_current:
             return f"the store is already in layout {CURRENT_LAYOUT}: nothing to do"
         text = f"{self.moved} keys renamed to layout {CURRENT_LAYOUT}"
+        if self.split:
+            text += f", {self.split} index entries moved into their buckets' indexes"
         if self.gone:
             text += f", {self.gone} expired meanwhile"
         if self.dropped:
@@ -238,7 +294,7 @@ def require_current_layout(redis: RedisClient, keys: Keys) -> None:
         # NX: two workers starting together both find the store empty; neither overwrites.
         redis.set(keys.layout(), CURRENT_LAYOUT, nx=True)
         return
-    found = f"layout {marker}" if marker else "key names of layout 1"
+    found = f"layout {marker}" if marker else "key names of an older layout"
     raise LayoutError(
         f"the store under prefix {keys.prefix!r} holds {found}; this version uses layout "
         f"{CURRENT_LAYOUT}: stop the service and run `comments-service migrate-layout`"
@@ -266,16 +322,18 @@ class Layouts(StoreCore):
     def migrate_layout(
         self, *, batch: int = 500, progress: Callable[[int], None] | None = None
     ) -> MigrationReport:
-        """Rename every key of layout 1 under the prefix to the current layout, then write
-        the layout marker (unless some key could not be moved: a rerun finishes the job).
-        Each batch is one script (one slot: see the module's docstring), waited on by the
-        replicas as every acknowledging write is."""
+        """Rename every key of layout 1 under the prefix to the current layout, split the
+        indexes across articles of layouts 1 and 2 by bucket, then write the layout marker
+        (unless some key could not be moved: a rerun finishes the job). Each batch is one
+        script (one slot: see the module's docstring), waited on by the replicas as every
+        acknowledging write is. ``progress`` hears the keys renamed and entries moved so far."""
         report = MigrationReport()
         current = _text(self.redis.get(self.keys.layout())) == CURRENT_LAYOUT
         if current and not _has_legacy_keys(self.redis, self.keys):
             report.already_current = True
             return report
         legacy = LegacyKeys(self.keys.prefix)
+        sources: list[tuple[str, KeyShape, dict[str, str]]] = []
         for names in _scan(self.redis, legacy.scan_pattern(), batch):
             pairs: list[str] = []
             retired: list[str] = []
@@ -286,8 +344,10 @@ class Layouts(StoreCore):
                 found = legacy.classify(name)
                 if found is None:
                     report.unknown.append(name)
-                    continue
-                pairs += [name, rebuilt(self.keys, *found)]
+                elif found[0].kind in SPLIT_KINDS:
+                    sources.append((name, *found))
+                else:
+                    pairs += [name, rebuilt(self.keys, *found)]
             if pairs or retired:
                 moved, gone, conflicts, dropped = cast(
                     list[Any], self._write(_RENAME_BATCH, pairs + retired, [str(len(pairs))])
@@ -297,10 +357,44 @@ class Layouts(StoreCore):
                 report.dropped += int(dropped)
                 report.conflicts += [_text(c) or "" for c in conflicts]
             if progress is not None:
-                progress(report.moved)
+                progress(report.moved + report.split)
+        sources += _layout_2_sources(self.redis, self.keys)
+        for name, shape, parts in sources:
+            self._split(name, shape, parts, batch, report, progress)
         if not report.conflicts:
             self._write(_MARK, [self.keys.layout()], [CURRENT_LAYOUT])
         return report
+
+    def _split(
+        self,
+        name: str,
+        shape: KeyShape,
+        parts: dict[str, str],
+        batch: int,
+        report: MigrationReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Move the entries of one index across articles into its buckets' indexes, a batch
+        at a time, each to the bucket of its comment's article (an entry without a comment,
+        which the consistency check reports, to the bucket its id carries)."""
+        while True:
+            entries = cast(
+                list[tuple[str, float]], self.redis.zrange(name, 0, batch - 1, withscores=True)
+            )
+            if not entries:
+                return
+            raws = cast(list[Any], self.redis.mget([self.keys.comment(str(m)) for m, _ in entries]))
+            targets: dict[str, int] = {}
+            args: list[str] = []
+            for (member, score), raw in zip(entries, raws, strict=True):
+                article = _article_of(raw)
+                bucket = self.keys.bucket(article) if article is not None else _id_bucket(member)
+                target = rebuilt(self.keys, shape, {**parts, "bucket": str(bucket)})
+                position = targets.setdefault(target, len(targets) + 2)
+                args += [str(position), repr(score), str(member)]
+            report.split += int(self._write(_SPLIT_BATCH, [name, *targets], args))
+            if progress is not None:
+                progress(report.moved + report.split)
 
     def _write(self, source: str, keys: list[str], args: list[str]) -> Any:
         script = WriteScript(self.redis.register_script(source), self.replica_wait, "layout")
@@ -308,8 +402,47 @@ class Layouts(StoreCore):
 
 
 def _has_legacy_keys(redis: RedisClient, keys: Keys) -> bool:
+    """Whether the store holds names of layout 1, or layout 2's indexes across articles."""
     pattern = LegacyKeys(keys.prefix).scan_pattern()
-    return any(True for _ in _scan(redis, pattern, 1000))
+    return any(True for _ in _scan(redis, pattern, 1000)) or bool(
+        _layout_2_sources(redis, keys, first_only=True)
+    )
+
+
+def _layout_2_sources(
+    redis: RedisClient, keys: Keys, *, first_only: bool = False
+) -> list[tuple[str, KeyShape, dict[str, str]]]:
+    """Layout 2's indexes across articles still in the store (the first one found only)."""
+    layout_2 = Layout2Keys(keys.prefix)
+    found = []
+    for pattern in layout_2.split_patterns():
+        for names in _scan(redis, pattern, 1000):
+            for name in names:
+                source = layout_2.split_source(name)
+                if source is not None:
+                    found.append((name, *source))
+                    if first_only:
+                        return found
+    return found
+
+
+def _id_bucket(member: str) -> int:
+    """The bucket an index entry's id carries (0 for an entry that is no id at all)."""
+    try:
+        return id_bucket(member)
+    except (ValueError, IndexError):
+        return 0
+
+
+def _article_of(raw: Any) -> str | None:
+    """The article of a stored comment's record (None: no readable record)."""
+    if raw is None:
+        return None
+    try:
+        article = json.loads(raw).get("article_id")
+    except (ValueError, AttributeError):
+        return None
+    return article if isinstance(article, str) else None
 
 
 def rebuilt(keys: Keys, shape: KeyShape, parts: dict[str, str]) -> str:

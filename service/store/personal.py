@@ -68,23 +68,29 @@ class PersonalData(RecordLoader):
     def comments_of(self, email_hash: str) -> list[StoredComment]:
         return self._load_many(self.author_comment_ids(email_hash))
 
-    def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[str]:
-        ids = self.redis.zrangebyscore(self.keys.retention(), "-inf", cutoff_ms, start=0, num=batch)
-        return [str(i) for i in cast(list[Any], ids)]
+    def due_for_purge(self, cutoff_ms: int, batch: int = 100) -> list[tuple[str, int]]:
+        """Comments (id, bucket) decided before ``cutoff_ms`` that wait for the purge: up to
+        ``batch`` of each bucket, in one pipelined round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for index in self.keys.retention_indexes():
+            pipe.zrangebyscore(index, "-inf", cutoff_ms, start=0, num=batch)
+        return [
+            (str(i), bucket)
+            for bucket, ids in enumerate(cast(list[Any], pipe.execute()))
+            for i in ids
+        ]
 
-    def forget_purged(self, comment_id: str) -> None:
-        """A retention entry whose comment is already gone."""
-        self.redis.zrem(self.keys.retention(), comment_id)
+    def forget_purged(self, comment_id: str, bucket: int) -> None:
+        """A retention entry (of ``bucket``'s index) whose comment is already gone."""
+        self.redis.zrem(self.keys.retention(bucket), comment_id)
 
     def all_comment_ids(self) -> list[str]:
         """Every comment id, from the status indexes (for maintenance commands)."""
-        ids: set[str] = set()
+        pipe = self.redis.pipeline(transaction=False)
         for status in STATUSES:
-            ids.update(
-                str(i)
-                for i in cast(list[Any], self.redis.zrange(self.keys.status_index(status), 0, -1))
-            )
-        return sorted(ids)
+            for index in self.keys.status_indexes(status):
+                pipe.zrange(index, 0, -1)
+        return sorted({str(i) for ids in cast(list[Any], pipe.execute()) for i in ids})
 
     def rewrite_email(self, comment_id: str, expected: str, replacement: str) -> bool:
         """Swap one stored email ciphertext for another, only if it is still ``expected``."""

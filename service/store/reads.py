@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -144,21 +144,22 @@ class Reads(RecordLoader):
     ) -> Listing:
         """Full records in one status, oldest first, with the claims on them: from the
         worker's cache, else in three round trips (the page's ids, the comments, their claims;
-        four for published comments across articles, see RecordLoader._load_many)."""
-        index, name = self._listing_name(status, limit, cursor, article_id, reason, reported)
+        four for published comments across articles, see RecordLoader._load_many), one more
+        for a listing across articles that its buckets' first ids do not settle (merged_page)."""
+        indexes, name = self._listing_name(status, limit, cursor, article_id, reason, reported)
         cache = self.moderation_cache
         cached: Listing | None = cache.get(name) if cache else None
         if cached is not None:
             return cached
         epoch = cache.begin() if cache else None
-        page = merged_page(self.redis, (index,), limit, cursor)
+        page = merged_page(self.redis, indexes, limit, cursor)
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
         listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor, page.total)
         listing.claims = claims_of(self.redis, self.keys, ids)
         if cache:
             claim_keys = [self.keys.claim(comment_id) for comment_id in ids]
-            cache.put(name, listing, (index, *comment_keys, *claim_keys), epoch)
+            cache.put(name, listing, (*indexes, *comment_keys, *claim_keys), epoch)
         return listing
 
     def still_holds_listing(
@@ -194,45 +195,105 @@ class Reads(RecordLoader):
         article_id: str | None,
         reason: str | None,
         reported: bool,
-    ) -> tuple[str, tuple[str, str, int, str | None]]:
-        """The index a listing is read from, and its name in the moderation cache."""
+    ) -> tuple[tuple[str, ...], tuple[str, str, int, str | None]]:
+        """The indexes a listing merges (an article's one, or every bucket's), and its name
+        in the moderation cache."""
+        k = self.keys
         if reported:  # the Reported queue, whatever the status
-            index = self.keys.reported()
+            indexes = k.reported_indexes()
         elif article_id is not None:
-            index = self.keys.article_status_index(article_id, status)
+            indexes = (k.article_status_index(article_id, status),)
         elif reason is not None:
-            index = self.keys.reason_status_index(reason, status)
+            indexes = k.reason_status_indexes(reason, status)
         else:
-            index = self.keys.status_index(status)
-        return index, ("listing", index, limit, cursor)
+            indexes = k.status_indexes(status)
+        return indexes, ("listing", indexes[0], limit, cursor)
 
     def pending_summary(self) -> tuple[int, str | None]:
         """How many comments wait for a moderator and the oldest one's id, in one round trip
-        (for the metrics, at scrape time: never from a cache)."""
+        over the buckets (for the metrics, at scrape time: never from a cache)."""
         pipe = self.redis.pipeline(transaction=False)
-        index = self.keys.status_index(Status.PENDING)
-        pipe.zcard(index)
-        pipe.zrange(index, 0, 0)
-        count, oldest = pipe.execute()
-        return int(count), (oldest[0] if oldest else None)
+        for index in self.keys.status_indexes(Status.PENDING):
+            pipe.zcard(index)
+            pipe.zrange(index, 0, 0)
+        replies = pipe.execute()
+        firsts = [ids[0] for ids in replies[1::2] if ids]
+        return sum(int(n) for n in replies[0::2]), (min(firsts) if firsts else None)
 
 
-def merged_page(redis: RedisClient, indexes: Sequence[str], limit: int, cursor: str | None) -> Page:
-    """One page of the ids in any of ``indexes`` (sorted sets of ids, score 0), oldest first,
-    after ``cursor``: each index's first ``limit + 1`` past the cursor, merged and cut to the
-    page; the total is the sum of their sizes. Ids are unique and sort by time, so the cursor
-    (the page's last id) stays right however the indexes change between pages. One pipeline:
-    on a cluster, one round trip per node holding any of the indexes (the queue's buckets
-    spread over the nodes once keys are sharded; today it is one index)."""
+def merged_page(
+    redis: RedisClient,
+    indexes: Sequence[str],
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
+    with_total: bool = True,
+) -> Page:
+    """One page of the ids in any of ``indexes`` (sorted sets of ids, score 0, each id in at
+    most one of them), oldest first (``newest_first``: newest first), after ``cursor``.
+
+    Ids are unique and sort by time, so the cursor (the page's last id) stays right however
+    the indexes change between pages. Two pipelined round trips at most, each one per node
+    holding any of the indexes on a cluster:
+
+    1. each index's first ``probe`` ids past the cursor (``probe``: the page spread over the
+       indexes, at least one) and its size (the total is their sum);
+    2. if the first trip did not settle the page, the indexes that may hold more of it: every
+       one whose ``probe`` ids all come before the page's provisional last id (the
+       ``limit + 1``-th of the merge), read up to that id, ``limit + 1`` at most.
+
+    Any id of the true page is among its own index's first ``limit + 1`` and comes no later
+    than the provisional last one, so after the second trip the merge holds the whole page.
+    With the queue spread over 256 buckets, a page of 50 reads 256 ids, then at most about
+    51 indexes again.
+    """
+    want = limit + 1
+    probe = max(1, -(-want // max(len(indexes), 1)))
+    if len(indexes) == 1:
+        probe = want  # one index: one read settles it
+    first = "+" if newest_first else "-"
+    start = first if cursor is None else "(" + cursor
     pipe = redis.pipeline(transaction=False)
-    start = _lex_start(cursor)
     for index in indexes:
-        pipe.zrangebylex(index, start, "+", start=0, num=limit + 1)
-        pipe.zcard(index)
+        _range(pipe, index, start, "-" if newest_first else "+", probe, newest_first)
+        if with_total:
+            pipe.zcard(index)
     replies = pipe.execute()
-    merged = heapq.merge(*replies[0::2])
-    firsts = [(comment_id, "") for comment_id in itertools.islice(merged, limit + 1)]
-    return _page(firsts, limit, sum(int(total) for total in replies[1::2]))
+    step = 2 if with_total else 1
+    found: list[list[str]] = [list(r) for r in replies[0::step]]
+    total = sum(int(t) for t in replies[1::2]) if with_total else 0
+    merged = list(itertools.islice(_merge(found, newest_first), want))
+    boundary = merged[-1] if len(merged) == want else None  # None: the page is not full yet
+    again = [
+        i
+        for i, ids in enumerate(found)
+        if len(ids) == probe and (boundary is None or _before(ids[-1], boundary, newest_first))
+    ]
+    if again:
+        pipe = redis.pipeline(transaction=False)
+        end = ("-" if newest_first else "+") if boundary is None else "[" + boundary
+        for i in again:
+            _range(pipe, indexes[i], "(" + found[i][-1], end, want, newest_first)
+        for i, more in zip(again, pipe.execute(), strict=True):
+            found[i] += list(more)
+        merged = list(itertools.islice(_merge(found, newest_first), want))
+    return _page([(comment_id, "") for comment_id in merged], limit, total)
+
+
+def _range(pipe: Any, index: str, start: str, end: str, count: int, newest_first: bool) -> None:
+    if newest_first:
+        pipe.zrevrangebylex(index, start, end, start=0, num=count)
+    else:
+        pipe.zrangebylex(index, start, end, start=0, num=count)
+
+
+def _merge(found: list[list[str]], newest_first: bool) -> Iterator[str]:
+    return heapq.merge(*found, reverse=newest_first)
+
+
+def _before(a: str, b: str, newest_first: bool) -> bool:
+    return a > b if newest_first else a < b
 
 
 def _lex_start(cursor: str | None) -> str:

@@ -55,7 +55,7 @@ class Reports(StoreCore):
                 keys=[
                     k.article_status_index(article_id, Status.APPROVED),
                     k.reports(comment_id),
-                    k.reported(),
+                    k.reported(k.bucket(article_id)),
                 ],
                 args=[
                     comment_id,
@@ -67,7 +67,7 @@ class Reports(StoreCore):
         )
         outcome = ReportOutcome(int(reply[0]))
         if outcome is ReportOutcome.THRESHOLD_REACHED:
-            self._changed(k.reported())
+            self._changed(k.reported(k.bucket(article_id)))
             counts = {str(r): int(n) for r, n in json.loads(reply[2]).items()}
             return ReportResult(outcome, int(reply[1]), counts)
         return ReportResult(outcome, int(reply[1]) if len(reply) > 1 else 0)
@@ -104,29 +104,31 @@ class Reports(StoreCore):
             counts[comment_id] = dict(sorted(reasons.items()))
         return counts
 
-    def finish_review(self, comment_id: str, *, decided: bool) -> int:
-        """Dismiss the active reports and take the comment out of the Reported queue; with a
-        decision, release its claim too. How many reports were dismissed."""
+    def finish_review(self, comment_id: str, article_id: str, *, decided: bool) -> int:
+        """Dismiss the active reports and take the comment (of ``article_id``) out of the
+        Reported queue; with a decision, release its claim too. How many reports were
+        dismissed."""
         k = self.keys
-        keys = [k.reports(comment_id), k.reported()]
+        keys = [k.reports(comment_id), k.reported(k.bucket(article_id))]
         if decided:
             keys.append(k.claim(comment_id))
         dismissed = int(self._finish_review(keys=keys, args=[comment_id]))
         self._changed(*keys)
         return dismissed
 
-    def finish_reviews(self, comment_ids: list[str]) -> None:
-        """:meth:`finish_review` of each decided comment, in one pipelined round trip (bulk
-        decisions): one script call per comment, as atomic as one alone."""
-        if not comment_ids:
+    def finish_reviews(self, decided: list[tuple[str, str]]) -> None:
+        """:meth:`finish_review` of each decided comment (its id and article), in one
+        pipelined round trip (bulk decisions): one script call per comment, as atomic as one
+        alone."""
+        if not decided:
             return
         k = self.keys
-        touched = [k.reported()]
+        touched = []
         commands = []
-        for comment_id in comment_ids:
-            keys = [k.reports(comment_id), k.reported(), k.claim(comment_id)]
+        for comment_id, article_id in decided:
+            keys = [k.reports(comment_id), k.reported(k.bucket(article_id)), k.claim(comment_id)]
             commands.append(evalsha(self._finish_review.plain, keys, [comment_id]))
-            touched += [keys[0], keys[2]]
+            touched += keys
         replies = self.replica_wait.batch(commands, [self._finish_review.plain], what="reviews")
         self._changed(*touched)
         for reply in replies:

@@ -1,7 +1,8 @@
 """Lua scripts for the multi-key changes that must be atomic.
 
 Every key a script touches arrives in KEYS (so the scripts stay valid on Redis Cluster); no key
-name is built inside Lua. Scripts only use commands Redis 6.2 has.
+name is built inside Lua, except by the insert's campaign part (see there), under the same tag.
+Scripts only use commands Redis 6.2 has.
 
 A comment is one JSON string (see keys.py and models.StoredComment). Lua's cjson rewrites it on
 a change; it writes an empty array as {} and escapes "/", which the Python side reads the same.
@@ -10,6 +11,8 @@ Index groups: a comment's indexes come as groups of one key per status (in the o
 ARGV); a comment is in exactly the key of its status in each group, and in no other.
 """
 
+from .keys import BUCKETS
+
 # Append one event to the log (service/events.py) and trim the log by length and by age
 # (both approximately: whole macro nodes, cheap). Prefixed to every script that changes state.
 _APPEND_EVENT = """
@@ -17,6 +20,26 @@ local function append_event(stream, maxlen, minid, fields)
   local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(fields))
   redis.call('XTRIM', stream, 'MINID', '~', minid)
   return id
+end
+"""
+
+# An article's bucket, as keys.article_bucket computes it: CRC-32 (zlib's) of its id, mod
+# BUCKETS (a power of two: the CRC's low bits). For the rare key a script must build from a
+# record it reads (a campaign's earlier member); Python gives every other key.
+_BUCKET_OF = f"""
+local function bucket_of(text)
+  local crc = -1
+  for i = 1, #text do
+    crc = bit.bxor(crc, string.byte(text, i))
+    for _ = 1, 8 do
+      if bit.band(crc, 1) == 1 then
+        crc = bit.bxor(bit.rshift(crc, 1), 0xEDB88320)
+      else
+        crc = bit.rshift(crc, 1)
+      end
+    end
+  end
+  return bit.band(bit.bnot(crc), {BUCKETS - 1})
 end
 """
 
@@ -43,8 +66,8 @@ end
 # KEYS[8] author's comment set   KEYS[9] retention index   KEYS[10] article's approved index
 # KEYS[11 .. 10+L] rate-limit counters (fixed windows, as the `limits` library keeps them)
 # then each variant's indexes (one per group, for its status)
-# then, with campaign detection, the pending index, the campaign reason's pending index, the
-# current and the previous time bucket's hash (bands and sketches)
+# then, with campaign detection, the current and the previous time bucket's hash (bands and
+# sketches)
 # then the spam checker's stream (service/store/spamchecks.py)
 # then the event stream and the comment's event text (service/events.py)
 # last two: the new commenter record, the author's set of commenter records
@@ -58,11 +81,12 @@ end
 # campaign detection the standings' variants come again, held with a campaign reason whose
 # detail the script fills in, each one's JSON only the fields in which its record differs from
 # its standing's (status, reasons, history, and the content when that one is published)
-# then campaign detection's B band scores and thirteen: B (0 = off, no scores), the author's
+# then campaign detection's B band scores and fifteen: B (0 = off, no scores), the author's
 # tag, the encoded sketch, a component's width in it, the window's first id, entries read per
 # band, the threshold, the equal components that make two sketches similar, the comment key's
 # prefix, the campaign key's prefix, the campaign's TTL (s), the reason's detail format
-# (campaign id, comments, authors), when the bucket keys expire (ms since the epoch)
+# (campaign id, comments, authors), when the bucket keys expire (ms since the epoch), the
+# campaign reason's pending index's name without its article bucket, the pending status
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -76,12 +100,13 @@ end
 # buckets), from prefixes Keys gives, under the hash tag every other key has (one slot).
 # Returns {1, variant, rotated} stored, {2, variant, rotated} a duplicate dropped (rotated: 1
 # when the presented key was valid and rotated, 0 when a new record was created), and stored as
-# part of a campaign {1, held variant, rotated, campaign id, comments, authors, the earlier
-# members it held}; {0} already
+# part of a campaign {1, held variant, rotated, campaign id, comments, authors, then each
+# earlier member it held and its article's bucket}; {0} already
 # stored, {-2, ms} too soon, {-3, ms} hourly cap, {-4, ms, counter} rate limited, {-5} parent
 # not published.
 INSERT_COMMENT = (
     _APPEND_EVENT
+    + _BUCKET_OF
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -183,7 +208,7 @@ end
 -- sketch meets the most recent members of its bands within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 13
+local cg = ev - 2 - sp_n - 15
 local bands = tonumber(ARGV[cg])
 local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
 local campaign, similar, authors, current, held_from = nil, {}, 0, nil, nil
@@ -345,22 +370,20 @@ if bands > 0 then
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
 -- (approved ones stay published; one already in a campaign keeps its reason). Their keys are
--- built here from prefixes Keys gives (their ids are only known now), under the same hash tag.
+-- built here from prefixes Keys gives (their ids are only known now), under the same hash tag;
+-- the campaign reason's index is their own article's bucket's (the record names the article).
 local held = {}
 if campaign then
   local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
-  -- Which are pending, and which of those have a campaign reason: the indexes say, so only the
-  -- comments that change are read.
-  local pending = redis.call('ZMSCORE', KEYS[band_key - 1], unpack(similar))
-  local reasoned = redis.call('ZMSCORE', KEYS[band_key], unpack(similar))
   local fresh = {id}
   for i, other in ipairs(similar) do
-    if members[i] == 0 then fresh[#fresh + 1] = other end
-    if members[i] == 0 and pending[i] and not reasoned[i] then
+    if members[i] == 0 then
+      fresh[#fresh + 1] = other
       local other_key = ARGV[cg + 8] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
-      if other_record then
+      if other_record and other_record['status'] == ARGV[cg + 14]
+          and type(other_record['article_id']) == 'string' then
         local reasons = type(other_record['reasons']) == 'table' and other_record['reasons'] or {}
         local has = false
         for _, r in ipairs(reasons) do
@@ -371,8 +394,10 @@ if campaign then
           other_record['reasons'] = reasons
           other_record['version'] = (tonumber(other_record['version']) or 1) + 1
           redis.call('SET', other_key, cjson.encode(other_record))
-          redis.call('ZADD', KEYS[band_key], 0, other)
+          local other_bucket = bucket_of(other_record['article_id'])
+          redis.call('ZADD', ARGV[cg + 13] .. other_bucket, 0, other)
           held[#held + 1] = other
+          held[#held + 1] = other_bucket
         end
       end
     end
