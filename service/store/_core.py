@@ -53,6 +53,7 @@ class StoreCore:
         self._transition = write(scripts.TRANSITION_COMMENT, "decision")
         self._delete = write(scripts.DELETE_COMMENT, "deletion")
         self._public_page = script(scripts.PUBLIC_PAGE)
+        self._merged_page = script(scripts.MERGED_PAGE)
         self._forget_author = write(scripts.FORGET_AUTHOR, "erasure")
         self._read_comments = script(scripts.READ_COMMENTS)
         self._latest_public = script(scripts.LATEST_PUBLIC)

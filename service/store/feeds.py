@@ -67,7 +67,15 @@ class Feeds(StoreCore):
             return cast(FeedEntries, cached)
         epoch = self.cache.begin() if self.cache else None
         indexes = self.keys.status_indexes(Status.APPROVED)
-        page = merged_page(self.redis, indexes, limit, None, newest_first=True, with_total=False)
+        page = merged_page(
+            self.redis,
+            indexes,
+            limit,
+            None,
+            newest_first=True,
+            with_total=False,
+            script=self._merged_page,
+        )
         ids = [comment_id for comment_id, _ in page.items]
         articles: dict[str, str] = {}  # id -> its article
         if ids:

@@ -120,7 +120,14 @@ class Imports(Inserts, RecordLoader):
         for status in STATUSES:
             indexes, cursor = self.keys.status_indexes(status), None
             while True:
-                page = merged_page(self.redis, indexes, page_size, cursor, with_total=False)
+                page = merged_page(
+                    self.redis,
+                    indexes,
+                    page_size,
+                    cursor,
+                    with_total=False,
+                    script=self._merged_page,
+                )
                 ids = [comment_id for comment_id, _ in page.items]
                 if ids:
                     yield [c for c in self._load_many(ids) if c.status == status]

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+from redis.cluster import RedisCluster
 
 from ..models import StoredComment
 from ..states import Status
 from .claims import Claim, claims_of
 from .client import RedisClient
+from .durability import WriteScript
 from .records import RecordLoader
+from .scripts import MERGED_PAGE
 
 
 @dataclass
@@ -152,7 +156,7 @@ class Reads(RecordLoader):
         if cached is not None:
             return cached
         epoch = cache.begin() if cache else None
-        page = merged_page(self.redis, indexes, limit, cursor)
+        page = merged_page(self.redis, indexes, limit, cursor, script=self._merged_page)
         ids = [comment_id for comment_id, _ in page.items]
         comment_keys = [self.keys.comment(comment_id) for comment_id in ids]
         listing = Listing(self._load_many(ids, article_id=article_id), page.next_cursor, page.total)
@@ -229,71 +233,47 @@ def merged_page(
     *,
     newest_first: bool = False,
     with_total: bool = True,
+    script: WriteScript | None = None,
 ) -> Page:
     """One page of the ids in any of ``indexes`` (sorted sets of ids, score 0, each id in at
-    most one of them), oldest first (``newest_first``: newest first), after ``cursor``.
+    most one of them), oldest first (``newest_first``: newest first), after ``cursor``; the
+    total is the sum of their sizes. Ids are unique and sort by time, so the cursor (the page's
+    last id) stays right however the indexes change between pages.
 
-    Ids are unique and sort by time, so the cursor (the page's last id) stays right however
-    the indexes change between pages. Two pipelined round trips at most, each one per node
-    holding any of the indexes on a cluster:
-
-    1. each index's first ``probe`` ids past the cursor (``probe``: the page spread over the
-       indexes, at least one) and its size (the total is their sum);
-    2. if the first trip did not settle the page, the indexes that may hold more of it: every
-       one whose ``probe`` ids all come before the page's provisional last id (the
-       ``limit + 1``-th of the merge), read up to that id, ``limit + 1`` at most.
-
-    Any id of the true page is among its own index's first ``limit + 1`` and comes no later
-    than the provisional last one, so after the second trip the merge holds the whole page.
-    With the queue spread over 256 buckets, a page of 50 reads 256 ids, then at most about
-    51 indexes again.
+    One round trip: the indexes are grouped by Cluster slot (on a single server, one group),
+    and each group's page is merged inside Redis by one read-only script
+    (scripts.MERGED_PAGE), the groups' calls in one pipeline (on a cluster, one round trip per
+    node), their pages merged here. A page of the queue over 256 buckets reads each bucket's
+    first id, then reads again only the buckets that may hold more of the page. ``script``:
+    the store's registered one (else registered here).
     """
     want = limit + 1
-    probe = max(1, -(-want // max(len(indexes), 1)))
-    if len(indexes) == 1:
-        probe = want  # one index: one read settles it
-    first = "+" if newest_first else "-"
-    start = first if cursor is None else "(" + cursor
-    pipe = redis.pipeline(transaction=False)
-    for index in indexes:
-        _range(pipe, index, start, "-" if newest_first else "+", probe, newest_first)
-        if with_total:
-            pipe.zcard(index)
-    replies = pipe.execute()
-    step = 2 if with_total else 1
-    found: list[list[str]] = [list(r) for r in replies[0::step]]
-    total = sum(int(t) for t in replies[1::2]) if with_total else 0
-    merged = list(itertools.islice(_merge(found, newest_first), want))
-    boundary = merged[-1] if len(merged) == want else None  # None: the page is not full yet
-    again = [
-        i
-        for i, ids in enumerate(found)
-        if len(ids) == probe and (boundary is None or _before(ids[-1], boundary, newest_first))
-    ]
-    if again:
-        pipe = redis.pipeline(transaction=False)
-        end = ("-" if newest_first else "+") if boundary is None else "[" + boundary
-        for i in again:
-            _range(pipe, indexes[i], "(" + found[i][-1], end, want, newest_first)
-        for i, more in zip(again, pipe.execute(), strict=True):
-            found[i] += list(more)
-        merged = list(itertools.islice(_merge(found, newest_first), want))
-    return _page([(comment_id, "") for comment_id in merged], limit, total)
-
-
-def _range(pipe: Any, index: str, start: str, end: str, count: int, newest_first: bool) -> None:
-    if newest_first:
-        pipe.zrevrangebylex(index, start, end, start=0, num=count)
+    merge = script or WriteScript(redis.register_script(MERGED_PAGE))
+    start = ("+" if newest_first else "-") if cursor is None else "(" + cursor
+    args = [start, want, "1" if newest_first else "", "1" if with_total else ""]
+    groups = _slot_groups(redis, indexes)
+    if len(groups) == 1:  # a plain call: a pipeline would first ask whether it is loaded
+        replies = [cast(list[Any], merge(keys=groups[0], args=args))]
     else:
-        pipe.zrangebylex(index, start, end, start=0, num=count)
+        pipe = redis.pipeline(transaction=False)
+        for group in groups:
+            merge(keys=group, args=args, client=pipe)
+        replies = cast(list[list[Any]], pipe.execute())
+    total = sum(int(reply[0]) for reply in replies)
+    merged = heapq.merge(*(reply[1:] for reply in replies), reverse=newest_first)
+    firsts = [(str(comment_id), "") for comment_id in itertools.islice(merged, want)]
+    return _page(firsts, limit, total)
 
 
-def _merge(found: list[list[str]], newest_first: bool) -> Iterator[str]:
-    return heapq.merge(*found, reverse=newest_first)
-
-
-def _before(a: str, b: str, newest_first: bool) -> bool:
-    return a > b if newest_first else a < b
+def _slot_groups(redis: RedisClient, indexes: Sequence[str]) -> list[list[str]]:
+    """The indexes that one script may read together: all of them on a single server (it
+    checks no slots), those of one slot on a cluster."""
+    if not isinstance(redis, RedisCluster):
+        return [list(indexes)]
+    groups: dict[int, list[str]] = {}
+    for index in indexes:
+        groups.setdefault(redis.keyslot(index), []).append(index)  # type: ignore[no-untyped-call]
+    return list(groups.values())
 
 
 def _lex_start(cursor: str | None) -> str:

@@ -728,6 +728,58 @@ if #listed == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
 return listed
 """
 
+# One page of the ids in any of KEYS (sorted sets of ids, score 0, an id in one of them at
+# most), in id order (ARGV[3] = "1": newest first), from ARGV[1] ("-" or "+" for the start, or
+# "(<id>" past a cursor): the first ARGV[2] of their union, and (ARGV[4] = "1") the sum of
+# their sizes. Each index gives its first few ids (the page spread over the indexes); those
+# whose few all come before the page's provisional end (the ARGV[2]-th of them all) are read
+# again up to that end: any id of the page is among its own index's first ARGV[2] and comes
+# no later than that end, so the page is then whole (store/reads.py, merged_page).
+# Returns {total (0 without ARGV[4]), id1, id2, ...}. Reads only.
+MERGED_PAGE = """
+local start, want = ARGV[1], tonumber(ARGV[2])
+local newest_first, with_total = ARGV[3] == '1', ARGV[4] == '1'
+local last = newest_first and '-' or '+'
+local from_start = start == (newest_first and '+' or '-')
+local probe = #KEYS == 1 and want or math.max(1, math.ceil(want / #KEYS))
+local function range(key, from, to, count)
+  if newest_first then
+    return redis.call('ZREVRANGEBYLEX', key, from, to, 'LIMIT', 0, count)
+  end
+  return redis.call('ZRANGEBYLEX', key, from, to, 'LIMIT', 0, count)
+end
+local function before(a, b)
+  if newest_first then return a > b end
+  return a < b
+end
+local total, found, all = 0, {}, {}
+for i, key in ipairs(KEYS) do
+  local ids = range(key, start, last, probe)
+  found[i] = ids
+  for _, id in ipairs(ids) do all[#all + 1] = id end
+  -- From the very start an index that gave nothing is empty: no ZCARD (most buckets of a
+  -- small site's queue).
+  if with_total and (#ids > 0 or not from_start) then
+    total = total + redis.call('ZCARD', key)
+  end
+end
+table.sort(all, before)
+local boundary = all[want]
+local again = false
+for i, key in ipairs(KEYS) do
+  local ids = found[i]
+  if #ids == probe and (boundary == nil or before(ids[#ids], boundary)) then
+    local more = range(key, '(' .. ids[#ids], boundary and ('[' .. boundary) or last, want)
+    for _, id in ipairs(more) do all[#all + 1] = id end
+    again = true
+  end
+end
+if again then table.sort(all, before) end
+local out = {total}
+for i = 1, math.min(want, #all) do out[i + 1] = all[i] end
+return out
+"""
+
 # An article's newest published comments (its feed), newest first, in one round trip.
 # KEYS[1] article approved index   KEYS[2] article public hash   ARGV[1] how many
 # Returns {total, id1, json1, id2, json2, ...}; ids whose JSON is missing are skipped.
