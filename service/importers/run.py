@@ -362,8 +362,16 @@ class Importer:
         found = dict(zip(lookups, ids, strict=True))
         ready: list[_Ready] = []
         in_batch: dict[tuple[str, str], str] = {}
-        for item, article_id, verdict in pending:
-            if item.comment_id is None and found.get((article_id, item.source)):
+        # Replies that waited for a comment of this batch join it, after their parent: no
+        # lookup and no batch of their own (each one's lookup was a round trip queued behind
+        # the batch Redis was running). Each was looked up when it was read, and not stored.
+        work, looked_up_count = list(pending), len(pending)
+        for position, (item, article_id, verdict) in enumerate(work):
+            if (
+                position < looked_up_count
+                and item.comment_id is None
+                and found.get((article_id, item.source))
+            ):
                 self.report.already += 1
                 continue
             parent_id = item.parent_id
@@ -380,18 +388,14 @@ class Importer:
             decided = self._decide(item, article_id, parent_id, verdict)
             if decided is None:
                 continue
-            in_batch[(article_id, item.source)] = decided.comment.id
-            self.recent[(article_id, item.source)] = decided.comment.id
+            key = (article_id, item.source)
+            in_batch[key] = decided.comment.id
+            self.recent[key] = decided.comment.id
             if len(self.recent) > RECENT:
                 self.recent.popitem(last=False)
             ready.append(_Ready(decided, item.source))
+            work += self.waiting.pop(key, ())
         self._store(ready)
-        # Replies that waited for a comment of this batch are ready now.
-        released = []
-        for key in in_batch:
-            released += self.waiting.pop(key, [])
-        if released:
-            self._batch(released)
 
     def _store(self, ready: list[_Ready]) -> None:
         if not ready:

@@ -160,15 +160,18 @@ class ReplicaWait:
         if wanted == 0:
             atomic = transaction and not isinstance(self.redis, RedisCluster)
             pipe = self.redis.pipeline(transaction=atomic)
-            if atomic:
-                # redis-py loads a pipeline's registered scripts before MULTI: inside the
-                # transaction a NOSCRIPT could not be retried alone.
-                pipe.scripts.update(scripts)
+            loads = list(scripts) if atomic else []
+            # Inside the transaction a NOSCRIPT could not be retried alone, so its scripts
+            # are loaded first, in it: SCRIPT LOAD of a loaded script only hashes it. Not
+            # redis-py's pipe.scripts, whose SCRIPT EXISTS is a round trip of its own before
+            # MULTI, queued behind whatever Redis runs then (an import's other batch): the
+            # batch could not reach Redis before that one ended, and Redis idled meanwhile.
+            for script in loads:
+                pipe.execute_command("SCRIPT", "LOAD", script.script)
             for command in commands:
                 pipe.execute_command(*command)
-            return _reload_missing(
-                self.redis, pipe.execute(raise_on_error=False), commands, scripts
-            )
+            replies = pipe.execute(raise_on_error=False)[len(loads) :]
+            return _reload_missing(self.redis, replies, commands, scripts)
         slot_key = _slot_key(commands[0])
         replies, confirmed = self._on_owner(slot_key, list(commands), scripts, wanted)
         if confirmed < wanted:
