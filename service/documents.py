@@ -17,6 +17,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from . import json_text
 from .clock import iso_from_ms
 from .models import PublicComment, StoredComment
 from .states import STATUS_VALUES, Status
@@ -24,8 +25,6 @@ from .store.claims import Claim
 from .store.reports import Report
 
 _COMPACT = (",", ":")
-# Built once for the per-submission document (json.dumps given options builds one per call).
-_PUBLIC_ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 
 
 # -- public: one published comment, a page of them, counts ---------------------------------
@@ -44,7 +43,7 @@ class PublicCommentSchema(Schema):
 def render_public(comment: PublicComment) -> str:
     """What PublicCommentSchema dumps, as JSON text: stored pre-rendered with every published
     comment, so a page is a join of stored documents."""
-    return _PUBLIC_ENCODER.encode(
+    return json_text.compact(
         {
             "id": comment.id,
             "article_id": comment.article_id,

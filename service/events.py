@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import json_text
 from .models import StoredComment
 
 DAY_MS = 86_400_000
@@ -57,11 +58,6 @@ EVENT_TYPES: tuple[str, ...] = (
     TOKEN_CREATED,
     TOKEN_REVOKED,
 )
-_COMPACT = (",", ":")
-# Built once for the two documents every submission's event carries (json.dumps given options
-# builds an encoder per call); an encoder keeps no state between calls.
-_SUBJECT_ENCODER = json.JSONEncoder(separators=_COMPACT)
-_TEXT_ENCODER = json.JSONEncoder(separators=_COMPACT, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ class EventRetention:
 
 def comment_subject(comment: StoredComment) -> str:
     """The comment's part of an entry, as the scripts store it (status added by them)."""
-    return _SUBJECT_ENCODER.encode(
+    return json_text.compact(
         {
             "id": comment.id,
             "article_id": comment.article_id,
@@ -92,7 +88,7 @@ def comment_subject(comment: StoredComment) -> str:
 
 def comment_text(name: str, comment: str, website: str | None) -> str:
     """The public text an event shows, kept beside the stream (``Keys.event_content``)."""
-    return _TEXT_ENCODER.encode({"name": name, "comment": comment, "website": website})
+    return json_text.compact({"name": name, "comment": comment, "website": website})
 
 
 def stream_id_key(event_id: str) -> tuple[int, int, int]:

@@ -6,10 +6,10 @@ leak an address: privacy holds by the type, not by remembering to drop a field.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import json_text
 from .states import rule
 
 
@@ -42,7 +42,7 @@ class HistoryEntry:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False)
+        return json_text.compact(self.as_dict())
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> HistoryEntry:

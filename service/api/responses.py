@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from .. import json_text
+
 # Short enough that a newly approved comment shows within seconds, long enough that a CDN
 # absorbs a front-page burst; ETags make the revalidation cheap. Every public read (the JSON
 # pages and counts, the feeds) is cached the same way.
 PUBLIC_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30"
-# Built once (json.dumps given options builds one per call); it keeps no state between calls.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(
-        _ENCODER.encode(body),
+        json_text.compact(body),
         status=status,
         mimetype="application/json",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from .. import json_text
 from ..models import StoredComment
 from ..states import STATE_RULES, STATUSES
 from ._core import StoreCore
@@ -27,14 +28,8 @@ def status_rule_args(*, stamps: bool) -> tuple[str, ...]:
     )
 
 
-# Built once: json.dumps given any option builds a new JSONEncoder on every call, and a
-# submission encodes six documents here (bench/submission_cpu.py). An encoder keeps no state
-# between calls, so one is shared by every thread.
-_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def compact(document: Any) -> str:
-    return _COMPACT_ENCODER.encode(document)
+# A submission encodes six documents here (bench/submission_cpu.py), an import four a comment.
+compact = json_text.compact
 
 
 class RecordLoader(StoreCore):
