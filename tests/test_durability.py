@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 from redis import Redis
 from redis.cluster import RedisCluster
+from redis.exceptions import ResponseError
 
 from devtools.processes import wait_until
 from devtools.topologies import LocalCluster, LocalSentinel, command
@@ -151,6 +152,38 @@ def test_transactions_wait_too_webhook_changes_answer_503_and_stay_applied(
     assert deleted.status_code == 503, deleted.get_json()
     assert plain.get(path, headers=AUTH).status_code == 404
     assert len(plain.get(hooks, headers=AUTH).get_json()["webhooks"]) == 1  # "b" was kept
+
+
+def test_a_transaction_batch_loads_its_scripts_inside_it(
+    config: Config, redis_client: Redis
+) -> None:
+    """An import's batch: one MULTI/EXEC whose scripts are loaded inside it, so a server
+    that lost them (SCRIPT FLUSH, a restart) runs it whole; each command's reply in order,
+    a script's runtime error in its place."""
+    store = CommentStore(redis_client, Keys(), _cipher(config))
+    script = redis_client.register_script(
+        "if ARGV[1] == 'fail' then return redis.error_reply('ERR no') end "
+        "return redis.call('SET', KEYS[1], ARGV[1])"
+    )
+    redis_client.script_flush()
+    key = Keys().replication_mark()
+    commands = [
+        ("EVALSHA", script.sha, 1, key + ":a", "1"),
+        ("EVALSHA", script.sha, 1, key + ":b", "fail"),
+        ("SET", key + ":c", "3"),
+    ]
+    try:
+        replies = store.replica_wait.batch(commands, [script], what="t", transaction=True)
+        assert replies[0] == "OK" and replies[2] == "OK"
+        assert isinstance(replies[1], ResponseError) and "no" in str(replies[1])
+        assert redis_client.mget([key + ":a", key + ":b", key + ":c"]) == ["1", None, "3"]
+        # A command refused before EXEC (its arity) aborts the whole transaction.
+        refused = [("SET", key + ":d", "4"), ("SET", key + ":e")]
+        with pytest.raises(ResponseError, match="wrong number"):
+            store.replica_wait.batch(refused, [script], what="t", transaction=True)
+        assert redis_client.exists(key + ":d") == 0
+    finally:
+        redis_client.delete(*(key + f":{part}" for part in "abcde"))
 
 
 def test_outside_a_request_a_transaction_no_replica_confirms_raises(

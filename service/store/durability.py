@@ -35,8 +35,9 @@ import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import hiredis
 from redis import Redis
 from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
@@ -159,18 +160,13 @@ class ReplicaWait:
         wanted = self.wanted()
         if wanted == 0:
             atomic = transaction and not isinstance(self.redis, RedisCluster)
-            pipe = self.redis.pipeline(transaction=atomic)
-            loads = list(scripts) if atomic else []
-            # Inside the transaction a NOSCRIPT could not be retried alone, so its scripts
-            # are loaded first, in it: SCRIPT LOAD of a loaded script only hashes it. Not
-            # redis-py's pipe.scripts, whose SCRIPT EXISTS is a round trip of its own before
-            # MULTI, queued behind whatever Redis runs then (an import's other batch): the
-            # batch could not reach Redis before that one ended, and Redis idled meanwhile.
-            for script in loads:
-                pipe.execute_command("SCRIPT", "LOAD", script.script)
-            for command in commands:
-                pipe.execute_command(*command)
-            replies = pipe.execute(raise_on_error=False)[len(loads) :]
+            if atomic:
+                replies = _transaction(self.redis, commands, scripts)
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = pipe.execute(raise_on_error=False)
             return _reload_missing(self.redis, replies, commands, scripts)
         slot_key = _slot_key(commands[0])
         replies, confirmed = self._on_owner(slot_key, list(commands), scripts, wanted)
@@ -288,6 +284,54 @@ def _reload_missing(
             except RedisError as error:
                 replies[i] = error
     return replies
+
+
+_MULTI = hiredis.pack_command(("MULTI",))
+_EXEC = hiredis.pack_command(("EXEC",))
+
+
+def _transaction(redis: Redis, commands: Sequence[Command], scripts: Sequence[Script]) -> list[Any]:
+    """``commands`` in one MULTI/EXEC on a single server: each one's reply, an exception for
+    one that failed (as a pipeline's ``raise_on_error=False``).
+
+    Packed by hiredis and read back reply by reply on a connection of the pool, not through
+    redis-py's transaction pipeline: for an import's batch of 500 scripts of ~70 arguments
+    that pipeline's queueing, packing and reply handling cost the importing process 35 us a
+    comment, this 10 (bench/import_bench.py). The scripts are loaded first, inside the
+    transaction (inside it a NOSCRIPT could not be retried alone; SCRIPT LOAD of a loaded
+    script only hashes it): not by redis-py's SCRIPT EXISTS, a round trip of its own before
+    MULTI, queued behind whatever Redis runs then (an import's other batch), so that this
+    batch could not reach Redis before that one ended. A dropped connection is retried as
+    the client's retry policy says; EXEC runs the whole transaction or none of it, and the
+    writes sent here (an import's) store nothing twice when run twice."""
+    loads = [("SCRIPT", "LOAD", script.script) for script in scripts]
+    queued = [*loads, *commands]
+    payload = b"".join([_MULTI, *map(hiredis.pack_command, queued), _EXEC])
+    pool = redis.connection_pool
+    connection = pool.get_connection()
+
+    def send() -> list[Any]:
+        connection.send_packed_command([payload])
+        connection.read_response()  # MULTI's OK
+        refused = None
+        for _ in queued:
+            try:
+                connection.read_response()  # QUEUED
+            except ResponseError as error:  # refused before EXEC: EXEC aborts
+                refused = refused or error
+        try:
+            replies = connection.read_response()
+        except ResponseError:
+            raise refused or ResponseError("EXECABORT") from None
+        return list(replies)[len(loads) :]
+
+    try:
+        return cast(
+            list[Any],
+            connection.retry.call_with_retry(send, lambda _: connection.disconnect()),
+        )
+    finally:
+        pool.release(connection)
 
 
 def _load(server: RedisClient, scripts: Sequence[Script]) -> None:
