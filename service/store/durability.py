@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import hiredis
 from redis import Redis
@@ -159,8 +159,7 @@ class ReplicaWait:
             return []
         wanted = self.wanted()
         if wanted == 0:
-            atomic = transaction and not isinstance(self.redis, RedisCluster)
-            if atomic:
+            if transaction and not isinstance(self.redis, RedisCluster):
                 replies = _transaction(self.redis, commands, scripts)
             else:
                 pipe = self.redis.pipeline(transaction=False)
@@ -311,7 +310,7 @@ def _transaction(redis: Redis, commands: Sequence[Command], scripts: Sequence[Sc
     connection = pool.get_connection()
 
     def send() -> list[Any]:
-        connection.send_packed_command([payload])
+        connection.send_packed_command([payload])  # type: ignore[no-untyped-call]
         connection.read_response()  # MULTI's OK
         refused = None
         for _ in queued:
@@ -326,10 +325,7 @@ def _transaction(redis: Redis, commands: Sequence[Command], scripts: Sequence[Sc
         return list(replies)[len(loads) :]
 
     try:
-        return cast(
-            list[Any],
-            connection.retry.call_with_retry(send, lambda _: connection.disconnect()),
-        )
+        return connection.retry.call_with_retry(send, lambda _: connection.disconnect())  # type: ignore[no-untyped-call]
     finally:
         pool.release(connection)
 
