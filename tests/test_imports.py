@@ -15,6 +15,7 @@ from typing import cast
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from marshmallow import ValidationError
 
 from service.api.context import EXTENSION_KEY
 from service.hashing import Hasher
@@ -23,6 +24,7 @@ from service.importers import run as run_module
 from service.importers.html_text import html_to_text
 from service.importers.run import ArticleRule, FieldCheck, Importer, Progress, Report
 from service.importers.source import FormatError, SourceComment, Thread
+from service.schemas import make_submission_schemas
 from service.store import CommentStore, StoreCheck
 from tests.conftest import AUTH, EMAIL_PATTERN
 
@@ -138,6 +140,35 @@ def test_an_authors_checks_remembered_give_the_whole_schemas_verdict() -> None:
         assert str(verdict("evil\u202egnp", "Fine.")).startswith("name: Must not contain bidi")
         assert str(verdict("Ann", "ok", email="ann@")).startswith("email: Not a valid email")
     assert len(check.authors) == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Fine.", "  trimmed \r\n text  ", "", "   ", "x" * 5001, "bell\x07", "a\u202eb", "e\u2028f"],
+)
+def test_a_texts_verdict_is_the_live_schemas(text: str) -> None:
+    """The text is checked through the live schema's comment field alone: the same value or
+    messages as the whole schema gives."""
+    live = make_submission_schemas(False, remember_emails=True)[0]
+    fields = {"name": "Ann", "email": "ann@example.com", "comment": text}
+    try:
+        expected: object = live.load(fields)["comment"]
+    except ValidationError as error:
+        expected = f"comment: {' '.join(error.messages_dict['comment'])}"
+    got = FieldCheck()(
+        SourceComment(
+            "t:1",
+            Thread(url="https://x.example/a/"),
+            None,
+            "Ann",
+            "ann@example.com",
+            None,
+            text,
+            1_600_000_000_000,
+            "approved",
+        )
+    )
+    assert (got["comment"] if isinstance(got, dict) else got) == expected
 
 
 def test_every_comment_is_validated_as_a_live_submission(app: Flask, client: FlaskClient) -> None:
