@@ -546,7 +546,7 @@ def test_batches_in_flight_keep_every_thread_whole(app: Flask, tmp_path: Path) -
     finds its parent (earlier or later in the file, in a batch stored or still in flight),
     the store's invariants hold, and importing again stores nothing."""
     wxr = tmp_path / "many.xml"
-    total, replies = many_comments(wxr, posts=60, per_post=50)
+    total, replies = many_comments(wxr, posts=80, per_post=50)
     assert total > run_module.BATCH * run_module.IN_FLIGHT  # batches overlap
     store = parts(app)[0]
     stored = {}
