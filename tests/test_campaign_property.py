@@ -203,8 +203,8 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         updated_at=at,
         email_hash=MINE,
     )
-    placeholder = campaign_reason("", 0, 0).as_dict()
-    held = judgement("pending", at, (placeholder,))
+    # What the script holds it as: the verdict with the campaign reason (policy.with_reason).
+    held = judgement("pending", at, (campaign_reason("", 0, 0).as_dict(),))
     result = store.insert_submission(
         comment,
         render_public(comment.public()),
@@ -212,7 +212,6 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         Guards.off(),
         NOW,
         campaign=CampaignProbe(MINE, sketch, SCORES, WINDOW, threshold),
-        campaign_judgements=[held],
     )
 
     assert result.outcome is Outcome.STORED

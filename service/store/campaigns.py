@@ -14,14 +14,39 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL, bucket, since_id
-from ..moderation.policy import CAMPAIGN_DETAIL
-from ..states import Status
+from ..moderation.policy import CAMPAIGN_DETAIL, campaign_reason
+from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
 from .keys import Keys
+from .records import compact
 
 CAMPAIGN_TTL_SECONDS = 7 * 86_400
 # The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
-CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 14)
+CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 15)
+# The reason a campaign's comments get, as the insert script adds it (its detail filled in
+# there, from CAMPAIGN_DETAIL), and its code.
+HELD_REASON = campaign_reason("", 0, 0).as_dict()
+HELD_REASON_JSON = compact(HELD_REASON)
+CAMPAIGN_CODE = HELD_REASON["code"]
+
+
+def held_status(status: str) -> str:
+    """The status of a comment that the policy judged ``status`` when it completes a campaign:
+    the campaign reason holds it (policy.with_reason: the stricter of its verdict's action
+    and hold), so a published one waits for review and a spam one stays spam."""
+    return Status.PENDING.value if rule(status).public else status
+
+
+# Per status the policy gives, what the insert script takes for its held variant: the held
+# status, the author's field it stamps, "1" if it waits for the retention purge.
+HELD_ARGS: dict[str, tuple[str, str, str]] = {
+    s.value: (
+        held_status(s.value),
+        STATE_RULES[Status(held_status(s.value))].author_stamp or "",
+        "1" if STATE_RULES[Status(held_status(s.value))].awaits_purge else "",
+    )
+    for s in Status
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,7 @@ def campaign_arguments(
     keys: Keys, probe: CampaignProbe | None, now_ms: int
 ) -> tuple[list[str], list[str | int]]:
     """The insert script's campaign keys (the current and the previous time bucket's hash of
-    bands and sketches) and its campaign arguments (the band scores, then fifteen)."""
+    bands and sketches) and its campaign arguments (the band scores, then sixteen)."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
     window = probe.window_ms
@@ -79,6 +104,7 @@ def campaign_arguments(
         # An earlier member's index, its article's bucket appended by the script.
         keys.reason_status_index("campaign", Status.PENDING, ""),
         Status.PENDING,  # the status in which an earlier member is held
+        HELD_REASON_JSON,
     ]
     return found, args
 

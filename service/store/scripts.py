@@ -78,15 +78,17 @@ end
 # ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
-# campaign detection the standings' variants come again, held with a campaign reason whose
-# detail the script fills in, each one's JSON only the fields in which its record differs from
-# its standing's (status, reasons, history, and the content when that one is published)
-# then campaign detection's B band scores and fifteen: B (0 = off, no scores), the author's
+# campaign detection, per standing its variant held for a campaign: number of indexes, its
+# status, author field to stamp, "1" if it waits for the purge (its record is the standing's
+# with that status, the campaign reason appended to its reasons and to its history entry's
+# note, and, when the standing's is published, the content its public JSON shows)
+# then campaign detection's B band scores and sixteen: B (0 = off, no scores), the author's
 # tag, the encoded sketch, a component's width in it, the window's first id, entries read per
 # band, the threshold, the equal components that make two sketches similar, the comment key's
 # prefix, the campaign key's prefix, the campaign's TTL (s), the reason's detail format
 # (campaign id, comments, authors), when the bucket keys expire (ms since the epoch), the
-# campaign reason's pending index's name without its article bucket, the pending status
+# campaign reason's pending index's name without its article bucket, the pending status, the
+# campaign reason's JSON (its detail filled in here)
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -159,7 +161,9 @@ if ARGV[8] ~= '' and holder then
   local negative = holder[6] and tonumber(holder[6]) >= since
   if approved and not negative then variant = 2 end
 end
--- The chosen variant's arguments and its first index key.
+local standings = ARGV[8] == '' and 1 or 2
+-- The chosen variant's arguments and its first index key (past the standings' variants: the
+-- first held one's).
 local function variant_at(v)
   local arg, key = 12 + 2 * limits, 11 + limits
   for _ = 2, v do
@@ -208,10 +212,10 @@ end
 -- sketch meets the most recent members of its bands within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 15
+local cg = ev - 2 - sp_n - 16
 local bands = tonumber(ARGV[cg])
 local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
-local campaign, similar, authors, current, held_from = nil, {}, 0, nil, nil
+local campaign, similar, authors, current = nil, {}, 0, nil
 if bands > 0 then
   local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
   local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
@@ -292,35 +296,53 @@ if bands > 0 then
   if #similar > 0 and authors + 1 >= threshold then
     table.sort(similar)
     campaign = similar[1]
-    -- The variant that holds it: the same standing's, with the campaign reason. Its record
-    -- comes as what differs from that standing's record (status, reasons, history and, when
-    -- that one is published, the content): the usual submission sends no second record.
-    held_from = ARGV[arg + 1]
-    variant = variant + (ARGV[8] == '' and 1 or 2)
-    arg, key = variant_at(variant)
-    stamp = ARGV[arg + 3]
   end
 end
 local indexes, record, public, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
   ARGV[arg + 4]
-local campaign_reason, event_status, event_reasons = nil, nil, nil
-if campaign or recorded_commenter then
-  local patched
-  if campaign then
-    patched = cjson.decode(held_from)
-    for field, value in pairs(cjson.decode(record)) do patched[field] = value end
-  else
-    patched = cjson.decode(record)
+local campaign_reason, event_status, event_reasons, held_status = nil, nil, nil, nil
+if campaign then
+  -- The variant that holds it: the same standing's record, held with the campaign reason;
+  -- only its indexes and what its status implies come as arguments.
+  arg, key = variant_at(standings + 1)
+  for _ = 2, variant do
+    key = key + tonumber(ARGV[arg])
+    arg = arg + 4
   end
+  indexes, held_status, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
+    ARGV[arg + 3]
+  variant = variant + standings
+end
+if campaign or recorded_commenter then
+  local patched = cjson.decode(record)
   if recorded_commenter then patched['commenter'] = recorded_commenter end
   if campaign then
-    for _, r in ipairs(patched['reasons']) do
-      if r['code'] == 'campaign' then
-        r['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
-        campaign_reason = r
-      end
+    if public ~= '' then
+      -- Its standing's is published (its record has no content): the content its public
+      -- document shows, as a decision taking a comment back from publication restores it.
+      local doc = cjson.decode(public)
+      patched['content'] = {name = doc['name'], comment = doc['comment'],
+        website = doc['website'], parent_id = doc['parent_id'], created_at = doc['created_at']}
+      public = ''
     end
-    event_status, event_reasons = patched['status'], cjson.encode(patched['reasons'])
+    patched['status'] = held_status
+    campaign_reason = cjson.decode(ARGV[cg + 15])
+    campaign_reason['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
+    local reasons = patched['reasons']
+    if type(reasons) ~= 'table' then reasons = {} end
+    reasons[#reasons + 1] = campaign_reason
+    patched['reasons'] = reasons
+    -- The verdict's history entry: to the held status, the reason's code in its note (as
+    -- the policy writes it: the reasons' codes, comma-separated).
+    local entry = patched['history'][#patched['history']]
+    entry['to'] = held_status
+    local note = entry['note']
+    if type(note) == 'string' and note ~= '' then
+      entry['note'] = note .. ', ' .. campaign_reason['code']
+    else
+      entry['note'] = campaign_reason['code']
+    end
+    event_status, event_reasons = held_status, cjson.encode(reasons)
   end
   record = cjson.encode(patched)
 end
