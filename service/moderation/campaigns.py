@@ -39,7 +39,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import repeat
 
 from ..ids import id_at
 from .policy import normalize
@@ -52,8 +52,13 @@ SIMILAR = 0.5
 # Texts shorter than this (normalised) are never a campaign: "Great article!" is no campaign.
 MIN_LENGTH = 40
 _NOT_WORD = re.compile(r"[^\w\s]+")
+# The canonical text's words: the runs of word characters (what is left between the spaces
+# once the rest is a space).
+_WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")
 _EMPTY = 1 << 32
-_SLOT_RANGE = range(SLOTS)
+_UNSET = 1 << 40  # above any value: a slot no shingle hashed to
+_SLOT_MASK = SLOTS - 1  # (SLOTS is a power of two: a hash mod SLOTS)
 
 
 def canonical(text: str) -> str:
@@ -62,32 +67,43 @@ def canonical(text: str) -> str:
 
 def sketch(text: str) -> tuple[int, ...] | None:
     """The text's MinHash sketch; None when it is too short to judge."""
-    flat = canonical(text)
-    if len(flat) < MIN_LENGTH:
+    flat = normalize(text)
+    # The canonical text's words (:func:`canonical` joins them), as UTF-8: an ASCII text's
+    # straight from its bytes (the same words: \w and \s agree with str's on ASCII), one
+    # encode in place of one per word.
+    if flat.isascii():
+        words = _WORD_BYTES.findall(flat.encode())
+        length = sum(map(len, words)) + len(words) - 1
+    else:
+        found = _WORD.findall(flat)
+        length = sum(map(len, found)) + len(found) - 1
+        words = list(map(str.encode, found))
+    if length < MIN_LENGTH:
         return None
-    words = flat.split()
     crc = zlib.crc32
-    # All in C but the set: the words, then the pairs of adjacent words.
-    values = set(map(crc, map(str.encode, words)))
-    values.update(map(crc, map(str.encode, map(" ".join, pairwise(words)))))
-    # Largest first, so that each slot ends with its smallest value (all in C but the dict).
-    smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
-    if len(smallest) == SLOTS:  # a comment's usual case: every slot filled, nothing to borrow
-        return tuple(map(smallest.__getitem__, _SLOT_RANGE))
+    word_hashes = list(map(crc, words))
+    values = set(word_hashes)
+    # A pair's CRC continues its first word's with the space and the second word: no pair
+    # string made (all in C).
+    values.update(map(crc, words[1:], map(crc, repeat(b" "), word_hashes)))
+    # Each slot's smallest value, in one pass (a sort and a dict cost more).
+    slots = [_UNSET] * SLOTS
+    for v in values:
+        i = v & _SLOT_MASK
+        if v < slots[i]:
+            slots[i] = v
+    if _UNSET not in slots:  # a comment's usual case: every slot filled, nothing to borrow
+        return tuple(slots)
     # An empty slot borrows from the next filled one (wrapping round): walking down from the
     # last slot, the next filled one is known at each step (one pass, where a search per
     # empty slot cost a 30-word comment a sixth of its sketch).
-    get = smallest.get
-    slots = [0] * SLOTS
-    nearest = min(smallest) + SLOTS  # the first filled slot, seen from past the last one
+    nearest = next(i for i, v in enumerate(slots) if v != _UNSET) + SLOTS
     for i in range(SLOTS - 1, -1, -1):
-        v = get(i)
-        if v is None:
+        if slots[i] == _UNSET:
             # A borrowed value is marked by how far it was borrowed from, so that two
             # sketches only agree on it when they borrowed alike.
-            slots[i] = smallest[nearest % SLOTS] + ((nearest - i) % SLOTS) * _EMPTY
+            slots[i] = slots[nearest % SLOTS] + ((nearest - i) % SLOTS) * _EMPTY
         else:
-            slots[i] = v
             nearest = i
     return tuple(slots)
 
