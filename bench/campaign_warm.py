@@ -111,7 +111,6 @@ def warm(
             probe = CampaignProbe(
                 campaigns.author_tag(email_hash),
                 encoded,
-                campaigns.band_scores(encoded),
                 window_ms,
                 threshold,
             )

@@ -124,7 +124,6 @@ class Submissions:
         return CampaignProbe(
             author=campaigns.author_tag(comment.email_hash),
             sketch=encoded,
-            band_scores=campaigns.band_scores(encoded),
             window_ms=policy.campaign_window_seconds * 1000,
             threshold=policy.campaign_threshold,
         )

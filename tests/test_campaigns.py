@@ -180,13 +180,12 @@ def test_the_script_holds_a_campaign_member_as_the_policy_would(
     now = int(time.time() * 1000)
     window = 86_400_000
     sketch = campaigns.encode(campaigns.sketch(TEXTS[0]) or ())
-    scores = campaigns.band_scores(sketch)
     bucket = keys.campaign_bucket(window, campaigns.bucket(now, window))
     earlier = [id_at(now - 1000 + n, f"{n:020x}") for n in range(2)]
     for n, member in enumerate(earlier):
         redis_client.hset(bucket, member, campaigns.sketch_entry(f"other{n}", sketch))
-    for score in scores:
-        redis_client.hset(bucket, campaigns.band_field(score), "".join(earlier))
+    for field in campaigns.band_fields(sketch):
+        redis_client.hset(bucket, field, "".join(earlier))
     at = iso_from_ms(now)
     comment = StoredComment(
         id=id_at(now, "f" * 20),
@@ -208,7 +207,7 @@ def test_the_script_holds_a_campaign_member_as_the_policy_would(
         Guards.off(),
         now,
         trusted_since_ms=None if standings == 1 else now - window,
-        campaign=CampaignProbe("mine", sketch, scores, window, 3),
+        campaign=CampaignProbe("mine", sketch, window, 3),
     )
     assert result.outcome is Outcome.STORED and result.campaign is not None
     assert result.chosen == 0

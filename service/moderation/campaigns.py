@@ -9,13 +9,13 @@ words and its pairs of adjacent words; its sketch is a one-permutation MinHash (
 and the slot keeps its smallest value; empty slots borrow from the next filled one (rotation
 densification, Shrivastava and Li 2014), so the fraction of equal slots estimates the Jaccard
 similarity of two shingle sets. Candidates are found by LSH banding: :data:`BANDS` bands of
-:data:`ROWS` slots, each band value (:func:`band_scores`) a field of one hash per time bucket,
+:data:`ROWS` slots, each band value (:func:`band_fields`) a field of one hash per time bucket,
 so a text meets the earlier ones sharing at least one band (likely from a similarity of about
 (1/BANDS)^(1/ROWS) = 0.59 up).
 
 What the insert script reads and writes per comment is kept small, because Redis runs the
 script alone and a submission waits for its writes to be fsync'd to the append-only file. One
-hash per time bucket holds both: under each band value (:func:`band_field`) the ids of its most
+hash per time bucket holds both: under each band value (:func:`band_fields`) the ids of its most
 recent comments (:func:`band_value`: at most :data:`CANDIDATES_PER_BAND`, oldest first), and
 under each id its sketch (author tag and encoded sketch, :func:`sketch_entry`). A comment reads
 its eight bands in one HMGET of the current bucket and one of the bucket before, and writes its
@@ -108,15 +108,12 @@ def sketch(text: str) -> tuple[int, ...] | None:
     return tuple(slots)
 
 
-def band_scores(encoded: str) -> list[int]:
-    """One score per band of an encoded sketch (:func:`encode`): the band's position times
-    2^32 plus a CRC-32 of its components; in decimal, the band's field in a bucket's hash
-    (:func:`band_field`)."""
-    width = ROWS * CODE_WIDTH
-    return [
-        (band << 32) + zlib.crc32(encoded[band * width : (band + 1) * width].encode())
-        for band in range(BANDS)
-    ]
+def band_fields(encoded: str) -> list[str]:
+    """Each band's field in a bucket's hash, from an encoded sketch (:func:`encode`): the
+    band's position, a colon and its components as encoded (never as long as an id, the
+    sketches' fields). The insert script cuts the same from the sketch it is given."""
+    width = BAND_WIDTH
+    return [f"{band}:{encoded[band * width : (band + 1) * width]}" for band in range(BANDS)]
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -130,6 +127,7 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 # alike with a chance of 1 in 4093, which the similarity estimate does not notice (0.008 of the
 # 16 equal slots that make two sketches similar, on average).
 CODE_WIDTH = 2
+BAND_WIDTH = ROWS * CODE_WIDTH  # a band's characters in an encoded sketch
 _CODE_MODULUS = 4093
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 _CODES = [a + b for a in _ALPHABET for b in _ALPHABET]
@@ -161,12 +159,8 @@ def similar_encoded(a: list[str], b: list[str]) -> bool:
 CANDIDATES_PER_BAND = 20
 # The components two sketches must share to be similar (:func:`similar_encoded`).
 MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
-
-
-def band_field(score: int) -> str:
-    """A band value's field in a bucket's hash: its score (:func:`band_scores`), in decimal
-    (never as long as an id, the sketches' fields)."""
-    return str(score)
+# How long a campaign's set of members lives after its last new member.
+CAMPAIGN_TTL_SECONDS = 7 * 86_400
 
 
 def band_value(ids: Iterable[str]) -> str:

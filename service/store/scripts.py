@@ -11,6 +11,11 @@ Index groups: a comment's indexes come as groups of one key per status (in the o
 ARGV); a comment is in exactly the key of its status in each group, and in no other.
 """
 
+import json
+
+from ..moderation import campaigns as _campaigns
+from ..moderation.policy import CAMPAIGN_DETAIL, campaign_reason
+from ..states import Status
 from .keys import BUCKETS
 
 # Append one event to the log (service/events.py) and trim the log by length and by age
@@ -41,6 +46,28 @@ local function bucket_of(text)
   end
   return bit.band(bit.bnot(crc), {BUCKETS - 1})
 end
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua long-bracket string literal of ``text`` (no escapes to get wrong)."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+# Campaign detection's constants (service/moderation/campaigns.py, policy.py), as locals of
+# the insert script: arguments it need not be sent with every submission.
+_CAMPAIGN_CONSTANTS = f"""
+local CAMPAIGN_BANDS, CAMPAIGN_BAND_WIDTH = {_campaigns.BANDS}, {_campaigns.BAND_WIDTH}
+local CAMPAIGN_CODE_WIDTH = {_campaigns.CODE_WIDTH}
+local CAMPAIGN_PER_BAND = {_campaigns.CANDIDATES_PER_BAND}
+local CAMPAIGN_MIN_EQUAL = {_campaigns.MIN_EQUAL}
+local CAMPAIGN_TTL = {_campaigns.CAMPAIGN_TTL_SECONDS}
+local CAMPAIGN_DETAIL = {_lua_string(CAMPAIGN_DETAIL)}
+local CAMPAIGN_REASON = {_lua_string(json.dumps(campaign_reason("", 0, 0).as_dict()))}
+local CAMPAIGN_HELD_FROM = {_lua_string(Status.PENDING.value)}
 """
 
 # Insert a new comment with its indexes, once, unless a limit, a guard or its parent forbids
@@ -82,13 +109,11 @@ end
 # status, author field to stamp, "1" if it waits for the purge (its record is the standing's
 # with that status, the campaign reason appended to its reasons and to its history entry's
 # note, and, when the standing's is published, the content its public JSON shows)
-# then campaign detection's B band scores and sixteen: B (0 = off, no scores), the author's
-# tag, the encoded sketch, a component's width in it, the window's first id, entries read per
-# band, the threshold, the equal components that make two sketches similar, the comment key's
-# prefix, the campaign key's prefix, the campaign's TTL (s), the reason's detail format
-# (campaign id, comments, authors), when the bucket keys expire (ms since the epoch), the
-# campaign reason's pending index's name without its article bucket, the pending status, the
-# campaign reason's JSON (its detail filled in here)
+# then campaign detection's nine: "1" ("" = off), the author's tag, the encoded sketch (the
+# script cuts its band fields from it: campaigns.band_fields), the window's first id, the
+# threshold, when the bucket keys expire (ms since the epoch), the comment key's prefix, the
+# campaign key's prefix, the campaign reason's pending index's name without its article
+# bucket (the rest, campaigns.py's constants, are in the script: _CAMPAIGN_CONSTANTS)
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -109,6 +134,7 @@ end
 INSERT_COMMENT = (
     _APPEND_EVENT
     + _BUCKET_OF
+    + _CAMPAIGN_CONSTANTS
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -212,20 +238,26 @@ end
 -- sketch meets the most recent members of its bands within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 16
-local bands = tonumber(ARGV[cg])
-local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
+local cg = ev - 2 - sp_n - 9
+local detect = ARGV[cg] ~= ''
+local band_key = #KEYS - 5 - (detect and 2 or 0)
+local bands, band_fields = CAMPAIGN_BANDS, {}
 local campaign, similar, authors, current = nil, {}, 0, nil
-if bands > 0 then
-  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
-  local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
-  local threshold, min_equal = tonumber(ARGV[cg + 6]), tonumber(ARGV[cg + 7])
+if detect then
+  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], CAMPAIGN_CODE_WIDTH
+  local since, per_band = ARGV[cg + 3], CAMPAIGN_PER_BAND
+  local threshold, min_equal = tonumber(ARGV[cg + 4]), CAMPAIGN_MIN_EQUAL
+  -- Each band's field: its position, a colon, its components (campaigns.band_fields).
+  for b = 1, bands do
+    band_fields[b] = (b - 1) .. ':' ..
+      string.sub(sketch, (b - 1) * CAMPAIGN_BAND_WIDTH + 1, b * CAMPAIGN_BAND_WIDTH)
+  end
   -- A bucket's hash keeps, under each band value, the ids of its most recent comments with
   -- that value, oldest first, each as long as this one; under each id, its sketch. All bands
   -- are read in one HMGET: the current bucket's, then the one before's for the bands the
   -- current one cannot fill (whose older ids may be out of the window).
   local size = #id
-  current = redis.call('HMGET', KEYS[band_key + 1], unpack(ARGV, cg - bands, cg - 1))
+  current = redis.call('HMGET', KEYS[band_key + 1], unpack(band_fields))
   local counts, wanted, older = {}, {}, {}
   for b = 1, bands do
     counts[b] = math.min(current[b] and #current[b] / size or 0, per_band)
@@ -233,7 +265,7 @@ if bands > 0 then
   end
   if #wanted > 0 then
     local fields = {}
-    for i, b in ipairs(wanted) do fields[i] = ARGV[cg - bands + b - 1] end
+    for i, b in ipairs(wanted) do fields[i] = band_fields[b] end
     local read = redis.call('HMGET', KEYS[band_key + 2], unpack(fields))
     for i, b in ipairs(wanted) do older[b] = read[i] end
   end
@@ -326,8 +358,8 @@ if campaign or recorded_commenter then
       public = ''
     end
     patched['status'] = held_status
-    campaign_reason = cjson.decode(ARGV[cg + 15])
-    campaign_reason['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
+    campaign_reason = cjson.decode(CAMPAIGN_REASON)
+    campaign_reason['detail'] = string.format(CAMPAIGN_DETAIL, campaign, #similar + 1, authors + 1)
     local reasons = patched['reasons']
     if type(reasons) ~= 'table' then reasons = {} end
     reasons[#reasons + 1] = campaign_reason
@@ -361,8 +393,8 @@ redis.call('SADD', KEYS[8], id)
 -- The comment joins the current bucket: each band's ids with its own, trimmed to the most
 -- recent a sketch reads, and its sketch, in one HSET; a TTL only on the bucket's first write
 -- (the append-only file, which a submission waits for, gets little).
-if bands > 0 then
-  local size, keep, fields = #id, tonumber(ARGV[cg + 5]) * #id, {}
+if detect then
+  local size, keep, fields = #id, CAMPAIGN_PER_BAND * #id, {}
   for b = 1, bands do
     local value = current[b]
     if not value then
@@ -380,14 +412,14 @@ if bands > 0 then
       value = table.concat(ids)
     end
     if #value > keep then value = string.sub(value, -keep) end
-    fields[2 * b - 1] = ARGV[cg - bands + b - 1]
+    fields[2 * b - 1] = band_fields[b]
     fields[2 * b] = value
   end
   fields[2 * bands + 1] = id
   fields[2 * bands + 2] = ARGV[cg + 1] .. '|' .. ARGV[cg + 2]
   redis.call('HSET', KEYS[band_key + 1], unpack(fields))
   if redis.call('PTTL', KEYS[band_key + 1]) == -1 then
-    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 12])
+    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 5])
   end
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
@@ -396,15 +428,15 @@ end
 -- the campaign reason's index is their own article's bucket's (the record names the article).
 local held = {}
 if campaign then
-  local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
+  local members = redis.call('SMISMEMBER', ARGV[cg + 7] .. campaign, unpack(similar))
   local fresh = {id}
   for i, other in ipairs(similar) do
     if members[i] == 0 then
       fresh[#fresh + 1] = other
-      local other_key = ARGV[cg + 8] .. other
+      local other_key = ARGV[cg + 6] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
-      if other_record and other_record['status'] == ARGV[cg + 14]
+      if other_record and other_record['status'] == CAMPAIGN_HELD_FROM
           and type(other_record['article_id']) == 'string' then
         local reasons = type(other_record['reasons']) == 'table' and other_record['reasons'] or {}
         local has = false
@@ -417,15 +449,15 @@ if campaign then
           other_record['version'] = (tonumber(other_record['version']) or 1) + 1
           redis.call('SET', other_key, cjson.encode(other_record))
           local other_bucket = bucket_of(other_record['article_id'])
-          redis.call('ZADD', ARGV[cg + 13] .. other_bucket, 0, other)
+          redis.call('ZADD', ARGV[cg + 8] .. other_bucket, 0, other)
           held[#held + 1] = other
           held[#held + 1] = other_bucket
         end
       end
     end
   end
-  redis.call('SADD', ARGV[cg + 9] .. campaign, unpack(fresh))
-  redis.call('EXPIRE', ARGV[cg + 9] .. campaign, ARGV[cg + 10])
+  redis.call('SADD', ARGV[cg + 7] .. campaign, unpack(fresh))
+  redis.call('EXPIRE', ARGV[cg + 7] .. campaign, CAMPAIGN_TTL)
 end
 -- The outside spam services' check of it (service/spam_worker.py), queued with it.
 if sp_n > 0 then
