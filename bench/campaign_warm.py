@@ -28,7 +28,6 @@ from service.documents import render_public  # noqa: E402
 from service.ids import new_id  # noqa: E402
 from service.models import HistoryEntry, StoredComment  # noqa: E402
 from service.moderation import campaigns  # noqa: E402
-from service.moderation.policy import campaign_reason  # noqa: E402
 from service.store import CampaignProbe, CommentStore, Guards, Judgement, Keys  # noqa: E402
 from service.store.client import RedisClient  # noqa: E402
 from service.store.commenters import KeyExchange  # noqa: E402
@@ -88,7 +87,6 @@ def warm(
     store = CommentStore(redis, Keys(key_prefix), cipher)
     rng = random.Random(seed)
     end = int(time.time() * 1000) if now_ms is None else now_ms
-    placeholder = campaign_reason("", 0, 0).as_dict()
     pipe = redis.pipeline(transaction=True)
     for n in range(comments):
         created = end - window_ms + (n * window_ms) // max(comments, 1)
@@ -113,13 +111,10 @@ def warm(
             probe = CampaignProbe(
                 campaigns.author_tag(email_hash),
                 encoded,
-                campaigns.band_scores(encoded),
                 window_ms,
                 threshold,
             )
         judgements = [_judgement("pending", at, ())]
-        if probe is not None:
-            judgements.append(_judgement("pending", at, (placeholder,)))
         # The arguments insert_submission would send (private: no public call batches them).
         keys, args, _ = store._insert_arguments(
             comment,

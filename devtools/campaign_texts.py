@@ -101,7 +101,7 @@ def replay(items: list[Labelled], threshold: int = 3) -> Scores:
     campaigns.recent reads from each band, as the insert script does; every item within the
     window): a comment is flagged when earlier similar ones come from ``threshold - 1`` other
     authors. It should be when it is at least the ``threshold``-th of its campaign."""
-    index: dict[int, list[str]] = defaultdict(list)
+    index: dict[str, list[str]] = defaultdict(list)
     sketches: dict[str, str] = {}
     seen_of: dict[int, int] = defaultdict(int)
     flagged = true_positives = should = 0
@@ -113,7 +113,7 @@ def replay(items: list[Labelled], threshold: int = 3) -> Scores:
         if signature is None:
             continue
         encoded = campaigns.encode(signature)
-        scores = campaigns.band_scores(encoded)
+        scores = campaigns.band_fields(encoded)
         comment_id = f"{n:026d}"
         met = [campaigns.recent(index[s], "", campaigns.CANDIDATES_PER_BAND) for s in scores]
         if campaigns.detect(comment_id, item.author, encoded, met, sketches, threshold) is not None:

@@ -124,7 +124,6 @@ class Submissions:
         return CampaignProbe(
             author=campaigns.author_tag(comment.email_hash),
             sketch=encoded,
-            band_scores=campaigns.band_scores(encoded),
             window_ms=policy.campaign_window_seconds * 1000,
             threshold=policy.campaign_threshold,
         )
@@ -178,10 +177,9 @@ class Submissions:
             if verdicts.trusted is None
             else [verdicts.untrusted, verdicts.trusted]
         )
+        # Should it complete a campaign, the script holds the verdict that applies with the
+        # campaign reason (store/inserts.py).
         probe = self._campaign_probe(base, policy)
-        # Should it complete a campaign: the same verdicts with the campaign reason (the
-        # script fills in its detail).
-        held = [with_reason(v, campaign_reason("", 0, 0)) for v in judged] if probe else []
         guards = Guards(
             duplicate_key=hasher.duplicate(
                 base.email, article_id, duplicate_fingerprint(base.comment)
@@ -205,7 +203,6 @@ class Submissions:
             limits=request.limits,
             key=key.exchange,
             campaign=probe,
-            campaign_judgements=[_judgement(verdict, base.created_at) for verdict in held],
             spam_check=(
                 check_entry(store.cipher, base, request.client_ip if self.send_client_ip else None)
                 if self.spam_checks

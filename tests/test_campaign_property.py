@@ -36,12 +36,13 @@ from service.store import CampaignProbe, CommentStore, Guards, Judgement, Keys, 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("t1")))
 NOW = 2_000_000_000_000
 WINDOW = 60_000
-# The new sketch's band scores; OTHER: a band value of position 0 that no member shares with it.
-SCORES = [(b << 32) + 1000 + b for b in range(campaigns.BANDS)]
-OTHER = SCORES[0] + 1
 BUCKET = campaigns.bucket(NOW, WINDOW)
 MINE = "mine"
 BASE = [f"0{i:x}"[-2:] for i in range(campaigns.SLOTS)]  # the new comment's encoded components
+# The new sketch's band fields (the script cuts them from it); OTHER: a band value of position
+# 0 that no member shares with it.
+FIELDS = campaigns.band_fields("".join(BASE))
+OTHER = "0:" + "Z" * campaigns.BAND_WIDTH
 _serial = itertools.count()
 
 
@@ -142,18 +143,16 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     # Each member in its own time's bucket (the current one, the one before, or one the script
     # never reads), under the values of the bands it shares and a band value it does not. All
     # of a band's ids, even past the most recent that the script keeps: it reads those only.
-    band_ids: dict[tuple[int, int], list[str]] = {}
+    band_ids: dict[tuple[int, str], list[str]] = {}
     for member_id, m in zip(ids, found, strict=True):
         bucket = bucket_of[member_id]
-        for score in [*(SCORES[b] for b in m.bands), OTHER]:
-            band_ids.setdefault((bucket, score), []).append(member_id)
+        for field in [*(FIELDS[b] for b in m.bands), OTHER]:
+            band_ids.setdefault((bucket, field), []).append(member_id)
         sketches[member_id] = campaigns.sketch_entry(m.author, sketch_of(m.changed))
         redis_client.hset(keys.campaign_bucket(WINDOW, bucket), member_id, sketches[member_id])
-    for (bucket, score), members_of_band in band_ids.items():
+    for (bucket, field), members_of_band in band_ids.items():
         redis_client.hset(
-            keys.campaign_bucket(WINDOW, bucket),
-            campaigns.band_field(score),
-            "".join(sorted(members_of_band)),
+            keys.campaign_bucket(WINDOW, bucket), field, "".join(sorted(members_of_band))
         )
     for n, (member_id, m) in enumerate(zip(ids, found, strict=True)):
         if m.stored:
@@ -203,16 +202,15 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
         updated_at=at,
         email_hash=MINE,
     )
-    placeholder = campaign_reason("", 0, 0).as_dict()
-    held = judgement("pending", at, (placeholder,))
+    # What the script holds it as: the verdict with the campaign reason (policy.with_reason).
+    held = judgement("pending", at, (campaign_reason("", 0, 0).as_dict(),))
     result = store.insert_submission(
         comment,
         render_public(comment.public()),
         [judgement("approved" if approved else "pending", at, ())],
         Guards.off(),
         NOW,
-        campaign=CampaignProbe(MINE, sketch, SCORES, WINDOW, threshold),
-        campaign_judgements=[held],
+        campaign=CampaignProbe(MINE, sketch, WINDOW, threshold),
     )
 
     assert result.outcome is Outcome.STORED
@@ -269,15 +267,13 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     # reads), the new one's included; the band value it does not share untouched; its sketch
     # under its id; the hash expires a window after the bucket's end.
     current = keys.campaign_bucket(WINDOW, BUCKET)
-    for score in SCORES:
-        before = band_ids.get((BUCKET, score), [])
+    for field in FIELDS:
+        before = band_ids.get((BUCKET, field), [])
         after = campaigns.band_value([*before, new_id])
         assert len(after) == 26 * min(len(before) + 1, campaigns.CANDIDATES_PER_BAND)
-        assert redis_client.hget(current, campaigns.band_field(score)) == after
+        assert redis_client.hget(current, field) == after
     untouched = band_ids.get((BUCKET, OTHER))
-    assert redis_client.hget(current, campaigns.band_field(OTHER)) == (
-        "".join(sorted(untouched)) if untouched else None
-    )
+    assert redis_client.hget(current, OTHER) == ("".join(sorted(untouched)) if untouched else None)
     assert redis_client.hget(current, new_id) == campaigns.sketch_entry(MINE, sketch)
     expires_in = (BUCKET + 2) * WINDOW - time.time() * 1000
     assert abs(redis_client.pttl(current) - expires_in) < 60_000

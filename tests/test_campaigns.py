@@ -5,16 +5,29 @@ bulk; one author repeating themself is no campaign. Precision and recall on a ge
 from __future__ import annotations
 
 import itertools
+import json
+import time
 import zlib
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
+from redis import Redis
 
 from devtools.campaign_texts import generated, replay
+from service.clock import iso_from_ms
+from service.crypto import Cipher, KeyRing
+from service.documents import render_public
+from service.ids import id_at
+from service.models import StoredComment
 from service.moderation import campaigns
+from service.moderation.policy import Action, Reason, Verdict, campaign_reason, with_reason
+from service.store import CampaignProbe, CommentStore, Guards, Keys, Outcome
+from service.submissions import _judgement
 from tests.conftest import AUTH, RELAXED_POLICY, Browser, approve, submit
 
 MODERATION = "/api/v1/moderation"
+CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("t1")))
 TEXTS = [
     "Vote NO on measure 12: it will raise your taxes and destroy local jobs. Tell the council!",
     "Vote no on Measure 12, it would raise your taxes and wipe out local jobs. Tell the "
@@ -143,3 +156,77 @@ def test_an_empty_slot_borrows_from_the_next_filled_one() -> None:
         )
         expected.append(smallest[j] + ((j - i) % campaigns.SLOTS) * (1 << 32))
     assert campaigns.sketch(text) == tuple(expected)
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        Verdict(Action.APPROVE, ()),  # published at once: held, with its content back
+        Verdict(Action.APPROVE, (Reason("links", "1 links in the comment", Action.APPROVE),)),
+        Verdict(Action.HOLD, (Reason("first_comment", "no approved comment", Action.HOLD),)),
+        Verdict(Action.SPAM, (Reason("honeypot", "the hidden field", Action.SPAM),)),
+    ],
+    ids=["approved", "approved-with-reason", "pending", "spam"],
+)
+@pytest.mark.parametrize("standings", [1, 2])
+def test_the_script_holds_a_campaign_member_as_the_policy_would(
+    redis_client: Redis, verdict: Verdict, standings: int
+) -> None:
+    """The insert script makes the held record from the chosen standing's (no second record
+    is sent): what policy.with_reason gives (status, reasons, history), the content, and the
+    indexes of the held status and every reason."""
+    keys = Keys(f"held{standings}")
+    store = CommentStore(redis_client, keys, CIPHER)
+    now = int(time.time() * 1000)
+    window = 86_400_000
+    sketch = campaigns.encode(campaigns.sketch(TEXTS[0]) or ())
+    bucket = keys.campaign_bucket(window, campaigns.bucket(now, window))
+    earlier = [id_at(now - 1000 + n, f"{n:020x}") for n in range(2)]
+    for n, member in enumerate(earlier):
+        redis_client.hset(bucket, member, campaigns.sketch_entry(f"other{n}", sketch))
+    for field in campaigns.band_fields(sketch):
+        redis_client.hset(bucket, field, "".join(earlier))
+    at = iso_from_ms(now)
+    comment = StoredComment(
+        id=id_at(now, "f" * 20),
+        article_id="held-article",
+        name="N",
+        email="n@example.com",
+        comment=TEXTS[0],
+        website="https://example.org/",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash="mine",
+    )
+    judgement = _judgement(verdict, at)
+    result = store.insert_submission(
+        comment,
+        render_public(comment.public()),
+        [judgement] * standings,
+        Guards.off(),
+        now,
+        trusted_since_ms=None if standings == 1 else now - window,
+        campaign=CampaignProbe("mine", sketch, window, 3),
+    )
+    assert result.outcome is Outcome.STORED and result.campaign is not None
+    assert result.chosen == 0
+    held = with_reason(verdict, campaign_reason(earlier[0], 3, 3))
+    stored = json.loads(str(redis_client.get(keys.comment(comment.id))))
+    assert stored["status"] == held.status
+    assert stored["reasons"] == [r.as_dict() for r in held.reasons]
+    assert stored["history"] == [_judgement(held, at).entry.as_dict()]
+    assert stored["content"] == comment.content()
+    assert redis_client.hget(keys.article_public("held-article"), comment.id) is None
+    article_bucket = keys.bucket("held-article")
+    indexes = [
+        keys.status_index(held.status, article_bucket),
+        keys.article_status_index("held-article", held.status),
+        *(keys.reason_status_index(r.code, held.status, article_bucket) for r in held.reasons),
+    ]
+    assert all(redis_client.zscore(index, comment.id) == 0 for index in indexes)
+    if verdict.status != held.status:  # not in the indexes of the standing's own status
+        own = keys.status_index(verdict.status, article_bucket)
+        assert redis_client.zscore(own, comment.id) is None
+    purge = redis_client.zscore(keys.retention(article_bucket), comment.id)
+    assert (purge is not None) == (held.status == "spam")

@@ -9,13 +9,13 @@ words and its pairs of adjacent words; its sketch is a one-permutation MinHash (
 and the slot keeps its smallest value; empty slots borrow from the next filled one (rotation
 densification, Shrivastava and Li 2014), so the fraction of equal slots estimates the Jaccard
 similarity of two shingle sets. Candidates are found by LSH banding: :data:`BANDS` bands of
-:data:`ROWS` slots, each band value (:func:`band_scores`) a field of one hash per time bucket,
+:data:`ROWS` slots, each band value (:func:`band_fields`) a field of one hash per time bucket,
 so a text meets the earlier ones sharing at least one band (likely from a similarity of about
 (1/BANDS)^(1/ROWS) = 0.59 up).
 
 What the insert script reads and writes per comment is kept small, because Redis runs the
 script alone and a submission waits for its writes to be fsync'd to the append-only file. One
-hash per time bucket holds both: under each band value (:func:`band_field`) the ids of its most
+hash per time bucket holds both: under each band value (:func:`band_fields`) the ids of its most
 recent comments (:func:`band_value`: at most :data:`CANDIDATES_PER_BAND`, oldest first), and
 under each id its sketch (author tag and encoded sketch, :func:`sketch_entry`). A comment reads
 its eight bands in one HMGET of the current bucket and one of the bucket before, and writes its
@@ -39,7 +39,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import repeat
 
 from ..ids import id_at
 from .policy import normalize
@@ -52,8 +52,13 @@ SIMILAR = 0.5
 # Texts shorter than this (normalised) are never a campaign: "Great article!" is no campaign.
 MIN_LENGTH = 40
 _NOT_WORD = re.compile(r"[^\w\s]+")
+# The canonical text's words: the runs of word characters (what is left between the spaces
+# once the rest is a space).
+_WORD = re.compile(r"\w+")
+_WORD_BYTES = re.compile(rb"\w+")
 _EMPTY = 1 << 32
-_SLOT_RANGE = range(SLOTS)
+_UNSET = 1 << 40  # above any value: a slot no shingle hashed to
+_SLOT_MASK = SLOTS - 1  # (SLOTS is a power of two: a hash mod SLOTS)
 
 
 def canonical(text: str) -> str:
@@ -62,45 +67,53 @@ def canonical(text: str) -> str:
 
 def sketch(text: str) -> tuple[int, ...] | None:
     """The text's MinHash sketch; None when it is too short to judge."""
-    flat = canonical(text)
-    if len(flat) < MIN_LENGTH:
+    flat = normalize(text)
+    # The canonical text's words (:func:`canonical` joins them), as UTF-8: an ASCII text's
+    # straight from its bytes (the same words: \w and \s agree with str's on ASCII), one
+    # encode in place of one per word.
+    if flat.isascii():
+        words = _WORD_BYTES.findall(flat.encode())
+        length = sum(map(len, words)) + len(words) - 1
+    else:
+        found = _WORD.findall(flat)
+        length = sum(map(len, found)) + len(found) - 1
+        words = list(map(str.encode, found))
+    if length < MIN_LENGTH:
         return None
-    words = flat.split()
     crc = zlib.crc32
-    # All in C but the set: the words, then the pairs of adjacent words.
-    values = set(map(crc, map(str.encode, words)))
-    values.update(map(crc, map(str.encode, map(" ".join, pairwise(words)))))
-    # Largest first, so that each slot ends with its smallest value (all in C but the dict).
-    smallest = {v % SLOTS: v for v in sorted(values, reverse=True)}
-    if len(smallest) == SLOTS:  # a comment's usual case: every slot filled, nothing to borrow
-        return tuple(map(smallest.__getitem__, _SLOT_RANGE))
+    word_hashes = list(map(crc, words))
+    values = set(word_hashes)
+    # A pair's CRC continues its first word's with the space and the second word: no pair
+    # string made (all in C).
+    values.update(map(crc, words[1:], map(crc, repeat(b" "), word_hashes)))
+    # Each slot's smallest value, in one pass (a sort and a dict cost more).
+    slots = [_UNSET] * SLOTS
+    for v in values:
+        i = v & _SLOT_MASK
+        if v < slots[i]:
+            slots[i] = v
+    if _UNSET not in slots:  # a comment's usual case: every slot filled, nothing to borrow
+        return tuple(slots)
     # An empty slot borrows from the next filled one (wrapping round): walking down from the
     # last slot, the next filled one is known at each step (one pass, where a search per
     # empty slot cost a 30-word comment a sixth of its sketch).
-    get = smallest.get
-    slots = [0] * SLOTS
-    nearest = min(smallest) + SLOTS  # the first filled slot, seen from past the last one
+    nearest = next(i for i, v in enumerate(slots) if v != _UNSET) + SLOTS
     for i in range(SLOTS - 1, -1, -1):
-        v = get(i)
-        if v is None:
+        if slots[i] == _UNSET:
             # A borrowed value is marked by how far it was borrowed from, so that two
             # sketches only agree on it when they borrowed alike.
-            slots[i] = smallest[nearest % SLOTS] + ((nearest - i) % SLOTS) * _EMPTY
+            slots[i] = slots[nearest % SLOTS] + ((nearest - i) % SLOTS) * _EMPTY
         else:
-            slots[i] = v
             nearest = i
     return tuple(slots)
 
 
-def band_scores(encoded: str) -> list[int]:
-    """One score per band of an encoded sketch (:func:`encode`): the band's position times
-    2^32 plus a CRC-32 of its components; in decimal, the band's field in a bucket's hash
-    (:func:`band_field`)."""
-    width = ROWS * CODE_WIDTH
-    return [
-        (band << 32) + zlib.crc32(encoded[band * width : (band + 1) * width].encode())
-        for band in range(BANDS)
-    ]
+def band_fields(encoded: str) -> list[str]:
+    """Each band's field in a bucket's hash, from an encoded sketch (:func:`encode`): the
+    band's position, a colon and its components as encoded (never as long as an id, the
+    sketches' fields). The insert script cuts the same from the sketch it is given."""
+    width = BAND_WIDTH
+    return [f"{band}:{encoded[band * width : (band + 1) * width]}" for band in range(BANDS)]
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -114,6 +127,7 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 # alike with a chance of 1 in 4093, which the similarity estimate does not notice (0.008 of the
 # 16 equal slots that make two sketches similar, on average).
 CODE_WIDTH = 2
+BAND_WIDTH = ROWS * CODE_WIDTH  # a band's characters in an encoded sketch
 _CODE_MODULUS = 4093
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
 _CODES = [a + b for a in _ALPHABET for b in _ALPHABET]
@@ -145,12 +159,8 @@ def similar_encoded(a: list[str], b: list[str]) -> bool:
 CANDIDATES_PER_BAND = 20
 # The components two sketches must share to be similar (:func:`similar_encoded`).
 MIN_EQUAL = math.ceil(SIMILAR * SLOTS)
-
-
-def band_field(score: int) -> str:
-    """A band value's field in a bucket's hash: its score (:func:`band_scores`), in decimal
-    (never as long as an id, the sketches' fields)."""
-    return str(score)
+# How long a campaign's set of members lives after its last new member.
+CAMPAIGN_TTL_SECONDS = 7 * 86_400
 
 
 def band_value(ids: Iterable[str]) -> str:

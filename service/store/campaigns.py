@@ -11,17 +11,39 @@ reads campaigns back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
-from ..moderation.campaigns import CANDIDATES_PER_BAND, CODE_WIDTH, MIN_EQUAL, bucket, since_id
-from ..moderation.policy import CAMPAIGN_DETAIL
-from ..states import Status
+from ..moderation.campaigns import bucket, since_id
+from ..moderation.policy import campaign_reason
+from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
 from .keys import Keys
 
-CAMPAIGN_TTL_SECONDS = 7 * 86_400
-# The campaign part of the insert's ARGV when detection is off (its first value, 0 bands).
-CAMPAIGN_OFF: tuple[str | int, ...] = (0, *("",) * 14)
+# The campaign part of the insert's ARGV when detection is off (its first value "").
+CAMPAIGN_OFF: tuple[str | int, ...] = ("",) * 9
+# The code of the reason a campaign's comments get (the insert script adds it: its JSON and
+# detail format are in the script, store/scripts.py).
+CAMPAIGN_CODE = campaign_reason("", 0, 0).code
+
+
+def held_status(status: str) -> str:
+    """The status of a comment that the policy judged ``status`` when it completes a campaign:
+    the campaign reason holds it (policy.with_reason: the stricter of its verdict's action
+    and hold), so a published one waits for review and a spam one stays spam."""
+    return Status.PENDING.value if rule(status).public else status
+
+
+# Per status the policy gives, what the insert script takes for its held variant: the held
+# status, the author's field it stamps, "1" if it waits for the retention purge.
+HELD_ARGS: dict[str, tuple[str, str, str]] = {
+    s.value: (
+        held_status(s.value),
+        STATE_RULES[Status(held_status(s.value))].author_stamp or "",
+        "1" if STATE_RULES[Status(held_status(s.value))].awaits_purge else "",
+    )
+    for s in Status
+}
 
 
 @dataclass(frozen=True)
@@ -29,8 +51,7 @@ class CampaignProbe:
     """What the insert needs to detect a campaign and record the new comment's sketch."""
 
     author: str  # campaigns.author_tag of the email hash
-    sketch: str  # encoded (campaigns.encode)
-    band_scores: list[int]  # campaigns.band_scores
+    sketch: str  # encoded (campaigns.encode); the script cuts its band fields from it
     window_ms: int
     threshold: int
 
@@ -51,36 +72,41 @@ def campaign_arguments(
     keys: Keys, probe: CampaignProbe | None, now_ms: int
 ) -> tuple[list[str], list[str | int]]:
     """The insert script's campaign keys (the current and the previous time bucket's hash of
-    bands and sketches) and its campaign arguments (the band scores, then fifteen)."""
+    bands and sketches) and its nine campaign arguments."""
     if probe is None:
         return [], list(CAMPAIGN_OFF)
     window = probe.window_ms
     current = bucket(now_ms, window)
-    found = [
-        keys.campaign_bucket(window, current),
-        keys.campaign_bucket(window, current - 1),
-    ]
+    found = list(_buckets(keys, window, current))
     args: list[str | int] = [
-        *probe.band_scores,
-        len(probe.band_scores),
+        "1",
         probe.author,
         probe.sketch,
-        CODE_WIDTH,
         since_id(now_ms - window),
-        CANDIDATES_PER_BAND,
         probe.threshold,
-        MIN_EQUAL,
-        keys.comment(""),
-        keys.campaign(""),
-        CAMPAIGN_TTL_SECONDS,
-        CAMPAIGN_DETAIL,
         # A bucket's hash lives until its end plus a window (its last reader).
         (current + 2) * window,
-        # An earlier member's index, its article's bucket appended by the script.
-        keys.reason_status_index("campaign", Status.PENDING, ""),
-        Status.PENDING,  # the status in which an earlier member is held
+        *_prefixes(keys),
     ]
     return found, args
+
+
+@lru_cache(maxsize=8)
+def _buckets(keys: Keys, window_ms: int, current: int) -> tuple[str, str]:
+    """The current time bucket's hash and the one before's (the same for a whole window)."""
+    return keys.campaign_bucket(window_ms, current), keys.campaign_bucket(window_ms, current - 1)
+
+
+@lru_cache(maxsize=8)
+def _prefixes(keys: Keys) -> tuple[str, str, str]:
+    """What the script builds an earlier member's keys from: the comment key's prefix, the
+    campaign set's, and the pending campaign reason index's name without its article bucket
+    (which the script appends)."""
+    return (
+        keys.comment(""),
+        keys.campaign(""),
+        keys.reason_status_index(CAMPAIGN_CODE, Status.PENDING.value, ""),
+    )
 
 
 def campaign_joined(reply: list[Any]) -> CampaignJoined | None:

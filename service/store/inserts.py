@@ -11,7 +11,14 @@ from ..events import COMMENT_SUBMITTED, comment_subject, comment_text
 from ..models import HistoryEntry, StoredComment
 from ..states import STATE_RULES, Status, rule
 from ._core import StoreCore
-from .campaigns import CampaignJoined, CampaignProbe, campaign_arguments, campaign_joined
+from .campaigns import (
+    CAMPAIGN_CODE,
+    HELD_ARGS,
+    CampaignJoined,
+    CampaignProbe,
+    campaign_arguments,
+    campaign_joined,
+)
 from .commenters import KeyExchange
 from .records import compact
 from .spamchecks import MAX_ENTRIES as SPAM_QUEUE_ENTRIES
@@ -100,7 +107,7 @@ class InsertResult:
     limit: WindowCounter | None = None  # the exhausted one, when RATE_LIMITED
     # Whether the presented commenter key was valid and rotated (else a new record was made).
     key_rotated: bool = False
-    # Stored as part of a campaign (held: ``campaign_judgements[chosen]`` applied).
+    # Stored as part of a campaign (held: ``judgements[chosen]`` with the campaign reason).
     campaign: CampaignJoined | None = None
 
 
@@ -117,7 +124,6 @@ class Inserts(StoreCore):
         limits: tuple[WindowCounter, ...] = (),
         key: KeyExchange | None = None,
         campaign: CampaignProbe | None = None,
-        campaign_judgements: list[Judgement] | None = None,
         spam_check: dict[str, str] | None = None,
     ) -> InsertResult:
         """Store a new comment with its indexes in one round trip, unless a rate limit, a
@@ -130,19 +136,17 @@ class Inserts(StoreCore):
         ignored.
 
         With ``campaign`` the script also detects a campaign (service/moderation/campaigns.py)
-        and records the comment's sketch; ``campaign_judgements`` are then the same standings'
-        judgements held with a campaign reason (its detail filled in by the script), stored
-        instead when the comment completes a campaign. ``spam_check`` is the spam checker's
-        entry (service/spam_worker.py), queued with the comment.
+        and records the comment's sketch; when the comment completes a campaign it stores the
+        chosen standing's judgement held with the campaign reason instead (campaigns.held_status;
+        the reason appended, with its detail, to the reasons and to the history entry's note).
+        ``spam_check`` is the spam checker's entry (service/spam_worker.py), queued with the
+        comment.
         """
         key = key or KeyExchange.none(guards.email_hash)
-        held = campaign_judgements or []
-        if campaign is not None and len(held) != len(judgements):
-            raise ValueError("campaign detection needs a held judgement per standing")
         keys, args, variant_indexes = self._insert_arguments(
             comment,
             public_json,
-            [*judgements, *held] if campaign is not None else judgements,
+            judgements,
             guards,
             now_ms,
             trusted_since_ms,
@@ -172,7 +176,8 @@ class Inserts(StoreCore):
                     k.reason_status_index("campaign", Status.PENDING, b)
                     for b in set(joined.held_buckets)
                 ]
-            if rule(([*judgements, *held])[variant].status).public:
+            # (A held variant is never published.)
+            if joined is None and rule(judgements[variant].status).public:
                 written.append(k.article_public(comment.article_id))
             self._changed(*written)
             return InsertResult(
@@ -199,11 +204,11 @@ class Inserts(StoreCore):
         campaign: CampaignProbe | None = None,
         spam_check: dict[str, str] | None = None,
     ) -> tuple[list[str], list[str | int], list[list[str]]]:
-        """The insert script's keys and arguments, and each variant's indexes (``judgements``:
-        the standings', then with ``campaign`` the same held for a campaign)."""
+        """The insert script's keys and arguments, and each variant's indexes (the standings',
+        then with ``campaign`` each standing's held for a campaign)."""
         standings = 1 if trusted_since_ms is None else 2
-        if len(judgements) != standings * (2 if campaign is not None else 1):
-            raise ValueError("one judgement, or two with trusted_since_ms (each twice to detect)")
+        if len(judgements) != standings:
+            raise ValueError("one judgement, or two with trusted_since_ms")
         k = self.keys
         hour = now_ms // HOUR_MS
         keys = [
@@ -242,25 +247,18 @@ class Inserts(StoreCore):
             base["commenter"] = key.recorded_id
         content = base.pop("content", None) or comment.content()
         variant_indexes = []
-        for number, judgement in enumerate(judgements):
-            indexes = self._initial_indexes(comment.article_id, judgement)
+        for judgement in judgements:
+            indexes = self._initial_indexes(comment.article_id, judgement.status, judgement)
             variant_indexes.append(indexes)
             implies = rule(judgement.status)
-            changes: dict[str, Any] = {
+            record = {
+                **base,
                 "status": judgement.status,
                 "reasons": list(judgement.reasons),
                 "history": [h.as_dict() for h in judgement.history or (judgement.entry,)],
             }
-            if number >= standings:
-                # Held for a campaign: the script makes its record from its standing's, with
-                # these changes (it is stored only when the comment completes a campaign).
-                if not implies.public and rule(judgements[number - standings].status).public:
-                    changes["content"] = content
-                record = changes
-            else:
-                record = {**base, **changes}
-                if not implies.public:
-                    record["content"] = content
+            if not implies.public:
+                record["content"] = content
             keys += indexes
             args += [
                 len(indexes),
@@ -269,6 +267,23 @@ class Inserts(StoreCore):
                 implies.author_stamp or "",
                 "1" if implies.awaits_purge else "",
             ]
+        if campaign is not None:
+            # Each standing's variant held for a campaign: the script makes its record from
+            # the standing's (the campaign reason added, the held status, the content its
+            # public document shows when that one is published); only its indexes and what its
+            # status implies come here.
+            for judgement, own in zip(judgements, variant_indexes[:standings], strict=True):
+                status, stamp, purge = HELD_ARGS[judgement.status]
+                if status != judgement.status:
+                    indexes = self._initial_indexes(comment.article_id, status, judgement, True)
+                elif CAMPAIGN_CODE in judgement.reason_codes:
+                    indexes = own
+                else:  # its standing's, and the campaign reason's
+                    bucket = k.bucket(comment.article_id)
+                    indexes = [*own, k.reason_status_index(CAMPAIGN_CODE, status, bucket)]
+                variant_indexes.append(indexes)
+                keys += indexes
+                args += [len(indexes), status, stamp, purge]
         campaign_keys, campaign_args = campaign_arguments(k, campaign, now_ms)
         keys += [*campaign_keys, k.spam_checks(comment.article_id)]
         spam_fields = [part for item in (spam_check or {}).items() for part in item]
@@ -300,11 +315,18 @@ class Inserts(StoreCore):
         ]
         return keys, args, variant_indexes
 
-    def _initial_indexes(self, article_id: str, judgement: Judgement) -> list[str]:
-        k, status = self.keys, judgement.status
+    def _initial_indexes(
+        self, article_id: str, status: str, judgement: Judgement, held: bool = False
+    ) -> list[str]:
+        """A new comment's indexes in ``status`` with the judgement's reasons (``held``: and
+        the campaign reason)."""
+        k = self.keys
         bucket = k.bucket(article_id)
+        codes = judgement.reason_codes
+        if held and CAMPAIGN_CODE not in codes:
+            codes = (*codes, CAMPAIGN_CODE)
         return [
             k.status_index(status, bucket),
             k.article_status_index(article_id, status),
-            *(k.reason_status_index(code, status, bucket) for code in judgement.reason_codes),
+            *(k.reason_status_index(code, status, bucket) for code in codes),
         ]

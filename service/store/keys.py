@@ -87,8 +87,8 @@ p:spamcheck:{p}                          stream  comments to check with the outs
                                                  back (consumer group "spamcheck")
 p:campaign:bucket:{p}:<window>:<bucket>  hash    the LSH bands and sketches of the comments of
                                                  one time bucket (now // window ms): band
-                                                 value (position * 2^32 + the band's CRC-32,
-                                                 decimal) -> the ids of its at most 20 most
+                                                 value ("<position>:<its components as
+                                                 encoded>") -> the ids of its at most 20 most
                                                  recent comments, concatenated oldest first;
                                                  id -> "<email-hash tag>|<sketch>"; TTL: the
                                                  bucket's end plus a window

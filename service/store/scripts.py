@@ -11,6 +11,11 @@ Index groups: a comment's indexes come as groups of one key per status (in the o
 ARGV); a comment is in exactly the key of its status in each group, and in no other.
 """
 
+import json
+
+from ..moderation import campaigns as _campaigns
+from ..moderation.policy import CAMPAIGN_DETAIL, campaign_reason
+from ..states import Status
 from .keys import BUCKETS
 
 # Append one event to the log (service/events.py) and trim the log by length and by age
@@ -41,6 +46,28 @@ local function bucket_of(text)
   end
   return bit.band(bit.bnot(crc), {BUCKETS - 1})
 end
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua long-bracket string literal of ``text`` (no escapes to get wrong)."""
+    level = 0
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+# Campaign detection's constants (service/moderation/campaigns.py, policy.py), as locals of
+# the insert script: arguments it need not be sent with every submission.
+_CAMPAIGN_CONSTANTS = f"""
+local CAMPAIGN_BANDS, CAMPAIGN_BAND_WIDTH = {_campaigns.BANDS}, {_campaigns.BAND_WIDTH}
+local CAMPAIGN_CODE_WIDTH = {_campaigns.CODE_WIDTH}
+local CAMPAIGN_PER_BAND = {_campaigns.CANDIDATES_PER_BAND}
+local CAMPAIGN_MIN_EQUAL = {_campaigns.MIN_EQUAL}
+local CAMPAIGN_TTL = {_campaigns.CAMPAIGN_TTL_SECONDS}
+local CAMPAIGN_DETAIL = {_lua_string(CAMPAIGN_DETAIL)}
+local CAMPAIGN_REASON = {_lua_string(json.dumps(campaign_reason("", 0, 0).as_dict()))}
+local CAMPAIGN_HELD_FROM = {_lua_string(Status.PENDING.value)}
 """
 
 # Insert a new comment with its indexes, once, unless a limit, a guard or its parent forbids
@@ -78,15 +105,15 @@ end
 # ARGV[11] L   ARGV[12 .. 11+2L] each counter's limit and window (s)
 # then per variant: number of indexes, the comment's JSON, public JSON ("" unless published at
 # once), author field to stamp ("" = none), "1" if it waits for the retention purge; with
-# campaign detection the standings' variants come again, held with a campaign reason whose
-# detail the script fills in, each one's JSON only the fields in which its record differs from
-# its standing's (status, reasons, history, and the content when that one is published)
-# then campaign detection's B band scores and fifteen: B (0 = off, no scores), the author's
-# tag, the encoded sketch, a component's width in it, the window's first id, entries read per
-# band, the threshold, the equal components that make two sketches similar, the comment key's
-# prefix, the campaign key's prefix, the campaign's TTL (s), the reason's detail format
-# (campaign id, comments, authors), when the bucket keys expire (ms since the epoch), the
-# campaign reason's pending index's name without its article bucket, the pending status
+# campaign detection, per standing its variant held for a campaign: number of indexes, its
+# status, author field to stamp, "1" if it waits for the purge (its record is the standing's
+# with that status, the campaign reason appended to its reasons and to its history entry's
+# note, and, when the standing's is published, the content its public JSON shows)
+# then campaign detection's nine: "1" ("" = off), the author's tag, the encoded sketch (the
+# script cuts its band fields from it: campaigns.band_fields), the window's first id, the
+# threshold, when the bucket keys expire (ms since the epoch), the comment key's prefix, the
+# campaign key's prefix, the campaign reason's pending index's name without its article
+# bucket (the rest, campaigns.py's constants, are in the script: _CAMPAIGN_CONSTANTS)
 # then the spam check's entry: its S field names and values, MAXLEN, S (0 = none)
 # then the event's twelve: type, at, actor, comment JSON, text JSON, MAXLEN, MINID, text TTL
 # (ms), then each variant's status and reasons JSON (the second pair repeats the first when
@@ -107,6 +134,7 @@ end
 INSERT_COMMENT = (
     _APPEND_EVENT
     + _BUCKET_OF
+    + _CAMPAIGN_CONSTANTS
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -159,7 +187,9 @@ if ARGV[8] ~= '' and holder then
   local negative = holder[6] and tonumber(holder[6]) >= since
   if approved and not negative then variant = 2 end
 end
--- The chosen variant's arguments and its first index key.
+local standings = ARGV[8] == '' and 1 or 2
+-- The chosen variant's arguments and its first index key (past the standings' variants: the
+-- first held one's).
 local function variant_at(v)
   local arg, key = 12 + 2 * limits, 11 + limits
   for _ = 2, v do
@@ -208,20 +238,26 @@ end
 -- sketch meets the most recent members of its bands within the window; those similar
 -- enough (equal components) from other authors, counted by author, against the threshold.
 local sp_n = tonumber(ARGV[ev - 1])
-local cg = ev - 2 - sp_n - 15
-local bands = tonumber(ARGV[cg])
-local band_key = #KEYS - 5 - (bands > 0 and 2 or 0)
-local campaign, similar, authors, current, held_from = nil, {}, 0, nil, nil
-if bands > 0 then
-  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], tonumber(ARGV[cg + 3])
-  local since, per_band = ARGV[cg + 4], tonumber(ARGV[cg + 5])
-  local threshold, min_equal = tonumber(ARGV[cg + 6]), tonumber(ARGV[cg + 7])
+local cg = ev - 2 - sp_n - 9
+local detect = ARGV[cg] ~= ''
+local band_key = #KEYS - 5 - (detect and 2 or 0)
+local bands, band_fields = CAMPAIGN_BANDS, {}
+local campaign, similar, authors, current = nil, {}, 0, nil
+if detect then
+  local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], CAMPAIGN_CODE_WIDTH
+  local since, per_band = ARGV[cg + 3], CAMPAIGN_PER_BAND
+  local threshold, min_equal = tonumber(ARGV[cg + 4]), CAMPAIGN_MIN_EQUAL
+  -- Each band's field: its position, a colon, its components (campaigns.band_fields).
+  for b = 1, bands do
+    band_fields[b] = (b - 1) .. ':' ..
+      string.sub(sketch, (b - 1) * CAMPAIGN_BAND_WIDTH + 1, b * CAMPAIGN_BAND_WIDTH)
+  end
   -- A bucket's hash keeps, under each band value, the ids of its most recent comments with
   -- that value, oldest first, each as long as this one; under each id, its sketch. All bands
   -- are read in one HMGET: the current bucket's, then the one before's for the bands the
   -- current one cannot fill (whose older ids may be out of the window).
   local size = #id
-  current = redis.call('HMGET', KEYS[band_key + 1], unpack(ARGV, cg - bands, cg - 1))
+  current = redis.call('HMGET', KEYS[band_key + 1], unpack(band_fields))
   local counts, wanted, older = {}, {}, {}
   for b = 1, bands do
     counts[b] = math.min(current[b] and #current[b] / size or 0, per_band)
@@ -229,7 +265,7 @@ if bands > 0 then
   end
   if #wanted > 0 then
     local fields = {}
-    for i, b in ipairs(wanted) do fields[i] = ARGV[cg - bands + b - 1] end
+    for i, b in ipairs(wanted) do fields[i] = band_fields[b] end
     local read = redis.call('HMGET', KEYS[band_key + 2], unpack(fields))
     for i, b in ipairs(wanted) do older[b] = read[i] end
   end
@@ -292,35 +328,53 @@ if bands > 0 then
   if #similar > 0 and authors + 1 >= threshold then
     table.sort(similar)
     campaign = similar[1]
-    -- The variant that holds it: the same standing's, with the campaign reason. Its record
-    -- comes as what differs from that standing's record (status, reasons, history and, when
-    -- that one is published, the content): the usual submission sends no second record.
-    held_from = ARGV[arg + 1]
-    variant = variant + (ARGV[8] == '' and 1 or 2)
-    arg, key = variant_at(variant)
-    stamp = ARGV[arg + 3]
   end
 end
 local indexes, record, public, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
   ARGV[arg + 4]
-local campaign_reason, event_status, event_reasons = nil, nil, nil
-if campaign or recorded_commenter then
-  local patched
-  if campaign then
-    patched = cjson.decode(held_from)
-    for field, value in pairs(cjson.decode(record)) do patched[field] = value end
-  else
-    patched = cjson.decode(record)
+local campaign_reason, event_status, event_reasons, held_status = nil, nil, nil, nil
+if campaign then
+  -- The variant that holds it: the same standing's record, held with the campaign reason;
+  -- only its indexes and what its status implies come as arguments.
+  arg, key = variant_at(standings + 1)
+  for _ = 2, variant do
+    key = key + tonumber(ARGV[arg])
+    arg = arg + 4
   end
+  indexes, held_status, stamp, purge = tonumber(ARGV[arg]), ARGV[arg + 1], ARGV[arg + 2],
+    ARGV[arg + 3]
+  variant = variant + standings
+end
+if campaign or recorded_commenter then
+  local patched = cjson.decode(record)
   if recorded_commenter then patched['commenter'] = recorded_commenter end
   if campaign then
-    for _, r in ipairs(patched['reasons']) do
-      if r['code'] == 'campaign' then
-        r['detail'] = string.format(ARGV[cg + 11], campaign, #similar + 1, authors + 1)
-        campaign_reason = r
-      end
+    if public ~= '' then
+      -- Its standing's is published (its record has no content): the content its public
+      -- document shows, as a decision taking a comment back from publication restores it.
+      local doc = cjson.decode(public)
+      patched['content'] = {name = doc['name'], comment = doc['comment'],
+        website = doc['website'], parent_id = doc['parent_id'], created_at = doc['created_at']}
+      public = ''
     end
-    event_status, event_reasons = patched['status'], cjson.encode(patched['reasons'])
+    patched['status'] = held_status
+    campaign_reason = cjson.decode(CAMPAIGN_REASON)
+    campaign_reason['detail'] = string.format(CAMPAIGN_DETAIL, campaign, #similar + 1, authors + 1)
+    local reasons = patched['reasons']
+    if type(reasons) ~= 'table' then reasons = {} end
+    reasons[#reasons + 1] = campaign_reason
+    patched['reasons'] = reasons
+    -- The verdict's history entry: to the held status, the reason's code in its note (as
+    -- the policy writes it: the reasons' codes, comma-separated).
+    local entry = patched['history'][#patched['history']]
+    entry['to'] = held_status
+    local note = entry['note']
+    if type(note) == 'string' and note ~= '' then
+      entry['note'] = note .. ', ' .. campaign_reason['code']
+    else
+      entry['note'] = campaign_reason['code']
+    end
+    event_status, event_reasons = held_status, cjson.encode(reasons)
   end
   record = cjson.encode(patched)
 end
@@ -339,8 +393,8 @@ redis.call('SADD', KEYS[8], id)
 -- The comment joins the current bucket: each band's ids with its own, trimmed to the most
 -- recent a sketch reads, and its sketch, in one HSET; a TTL only on the bucket's first write
 -- (the append-only file, which a submission waits for, gets little).
-if bands > 0 then
-  local size, keep, fields = #id, tonumber(ARGV[cg + 5]) * #id, {}
+if detect then
+  local size, keep, fields = #id, CAMPAIGN_PER_BAND * #id, {}
   for b = 1, bands do
     local value = current[b]
     if not value then
@@ -358,14 +412,14 @@ if bands > 0 then
       value = table.concat(ids)
     end
     if #value > keep then value = string.sub(value, -keep) end
-    fields[2 * b - 1] = ARGV[cg - bands + b - 1]
+    fields[2 * b - 1] = band_fields[b]
     fields[2 * b] = value
   end
   fields[2 * bands + 1] = id
   fields[2 * bands + 2] = ARGV[cg + 1] .. '|' .. ARGV[cg + 2]
   redis.call('HSET', KEYS[band_key + 1], unpack(fields))
   if redis.call('PTTL', KEYS[band_key + 1]) == -1 then
-    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 12])
+    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 5])
   end
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
@@ -374,15 +428,15 @@ end
 -- the campaign reason's index is their own article's bucket's (the record names the article).
 local held = {}
 if campaign then
-  local members = redis.call('SMISMEMBER', ARGV[cg + 9] .. campaign, unpack(similar))
+  local members = redis.call('SMISMEMBER', ARGV[cg + 7] .. campaign, unpack(similar))
   local fresh = {id}
   for i, other in ipairs(similar) do
     if members[i] == 0 then
       fresh[#fresh + 1] = other
-      local other_key = ARGV[cg + 8] .. other
+      local other_key = ARGV[cg + 6] .. other
       local raw = redis.call('GET', other_key)
       local other_record = raw and cjson.decode(raw)
-      if other_record and other_record['status'] == ARGV[cg + 14]
+      if other_record and other_record['status'] == CAMPAIGN_HELD_FROM
           and type(other_record['article_id']) == 'string' then
         local reasons = type(other_record['reasons']) == 'table' and other_record['reasons'] or {}
         local has = false
@@ -395,15 +449,15 @@ if campaign then
           other_record['version'] = (tonumber(other_record['version']) or 1) + 1
           redis.call('SET', other_key, cjson.encode(other_record))
           local other_bucket = bucket_of(other_record['article_id'])
-          redis.call('ZADD', ARGV[cg + 13] .. other_bucket, 0, other)
+          redis.call('ZADD', ARGV[cg + 8] .. other_bucket, 0, other)
           held[#held + 1] = other
           held[#held + 1] = other_bucket
         end
       end
     end
   end
-  redis.call('SADD', ARGV[cg + 9] .. campaign, unpack(fresh))
-  redis.call('EXPIRE', ARGV[cg + 9] .. campaign, ARGV[cg + 10])
+  redis.call('SADD', ARGV[cg + 7] .. campaign, unpack(fresh))
+  redis.call('EXPIRE', ARGV[cg + 7] .. campaign, CAMPAIGN_TTL)
 end
 -- The outside spam services' check of it (service/spam_worker.py), queued with it.
 if sp_n > 0 then
