@@ -301,8 +301,8 @@ def _transaction(redis: Redis, commands: Sequence[Command], scripts: Sequence[Sc
     script only hashes it): not by redis-py's SCRIPT EXISTS, a round trip of its own before
     MULTI, queued behind whatever Redis runs then (an import's other batch), so that this
     batch could not reach Redis before that one ended. A dropped connection is retried as
-    the client's retry policy says; EXEC runs the whole transaction or none of it, and the
-    writes sent here (an import's) store nothing twice when run twice."""
+    the client's retry policy says; EXEC runs the whole transaction or none of it, and what is
+    sent here (an import's batches, the only caller) stores nothing twice when run twice."""
     loads = [("SCRIPT", "LOAD", script.script) for script in scripts]
     queued = [*loads, *commands]
     payload = b"".join([_MULTI, *map(hiredis.pack_command, queued), _EXEC])
@@ -326,6 +326,12 @@ def _transaction(redis: Redis, commands: Sequence[Command], scripts: Sequence[Sc
 
     try:
         return connection.retry.call_with_retry(send, lambda _: connection.disconnect())  # type: ignore[no-untyped-call]
+    except ResponseError:
+        raise  # every reply was read: the connection is clean
+    except BaseException:
+        # Replies may be left unread on it (an interrupted read): never back to the pool so.
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        raise
     finally:
         pool.release(connection)
 
