@@ -174,16 +174,19 @@ def test_a_transaction_batch_loads_its_scripts_inside_it(
     ]
     try:
         replies = store.replica_wait.batch(commands, [script], what="t", transaction=True)
-        assert replies[0] == "OK" and replies[2] == "OK"
+        assert replies[0] == "OK" and replies[2] in ("OK", True)  # a cluster pipeline's SET
         assert isinstance(replies[1], ResponseError) and "no" in str(replies[1])
-        assert redis_client.mget([key + ":a", key + ":b", key + ":c"]) == ["1", None, "3"]
+        assert [redis_client.get(key + f":{part}") for part in "abc"] == ["1", None, "3"]
+        if isinstance(redis_client, RedisCluster):
+            return  # no MULTI across a cluster's nodes: a plain pipeline (ReplicaWait.batch)
         # A command refused before EXEC (its arity) aborts the whole transaction.
         refused = [("SET", key + ":d", "4"), ("SET", key + ":e")]
         with pytest.raises(ResponseError, match="wrong number"):
             store.replica_wait.batch(refused, [script], what="t", transaction=True)
         assert redis_client.exists(key + ":d") == 0
     finally:
-        redis_client.delete(*(key + f":{part}" for part in "abcde"))
+        for part in "abcde":
+            redis_client.delete(key + f":{part}")
 
 
 def test_outside_a_request_a_transaction_no_replica_confirms_raises(
