@@ -43,6 +43,8 @@ def reference(text: str) -> tuple[int, ...] | None:
         st.one_of(
             st.sampled_from(["vote", "no", "measure", "12", "taxes", "élan", "ǅ", "straße"]),
             st.text(min_size=1, max_size=8),
+            # ASCII (the bytes path): punctuation, control characters, underscores, digits.
+            st.text(st.characters(max_codepoint=127), min_size=1, max_size=8),
         ),
         max_size=40,
     )
