@@ -277,3 +277,5 @@ def test_the_insert_script_detects_campaigns_as_detect_does(
     assert redis_client.hget(current, new_id) == campaigns.sketch_entry(MINE, sketch)
     expires_in = (BUCKET + 2) * WINDOW - time.time() * 1000
     assert abs(redis_client.pttl(current) - expires_in) < 60_000
+    # Marked by its first write, so that later ones leave its TTL alone.
+    assert redis_client.hget(current, campaigns.BUCKET_MARK) == "1"

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from devtools.campaign_texts import generated, replay
+from service.api.context import EXTENSION_KEY
 from service.clock import iso_from_ms
 from service.crypto import Cipher, KeyRing
 from service.documents import render_public
@@ -230,3 +231,22 @@ def test_the_script_holds_a_campaign_member_as_the_policy_would(
         assert redis_client.zscore(own, comment.id) is None
     purge = redis_client.zscore(keys.retention(article_bucket), comment.id)
     assert (purge is not None) == (held.status == "spam")
+
+
+def test_a_bucket_gets_its_ttl_on_its_first_write_only(client: FlaskClient) -> None:
+    """The first comment in a time bucket marks it and gives it its TTL (a window after the
+    bucket's end); later ones leave the TTL alone (no expiry written per submission)."""
+    client.put(f"{MODERATION}/policy", json=RELAXED_POLICY, headers=AUTH)
+    store = client.application.extensions[EXTENSION_KEY].store
+    window = RELAXED_POLICY.get("campaign_window_seconds", 86_400) * 1000
+    now = int(time.time() * 1000)
+    bucket_key = store.keys.campaign_bucket(window, campaigns.bucket(now, window))
+    assert post(client, 0).status_code in (201, 202)
+    assert store.redis.hget(bucket_key, campaigns.BUCKET_MARK) == "1"
+    expected = (campaigns.bucket(now, window) + 2) * window - now
+    assert abs(store.redis.pttl(bucket_key) - expected) < 60_000
+    store.redis.pexpire(bucket_key, 3_600_000)
+    second = post(client, 1)
+    assert second.status_code in (201, 202)
+    assert store.redis.hexists(bucket_key, second.get_json()["id"])  # its sketch is in
+    assert 0 < store.redis.pttl(bucket_key) <= 3_600_000

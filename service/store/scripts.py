@@ -57,6 +57,12 @@ def _lua_string(text: str) -> str:
     return f"[{'=' * level}[{text}]{'=' * level}]"
 
 
+# Whether the sketches' components at k are the same: CODE_WIDTH byte comparisons written out
+# (a loop over them cost a Lua comparison half again as much).
+_SAME_COMPONENT = " and ".join(
+    f"theirs[k + {w}] == mine[k + {w}]" for w in range(_campaigns.CODE_WIDTH)
+)
+
 # Campaign detection's constants (service/moderation/campaigns.py, policy.py), as locals of
 # the insert script: arguments it need not be sent with every submission.
 _CAMPAIGN_CONSTANTS = f"""
@@ -65,6 +71,8 @@ local CAMPAIGN_CODE_WIDTH = {_campaigns.CODE_WIDTH}
 local CAMPAIGN_PER_BAND = {_campaigns.CANDIDATES_PER_BAND}
 local CAMPAIGN_MIN_EQUAL = {_campaigns.MIN_EQUAL}
 local CAMPAIGN_TTL = {_campaigns.CAMPAIGN_TTL_SECONDS}
+local CAMPAIGN_MARK = {_lua_string(_campaigns.BUCKET_MARK)}
+local CAMPAIGN_BAND_NAMES = {{{", ".join(repr(f"{b}:") for b in range(_campaigns.BANDS))}}}
 local CAMPAIGN_DETAIL = {_lua_string(CAMPAIGN_DETAIL)}
 local CAMPAIGN_REASON = {_lua_string(json.dumps(campaign_reason("", 0, 0).as_dict()))}
 local CAMPAIGN_HELD_FROM = {_lua_string(Status.PENDING.value)}
@@ -247,17 +255,22 @@ if detect then
   local author, sketch, width = ARGV[cg + 1], ARGV[cg + 2], CAMPAIGN_CODE_WIDTH
   local since, per_band = ARGV[cg + 3], CAMPAIGN_PER_BAND
   local threshold, min_equal = tonumber(ARGV[cg + 4]), CAMPAIGN_MIN_EQUAL
-  -- Each band's field: its position, a colon, its components (campaigns.band_fields).
+  -- Each band's field: its position, a colon, its components (campaigns.band_fields; the
+  -- positions as constant strings: making them from numbers cost most of this loop).
   for b = 1, bands do
-    band_fields[b] = (b - 1) .. ':' ..
+    band_fields[b] = CAMPAIGN_BAND_NAMES[b] ..
       string.sub(sketch, (b - 1) * CAMPAIGN_BAND_WIDTH + 1, b * CAMPAIGN_BAND_WIDTH)
   end
   -- A bucket's hash keeps, under each band value, the ids of its most recent comments with
-  -- that value, oldest first, each as long as this one; under each id, its sketch. All bands
-  -- are read in one HMGET: the current bucket's, then the one before's for the bands the
-  -- current one cannot fill (whose older ids may be out of the window).
+  -- that value, oldest first, each as long as this one; under each id, its sketch; under
+  -- CAMPAIGN_MARK, "1" from its first write on (what tells this script to give it its TTL,
+  -- without a PTTL per submission). All bands are read in one HMGET: the current bucket's,
+  -- then the one before's for the bands the current one cannot fill (whose older ids may be
+  -- out of the window).
   local size = #id
+  band_fields[bands + 1] = CAMPAIGN_MARK
   current = redis.call('HMGET', KEYS[band_key + 1], unpack(band_fields))
+  band_fields[bands + 1] = nil
   local counts, wanted, older = {}, {}, {}
   for b = 1, bands do
     counts[b] = math.min(current[b] and #current[b] / size or 0, per_band)
@@ -288,8 +301,10 @@ if detect then
       end
     end
   end
-  local by_author = {}
-  local mine = {string.byte(sketch, 1, -1)}
+  local by_author, mine = {}, nil
+  if #met[1] + #met[2] > 0 then mine = {string.byte(sketch, 1, -1)} end
+  -- A sketch is no longer similar once more components differ than SLOTS - MIN_EQUAL.
+  local max_unequal = #sketch / width - min_equal
   for which = 1, 2 do
     local ids = met[which]
     if #ids > 0 then
@@ -300,18 +315,17 @@ if detect then
           local bar = string.find(entry, '|', 1, true)
           local other_author = string.sub(entry, 1, bar - 1)
           if other_author ~= author then
-            -- Components compared byte by byte (no substring made per component).
+            -- Components compared byte by byte (no substring made per component; the
+            -- comparison of a component's bytes written out: CAMPAIGN_SAME_COMPONENT).
             local theirs = {string.byte(entry, bar + 1, bar + #sketch)}
-            local equal = 0
+            local equal, unequal = 0, 0
             for k = 1, #mine, width do
-              local same = true
-              for w = k, k + width - 1 do
-                if theirs[w] ~= mine[w] then
-                  same = false
-                  break
-                end
+              if CAMPAIGN_SAME_COMPONENT then
+                equal = equal + 1
+              else
+                unequal = unequal + 1
+                if unequal > max_unequal then break end
               end
-              if same then equal = equal + 1 end
             end
             if equal >= min_equal then
               similar[#similar + 1] = other
@@ -391,8 +405,8 @@ end
 if purge == '1' then redis.call('ZADD', KEYS[9], now, id) end
 redis.call('SADD', KEYS[8], id)
 -- The comment joins the current bucket: each band's ids with its own, trimmed to the most
--- recent a sketch reads, and its sketch, in one HSET; a TTL only on the bucket's first write
--- (the append-only file, which a submission waits for, gets little).
+-- recent a sketch reads, and its sketch, in one HSET; the mark and a TTL only on the bucket's
+-- first write (the append-only file, which a submission waits for, gets little).
 if detect then
   local size, keep, fields = #id, CAMPAIGN_PER_BAND * #id, {}
   for b = 1, bands do
@@ -417,10 +431,13 @@ if detect then
   end
   fields[2 * bands + 1] = id
   fields[2 * bands + 2] = ARGV[cg + 1] .. '|' .. ARGV[cg + 2]
-  redis.call('HSET', KEYS[band_key + 1], unpack(fields))
-  if redis.call('PTTL', KEYS[band_key + 1]) == -1 then
-    redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 5])
+  local first = not current[bands + 1]
+  if first then
+    fields[2 * bands + 3] = CAMPAIGN_MARK
+    fields[2 * bands + 4] = '1'
   end
+  redis.call('HSET', KEYS[band_key + 1], unpack(fields))
+  if first then redis.call('PEXPIREAT', KEYS[band_key + 1], ARGV[cg + 5]) end
 end
 -- The campaign's set gets its new members; the earlier ones still pending get the reason
 -- (approved ones stay published; one already in a campaign keeps its reason). Their keys are
@@ -474,7 +491,7 @@ if campaign then
 end
 return {1, variant, holder and 1 or 0}
 """
-)
+).replace("CAMPAIGN_SAME_COMPONENT", _SAME_COMPONENT)
 
 # Move a comment to another status: into the target's key of every index group, out of the
 # others; into the article's public hash (its content moving there) or out of it (its content
