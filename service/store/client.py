@@ -38,6 +38,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
+from .command_packing import PACKER
+
 # What the store's rooms hold: a single server's client (also what Sentinel's master_for
 # gives) or a cluster's. Both speak the same commands for keys of one slot.
 RedisClient = Union[Redis, RedisCluster]  # noqa: UP007 (a runtime alias mypy reads)
@@ -141,6 +143,8 @@ def make_redis(
         "health_check_interval": 0,
     }
     if target.kind == "cluster":
+        # (RedisCluster passes only its own list of connection settings on to its nodes, and
+        # command_packer is not among them: a cluster's commands are packed by redis-py.)
         return RedisCluster(
             startup_nodes=[
                 ClusterNode(host, port)  # type: ignore[no-untyped-call]
@@ -170,12 +174,15 @@ def make_redis(
             password=target.password,
             retry=_retry(retries),
             max_connections=64,
+            command_packer=PACKER,
             **common,
         )
         return master
     # from_url() would otherwise retry nothing; the library's own default for Redis(host=...)
     # is 10 retries (seconds of waiting).
-    return Redis.from_url(url, retry=_retry(retries), max_connections=64, **common)
+    return Redis.from_url(
+        url, retry=_retry(retries), max_connections=64, command_packer=PACKER, **common
+    )
 
 
 def is_cluster(client: RedisClient) -> bool:
