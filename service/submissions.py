@@ -112,12 +112,15 @@ class Submissions:
         self.send_client_ip = send_client_ip
 
     @staticmethod
-    def _campaign_probe(comment: StoredComment, policy: Policy) -> CampaignProbe | None:
+    def _campaign_probe(
+        comment: StoredComment, fingerprint: str, policy: Policy
+    ) -> CampaignProbe | None:
         """What the insert needs to detect a campaign with this comment (None: detection off,
-        or a text too short to judge)."""
+        or a text too short to judge); ``fingerprint`` is its text as duplicates are compared
+        (normalised: the sketch's words are its words)."""
         if policy.campaign_threshold <= 0:
             return None
-        signature = campaigns.sketch(comment.comment)
+        signature = campaigns.sketch_normalized(fingerprint)
         if signature is None:
             return None
         encoded = campaigns.encode(signature)
@@ -179,11 +182,10 @@ class Submissions:
         )
         # Should it complete a campaign, the script holds the verdict that applies with the
         # campaign reason (store/inserts.py).
-        probe = self._campaign_probe(base, policy)
+        fingerprint = duplicate_fingerprint(base.comment)
+        probe = self._campaign_probe(base, fingerprint, policy)
         guards = Guards(
-            duplicate_key=hasher.duplicate(
-                base.email, article_id, duplicate_fingerprint(base.comment)
-            ),
+            duplicate_key=hasher.duplicate(base.email, article_id, fingerprint),
             ip_hash=request.ip_hash,
             email_hash=base.email_hash,
             duplicate_window_ms=policy.duplicate_window_seconds * 1000,

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from devtools.campaign_texts import generated
 from service.moderation import campaigns
+from service.moderation.policy import duplicate_fingerprint
 
 
 def reference(text: str) -> tuple[int, ...] | None:
@@ -52,6 +53,8 @@ def reference(text: str) -> tuple[int, ...] | None:
 def test_the_sketch_is_the_reference_minhash(words: list[str]) -> None:
     text = " ".join(words)
     assert campaigns.sketch(text) == reference(text)
+    # A submission sketches its duplicate fingerprint (normalised, whitespace collapsed).
+    assert campaigns.sketch_normalized(duplicate_fingerprint(text)) == reference(text)
 
 
 def test_the_sketch_is_the_reference_minhash_on_generated_texts() -> None:

@@ -72,7 +72,12 @@ def canonical(text: str) -> str:
 
 def sketch(text: str) -> tuple[int, ...] | None:
     """The text's MinHash sketch; None when it is too short to judge."""
-    flat = normalize(text)
+    return sketch_normalized(normalize(text))
+
+
+def sketch_normalized(flat: str) -> tuple[int, ...] | None:
+    """:func:`sketch` of a text already normalised (policy.normalize; whitespace may be
+    collapsed, as policy.duplicate_fingerprint does: the words are the same)."""
     # The canonical text's words (:func:`canonical` joins them), as UTF-8: an ASCII text's
     # straight from its bytes (the same words: \w and \s agree with str's on ASCII), one
     # encode in place of one per word.
