@@ -290,8 +290,9 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
     import bench.ceiling_app as ceiling
     from service import schemas, submissions
     from service.access_log import AccessLog, install_access_log
-    from service.api import public
+    from service.api import fast_submissions, public
     from service.api.context import EXTENSION_KEY
+    from service.api.fast_submissions import FastSubmissions
     from service.app import create_app
     from service.config import Config
     from service.crypto import Cipher, KeyRing
@@ -355,6 +356,16 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
     targets.append((submissions, "render_public", "rendering (JSON documents)"))
     targets.append((public, "render_accepted", "rendering (JSON documents)"))
     targets.append((public, "json_response", "rendering (JSON documents)"))
+    # The fast path (service/api/fast_submissions.py), where it answers instead of Flask: its
+    # own dispatch counts as Flask's, its submission's glue as the view's, its metrics as the
+    # hooks'.
+    targets += [
+        (FastSubmissions, "__call__", "Flask dispatch"),
+        (FastSubmissions, "_submit", "the rest (view, domain glue)"),
+        (fast_submissions, "record_answer", "metrics hooks"),
+        (public, "accepted_answer", "rendering (JSON documents)"),
+        (fast_submissions, "accepted_answer", "rendering (JSON documents)"),
+    ]
     # The metrics' hooks (service/observability.py) and the view, where Flask holds them.
     for hook_list in (app.before_request_funcs[None], app.after_request_funcs[None]):
         for index, fn in enumerate(hook_list):
