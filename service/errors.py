@@ -32,7 +32,7 @@ from .domain_errors import (
     StaleVersion,
     WebhookNotFound,
 )
-from .handed_over import HANDED_OVER
+from .handed_over import HANDED_OVER, HandedOver
 from .store import durability
 from .store.client import is_unavailable
 
@@ -243,8 +243,9 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
 
     @app.before_request
     def collect_unconfirmed_writes() -> None:
-        handed_over = request.environ.get(HANDED_OVER)
-        g.durability_scope = durability.begin_request(handed_over[1] if handed_over else ())
+        handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
+        carried = handed_over.unconfirmed if handed_over is not None else ()
+        g.durability_scope = durability.begin_request(carried)
 
     @app.teardown_request
     def forget_unconfirmed_writes(_error: BaseException | None) -> None:

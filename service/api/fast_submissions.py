@@ -4,12 +4,13 @@ A submission's required work (validation, the policy, the keyed hashes, the inse
 half of its CPU; Flask's request and response objects, routing, hooks and context locals were
 the largest part of the rest (bench/submission_cpu.py). So the app's WSGI callable
 (``app.wsgi_app``, inside ProxyFix and the access log) runs the common submission itself: a
-``POST`` to the submission route with a JSON body under the size limit, no Idempotency-Key,
-no ``redirect`` field. It does what the hooks and the view do, in their order: the request id
-and clock (service/observability.py), the purger's start and the size check
-(service/app.py), the unconfirmed writes' scope (service/errors.py), the body parsed and
-validated as the view does (service/api/requests.py, the same schema), the same
-:class:`~service.submissions.SubmissionRequest` (service/api/public.py), the same answer.
+``POST`` to the submission route with a JSON body under the size limit (the widget's, with its
+Idempotency-Key, or an API client's without one). It does what the hooks and the view do, in
+their order: the request id and clock (service/observability.py), the purger's start and the
+size check (service/app.py), the unconfirmed writes' scope (service/errors.py), the body
+parsed and validated as the view does (service/api/requests.py, the same schema), the key's
+lease (service/idempotency.py), the same :class:`~service.submissions.SubmissionRequest`
+(service/api/public.py), the same answer, kept under the key.
 
 - **Headers.** The answer's headers are Flask's own: those of the first accepted submission
   Flask answered with the same ``Origin`` (CORS) and status, kept with the places of the two
@@ -19,10 +20,11 @@ validated as the view does (service/api/requests.py, the same schema), the same
   does not take, any hook, blueprint hook or signal receiver the path does not know, Flask
   settings that change routing (``SERVER_NAME``, ``TRUSTED_HOSTS``), a session key: Flask
   answers from the start, as before; nothing has been written yet. Once the domain has run,
-  an exception it raised (a refusal, Redis away) or writes no replica confirmed are
-  *handed over*: Flask dispatches the request as ever, and the view raises that exception, or
-  answers with that outcome, where it would have (service/handed_over.py), so its error
-  handlers and hooks make the answer.
+  what it gave is *handed over* (service/handed_over.py) whenever the answer is not a plain
+  accepted one: an exception a step raised (a reused or busy key, a refusal, Redis away), a
+  key's replay, writes no replica confirmed. Flask dispatches the request as ever, and the
+  view takes each outcome instead of taking its step again, raising an exception where the
+  step raised it, so Flask's handlers and hooks make the answer.
 - **Metrics and the access log** are the same (service/observability.py's
   :func:`~service.observability.record_answer`; the access log wraps this callable).
 
@@ -45,7 +47,8 @@ from werkzeug.http import parse_options_header
 
 from ..chores import start_purger
 from ..config import Config
-from ..handed_over import ACCEPTED_JSON, HANDED_OVER
+from ..handed_over import ACCEPTED_JSON, HANDED_OVER, HandedOver
+from ..idempotency import Replay
 from ..logs import ENVIRON_REQUEST_ID, REQUEST_ID
 from ..observability import (
     ENVIRON_STARTED,
@@ -56,6 +59,7 @@ from ..observability import (
 )
 from ..schemas import ARTICLE_ID_PATTERN
 from ..store import durability
+from ..submissions import Accepted
 from .context import Services
 from .public import accepted_answer, submission_request
 from .requests import _has_lone_surrogate
@@ -94,8 +98,9 @@ MAX_TEMPLATES = 64
 _LENGTH_NAME = "content-length"
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
 
-# What the kept headers depend on in a request (flask-cors reads these two on a POST).
-Key = tuple[str | None, str | None]
+# What the kept headers may depend on in a request: what flask-cors reads on a POST, and
+# whether it carries an Idempotency-Key.
+Key = tuple[str | None, str | None, bool]
 # The status line, the headers, where Content-Length and X-Request-Id are in them.
 Template = tuple[str, tuple[tuple[str, str], ...], int, int]
 
@@ -154,6 +159,7 @@ class FastSubmissions:
         key: Key = (
             environ.get("HTTP_ORIGIN"),
             environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK"),
+            "HTTP_IDEMPOTENCY_KEY" in environ,
         )
         templates = self.templates.get(key)
         if templates is None or self._signalled():
@@ -171,7 +177,7 @@ class FastSubmissions:
 
     def _article_of(self, environ: dict[str, Any]) -> str | None:
         """The article of a request this path may take, else None (Flask takes it)."""
-        if environ.get("REQUEST_METHOD") != "POST" or "HTTP_IDEMPOTENCY_KEY" in environ:
+        if environ.get("REQUEST_METHOD") != "POST":
             return None
         if "HTTP_TRANSFER_ENCODING" in environ:
             return None  # the size check reads a chunked body first: Flask's way
@@ -224,36 +230,59 @@ class FastSubmissions:
         raw = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(raw)  # whatever happens next, Flask may read it
         fields = self._fields(raw) if len(raw) == length else None  # short: Flask's 400
-        if fields is None or fields.pop("redirect", None) is not None:
+        if fields is None or fields.get("redirect") is not None:
             return self._flask(key, environ, start_response)
         # As the hooks begin a request (service/observability.py, service/errors.py).
         environ[ENVIRON_STARTED] = started = time.perf_counter()
         environ[ENVIRON_REQUEST_ID] = request_id = request_id_of(environ, self.trust_header)
         REQUEST_ID.set(request_id)
         scope = durability.begin_request()
+        handed = HandedOver()
         try:
+            idempotency_key = environ.get("HTTP_IDEMPOTENCY_KEY")
             try:
                 start_purger(svc.store, self.config.retention_days)
                 client_ip = environ.get("REMOTE_ADDR") or ""
                 ip_hash = svc.hasher.ip(client_ip)
-                accepted = svc.submissions.submit(
+                if idempotency_key is not None:
+                    # As the view: the fingerprint is of the fields as loaded.
+                    handed.begun = svc.idempotency.begin(
+                        idempotency_key, ip_hash, article_id, fields
+                    )
+                    if isinstance(handed.begun, Replay):
+                        return self._hand_over(handed, key, environ, start_response)
+                fields.pop("redirect", None)
+                handed.submitted = svc.submissions.submit(
                     submission_request(
                         svc, article_id, fields, client_ip, ip_hash, hand_out_key=True
                     )
                 )
-                body, status = accepted_answer(accepted)
+                body, status = accepted_answer(handed.submitted)
             except Exception as error:  # noqa: BLE001 - Flask's handlers answer it
-                return self._hand_over(error, key, environ, start_response)
+                if idempotency_key is not None and handed.begun is None:
+                    handed.begun = error  # begin() raised it, or what came before
+                else:
+                    handed.submitted = error
+                return self._hand_over(handed, key, environ, start_response)
             template = templates.get(status)
-            if template is None or durability.unconfirmed_writes():
-                # Flask answers: the other status not seen yet, or a 503 to make.
-                return self._hand_over(accepted, key, environ, start_response)
+            if template is None:  # the other status, not seen yet: Flask answers
+                return self._hand_over(handed, key, environ, start_response)
+            if handed.begun is not None:
+                try:
+                    svc.idempotency.finish(handed.begun, status, body, "")
+                except Exception as error:  # noqa: BLE001 - Flask's handlers answer it
+                    handed.finish_error = error
+                    return self._hand_over(handed, key, environ, start_response)
+                handed.finished = True
+            if durability.unconfirmed_writes():  # the insert's or the kept answer's: a 503
+                return self._hand_over(handed, key, environ, start_response)
             data = body.encode()
             status_line, kept, length_at, id_at = template
             headers = list(kept)
             headers[length_at] = (kept[length_at][0], str(len(data)))
             headers[id_at] = (kept[id_at][0], request_id)
             if self.record:
+                accepted: Accepted = handed.submitted
                 record_answer(ROUTE, True, "POST", status, started, accepted.status)
             self.answered += 1
         finally:
@@ -279,11 +308,12 @@ class FastSubmissions:
 
     def _hand_over(
         self,
-        outcome: Any,
+        handed: HandedOver,
         key: Key,
         environ: dict[str, Any],
         start_response: Callable[..., Any],
     ) -> Iterable[bytes]:
         """Flask answers, carrying on from where the domain's work ended (see the module)."""
-        environ[HANDED_OVER] = (outcome, durability.unconfirmed_writes())
+        handed.unconfirmed = durability.unconfirmed_writes()
+        environ[HANDED_OVER] = handed
         return self._flask(key, environ, start_response)

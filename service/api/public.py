@@ -14,7 +14,7 @@ from .. import json_text
 from ..author_edits import EditRequest
 from ..documents import render_accepted, render_counts, render_edited, render_public_page
 from ..errors import validation_problem
-from ..handed_over import ACCEPTED_JSON, HANDED_OVER
+from ..handed_over import ACCEPTED_JSON, HANDED_OVER, HandedOver
 from ..idempotency import Replay
 from ..observability import VERDICT
 from ..reader_reports import ReportRequest
@@ -55,7 +55,13 @@ def submit_comment(article_id: str) -> BaseResponse:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _submit(article_id, fields, from_form, client_ip, ip_hash)
-    attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
+    if handed_over is None:
+        attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    elif isinstance(handed_over.begun, Exception):
+        raise handed_over.begun  # where begin() raised it
+    else:
+        attempt = handed_over.begun
     if isinstance(attempt, Replay):
         return _replayed(attempt)
     try:
@@ -63,12 +69,15 @@ def submit_comment(article_id: str) -> BaseResponse:
     except BaseException:
         svc.idempotency.abandon(attempt)  # refused: a retry is processed afresh
         raise
-    svc.idempotency.finish(
-        attempt,
-        response.status_code,
-        response.get_data(as_text=True),
-        response.headers.get("Location", ""),
-    )
+    if handed_over is not None and handed_over.finish_error is not None:
+        raise handed_over.finish_error  # where finish() raised it
+    if handed_over is None or not handed_over.finished:
+        svc.idempotency.finish(
+            attempt,
+            response.status_code,
+            response.get_data(as_text=True),
+            response.headers.get("Location", ""),
+        )
     return response
 
 
@@ -81,16 +90,16 @@ def _submit(
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
     # A redirect cannot carry a commenter key back, so none is used or handed out.
     follows_redirect = from_form and redirect_to is not None
-    handed_over = request.environ.get(HANDED_OVER)
+    handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
     if handed_over is None:
         request_ = submission_request(
             svc, article_id, fields, client_ip, ip_hash, hand_out_key=not follows_redirect
         )
         accepted = svc.submissions.submit(request_)
-    elif isinstance(handed_over[0], Exception):
-        raise handed_over[0]  # where submit() raised it, had Flask called it
+    elif isinstance(handed_over.submitted, Exception):
+        raise handed_over.submitted  # where submit() raised it
     else:
-        accepted = handed_over[0]
+        accepted = handed_over.submitted
     setattr(g, VERDICT, accepted.status)  # the submission's outcome, for the metrics
     if follows_redirect:
         return redirect(redirect_to, code=303)
