@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import io
+import itertools
 import json
 import os
 import random
@@ -68,6 +69,10 @@ PARTS: dict[str, bool] = {
     "Flask dispatch": False,
     "the rest (view, domain glue)": False,
 }
+
+# --idempotency-key: every submission sends a key never sent before.
+IDEMPOTENCY_KEYS = False
+_KEY_NUMBERS = itertools.count()
 
 WORDS = (
     "the council said that budget plans for the new library would be reviewed next week "
@@ -210,7 +215,10 @@ def run(
     server0 = redis_cpu(redis)
     process0, thread0 = time.process_time(), time.thread_time()
     for body, ip in work:
-        status = run_request(environ_for(path, body, ip))[0]
+        environ = environ_for(path, body, ip)
+        if IDEMPOTENCY_KEYS and path != "/write-floor":
+            environ["HTTP_IDEMPOTENCY_KEY"] = f"bench-{next(_KEY_NUMBERS)}"  # as the widget
+        status = run_request(environ)[0]
         assert status in (201, 202), status
     process1, thread1 = time.process_time(), time.thread_time()
     server1 = redis_cpu(redis)
@@ -237,13 +245,25 @@ def main() -> int:
         help="CPU per request of the HTTP path outside the app (granian, kernel, wrk), as "
         "bench/http_bench.py's floor row shows it less this bench's floor: added to both sides",
     )
+    parser.add_argument(
+        "--idempotency-key",
+        action="store_true",
+        help="each submission with an Idempotency-Key of its own, as the widget sends them",
+    )
+    parser.add_argument(
+        "--no-fast-submissions",
+        action="store_true",
+        help="FAST_SUBMISSIONS=false: every submission through Flask (to measure the fast path)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     with bench_redis() as (url, _embedded):
         os.environ["FLOOR_REDIS_URL"] = url
         os.environ.setdefault("LOG_FORMAT", "json")
-        result = measure(url, args.n, args.rounds)
+        global IDEMPOTENCY_KEYS
+        IDEMPOTENCY_KEYS = args.idempotency_key
+        result = measure(url, args.n, args.rounds, fast=not args.no_fast_submissions)
 
     submit, floor, parts = result["submit"], result["floor"], result["parts"]
     print(f"CPU per request, best of {args.rounds} rounds of {args.n} (us)")
@@ -282,7 +302,7 @@ def main() -> int:
     return 0
 
 
-def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
+def measure(url: str, n: int, rounds: int, *, fast: bool = True) -> dict[str, Any]:
     import email_validator
     import marshmallow
     from flask import Flask
@@ -290,8 +310,9 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
     import bench.ceiling_app as ceiling
     from service import schemas, submissions
     from service.access_log import AccessLog, install_access_log
-    from service.api import public
+    from service.api import fast_submissions, public
     from service.api.context import EXTENSION_KEY
+    from service.api.fast_submissions import FastSubmissions
     from service.app import create_app
     from service.config import Config
     from service.crypto import Cipher, KeyRing
@@ -313,6 +334,7 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
         metrics_port=None,
         key_prefix=prefix,
         log_format="json",
+        fast_submissions=fast,
     )
     app: Flask = create_app(config)
     install_redaction(config.log_level, config.log_format)
@@ -355,6 +377,16 @@ def measure(url: str, n: int, rounds: int) -> dict[str, Any]:
     targets.append((submissions, "render_public", "rendering (JSON documents)"))
     targets.append((public, "render_accepted", "rendering (JSON documents)"))
     targets.append((public, "json_response", "rendering (JSON documents)"))
+    # The fast path (service/api/fast_submissions.py), where it answers instead of Flask: its
+    # own dispatch counts as Flask's, its submission's glue as the view's, its metrics as the
+    # hooks'.
+    targets += [
+        (FastSubmissions, "__call__", "Flask dispatch"),
+        (FastSubmissions, "_submit", "the rest (view, domain glue)"),
+        (fast_submissions, "record_answer", "metrics hooks"),
+        (public, "accepted_answer", "rendering (JSON documents)"),
+        (fast_submissions, "accepted_answer", "rendering (JSON documents)"),
+    ]
     # The metrics' hooks (service/observability.py) and the view, where Flask holds them.
     for hook_list in (app.before_request_funcs[None], app.after_request_funcs[None]):
         for index, fn in enumerate(hook_list):

@@ -25,6 +25,7 @@ from .api import (
 )
 from .api.auth import bootstrap_hashes
 from .api.context import EXTENSION_KEY, Services
+from .api.fast_submissions import FastSubmissions
 from .api.ratelimit import RateLimits
 from .api.requests import reject_oversized
 from .author_edits import AuthorEdits
@@ -138,6 +139,12 @@ def create_app(config: Config | None = None, redis: RedisClient | None = None) -
         reports=ReaderReports(store),
         author_edits=AuthorEdits(store, hasher, profanity),
     )
+    # Plain JSON submissions without Flask's dispatch (service/api/fast_submissions.py),
+    # inside ProxyFix: the client's address is the one the view would see.
+    if config.fast_submissions:
+        app.wsgi_app = FastSubmissions(  # type: ignore[method-assign]
+            app, app.wsgi_app, app.extensions[EXTENSION_KEY]
+        )
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=config.trusted_proxies

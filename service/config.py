@@ -120,6 +120,9 @@ class Config:
     # Under granian, answer a cached page or counts read again on the worker's event loop,
     # without Flask (service/replayed_reads.py); off only to measure what it saves.
     replay_reads: bool = True
+    # Answer plain JSON submissions without Flask's dispatch, with Flask's own headers
+    # (service/api/fast_submissions.py); off only to measure what it saves.
+    fast_submissions: bool = True
     # Seconds without a moderator request after which a worker stops tracking (and caching)
     # the moderation listings: every submission changes them.
     moderation_cache_idle_seconds: float = 60.0
@@ -244,6 +247,7 @@ class Config:
             moderation_allowed_origins=_origins(env.get("MODERATION_ALLOWED_ORIGINS", "")),
             read_cache=_bool(env, "READ_CACHE", True),
             replay_reads=_bool(env, "REPLAY_READS", True),
+            fast_submissions=_bool(env, "FAST_SUBMISSIONS", True),
             moderation_cache_idle_seconds=_float(
                 env, "MODERATION_CACHE_IDLE_SECONDS", defaults.moderation_cache_idle_seconds
             ),

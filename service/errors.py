@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, g, json, request
 from marshmallow import ValidationError
 from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -32,6 +32,7 @@ from .domain_errors import (
     StaleVersion,
     WebhookNotFound,
 )
+from .handed_over import HANDED_OVER, HandedOver
 from .store import durability
 from .store.client import is_unavailable
 
@@ -242,7 +243,9 @@ def register_error_handlers(app: Flask, *, retry_after: int) -> None:
 
     @app.before_request
     def collect_unconfirmed_writes() -> None:
-        g.durability_scope = durability.begin_request()
+        handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
+        carried = handed_over.unconfirmed if handed_over is not None else ()
+        g.durability_scope = durability.begin_request(carried)
 
     @app.teardown_request
     def forget_unconfirmed_writes(_error: BaseException | None) -> None:

@@ -18,6 +18,7 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -25,6 +26,7 @@ from . import metrics
 from .api.context import EXTENSION_KEY, Services
 from .clock import now_ms
 from .config import Config
+from .handed_over import HANDED_OVER
 from .ids import id_time_ms
 from .logs import ENVIRON_REQUEST_ID, REQUEST_ID
 from .store import CommentStore
@@ -35,7 +37,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # What a proxy's id may look like to be kept (UUIDs, hex, nginx's $request_id, base64...):
 # no spaces, no "@", nothing a log line would have to escape.
 TRUSTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
-_ENVIRON_STARTED = "service.started"
+ENVIRON_STARTED = "service.started"
 SUBMIT_ENDPOINT = "public.submit_comment"
 VERDICT = "submission_verdict"  # g attribute: the stored status of an accepted submission
 POLICY_ACTIONS = {"approved": "approve", "pending": "hold", "spam": "spam"}
@@ -45,6 +47,34 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
+def request_id_of(environ: dict[str, Any], trust_header: bool) -> str:
+    """The request's id: the trusted proxy's ``X-Request-Id`` if it is a plain token, else a
+    new one."""
+    if trust_header:
+        sent = environ.get("HTTP_X_REQUEST_ID")
+        if sent is not None and TRUSTED_REQUEST_ID.fullmatch(sent):
+            return str(sent)
+    return new_request_id()
+
+
+def record_answer(
+    route: str | None,
+    submission: bool,
+    method: str,
+    status: int,
+    started: float | None,
+    verdict: str | None,
+) -> None:
+    """The metrics of one answered request (``route``: its rule; ``submission``: whether it
+    was a submission, whose outcome ``verdict`` is when accepted)."""
+    if started is not None:
+        metrics.observe_request(route, method, status, time.perf_counter() - started)
+    if submission:
+        metrics.count_submission(metrics.submission_outcome(status, verdict))
+        if verdict in POLICY_ACTIONS:
+            metrics.count_decision(POLICY_ACTIONS[verdict], "policy")
+
+
 def install_observability(app: Flask, config: Config) -> None:
     trust_header = config.trusted_proxies > 0
     record = config.metrics_enabled
@@ -52,14 +82,13 @@ def install_observability(app: Flask, config: Config) -> None:
     @app.before_request
     def begin_request() -> None:
         environ = request.environ
-        environ[_ENVIRON_STARTED] = time.perf_counter()
-        request_id = None
-        if trust_header:
-            sent = environ.get("HTTP_X_REQUEST_ID")
-            if sent is not None and TRUSTED_REQUEST_ID.fullmatch(sent):
-                request_id = sent
-        if request_id is None:
-            request_id = new_request_id()
+        if HANDED_OVER in environ:
+            # The fast path began this submission (service/api/fast_submissions.py): its id
+            # and clock stand, and what it logged so far carries that id.
+            REQUEST_ID.set(environ[ENVIRON_REQUEST_ID])
+            return
+        environ[ENVIRON_STARTED] = time.perf_counter()
+        request_id = request_id_of(environ, trust_header)
         environ[ENVIRON_REQUEST_ID] = request_id
         REQUEST_ID.set(request_id)
 
@@ -70,21 +99,16 @@ def install_observability(app: Flask, config: Config) -> None:
         if request_id is not None:
             response.headers[REQUEST_ID_HEADER] = request_id
         if record:
-            started = environ.get(_ENVIRON_STARTED)
             rule = request.url_rule
-            status = response.status_code
-            if started is not None:
-                metrics.observe_request(
-                    rule.rule if rule is not None else None,
-                    request.method,
-                    status,
-                    time.perf_counter() - started,
-                )
-            if rule is not None and rule.endpoint == SUBMIT_ENDPOINT:
-                verdict = g.get(VERDICT)
-                metrics.count_submission(metrics.submission_outcome(status, verdict))
-                if verdict in POLICY_ACTIONS:
-                    metrics.count_decision(POLICY_ACTIONS[verdict], "policy")
+            submission = rule is not None and rule.endpoint == SUBMIT_ENDPOINT
+            record_answer(
+                rule.rule if rule is not None else None,
+                submission,
+                request.method,
+                response.status_code,
+                environ.get(ENVIRON_STARTED),
+                g.get(VERDICT) if submission else None,
+            )
         REQUEST_ID.set(None)
         return response
 

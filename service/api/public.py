@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, g, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from .. import json_text
 from ..author_edits import EditRequest
 from ..documents import render_accepted, render_counts, render_edited, render_public_page
 from ..errors import validation_problem
+from ..handed_over import ACCEPTED_JSON, HANDED_OVER, HandedOver
 from ..idempotency import Replay
 from ..observability import VERDICT
 from ..reader_reports import ReportRequest
@@ -25,8 +27,8 @@ from ..schemas import (
     ReportSchema,
 )
 from ..states import Status
-from ..submissions import SubmissionRequest
-from .context import services
+from ..submissions import Accepted, SubmissionRequest
+from .context import Services, services
 from .requests import json_body, query_args, submission_body
 from .responses import PUBLIC_CACHE_CONTROL as PUBLIC_CACHE_CONTROL
 from .responses import cacheable, json_response
@@ -53,7 +55,13 @@ def submit_comment(article_id: str) -> BaseResponse:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _submit(article_id, fields, from_form, client_ip, ip_hash)
-    attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
+    if handed_over is None:
+        attempt = svc.idempotency.begin(key, ip_hash, article_id, fields)
+    elif isinstance(handed_over.begun, Exception):
+        raise handed_over.begun  # where begin() raised it
+    else:
+        attempt = handed_over.begun
     if isinstance(attempt, Replay):
         return _replayed(attempt)
     try:
@@ -61,12 +69,15 @@ def submit_comment(article_id: str) -> BaseResponse:
     except BaseException:
         svc.idempotency.abandon(attempt)  # refused: a retry is processed afresh
         raise
-    svc.idempotency.finish(
-        attempt,
-        response.status_code,
-        response.get_data(as_text=True),
-        response.headers.get("Location", ""),
-    )
+    if handed_over is not None and handed_over.finish_error is not None:
+        raise handed_over.finish_error  # where finish() raised it
+    if handed_over is None or not handed_over.finished:
+        svc.idempotency.finish(
+            attempt,
+            response.status_code,
+            response.get_data(as_text=True),
+            response.headers.get("Location", ""),
+        )
     return response
 
 
@@ -79,39 +90,65 @@ def _submit(
         raise validation_problem({"redirect": ["Not an allowed origin for redirects."]})
     # A redirect cannot carry a commenter key back, so none is used or handed out.
     follows_redirect = from_form and redirect_to is not None
-    accepted = svc.submissions.submit(
-        SubmissionRequest(
-            article_id=article_id,
-            name=fields["name"],
-            email=fields["email"],
-            comment=fields["comment"],
-            website=fields["website"],
-            parent_id=fields["parent_id"],
-            honeypot=fields["fax"],
-            client_ip=client_ip,
-            ip_hash=ip_hash,
-            # Counted by the insert, in its one round trip.
-            limits=svc.rate_limits.counters("submit", ip_hash),
-            commenter_key=fields.get("commenter_key"),
-            hand_out_key=not follows_redirect,
+    handed_over: HandedOver | None = request.environ.get(HANDED_OVER)
+    if handed_over is None:
+        request_ = submission_request(
+            svc, article_id, fields, client_ip, ip_hash, hand_out_key=not follows_redirect
         )
-    )
+        accepted = svc.submissions.submit(request_)
+    elif isinstance(handed_over.submitted, Exception):
+        raise handed_over.submitted  # where submit() raised it
+    else:
+        accepted = handed_over.submitted
     setattr(g, VERDICT, accepted.status)  # the submission's outcome, for the metrics
     if follows_redirect:
         return redirect(redirect_to, code=303)
-    published = accepted.status == Status.APPROVED
-    response = json_response(
-        render_accepted(
-            accepted.comment,
-            published,
-            accepted.commenter_key,
-            accepted.edit_token,
-            accepted.edit_until,
-        ),
-        201 if published else 202,
-    )
+    body, status = accepted_answer(accepted)
+    response = Response(body, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"  # it carries the commenter's key
+    request.environ[ACCEPTED_JSON] = True
     return response
+
+
+def submission_request(
+    svc: Services,
+    article_id: str,
+    fields: dict[str, Any],
+    client_ip: str,
+    ip_hash: str,
+    *,
+    hand_out_key: bool,
+) -> SubmissionRequest:
+    """The domain's submission from the validated fields (also the fast path's,
+    service/api/fast_submissions.py)."""
+    return SubmissionRequest(
+        article_id=article_id,
+        name=fields["name"],
+        email=fields["email"],
+        comment=fields["comment"],
+        website=fields["website"],
+        parent_id=fields["parent_id"],
+        honeypot=fields["fax"],
+        client_ip=client_ip,
+        ip_hash=ip_hash,
+        # Counted by the insert, in its one round trip.
+        limits=svc.rate_limits.counters("submit", ip_hash),
+        commenter_key=fields.get("commenter_key"),
+        hand_out_key=hand_out_key,
+    )
+
+
+def accepted_answer(accepted: Accepted) -> tuple[str, int]:
+    """An accepted submission's JSON answer and its status (201 published, else 202)."""
+    published = accepted.status == Status.APPROVED
+    body = render_accepted(
+        accepted.comment,
+        published,
+        accepted.commenter_key,
+        accepted.edit_token,
+        accepted.edit_until,
+    )
+    return json_text.compact(body), 201 if published else 202
 
 
 def _replayed(replay: Replay) -> BaseResponse:

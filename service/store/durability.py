@@ -68,10 +68,11 @@ MARK_TTL_MS = 60_000
 _unconfirmed: ContextVar[list[str] | None] = ContextVar("unconfirmed_writes", default=None)
 
 
-def begin_request() -> object:
+def begin_request(unconfirmed: Sequence[str] = ()) -> object:
     """Collect the request's unconfirmed writes instead of raising at the first (service/
-    errors.py's hooks); the token to pass to :func:`end_request`."""
-    return _unconfirmed.set([])
+    errors.py's hooks), after ``unconfirmed`` (those of a submission the fast path began,
+    service/api/fast_submissions.py); the token to pass to :func:`end_request`."""
+    return _unconfirmed.set(list(unconfirmed))
 
 
 def end_request(token: object) -> None:
