@@ -92,8 +92,8 @@ _SIGNALS = (
     signals.appcontext_popped,
     signals.appcontext_tearing_down,
 )
-# Kept headers per (Origin, the private-network request header): at most this many (all
-# forgotten when full; Origin is the client's to choose).
+# Kept headers per key (below): at most this many (all forgotten when full; Origin is the
+# client's to choose).
 MAX_TEMPLATES = 64
 _LENGTH_NAME = "content-length"
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
@@ -136,7 +136,7 @@ def app_is_known(app: Flask) -> bool:
 
 
 class FastSubmissions:
-    """``app.wsgi_app``'s wrapper: plain submissions here, every other request to ``app``."""
+    """``app.wsgi_app``'s wrapper: JSON submissions here, every other request to ``app``."""
 
     def __init__(self, app: Flask, wsgi_app: WSGIApp, svc: Services) -> None:
         self.flask = app
