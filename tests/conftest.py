@@ -44,6 +44,17 @@ AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 CLUSTER_PASS = os.environ.get("TEST_REDIS") == "cluster"
 
 
+class Lines(logging.Handler):
+    """A log handler that keeps every record it is given, for a test to read back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="session")
 def redis_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -30,7 +30,7 @@ from service.config import Config
 from service.idempotency import IdempotentRequests
 from service.store import durability
 from service.submissions import Submissions
-from tests.conftest import AUTH, RELAXED_POLICY, MakeApp
+from tests.conftest import AUTH, RELAXED_POLICY, Lines, MakeApp
 
 ARTICLE = "fast"
 PATH = f"/api/v1/articles/{ARTICLE}/comments"
@@ -440,15 +440,6 @@ def test_the_fast_path_records_the_metrics_flask_records(
         (("method", "POST"), ("route", ROUTE), ("status", status)),
     )
     assert fast[request_count] == 1
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from tests.conftest import (
     MODERATOR_TOKEN,
     OTHER_TOKEN,
     RELAXED_POLICY,
+    Lines,
     MakeApp,
     approve,
     submit,
@@ -101,15 +102,6 @@ def serve(bridge: RSGIBridge, scope: Scope) -> Answer:
         runner.submit(asyncio.run, bridge(scope, protocol)).result()
     assert len(protocol.answers) == 1
     return protocol.answers[0]
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @dataclass
