@@ -80,6 +80,7 @@ from bench.bounds import (  # noqa: E402
 )
 from bench.campaign_warm import DEFAULT_COMMENTS as CAMPAIGN_WARM  # noqa: E402
 from bench.campaign_warm import warm  # noqa: E402
+from bench.redis_forks import ForkWatch  # noqa: E402
 from bench.servers import CEILING_LAYOUTS, SERVICE_LAYOUTS, Layout  # noqa: E402
 from devtools.machine import MachineCost, machine_cost, machine_sample  # noqa: E402
 from devtools.processes import (  # noqa: E402
@@ -282,6 +283,9 @@ class WrkRun:
     machine: MachineCost | None = None
     # fsync/fdatasync calls of the Redis written to during the run (strace), when counted.
     fsyncs: int | None = None
+    # Forks (AOF rewrites, RDB saves) of the service's Redis that began during the run
+    # (bench/redis_forks.py); None where the server has no Redis the bench can reach.
+    forks: int | None = None
 
     @property
     def fsyncs_per_request(self) -> float | None:
@@ -781,6 +785,25 @@ def redis_pid_of(server: Server) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
+# Per server (by id), the watch on its Redis's forks, or None: it has none the bench reaches.
+_FORK_WATCHES: dict[int, ForkWatch | None] = {}
+
+
+def fork_watch(server: Server, setup: Setup) -> ForkWatch | None:
+    """The watch on the forks of the Redis ``server`` writes to: its embedded one (from the URL
+    file its DATA_DIR holds once it runs) or REDIS_URL; None for a server without one (the
+    ceilings)."""
+    if id(server) not in _FORK_WATCHES:
+        url = setup.redis_url
+        if url is None:
+            data_dir = server.env.get("DATA_DIR")
+            url_file = Path(data_dir) / EMBEDDED_URL_FILE if data_dir else None
+            if url_file is not None and url_file.exists():
+                url = url_file.read_text().strip()
+        _FORK_WATCHES[id(server)] = None if url is None else ForkWatch(url)
+    return _FORK_WATCHES[id(server)]
+
+
 def run_wrk(
     server: Server,
     scenario: Scenario,
@@ -810,6 +833,12 @@ def run_wrk(
         "HTTP_BENCH_NONCE": nonce,
         "HTTP_BENCH_POST_PATH": scenario.post_path or scenario.path,
     }
+    watch = fork_watch(server, setup)
+    forks_before = None
+    if watch is not None:
+        # A rewrite left running by the run before would fall on this one.
+        watch.settle()
+        forks_before = watch.forks()
     counter = (
         FsyncCounter(fsync_pid, server.log_path.parent)
         if fsync_pid is not None and shutil.which("strace")
@@ -841,6 +870,7 @@ def run_wrk(
         socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
         machine=machine_cost(sample_before, sample_after, raw["requests"]),
         fsyncs=fsyncs,
+        forks=None if watch is None or forks_before is None else watch.forks() - forks_before,
     )
 
 
@@ -955,13 +985,14 @@ def scan_log(path: Path) -> dict[str, Any]:
 
 
 def _cpu_text(run: WrkRun) -> str:
+    forked = f"  {run.forks} Redis fork(s) during the run" if run.forks else ""
     cost = run.machine
     if cost is None:
-        return ""
+        return forked
     return (
         f"  cpu {cost.cpu_us_per_request:6.0f} us/req  {cost.switches_per_request:5.1f} "
         f"cs/req  idle {cost.idle_share:4.0%}"
-    )
+    ) + forked
 
 
 def cpu_cost_ratio(m: Measurement, ceiling: Measurement) -> float | None:
@@ -1495,16 +1526,27 @@ def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
         expect(status, (200,), "PUT policy (bench)", answer)
     finally:
         client.close()
-    rounds = [a.req_s / b.req_s if b.req_s else 0.0 for a, b in zip(on.runs, off.runs, strict=True)]
+    pairs = list(zip(on.runs, off.runs, strict=True))
+    rounds = [a.req_s / b.req_s if b.req_s else 0.0 for a, b in pairs]
     best = on.best.req_s / off.best.req_s if off.best.req_s else 0.0
     median = _median(rounds)
+    # The rounds in which no Redis fork (an AOF rewrite: seconds of a core) fell on either run.
+    clean = [r for r, (a, b) in zip(rounds, pairs, strict=True) if not (a.forks or b.forks)]
+    forked = len(rounds) - len(clean)
+    clean_text = (
+        f"; {forked} round(s) had a Redis fork during a run, median of the other rounds "
+        f"{_median(clean):.3f}"
+        if forked and clean
+        else ("; every round had a Redis fork during a run" if forked else "")
+    )
     summary = (
         f"Cost of campaign detection (submit, default policy over campaign_threshold 0, "
         f"{setup.runs} alternated rounds, {store_state}): best {on.best.req_s:.0f} / "
         f"{off.best.req_s:.0f} req/s = {best:.3f}, median of the rounds' ratios {median:.3f} "
         "(rounds "
         + " ".join(f"{r:.3f}" for r in rounds)
-        + f"); target >= {CAMPAIGN_COST_TARGET}; load average {os.getloadavg()[0]:.2f}"
+        + f"){clean_text}; target >= {CAMPAIGN_COST_TARGET}; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     print("\n" + summary, flush=True)
     return {
@@ -1512,6 +1554,8 @@ def measure_campaign_cost(server: Server, setup: Setup) -> dict[str, Any]:
         "best_ratio": round(best, 4),
         "median_ratio": round(median, 4),
         "round_ratios": [round(r, 4) for r in rounds],
+        "rounds_with_forks": forked,
+        "clean_median_ratio": round(_median(clean), 4) if clean else None,
         "target": CAMPAIGN_COST_TARGET,
         "warm_comments": setup.campaign_warm,
         "errors": on.errors + off.errors,
