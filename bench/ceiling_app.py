@@ -23,7 +23,9 @@ touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
 size as the service's 50-comment page (~24 KB of JSON, made once at import, as the service keeps
 its pages pre-rendered): what serving those bytes costs this server, wrk and the kernel, with
 none of the service's code. The difference between ``/ceiling`` and ``/page`` is payload, not
-code.
+code. ``GET /queue-page`` is the same for the moderator queue's page of 50: moderator views carry
+the email, every reason with its detail, the history, the version and the claim, so the queue's
+page is more than twice the read's (~53 KB).
 
 ``rsgi_app`` is the app behind the service's own RSGI bridge (service/rsgi_bridge.py, with
 THREADS, MAX_BODY_BYTES and REQUEST_READ_TIMEOUT from the environment as the service reads
@@ -97,10 +99,70 @@ def page_body(comments: int = 50, length: int = 303) -> bytes:
 
 PAGE_BODY = page_body()
 
+# A held comment's reasons as the bench's pending comments have them (a first comment that
+# completes the seeds' campaign: their texts are alike), and the history entry that says so.
+QUEUE_REASONS = [
+    {
+        "code": "first_comment",
+        "detail": "no approved comment sent with this commenter key in the last 90 days "
+        "(or a rejected one since)",
+        "action": "hold",
+    },
+    {
+        "code": "campaign",
+        "detail": "campaign 01M8SE95Z00000000000000001: 250 similar comments from 250 authors",
+        "action": "hold",
+    },
+]
+
+
+def queue_body(comments: int = 50, length: int = 303) -> bytes:
+    """A page like ``GET /api/v1/moderation/queue?limit=50`` answers: the moderator view's
+    fields (schemas.py's moderator schema), rendered once."""
+    docs = []
+    page = json.loads(page_body(comments, length))["comments"]
+    for n, public in enumerate(page, start=1):
+        at = public["created_at"]
+        docs.append(
+            {
+                **public,
+                "article_id": "bench-queue",
+                "email": f"seed-pending-{n}@example.com",
+                "status": "pending",
+                "updated_at": at,
+                "decided_by": None,
+                "decided_at": None,
+                "note": None,
+                "reasons": QUEUE_REASONS,
+                "history": [
+                    {
+                        "at": at,
+                        "actor": "policy",
+                        "from": None,
+                        "to": "pending",
+                        "note": "first_comment, campaign",
+                    }
+                ],
+                "version": 2,
+                "edits": [],
+                "claim": None,
+            }
+        )
+    document = {"comments": docs, "next_cursor": "MDFNOFNFOTVaMDAwMDAwMDAwMDAwMDA1MA", "total": 300}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+QUEUE_BODY = queue_body()
+
 
 @app.get("/page")
 def page() -> Response:
     return Response(PAGE_BODY, mimetype="application/json")
+
+
+@app.get("/queue-page")
+def queue_page() -> Response:
+    return Response(QUEUE_BODY, mimetype="application/json")
 
 
 def _floor_client(url: str) -> RedisClient:

@@ -140,6 +140,7 @@ MIXED_POST_PATH = f"/api/v1/articles/{READ_ARTICLE}/comments"
 CEILING_PATH = "/ceiling"
 FLOOR_PATH = "/write-floor"
 PAGE_PATH = "/page"
+QUEUE_PAGE_PATH = "/queue-page"
 # service.serve writes the embedded Redis's URL to this file in DATA_DIR before gunicorn starts
 # (service/bootstrap.py REDIS_URL_FILE): the socket may be DATA_DIR/redis.sock or, when that
 # path is too long for a unix socket, a temporary path only the service knows.
@@ -236,6 +237,15 @@ PAGE_FLOOR = Scenario(
 FLOOR_WITH = ("submit", "mixed")
 MIXED_FLOOR_WITH = ("mixed",)
 PAGE_FLOOR_WITH = ("read",)
+# The same for the moderator queue's page (~53 KB: the moderator view's reasons, history...).
+QUEUE_PAGE_FLOOR = Scenario(
+    "queue-page",
+    "bare Flask answering the queue's ~53 KB body (pre-rendered bytes)",
+    None,
+    QUEUE_PAGE_PATH,
+    server="ceiling",
+)
+QUEUE_PAGE_FLOOR_WITH = ("queue",)
 SCENARIOS = (
     Scenario("read", "GET 50 approved comments of one article", 0.9, READ_PATH),
     Scenario(
@@ -1216,6 +1226,7 @@ def compare_with_previous(path: Path, current: dict[str, Any]) -> None:
         ("floor", "floor"),
         ("mixed_floor", "mixfloor"),
         ("page_floor", "page"),
+        ("queue_page_floor", "queuepg"),
     ):
         old_floor, now_floor = previous.get(key), current.get(key)
         if now_floor and old_floor and "ratio" in old_floor:
@@ -1637,6 +1648,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         floor_scenarios.append(MIXED_FLOOR)
     if any(name in PAGE_FLOOR_WITH for name in names):
         floor_scenarios.append(PAGE_FLOOR)
+    if any(name in QUEUE_PAGE_FLOOR_WITH for name in names):
+        floor_scenarios.append(QUEUE_PAGE_FLOOR)
     info = machine_info()
     floor_redis: dict[str, Any] | None = None
     read, submit = SCENARIOS[0], SCENARIOS[1]
@@ -1730,6 +1743,7 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
     floor = results.get("floor")
     mixed_floor = results.get(MIXED_FLOOR.name)
     page_floor = results.get(PAGE_FLOOR.name)
+    queue_page_floor = results.get(QUEUE_PAGE_FLOOR.name)
     floors = [results[s.name] for s in floor_scenarios]
     measured = [results[s.name] for s in scenarios]
     default_label = next(iter(stack.services))
@@ -1805,6 +1819,14 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             f"{page_floor.ratio(ceiling):.2f} of the ceiling; read keeps "
             f"{results['read'].best.req_s / page_floor.best.req_s:.2f} of its req/s"
         )
+    if queue_page_floor is not None and "queue" in results and queue_page_floor.best.req_s:
+        print(
+            f"queue-page = the same for the queue's body "
+            f"({queue_page_floor.best.bytes_per_response} B/resp against queue's "
+            f"{results['queue'].best.bytes_per_response}): "
+            f"{queue_page_floor.ratio(ceiling):.2f} of the ceiling; queue keeps "
+            f"{results['queue'].best.req_s / queue_page_floor.best.req_s:.2f} of its req/s"
+        )
     bounds = print_bounds(results, ceiling)
     variants = print_variants(results, stack, scenarios, ceiling)
     for label, log in service_logs.items():
@@ -1844,6 +1866,9 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
         "mixed_floor": None if mixed_floor is None else measurement_json(mixed_floor, ceiling),
         # The read's payload bound (bench/ceiling_app.py /page); informational.
         "page_floor": None if page_floor is None else measurement_json(page_floor, ceiling),
+        "queue_page_floor": None
+        if queue_page_floor is None
+        else measurement_json(queue_page_floor, ceiling),
         "scenarios": {
             m.scenario.name: {
                 **measurement_json(m, ceiling),
