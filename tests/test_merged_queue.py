@@ -103,7 +103,9 @@ def test_a_queue_over_256_skewed_buckets_pages_right_in_one_round_trip(
     redis_client: Redis, newest_first: bool
 ) -> None:
     """Most of the queue in three busy buckets, the rest spread thin: each bucket's first id
-    does not settle a page, reading the busy ones again does, inside the one script call."""
+    does not settle a page, reading the busy ones again does, inside the one script call on a
+    single server (on a cluster, whose 256 slots each get a call of their own, in a second
+    pipelined round trip: reads.py, _read_again)."""
     rng = random.Random(11)
     indexes = [f"mq:{{b{n}}}:pending" for n in range(256)]
     everything = []

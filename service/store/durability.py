@@ -396,3 +396,18 @@ class WriteScript:
         if client is not None or self.waits is None:
             return self.plain(keys=keys, args=args, client=client)
         return self.waits.script(self.plain, keys, args, what=self.what)
+
+    def each(
+        self, redis: RedisClient, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+    ) -> list[Any]:
+        """The replies of several calls (keys, args), each of one slot: one plain call when
+        there is one (a pipeline would first ask whether the script is loaded: a round trip
+        more), else one pipeline (on a cluster, one round trip per node, in parallel). For
+        reads: a write script's calls so made do not wait for the replicas."""
+        if len(calls) == 1:
+            keys, args = calls[0]
+            return [self.plain(keys=keys, args=args)]
+        pipe = redis.pipeline(transaction=False)
+        for keys, args in calls:
+            self(keys=keys, args=args, client=pipe)
+        return list(pipe.execute())
