@@ -5,6 +5,7 @@ each path still answers what it does on a single server, in a bounded number of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -238,3 +239,29 @@ def test_round_trips_of_the_reads_across_slots(redis_client: Redis) -> None:
         assert sent["mget"] == 2 * slots(redis_client, shown)
     else:
         assert (sent["evalsha"], sent["mget"]) == (2, 2)
+
+
+def test_round_trips_of_the_site_feed_and_event_log_across_slots(redis_client: Redis) -> None:
+    """The site feed: the page, one MGET a slot of its comments, one HMGET an article; the
+    event log: one XRANGE a stream, one MGET a slot of the texts (each step one pipeline)."""
+    seeded(redis_client, 30)
+    store = reader(redis_client)
+    store.recent_feed(1)  # scripts loaded
+    indexes = list(store.keys.status_indexes(Status.APPROVED))
+    entries, sent = calls_during(redis_client, lambda: store.recent_feed(5))
+    assert len(entries.docs) == 5
+    newest = sorted(
+        store.keys.comment(c.id) for c in store.list_by_status(Status.APPROVED, 100, None).comments
+    )[-5:]
+    assert sent["evalsha"] == slots(redis_client, indexes)
+    assert sent["mget"] == slots(redis_client, newest)
+    assert sent["hmget"] == 5  # five comments of five different articles
+    events, sent = calls_during(redis_client, lambda: store.events_after(None, 20))
+    assert sent["xrange"] == len(store.keys.event_streams())
+    texts = [store.keys.event_content(*_subject(e.fields)) for e in events]
+    assert sent["mget"] == slots(redis_client, texts)
+
+
+def _subject(fields: dict[str, str]) -> tuple[str, str]:
+    subject = json.loads(fields["comment"])
+    return subject["article_id"], subject["id"]
