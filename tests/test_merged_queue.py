@@ -103,7 +103,9 @@ def test_a_queue_over_256_skewed_buckets_pages_right_in_one_round_trip(
     redis_client: Redis, newest_first: bool
 ) -> None:
     """Most of the queue in three busy buckets, the rest spread thin: each bucket's first id
-    does not settle a page, reading the busy ones again does, inside the one script call."""
+    does not settle a page, reading the busy ones again does, inside the one script call on a
+    single server (on a cluster, whose 256 slots each get a call of their own, in a second
+    pipelined round trip: reads.py, _read_again)."""
     rng = random.Random(11)
     indexes = [f"mq:{{b{n}}}:pending" for n in range(256)]
     everything = []
@@ -137,3 +139,28 @@ def test_a_queue_over_256_skewed_buckets_pages_right_in_one_round_trip(
         redis_client.zadd(fresh[n], {comment_id: 0})
     page = merged_page(redis_client, fresh, 300, None)
     assert [i for i, _ in page.items] == sorted(single) and page.total == 256
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_indexes_some_sharing_a_slot_page_right(redis_client: Redis, newest_first: bool) -> None:
+    """On a cluster a slot of several indexes merges them in its call while the one-index
+    slots are probed and read again here: both kinds in one page."""
+    rng = random.Random(5)
+    indexes = [f"mq:{{m{n % 4}}}:{n}" for n in range(9)] + [f"mq:{{x{n}}}:p" for n in range(9)]
+    everything = []
+    for n in range(400):
+        comment_id = new_id(NOW + rng.randrange(50_000), n % 256)
+        everything.append(comment_id)
+        redis_client.zadd(rng.choice(indexes[:3] + indexes), {comment_id: 0})
+    expected = sorted(set(everything), reverse=newest_first)
+    for limit in (1, 9, 60):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = merged_page(redis_client, indexes, limit, cursor, newest_first=newest_first)
+            assert page.total == len(expected)
+            seen += [comment_id for comment_id, _ in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == expected

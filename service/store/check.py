@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ..states import PURGEABLE, STATE_RULES, STATUS_VALUES, rule
-from .client import RedisClient, primaries
+from .client import RedisClient, mget, primaries
 from .keys import Keys, KeyShape
 
 # The statuses whose comments are published (in their article's public hash).
@@ -207,7 +207,7 @@ class StoreCheck:
     def _check_comments(self, ids: list[str]) -> Iterator[str]:
         k = self.keys
         for _ in range(_ATTEMPTS):
-            raws = cast(list[Any], self.redis.mget([k.comment(i) for i in ids]))
+            raws = mget(self.redis, [k.comment(i) for i in ids])
             read: list[tuple[str, str, Record]] = []
             for comment_id, raw in zip(ids, raws, strict=True):
                 if raw is None:
@@ -241,7 +241,7 @@ class StoreCheck:
                 return
         # Still changing: a deleted one is no problem, the others were not checked.
         self.changed += sum(
-            raw is not None for raw in cast(list[Any], self.redis.mget([k.comment(i) for i in ids]))
+            raw is not None for raw in mget(self.redis, [k.comment(i) for i in ids])
         )
 
     def _groups(self, comment_id: str, record: Record) -> list[tuple[str, list[str]]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ._core import StoreCore
-from .client import RedisClient
+from .client import RedisClient, mget
 from .keys import Keys
 
 
@@ -43,10 +43,11 @@ def parse_claim(raw: str) -> Claim:
 
 
 def claims_of(redis: RedisClient, keys: Keys, comment_ids: list[str]) -> dict[str, Claim]:
-    """The claims held on these comments, in one round trip (one MGET)."""
+    """The claims held on these comments, in one round trip (one MGET; on a cluster one a
+    slot, pipelined)."""
     if not comment_ids:
         return {}
-    raws = cast(list[Any], redis.mget([keys.claim(i) for i in comment_ids]))
+    raws = mget(redis, [keys.claim(i) for i in comment_ids])
     return {i: parse_claim(raw) for i, raw in zip(comment_ids, raws, strict=True) if raw}
 
 

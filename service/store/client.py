@@ -16,8 +16,9 @@ listed here once, :func:`is_unavailable`; service/errors.py answers them 503 wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Any, Literal, Union, cast
 from urllib.parse import unquote, urlsplit
 
 from redis import Redis
@@ -189,6 +190,30 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def slot_groups(client: RedisClient, keys: Sequence[str]) -> list[list[int]]:
+    """The positions of ``keys`` that one command or script may name together, in first-seen
+    order: all of them on a single server (it checks no slots: one round trip, as before
+    sharding), those of one Cluster slot on a cluster."""
+    if not isinstance(client, RedisCluster):
+        return [list(range(len(keys)))] if keys else []
+    groups: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        groups.setdefault(client.keyslot(key), []).append(position)  # type: ignore[no-untyped-call]
+    return list(groups.values())
+
+
+def mget(client: RedisClient, keys: Sequence[str]) -> list[Any]:
+    """The values of ``keys`` in order (None where missing): one MGET on a single server; on a
+    cluster one MGET per slot, pipelined (one round trip per node, in parallel), since one
+    MGET over several slots is refused. Atomic only per slot there: callers that compare
+    keys of several slots re-read as they would after any concurrent change."""
+    if not keys:
+        return []
+    if isinstance(client, RedisCluster):
+        return list(client.mget_nonatomic(list(keys)))
+    return list(cast(list[Any], client.mget(list(keys))))
+
+
 def primaries(client: RedisClient) -> list[Redis]:
     """One client a primary: the cluster's, or the one server (for SCAN, whose cursor is one
     server's, and other per-server commands)."""
@@ -250,7 +275,9 @@ __all__ = [
     "ReplicasBehind",
     "UNAVAILABLE_ERRORS",
     "is_cluster",
+    "mget",
     "primaries",
+    "slot_groups",
     "is_unavailable",
     "make_redis",
     "parse_redis_url",

@@ -9,8 +9,9 @@ Idempotency-Key's kept answer, imported batches) is followed by ``WAIT N
 <REDIS_WAIT_TIMEOUT_MS>`` **in the same pipeline, on the same connection** (WAIT counts only
 that connection's own writes; sent on another one it returns at once and proves nothing), so
 a single node or Sentinel's master still takes one round trip per write. On a cluster that
-connection is the one to the primary owning the keys' slot, found through the cluster client;
-a MOVED/ASK/TRYAGAIN reply is followed here (the pipeline bypasses the cluster client's own
+connection is the one to the primary owning the keys' slot, found through the cluster client
+(a batch whose writes live on several primaries sends each its own, with its own WAIT); a
+MOVED/ASK/TRYAGAIN reply is followed here (the pipeline bypasses the cluster client's own
 redirection). The MULTI/WATCH transactions and plain commands that acknowledge a change
 (webhook endpoints, commenter keys revoked, an email re-encrypted, a backup's keys restored)
 are confirmed after EXEC by :meth:`ReplicaWait.confirm`.
@@ -131,15 +132,18 @@ class ReplicaWait:
             raise reply
         return reply
 
-    def confirm(self, mark_key: str, *, what: str) -> None:
+    def confirm(self, *mark_keys: str, what: str) -> None:
         """Wait for the replicas to have a write that went without :meth:`batch` (a MULTI/
-        WATCH transaction, a plain command) on ``mark_key``'s primary: WAIT counts only the
-        writes of its own connection, so a short-lived mark is written on that connection
-        first; being later in the one replication stream, a replica that has it has the
-        transaction too. A change made again (a retried request) is confirmed again."""
-        if self.wanted() == 0:
+        WATCH transaction, a plain command): WAIT counts only the writes of its own
+        connection, so a short-lived mark is written on that connection first; being later in
+        the one replication stream, a replica that has it has the transaction too. One mark
+        per hash tag the write touched (``mark_keys``: each in its tag's slot, so on its
+        primary); marks on different primaries are confirmed each on its own. A change made
+        again (a retried request) is confirmed again."""
+        if self.wanted() == 0 or not mark_keys:
             return
-        self.batch([("SET", mark_key, "1", "PX", MARK_TTL_MS)], [], what=what)
+        marks = [("SET", key, "1", "PX", MARK_TTL_MS) for key in dict.fromkeys(mark_keys)]
+        self.batch(marks, [], what=what)
 
     def batch(
         self,
@@ -149,13 +153,16 @@ class ReplicaWait:
         what: str,
         transaction: bool = False,
     ) -> list[Any]:
-        """Several single-slot writes (all of one slot), pipelined with one WAIT after them;
-        each command's reply, an exception for one that failed (as ``raise_on_error=False``
-        gives). ``scripts`` are those the EVALSHAs name, loaded again if the server lost them.
-        Without replicas to wait for, a plain pipeline, or with ``transaction`` on a single
-        server one MULTI/EXEC (under ``appendfsync always`` one fsync for the whole batch
-        instead of one per 16 KB Redis reads of it; imports use it). With replicas to wait
-        for the commands go without MULTI: WAIT must follow them on the same connection."""
+        """Several writes, each of one slot (any slots: on a cluster they are sent to each
+        slot's primary, one pipeline with one WAIT after it per primary, in turn); each
+        command's reply, an exception for one that failed (as ``raise_on_error=False``
+        gives). The write is confirmed when every primary written to has its replicas
+        confirm. ``scripts`` are those the EVALSHAs name, loaded again if the server lost
+        them. Without replicas to wait for, a plain pipeline, or with ``transaction`` on a
+        single server one MULTI/EXEC (under ``appendfsync always`` one fsync for the whole
+        batch instead of one per 16 KB Redis reads of it; imports use it). With replicas to
+        wait for the commands go without MULTI: WAIT must follow them on the same
+        connection."""
         if not commands:
             return []
         wanted = self.wanted()
@@ -168,68 +175,90 @@ class ReplicaWait:
                     pipe.execute_command(*command)
                 replies = pipe.execute(raise_on_error=False)
             return _reload_missing(self.redis, replies, commands, scripts)
-        slot_key = _slot_key(commands[0])
-        replies, confirmed = self._on_owner(slot_key, list(commands), scripts, wanted)
+        if isinstance(self.redis, RedisCluster):
+            replies, confirmed = self._on_owners(self.redis, list(commands), scripts, wanted)
+        else:
+            replies, confirmed = _send(
+                self.redis, list(commands), scripts, wanted, self.timeout_ms, asking=False
+            )
         if confirmed < wanted:
             _report_unconfirmed(what, confirmed, wanted)
         return replies
 
-    def _on_owner(
-        self, slot_key: str, commands: list[Command], scripts: Sequence[Script], wanted: int
+    def _on_owners(
+        self, cluster: RedisCluster, commands: list[Command], scripts: Sequence[Script], wanted: int
     ) -> tuple[list[Any], int]:
-        """The commands and WAIT on the connection to the primary owning ``slot_key``; their
-        replies and the fewest replicas any round confirmed."""
-        if not isinstance(self.redis, RedisCluster):
-            return _send(self.redis, commands, scripts, wanted, self.timeout_ms, asking=False)
-        cluster = self.redis
+        """Each command with WAIT on the connection to the primary owning its slot (the
+        commands of one primary in one pipeline); their replies and the fewest replicas any
+        primary's WAIT confirmed. Redirections (MOVED, ASK, TRYAGAIN) are followed for the
+        commands they answered, up to REDIRECT_ATTEMPTS rounds."""
         replies: list[Any] = [None] * len(commands)
         pending = list(range(len(commands)))
+        asking: dict[int, tuple[str, int]] = {}  # a command's ASK target, for the next round
         confirmed = wanted
-        asking_at: tuple[str, int] | None = None
         for attempt in range(REDIRECT_ATTEMPTS):
-            if asking_at is not None:
-                node = cluster.get_node(host=asking_at[0], port=asking_at[1])  # type: ignore[no-untyped-call]
-            else:
-                node = cluster.get_node_from_key(slot_key)  # type: ignore[no-untyped-call]
-            if node is None:  # an ASK to a node the map does not know yet
+            rounds = _by_owner(cluster, commands, pending, asking)
+            if rounds is None:  # an ASK to a node the map does not know yet
                 _refresh(cluster)
-                asking_at = None
+                asking = {}
                 continue
-            server = cluster.get_redis_connection(node)
-            try:
-                got, acks = _send(
-                    server,
-                    [commands[i] for i in pending],
-                    scripts,
-                    wanted,
-                    self.timeout_ms,
-                    asking=asking_at is not None,
-                )
-            except (RedisConnectionError, RedisTimeoutError):
-                _refresh(cluster)  # the primary is gone or going: learn the new map
-                raise
-            confirmed = min(confirmed, acks)
             redirected: list[int] = []
-            redirect: Exception | None = None
-            for index, reply in zip(pending, got, strict=True):
-                if isinstance(reply, (AskError, TryAgainError)):  # MovedError is an AskError
-                    redirected.append(index)  # nothing of it ran: run it where it belongs
-                    redirect = reply
-                replies[index] = reply
+            kinds: set[type[Exception]] = set()
+            asking = {}
+            for node, ask, indexes in rounds:
+                server = cluster.get_redis_connection(node)
+                try:
+                    got, acks = _send(
+                        server,
+                        [commands[i] for i in indexes],
+                        scripts,
+                        wanted,
+                        self.timeout_ms,
+                        asking=ask,
+                    )
+                except (RedisConnectionError, RedisTimeoutError):
+                    _refresh(cluster)  # the primary is gone or going: learn the new map
+                    raise
+                confirmed = min(confirmed, acks)
+                for index, reply in zip(indexes, got, strict=True):
+                    replies[index] = reply
+                    if isinstance(reply, (AskError, TryAgainError)):  # MovedError: an AskError
+                        redirected.append(index)  # nothing of it ran: run it where it belongs
+                        kinds.add(type(reply))
+                        if isinstance(reply, AskError) and not isinstance(reply, MovedError):
+                            asking[index] = reply.node_addr
             if not redirected:
                 return replies, confirmed
-            pending = redirected
-            if isinstance(redirect, AskError) and self.on_redirect is not None:
+            pending = sorted(redirected)
+            if any(issubclass(kind, AskError) for kind in kinds) and self.on_redirect:
                 self.on_redirect()  # MovedError is an AskError too
-            if isinstance(redirect, MovedError):
+            if any(issubclass(kind, MovedError) for kind in kinds):
                 _refresh(cluster)
-                asking_at = None
-            elif isinstance(redirect, AskError):
-                asking_at = redirect.node_addr
-            else:  # TRYAGAIN: keys of the slot are half-way through a migration
+            elif kinds == {TryAgainError}:  # keys of a slot half-way through a move: wait
                 time.sleep(TRY_AGAIN_SECONDS * (attempt + 1))
-                asking_at = None
         return replies, confirmed  # the redirections left in place are 503s (is_unavailable)
+
+
+def _by_owner(
+    cluster: RedisCluster,
+    commands: Sequence[Command],
+    pending: Sequence[int],
+    asking: dict[int, tuple[str, int]],
+) -> list[tuple[Any, bool, list[int]]] | None:
+    """The pending commands (by position) grouped by where to send them: (node, after ASKING,
+    positions), in the order first met; None when an ASK names a node the map lacks."""
+    groups: dict[tuple[str, bool], tuple[Any, bool, list[int]]] = {}
+    for index in pending:
+        if index in asking:
+            host, port = asking[index]
+            node = cluster.get_node(host=host, port=port)  # type: ignore[no-untyped-call]
+            if node is None:
+                return None
+        else:
+            node = cluster.get_node_from_key(_slot_key(commands[index]))  # type: ignore[no-untyped-call]
+        ask = index in asking
+        groups.setdefault((node.name, ask), (node, ask, []))[2].append(index)
+    return list(groups.values())
 
 
 def _send(
@@ -396,3 +425,18 @@ class WriteScript:
         if client is not None or self.waits is None:
             return self.plain(keys=keys, args=args, client=client)
         return self.waits.script(self.plain, keys, args, what=self.what)
+
+    def each(
+        self, redis: RedisClient, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]
+    ) -> list[Any]:
+        """The replies of several calls (keys, args), each of one slot: one plain call when
+        there is one (a pipeline would first ask whether the script is loaded: a round trip
+        more), else one pipeline (on a cluster, one round trip per node, in parallel). For
+        reads: a write script's calls so made do not wait for the replicas."""
+        if len(calls) == 1:
+            keys, args = calls[0]
+            return [self.plain(keys=keys, args=args)]
+        pipe = redis.pipeline(transaction=False)
+        for keys, args in calls:
+            self(keys=keys, args=args, client=pipe)
+        return list(pipe.execute())

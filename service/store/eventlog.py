@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, cast
 
 from ..events import event_id, stream_id_key
 from ._core import StoreCore
+from .client import mget
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,12 @@ class EventLog(StoreCore):
         return self.with_texts([(stream, i, f) for _, stream, i, f in found[:limit]])
 
     def with_texts(self, entries: list[tuple[str, str, dict[str, str]]]) -> list[StoredEvent]:
-        """Entries (stream, id, fields) with their comments' texts, in one MGET."""
+        """Entries (stream, id, fields) with their comments' texts, in one MGET (on a cluster
+        one a slot, pipelined)."""
         text_keys = [
             self.keys.event_content(*_comment_of(f)) for _, _, f in entries if "comment" in f
         ]
-        texts = iter(cast(list[Any], self.redis.mget(text_keys)) if text_keys else [])
+        texts = iter(mget(self.redis, text_keys))
         index = {stream: i for i, stream in enumerate(self.keys.event_streams())}
         return [
             StoredEvent(

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from ..states import Status
 from ._core import StoreCore
+from .client import mget
 from .reads import merged_page
 
 
@@ -79,7 +80,7 @@ class Feeds(StoreCore):
         ids = [comment_id for comment_id, _ in page.items]
         articles: dict[str, str] = {}  # id -> its article
         if ids:
-            raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
+            raws = mget(self.redis, [self.keys.comment(i) for i in ids])
             for comment_id, raw in zip(ids, raws, strict=True):
                 if raw:
                     articles[comment_id] = json.loads(raw)["article_id"]

@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from ..ids import id_bucket
 from ._core import StoreCore
-from .client import RedisClient, RedisError, is_unavailable, primaries
+from .client import RedisClient, RedisError, is_unavailable, mget, primaries
 from .durability import WriteScript
 from .keys import Keys, KeyShape, glob_escape
 
@@ -383,7 +383,7 @@ class Layouts(StoreCore):
             )
             if not entries:
                 return
-            raws = cast(list[Any], self.redis.mget([self.keys.comment(str(m)) for m, _ in entries]))
+            raws = mget(self.redis, [self.keys.comment(str(m)) for m, _ in entries])
             targets: dict[str, int] = {}
             args: list[str] = []
             for (member, score), raw in zip(entries, raws, strict=True):

@@ -9,12 +9,10 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from redis.cluster import RedisCluster
-
 from ..models import StoredComment
 from ..states import Status
 from .claims import Claim, claims_of
-from .client import RedisClient
+from .client import RedisClient, slot_groups
 from .durability import WriteScript
 from .records import RecordLoader
 from .scripts import MERGED_PAGE
@@ -240,40 +238,78 @@ def merged_page(
     total is the sum of their sizes. Ids are unique and sort by time, so the cursor (the page's
     last id) stays right however the indexes change between pages.
 
-    One round trip: the indexes are grouped by Cluster slot (on a single server, one group),
-    and each group's page is merged inside Redis by one read-only script
-    (scripts.MERGED_PAGE), the groups' calls in one pipeline (on a cluster, one round trip per
-    node), their pages merged here. A page of the queue over 256 buckets reads each bucket's
-    first id, then reads again only the buckets that may hold more of the page. ``script``:
-    the store's registered one (else registered here).
+    On a single server (and on a cluster whose indexes share one slot) one round trip: one
+    read-only script (scripts.MERGED_PAGE) merges the page inside Redis, reading each index's
+    first few ids, then again only the indexes that may hold more of the page. On a cluster
+    with the indexes in several slots, two pipelined round trips (each one per node, in
+    parallel): every slot's first few ids, then only the slots that may hold more of the page
+    (none when the first settle it); the pages are merged here. ``script``: the store's
+    registered one (else registered here).
     """
     want = limit + 1
     merge = script or WriteScript(redis.register_script(MERGED_PAGE))
     start = ("+" if newest_first else "-") if cursor is None else "(" + cursor
     args = [start, want, "1" if newest_first else "", "1" if with_total else ""]
-    groups = _slot_groups(redis, indexes)
-    if len(groups) == 1:  # a plain call: a pipeline would first ask whether it is loaded
+    groups = [[indexes[p] for p in group] for group in slot_groups(redis, indexes)]
+    if len(groups) == 1:
         replies = [cast(list[Any], merge(keys=groups[0], args=args))]
-    else:
-        pipe = redis.pipeline(transaction=False)
-        for group in groups:
-            merge(keys=group, args=args, client=pipe)
-        replies = cast(list[list[Any]], pipe.execute())
+        return _merged(replies, limit, newest_first)
+    # A cluster with the indexes in several slots. A slot holding one index gets a probe of
+    # its share of the page (its script's first phase only); the script's second phase is
+    # then done here, over every slot's ids at once: else each one-index call would read a
+    # whole page (256 buckets x 51 ids for a page of 50). A slot of several indexes merges
+    # them whole inside its call, as on a single server.
+    probe = max(1, -(-want // len(indexes)))
+    calls = [(group, [*args, probe] if len(group) == 1 else args) for group in groups]
+    replies = cast(list[list[Any]], merge.each(redis, calls))
+    again = _read_again(redis, groups, replies, probe, want, newest_first)
+    return _merged(replies + again, limit, newest_first)
+
+
+def _merged(replies: list[list[Any]], limit: int, newest_first: bool) -> Page:
+    """Slots' pages ({total, ids...}, each sorted) merged into one; the totals summed."""
     total = sum(int(reply[0]) for reply in replies)
     merged = heapq.merge(*(reply[1:] for reply in replies), reverse=newest_first)
-    firsts = [(str(comment_id), "") for comment_id in itertools.islice(merged, want)]
+    firsts = [(str(comment_id), "") for comment_id in itertools.islice(merged, limit + 1)]
     return _page(firsts, limit, total)
 
 
-def _slot_groups(redis: RedisClient, indexes: Sequence[str]) -> list[list[str]]:
-    """The indexes that one script may read together: all of them on a single server (it
-    checks no slots), those of one slot on a cluster."""
-    if not isinstance(redis, RedisCluster):
-        return [list(indexes)]
-    groups: dict[int, list[str]] = {}
-    for index in indexes:
-        groups.setdefault(redis.keyslot(index), []).append(index)  # type: ignore[no-untyped-call]
-    return list(groups.values())
+def _read_again(
+    redis: RedisClient,
+    groups: list[list[str]],
+    replies: list[list[Any]],
+    probe: int,
+    want: int,
+    newest_first: bool,
+) -> list[list[Any]]:
+    """MERGED_PAGE's second phase over the slots (one pipelined round trip; none when the
+    probes settle the page): every one-index slot whose probe was full and ends before the
+    page's provisional end (the ``want``-th id of all read so far) is read on up to that end.
+    Any id of the page is among its index's first ``want`` and no later than that end, so the
+    page is then whole. Replies shaped as the script's, with a total of 0."""
+    ids = sorted((str(i) for reply in replies for i in reply[1:]), reverse=newest_first)
+    boundary = ids[want - 1] if len(ids) >= want else None
+
+    def before(a: str, b: str) -> bool:
+        return a > b if newest_first else a < b
+
+    again = [
+        (group[0], str(reply[-1]))
+        for group, reply in zip(groups, replies, strict=True)
+        if len(group) == 1
+        and len(reply) - 1 == probe
+        and (boundary is None or before(str(reply[-1]), boundary))
+    ]
+    if not again:
+        return []
+    end = ("-" if newest_first else "+") if boundary is None else "[" + boundary
+    pipe = redis.pipeline(transaction=False)
+    for index, last in again:
+        if newest_first:
+            pipe.zrevrangebylex(index, "(" + last, end, 0, want)
+        else:
+            pipe.zrangebylex(index, "(" + last, end, 0, want)
+    return [[0, *more] for more in pipe.execute()]
 
 
 def _lex_start(cursor: str | None) -> str:

@@ -10,6 +10,7 @@ from .. import json_text
 from ..models import StoredComment
 from ..states import STATE_RULES, STATUSES
 from ._core import StoreCore
+from .client import mget, slot_groups
 
 
 def status_rule_args(*, stamps: bool) -> tuple[str, ...]:
@@ -46,7 +47,7 @@ class RecordLoader(StoreCore):
         if article_id is not None:
             public = self.keys.article_public(article_id)
             return self._read_with_documents([(i, public) for i in ids])
-        raws = cast(list[Any], self.redis.mget([self.keys.comment(i) for i in ids]))
+        raws = mget(self.redis, [self.keys.comment(i) for i in ids])
         found: dict[str, StoredComment] = {}
         published: list[tuple[str, str]] = []
         parsed: dict[str, Any] = {}  # raw -> record, so an unchanged one is parsed once
@@ -69,17 +70,26 @@ class RecordLoader(StoreCore):
         if not wanted:
             return []
         ids = [comment_id for comment_id, _ in wanted]
-        reply = cast(
-            list[Any],
-            self._read_comments(
-                keys=[*(self.keys.comment(i) for i in ids), *(public for _, public in wanted)],
-                args=ids,
-            ),
-        )
+        comment_keys = [self.keys.comment(i) for i in ids]
+        # One call per slot (a comment and its article's public hash share their bucket's):
+        # one plain call on a single server, as before sharding; a pipeline on a cluster.
+        groups = slot_groups(self.redis, comment_keys)
+        calls = [
+            (
+                [*(comment_keys[p] for p in group), *(wanted[p][1] for p in group)],
+                [ids[p] for p in group],
+            )
+            for group in groups
+        ]
+        replies = cast(list[list[Any]], self._read_comments.each(self.redis, calls))
+        pairs: dict[str, tuple[Any, Any]] = {}
+        for (_, group_ids), reply in zip(calls, replies, strict=True):
+            pairs.update(zip(group_ids, zip(reply[::2], reply[1::2], strict=True), strict=True))
         known = parsed or {}
         return [
             self._decode(comment_id, known.pop(raw, None) or json.loads(raw), doc)
-            for comment_id, raw, doc in zip(ids, reply[::2], reply[1::2], strict=True)
+            for comment_id in ids
+            for raw, doc in (pairs[comment_id],)
             if raw
         ]
 

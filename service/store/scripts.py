@@ -805,14 +805,17 @@ return listed
 # their sizes. Each index gives its first few ids (the page spread over the indexes); those
 # whose few all come before the page's provisional end (the ARGV[2]-th of them all) are read
 # again up to that end: any id of the page is among its own index's first ARGV[2] and comes
-# no later than that end, so the page is then whole (store/reads.py, merged_page).
+# no later than that end, so the page is then whole (store/reads.py, merged_page). With
+# ARGV[5] (a cluster's call per slot) that is the probe, and only the first phase runs: the
+# caller reads again, after merging every slot's ids.
 # Returns {total (0 without ARGV[4]), id1, id2, ...}. Reads only.
 MERGED_PAGE = """
 local start, want = ARGV[1], tonumber(ARGV[2])
 local newest_first, with_total = ARGV[3] == '1', ARGV[4] == '1'
 local last = newest_first and '-' or '+'
 local from_start = start == (newest_first and '+' or '-')
-local probe = #KEYS == 1 and want or math.max(1, math.ceil(want / #KEYS))
+local given = tonumber(ARGV[5])
+local probe = given or (#KEYS == 1 and want or math.max(1, math.ceil(want / #KEYS)))
 local function range(key, from, to, count)
   if newest_first then
     return redis.call('ZREVRANGEBYLEX', key, from, to, 'LIMIT', 0, count)
@@ -839,7 +842,7 @@ local boundary = all[want]
 local again = false
 for i, key in ipairs(KEYS) do
   local ids = found[i]
-  if #ids == probe and (boundary == nil or before(ids[#ids], boundary)) then
+  if not given and #ids == probe and (boundary == nil or before(ids[#ids], boundary)) then
     local more = range(key, '(' .. ids[#ids], boundary and ('[' .. boundary) or last, want)
     for _, id in ipairs(more) do all[#all + 1] = id end
     again = true

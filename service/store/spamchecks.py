@@ -4,9 +4,8 @@ claimed by another after a while."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from redis.exceptions import ResponseError
+import time
+from typing import Any, cast
 
 from ._core import StoreCore
 
@@ -26,23 +25,42 @@ class SpamChecks(StoreCore):
         self, consumer: str, count: int, block_ms: int, idle_ms: int
     ) -> list[tuple[str, str, dict[str, str]]]:
         """(stream, entry id, fields): first entries another consumer left unacknowledged
-        for ``idle_ms``, then new ones (waiting up to ``block_ms``)."""
+        for ``idle_ms``, then new ones (waiting up to ``block_ms``). Each step is one
+        pipeline over the streams (on a cluster, one round trip per node): one XREADGROUP over
+        streams of several slots would be refused, so several streams are read without BLOCK
+        and the wait is a sleep here."""
+        streams = self.keys.spam_check_streams()
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            pipe.xautoclaim(stream, GROUP, consumer, idle_ms, "0-0", count=count)
+        replies = pipe.execute(raise_on_error=False)
         found: list[tuple[str, str, dict[str, str]]] = []
-        for stream in self.keys.spam_check_streams():
-            self._ensure_group(stream)
-            claimed: Any = self.redis.xautoclaim(
-                stream, GROUP, consumer, idle_ms, "0-0", count=count
-            )
+        for stream, created, claimed in zip(streams, replies[::2], replies[1::2], strict=True):
+            for reply in (created, claimed):
+                if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                    raise reply
             found += [(stream, i, f) for i, f in claimed[1] if f]
         if found:
             return found
-        streams: dict[Any, Any] = dict.fromkeys(self.keys.spam_check_streams(), ">")
-        # BLOCK 0 would wait for ever: no wait is no BLOCK at all.
-        block = block_ms or None
-        reply: Any = self.redis.xreadgroup(GROUP, consumer, streams, count=count, block=block)
+        if len(streams) == 1:
+            # BLOCK 0 would wait for ever: no wait is no BLOCK at all.
+            read = [
+                self.redis.xreadgroup(
+                    GROUP, consumer, {streams[0]: ">"}, count=count, block=block_ms or None
+                )
+            ]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in streams:
+                pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+            read = pipe.execute()
         # RESP2 (the store's protocol): [[stream, [(id, fields), ...]], ...]
-        for stream, entries in reply or []:
-            found += [(str(stream), str(i), dict(f)) for i, f in entries if f]
+        for reply in read:
+            for stream_name, entries in cast(list[Any], reply or []):
+                found += [(str(stream_name), str(i), dict(f)) for i, f in entries if f]
+        if not found and len(streams) > 1 and block_ms:
+            time.sleep(min(block_ms, 250) / 1000)
         return found
 
     def spam_work_done(self, stream: str, entry_id: str) -> None:
@@ -50,10 +68,3 @@ class SpamChecks(StoreCore):
         pipe.xack(stream, GROUP, entry_id)
         pipe.xdel(stream, entry_id)  # it may carry an encrypted client address
         pipe.execute()
-
-    def _ensure_group(self, stream: str) -> None:
-        try:
-            self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise

@@ -86,29 +86,30 @@ class Webhooks(StoreCore):
 
     def ensure_groups(self, group: str, start_id: str) -> None:
         """The group on every event stream (created empty if need be), reading from
-        ``start_id``; an existing group keeps its position."""
+        ``start_id``; an existing group keeps its position. One pipeline (on a cluster, one
+        round trip per node)."""
+        pipe = self.redis.pipeline(transaction=False)
         for stream in self.keys.event_streams():
-            try:
-                self.redis.xgroup_create(stream, group, id=start_id, mkstream=True)
-            except ResponseError as error:
-                if "BUSYGROUP" not in str(error):
-                    raise
+            pipe.xgroup_create(stream, group, id=start_id, mkstream=True)
+        _raise_unless_busy(pipe.execute(raise_on_error=False))
 
     def claim_pending(self, group: str, consumer: str, min_idle_ms: int) -> int:
         """Take over every entry of the group pending with other consumers for at least
-        ``min_idle_ms`` (a dead worker's): XAUTOCLAIM, a page at a time."""
+        ``min_idle_ms`` (a dead worker's): XAUTOCLAIM, a page at a time, every stream's
+        page in one pipeline (a stream whose pages are done drops out)."""
         claimed = 0
-        for stream in self.keys.event_streams():
-            start = "0-0"
-            while True:
+        cursors = dict.fromkeys(self.keys.event_streams(), "0-0")
+        while cursors:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream, start in cursors.items():
                 # Whole entries, not JUSTID: redis-py drops the cursor from a JUSTID reply.
-                reply = self.redis.xautoclaim(
-                    stream, group, consumer, min_idle_ms, start, count=500
-                )
-                start, entries = str(reply[0]), reply[1]
-                claimed += len(entries)
-                if start == "0-0":
-                    break
+                pipe.xautoclaim(stream, group, consumer, min_idle_ms, start, count=500)
+            following: dict[str, str] = {}
+            for stream, reply in zip(cursors, pipe.execute(), strict=True):
+                claimed += len(reply[1])
+                if str(reply[0]) != "0-0":
+                    following[stream] = str(reply[0])
+            cursors = following
         return claimed
 
     def read_group(
@@ -116,20 +117,28 @@ class Webhooks(StoreCore):
     ) -> list[tuple[str, str, dict[str, str]]]:
         """Entries (stream, id, fields) for this consumer, oldest first over every stream:
         its own pending ones (``pending``) or new ones. One stream blocks up to ``block_ms``;
-        several are read without blocking (a group and a read per stream: with sharding they
-        live in different slots)."""
+        several are read without blocking, a read per stream in one pipeline (with sharding
+        they live in different slots: on a cluster one round trip per node)."""
         streams = self.keys.event_streams()
         found: list[tuple[str, str, dict[str, str]]] = []
-        block = block_ms if len(streams) == 1 else None
-        for stream in streams:
-            reply = self.redis.xreadgroup(
-                group, consumer, {stream: "0" if pending else ">"}, count=count, block=block
-            )
+        start = "0" if pending else ">"
+        if len(streams) == 1:
+            replies = [
+                self.redis.xreadgroup(
+                    group, consumer, {streams[0]: start}, count=count, block=block_ms
+                )
+            ]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in streams:
+                pipe.xreadgroup(group, consumer, {stream: start}, count=count)
+            replies = pipe.execute()
+        for stream, reply in zip(streams, replies, strict=True):
             for _, entries in cast(list[Any], reply or []):
                 found += [(stream, i, f) for i, f in entries if f is not None]
         index = {stream: i for i, stream in enumerate(streams)}
         found.sort(key=lambda e: stream_id_key(event_id(e[1], index[e[0]])))
-        if not found and block is None and block_ms:
+        if not found and len(streams) > 1 and block_ms:
             # Several streams cannot block together: wait here instead of polling at once.
             time.sleep(min(block_ms, 250) / 1000)
         return found
@@ -139,21 +148,28 @@ class Webhooks(StoreCore):
 
     def oldest_pending_ms(self, group: str) -> int | None:
         """The stream time (ms) of the oldest entry the group has not acknowledged or not
-        read yet, over every stream; None when it is up to date."""
-        oldest: int | None = None
-        for stream in self.keys.event_streams():
-            summary = self.redis.xpending(stream, group)
-            candidates = []
+        read yet, over every stream; None when it is up to date. Two pipelines (each one
+        round trip per node on a cluster): every stream's pending summary and groups, then
+        the first unread entry of each stream that has the group."""
+        streams = self.keys.event_streams()
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xpending(stream, group)
+            pipe.xinfo_groups(stream)
+        replies = pipe.execute()
+        candidates: list[str] = []
+        unread = self.redis.pipeline(transaction=False)
+        for stream, summary, groups in zip(streams, replies[::2], replies[1::2], strict=True):
             if summary and summary.get("pending"):
                 candidates.append(str(summary["min"]))
-            info = [g for g in self.redis.xinfo_groups(stream) if g["name"] == group]
+            info = [g for g in groups if g["name"] == group]
             if info:
-                unread = self.redis.xrange(stream, min=f"({info[0]['last-delivered-id']}", count=1)
-                candidates += [str(i) for i, _ in cast(list[Any], unread)]
-            for c in candidates:
-                ms = int(c.split("-")[0])
-                oldest = ms if oldest is None else min(oldest, ms)
-        return oldest
+                unread.xrange(stream, min=f"({info[0]['last-delivered-id']}", count=1)
+        if len(unread):
+            for entries in unread.execute():
+                candidates += [str(i) for i, _ in cast(list[Any], entries)]
+        ms = [int(c.split("-")[0]) for c in candidates]
+        return min(ms) if ms else None
 
     # -- leases -----------------------------------------------------------------------------
 
@@ -269,3 +285,10 @@ class Webhooks(StoreCore):
     def digest_sent(self, count: int) -> None:
         if count:
             self.redis.ltrim(self.keys.notify_digest(), count, -1)
+
+
+def _raise_unless_busy(replies: list[Any]) -> None:
+    """Group creations' replies: one that exists already (BUSYGROUP) is no error."""
+    for reply in replies:
+        if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+            raise reply
