@@ -14,6 +14,19 @@ class TaggedKeys(Keys):
         return "other:" + super()._key(kind, *parts)
 
 
+class PerBucketKeys(Keys):
+    """A layout that names one kind per bucket its own way (as tests/sharded_keys.py does)."""
+
+    def status_index(self, status: str, bucket: int | str) -> str:
+        return f"{{b{bucket}}}:" + super().status_index(status, bucket)
+
+
+def test_a_subclass_s_own_names_are_the_lists_names() -> None:
+    keys = PerBucketKeys("cm")
+    assert keys.status_indexes("pending")[7] == keys.status_index("pending", 7)
+    assert keys.status_indexes("pending")[7].startswith("{b7}:")
+
+
 def test_the_lists_are_every_bucket_s_names_in_order() -> None:
     keys = Keys("cm")
     assert keys.status_indexes(Status.PENDING) == tuple(

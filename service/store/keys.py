@@ -229,7 +229,7 @@ class Keys:
 
     def status_indexes(self, status: str) -> tuple[str, ...]:
         """Every bucket's index of ``status``, in bucket order."""
-        return _every_bucket(self, f"status:{status}")
+        return _every_bucket(self, "status_index", (str(status),))
 
     def article_status_index(self, article_id: str, status: str) -> str:
         return self._key(f"idx:{status}", article_id)
@@ -239,7 +239,7 @@ class Keys:
         return self._key(f"reason:{code}:status:{status}", str(bucket))
 
     def reason_status_indexes(self, code: str, status: str) -> tuple[str, ...]:
-        return _every_bucket(self, f"reason:{code}:status:{status}")
+        return _every_bucket(self, "reason_status_index", (code, str(status)))
 
     def article_public(self, article_id: str) -> str:
         return self._key("public", article_id)
@@ -346,7 +346,7 @@ class Keys:
         return self._key("reported", str(bucket))
 
     def reported_indexes(self) -> tuple[str, ...]:
-        return _every_bucket(self, "reported")
+        return _every_bucket(self, "reported", ())
 
     def spam_checks(self, article_id: str | None = None) -> str:
         """The spam checker's work for a comment of ``article_id`` (today one stream for all;
@@ -449,8 +449,10 @@ class Keys:
 
 
 @lru_cache(maxsize=256)
-def _every_bucket(keys: Keys, kind: str) -> tuple[str, ...]:
-    """Every bucket's key of one kind, in bucket order: made once per kind, since a replayed
-    moderator listing checks its name on every request (256 names made per request cost the
-    queue a quarter of its worker's time under load, py-spy, 2026-12-03)."""
-    return tuple(keys._key(kind, str(b)) for b in range(BUCKETS))
+def _every_bucket(keys: Keys, method: str, args: tuple[str, ...]) -> tuple[str, ...]:
+    """Every bucket's key made by ``keys.<method>(*args, bucket)``, in bucket order: made once
+    per Keys and arguments, since a replayed moderator listing checks its name on every
+    request (256 names made per request cost the queue a quarter of its worker's time under
+    load, py-spy, 2026-12-03). Through the method, so that a subclass's layout applies."""
+    make = getattr(keys, method)
+    return tuple(make(*args, b) for b in range(BUCKETS))
