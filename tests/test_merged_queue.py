@@ -119,17 +119,8 @@ def test_a_queue_over_256_skewed_buckets_pages_right_in_one_round_trip(
     expected = sorted(set(everything), reverse=newest_first)
     merged_page(redis_client, indexes, 1, None)  # the script loaded
     for limit in (13, 50, 500):
-        seen: list[str] = []
-        cursor, pages = None, 0
         calls = script_calls(redis_client)
-        while True:
-            page = merged_page(redis_client, indexes, limit, cursor, newest_first=newest_first)
-            pages += 1
-            assert page.total == len(expected)
-            seen += [comment_id for comment_id, _ in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        seen, pages = _every_page(redis_client, indexes, limit, newest_first, len(expected))
         assert seen == expected
         assert script_calls(redis_client) - calls == pages * slot_groups(redis_client, indexes)
     # A page of one id per bucket.
@@ -154,13 +145,22 @@ def test_indexes_some_sharing_a_slot_page_right(redis_client: Redis, newest_firs
         redis_client.zadd(rng.choice(indexes[:3] + indexes), {comment_id: 0})
     expected = sorted(set(everything), reverse=newest_first)
     for limit in (1, 9, 60):
-        seen: list[str] = []
-        cursor = None
-        while True:
-            page = merged_page(redis_client, indexes, limit, cursor, newest_first=newest_first)
-            assert page.total == len(expected)
-            seen += [comment_id for comment_id, _ in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        seen, _ = _every_page(redis_client, indexes, limit, newest_first, len(expected))
         assert seen == expected
+
+
+def _every_page(
+    redis_client: Redis, indexes: list[str], limit: int, newest_first: bool, total: int
+) -> tuple[list[str], int]:
+    """Every id of the merged listing, page by page (each page's total checked), and how many
+    pages that took."""
+    seen: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        page = merged_page(redis_client, indexes, limit, cursor, newest_first=newest_first)
+        pages += 1
+        assert page.total == total
+        seen += [comment_id for comment_id, _ in page.items]
+        if page.next_cursor is None:
+            return seen, pages
+        cursor = page.next_cursor
