@@ -14,12 +14,12 @@ def test_a_rewrite_is_waited_for_and_counted(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path) as server:
         writer = make_redis(server.url)
         # Enough data that the rewrite is still running when the watch first looks.
-        writer.execute_command("DEBUG", "POPULATE", "200000", "bench", "256")
+        writer.execute_command("DEBUG", "POPULATE", "200000", "bench", "256")  # type: ignore[no-untyped-call]
         watch = ForkWatch(server.url)
         try:
             before = watch.forks()
             assert not watch.busy()
-            writer.execute_command("BGREWRITEAOF")
+            writer.bgrewriteaof()
             assert watch.busy()  # set when the child forks, before the reply
             waited = watch.settle(limit_s=60)
             assert not watch.busy()
