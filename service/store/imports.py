@@ -173,7 +173,7 @@ class Imports(Inserts, RecordLoader):
         if kind not in BACKUP_KINDS:
             raise ValueError(f"not a backed-up kind of key: {kind!r}")
         shape = next(s for s in SHAPES if s.kind == kind)
-        key = getattr(self.keys, kind)(*(parts[p] for p in shape.parts))
+        key = getattr(self.keys, kind)(*(parts.get(p, "") for p in shape.parts))
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(key)
         if value:
@@ -186,7 +186,7 @@ class Imports(Inserts, RecordLoader):
         pipe.execute()
         # One WAIT per key when replicas are wanted: a restore is rare, and stops (exit 3) at
         # the first key no replica confirmed; run again, it writes the same keys again.
-        self.replica_wait.confirm(self.keys.replication_mark(), what="restore")
+        self.replica_wait.confirm(self.keys.replication_mark(self.keys.tag), what="restore")
         self._changed(key)
 
     def is_empty(self) -> bool:
