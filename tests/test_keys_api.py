@@ -3,17 +3,20 @@
 arguments is today's name, and with layout 4's tags (tests/sharded_keys.py, PlanTagKeys) each
 lands under the tag the plan gives it (§0, §3) and only its tag differs. The scans' shapes
 (Keys.classify) still recognise every name, and the writes confirmed by a replication mark
-are not yet placed (the next commit)."""
+write it in the slot of the keys they wrote."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from redis import Redis
 from redis.crc import key_slot
 
+from service.crypto import Cipher, KeyRing
 from service.ids import id_bucket, new_id
-from service.store import Keys
+from service.store import CommentStore, Keys
 from service.store.keys import BUCKETS, SHAPES, hash_tag
 from service.store.layout import LegacyKeys, rebuilt
 from tests.sharded_keys import PlanTagKeys, bucket_tag
@@ -193,3 +196,55 @@ def test_hash_tag_is_the_first_braces_as_redis_reads_them() -> None:
     for untagged in ("cm:policy", "cm:{}:x", "cm:{open"):
         with pytest.raises(ValueError, match="no hash tag"):
             hash_tag(untagged)
+
+
+CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("k1")))
+
+
+@pytest.fixture
+def marks(redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> tuple[CommentStore, list[str]]:
+    """A store of layout 4's tags whose confirmations are recorded (each write below touches
+    one tag's keys: valid on the cluster pass too)."""
+    store = CommentStore(redis_client, PlanTagKeys(), CIPHER)
+    written: list[str] = []
+
+    def confirm(*mark_keys: str, what: str) -> None:
+        written.extend(mark_keys)
+
+    monkeypatch.setattr(store.replica_wait, "confirm", confirm)
+    return store, written
+
+
+def test_a_revocation_is_confirmed_in_its_author_s_slot(
+    redis_client: Redis, marks: tuple[CommentStore, list[str]]
+) -> None:
+    store, written = marks
+    keys = store.keys
+    redis_client.sadd(keys.author_commenters(EMAIL), "c1", "c2")
+    for commenter_id in ("c1", "c2"):
+        redis_client.hset(keys.commenter(EMAIL, commenter_id), "email", EMAIL)
+    assert store.revoke_commenters(EMAIL) == 2
+    assert not redis_client.exists(keys.commenter(EMAIL, "c1"), keys.commenter(EMAIL, "c2"))
+    assert written == [f"cm:replmark:{{cm:u:{EMAIL}}}"]
+
+
+def test_a_re_encryption_is_confirmed_in_its_comment_s_slot(
+    redis_client: Redis, marks: tuple[CommentStore, list[str]]
+) -> None:
+    store, written = marks
+    redis_client.set(store.keys.comment(COMMENT), json.dumps({"email": "old"}))
+    assert store.rewrite_email(COMMENT, "old", "new")
+    assert written == [f"cm:replmark:{B}"]
+    assert key_slot(written[0].encode()) == key_slot(store.keys.comment(COMMENT).encode())
+
+
+def test_a_restored_commenter_record_goes_to_its_email_s_tag_and_is_confirmed_there(
+    redis_client: Redis, marks: tuple[CommentStore, list[str]]
+) -> None:
+    store, written = marks
+    # A backup names a commenter record by its id only (today's name carries no more).
+    record = {"email": EMAIL, "secret": "s", "ttl": "1000"}
+    store.restore_key("commenter", {"commenter_id": "c9"}, record, 60_000)
+    assert redis_client.hgetall(store.keys.commenter(EMAIL, "c9")) == record
+    store.restore_key("moderators", {}, {"alice": "h"}, 0)
+    assert written == [f"cm:replmark:{{cm:u:{EMAIL}}}", "cm:replmark:{cm}"]

@@ -58,7 +58,7 @@ class Commenters(StoreCore):
                     pipe.multi()
                     pipe.delete(index, *(self.keys.commenter(email_hash, i) for i in ids))
                     pipe.execute()
-                    mark = self.keys.replication_mark(self.keys.tag)
+                    mark = self.keys.replication_mark(self.keys.tag_for_author(email_hash))
                     self.replica_wait.confirm(mark, what="revocation")
                     return len(ids)
                 except WatchError:
