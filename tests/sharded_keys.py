@@ -96,3 +96,27 @@ class ShardedKeys(Keys):
 
     def spam_check_streams(self) -> tuple[str, ...]:
         return (self.spam_checks(None), *(self._in(b, "spamcheck") for b in range(BUCKETS)))
+
+
+@dataclass(frozen=True)
+class PlanTagKeys(Keys):
+    """Layout 4's hash tags (docs/sharding-plan.md §0, §3) through :class:`Keys`' own tag
+    methods, today's names otherwise: what each key's builder places it by."""
+
+    def tag_for_bucket(self, bucket: int | str) -> str:
+        return bucket_tag(self.prefix, int(bucket))
+
+    def tag_for_article(self, article_id: str) -> str:
+        return self.tag_for_bucket(self.bucket(article_id))
+
+    def tag_for_comment(self, comment_id: str) -> str:
+        return self.tag_for_bucket(id_bucket(comment_id))
+
+    def tag_for_author(self, email_hash: str) -> str:
+        return "{" + f"{self.prefix}:u:{email_hash}" + "}"
+
+    def tag_for_client(self, ip_hash: str) -> str:
+        return "{" + f"{self.prefix}:ip:{ip_hash}" + "}"
+
+    def tag_for_campaign(self) -> str:
+        return "{" + f"{self.prefix}:cmc" + "}"

@@ -10,8 +10,8 @@ from service.store.keys import BUCKETS, Keys
 class TaggedKeys(Keys):
     """Another layout: a class of its own must not share the first one's lists."""
 
-    def _key(self, kind: str, *parts: str) -> str:
-        return "other:" + super()._key(kind, *parts)
+    def _key(self, tag: str, kind: str, *parts: str) -> str:
+        return "other:" + super()._key(tag, kind, *parts)
 
 
 class PerBucketKeys(Keys):

@@ -252,8 +252,8 @@ DAMAGES: dict[str, tuple[Callable[[Redis, Store], object], Callable[[Store], lis
         lambda s: [f"{KEYS.comment('3' * 26)}: a hash, the schema keeps a string here"],
     ),
     "a marker that never expires": (
-        lambda r, s: r.set(KEYS.duplicate("fingerprint"), "1"),
-        lambda s: [f"{KEYS.duplicate('fingerprint')}: never expires (a duplicate must)"],
+        lambda r, s: r.set(KEYS.duplicate("article", "fingerprint"), "1"),
+        lambda s: [f"{KEYS.duplicate('article', 'fingerprint')}: never expires (a duplicate must)"],
     ),
     "an unreadable record": (
         lambda r, s: r.set(KEYS.comment("4" * 26), "{not json"),

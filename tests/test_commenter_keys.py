@@ -23,9 +23,12 @@ def trusted(client: FlaskClient, email: str = "ann@example.com") -> Browser:
     return browser
 
 
-def record_of(key: str | None) -> str:
+def record_of(browser: Browser, key: str | None = None) -> str:
+    """The record of ``key`` (by default the browser's own), bound to the browser's email."""
+    key = browser.key if key is None else key
     assert key is not None
-    return Keys("cm").commenter(key.split(".")[0])
+    email_hash = browser.client.application.extensions[EXTENSION_KEY].hasher.email(browser.email)
+    return Keys("cm").commenter(email_hash, key.split(".")[0])
 
 
 def test_the_key_earns_trust_for_its_own_email_only(client: FlaskClient) -> None:
@@ -54,7 +57,7 @@ def test_every_use_rotates_the_key_and_the_old_one_works_only_within_the_grace(
     ann.key = retry.get_json()["commenter_key"]
     # Once the grace is over, the replaced secret is proof of a copy: the record is revoked,
     # and the key its rightful holder has stops working too.
-    redis_client.hset(record_of(old), "previous_until", 0)
+    redis_client.hset(record_of(ann, old), "previous_until", 0)
     replayed = submit(client, comment="Three.", commenter_key=old)
     assert replayed.status_code == 202
     assert ann.submit(comment="Four.").status_code == 202
@@ -87,7 +90,7 @@ def test_keys_are_stored_hashed_and_an_erasure_revokes_them(
     dump = every_stored_value(redis_client)
     secret = str(ann.key).split(".")[1]
     assert secret not in dump and "erase.me" not in dump.lower()
-    assert redis_client.exists(record_of(ann.key))
+    assert redis_client.exists(record_of(ann))
     erased = client.post(
         "/api/v1/moderation/data-requests/erase",
         headers=AUTH,
@@ -153,13 +156,13 @@ def test_the_emails_set_of_keys_outlives_every_key_so_an_erasure_finds_them(
     )
     redis_client.pexpire(index, 1000)  # as if the submission were long ago
     approve(client, first)
-    assert redis_client.pttl(index) >= redis_client.pttl(record_of(ann.key)) - 1000
+    assert redis_client.pttl(index) >= redis_client.pttl(record_of(ann)) - 1000
     client.post(
         "/api/v1/moderation/data-requests/erase",
         headers=AUTH,
         json={"email": "late.decision@example.com", "mode": "delete"},
     )
-    assert not redis_client.exists(record_of(ann.key))
+    assert not redis_client.exists(record_of(ann))
 
 
 def test_a_dropped_duplicate_answers_and_rotates_like_a_stored_comment(

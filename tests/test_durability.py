@@ -166,7 +166,7 @@ def test_a_transaction_batch_loads_its_scripts_inside_it(
         "return redis.call('SET', KEYS[1], ARGV[1])"
     )
     redis_client.script_flush()
-    key = Keys().replication_mark()
+    key = Keys().replication_mark(Keys().tag)
     commands = [
         ("EVALSHA", script.sha, 1, key + ":a", "1"),
         ("EVALSHA", script.sha, 1, key + ":b", "fail"),
@@ -195,7 +195,7 @@ def test_outside_a_request_a_transaction_no_replica_confirms_raises(
     store = CommentStore(redis_client, Keys(), _cipher(config), wait_replicas=1, wait_timeout_ms=20)
     with pytest.raises(ReplicasBehind, match="revocation"):
         store.revoke_commenters("0" * 64)
-    mark = Keys().replication_mark()
+    mark = Keys().replication_mark(Keys().tag)
     assert 0 < int(redis_client.pttl(mark)) <= 60_000  # a mark that does not stay
 
 

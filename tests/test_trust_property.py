@@ -77,10 +77,10 @@ def test_the_insert_script_chooses_the_variant_is_trusted_names(
     serial = next(_serial)
     email_hash = f"author{serial}"
     commenter_id = f"{serial:024x}"
-    redis_client.hset(KEYS.commenter(commenter_id), "email", email_hash)
-    redis_client.hset(KEYS.commenter(commenter_id), "secret", "presented-secret-hash")
+    redis_client.hset(KEYS.commenter(email_hash, commenter_id), "email", email_hash)
+    redis_client.hset(KEYS.commenter(email_hash, commenter_id), "secret", "presented-secret-hash")
     for stamp, value in stamps.items():
-        redis_client.hset(KEYS.commenter(commenter_id), stamp, value)
+        redis_client.hset(KEYS.commenter(email_hash, commenter_id), stamp, value)
     key = KeyExchange(
         email_hash=email_hash,
         presented_id=commenter_id,

@@ -56,9 +56,10 @@ class Commenters(StoreCore):
                     pipe.watch(index)
                     ids = [str(i) for i in cast(set[Any], pipe.smembers(index))]
                     pipe.multi()
-                    pipe.delete(index, *(self.keys.commenter(i) for i in ids))
+                    pipe.delete(index, *(self.keys.commenter(email_hash, i) for i in ids))
                     pipe.execute()
-                    self.replica_wait.confirm(self.keys.replication_mark(), what="revocation")
+                    mark = self.keys.replication_mark(self.keys.tag_for_author(email_hash))
+                    self.replica_wait.confirm(mark, what="revocation")
                     return len(ids)
                 except WatchError:
                     continue

@@ -144,7 +144,10 @@ class Decisions(RecordLoader):
         ]
         # The commenter key that sent it earns or loses trust by the decision.
         commenter = (
-            [k.commenter(comment.commenter_id), k.author_commenters(comment.email_hash)]
+            [
+                k.commenter(comment.email_hash, comment.commenter_id),
+                k.author_commenters(comment.email_hash),
+            ]
             if comment.commenter_id and comment.email_hash
             else []
         )

@@ -18,7 +18,7 @@ from ..states import STATUSES
 from .commenters import KeyExchange
 from .durability import evalsha
 from .inserts import Guards, Inserts, Judgement, Outcome
-from .keys import SHAPES
+from .keys import SHAPES, hash_tag
 from .reads import merged_page
 from .records import RecordLoader
 
@@ -172,8 +172,7 @@ class Imports(Inserts, RecordLoader):
         """One key of :meth:`backup_keys` written back (replacing what is there)."""
         if kind not in BACKUP_KINDS:
             raise ValueError(f"not a backed-up kind of key: {kind!r}")
-        shape = next(s for s in SHAPES if s.kind == kind)
-        key = getattr(self.keys, kind)(*(parts[p] for p in shape.parts))
+        key = self._restored_name(kind, parts, value)
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(key)
         if value:
@@ -186,8 +185,16 @@ class Imports(Inserts, RecordLoader):
         pipe.execute()
         # One WAIT per key when replicas are wanted: a restore is rare, and stops (exit 3) at
         # the first key no replica confirmed; run again, it writes the same keys again.
-        self.replica_wait.confirm(self.keys.replication_mark(), what="restore")
+        self.replica_wait.confirm(self.keys.replication_mark(hash_tag(key)), what="restore")
         self._changed(key)
+
+    def _restored_name(self, kind: str, parts: dict[str, str], value: Any) -> str:
+        """The name of a backed-up key of ``kind``: from its parts, and a commenter record's
+        email hash from the record (its name does not carry it; its tag will: the author's)."""
+        shape = next(s for s in SHAPES if s.kind == kind)
+        if kind == "commenter" and "email_hash" not in parts:
+            parts = {**parts, "email_hash": str(dict(value or {}).get("email", ""))}
+        return str(getattr(self.keys, kind)(*(parts[p] for p in shape.parts)))
 
     def is_empty(self) -> bool:
         """No comment, policy, article setting or moderator token is stored."""

@@ -215,9 +215,9 @@ class Inserts(StoreCore):
             k.comment(comment.id),
             k.article_public(comment.article_id),
             k.author(comment.email_hash),
-            k.duplicate(guards.duplicate_key),
+            k.duplicate(comment.article_id, guards.duplicate_key),
             k.flood_ip(guards.ip_hash),
-            k.commenter(key.presented_id or key.fresh_id),
+            k.commenter(key.email_hash, key.presented_id or key.fresh_id),
             k.hourly(guards.ip_hash, hour),
             k.author_comments(comment.email_hash),
             k.retention(k.bucket(comment.article_id)),
@@ -303,7 +303,7 @@ class Inserts(StoreCore):
             *variants[0],
             *variants[-1],
         ]
-        keys += [k.commenter(key.fresh_id), k.author_commenters(key.email_hash)]
+        keys += [k.commenter(key.email_hash, key.fresh_id), k.author_commenters(key.email_hash)]
         args += [
             key.email_hash,
             key.presented_secret,

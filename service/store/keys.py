@@ -16,7 +16,11 @@ Until then every key carries the same hash tag, ``{<prefix>}``: a submission che
 duplicate and flood markers and inserts the comment with its indexes in one script, and a
 state change touches a comment, its bucket's indexes, the article's indexes and the author's
 record in one script; the author's keys and the client's (flood markers, hourly counts) are
-shared by all buckets, so today every key must share one Cluster slot.
+shared by all buckets, so today every key must share one Cluster slot. The builders already
+name each key under the tag of what it belongs to (``Keys.tag_for_bucket``, ``tag_for_article``,
+``tag_for_comment``, ``tag_for_author``, ``tag_for_client``, ``tag_for_campaign``, and ``tag``
+for the site's), each ``{<prefix>}`` for now: layout 4 changes those methods, not the callers
+(docs/sharding-plan.md §0, §3).
 
 Sorted sets hold ids with score 0: ids sort by creation time, so lexicographic ranges are pages.
 Hashed identifiers (<email-hash>, <ip-hash>, <fingerprint>) are keyed HMACs (service/hashing.py),
@@ -131,7 +135,10 @@ class KeyShape:
     every key it scans: which :class:`Keys` method builds it, what its variable parts are."""
 
     kind: str  # the name of the Keys method that builds it
-    parts: tuple[str, ...]  # its arguments, in order: the parts of the name that vary
+    # Its arguments, in order: the parts of the name that vary, and those that only choose its
+    # hash tag (today a duplicate marker's article, a commenter record's email hash): classify
+    # finds only the parts a name carries, and a rebuilt name is given "" for the others.
+    parts: tuple[str, ...]
     redis_type: str  # what TYPE answers for it
     expires: bool  # it always carries a TTL (a marker, a counter, a lease)
 
@@ -147,7 +154,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("author", ("email_hash",), "hash", False),
     KeyShape("author_comments", ("email_hash",), "set", False),
     KeyShape("author_commenters", ("email_hash",), "set", True),
-    KeyShape("commenter", ("commenter_id",), "hash", True),
+    KeyShape("commenter", ("email_hash", "commenter_id"), "hash", True),
     KeyShape("retention", ("bucket",), "zset", False),
     KeyShape("moderators", (), "hash", False),
     KeyShape("auth_failures", ("ip_hash",), "string", True),
@@ -155,7 +162,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("rate_limit_counter", ("counter",), "string", True),
     KeyShape("policy", (), "string", False),
     KeyShape("imported", ("article_id",), "hash", False),
-    KeyShape("duplicate", ("fingerprint",), "string", True),
+    KeyShape("duplicate", ("article_id", "fingerprint"), "string", True),
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
     KeyShape("events", (), "stream", False),
@@ -173,13 +180,14 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("spam_checks", (), "stream", False),
     KeyShape("campaign_bucket", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
-    KeyShape("replication_mark", (), "string", True),
+    KeyShape("replication_mark", ("tag",), "string", True),
     KeyShape("layout", (), "string", False),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
-# rate-limit counter's name, which the `limits` library spells.
+# rate-limit counter's name, which the `limits` library spells, and a replication mark's hash
+# tag (one of the prefix's: "{<prefix>}" or "{<prefix>:...}").
 _PART = "[^:]+"
-_TAIL_PARTS = {"counter": ".+"}
+_TAIL_PARTS = {"counter": ".+", "tag": r"\{%(prefix)s(?::[^{}]*)?\}"}
 
 
 # How many buckets articles are spread over, fixed for good (a comment's id carries its
@@ -201,82 +209,127 @@ class Keys:
     def bucket(article_id: str) -> int:
         return article_bucket(article_id)
 
+    # -- hash tags ----------------------------------------------------------------------------
+    # Each builder names its key under the tag of what the key belongs to: an article bucket,
+    # an author, a client, campaign detection, or the site (``tag``). Today every one of them
+    # is ``{<prefix>}`` (one slot; see the module's docstring); layout 4 gives each its own
+    # (docs/sharding-plan.md §0, §3) by changing these methods only, so the callers already
+    # pass what each key will be placed by. They do not derive one from another (an article's
+    # tag from its bucket's, say): that would cost a CRC or an id decode per key name for
+    # nothing while all are one.
+
     @cached_property  # built for every key name: once
     def tag(self) -> str:
+        """The site's tag: keys of no article, author or client (policy, moderators, webhooks,
+        locks, site-wide events, the layout marker)."""
         return "{" + self.prefix + "}"
 
-    def _key(self, kind: str, *parts: str) -> str:
-        """``<prefix>:<kind>:{<tag>}[:<part>...]``: the kind first (so that a prefix names a
-        kind, for CLIENT TRACKING BCAST and for scans), then the hash tag that places the key
-        (today one tag for every key), then the parts that vary."""
+    def tag_for_bucket(self, bucket: int | str) -> str:
+        """An article bucket's keys (its indexes across articles); layout 4:
+        ``{<prefix>:<bucket>}``."""
+        return self.tag
+
+    def tag_for_article(self, article_id: str) -> str:
+        """An article's keys: those of its bucket (:meth:`bucket`)."""
+        return self.tag
+
+    def tag_for_comment(self, comment_id: str) -> str:
+        """A comment's keys (record, claim, reports): its article's bucket, which its id
+        carries (service/ids.py; ids made before that are mapped: sharding plan §4)."""
+        return self.tag
+
+    def tag_for_author(self, email_hash: str) -> str:
+        """An author's keys and their commenter records; layout 4:
+        ``{<prefix>:u:<email-hash>}``."""
+        return self.tag
+
+    def tag_for_client(self, ip_hash: str) -> str:
+        """One client's markers, counters and Idempotency-Keys; layout 4:
+        ``{<prefix>:ip:<ip-hash>}``."""
+        return self.tag
+
+    def tag_for_campaign(self) -> str:
+        """Campaign detection's time buckets and campaign sets (one atomic detection across
+        articles and authors); layout 4: ``{<prefix>:cmc}``."""
+        return self.tag
+
+    def _key(self, tag: str, kind: str, *parts: str) -> str:
+        """``<prefix>:<kind>:<tag>[:<part>...]``: the kind first (so that a prefix names a
+        kind, for CLIENT TRACKING BCAST and for scans), then the hash tag that places the key,
+        then the parts that vary."""
         return (
-            f"{self.prefix}:{kind}:{self.tag}:{':'.join(parts)}"
+            f"{self.prefix}:{kind}:{tag}:{':'.join(parts)}"
             if parts
-            else f"{self.prefix}:{kind}:{self.tag}"
+            else f"{self.prefix}:{kind}:{tag}"
         )
+
+    # -- the keys -----------------------------------------------------------------------------
 
     def layout(self) -> str:
         """The layout version of the store's key names (service/store/layout.py)."""
-        return self._key("layout")
+        return self._key(self.tag, "layout")
 
     def comment(self, comment_id: str) -> str:
-        return self._key("comment", comment_id)
+        return self._key(self.tag_for_comment(comment_id), "comment", comment_id)
 
     def status_index(self, status: str, bucket: int | str) -> str:
         """Ids in ``status`` of the articles of one bucket (a listing across articles
         merges the buckets': store/reads.py, merged_page)."""
-        return self._key(f"status:{status}", str(bucket))
+        return self._key(self.tag_for_bucket(bucket), f"status:{status}", str(bucket))
 
     def status_indexes(self, status: str) -> tuple[str, ...]:
         """Every bucket's index of ``status``, in bucket order."""
         return _every_bucket(self, "status_index", (str(status),))
 
     def article_status_index(self, article_id: str, status: str) -> str:
-        return self._key(f"idx:{status}", article_id)
+        return self._key(self.tag_for_article(article_id), f"idx:{status}", article_id)
 
     def reason_status_index(self, code: str, status: str, bucket: int | str) -> str:
         """(A bucket of "" gives the name without it, which a script completes.)"""
-        return self._key(f"reason:{code}:status:{status}", str(bucket))
+        kind = f"reason:{code}:status:{status}"
+        return self._key(self.tag_for_bucket(bucket), kind, str(bucket))
 
     def reason_status_indexes(self, code: str, status: str) -> tuple[str, ...]:
         return _every_bucket(self, "reason_status_index", (code, str(status)))
 
     def article_public(self, article_id: str) -> str:
-        return self._key("public", article_id)
+        return self._key(self.tag_for_article(article_id), "public", article_id)
 
     def article_settings(self, article_id: str) -> str:
-        return self._key("article:settings", article_id)
+        return self._key(self.tag_for_article(article_id), "article:settings", article_id)
 
     def author(self, email_hash: str) -> str:
-        return self._key("author", email_hash)
+        return self._key(self.tag_for_author(email_hash), "author", email_hash)
 
     def author_comments(self, email_hash: str) -> str:
-        return self._key("author:comments", email_hash)
+        return self._key(self.tag_for_author(email_hash), "author:comments", email_hash)
 
     def author_commenters(self, email_hash: str) -> str:
-        return self._key("author:commenters", email_hash)
+        return self._key(self.tag_for_author(email_hash), "author:commenters", email_hash)
 
-    def commenter(self, commenter_id: str) -> str:
-        return self._key("commenter", commenter_id)
+    def commenter(self, email_hash: str, commenter_id: str) -> str:
+        """One commenter record, with its author's keys: it is only ever named with the email
+        hash it is bound to at hand (the record's ``email`` field)."""
+        return self._key(self.tag_for_author(email_hash), "commenter", commenter_id)
 
     def retention(self, bucket: int) -> str:
-        return self._key("retention", str(bucket))
+        return self._key(self.tag_for_bucket(bucket), "retention", str(bucket))
 
     def retention_indexes(self) -> tuple[str, ...]:
         return tuple(self.retention(b) for b in range(BUCKETS))
 
     def moderators(self) -> str:
-        return self._key("moderators")
+        return self._key(self.tag, "moderators")
 
     def auth_failures(self, ip_hash: str) -> str:
-        return self._key("authfail", ip_hash)
+        return self._key(self.tag_for_client(ip_hash), "authfail", ip_hash)
 
     def lock(self, name: str) -> str:
-        return self._key("lock", name)
+        return self._key(self.tag, "lock", name)
 
     def rate_limits(self) -> str:
         """Prefix of the rate-limit counters (the ``limits`` library names the rest)."""
-        return self._key("limits")
+        return self._key(self.tag, "limits")
 
     def rate_limit_counter(self, counter: str) -> str:
         """One counter, as ``limits`` names it under :meth:`rate_limits` (for recognising
@@ -284,66 +337,70 @@ class Keys:
         return f"{self.rate_limits()}:{counter}"
 
     def policy(self) -> str:
-        return self._key("policy")
+        return self._key(self.tag, "policy")
 
     def imported(self, article_id: str) -> str:
         """The article's imported comments by source id (a source's thread is one article,
         so a reply finds its parent here; the key lives where the article's comments do)."""
-        return self._key("imported", article_id)
+        return self._key(self.tag_for_article(article_id), "imported", article_id)
 
-    def duplicate(self, fingerprint: str) -> str:
-        return self._key("dup", fingerprint)
+    def duplicate(self, article_id: str, fingerprint: str) -> str:
+        """A recent comment's marker, with its article's keys (the fingerprint hashes the
+        article: service/hashing.py), so that the insert checks it in the article's slot."""
+        return self._key(self.tag_for_article(article_id), "dup", fingerprint)
 
     def flood_ip(self, ip_hash: str) -> str:
-        return self._key("flood:ip", ip_hash)
+        return self._key(self.tag_for_client(ip_hash), "flood:ip", ip_hash)
 
     def hourly(self, ip_hash: str, hour: int) -> str:
-        return self._key("hourly", ip_hash, str(hour))
+        return self._key(self.tag_for_client(ip_hash), "hourly", ip_hash, str(hour))
 
     def events(self, article_id: str | None = None) -> str:
         """The event stream of an article's comments (``None``: site-wide events: policy,
         tokens). Today one stream for all; readers go through :meth:`event_streams`."""
-        return self._key("events")
+        tag = self.tag if article_id is None else self.tag_for_article(article_id)
+        return self._key(tag, "events")
 
     def event_streams(self) -> tuple[str, ...]:
-        """Every event stream, for readers that merge them by stream id."""
-        return (self.events(None),)
+        """Every event stream, for readers that merge them by stream id: the site's first
+        (stream index 0, service/events.py), then each bucket's that is another."""
+        return _streams(self, "events")
 
     def event_content(self, article_id: str, comment_id: str) -> str:
         """The public text a comment's events show (name, comment, website), apart from
         the stream so that an erasure can remove it from retained events."""
-        return self._key("evtext", comment_id)
+        return self._key(self.tag_for_article(article_id), "evtext", comment_id)
 
     def webhooks(self) -> str:
-        return self._key("webhooks")
+        return self._key(self.tag, "webhooks")
 
     def webhook_state(self, webhook_id: str) -> str:
-        return self._key("webhook:state", webhook_id)
+        return self._key(self.tag, "webhook:state", webhook_id)
 
     def webhook_deliveries(self, webhook_id: str) -> str:
-        return self._key("webhook:deliveries", webhook_id)
+        return self._key(self.tag, "webhook:deliveries", webhook_id)
 
     def webhook_dead(self, webhook_id: str) -> str:
-        return self._key("webhook:dead", webhook_id)
+        return self._key(self.tag, "webhook:dead", webhook_id)
 
     def webhook_replay(self, webhook_id: str) -> str:
-        return self._key("webhook:replay", webhook_id)
+        return self._key(self.tag, "webhook:replay", webhook_id)
 
     def notify_digest(self) -> str:
-        return self._key("notify:digest")
+        return self._key(self.tag, "notify:digest")
 
     def claim(self, comment_id: str) -> str:
         """A moderator's claim: it changes with its comment, so it is built from the comment's
         id (and moves with it when keys are sharded)."""
-        return self._key("claim", comment_id)
+        return self._key(self.tag_for_comment(comment_id), "claim", comment_id)
 
     def reports(self, comment_id: str) -> str:
         """Readers' reports of one comment (they change with it: built from its id)."""
-        return self._key("reports", comment_id)
+        return self._key(self.tag_for_comment(comment_id), "reports", comment_id)
 
     def reported(self, bucket: int) -> str:
         """The Reported queue of one bucket's articles (like the status indexes)."""
-        return self._key("reported", str(bucket))
+        return self._key(self.tag_for_bucket(bucket), "reported", str(bucket))
 
     def reported_indexes(self) -> tuple[str, ...]:
         return _every_bucket(self, "reported", ())
@@ -351,29 +408,33 @@ class Keys:
     def spam_checks(self, article_id: str | None = None) -> str:
         """The spam checker's work for a comment of ``article_id`` (today one stream for all;
         built from the article so that it can follow the comment's keys when sharded)."""
-        return self._key("spamcheck")
+        tag = self.tag if article_id is None else self.tag_for_article(article_id)
+        return self._key(tag, "spamcheck")
 
     def spam_check_streams(self) -> tuple[str, ...]:
-        """Every stream the spam checker reads."""
-        return (self.spam_checks(),)
+        """Every stream the spam checker reads (the site's first, as :meth:`event_streams`)."""
+        return _streams(self, "spamcheck")
 
     def campaign_bucket(self, window_ms: int, bucket: int) -> str:
         """One time bucket's LSH bands (across articles and authors: that is what a campaign
         is), each band value a field listing its recent comments, and their sketches by id."""
-        return self._key("campaign:bucket", str(window_ms), str(bucket))
+        tag = self.tag_for_campaign()
+        return self._key(tag, "campaign:bucket", str(window_ms), str(bucket))
 
     def campaign(self, campaign_id: str) -> str:
-        return self._key("campaign", campaign_id)
+        return self._key(self.tag_for_campaign(), "campaign", campaign_id)
 
-    def replication_mark(self) -> str:
+    def replication_mark(self, tag: str) -> str:
         """Written (with a TTL) after a MULTI/WATCH transaction, with WAIT after it on the
         same connection: replication is one ordered stream, so a replica that has the mark
-        has the transaction (store/durability.py, ReplicaWait.confirm)."""
-        return self._key("replmark")
+        has the transaction (store/durability.py, ReplicaWait.confirm). One per hash tag, in
+        that tag's slot (so on the primary the transaction wrote to): ``tag`` is the one of
+        the keys written (a ``tag_for_*`` method's, or :func:`hash_tag` of a key)."""
+        return self._key(tag, "replmark")
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""
-        return self._key("idem", ip_hash, key_hash)
+        return self._key(self.tag_for_client(ip_hash), "idem", ip_hash, key_hash)
 
     @property
     def public_tracked_prefixes(self) -> tuple[str, ...]:
@@ -432,7 +493,8 @@ class Keys:
             marks = {part: f"\0{part}\0" for part in shape.parts}
             pattern = re.escape(getattr(self, shape.kind)(*marks.values()))
             for part, mark in marks.items():
-                group = f"(?P<{part}>{_TAIL_PARTS.get(part, _PART)})"
+                shape_of = _TAIL_PARTS.get(part, _PART) % {"prefix": re.escape(self.prefix)}
+                group = f"(?P<{part}>{shape_of})"
                 pattern = pattern.replace(re.escape(mark), group, 1)
             found.append((shape, re.compile(pattern)))
         return tuple(found)
@@ -456,3 +518,23 @@ def _every_bucket(keys: Keys, method: str, args: tuple[str, ...]) -> tuple[str, 
     load, py-spy, 2026-12-03). Through the method, so that a subclass's layout applies."""
     make = getattr(keys, method)
     return tuple(make(*args, b) for b in range(BUCKETS))
+
+
+@lru_cache(maxsize=16)
+def _streams(keys: Keys, kind: str) -> tuple[str, ...]:
+    """The site's stream of a kind (events, spam checks), then every article bucket's that is
+    another key: while all tags are one, the site's alone."""
+    site = keys._key(keys.tag, kind)
+    return tuple(
+        dict.fromkeys((site, *(keys._key(keys.tag_for_bucket(b), kind) for b in range(BUCKETS))))
+    )
+
+
+def hash_tag(name: str) -> str:
+    """The hash tag of a key name (its first ``{...}``, braces included, as Redis Cluster
+    reads it), for a replication mark in the key's slot. Every key of the schema has one."""
+    start = name.find("{")
+    end = name.find("}", start + 1)
+    if start < 0 or end <= start + 1:
+        raise ValueError(f"no hash tag in {name!r}")
+    return name[start : end + 1]

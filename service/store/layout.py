@@ -123,7 +123,7 @@ class LegacyKeys(Keys):
     def author_commenters(self, email_hash: str) -> str:
         return f"{self.tag}:author:{email_hash}:commenters"
 
-    def commenter(self, commenter_id: str) -> str:
+    def commenter(self, email_hash: str, commenter_id: str) -> str:
         return f"{self.tag}:commenter:{commenter_id}"
 
     def retention(self, bucket: int = 0) -> str:
@@ -147,7 +147,7 @@ class LegacyKeys(Keys):
     def imported(self, article_id: str) -> str:
         return f"{self.tag}:imported:{article_id}"
 
-    def duplicate(self, fingerprint: str) -> str:
+    def duplicate(self, article_id: str, fingerprint: str) -> str:
         return f"{self.tag}:dup:{fingerprint}"
 
     def flood_ip(self, ip_hash: str) -> str:
@@ -215,8 +215,8 @@ class LegacyKeys(Keys):
     def campaign(self, campaign_id: str) -> str:
         return f"{self.tag}:campaign:{campaign_id}"
 
-    def replication_mark(self) -> str:
-        return f"{self.tag}:replmark"
+    def replication_mark(self, tag: str) -> str:
+        return f"{tag}:replmark"  # the tag first: layout 1's "{<prefix>}:replmark" for its own
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         return f"{self.tag}:idem:{ip_hash}:{key_hash}"
@@ -227,16 +227,16 @@ class Layout2Keys(Keys):
     """Layout 2's names of the kinds layout 3 splits (its other names are layout 3's)."""
 
     def status_index(self, status: str, bucket: int | str = "") -> str:
-        return self._key(f"status:{status}")
+        return self._key(self.tag, f"status:{status}")
 
     def reason_status_index(self, code: str, status: str, bucket: int | str = "") -> str:
-        return self._key(f"reason:{code}:status:{status}")
+        return self._key(self.tag, f"reason:{code}:status:{status}")
 
     def retention(self, bucket: int = 0) -> str:
-        return self._key("retention")
+        return self._key(self.tag, "retention")
 
     def reported(self, bucket: int = 0) -> str:
-        return self._key("reported")
+        return self._key(self.tag, "reported")
 
     def split_patterns(self) -> tuple[str, ...]:
         """SCAN patterns that find every key of the split kinds (of layout 2 and 3)."""

@@ -109,7 +109,8 @@ class PersonalData(RecordLoader):
                 pipe.set(key, compact(record))
                 pipe.execute()
                 self._changed(key)
-                self.replica_wait.confirm(self.keys.replication_mark(), what="re-encryption")
+                mark = self.keys.replication_mark(self.keys.tag_for_comment(comment_id))
+                self.replica_wait.confirm(mark, what="re-encryption")
                 return True
             except WatchError:
                 return False

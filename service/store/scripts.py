@@ -1,7 +1,9 @@
 """Lua scripts for the multi-key changes that must be atomic.
 
 Every key a script touches arrives in KEYS (so the scripts stay valid on Redis Cluster); no key
-name is built inside Lua, except by the insert's campaign part (see there), under the same tag.
+name is built inside Lua, except by the insert's campaign part (see there), from prefixes Keys
+gives: valid only while the tags they carry (Keys.tag_for_comment, tag_for_campaign,
+tag_for_bucket) are every other key's, ``{<prefix>}`` (docs/sharding-plan.md §2.1 moves them).
 Scripts only use commands Redis 6.2 has.
 
 A comment is one JSON string (see keys.py and models.StoredComment). Lua's cjson rewrites it on
@@ -132,7 +134,8 @@ local CAMPAIGN_HELD_FROM = {_lua_string(Status.PENDING.value)}
 # Campaign detection follows service/moderation/campaigns.detect, its oracle, which a property
 # test (tests/test_campaign_property.py) holds this Lua to; change both together. Only here are
 # key names built in Lua (an earlier member's comment, the campaign's set: ids read from the
-# buckets), from prefixes Keys gives, under the hash tag every other key has (one slot).
+# buckets), from prefixes Keys gives, under the hash tag every other key has (one slot: while
+# Keys.tag_for_* all give {<prefix>}).
 # Returns {1, variant, rotated} stored, {2, variant, rotated} a duplicate dropped (rotated: 1
 # when the presented key was valid and rotated, 0 when a new record was created), and stored as
 # part of a campaign {1, held variant, rotated, campaign id, comments, authors, then each

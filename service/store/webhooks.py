@@ -29,7 +29,7 @@ class Webhooks(StoreCore):
         """Store a new endpoint and create its consumer groups, starting at its creation:
         it receives the events from then on."""
         self.redis.hset(self.keys.webhooks(), endpoint.id, endpoint.to_json())
-        self.replica_wait.confirm(self.keys.replication_mark(), what="webhook")
+        self.replica_wait.confirm(self.keys.replication_mark(self.keys.tag), what="webhook")
         self.ensure_groups(group_name(endpoint.id), f"{endpoint.created_ms}-0")
 
     def webhook(self, webhook_id: str) -> Endpoint | None:
@@ -57,7 +57,9 @@ class Webhooks(StoreCore):
                     pipe.multi()
                     pipe.hset(key, webhook_id, changed.to_json())
                     pipe.execute()
-                    self.replica_wait.confirm(self.keys.replication_mark(), what="webhook")
+                    self.replica_wait.confirm(
+                        self.keys.replication_mark(self.keys.tag), what="webhook"
+                    )
                     return changed
                 except WatchError:
                     continue
@@ -74,7 +76,7 @@ class Webhooks(StoreCore):
         )
         existed = bool(pipe.execute()[0])
         # Confirmed even when nothing was left to remove: a retry after a 503 confirms again.
-        self.replica_wait.confirm(k.replication_mark(), what="webhook deletion")
+        self.replica_wait.confirm(k.replication_mark(k.tag), what="webhook deletion")
         for stream in k.event_streams():
             try:
                 self.redis.xgroup_destroy(stream, group_name(webhook_id))
