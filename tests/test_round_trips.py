@@ -17,18 +17,50 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
+import psutil
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
 from service.app import create_app
 from service.config import Config
+from service.store.client import primaries
 from service.store.keys import BUCKETS, Keys
 from tests.conftest import AUTH, approve, close_app, command_calls, submit
 
 KEYS = Keys()
 
 pytestmark = pytest.mark.usefixtures("redis_client")
+
+
+def other_processes_clients(redis: Redis) -> list[str]:
+    """Clients of the server(s) connected over TCP from another process than this test's.
+
+    INFO commandstats counts the whole server: another process's commands (a service that a
+    session-wide fixture keeps running, polling its webhook list every second) would land in
+    a request's count now and then. Over a unix socket every client has the same address, so
+    only TCP clients can be told apart; replicas and masters are Redis's own links."""
+    ours = {
+        connection.laddr.port
+        for connection in psutil.Process().net_connections(kind="tcp")
+        if connection.laddr
+    }
+    others = []
+    for server in primaries(redis):
+        for client in server.client_list():
+            host, _, port = str(client["addr"]).rpartition(":")
+            if not host or host.startswith("/") or set(client["flags"]) & {"S", "M"}:
+                continue
+            if int(port) not in ours:
+                others.append(f"{client['addr']} (last command {client['cmd']})")
+    return others
+
+
+@pytest.fixture(autouse=True)
+def alone_on_redis(redis_client: Redis) -> None:
+    assert not other_processes_clients(redis_client), "another process uses this Redis"
+
+
 # Connection set-up (a new pooled connection, the cache listener's), the listener's heartbeat
 # and our own measuring are not the request's cost. Redis 7 names subcommands "client|id".
 NOT_THE_REQUEST = (

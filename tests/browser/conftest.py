@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium driven by the pinned Playwright, against the real service.
 
-- ``live``: the service as ``make run`` starts it (``python -m service.serve``, gunicorn, the
-  embedded Redis or REDIS_URL), once per session, through the devtools process harness
-  (tests/servicehelpers.py), with the host pages' origin in ALLOWED_ORIGINS.
+- ``live``: the service as ``make run`` starts it (``python -m service.serve``, the embedded
+  Redis, or on the REDIS_URL pass a redis-server of its own), once per session, through the
+  devtools process harness (tests/servicehelpers.py), with the host pages' origin in
+  ALLOWED_ORIGINS.
 - ``host``: a second origin (a plain HTTP server in a thread) serving the embedding sites'
   pages a test writes, each with the headers it chooses (a strict CSP, hostile CSS...). Its
   ``other_origin`` is the same server under ``localhost``: an origin the service does not list.
@@ -19,6 +20,7 @@ error, never a skip.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from devtools.processes import ROOT, free_port
-from tests.servicehelpers import MODERATOR_TOKEN, Service
+from tests.servicehelpers import MODERATOR_TOKEN, RedisServer, Service
 
 CHROMIUM = "/usr/bin/chromium"
 # A second moderator of the live service (claims and versions are about two at once).
@@ -116,10 +118,19 @@ def host() -> Iterator[Host]:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory, host: Host) -> Iterator[Service]:
-    """The real service (gunicorn, two workers) for the whole session, read cache on."""
+    """The real service (gunicorn, two workers) for the whole session, read cache on.
+
+    On the REDIS_URL pass it gets a redis-server of its own (the machine's, as REDIS_URL's):
+    a service running all session on the shared server would put its background commands
+    (the delivery worker's poll every second) into other tests' INFO commandstats counts."""
+    own_redis: RedisServer | None = None
+    if os.environ.get("REDIS_URL"):
+        own_redis = RedisServer(tmp_path_factory.mktemp("browser-redis"))
+        own_redis.start()
     service = Service(
         tmp_path_factory.mktemp("browser-service"),
         workers=2,
+        redis_url=own_redis.url if own_redis else "env",
         env={
             "ALLOWED_ORIGINS": host.origin,
             "MODERATOR_TOKENS": f"faults:{MODERATOR_TOKEN},"
@@ -132,6 +143,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, host: Host) -> Iterator[Servi
         yield service
     finally:
         service.stop()
+        if own_redis is not None:
+            own_redis.stop()
 
 
 # -- the browser ------------------------------------------------------------------------------
