@@ -13,7 +13,9 @@ points ``FLOOR_REDIS_URL`` at the Redis the service uses (the embedded one is ap
 ``appendfsync always``: every SET waits for an fsync), so its req/s is the most any submission
 can reach here. The client is the service's own (``service/store/client.py``), made lazily in
 each worker on the first write: importing the app needs no Redis, and ``/ceiling`` never
-touches it. Without ``FLOOR_REDIS_URL`` the route answers 503.
+touches it. Without ``FLOOR_REDIS_URL`` the route answers 503. With ``?busy_us=N`` it first
+burns N microseconds of its thread's CPU in Python (:func:`burn_cpu`): the busy mixed floor,
+a write that costs what a submission costs but runs none of the service's code.
 
     python -m gunicorn -c python:service.gunicorn_conf bench.ceiling_app:app
     python -m granian --interface wsgi bench.ceiling_app:app
@@ -38,6 +40,7 @@ import json
 import os
 import secrets
 import threading
+import time
 
 from flask import Flask, Response, jsonify, request
 
@@ -178,12 +181,31 @@ def _floor_client(url: str) -> RedisClient:
     return client
 
 
+# The most CPU a floor write may be asked to burn (``?busy_us=``): a submission's order of size.
+MAX_BUSY_US = 100_000
+
+
+def burn_cpu(microseconds: int) -> None:
+    """Spend ``microseconds`` of this thread's CPU in Python bytecode, holding the GIL as the
+    service's own Python does (released only where the interpreter switches threads): the
+    busy mixed floor's write (bench/http_bench.py, mixbusy) costs what a submission costs,
+    without the service's code."""
+    end = time.thread_time_ns() + microseconds * 1000
+    total = 0
+    while time.thread_time_ns() < end:
+        for i in range(64):
+            total += i * i
+
+
 @app.post("/write-floor")
 def write_floor() -> tuple[Response, int]:
     url = os.environ.get("FLOOR_REDIS_URL")
     if not url:
         return jsonify({"status": "unavailable", "error": "FLOOR_REDIS_URL is not set"}), 503
     body = request.get_data()
+    busy_us = request.args.get("busy_us", type=int) or 0
+    if busy_us > 0:
+        burn_cpu(min(busy_us, MAX_BUSY_US))
     prefix = os.environ.get("FLOOR_KEY_PREFIX") or "bench"
     key = "{" + prefix + "}:floor:" + secrets.token_hex(8)
     _floor_client(url).set(key, body, px=FLOOR_TTL_MS)

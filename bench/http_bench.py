@@ -1150,6 +1150,75 @@ def print_bounds(results: dict[str, Measurement], ceiling: Measurement) -> dict[
     return out
 
 
+# The busy mixed floor (issue 17's mixed target): mixfloor's load on the bare app, each write
+# first burning the CPU a submission costs beyond the floor's write (measured in this run), in
+# the server's Python thread. What separates mixfloor from it is the submission's cost; what
+# separates mixed from it is the service's reads and whatever else the mix adds. Measured with
+# mixfloor and mixed in rounds of its own. All of submit's extra CPU is burnt under the GIL,
+# where part of a submission's is Redis's (another process): a slightly harsher mix than the
+# service's, so mixed over it flatters mixed a little.
+BUSY_MIXED_FLOOR = "mixbusy"
+
+
+def measure_busy_mixed_floor(
+    results: dict[str, Measurement],
+    service: Server,
+    strongest_server: Server,
+    scenarios: Sequence[Scenario],
+    setup: Setup,
+) -> dict[str, Any] | None:
+    submit, floor = results.get("submit"), results.get("floor")
+    mixed = next((sc for sc in scenarios if sc.name == "mixed"), None)
+    if submit is None or floor is None or mixed is None:
+        return None
+    submit_cost, floor_cost = submit.best.machine, floor.best.machine
+    if submit_cost is None or floor_cost is None:
+        return None
+    busy_us = max(0, round(submit_cost.cpu_us_per_request - floor_cost.cpu_us_per_request))
+    busy = Scenario(
+        BUSY_MIXED_FLOOR,
+        f"90% ceiling GET + 10% write-floor POST burning {busy_us} us of CPU first",
+        None,
+        CEILING_PATH,
+        mode="mixed",
+        post_path=f"{FLOOR_PATH}?busy_us={busy_us}",
+        server="ceiling",
+    )
+    print(
+        f"\nthe busy mixed floor (each write first burns {busy_us} us: submit's CPU per request "
+        "over the floor's), beside mixfloor and mixed:",
+        flush=True,
+    )
+    jobs: list[Job] = [
+        (BUSY_MIXED_FLOOR, strongest_server, busy),
+        (MIXED_FLOOR.name, strongest_server, MIXED_FLOOR),
+        ("mixed", service, mixed),
+    ]
+    again = measure_jobs(jobs, setup)
+    busy_rs, floor_rs, mixed_rs = (again[key].best.req_s for key, _, _ in jobs)
+    if not busy_rs or not floor_rs:
+        return None
+    out = {
+        "busy_us": busy_us,
+        "mixbusy_req_s": round(busy_rs),
+        "mixfloor_req_s": round(floor_rs),
+        "mixed_req_s": round(mixed_rs),
+        "mixbusy_over_mixfloor": round(busy_rs / floor_rs, 3),
+        "mixed_over_mixbusy": round(mixed_rs / busy_rs, 3),
+        "mixed_over_mixfloor": round(mixed_rs / floor_rs, 3),
+    }
+    print(
+        f"mixbusy = the mixed floor with writes as costly as a submission: {busy_rs:.0f} req/s, "
+        f"{out['mixbusy_over_mixfloor']:.2f} of mixfloor ({floor_rs:.0f}); mixed {mixed_rs:.0f} "
+        f"keeps {out['mixed_over_mixbusy']:.2f} of it and {out['mixed_over_mixfloor']:.2f} of "
+        "mixfloor in these rounds: mixed's target asks at least "
+        f"{(0.8 / out['mixbusy_over_mixfloor']) if out['mixbusy_over_mixfloor'] else 0:.2f} of "
+        "mixbusy while a submission costs what it costs now",
+        flush=True,
+    )
+    return out
+
+
 def print_variants(
     results: dict[str, Measurement],
     stack: Stack,
@@ -1726,6 +1795,11 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
                     flush=True,
                 )
                 results[f.name] = also
+        busy_mixed_floor = (
+            measure_busy_mixed_floor(results, stack.service, strongest_server, scenarios, setup)
+            if "mixed" in names and "submit" in names
+            else None
+        )
         campaign_cost = measure_campaign_cost(stack.service, setup) if "submit" in names else None
         results["ceiling"].runs += ceilings[strongest].runs
         service_logs = {
@@ -1828,6 +1902,8 @@ def run_benchmark(args: argparse.Namespace, setup: Setup) -> int:
             f"{results['queue'].best.req_s / queue_page_floor.best.req_s:.2f} of its req/s"
         )
     bounds = print_bounds(results, ceiling)
+    if busy_mixed_floor is not None:
+        bounds["busy_mixed_floor"] = busy_mixed_floor
     variants = print_variants(results, stack, scenarios, ceiling)
     for label, log in service_logs.items():
         if any(log.values()):
