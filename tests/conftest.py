@@ -31,6 +31,7 @@ from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
 from service.logs import JsonLines
 from service.store import make_redis
+from service.store._core import StoreCore
 from service.store.client import primaries
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -42,6 +43,12 @@ AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 # TEST_REDIS=cluster: the whole suite on a local 3-primary Redis Cluster that the session
 # starts (.ci/run's cluster pass); REDIS_URL may also name any server or cluster of your own.
 CLUSTER_PASS = os.environ.get("TEST_REDIS") == "cluster"
+# TEST_STEPS=stepped: split changes run one script a step on a single server too, as they do
+# on a cluster (service/store/steps.py).
+StoreCore.force_stepped = os.environ.get("TEST_STEPS") == "stepped"
+# Whether the suite's stores run split changes stepped: one script a step (the round trips a
+# test counts; a REDIS_URL naming a cluster of your own is not told apart).
+STEPPED = CLUSTER_PASS or StoreCore.force_stepped
 
 
 class Lines(logging.Handler):

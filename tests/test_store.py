@@ -27,6 +27,7 @@ from service.store import (
     check_store,
     scripts,
 )
+from service.store.steps import SplitSource
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
 
@@ -236,6 +237,11 @@ def test_the_scripts_take_what_each_status_implies_from_the_state_rules() -> Non
         for name, text in vars(scripts).items()
         if name.isupper() and isinstance(text, str)
     }
+    # A split script's assemblies (service/store/steps.py).
+    for name, source in vars(scripts).items():
+        if isinstance(source, SplitSource):
+            lua[name] = source.combined
+            lua.update({f"{name} step {n}": step for n, step in enumerate(source.steps, 1)})
     assert "TRANSITION_COMMENT" in lua and "INSERT_COMMENT" in lua
     words = {*STATUS_VALUES, *(r.author_stamp for r in STATE_RULES.values() if r.author_stamp)}
     spelled = {

@@ -104,6 +104,12 @@ p:campaign:{p}:<campaign-id>             set     the ids of one campaign (its id
 p:replmark:{p}                           string  "1", written after a MULTI/WATCH transaction
                                                  for WAIT to confirm it (durability.py); TTL:
                                                  60 s
+p:outbox:{p}:<bucket>                    zset    post-steps owed by split changes (a cluster's
+                                                 stepped scripts, store/steps.py) of one
+                                                 bucket's comments: "<kind>:<id>:<version>",
+                                                 score = time of the bucket step (ms)
+p:step:{p}:<kind>:<id>:<version>         string  a non-idempotent step's reply (its memo), in
+                                                 the step's tag; TTL: 120 s
 p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -182,12 +188,14 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("campaign", ("campaign_id",), "set", True),
     KeyShape("replication_mark", ("tag",), "string", True),
     KeyShape("layout", (), "string", False),
+    KeyShape("outbox", ("bucket",), "zset", False),
+    KeyShape("step_memo", ("tag", "step"), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells, and a replication mark's hash
 # tag (one of the prefix's: "{<prefix>}" or "{<prefix>:...}").
 _PART = "[^:]+"
-_TAIL_PARTS = {"counter": ".+", "tag": r"\{%(prefix)s(?::[^{}]*)?\}"}
+_TAIL_PARTS = {"counter": ".+", "tag": r"\{%(prefix)s(?::[^{}]*)?\}", "step": ".+"}
 
 
 # How many buckets articles are spread over, fixed for good (a comment's id carries its
@@ -431,6 +439,17 @@ class Keys:
         that tag's slot (so on the primary the transaction wrote to): ``tag`` is the one of
         the keys written (a ``tag_for_*`` method's, or :func:`hash_tag` of a key)."""
         return self._key(tag, "replmark")
+
+    def outbox(self, bucket: int | str) -> str:
+        """The post-steps still owed by split changes of one bucket's comments (store/steps.py):
+        member ``<kind>:<id>:<version>``, score the bucket step's time (ms)."""
+        return self._key(self.tag_for_bucket(bucket), "outbox", str(bucket))
+
+    def step_memo(self, tag: str, step: str) -> str:
+        """A non-idempotent step's reply, kept so that running it again returns it and changes
+        nothing (store/steps.py), in the slot of the step's own keys (``tag``); ``step``
+        names the change (``<kind>:<id>:<version>``). TTL: STEP_MEMO_MS."""
+        return self._key(tag, "step", step)
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""
