@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from devtools.topologies import LocalCluster
+from service import chores
 from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
@@ -49,6 +50,10 @@ StoreCore.force_stepped = os.environ.get("TEST_STEPS") == "stepped"
 # Whether the suite's stores run split changes stepped: one script a step (the round trips a
 # test counts; a REDIS_URL naming a cluster of your own is not told apart).
 STEPPED = CLUSTER_PASS or StoreCore.force_stepped
+# A stepped store's workers sweep owed steps every 30 s (service/chores.py): a background
+# lease script that would land in the round-trip tests' counts. The sweep's own tests
+# (tests/test_steps.py) run it directly.
+chores.SWEEP_EVERY_SECONDS = 24 * 3600
 
 
 class Lines(logging.Handler):

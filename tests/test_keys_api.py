@@ -73,7 +73,10 @@ TODAY: dict[str, tuple[tuple[Any, ...], str]] = {
     "replication_mark": (("{cm}",), "cm:replmark:{cm}"),
     "layout": ((), "cm:layout:{cm}"),
     "outbox": ((BUCKET,), f"cm:outbox:{{cm}}:{BUCKET}"),
-    "step_memo": (("{cm}", f"d:{COMMENT}:3"), f"cm:step:{{cm}}:d:{COMMENT}:3"),
+    "step_memo": (
+        ("{cm}", "5d41402abc4b2a76b9719d911017c592"),
+        "cm:step:{cm}:5d41402abc4b2a76b9719d911017c592",
+    ),
 }
 
 # The tag layout 4 places each kind by (sharding plan §0's table and §3's).

@@ -149,7 +149,7 @@ def test_a_repeated_author_step_returns_its_memo(
     assert approve(client, comment_id).status_code == 200
     author, keys, args = calls[1]
     memo = keys[-1]
-    assert memo == KEYS.step_memo("{cm}", f"d:{comment_id}:2")
+    assert memo == KEYS.step_memo_of("{cm}", f"d:{comment_id}:2") and comment_id not in memo
     assert 0 < redis_client.pttl(memo) <= 120_000
     first = author.plain(keys=keys, args=args)
     assert author.plain(keys=keys, args=args) == first

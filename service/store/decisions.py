@@ -142,7 +142,7 @@ class Decisions(RecordLoader):
         own, or one the sweep found owed: store/sweep.py); both safe to run again."""
         k = self.keys
         version = json.loads(carry)["post"]["version"]
-        memo = k.step_memo(k.tag_for_author(email_hash), f"d:{comment_id}:{version}")
+        memo = k.step_memo_of(k.tag_for_author(email_hash), f"d:{comment_id}:{version}")
         reply = self._transition_steps[1].plain(
             keys=[*author_keys, memo], args=step_args([], carry)
         )
@@ -194,7 +194,9 @@ class Decisions(RecordLoader):
         commands = []
         for call, carry in owed:
             version = json.loads(carry)["post"]["version"]
-            memo = k.step_memo(k.tag_for_author(call.email_hash), f"d:{call.comment_id}:{version}")
+            memo = k.step_memo_of(
+                k.tag_for_author(call.email_hash), f"d:{call.comment_id}:{version}"
+            )
             commands.append(evalsha(author, [*call.author_keys, memo], step_args([], carry)))
         replies = self.replica_wait.batch(commands, [author], what="decisions", wait=False)
         self._after_step("decisions", 2)

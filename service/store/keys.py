@@ -108,7 +108,7 @@ p:outbox:{p}:<bucket>                    zset    post-steps owed by split change
                                                  stepped scripts, store/steps.py) of one
                                                  bucket's comments: "<kind>:<id>:<version>",
                                                  score = time of the bucket step (ms)
-p:step:{p}:<kind>:<id>:<version>         string  a non-idempotent step's reply (its memo), in
+p:step:{p}:<digest of kind:id:version>   string  a non-idempotent step's reply (its memo), in
                                                  the step's tag; TTL: 120 s
 p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
@@ -118,6 +118,7 @@ p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: J
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -189,13 +190,13 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("replication_mark", ("tag",), "string", True),
     KeyShape("layout", (), "string", False),
     KeyShape("outbox", ("bucket",), "zset", False),
-    KeyShape("step_memo", ("tag", "step"), "string", True),
+    KeyShape("step_memo", ("tag", "digest"), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells, and a replication mark's hash
 # tag (one of the prefix's: "{<prefix>}" or "{<prefix>:...}").
 _PART = "[^:]+"
-_TAIL_PARTS = {"counter": ".+", "tag": r"\{%(prefix)s(?::[^{}]*)?\}", "step": ".+"}
+_TAIL_PARTS = {"counter": ".+", "tag": r"\{%(prefix)s(?::[^{}]*)?\}"}
 
 
 # How many buckets articles are spread over, fixed for good (a comment's id carries its
@@ -445,11 +446,16 @@ class Keys:
         member ``<kind>:<id>:<version>``, score the bucket step's time (ms)."""
         return self._key(self.tag_for_bucket(bucket), "outbox", str(bucket))
 
-    def step_memo(self, tag: str, step: str) -> str:
+    def step_memo(self, tag: str, digest: str) -> str:
         """A non-idempotent step's reply, kept so that running it again returns it and changes
-        nothing (store/steps.py), in the slot of the step's own keys (``tag``); ``step``
-        names the change (``<kind>:<id>:<version>``). TTL: STEP_MEMO_MS."""
-        return self._key(tag, "step", step)
+        nothing (store/steps.py), in the slot of the step's own keys (``tag``); ``digest``
+        names the change: :meth:`step_memo_of` gives it."""
+        return self._key(tag, "step", digest)
+
+    def step_memo_of(self, tag: str, step: str) -> str:
+        """The memo of ``step`` (``<kind>:<id>:<version>``), named by a digest of it: a
+        deleted comment's memo (it lives on for STEP_MEMO_MS) names no comment id."""
+        return self.step_memo(tag, hashlib.sha256(step.encode()).hexdigest()[:32])
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""

@@ -688,8 +688,13 @@ return {2, raw, public}, {post = post}
 
 _TRANSITION_AUTHOR = """
 if STEPPED then
+  -- The memo keeps only this step's own result (no id, no email hash: a deleted comment's
+  -- memo names nothing of it for its last two minutes).
   local memo = redis.call('GET', KEYS[5])
-  if memo then return nil, cjson.decode(memo) end
+  if memo then
+    carry['undo'] = cjson.decode(memo)['undo'] or nil
+    return nil, carry
+  end
 end
 local post = carry['post']
 local author, commenter, commenters = KEYS[1], KEYS[2], KEYS[3]
@@ -733,7 +738,9 @@ elseif keyed and post.from_stamp ~= '' and prior then
     end
   end
 end
-if STEPPED then redis.call('SET', KEYS[5], cjson.encode(carry), 'PX', STEP_MEMO_MS) end
+if STEPPED then
+  redis.call('SET', KEYS[5], cjson.encode({undo = carry['undo'] or false}), 'PX', STEP_MEMO_MS)
+end
 return nil, carry
 """
 
