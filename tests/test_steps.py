@@ -207,9 +207,8 @@ def test_a_decision_stopped_after_a_step_is_completed_by_the_sweep(
     assert [str(m).rsplit(":", 1)[0] for m in owed] == [f"d:{comment_id}"]
     # In flight (young): neither the check nor the sweep takes it for abandoned.
     assert sweep_owed(store) is not None and redis_client.zcard(KEYS.outbox(bucket)) == 1
-    if step == 1 and action != "requeue":  # the author's stamp was never written
-        report = check_store(redis_client, KEYS)
-        assert any("author's record" in p for p in report.problems), report.problems
+    # The author's stamp may lag while the steps are in flight: not damage yet.
+    assert check_store(redis_client, KEYS).consistent
     age_outbox(redis_client, bucket)
     code, lines = run_cli(config, monkeypatch, capsys, "check")
     assert code == 1 and any("owes the steps after its first" in line for line in lines), lines
