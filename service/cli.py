@@ -18,7 +18,7 @@ from typing import Any
 
 from .api.auth import token_hash
 from .bootstrap import KEYS_FILE, fill_defaults
-from .chores import purge_expired
+from .chores import purge_expired, sweep_owed
 from .config import MIN_TOKEN_LENGTH, Config, ConfigError, environment
 from .crypto import Cipher, KeyRing
 from .hashing import Hasher
@@ -154,6 +154,20 @@ def check(store: CommentStore) -> int:
     return 1 if problems else 0
 
 
+def sweep(store: CommentStore) -> int:
+    """Run the steps split changes still owe (store/sweep.py) once; exit 1 when another process
+    holds the sweep's lease."""
+    report = sweep_owed(store)
+    if report is None:
+        print("comments-service: another process is sweeping now; run it again later")
+        return 1
+    print(
+        f"swept: {report.completed} changes completed, {report.dropped} stale entries dropped"
+        + (f", {report.unknown} entries of unknown kinds left" if report.unknown else "")
+    )
+    return 0
+
+
 def deliver(store: CommentStore, config: Config) -> int:
     """The delivery worker (and the moderators' notifier, when SMTP is configured) until
     SIGTERM or SIGINT."""
@@ -221,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status implies and that no key is an orphan",
     )
     commands.add_parser(
+        "sweep",
+        help="complete the steps that split changes (on a cluster) left owed when a process "
+        "died between them",
+    )
+    commands.add_parser(
         "migrate-layout",
         help="rename the store's keys to this version's layout (idempotent, resumable; "
         "run it with the service stopped)",
@@ -254,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return reencrypt(store)
         if args.command == "check":
             return check(store)
+        if args.command == "sweep":
+            return sweep(store)
         if args.command in ("import", "export", "backup", "restore"):
             return import_command(args, store, config)
         if args.command == "deliver":

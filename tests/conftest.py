@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from devtools.topologies import LocalCluster
+from service import chores
 from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
@@ -31,6 +32,7 @@ from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
 from service.logs import JsonLines
 from service.store import make_redis
+from service.store._core import StoreCore
 from service.store.client import primaries
 
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -42,6 +44,16 @@ AUTH = {"Authorization": f"Bearer {MODERATOR_TOKEN}"}
 # TEST_REDIS=cluster: the whole suite on a local 3-primary Redis Cluster that the session
 # starts (.ci/run's cluster pass); REDIS_URL may also name any server or cluster of your own.
 CLUSTER_PASS = os.environ.get("TEST_REDIS") == "cluster"
+# TEST_STEPS=stepped: split changes run one script a step on a single server too, as they do
+# on a cluster (service/store/steps.py).
+StoreCore.force_stepped = os.environ.get("TEST_STEPS") == "stepped"
+# Whether the suite's stores run split changes stepped: one script a step (the round trips a
+# test counts; a REDIS_URL naming a cluster of your own is not told apart).
+STEPPED = CLUSTER_PASS or StoreCore.force_stepped
+# A stepped store's workers sweep owed steps every 30 s (service/chores.py): a background
+# lease script that would land in the round-trip tests' counts. The sweep's own tests
+# (tests/test_steps.py) run it directly.
+chores.SWEEP_EVERY_SECONDS = 24 * 3600
 
 
 class Lines(logging.Handler):

@@ -72,6 +72,11 @@ TODAY: dict[str, tuple[tuple[Any, ...], str]] = {
     "campaign": ((COMMENT,), f"cm:campaign:{{cm}}:{COMMENT}"),
     "replication_mark": (("{cm}",), "cm:replmark:{cm}"),
     "layout": ((), "cm:layout:{cm}"),
+    "outbox": ((BUCKET,), f"cm:outbox:{{cm}}:{BUCKET}"),
+    "step_memo": (
+        ("{cm}", "5d41402abc4b2a76b9719d911017c592"),
+        "cm:step:{cm}:5d41402abc4b2a76b9719d911017c592",
+    ),
 }
 
 # The tag layout 4 places each kind by (sharding plan §0's table and §3's).
@@ -96,6 +101,8 @@ PLAN_TAGS = {
     **dict.fromkeys(("webhooks", "webhook_state", "webhook_deliveries"), SITE),
     **dict.fromkeys(("webhook_dead", "webhook_replay", "notify_digest", "layout"), SITE),
     "replication_mark": SITE,  # the tag it is given
+    "outbox": B,
+    "step_memo": SITE,  # the tag it is given (its step's)
 }
 
 

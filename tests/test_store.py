@@ -27,6 +27,8 @@ from service.store import (
     check_store,
     scripts,
 )
+from service.store.steps import STEP_MEMO_MS, SplitSource
+from tests.conftest import STEPPED
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
 
@@ -155,7 +157,14 @@ def test_delete_clears_every_index(redis_client: Redis) -> None:
     assert store.delete(comment) is False
     # Only the author's trust record stays: a keyed hash and two timestamps, no personal data;
     # and the event log, whose entries hold no text (its text key went with the comment).
-    assert sorted(redis_client.scan_iter("*")) == sorted(
+    # Stepped (a cluster: service/store/steps.py) a decision's memo lives on for two minutes,
+    # named by a digest and holding the commenter key's stamps only.
+    left = sorted(redis_client.scan_iter("*"))
+    memos = [n for n in left if n.startswith(keys.step_memo(keys.tag, ""))]
+    assert len(memos) == (1 if STEPPED else 0)
+    assert all(comment.id not in str(redis_client.get(n)) for n in memos)
+    assert all(0 < redis_client.pttl(n) <= STEP_MEMO_MS for n in memos)
+    assert [n for n in left if n not in memos] == sorted(
         [keys.author(comment.email_hash), keys.events(comment.article_id)]
     )
     log = cast(list[Any], redis_client.xrange(keys.events(comment.article_id)))
@@ -236,6 +245,11 @@ def test_the_scripts_take_what_each_status_implies_from_the_state_rules() -> Non
         for name, text in vars(scripts).items()
         if name.isupper() and isinstance(text, str)
     }
+    # A split script's assemblies (service/store/steps.py).
+    for name, source in vars(scripts).items():
+        if isinstance(source, SplitSource):
+            lua[name] = source.combined
+            lua.update({f"{name} step {n}": step for n, step in enumerate(source.steps, 1)})
     assert "TRANSITION_COMMENT" in lua and "INSERT_COMMENT" in lua
     words = {*STATUS_VALUES, *(r.author_stamp for r in STATE_RULES.values() if r.author_stamp)}
     spelled = {

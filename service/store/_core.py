@@ -3,6 +3,8 @@ the registered scripts. Only the store's rooms use it; callers use :class:`Comme
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError
 
@@ -14,9 +16,13 @@ from . import scripts
 from .client import RedisClient
 from .durability import ReplicaWait, WriteScript
 from .keys import Keys
+from .steps import StepFault
 
 
 class StoreCore:
+    # Tests only: every store runs split changes stepped, as on a cluster (TEST_STEPS=stepped).
+    force_stepped: ClassVar[bool] = False
+
     def __init__(
         self,
         redis: RedisClient,
@@ -50,7 +56,15 @@ class StoreCore:
         self.moderation_cache = moderation_cache
         self._anonymise = write(scripts.ANONYMISE_COMMENT, "anonymise")
         self._insert = write(scripts.INSERT_COMMENT, "insert")
-        self._transition = write(scripts.TRANSITION_COMMENT, "decision")
+        # Split changes (steps.py): one script on a single server; on a cluster one script a
+        # step, each in its own tag's slot. ``stepped`` is set by tests to run the steps on a
+        # single server too; ``step_fault`` (tests) is told after each step and may raise.
+        self.stepped = self.force_stepped or isinstance(redis, RedisCluster)
+        self.step_fault: StepFault | None = None
+        self._transition = write(scripts.TRANSITION_COMMENT.combined, "decision")
+        first, *post = scripts.TRANSITION_COMMENT.steps
+        # The bucket step acknowledges the decision (WAIT); the post-steps go without it.
+        self._transition_steps = [write(first, "decision"), *(script(s) for s in post)]
         self._delete = write(scripts.DELETE_COMMENT, "deletion")
         self._public_page = script(scripts.PUBLIC_PAGE)
         self._merged_page = script(scripts.MERGED_PAGE)
@@ -99,6 +113,10 @@ class StoreCore:
         """at, actor, MAXLEN, MINID: how the site-wide scripts take their event."""
         maxlen, minid, _ = self.event_retention.script_args(now_ms)
         return [iso_from_ms(now_ms), actor, maxlen, minid]
+
+    def _after_step(self, kind: str, step: int) -> None:
+        if self.step_fault is not None:
+            self.step_fault(kind, step)
 
     def try_lock(self, name: str, seconds: int) -> bool:
         return bool(self.redis.set(self.keys.lock(name), "1", nx=True, ex=seconds))

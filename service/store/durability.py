@@ -152,6 +152,7 @@ class ReplicaWait:
         *,
         what: str,
         transaction: bool = False,
+        wait: bool = True,
     ) -> list[Any]:
         """Several writes, each of one slot (any slots: on a cluster they are sent to each
         slot's primary, one pipeline with one WAIT after it per primary, in turn); each
@@ -162,10 +163,11 @@ class ReplicaWait:
         single server one MULTI/EXEC (under ``appendfsync always`` one fsync for the whole
         batch instead of one per 16 KB Redis reads of it; imports use it). With replicas to
         wait for the commands go without MULTI: WAIT must follow them on the same
-        connection."""
+        connection. ``wait=False``: a plain pipeline whatever the replicas (a split change's
+        post-steps, whose outbox entry was waited for with the change: steps.py)."""
         if not commands:
             return []
-        wanted = self.wanted()
+        wanted = self.wanted() if wait else 0
         if wanted == 0:
             if transaction and not isinstance(self.redis, RedisCluster):
                 replies = _transaction(self.redis, commands, scripts)

@@ -25,10 +25,12 @@ from .reads import Reads
 from .reports import Reports
 from .settings import Settings
 from .spamchecks import SpamChecks
+from .sweep import Sweeps
 from .webhooks import Webhooks
 
 
 class CommentStore(
+    Sweeps,
     Imports,
     Inserts,
     Decisions,

@@ -104,6 +104,12 @@ p:campaign:{p}:<campaign-id>             set     the ids of one campaign (its id
 p:replmark:{p}                           string  "1", written after a MULTI/WATCH transaction
                                                  for WAIT to confirm it (durability.py); TTL:
                                                  60 s
+p:outbox:{p}:<bucket>                    zset    post-steps owed by split changes (a cluster's
+                                                 stepped scripts, store/steps.py) of one
+                                                 bucket's comments: "<kind>:<id>:<version>",
+                                                 score = time of the bucket step (ms)
+p:step:{p}:<digest of kind:id:version>   string  a non-idempotent step's reply (its memo), in
+                                                 the step's tag; TTL: 120 s
 p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: JSON {fp (keyed
                                                  hash of the request), state in_flight (TTL:
                                                  the lease) or done with the answer (encrypted;
@@ -112,6 +118,7 @@ p:idem:{p}:<ip-hash>:<key-hash>          string  one client's Idempotency-Key: J
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -182,6 +189,8 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("campaign", ("campaign_id",), "set", True),
     KeyShape("replication_mark", ("tag",), "string", True),
     KeyShape("layout", (), "string", False),
+    KeyShape("outbox", ("bucket",), "zset", False),
+    KeyShape("step_memo", ("tag", "digest"), "string", True),
 )
 # What a variable part may hold: no ":" (ids, article ids, hashes, codes, statuses), except a
 # rate-limit counter's name, which the `limits` library spells, and a replication mark's hash
@@ -431,6 +440,22 @@ class Keys:
         that tag's slot (so on the primary the transaction wrote to): ``tag`` is the one of
         the keys written (a ``tag_for_*`` method's, or :func:`hash_tag` of a key)."""
         return self._key(tag, "replmark")
+
+    def outbox(self, bucket: int | str) -> str:
+        """The post-steps still owed by split changes of one bucket's comments (store/steps.py):
+        member ``<kind>:<id>:<version>``, score the bucket step's time (ms)."""
+        return self._key(self.tag_for_bucket(bucket), "outbox", str(bucket))
+
+    def step_memo(self, tag: str, digest: str) -> str:
+        """A non-idempotent step's reply, kept so that running it again returns it and changes
+        nothing (store/steps.py), in the slot of the step's own keys (``tag``); ``digest``
+        names the change: :meth:`step_memo_of` gives it."""
+        return self._key(tag, "step", digest)
+
+    def step_memo_of(self, tag: str, step: str) -> str:
+        """The memo of ``step`` (``<kind>:<id>:<version>``), named by a digest of it: a
+        deleted comment's memo (it lives on for STEP_MEMO_MS) names no comment id."""
+        return self.step_memo(tag, hashlib.sha256(step.encode()).hexdigest()[:32])
 
     def idempotency(self, ip_hash: str, key_hash: str) -> str:
         """One client's Idempotency-Key record (per client: the key's scope is the client)."""

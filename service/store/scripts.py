@@ -19,6 +19,7 @@ from ..moderation import campaigns as _campaigns
 from ..moderation.policy import CAMPAIGN_DETAIL, campaign_reason
 from ..states import Status
 from .keys import BUCKETS
+from .steps import STEP_MEMO_MS, Fragment, SplitSource
 
 # Append one event to the log (service/events.py) and trim the log by length and by age
 # (both approximately: whole macro nodes, cheap). Prefixed to every script that changes state.
@@ -508,32 +509,46 @@ return {1, variant, holder and 1 or 0}
 # caller reads again. Everything else comes from what is stored at the moment of the change:
 # the content an unpublished comment gets back is its public document's, and the author's
 # record is stamped only while the stored comment still has an author.
-# KEYS[1] comment   KEYS[2] article public hash   KEYS[3] author hash   KEYS[4] retention index
-# KEYS[5] event stream   KEYS[6] the comment's event text (service/events.py)
-# KEYS[7 ..] index groups, n keys each; then, when the last ARGV is 2, the record of the
-# commenter key that sent the comment (it earns trust by an approval and loses it by a rejection
-# or spam) and the author's set of commenter records
+#
+# Split in three steps (store/steps.py; docs/sharding-plan.md §2.2), one script on a single
+# server, one script a step on a cluster:
+# 1. bucket: the comment, its indexes, public document, retention, history and event; when
+#    the decision stamps or undoes (the author's record, the commenter key's), it hands on
+#    what step 2 needs, and (stepped) keeps it in the record's "undo" as "owed", with an
+#    outbox entry "d:<id>:<new version>";
+# 2. author: the author hash's stamp; the commenter record's count of decisions, its stamps
+#    (what they were before kept for an undo), or for a move back to pending the restore of
+#    those; (stepped) its carry kept under the memo, so a second run changes nothing;
+# 3. bucket: the record's "undo" from step 2, while the record is still at step 1's version;
+#    (stepped) the outbox entry removed.
+#
+# Step 1: KEYS[1] comment   KEYS[2] article public hash   KEYS[3] retention index
+# KEYS[4] event stream   KEYS[5] the comment's event text (service/events.py)   KEYS[6] outbox
+# KEYS[7 ..] index groups, n keys each
 # ARGV[1] id   ARGV[2] target status   ARGV[3] now (ms)   ARGV[4] history entry JSON (its
 # "from" is filled in here)   ARGV[5] public JSON   ARGV[6] the content JSON it was rendered
 # from   ARGV[7] n   then per status (the index groups' order): its name, "1" if public, "1" if
 # it waits for the retention purge, the author's field it stamps ("" = none)
-# ARGV[8+4n] 2 when the commenter keys were given, else 0
+# ARGV[8+4n] 2 when the comment was sent with a commenter key (the record of that key earns
+# trust by an approval and loses it by a rejection or spam), else 0
 # ARGV[9+4n] the versions the caller's If-Match accepts, comma-separated ("" or absent: any)
 # ARGV[10+4n] a reason JSON to add on a change (replacing one of the same code; "" or absent:
 # none); its index group must be among the groups in KEYS
 # ARGV[11+4n] a field of the commenter record to delete as the decision stamps it ("" = none):
 # an approval that also trusts the author forgives its earlier rejections this way
+# ARGV[12+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
+# Step 2: KEYS[1] author hash   KEYS[2] the commenter record   KEYS[3] the author's set of
+# commenter records   KEYS[4] the author's comment set   KEYS[5] (stepped) the step's memo
+# Step 3: KEYS[1] comment   KEYS[2] outbox
 # A decision that stamps the commenter record counts it there ("decisions") and keeps in the
 # comment's "undo" what its first decision replaced; a move back to pending restores that when
 # no other comment of the key was decided since.
 # Returns false when the comment does not exist, {0} when the content to publish is no longer
 # the stored one, {-1, the comment's JSON, its public JSON or false} when its version is not
 # one the caller accepts, else {1 (unchanged) or 2 (changed), the comment's JSON, its public
-# JSON or false}: the comment as this call left it. Every change increments its version.
-# ARGV[12+4n ..] the event's: at, actor, comment JSON, MAXLEN, MINID, text TTL (ms)
-TRANSITION_COMMENT = (
-    _APPEND_EVENT
-    + """
+# JSON or false}: the comment as this call left it (stepped: as step 1 left it, the undo still
+# pending). Every change increments its version.
+_TRANSITION_BUCKET = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then
   return false
@@ -574,7 +589,7 @@ if to.public and not from.public then
     if value(v) ~= value(stored[field]) then return {0} end
   end
 end
-for first = 7, #KEYS - tonumber(ARGV[8 + 4 * n]), n do
+for first = 7, #KEYS, n do
   for i = 0, n - 1 do
     if ARGV[8 + 4 * i] == target then
       redis.call('ZADD', KEYS[first + i], 0, id)
@@ -600,58 +615,33 @@ elseif from.public then
                        parent_id = doc['parent_id'], created_at = doc['created_at']}
   redis.call('HDEL', KEYS[2], id)
 end
-if to.stamp ~= '' and (record['email_hash'] or '') ~= '' then
-  redis.call('HSET', KEYS[3], to.stamp, now)
-end
--- The commenter key's record, while it lives (an expired or revoked one stays gone) and while
--- the stored comment is still tied to it (anonymising cuts the tie); the email's set of
--- records outlives it, so an erasure finds it.
-local commenter, commenters = KEYS[#KEYS - 1], KEYS[#KEYS]
+-- What step 2 owes: the author's stamp while the stored comment still has an author; the
+-- commenter key's record while the stored comment is still tied to it (anonymising cuts the
+-- tie; whether the record still lives, step 2 sees).
+local email = record['email_hash'] or ''
 local keyed = ARGV[8 + 4 * n] == '2' and (record['commenter'] or '') ~= ''
-    and redis.call('EXISTS', commenter) == 1
-if keyed and to.stamp ~= '' then
-  local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
-  -- The comment keeps what its first decision replaced in the key's record, and the record's
-  -- count of decisions, so that moving it back to pending (an undo) puts the key's standing
-  -- back as it was: an approval undone leaves no trust behind.
-  local seq = redis.call('HINCRBY', commenter, 'decisions', 1)
-  local before = record['undo'] and record['undo']['before']
-  if not before then
-    local fields, seen = {}, {}
-    for _, r in pairs(rules) do
-      if r.stamp ~= '' and not seen[r.stamp] then
-        seen[r.stamp] = true
-        fields[#fields + 1] = r.stamp
-      end
-    end
-    local values = redis.call('HMGET', commenter, unpack(fields))
-    before = {}
-    for i, field in ipairs(fields) do before[field] = values[i] or '' end
-  end
-  record['undo'] = {seq = seq, before = before}
-  redis.call('HSET', commenter, to.stamp, now)
-  if ARGV[11 + 4 * n] ~= '' then redis.call('HDEL', commenter, ARGV[11 + 4 * n]) end
-  redis.call('PEXPIRE', commenter, ttl)
-  if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
-elseif keyed and from.stamp ~= '' and record['undo'] then
-  -- Back to a status that stamps nothing (pending): take back the stamps of this comment's
-  -- decisions, unless a decision on another comment of the key came since.
-  local undo = record['undo']
-  if tonumber(redis.call('HGET', commenter, 'decisions')) == tonumber(undo['seq']) then
-    for field, value in pairs(undo['before']) do
-      if value == '' then
-        redis.call('HDEL', commenter, field)
-      else
-        redis.call('HSET', commenter, field, value)
-      end
+-- (An undo still owed is an earlier decision's whose step 3 never came: what it replaced.)
+local undo = record['undo']
+if undo and undo['owed'] then undo = undo['owed']['prior'] or nil end
+record['undo'] = undo
+local post = nil
+if (to.stamp ~= '' and (email ~= '' or keyed)) or (keyed and from.stamp ~= '' and undo) then
+  local fields, seen = {}, {}
+  for _, r in pairs(rules) do
+    if r.stamp ~= '' and not seen[r.stamp] then
+      seen[r.stamp] = true
+      fields[#fields + 1] = r.stamp
     end
   end
+  post = {id = id, version = version + 1, email = email, keyed = keyed, stamp = to.stamp,
+          from_stamp = from.stamp, fields = fields, forgive = ARGV[11 + 4 * n], now = now,
+          prior = undo or false}
 end
 if to.stamp == '' then record['undo'] = nil end
 if to.purge then
-  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('ZADD', KEYS[3], now, id)
 else
-  redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[3], id)
 end
 record['status'] = target
 record['version'] = version + 1
@@ -668,20 +658,129 @@ end
 local entry = cjson.decode(ARGV[4])
 entry['from'] = current
 table.insert(record['history'], entry)
-raw = cjson.encode(record)
-redis.call('SET', KEYS[1], raw)
 -- The event, and the text it shows as the comment now stands.
 local ev, shown = 12 + 4 * n, record['content']
 if public then shown = cjson.decode(public) end
-redis.call('SET', KEYS[6], cjson.encode({name = shown['name'], comment = shown['comment'],
+redis.call('SET', KEYS[5], cjson.encode({name = shown['name'], comment = shown['comment'],
   website = shown['website']}), 'PX', ARGV[ev + 5])
 local kind = 'comment.' .. target
 if from.public and not to.public then kind = 'comment.unpublished' end
-append_event(KEYS[5], ARGV[ev + 3], ARGV[ev + 4], {'type', kind, 'at', ARGV[ev],
+append_event(KEYS[4], ARGV[ev + 3], ARGV[ev + 4], {'type', kind, 'at', ARGV[ev],
   'actor', ARGV[ev + 1], 'comment', ARGV[ev + 2], 'status', target, 'from', current,
   'reasons', cjson.encode(record['reasons'] or {})})
-return {2, raw, public}
+if not post then
+  raw = cjson.encode(record)
+  redis.call('SET', KEYS[1], raw)
+  return {2, raw, public}
+end
+if not STEPPED then
+  -- Step 3 stores the record, with its undo.
+  return nil, {post = post, record = record, public = public}
+end
+-- Until step 3 the record keeps what step 2 needs, and the bucket's outbox names it: a
+-- request that dies between the steps leaves its work where the sweep finds it.
+record['undo'] = {owed = post}
+raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+redis.call('ZADD', KEYS[6], now, 'd:' .. id .. ':' .. post.version)
+return {2, raw, public}, {post = post}
 """
+
+_TRANSITION_AUTHOR = """
+if STEPPED then
+  -- The memo keeps only this step's own result (no id, no email hash: a deleted comment's
+  -- memo names nothing of it for its last two minutes).
+  local memo = redis.call('GET', KEYS[5])
+  if memo then
+    carry['undo'] = cjson.decode(memo)['undo'] or nil
+    return nil, carry
+  end
+end
+local post = carry['post']
+local author, commenter, commenters = KEYS[1], KEYS[2], KEYS[3]
+-- (Stepped, an erasure may have come between the steps: the author is stamped only while
+-- the comment is still listed as theirs, so no decision brings an erased author back.)
+if post.stamp ~= '' and post.email ~= ''
+    and (not STEPPED or redis.call('SISMEMBER', KEYS[4], post.id) == 1) then
+  redis.call('HSET', author, post.stamp, post.now)
+end
+-- The commenter key's record, while it lives (an expired or revoked one stays gone); the
+-- email's set of records outlives it, so an erasure finds it.
+local keyed = post.keyed and redis.call('EXISTS', commenter) == 1
+local prior = post.prior
+if keyed and post.stamp ~= '' then
+  local ttl = tonumber(redis.call('HGET', commenter, 'ttl'))
+  -- The comment keeps what its first decision replaced in the key's record, and the record's
+  -- count of decisions, so that moving it back to pending (an undo) puts the key's standing
+  -- back as it was: an approval undone leaves no trust behind.
+  local seq = redis.call('HINCRBY', commenter, 'decisions', 1)
+  local before = prior and prior['before']
+  if not before then
+    local values = redis.call('HMGET', commenter, unpack(post.fields))
+    before = {}
+    for i, field in ipairs(post.fields) do before[field] = values[i] or '' end
+  end
+  carry['undo'] = {seq = seq, before = before}
+  redis.call('HSET', commenter, post.stamp, post.now)
+  if post.forgive ~= '' then redis.call('HDEL', commenter, post.forgive) end
+  redis.call('PEXPIRE', commenter, ttl)
+  if redis.call('PTTL', commenters) < ttl then redis.call('PEXPIRE', commenters, ttl) end
+elseif keyed and post.from_stamp ~= '' and prior then
+  -- Back to a status that stamps nothing (pending): take back the stamps of this comment's
+  -- decisions, unless a decision on another comment of the key came since.
+  if tonumber(redis.call('HGET', commenter, 'decisions')) == tonumber(prior['seq']) then
+    for field, value in pairs(prior['before']) do
+      if value == '' then
+        redis.call('HDEL', commenter, field)
+      else
+        redis.call('HSET', commenter, field, value)
+      end
+    end
+  end
+end
+if STEPPED then
+  redis.call('SET', KEYS[5], cjson.encode({undo = carry['undo'] or false}), 'PX', STEP_MEMO_MS)
+end
+return nil, carry
+"""
+
+_TRANSITION_UNDO = """
+local post = carry['post']
+local record = carry['record']
+if STEPPED then
+  local raw = redis.call('GET', KEYS[1])
+  record = raw and cjson.decode(raw)
+  if not record or tonumber(record['version']) ~= tonumber(post.version) then
+    -- Gone, or decided again since: the later decision's undo is its own.
+    redis.call('ZREM', KEYS[2], 'd:' .. post.id .. ':' .. post.version)
+    return 0
+  end
+end
+if post.stamp == '' then
+  record['undo'] = nil
+elseif carry['undo'] then
+  record['undo'] = carry['undo']
+elseif post.prior then
+  record['undo'] = post.prior
+else
+  record['undo'] = nil
+end
+local raw = cjson.encode(record)
+redis.call('SET', KEYS[1], raw)
+if STEPPED then
+  redis.call('ZREM', KEYS[2], 'd:' .. post.id .. ':' .. post.version)
+  return 1
+end
+return {2, raw, carry['public']}
+"""
+
+TRANSITION_STEPS = (
+    Fragment("bucket", _TRANSITION_BUCKET),
+    Fragment("author", _TRANSITION_AUTHOR),
+    Fragment("undo", _TRANSITION_UNDO),
+)
+TRANSITION_COMMENT = SplitSource.of(
+    _APPEND_EVENT + f"local STEP_MEMO_MS = {STEP_MEMO_MS}\n", TRANSITION_STEPS
 )
 
 # Comments as stored, each with its public document, in one atomic step: a comment's record
