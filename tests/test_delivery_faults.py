@@ -26,7 +26,7 @@ from service.config import Config
 from service.crypto import Cipher
 from service.delivery.worker import DeliveryWorker
 from service.embedded import EmbeddedRedis
-from service.events import event_id, stream_id_key
+from service.events import SETTLE_MS, event_id, stream_id_key
 from service.ids import new_id
 from service.store import CommentStore, Keys, make_redis
 from service.store.client import RedisClient
@@ -80,8 +80,9 @@ def make_events(store: CommentStore, count: int, article: str = "busy") -> list[
     for i in range(count):
         assert store.set_article_open(article, is_open=i % 2 == 1)
     stream = store.keys.events(article)
+    index = store.keys.event_streams().index(stream)  # its webhook-ids carry it
     entries = cast(list[Any], store.redis.xrange(stream))
-    return [f"evt_{i}" for i, f in entries if f.get("article_id") == article]
+    return [f"evt_{event_id(i, index)}" for i, f in entries if f.get("article_id") == article]
 
 
 @pytest.fixture
@@ -273,9 +274,10 @@ def test_several_event_streams_are_read_together(
             key=stream_id_key,
         )
         assert len(set(every)) == 31
-        assert [e.event_id for e in store.events_after(None, 1000)] == every
+        settled = now_ms() + SETTLE_MS  # a cursor reader sees them all 2 s later
+        assert [e.event_id for e in store.events_after(None, 1000, now_ms=settled)] == every
         for start in range(0, 30, 4):  # pages from any event, whichever stream it is in
-            page = store.events_after(every[start], 5)
+            page = store.events_after(every[start], 5, now_ms=settled)
             assert [e.event_id for e in page] == every[start + 1 : start + 6]
         start_in_thread(store, used, worker_thread)
         assert wait_until(lambda: len(receiver.unique_delivered()) == len(every), 20)
