@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from ..events import BUCKET_SKEW, BUCKET_STREAMS
 from ._core import StoreCore
+from .client import queue_xreadgroup
 
 GROUP = "spamcheck"
 # Entries beyond this are trimmed (approximately): a queue no worker reads stays bounded.
@@ -57,7 +58,7 @@ class SpamChecks(StoreCore):
         else:
             pipe = self.redis.pipeline(transaction=False)
             for stream in streams:
-                pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+                queue_xreadgroup(self.redis, pipe, GROUP, consumer, stream, ">", count)
             read = pipe.execute()
         # RESP2 (the store's protocol): [[stream, [(id, fields), ...]], ...]
         for reply in read:
