@@ -323,6 +323,33 @@ def test_the_readers_requests_do_not_grow_with_the_events(redis_client: Redis, r
     )
 
 
+def test_a_deleted_endpoint_s_groups_go_from_every_stream_in_one_request(
+    redis_client: Redis, config: Config
+) -> None:
+    store = CommentStore(redis_client, Keys(), CIPHER)
+    events_in_two_buckets(store, 1)
+    endpoint = add_endpoint(store, Receiver())
+    group = group_name(endpoint.id)
+
+    def groups_left() -> list[str]:
+        pipe = redis_client.pipeline(transaction=False)
+        for stream in store.keys.event_streams():
+            pipe.xinfo_groups(stream)
+        replies = pipe.execute(raise_on_error=False)  # a stream gone: an error
+        return [
+            stream
+            for stream, reply in zip(store.keys.event_streams(), replies, strict=True)
+            if not isinstance(reply, Exception) and any(g["name"] == group for g in reply)
+        ]
+
+    assert len(groups_left()) == STREAMS
+    redis_client.delete(store.keys.events(SECOND))  # a stream gone meanwhile: no error
+    deleted, requests, sent = requests_during(store, lambda: store.delete_webhook(endpoint.id))
+    assert deleted and groups_left() == []
+    assert sent["xgroup"] == STREAMS
+    assert requests <= 4  # the transaction, its confirmation, the groups' pipeline
+
+
 def comment(article_id: str, n: int) -> StoredComment:
     moment = now_ms()
     at = iso_from_ms(moment)

@@ -79,11 +79,13 @@ class Webhooks(StoreCore):
         existed = bool(pipe.execute()[0])
         # Confirmed even when nothing was left to remove: a retry after a 503 confirms again.
         self.replica_wait.confirm(k.replication_mark(k.tag), what="webhook deletion")
+        # Its group on every stream: one pipeline (on a cluster one round trip per node).
+        groups = self.redis.pipeline(transaction=False)
         for stream in k.event_streams():
-            try:
-                self.redis.xgroup_destroy(stream, group_name(webhook_id))
-            except ResponseError:
-                pass  # no such stream
+            groups.xgroup_destroy(stream, group_name(webhook_id))
+        for reply in groups.execute(raise_on_error=False):
+            if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
+                raise reply  # a ResponseError: no such stream
         return existed
 
     # -- consumer groups --------------------------------------------------------------------
