@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import json_text
+from .ids import BUCKET_BITS
 from .models import StoredComment
 
 DAY_MS = 86_400_000
@@ -60,18 +61,40 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
+# The event streams: the site's (index 0) and one per article bucket (Keys.event_streams).
+BUCKET_STREAMS = 1 << BUCKET_BITS
+# A bucket's stream may hold this many times its even share of the log's length before the
+# length bound trims it: a busy article's bucket fills faster than the mean (the age bound,
+# MINID, is the one that normally trims).
+BUCKET_SKEW = 4
+# Readers by cursor (the pull API) see only events at least this old: entries of different
+# buckets are stamped by different primaries' clocks, so one appended just after a read may
+# carry an older time than an entry that read returned; it would sort before the cursor and be
+# skipped. Consumer groups (webhooks, the spam checker) track each stream and are not affected.
+SETTLE_MS = 2_000
+
+
 @dataclass(frozen=True)
 class EventRetention:
-    """How long the event log keeps entries: at most about ``max_length`` per stream and none
-    older than ``max_age_days`` (both trimmed approximately, a macro node at a time)."""
+    """How long the event log keeps entries: the site's stream at most about ``max_length``,
+    each bucket's about its share of it (:meth:`bucket_max_length`), and none older than
+    ``max_age_days`` (both trimmed approximately, a macro node at a time)."""
 
     max_length: int = 100_000
     max_age_days: int = 7
 
-    def script_args(self, now_ms: int) -> list[str | int]:
-        """MAXLEN, the MINID cutoff and the comment text's TTL (ms), as the scripts take them."""
+    @property
+    def bucket_max_length(self) -> int:
+        """One bucket's stream's length bound: its share of ``max_length``, BUCKET_SKEW times
+        over (at least 1)."""
+        return max(1, -(-self.max_length * BUCKET_SKEW // BUCKET_STREAMS))
+
+    def script_args(self, now_ms: int, *, per_bucket: bool) -> list[str | int]:
+        """MAXLEN (of a bucket's stream or of the site's), the MINID cutoff and the comment
+        text's TTL (ms), as the scripts take them."""
         age_ms = self.max_age_days * DAY_MS
-        return [self.max_length, max(now_ms - age_ms, 0), age_ms]
+        length = self.bucket_max_length if per_bucket else self.max_length
+        return [length, max(now_ms - age_ms, 0), age_ms]
 
 
 def comment_subject(comment: StoredComment) -> str:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -24,14 +25,15 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from devtools.topologies import LocalCluster
-from service import chores
+from service import chores, clock
 from service.api.context import EXTENSION_KEY
 from service.app import create_app
 from service.config import Config
 from service.crypto import KeyRing
 from service.embedded import EmbeddedRedis
+from service.events import SETTLE_MS
 from service.logs import JsonLines
-from service.store import make_redis
+from service.store import eventlog, make_redis
 from service.store._core import StoreCore
 from service.store.client import primaries
 
@@ -248,6 +250,14 @@ class RecordingClient(FlaskClient):
                 body = gzip.decompress(body)
             _exposure.record(f"{response.status_code} {path}", headers + "\n" + body.decode())
         return response
+
+
+@pytest.fixture
+def events_settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event log read by cursor as it stands a settle time later (service/events.py,
+    SETTLE_MS): what a test just did is in it. Only the reader's clock moves."""
+    reader = SimpleNamespace(now_ms=lambda: clock.now_ms() + SETTLE_MS)
+    monkeypatch.setattr(eventlog, "clock", reader)
 
 
 @pytest.fixture

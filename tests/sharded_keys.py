@@ -19,7 +19,6 @@ from functools import cached_property
 
 from service.ids import id_bucket
 from service.store import Keys
-from service.store.keys import BUCKETS
 
 
 def bucket_tag(prefix: str, bucket: int) -> str:
@@ -78,24 +77,14 @@ class ShardedKeys(Keys):
     def imported(self, article_id: str) -> str:
         return self._in(self.bucket(article_id), "imported", article_id)
 
-    def events(self, article_id: str | None = None) -> str:
-        if article_id is None:
-            return super().events(None)
-        return self._in(self.bucket(article_id), "events")
-
-    def event_streams(self) -> tuple[str, ...]:
-        return (self.events(None), *(self._in(b, "events") for b in range(BUCKETS)))
+    def bucket_events(self, bucket: int | str) -> str:
+        return self._in(bucket, "events", str(bucket))
 
     def event_content(self, article_id: str, comment_id: str) -> str:
         return self._in(self.bucket(article_id), "evtext", comment_id)
 
-    def spam_checks(self, article_id: str | None = None) -> str:
-        if article_id is None:
-            return super().spam_checks(None)
-        return self._in(self.bucket(article_id), "spamcheck")
-
-    def spam_check_streams(self) -> tuple[str, ...]:
-        return (self.spam_checks(None), *(self._in(b, "spamcheck") for b in range(BUCKETS)))
+    def bucket_spam_checks(self, bucket: int | str) -> str:
+        return self._in(bucket, "spamcheck", str(bucket))
 
 
 @dataclass(frozen=True)

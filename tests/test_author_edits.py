@@ -211,6 +211,7 @@ def events(client: FlaskClient) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.usefixtures("events_settled")  # the pull API shows events once settled
 def test_edits_and_deletion_have_their_events_in_their_own_scripts(
     client: FlaskClient, redis_client: Redis
 ) -> None:

@@ -27,7 +27,8 @@ COMMENT = new_id(1_764_633_600_000, BUCKET)
 EMAIL = "e1a2"
 IP = "f3b4"
 
-# Every kind: the arguments its builder is given, and the name it has had since layout 3.
+# Every kind: the arguments its builder is given, and the name it has had since layout 3 (a
+# bucket's event and spam-check streams: since they were split from the site's, §6 commit 5).
 TODAY: dict[str, tuple[tuple[Any, ...], str]] = {
     "comment": ((COMMENT,), f"cm:comment:{{cm}}:{COMMENT}"),
     "status_index": (("pending", BUCKET), f"cm:status:pending:{{cm}}:{BUCKET}"),
@@ -55,7 +56,8 @@ TODAY: dict[str, tuple[tuple[Any, ...], str]] = {
     "duplicate": ((ARTICLE, "fp9"), "cm:dup:{cm}:fp9"),
     "flood_ip": ((IP,), f"cm:flood:ip:{{cm}}:{IP}"),
     "hourly": ((IP, 490_000), f"cm:hourly:{{cm}}:{IP}:490000"),
-    "events": ((ARTICLE,), "cm:events:{cm}"),
+    "events": ((), "cm:events:{cm}"),
+    "bucket_events": ((BUCKET,), f"cm:events:{{cm}}:{BUCKET}"),
     "event_content": ((ARTICLE, COMMENT), f"cm:evtext:{{cm}}:{COMMENT}"),
     "webhooks": ((), "cm:webhooks:{cm}"),
     "webhook_state": (("w1",), "cm:webhook:state:{cm}:w1"),
@@ -67,7 +69,8 @@ TODAY: dict[str, tuple[tuple[Any, ...], str]] = {
     "idempotency": ((IP, "k5"), f"cm:idem:{{cm}}:{IP}:k5"),
     "reports": ((COMMENT,), f"cm:reports:{{cm}}:{COMMENT}"),
     "reported": ((BUCKET,), f"cm:reported:{{cm}}:{BUCKET}"),
-    "spam_checks": ((ARTICLE,), "cm:spamcheck:{cm}"),
+    "spam_checks": ((), "cm:spamcheck:{cm}"),
+    "bucket_spam_checks": ((BUCKET,), f"cm:spamcheck:{{cm}}:{BUCKET}"),
     "campaign_bucket": ((600_000, 2_941_056), "cm:campaign:bucket:{cm}:600000:2941056"),
     "campaign": ((COMMENT,), f"cm:campaign:{{cm}}:{COMMENT}"),
     "replication_mark": (("{cm}",), "cm:replmark:{cm}"),
@@ -91,7 +94,7 @@ PLAN_TAGS = {
     **dict.fromkeys(("comment", "claim", "reports", "event_content"), B),
     **dict.fromkeys(("status_index", "reason_status_index", "retention", "reported"), B),
     **dict.fromkeys(("article_status_index", "article_public", "article_settings"), B),
-    **dict.fromkeys(("imported", "duplicate", "events", "spam_checks"), B),
+    **dict.fromkeys(("imported", "duplicate", "bucket_events", "bucket_spam_checks"), B),
     **dict.fromkeys(("author", "author_comments", "author_commenters", "commenter"), U),
     **dict.fromkeys(("auth_failures", "flood_ip", "hourly", "idempotency"), IPT),
     **dict.fromkeys(("campaign_bucket", "campaign"), CMC),
@@ -100,6 +103,7 @@ PLAN_TAGS = {
     **dict.fromkeys(("moderators", "lock", "rate_limit_counter", "policy"), SITE),
     **dict.fromkeys(("webhooks", "webhook_state", "webhook_deliveries"), SITE),
     **dict.fromkeys(("webhook_dead", "webhook_replay", "notify_digest", "layout"), SITE),
+    **dict.fromkeys(("events", "spam_checks"), SITE),  # stream index 0
     "replication_mark": SITE,  # the tag it is given
     "outbox": B,
     "step_memo": SITE,  # the tag it is given (its step's)
@@ -124,9 +128,17 @@ def test_every_kind_keeps_today_s_name(kind: str) -> None:
 
 def test_the_lists_of_keys_keep_today_s_names() -> None:
     keys = Keys()
-    assert keys.event_streams() == ("cm:events:{cm}",)
-    assert keys.spam_check_streams() == ("cm:spamcheck:{cm}",)
+    assert keys.event_streams() == (
+        "cm:events:{cm}",
+        *(f"cm:events:{{cm}}:{b}" for b in range(BUCKETS)),
+    )
+    assert keys.spam_check_streams() == (
+        "cm:spamcheck:{cm}",
+        *(f"cm:spamcheck:{{cm}}:{b}" for b in range(BUCKETS)),
+    )
     assert keys.events(None) == "cm:events:{cm}" and keys.spam_checks() == "cm:spamcheck:{cm}"
+    assert keys.events(ARTICLE) == f"cm:events:{{cm}}:{BUCKET}" == keys.event_streams()[1 + BUCKET]
+    assert keys.spam_checks(ARTICLE) == f"cm:spamcheck:{{cm}}:{BUCKET}"
     assert keys.status_indexes("approved")[BUCKET] == f"cm:status:approved:{{cm}}:{BUCKET}"
     assert keys.retention_indexes()[-1] == f"cm:retention:{{cm}}:{BUCKETS - 1}"
     assert keys.comment("") == "cm:comment:{cm}:"  # the insert script's prefixes
@@ -177,8 +189,7 @@ def test_every_name_is_classified_as_its_kind_and_rebuilt_from_its_parts(kind: s
     shape, parts = found
     assert shape.kind == kind
     # The parts a name carries (a duplicate marker's article, a commenter record's email
-    # hash only place it: not in today's names). The streams' shapes are the site's, which an
-    # article's stream is today: their article is no part.
+    # hash only place it: not in today's names).
     given = TODAY[kind][0] if shape.parts else ()
     args = dict(zip(shape.parts, given, strict=True))
     assert parts == {p: str(v) for p, v in args.items() if p in parts}

@@ -15,10 +15,10 @@ from redis.cluster import RedisCluster
 
 from devtools.comments import insert_as_is
 from service import ids
-from service.clock import iso_from_ms
+from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.documents import render_public
-from service.events import stream_id_key
+from service.events import SETTLE_MS, stream_id_key
 from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
 from service.states import Status
@@ -155,10 +155,15 @@ def test_the_site_feed_merges_every_bucket(redis_client: Redis) -> None:
     assert [render_public(c.public()) for c in newest] == entries.docs
 
 
+def settled() -> int:
+    """A cursor reader's clock a settle time from now: the events just written are in."""
+    return now_ms() + SETTLE_MS
+
+
 def test_the_event_log_reads_every_bucket_stream_with_texts(redis_client: Redis) -> None:
     pending, approved = seeded(redis_client, 30)
     store = reader(redis_client)
-    events = store.events_after(None, 1000)
+    events = store.events_after(None, 1000, now_ms=settled())
     # One event for each submission, one more for each approval.
     assert len(events) == len(pending) + 2 * len(approved)
     assert [e.event_id for e in events] == sorted((e.event_id for e in events), key=stream_id_key)
@@ -166,7 +171,7 @@ def test_the_event_log_reads_every_bucket_stream_with_texts(redis_client: Redis)
     assert slots(redis_client, list({e.stream for e in events})) > 1 or not isinstance(
         redis_client, RedisCluster
     )
-    page = store.events_after(events[9].event_id, 5)
+    page = store.events_after(events[9].event_id, 5, now_ms=settled())
     assert [e.event_id for e in page] == [e.event_id for e in events[10:15]]
 
 
@@ -256,7 +261,9 @@ def test_round_trips_of_the_site_feed_and_event_log_across_slots(redis_client: R
     assert sent["evalsha"] == slots(redis_client, indexes)
     assert sent["mget"] == slots(redis_client, newest)
     assert sent["hmget"] == 5  # five comments of five different articles
-    events, sent = calls_during(redis_client, lambda: store.events_after(None, 20))
+    events, sent = calls_during(
+        redis_client, lambda: store.events_after(None, 20, now_ms=settled())
+    )
     assert sent["xrange"] == len(store.keys.event_streams())
     texts = [store.keys.event_content(*_subject(e.fields)) for e in events]
     assert sent["mget"] == slots(redis_client, texts)

@@ -139,7 +139,7 @@ def test_the_operator_chooses_what_is_sent(
     assert "user_ip" not in sent and "comment_author" not in sent
     # The address travelled encrypted only if sent: the queue entry is gone either way.
     store = store_of(app)
-    assert store.redis.xlen(store.keys.spam_checks()) == 0
+    assert store.redis.xlen(store.keys.spam_checks("a1")) == 0
 
 
 def test_moderators_decisions_are_reported_back(
@@ -258,7 +258,7 @@ def test_a_dead_workers_entries_are_taken_over(
 def test_without_spam_services_nothing_is_queued(app: Flask, client: FlaskClient) -> None:
     submit(client)
     store = store_of(app)
-    assert not store.redis.exists(store.keys.spam_checks())
+    assert not store.redis.exists(store.keys.spam_checks("a1"))
 
 
 def test_the_worker_command_needs_a_service(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,7 +279,7 @@ def test_the_check_is_queued_by_the_insert_itself_in_its_one_round_trip(
     store = store_of(app)
     policy(client, duplicate_window_seconds=600)
     warm_settings_cache(client, store.redis, "a1")  # type: ignore[arg-type]
-    stream = store.keys.spam_checks()
+    stream = store.keys.spam_checks("a1")  # its article's bucket's
     before = store.redis.xlen(stream)
     cost = commands_during(
         store.redis,  # type: ignore[arg-type]
@@ -303,5 +303,5 @@ def test_without_spam_services_the_insert_queues_no_check(
     client: FlaskClient, redis_client: Any
 ) -> None:
     assert submit(client, comment="No check configured.").status_code == 202
-    assert redis_client.exists(Keys().events())  # the insert ran, under these keys
-    assert not redis_client.exists(Keys().spam_checks())
+    assert redis_client.exists(Keys().events("a1"))  # the insert ran, under these keys
+    assert not redis_client.exists(Keys().spam_checks("a1"))

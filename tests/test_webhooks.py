@@ -16,10 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from service.clock import now_ms
 from service.config import Config
 from service.crypto import Cipher
 from service.delivery.sender import Sender
 from service.delivery.worker import DeliveryWorker, Schedule
+from service.events import SETTLE_MS
 from service.store import CommentStore, Keys, StoreCheck
 from tests.conftest import AUTH, RELAXED_POLICY, MakeApp, approve, submit
 from tests.webhook_receiver import Answer, Receiver, running
@@ -412,7 +414,7 @@ def test_the_oldest_undelivered_event_is_measured(config: Config, redis_client: 
     group = group_name(endpoint.id)
     assert store.oldest_pending_ms(group) is None  # nothing to deliver
     make_events(store, 3)
-    first = int(store.events_after(None, 1)[0].id.split("-")[0])
+    first = int(store.events_after(None, 1, now_ms=now_ms() + SETTLE_MS)[0].id.split("-")[0])
     assert store.oldest_pending_ms(group) == first  # not read yet
     read = store.read_group(group, "w1", pending=False, count=10, block_ms=None)
     assert len(read) == 3 and store.oldest_pending_ms(group) == first  # read, not acknowledged

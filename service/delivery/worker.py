@@ -8,8 +8,10 @@ at a time serves an endpoint, under a short lease (``deliver-<id>``), and delive
 out endpoint by endpoint. A worker that takes an endpoint over first claims (XAUTOCLAIM) every
 entry still pending with the group (a dead worker's), and delivers those, oldest first, before
 reading new ones. An endpoint gets its events one after another in stream order, each retried
-until it is delivered or has used its attempts, so the order per comment is kept (and more:
-the order of the log).
+until it is delivered or has used its attempts, so the order per comment is kept (and per
+article: an article's events are in its bucket's stream). Across buckets, each read takes up to
+a batch of every stream and delivers them in stream id order, so a busy bucket's later events
+may go before another bucket's older ones.
 
 An attempt is a POST with a short timeout (sender.py); a 2xx delivers. Otherwise the next
 attempt waits an exponential back-off with jitter (base × 2^(n-1), capped, half of it random),

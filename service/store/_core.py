@@ -109,9 +109,10 @@ class StoreCore:
             if cache:
                 cache.invalidate(list(keys))
 
-    def _site_event_args(self, actor: str, now_ms: int) -> list[str | int]:
-        """at, actor, MAXLEN, MINID: how the site-wide scripts take their event."""
-        maxlen, minid, _ = self.event_retention.script_args(now_ms)
+    def _event_args(self, actor: str, now_ms: int, *, per_bucket: bool) -> list[str | int]:
+        """at, actor, MAXLEN, MINID: how the site-wide scripts take their event (an article's
+        settings append to its bucket's stream: ``per_bucket``)."""
+        maxlen, minid, _ = self.event_retention.script_args(now_ms, per_bucket=per_bucket)
         return [iso_from_ms(now_ms), actor, maxlen, minid]
 
     def _after_step(self, kind: str, step: int) -> None:

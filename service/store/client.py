@@ -190,6 +190,21 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def queue_xreadgroup(
+    client: RedisClient, pipe: Any, group: str, consumer: str, stream: str, start: str, count: int
+) -> None:
+    """Queue in ``pipe`` one XREADGROUP of one stream, without BLOCK. On a cluster it names
+    the node of the stream's slot itself: XREADGROUP's keys are "movable", and redis-py would
+    otherwise ask a node for them (COMMAND GETKEYS, twice, each a round trip of its own) for
+    every stream before sending the pipeline. A redirect still reroutes it as usual."""
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(stream)  # type: ignore[no-untyped-call]
+        pieces = ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, start]
+        pipe.execute_command("XREADGROUP", *pieces, target_nodes=node)
+    else:
+        pipe.xreadgroup(group, consumer, {stream: start}, count=count)
+
+
 def slot_groups(client: RedisClient, keys: Sequence[str]) -> list[list[int]]:
     """The positions of ``keys`` that one command or script may name together, in first-seen
     order: all of them on a single server (it checks no slots: one round trip, as before

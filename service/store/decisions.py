@@ -259,7 +259,7 @@ class Decisions(RecordLoader):
             move.entry.at,
             move.entry.actor,
             comment_subject(comment),
-            *self.event_retention.script_args(now_ms),
+            *self.event_retention.script_args(now_ms, per_bucket=True),
         ]
         touched = [*bucket_keys[:5], k.author(comment.email_hash), *groups]
         return _Call(
@@ -303,7 +303,7 @@ class Decisions(RecordLoader):
             k.event_content(comment.article_id, comment.id),
         ]
         moment = now()
-        maxlen, minid, _ = self.event_retention.script_args(moment)
+        maxlen, minid, _ = self.event_retention.script_args(moment, per_bucket=True)
         existed = self._delete(
             keys=touched,
             args=[comment.id, kind, iso_from_ms(moment), actor, comment_subject(comment)]

@@ -54,7 +54,7 @@ class Edits(RecordLoader):
                 # Its event: who, which comment, the log's retention, the words it now shows.
                 entry.actor,
                 comment_subject(edited),
-                *self.event_retention.script_args(now_ms),
+                *self.event_retention.script_args(now_ms, per_bucket=True),
                 comment_text(edited.name, edited.comment, edited.website),
             ],
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..events import event_id, stream_id_key
+from .. import clock
+from ..events import SETTLE_MS, event_id, stream_id_key
 from ._core import StoreCore
 from .client import mget
 
@@ -24,21 +25,26 @@ class StoredEvent:
 
 
 class EventLog(StoreCore):
-    def events_after(self, after: str | None, limit: int) -> list[StoredEvent]:
+    def events_after(
+        self, after: str | None, limit: int, *, now_ms: int | None = None
+    ) -> list[StoredEvent]:
         """The first ``limit`` events after the event id ``after`` (None: from the start),
-        over every stream (Keys.event_streams), oldest first: one round trip. Events of
-        streams after ``after``'s own may share its entry id, so those are read from it
-        inclusively."""
+        over every stream (Keys.event_streams), oldest first, of those at least SETTLE_MS old
+        by ``now_ms`` (default: now; service/events.py says why): one pipeline, so one round
+        trip (on a cluster one per node), and one more for the texts. Events of streams after
+        ``after``'s own may share its entry id, so those are read from it inclusively."""
         streams = self.keys.event_streams()
+        # Complete to the last sequence of that millisecond by XRANGE: the whole ms is in.
+        settled = str(max((clock.now_ms() if now_ms is None else now_ms) - SETTLE_MS, 0))
         pipe = self.redis.pipeline(transaction=False)
         if after is None:
             for stream in streams:
-                pipe.xrange(stream, min="-", max="+", count=limit)
+                pipe.xrange(stream, min="-", max=settled, count=limit)
         else:
             ms, seq, index = stream_id_key(after)
             for i, stream in enumerate(streams):
                 start = f"({ms}-{seq}" if i <= index else f"{ms}-{seq}"
-                pipe.xrange(stream, min=start, max="+", count=limit)
+                pipe.xrange(stream, min=start, max=settled, count=limit)
         pages = pipe.execute()
         found = [
             (event_id(entry_id, i), stream, entry_id, fields)

@@ -21,7 +21,7 @@ from .campaigns import (
 )
 from .commenters import KeyExchange
 from .records import compact
-from .spamchecks import MAX_ENTRIES as SPAM_QUEUE_ENTRIES
+from .spamchecks import BUCKET_MAX_ENTRIES as SPAM_QUEUE_ENTRIES
 
 HOUR_MS = 3_600_000
 # The author's fields the trusted-commenter rule reads (policy.is_trusted): the last approval,
@@ -299,7 +299,7 @@ class Inserts(StoreCore):
             first.entry.actor,
             comment_subject(comment),
             comment_text(comment.name, comment.comment, comment.website),
-            *self.event_retention.script_args(now_ms),
+            *self.event_retention.script_args(now_ms, per_bucket=True),
             *variants[0],
             *variants[-1],
         ]

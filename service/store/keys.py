@@ -64,9 +64,14 @@ p:imported:{p}:<article>                 hash    source id -> comment id of each
 p:dup:{p}:<fingerprint>                  string  marker of a recent comment (TTL: the window)
 p:flood:ip:{p}:<ip-hash>                 string  marker of a recent comment (TTL: the interval)
 p:hourly:{p}:<ip-hash>:<hour>            string  comments from one client IP in one clock hour
-p:events:{p}                             stream  the event log (service/events.py): one entry per
-                                                 change, appended by the change's own script;
-                                                 no email, email hash, IP hash or comment text
+p:events:{p}                             stream  the event log's site-wide events (policy,
+                                                 tokens) and every event issued before the
+                                                 per-bucket streams (stream index 0,
+                                                 service/events.py)
+p:events:{p}:<bucket>                    stream  the event log of one bucket's articles (stream
+                                                 index 1 + bucket): one entry per change,
+                                                 appended by the change's own script; no email,
+                                                 email hash, IP hash or comment text
 p:evtext:{p}:<id>                        string  the comment's public text for its events (name,
                                                  comment, website): removed or anonymised by an
                                                  erasure, so retained events lose it too
@@ -86,9 +91,12 @@ p:reports:{p}:<id>                       hash    readers' reports of one comment
 p:reported:{p}:<bucket>                  zset    ids reported past the policy's threshold and
                                                  not yet reviewed (the Reported queue), of one
                                                  bucket's articles
-p:spamcheck:{p}                          stream  comments to check with the outside spam
-                                                 services, and moderators' verdicts to report
-                                                 back (consumer group "spamcheck")
+p:spamcheck:{p}:<bucket>                 stream  comments of one bucket's articles to check with
+                                                 the outside spam services, and moderators'
+                                                 verdicts to report back (consumer group
+                                                 "spamcheck")
+p:spamcheck:{p}                          stream  the same, queued before the per-bucket streams:
+                                                 read (and so drained) with them
 p:campaign:bucket:{p}:<window>:<bucket>  hash    the LSH bands and sketches of the comments of
                                                  one time bucket (now // window ms): band
                                                  value ("<position>:<its components as
@@ -173,6 +181,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("flood_ip", ("ip_hash",), "string", True),
     KeyShape("hourly", ("ip_hash", "hour"), "string", True),
     KeyShape("events", (), "stream", False),
+    KeyShape("bucket_events", ("bucket",), "stream", False),
     KeyShape("event_content", ("article_id", "comment_id"), "string", True),
     KeyShape("webhooks", (), "hash", False),
     KeyShape("webhook_state", ("webhook_id",), "hash", False),
@@ -185,6 +194,7 @@ SHAPES: tuple[KeyShape, ...] = (
     KeyShape("reports", ("comment_id",), "hash", False),
     KeyShape("reported", ("bucket",), "zset", False),
     KeyShape("spam_checks", (), "stream", False),
+    KeyShape("bucket_spam_checks", ("bucket",), "stream", False),
     KeyShape("campaign_bucket", ("window_ms", "bucket"), "hash", True),
     KeyShape("campaign", ("campaign_id",), "set", True),
     KeyShape("replication_mark", ("tag",), "string", True),
@@ -365,15 +375,24 @@ class Keys:
         return self._key(self.tag_for_client(ip_hash), "hourly", ip_hash, str(hour))
 
     def events(self, article_id: str | None = None) -> str:
-        """The event stream of an article's comments (``None``: site-wide events: policy,
-        tokens). Today one stream for all; readers go through :meth:`event_streams`."""
-        tag = self.tag if article_id is None else self.tag_for_article(article_id)
-        return self._key(tag, "events")
+        """The event stream of an article's comments, its bucket's (``None``: the site's, for
+        site-wide events: policy, tokens). Readers go through :meth:`event_streams`."""
+        return (
+            self._key(self.tag, "events")
+            if article_id is None
+            else self.bucket_events(self.bucket(article_id))
+        )
+
+    def bucket_events(self, bucket: int | str) -> str:
+        """The event stream of one bucket's articles, so that a change appends its event in
+        the slot of the keys it changes (docs/sharding-plan.md §3)."""
+        return self._key(self.tag_for_bucket(bucket), "events", str(bucket))
 
     def event_streams(self) -> tuple[str, ...]:
         """Every event stream, for readers that merge them by stream id: the site's first
-        (stream index 0, service/events.py), then each bucket's that is another."""
-        return _streams(self, "events")
+        (stream index 0, service/events.py: it also holds every event issued before the
+        buckets had their own), then each bucket's (index 1 + bucket)."""
+        return _streams(self, "events", "bucket_events")
 
     def event_content(self, article_id: str, comment_id: str) -> str:
         """The public text a comment's events show (name, comment, website), apart from
@@ -415,14 +434,21 @@ class Keys:
         return _every_bucket(self, "reported", ())
 
     def spam_checks(self, article_id: str | None = None) -> str:
-        """The spam checker's work for a comment of ``article_id`` (today one stream for all;
-        built from the article so that it can follow the comment's keys when sharded)."""
-        tag = self.tag if article_id is None else self.tag_for_article(article_id)
-        return self._key(tag, "spamcheck")
+        """The spam checker's work for a comment of ``article_id``: its bucket's stream, in
+        the slot of the comment's keys (``None``: the site's stream, which holds what was
+        queued before the per-bucket streams; read with them until drained)."""
+        return (
+            self._key(self.tag, "spamcheck")
+            if article_id is None
+            else (self.bucket_spam_checks(self.bucket(article_id)))
+        )
+
+    def bucket_spam_checks(self, bucket: int | str) -> str:
+        return self._key(self.tag_for_bucket(bucket), "spamcheck", str(bucket))
 
     def spam_check_streams(self) -> tuple[str, ...]:
         """Every stream the spam checker reads (the site's first, as :meth:`event_streams`)."""
-        return _streams(self, "spamcheck")
+        return _streams(self, "spam_checks", "bucket_spam_checks")
 
     def campaign_bucket(self, window_ms: int, bucket: int) -> str:
         """One time bucket's LSH bands (across articles and authors: that is what a campaign
@@ -546,13 +572,10 @@ def _every_bucket(keys: Keys, method: str, args: tuple[str, ...]) -> tuple[str, 
 
 
 @lru_cache(maxsize=16)
-def _streams(keys: Keys, kind: str) -> tuple[str, ...]:
-    """The site's stream of a kind (events, spam checks), then every article bucket's that is
-    another key: while all tags are one, the site's alone."""
-    site = keys._key(keys.tag, kind)
-    return tuple(
-        dict.fromkeys((site, *(keys._key(keys.tag_for_bucket(b), kind) for b in range(BUCKETS))))
-    )
+def _streams(keys: Keys, site: str, per_bucket: str) -> tuple[str, ...]:
+    """The site's stream of a kind (events, spam checks), then every article bucket's, each
+    made by its method (so that a subclass's layout applies): stream index i is the i-th."""
+    return (getattr(keys, site)(None), *(getattr(keys, per_bucket)(b) for b in range(BUCKETS)))
 
 
 def hash_tag(name: str) -> str:

@@ -52,7 +52,7 @@ class Moderators(StoreCore):
     def save_moderator_token_hash(self, name: str, token_hash: str, actor: str = "cli") -> None:
         self._save_moderator(
             keys=[self.keys.moderators(), self.keys.events(None)],
-            args=[*self._site_event_args(actor, now_ms()), name, token_hash],
+            args=[*self._event_args(actor, now_ms(), per_bucket=False), name, token_hash],
         )
         self._changed(self.keys.moderators())
 
@@ -60,7 +60,7 @@ class Moderators(StoreCore):
         revoked = bool(
             self._save_moderator(
                 keys=[self.keys.moderators(), self.keys.events(None)],
-                args=[*self._site_event_args(actor, now_ms()), name, ""],
+                args=[*self._event_args(actor, now_ms(), per_bucket=False), name, ""],
             )
         )
         self._changed(self.keys.moderators())

@@ -29,7 +29,7 @@ class PersonalData(RecordLoader):
             k.event_content(comment.article_id, comment.id),
         ]
         moment = now_ms()
-        maxlen, minid, _ = self.event_retention.script_args(moment)
+        maxlen, minid, _ = self.event_retention.script_args(moment, per_bucket=True)
         public = json.loads(public_json)
         text = comment_text(public["name"], public["comment"], public.get("website"))
         done = bool(

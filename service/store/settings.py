@@ -46,7 +46,7 @@ class Settings(StoreCore):
         return bool(
             self._save_policy(
                 keys=[k.policy(), k.events(None)],
-                args=[*self._site_event_args(actor, now_ms()), document],
+                args=[*self._event_args(actor, now_ms(), per_bucket=False), document],
             )
         )
 
@@ -56,6 +56,10 @@ class Settings(StoreCore):
         return bool(
             self._set_article_closed(
                 keys=[k.article_settings(article_id), k.events(article_id)],
-                args=[*self._site_event_args(actor, now_ms()), article_id, "" if is_open else "1"],
+                args=[
+                    *self._event_args(actor, now_ms(), per_bucket=True),
+                    article_id,
+                    "" if is_open else "1",
+                ],
             )
         )

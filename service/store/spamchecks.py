@@ -1,24 +1,29 @@
-"""The spam checker's work queue: one Redis stream with a consumer group, so several workers
-share it, an entry is acknowledged only once handled, and a crashed worker's entries are
-claimed by another after a while."""
+"""The spam checker's work queue: one Redis stream per article bucket (Keys.spam_checks; the
+site's stream, which holds what was queued before, is read with them), each with a consumer
+group, so several workers share it, an entry is acknowledged only once handled, and a crashed
+worker's entries are claimed by another after a while."""
 
 from __future__ import annotations
 
 import time
 from typing import Any, cast
 
+from ..events import BUCKET_SKEW, BUCKET_STREAMS
 from ._core import StoreCore
+from .client import queue_xreadgroup
 
 GROUP = "spamcheck"
 # Entries beyond this are trimmed (approximately): a queue no worker reads stays bounded.
 MAX_ENTRIES = 100_000
+# ... of one bucket's stream: its share, with room for a busy bucket (as the event log's).
+BUCKET_MAX_ENTRIES = -(-MAX_ENTRIES * BUCKET_SKEW // BUCKET_STREAMS)
 
 
 class SpamChecks(StoreCore):
     def enqueue_spam_work(self, article_id: str, fields: dict[str, str]) -> None:
         entry: dict[Any, Any] = dict(fields)
         self.redis.xadd(
-            self.keys.spam_checks(article_id), entry, maxlen=MAX_ENTRIES, approximate=True
+            self.keys.spam_checks(article_id), entry, maxlen=BUCKET_MAX_ENTRIES, approximate=True
         )
 
     def spam_work(
@@ -53,7 +58,7 @@ class SpamChecks(StoreCore):
         else:
             pipe = self.redis.pipeline(transaction=False)
             for stream in streams:
-                pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+                queue_xreadgroup(self.redis, pipe, GROUP, consumer, stream, ">", count)
             read = pipe.execute()
         # RESP2 (the store's protocol): [[stream, [(id, fields), ...]], ...]
         for reply in read:

@@ -13,6 +13,8 @@ from redis.exceptions import ResponseError, WatchError
 from ..events import event_id, stream_id_key
 from ..webhooks import Endpoint
 from ._core import StoreCore
+from .client import is_cluster, queue_xreadgroup
+from .keys import hash_tag
 
 
 def group_name(webhook_id: str) -> str:
@@ -77,11 +79,13 @@ class Webhooks(StoreCore):
         existed = bool(pipe.execute()[0])
         # Confirmed even when nothing was left to remove: a retry after a 503 confirms again.
         self.replica_wait.confirm(k.replication_mark(k.tag), what="webhook deletion")
+        # Its group on every stream: one pipeline (on a cluster one round trip per node).
+        groups = self.redis.pipeline(transaction=False)
         for stream in k.event_streams():
-            try:
-                self.redis.xgroup_destroy(stream, group_name(webhook_id))
-            except ResponseError:
-                pass  # no such stream
+            groups.xgroup_destroy(stream, group_name(webhook_id))
+        for reply in groups.execute(raise_on_error=False):
+            if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
+                raise reply  # a ResponseError: no such stream
         return existed
 
     # -- consumer groups --------------------------------------------------------------------
@@ -133,7 +137,7 @@ class Webhooks(StoreCore):
         else:
             pipe = self.redis.pipeline(transaction=False)
             for stream in streams:
-                pipe.xreadgroup(group, consumer, {stream: start}, count=count)
+                queue_xreadgroup(self.redis, pipe, group, consumer, stream, start, count)
             replies = pipe.execute()
         for stream, reply in zip(streams, replies, strict=True):
             for _, entries in cast(list[Any], reply or []):
@@ -210,15 +214,23 @@ class Webhooks(StoreCore):
     ) -> None:
         """Log deliveries (stream or None for a replay, event id, log entry or None for an
         event the endpoint does not want), acknowledge their events and clear the failing
-        mark: one step."""
+        mark: one step, or on a cluster, where the buckets' streams are in other slots than
+        the endpoint's keys, two: the log, then the acknowledgements (one pipeline: a round
+        trip per node). Lost between the two, the events are delivered again (at least once,
+        as for a worker killed before it flushes)."""
+        acks = [(stream, entry_id) for stream, entry_id, _ in done if stream is not None]
+        apart = is_cluster(self.redis) and any(hash_tag(s) != self.keys.tag for s, _ in acks)
         pipe = self.redis.pipeline(transaction=True)
-        for stream, entry_id, entry in done:
+        for _, _, entry in done:
             if entry is not None:
                 self._log_attempt(pipe, webhook_id, entry, log_length)
-            if stream is not None:
-                pipe.xack(stream, group_name(webhook_id), entry_id)
+        acked = self.redis.pipeline(transaction=False) if apart else pipe
+        for stream, entry_id in acks:
+            acked.xack(stream, group_name(webhook_id), entry_id)
         pipe.hset(self.keys.webhook_state(webhook_id), mapping={"failing": "", "dead_in_row": 0})
         pipe.execute()
+        if apart:
+            acked.execute()
 
     def dead_letter(
         self, webhook_id: str, stream: str | None, entry_id: str, event: dict[str, str], limit: int
@@ -227,12 +239,17 @@ class Webhooks(StoreCore):
         the endpoint is now failing (``limit`` dead letters in a row)."""
         k = self.keys
         letter = json.dumps({"stream": stream, "id": entry_id, "fields": event})
+        # The acknowledgement after the letter when the stream is in another slot (a cluster
+        # refuses the transaction): lost in between, the event is dead-lettered again.
+        apart = stream is not None and is_cluster(self.redis) and hash_tag(stream) != k.tag
         pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(k.webhook_dead(webhook_id), letter)
-        if stream is not None:
+        if stream is not None and not apart:
             pipe.xack(stream, group_name(webhook_id), entry_id)
         pipe.hincrby(k.webhook_state(webhook_id), "dead_in_row", 1)
         in_row = int(pipe.execute()[-1])
+        if stream is not None and apart:
+            self.redis.xack(stream, group_name(webhook_id), entry_id)
         if in_row >= limit:
             self.redis.hset(k.webhook_state(webhook_id), "failing", "1")
             return True
