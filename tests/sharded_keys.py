@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from service.ids import id_bucket
+from service.clock import iso_from_ms
+from service.ids import id_bucket, new_id
+from service.models import StoredComment
 from service.store import Keys
 
 
@@ -109,3 +111,19 @@ class PlanTagKeys(Keys):
 
     def tag_for_campaign(self) -> str:
         return "{" + f"{self.prefix}:cmc" + "}"
+
+
+def pending_comment(article_id: str, n: int, at_ms: int) -> StoredComment:
+    """A pending comment of ``article_id`` made at ``at_ms``, its id in the article's bucket."""
+    at = iso_from_ms(at_ms)
+    return StoredComment(
+        id=new_id(at_ms, Keys.bucket(article_id)),
+        article_id=article_id,
+        name=f"Reader {n}",
+        email=f"r{n}@example.com",
+        comment=f"Comment {n}",
+        status="pending",
+        created_at=at,
+        updated_at=at,
+        email_hash=f"author-{n}",
+    )

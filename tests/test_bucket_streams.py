@@ -28,13 +28,12 @@ from service.crypto import Cipher, KeyRing
 from service.delivery.worker import DeliveryWorker
 from service.documents import render_public
 from service.events import SETTLE_MS, event_id, stream_id_key
-from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
 from service.store import CommentStore, Keys
 from service.store.keys import BUCKETS
 from service.store.webhooks import group_name
 from tests.conftest import AUTH, approve, command_calls, submit
-from tests.sharded_keys import OneBucketKeys, ShardedKeys
+from tests.sharded_keys import OneBucketKeys, ShardedKeys, pending_comment
 from tests.test_delivery_faults import add_endpoint, fast
 from tests.webhook_receiver import Answer, Receiver, running
 
@@ -351,19 +350,7 @@ def test_a_deleted_endpoint_s_groups_go_from_every_stream_in_one_request(
 
 
 def comment(article_id: str, n: int) -> StoredComment:
-    moment = now_ms()
-    at = iso_from_ms(moment)
-    return StoredComment(
-        id=new_id(moment, Keys.bucket(article_id)),
-        article_id=article_id,
-        name=f"Reader {n}",
-        email=f"r{n}@example.com",
-        comment=f"Comment {n}",
-        status="pending",
-        created_at=at,
-        updated_at=at,
-        email_hash=f"author-{n}",
-    )
+    return pending_comment(article_id, n, now_ms())
 
 
 # -- with every bucket's keys in the bucket's slot (tests/sharded_keys.py) --------------------

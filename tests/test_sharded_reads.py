@@ -19,12 +19,11 @@ from service.clock import iso_from_ms, now_ms
 from service.crypto import Cipher, KeyRing
 from service.documents import render_public
 from service.events import SETTLE_MS, stream_id_key
-from service.ids import new_id
 from service.models import HistoryEntry, StoredComment
 from service.states import Status
 from service.store import CommentStore, Keys
 from tests.conftest import command_calls
-from tests.sharded_keys import OneBucketKeys, ShardedKeys
+from tests.sharded_keys import OneBucketKeys, ShardedKeys, pending_comment
 
 CIPHER = Cipher(KeyRing.parse(KeyRing.generate_entry("s1")))
 NOW = 1_764_633_600_000
@@ -45,18 +44,7 @@ def writer(redis: Redis, article_id: str) -> CommentStore:
 
 
 def comment(article_id: str, n: int) -> StoredComment:
-    at = iso_from_ms(NOW + n)
-    return StoredComment(
-        id=new_id(NOW + n, Keys.bucket(article_id)),
-        article_id=article_id,
-        name=f"Reader {n}",
-        email=f"r{n}@example.com",
-        comment=f"Comment {n}",
-        status="pending",
-        created_at=at,
-        updated_at=at,
-        email_hash=f"author-{n}",
-    )
+    return pending_comment(article_id, n, NOW + n)
 
 
 def seeded(redis: Redis, count: int = 60) -> tuple[list[StoredComment], list[StoredComment]]:
